@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install the Debian packages zeolite builds and tests with (only the missing ones).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config liblmdb-dev libuv1-dev libmsgpack-dev libssl-dev
+      libcriterion-dev openssl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

@@ -1,0 +1,53 @@
+#include "common/zbuf.h"
+#include "common/zerr.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int zbuf_reserve(zbuf *b, size_t extra)
+{
+    if (extra <= b->cap - b->len)
+        return ZE_OK;
+    if (extra > SIZE_MAX / 2 - b->len)
+        return ZE_NOMEM;
+    size_t need = b->len + extra;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p)
+        return ZE_NOMEM;
+    b->data = p;
+    b->cap = cap;
+    return ZE_OK;
+}
+
+int zbuf_append(zbuf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return ZE_OK;
+    int rc = zbuf_reserve(b, n);
+    if (rc)
+        return rc;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return ZE_OK;
+}
+
+int zbuf_append_byte(zbuf *b, uint8_t c)
+{
+    return zbuf_append(b, &c, 1);
+}
+
+int zbuf_set(zbuf *b, const void *p, size_t n)
+{
+    b->len = 0;
+    return zbuf_append(b, p, n);
+}
+
+void zbuf_free(zbuf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
