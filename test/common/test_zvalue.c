@@ -1,0 +1,94 @@
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/zerr.h"
+#include "common/zvalue.h"
+
+static zv *sample(zv_arena *a)
+{
+    zv *d = zv_dict(a, 2);
+    d->u.seq.items[0] = zv_cstr(a, "oid");
+    d->u.seq.items[1] = zv_oid(a, 0x0102);
+    d->u.seq.items[2] = zv_cstr(a, "serials");
+    d->u.seq.items[3] = zv_tuple2(a, zv_int(a, -5), zv_none(a));
+    zv *l = zv_list(a, 3);
+    l->u.seq.items[0] = d;
+    l->u.seq.items[1] = zv_bool(a, 1);
+    l->u.seq.items[2] = zv_float(a, 1.5);
+    return l;
+}
+
+Test(zvalue, repr_is_python_like)
+{
+    zv_arena *a = zv_arena_new();
+    char *s = NULL;
+    cr_assert_eq(zv_repr(sample(a), &s), ZE_OK);
+    cr_assert_str_eq(s, "[{'oid': b'\\x00\\x00\\x00\\x00\\x00\\x00\\x01\\x02', "
+                        "'serials': (-5, None)}, True, 1.5]");
+    free(s);
+    zv *one = zv_tuple(a, 1);
+    one->u.seq.items[0] = zv_bytes(a, "a'b", 3);
+    cr_assert_eq(zv_repr(one, &s), ZE_OK);
+    cr_assert_str_eq(s, "(b'a\\'b',)");
+    free(s);
+    zv_arena_free(a);
+}
+
+Test(zvalue, copy_is_deep_and_equal)
+{
+    zv_arena *a = zv_arena_new(), *b = zv_arena_new();
+    zv *v = sample(a);
+    zv *c = zv_copy(b, v);
+    cr_assert(zv_equal(v, c));
+    zv_arena_free(a); /* the copy must not point into the first arena */
+    char *s = NULL;
+    cr_assert_eq(zv_repr(c, &s), ZE_OK);
+    cr_assert(strstr(s, "'serials': (-5, None)") != NULL);
+    free(s);
+    zv_arena_free(b);
+}
+
+Test(zvalue, equality_distinguishes_types)
+{
+    zv_arena *a = zv_arena_new();
+    zv *t = zv_tuple(a, 0), *l = zv_list(a, 0);
+    cr_assert_not(zv_equal(t, l));
+    cr_assert_not(zv_equal(zv_int(a, 1), zv_bool(a, 1)));
+    cr_assert(zv_equal(zv_cstr(a, "x"), zv_str(a, "x", 1)));
+    cr_assert_not(zv_equal(zv_cstr(a, "x"), zv_bytes(a, "x", 1)));
+    zv_arena_free(a);
+}
+
+Test(zvalue, accessors)
+{
+    zv_arena *a = zv_arena_new();
+    uint64_t u;
+    int64_t i;
+    cr_assert(zv_get_u64be(zv_oid(a, 42), &u));
+    cr_assert_eq(u, 42);
+    cr_assert_not(zv_get_u64be(zv_bytes(a, "1234567", 7), &u));
+    cr_assert(zv_get_int(zv_bool(a, 1), &i) && i == 1);
+    cr_assert_not(zv_get_int(zv_none(a), &i));
+    zv *d = sample(a)->u.seq.items[0];
+    cr_assert_not_null(zv_dict_get(d, "serials"));
+    cr_assert_null(zv_dict_get(d, "nope"));
+    cr_assert_not(zv_truthy(zv_list(a, 0)));
+    cr_assert(zv_truthy(zv_cstr(a, " ")));
+    zv_arena_free(a);
+}
+
+Test(zvalue, arena_handles_large_and_many_allocations)
+{
+    zv_arena *a = zv_arena_new();
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 10000; i++)
+            cr_assert_not_null(zv_int(a, i));
+        uint8_t *big = zv_alloc(a, 1 << 20);
+        cr_assert_not_null(big);
+        memset(big, 0xab, 1 << 20);
+        zv_arena_reset(a);
+    }
+    cr_assert_null(zv_alloc(a, SIZE_MAX - 3));
+    zv_arena_free(a);
+}
