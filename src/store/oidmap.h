@@ -1,0 +1,34 @@
+/* oidmap.h: a small hash map from uint64_t keys (oids) to uint64_t values.
+ *
+ * Open addressing with linear probing and backward-shift deletion, so there
+ * are no tombstones and lookups stay short after many removals. Used for the
+ * pending-commit overlay (oid -> tid) and for per-transaction oid indexes.
+ * Not thread-safe: the owner serialises access.
+ */
+#ifndef ZEOLITE_STORE_OIDMAP_H
+#define ZEOLITE_STORE_OIDMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct oidmap {
+    uint64_t *keys;
+    uint64_t *vals;
+    uint8_t *used;
+    size_t cap;      /* a power of two, or 0 */
+    size_t count;
+} oidmap;
+
+#define OIDMAP_INIT {NULL, NULL, NULL, 0, 0}
+
+/* Set key to val (insert or replace). ZE_NOMEM leaves the map unchanged. */
+int oidmap_put(oidmap *m, uint64_t key, uint64_t val);
+/* 1 and *val when key is present, else 0. */
+int oidmap_get(const oidmap *m, uint64_t key, uint64_t *val);
+/* Remove key if present. */
+void oidmap_del(oidmap *m, uint64_t key);
+/* Remove every key, keep the allocation. */
+void oidmap_clear(oidmap *m);
+void oidmap_free(oidmap *m);
+
+#endif

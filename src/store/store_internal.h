@@ -1,0 +1,293 @@
+/* store_internal.h: what the files of src/store/ share, and nothing outside it.
+ *
+ * ---- LMDB layout (one environment per database folder, four named DBs) ----
+ *
+ * "meta"     key: a short ASCII name; value: a u32 or u64, big-endian.
+ *              "version"   u32  STORE_FORMAT_VERSION
+ *              "next_oid"  u64  next oid store_new_oids hands out
+ *              "last_tid"  u64  last committed tid (never goes back, even when
+ *                               pack removes the last transaction)
+ *              "objects"   u64  number of oids with at least one record
+ *              "pack_tid"  u64  tid of the last pack time (0: never packed)
+ *
+ * "records"  key: oid (8, BE) || tid (8, BE), so key order is (oid, time) order.
+ *            value: an 8-byte header, then a body that depends on the kind:
+ *              [0]    kind    STORE_REC_DATA / _BACKPTR / _DELETE
+ *              [1]    flags   ST_RF_* below
+ *              [2..3] zero    (reserved)
+ *              [4..7] index   u32 BE: the record's position in its transaction
+ *              DATA:    the pickle (len > 0)
+ *              BACKPTR: back_tid (8) back_index (4)   one link, as written
+ *                       data_tid (8) data_index (4)   the end of the chain: the
+ *                         DATA record holding the bytes, resolved at write
+ *                         time so a load needs one lookup; data_tid 0 means
+ *                         the chain ends in a deletion (the object is absent)
+ *              DELETE:  nothing
+ *            Holds the LAST record of an oid in each transaction. The earlier
+ *            record(s) of one oid in one transaction live in "dups".
+ *
+ * "txns"     key: tid (8, BE). value:
+ *              [0]      status   ' ' or 'p'
+ *              [1]      zero     (reserved)
+ *              [2..3]   ulen  u16 BE
+ *              [4..5]   dlen  u16 BE
+ *              [6..7]   elen  u16 BE
+ *              [8..11]  nrec  u32 BE: number of records
+ *              [12..15] zero     (reserved)
+ *              [16..23] size  u64 BE: sum of the record values' lengths
+ *              [24..]   user, description, extension (raw bytes)
+ *              then nrec oids (8 bytes BE each), in store order; duplicates
+ *              kept. Record i of the transaction is records(oid_i, tid) when
+ *              that value's index is i, else dups(tid, i).
+ *
+ * "dups"     key: tid (8, BE) || index (4, BE). value: oid (8, BE) then a
+ *            record value as in "records". Off the load path: only iteration,
+ *            export, undo and back-pointers aimed at such a record read it.
+ *
+ * A record with ST_RF_HIDDEN is invisible to load_before / load_serial /
+ * history (FileStorage's prev chain cannot reach it: it is older than a
+ * record imported with prev = 0) but stays a valid back-pointer target and is
+ * listed by iteration. Because all hidden records of an oid are older than
+ * every visible one, load_before answers ZE_NOREV when its single seek lands
+ * on a hidden record: the flag costs the load path nothing.
+ *
+ * ---- blobs ----
+ * DIR/blobs/.layout holds "bushy"; DIR/blobs/tmp/ holds temporary files. A
+ * record with ST_RF_BLOB has a file at store_blob_path(oid, record tid).
+ *
+ * ---- threads ----
+ * One writer thread owns every LMDB write transaction. Everything that writes
+ * (commits, pack batches, meta updates) is a job on its queue. The writer takes
+ * all queued jobs, runs each in a nested LMDB transaction of one outer write
+ * transaction (a failed job aborts only its nested txn), commits the outer
+ * one (one durable sync), then completes each job. Readers use MDB_NOTLS read
+ * transactions on any thread.
+ *
+ * Map growth: on MDB_MAP_FULL the writer aborts its outer transaction, takes
+ * map_lock for writing (so no thread is inside an LMDB call), doubles the map
+ * (up to the cap), bumps map_gen and retries. Therefore every LMDB read call
+ * outside the writer thread must run between store__map_enter and
+ * store__map_leave, and a cursor kept across such sections must be renewed
+ * (mdb_cursor_renew) when map_gen changed. The writer's own jobs need neither.
+ */
+#ifndef ZEOLITE_STORE_INTERNAL_H
+#define ZEOLITE_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/zbuf.h"
+#include "common/zerr.h"
+#include "store/oidmap.h"
+#include "store/store.h"
+
+/* ---- record values ------------------------------------------------------ */
+
+#define ST_RF_PREV_ZERO 0x01 /* raw FileStorage prev was 0 (kept for export) */
+#define ST_RF_HIDDEN 0x02    /* unreachable through prev: loads skip it */
+#define ST_RF_BLOB 0x04      /* a blob file belongs to this record */
+
+#define ST_REC_HDR 8                  /* kind, flags, reserved, index */
+#define ST_REC_BACKPTR_LEN (ST_REC_HDR + 24)
+#define ST_KEY_LEN 16                 /* oid || tid */
+#define ST_DUPKEY_LEN 12              /* tid || index */
+
+/* A decoded record value. data points into the LMDB value (valid while the
+ * LMDB transaction that read it lives and the map is not remapped). */
+typedef struct st_rec {
+    uint8_t kind;          /* STORE_REC_* */
+    uint8_t flags;         /* ST_RF_* */
+    uint32_t index;        /* position in its transaction */
+    uint64_t back_tid;     /* BACKPTR: one link */
+    uint32_t back_index;
+    uint64_t data_tid;     /* BACKPTR: the DATA record at the end of the chain, 0 = absent */
+    uint32_t data_index;
+    const uint8_t *data;   /* DATA: the pickle */
+    size_t len;
+} st_rec;
+
+static inline void st_key(uint8_t key[ST_KEY_LEN], uint64_t oid, uint64_t tid)
+{
+    zbe64_put(key, oid);
+    zbe64_put(key + 8, tid);
+}
+
+static inline void st_dupkey(uint8_t key[ST_DUPKEY_LEN], uint64_t tid, uint32_t index)
+{
+    zbe64_put(key, tid);
+    zbe32_put(key + 8, index);
+}
+
+/* Write the 8-byte header of a record value. */
+static inline void st_rec_put_header(uint8_t *p, uint8_t kind, uint8_t flags, uint32_t index)
+{
+    p[0] = kind;
+    p[1] = flags;
+    p[2] = p[3] = 0;
+    zbe32_put(p + 4, index);
+}
+
+/* Write a whole BACKPTR value (ST_REC_BACKPTR_LEN bytes). */
+static inline void st_rec_put_backptr(uint8_t *p, uint8_t flags, uint32_t index,
+                                      uint64_t back_tid, uint32_t back_index,
+                                      uint64_t data_tid, uint32_t data_index)
+{
+    st_rec_put_header(p, STORE_REC_BACKPTR, flags, index);
+    zbe64_put(p + 8, back_tid);
+    zbe32_put(p + 16, back_index);
+    zbe64_put(p + 20, data_tid);
+    zbe32_put(p + 28, data_index);
+}
+
+/* Decode a record value; ZE_CORRUPT when it is malformed. */
+static inline int st_rec_decode(const void *v, size_t len, st_rec *r)
+{
+    const uint8_t *p = v;
+    if (len < ST_REC_HDR)
+        return ZE_CORRUPT;
+    memset(r, 0, sizeof *r);
+    r->kind = p[0];
+    r->flags = p[1];
+    r->index = zbe32(p + 4);
+    switch (r->kind) {
+    case STORE_REC_DATA:
+        r->data = p + ST_REC_HDR;
+        r->len = len - ST_REC_HDR;
+        return 0;
+    case STORE_REC_BACKPTR:
+        if (len != ST_REC_BACKPTR_LEN)
+            return ZE_CORRUPT;
+        r->back_tid = zbe64(p + 8);
+        r->back_index = zbe32(p + 16);
+        r->data_tid = zbe64(p + 20);
+        r->data_index = zbe32(p + 28);
+        return 0;
+    case STORE_REC_DELETE:
+        return len == ST_REC_HDR ? 0 : ZE_CORRUPT;
+    default:
+        return ZE_CORRUPT;
+    }
+}
+
+/* ---- transaction values ------------------------------------------------- */
+
+#define ST_TXN_HDR 24
+
+/* A decoded transaction value; slices point into the LMDB value. */
+typedef struct st_txnval {
+    char status;
+    zslice user, description, extension;
+    uint32_t nrec;
+    uint64_t size;
+    const uint8_t *oids;   /* nrec * 8 bytes, BE */
+} st_txnval;
+
+static inline uint64_t st_txn_oid(const st_txnval *t, uint32_t i)
+{
+    return zbe64(t->oids + 8 * (size_t)i);
+}
+
+/* Decode a transaction value; ZE_CORRUPT when lengths do not add up. */
+int store__txnval_decode(const void *v, size_t len, st_txnval *out);
+/* Append an encoded transaction value to b (oids: n BE oids). */
+int store__txnval_encode(zbuf *b, char status, zslice user, zslice description,
+                         zslice extension, uint64_t size, const uint8_t *oids,
+                         uint32_t nrec);
+
+/* ---- the store ---------------------------------------------------------- */
+
+typedef struct st_job st_job;
+
+/* A function run by the writer inside a nested write transaction. Return 0 to
+ * keep its writes, <0 (with err filled) to discard them. */
+typedef int (*st_write_fn)(store *s, MDB_txn *txn, void *ud, zerr *err);
+
+struct st_job {
+    st_job *next;
+    store_txn *txn;        /* a commit, or NULL for a function job */
+    st_write_fn fn;
+    void *ud;
+    int rc;
+    zerr err;
+    int done;              /* set under s->mu when finished */
+};
+
+struct store {
+    char *dir;             /* database folder */
+    char *blob_dir;        /* dir/blobs */
+    char *blob_tmp;        /* dir/blobs/tmp */
+    store_options opt;
+    int lock_fd;           /* dir/zeolite.lock, flock'ed when opt.exclusive; -1 */
+
+    MDB_env *env;
+    MDB_dbi dbi_meta, dbi_records, dbi_txns, dbi_dups;
+    uint64_t map_size;     /* current map size */
+    uint64_t map_max;      /* growth cap */
+    pthread_rwlock_t map_lock;
+    atomic_uint map_gen;   /* bumped after each remap */
+
+    pthread_mutex_t mu;    /* guards everything below */
+    pthread_cond_t wake;   /* writer: jobs queued or stopping */
+    pthread_cond_t done;   /* jobs completed / pending drained */
+    pthread_t writer;
+    int writer_running;
+    int stopping;
+    st_job *head, *tail;   /* queued jobs */
+
+    uint64_t last_tid;     /* last tid handed out (>= the durable one) */
+    uint64_t durable_tid;  /* last tid committed in LMDB */
+    uint64_t next_oid;     /* in-memory copy of meta next_oid */
+    oidmap pending;        /* oid -> tid of commits handed out, not yet durable */
+    size_t n_pending;      /* such transactions */
+    uint64_t objects;      /* in-memory copy of meta objects */
+
+    int bulk;              /* bulk mode: commits share write txns, no sync */
+    MDB_txn *bulk_txn;     /* the open bulk write txn (writer side) */
+    size_t bulk_bytes;     /* bytes written into bulk_txn */
+
+    store_stats stats;
+};
+
+/* ---- helpers shared by the files of src/store/ --------------------------- */
+
+/* Map an LMDB return code to a ZE_* code with a message naming `what`. */
+int store__mdb_err(zerr *err, int rc, const char *what);
+
+/* Bracket LMDB read calls made outside the writer thread (see map growth). */
+static inline void store__map_enter(store *s) { pthread_rwlock_rdlock(&s->map_lock); }
+static inline void store__map_leave(store *s) { pthread_rwlock_unlock(&s->map_lock); }
+
+/* Begin an MDB_RDONLY | MDB_NOTLS transaction. Call inside map_enter/leave. */
+int store__read_begin(store *s, MDB_txn **out, zerr *err);
+
+/* Run fn in the writer's write transaction (a nested txn of the current
+ * group), wait until the group is committed (and synced unless no_sync), and
+ * return fn's result. Must not be called from the writer thread or from fn. */
+int store__write(store *s, st_write_fn fn, void *ud, zerr *err);
+
+/* Meta values (u64 BE). get: ZE_NOTFOUND when absent. */
+int store__meta_get(MDB_txn *txn, store *s, const char *name, uint64_t *v, zerr *err);
+int store__meta_put(MDB_txn *txn, store *s, const char *name, uint64_t v, zerr *err);
+
+/* The record i of transaction tid for oid: records(oid, tid) if its index is
+ * i, else dups(tid, i) (whose oid must be oid). ZE_NOTFOUND when absent. */
+int store__rec_get(MDB_txn *txn, store *s, uint64_t oid, uint64_t tid,
+                   uint32_t index, st_rec *out, zerr *err);
+
+/* The data record a record stands for: itself for DATA; the end of the chain
+ * for BACKPTR (one lookup). *out->kind is STORE_REC_DELETE when the chain
+ * ends in a deletion. */
+int store__rec_resolve(MDB_txn *txn, store *s, uint64_t oid, const st_rec *rec,
+                       st_rec *out, zerr *err);
+
+/* Remove the blob file of (oid, tid); a missing file is not an error. */
+int store__blob_remove(store *s, uint64_t oid, uint64_t tid, zerr *err);
+
+/* Add delta to the object count (meta "objects" and its in-memory copy).
+ * Writer thread only (pack calls it when an oid disappears). */
+int store__objects_add(store *s, MDB_txn *txn, int64_t delta, zerr *err);
+
+#endif
