@@ -1,0 +1,235 @@
+/* convert.h: FileStorage (Data.fs) reading, writing, import and export.
+ *
+ * The contract between src/convert and its users (the import, export and
+ * verify commands, the Data.fs bench generator and the tests). The format is
+ * described in shared/spec/filestorage-format.md; section numbers below refer
+ * to it.
+ *
+ * Memory: the reader and the writer stream. They hold one read or write
+ * window (a few MB), the largest single record, and an index of
+ *   16 bytes per oid (oid -> offset of its last record, for prev pointers),
+ *    8 bytes per record (record offsets, to resolve back-pointers),
+ *   24 bytes per transaction.
+ * A 1 GB CMS-like file (~320,000 records, ~100,000 oids) needs about 6 MB.
+ *
+ * Errors: every fallible call returns 0 (or a count / 1 where documented) or a
+ * negative ZE_* code and fills the optional zerr. Messages about the file
+ * name the byte offset and what was expected there.
+ */
+#ifndef ZEOLITE_CONVERT_H
+#define ZEOLITE_CONVERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/zbuf.h"
+#include "common/zerr.h"
+
+#define ZFS_MAGIC "FS30"
+#define ZFS_TXN_HDR 23
+#define ZFS_REC_HDR 42
+#define ZFS_META_MAX 65535
+
+typedef enum zfs_kind {
+    ZFS_DATA = 1,     /* the record holds a pickle */
+    ZFS_BACKPTR = 2,  /* same data as an earlier record of the same oid */
+    ZFS_DELETE = 3,   /* plen 0, back 0: the object does not exist */
+} zfs_kind;
+
+/* ---- reader ------------------------------------------------------------ */
+
+typedef struct zfs_reader zfs_reader;
+
+typedef struct zfs_reader_opts {
+    int want_data;    /* load pickles into zfs_rec.data (import); else skip */
+} zfs_reader_opts;
+
+/* One transaction. The slices stay valid until the next zfs_reader_next_txn. */
+typedef struct zfs_txn {
+    uint64_t pos;     /* offset of the transaction header */
+    uint64_t tid;
+    uint64_t tlen;    /* the length field (the trailer equals it) */
+    char status;      /* ' ' or 'p' ('c' and 'u' transactions are never yielded) */
+    zslice user, description, extension;
+} zfs_txn;
+
+/* One data record, checked: vlen 0, tloc, inside its transaction, record tid
+ * = transaction tid, prev (section 5), back-pointer target (an earlier record
+ * start of the same oid). data is valid until the next call on the reader. */
+typedef struct zfs_rec {
+    uint64_t pos;
+    uint64_t oid;
+    uint64_t tid;
+    uint64_t prev;        /* raw prev field */
+    int prev_zero;        /* prev is 0 where the rule of section 5 gives non-zero */
+    zfs_kind kind;
+    uint32_t index;       /* position in its transaction, from 0 */
+    uint64_t plen;
+    zslice data;          /* DATA with want_data: the pickle; else empty */
+    uint64_t back;        /* BACKPTR: raw target offset */
+    uint64_t back_tid;    /* BACKPTR: tid of the target record */
+    uint32_t back_index;  /* BACKPTR: the target's index in its transaction */
+} zfs_rec;
+
+/* Open path for sequential reading. Checks the magic: a 0-byte file, another
+ * magic, or FS21 (Python 2; convert with zodbupdate) give ZE_CORRUPT. Frees
+ * nothing of the caller's; close with zfs_reader_close. */
+int zfs_reader_open(zfs_reader **out, const char *path, const zfs_reader_opts *opts,
+                    zerr *err);
+void zfs_reader_close(zfs_reader *r);
+
+/* Next committed transaction: 1 and *txn, 0 at the end of the committed data,
+ * ZE_CORRUPT (or ZE_IO/ZE_NOMEM) on damage, naming the offset. The records of
+ * the previous transaction that were not read are read (and checked) first.
+ * A torn tail (an incomplete last transaction, a last transaction still 'c',
+ * bytes after the last transaction that form none) ends the data: 0 is
+ * returned and zfs_reader_tail reports it. 'u' transactions are skipped and
+ * counted. */
+int zfs_reader_next_txn(zfs_reader *r, zfs_txn *txn, zerr *err);
+
+/* Next record of the current transaction: 1 and *rec, 0 once the transaction
+ * is complete and its trailer checked (only then is it committed data). */
+int zfs_reader_next_record(zfs_reader *r, zfs_rec *rec, zerr *err);
+
+/* After the end: 1 when a torn tail was ignored, with its offset and a
+ * sentence saying what it was (valid until close); else 0. */
+int zfs_reader_tail(const zfs_reader *r, uint64_t *pos, const char **what);
+
+/* File size, and the offset up to which the file has been read and checked
+ * (for progress). */
+uint64_t zfs_reader_size(const zfs_reader *r);
+uint64_t zfs_reader_offset(const zfs_reader *r);
+/* Transactions yielded so far, and 'u' transactions skipped. */
+uint64_t zfs_reader_txn_count(const zfs_reader *r);
+uint64_t zfs_reader_undone_count(const zfs_reader *r);
+
+/* Follow a back-pointer chain from record offset back (already checked by
+ * the reader) to the record holding the pickle: *data_pos and *plen of that
+ * record's pickle, or *plen = 0 when the chain ends in a deletion. */
+int zfs_reader_resolve(zfs_reader *r, uint64_t back, uint64_t *data_pos,
+                       uint64_t *plen, zerr *err);
+/* Read n bytes at pos (bounded by the file) into out. */
+int zfs_reader_pread(zfs_reader *r, uint64_t pos, void *out, size_t n, zerr *err);
+
+/* Check a whole file as fstest does, plus the converter's checks (prev,
+ * back-pointers, versions, record tids). Returns 0 for a clean file, 1 when
+ * it ends in a torn tail (what and *tail_pos say where), or a negative ZE_*
+ * code with the damage in err. *ntxn, *nbytes (may be NULL): transactions and
+ * bytes checked. */
+int zfs_verify(const char *path, uint64_t *ntxn, uint64_t *nbytes, uint64_t *tail_pos,
+               char *what, size_t what_cap, zerr *err);
+
+/* ---- writer ------------------------------------------------------------ */
+
+typedef struct zfs_writer zfs_writer;
+
+/* One record to write. For BACKPTR, (back_tid, back_index) name the target;
+ * when that record is not in the file (an export of a tid range), the record
+ * is written inline from data, or as a deletion when data is empty. */
+typedef struct zfs_wrec {
+    uint64_t oid;
+    zfs_kind kind;
+    zslice data;          /* DATA: the pickle (non-empty); BACKPTR: the resolved pickle */
+    uint64_t back_tid;
+    uint32_t back_index;
+    int prev_zero;        /* write prev = 0 whatever the rule gives */
+} zfs_wrec;
+
+/* Create path (ZE_EXISTS if it exists) and write the magic. Call
+ * zfs_writer_finish to flush and sync it, or zfs_writer_abort to delete it.
+ * A stale .index beside the final file is the caller's to remove (section 8). */
+int zfs_writer_open(zfs_writer **out, const char *path, zerr *err);
+/* Begin a transaction: status ' ' or 'p', tid greater than the last one,
+ * user/description/extension at most 65535 bytes each (ZE_TOOBIG). */
+int zfs_writer_begin(zfs_writer *w, uint64_t tid, char status, zslice user,
+                     zslice description, zslice extension, zerr *err);
+int zfs_writer_record(zfs_writer *w, const zfs_wrec *rec, zerr *err);
+/* Write the trailer and the final length. */
+int zfs_writer_end(zfs_writer *w, zerr *err);
+/* Flush, fsync and close; frees w whatever the result. */
+int zfs_writer_finish(zfs_writer *w, zerr *err);
+/* Close and delete the file; frees w. */
+void zfs_writer_abort(zfs_writer *w);
+/* Bytes written so far. */
+uint64_t zfs_writer_size(const zfs_writer *w);
+
+/* ---- blob directories (section 12) -------------------------------------- */
+
+typedef enum zfs_layout { ZFS_LAYOUT_BUSHY = 1, ZFS_LAYOUT_LAWN = 2 } zfs_layout;
+
+/* Layout of an existing blob directory from its .layout marker (or, without
+ * one, bushy when it is empty, lawn otherwise). Unknown marker: ZE_INVAL. */
+int zfs_blob_layout(const char *dir, zfs_layout *out, zerr *err);
+/* Path of the blob file of (oid, tid) in dir. Returns 0, or ZE_TOOBIG when cap
+ * is too small. */
+int zfs_blob_path(const char *dir, zfs_layout layout, uint64_t oid, uint64_t tid,
+                  char *buf, size_t cap);
+/* 1 when a record's pickle is a ZODB.blob.Blob record (its class metadata
+ * names ZODB.blob Blob), else 0. */
+int zfs_is_blob_record(const uint8_t *p, size_t len);
+/* Copy (or hard-link when link is set) src to dst, creating dst's parent
+ * directories; dst must not exist. */
+int zfs_copy_file(const char *src, const char *dst, int link, zerr *err);
+
+/* ---- import / export ---------------------------------------------------- */
+
+typedef struct zfs_progress zfs_progress;
+
+typedef struct zfs_import_opts {
+    const char *blob_dir;  /* source blob directory, or NULL */
+    int link;              /* hard-link blob files instead of copying */
+    int strict;            /* a torn tail is an error (nothing imported) */
+    int quiet;             /* no progress bar, no warnings on stderr */
+} zfs_import_opts;
+
+typedef struct zfs_import_stats {
+    uint64_t txns;         /* transactions imported */
+    uint64_t skipped;      /* transactions already in the database (append) */
+    uint64_t records;
+    uint64_t blobs;
+    uint64_t bytes;        /* Data.fs bytes read */
+    int torn;              /* a torn tail was ignored at tail_pos */
+    uint64_t tail_pos;
+    char tail_what[200];
+} zfs_import_stats;
+
+/* Import a Data.fs into the database folder dbdir. A missing (or empty)
+ * dbdir gets a new database built in a temporary folder beside it and renamed
+ * into place only when everything succeeded. An existing database gets the
+ * transactions newer than its last tid, after the whole file has been checked
+ * and the overlap proven identical (same tids); committed in batches at
+ * transaction boundaries. ZE_BUSY when a server holds dbdir. */
+int zfs_import(const char *fs_path, const char *dbdir, const zfs_import_opts *opt,
+               zfs_import_stats *stats, zerr *err);
+
+typedef struct zfs_export_opts {
+    const char *blob_dir;  /* target blob directory (must not exist), or NULL */
+    zfs_layout layout;     /* 0 = bushy */
+    uint64_t from_tid;     /* 0 = from the first transaction */
+    uint64_t to_tid;       /* 0 = to the last */
+    int quiet;
+} zfs_export_opts;
+
+typedef struct zfs_export_stats {
+    uint64_t txns;
+    uint64_t records;
+    uint64_t blobs;
+    uint64_t bytes;        /* Data.fs bytes written */
+} zfs_export_stats;
+
+/* Export the database in dbdir (opened read-only; a running server may have
+ * it open) to a new Data.fs at fs_path (ZE_EXISTS if present), written under a
+ * temporary name and renamed when complete. */
+int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *opt,
+               zfs_export_stats *stats, zerr *err);
+
+/* ---- progress bar ------------------------------------------------------- */
+
+/* A progress line on stderr when it is a terminal and quiet is 0; otherwise
+ * every call does nothing. total = expected bytes (0 if unknown). */
+zfs_progress *zfs_progress_new(const char *label, uint64_t total, int quiet);
+void zfs_progress_update(zfs_progress *p, uint64_t bytes, uint64_t txns);
+/* Clear the line and free p (NULL is fine). */
+void zfs_progress_done(zfs_progress *p);
+
+#endif

@@ -1,0 +1,38 @@
+/* convert_int.h: shared inside src/convert only. */
+#ifndef ZEOLITE_CONVERT_INT_H
+#define ZEOLITE_CONVERT_INT_H
+
+#include <stdint.h>
+
+#include "common/zerr.h"
+
+/* The offsets a reader or writer must remember about the file so far:
+ * - per oid, its last record in an earlier transaction (prev, section 5);
+ *   records of the current transaction are staged and applied at its end,
+ *   because prev is not updated inside a transaction;
+ * - every record's offset in file order, and per transaction its tid, offset
+ *   and first record number, so that a back-pointer offset maps to
+ *   (tid, index in transaction) and back. */
+typedef struct zfs_index zfs_index;
+
+zfs_index *zfs__index_new(void);
+void zfs__index_free(zfs_index *ix);
+
+/* Start a transaction (tids and offsets strictly increasing). */
+int zfs__index_add_txn(zfs_index *ix, uint64_t tid, uint64_t pos, zerr *err);
+/* Add a record of the current transaction (offsets increasing). */
+int zfs__index_add_record(zfs_index *ix, uint64_t oid, uint64_t pos, zerr *err);
+/* Make the current transaction's records the oids' last records. */
+int zfs__index_end_txn(zfs_index *ix, zerr *err);
+/* Drop the current transaction's staged records (the reader skipped it). */
+void zfs__index_drop_txn(zfs_index *ix);
+
+/* Offset of oid's last record in an earlier transaction, 0 if none. */
+uint64_t zfs__index_last(const zfs_index *ix, uint64_t oid);
+/* (tid, index) of the record starting at pos: 0, or ZE_NOTFOUND when no
+ * record starts there. */
+int zfs__index_find_pos(const zfs_index *ix, uint64_t pos, uint64_t *tid, uint32_t *index);
+/* Offset of record number index of the transaction tid: 0 or ZE_NOTFOUND. */
+int zfs__index_find_rec(const zfs_index *ix, uint64_t tid, uint32_t index, uint64_t *pos);
+
+#endif

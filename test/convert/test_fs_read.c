@@ -1,0 +1,222 @@
+/* test_fs_read.c: the streaming reader against every fixture manifest. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert/convert.h"
+#include "fixtures.h"
+
+static void expect_meta(const tj *t, const char *key, zslice s)
+{
+    char *hex = fx_hex(s.p, s.len);
+    cr_expect_str_eq(hex, tj_gets(t, key), "%s of txn %s", key, tj_gets(t, "tid"));
+    free(hex);
+}
+
+/* The resolved pickle of a record, as the manifest's len/data_sha256 give it. */
+static void expect_data(zfs_reader *r, const zfs_rec *rec, const tj *m)
+{
+    char sha[65];
+    const tj *len = tj_get(m, "len");
+    if (rec->kind == ZFS_DATA) {
+        fx_sha256(rec->data.p, rec->data.len, sha);
+        cr_expect_eq(rec->data.len, (size_t)len->num, "record at %lu", (unsigned long)rec->pos);
+        cr_expect_str_eq(sha, tj_gets(m, "data_sha256"));
+        return;
+    }
+    uint64_t dpos = 0, plen = 0;
+    cr_assert_eq(zfs_reader_resolve(r, rec->back ? rec->back : rec->pos, &dpos, &plen, NULL), 0);
+    if (len->type == TJ_NULL) {
+        cr_expect_eq(plen, 0, "record at %lu should resolve to absent", (unsigned long)rec->pos);
+        return;
+    }
+    uint8_t *buf = malloc(plen);
+    cr_assert_eq(zfs_reader_pread(r, dpos, buf, plen, NULL), 0);
+    fx_sha256(buf, plen, sha);
+    cr_expect_str_eq(sha, tj_gets(m, "data_sha256"));
+    free(buf);
+}
+
+static void expect_record(zfs_reader *r, const zfs_rec *rec, const tj *m, uint32_t index)
+{
+    static const char *kinds[] = {"", "data", "backpointer", "deletion"};
+    cr_expect_eq(rec->oid, tj_hex64(tj_gets(m, "oid")));
+    cr_expect_eq(rec->pos, (uint64_t)tj_getn(m, "pos"));
+    cr_expect_eq(rec->prev, (uint64_t)tj_getn(m, "prev"));
+    cr_expect_str_eq(kinds[rec->kind], tj_gets(m, "kind"));
+    cr_expect_eq(rec->index, index);
+    if (rec->kind == ZFS_BACKPTR) {
+        cr_expect_eq(rec->back, (uint64_t)tj_getn(m, "back"));
+        cr_expect_eq(rec->back_tid, tj_hex64(tj_gets(m, "back_tid")));
+    }
+    expect_data(r, rec, m);
+}
+
+/* Read a whole good fixture and compare every field with its manifest. */
+static void check_good(const char *name)
+{
+    tj *m = fx_manifest(name);
+    cr_assert_not_null(m, "manifest of %s", name);
+    char *path = fx_path(name, ".fs");
+    zfs_reader *r;
+    zfs_reader_opts opts = {.want_data = 1};
+    zerr err = {0};
+    cr_assert_eq(zfs_reader_open(&r, path, &opts, &err), 0, "%s: %s", name, err.msg);
+    const tj *txns = tj_get(m, "transactions");
+    size_t i = 0, nrec = 0;
+    zfs_txn txn;
+    zfs_rec rec;
+    int rc;
+    while ((rc = zfs_reader_next_txn(r, &txn, &err)) == 1) {
+        cr_assert_lt(i, txns->n, "%s: more transactions than the manifest", name);
+        const tj *t = txns->items[i++];
+        cr_expect_eq(txn.tid, tj_hex64(tj_gets(t, "tid")));
+        cr_expect_eq(txn.pos, (uint64_t)tj_getn(t, "pos"));
+        cr_expect_eq(txn.tlen, (uint64_t)tj_getn(t, "tlen"));
+        cr_expect_eq(txn.status, tj_gets(t, "status")[0]);
+        expect_meta(t, "user", txn.user);
+        expect_meta(t, "description", txn.description);
+        expect_meta(t, "extension", txn.extension);
+        const tj *recs = tj_get(t, "records");
+        uint32_t k = 0;
+        while ((rc = zfs_reader_next_record(r, &rec, &err)) == 1) {
+            cr_assert_lt(k, recs->n, "%s: extra record at %lu", name, (unsigned long)rec.pos);
+            expect_record(r, &rec, recs->items[k], k);
+            k++;
+        }
+        cr_assert_eq(rc, 0, "%s: %s", name, err.msg);
+        cr_expect_eq(k, recs->n, "%s: records of txn %s", name, tj_gets(t, "tid"));
+        nrec += k;
+    }
+    cr_assert_eq(rc, 0, "%s: %s", name, err.msg);
+    cr_expect_eq(i, (size_t)tj_getn(m, "transaction_count"), "%s", name);
+    cr_expect_eq(nrec, (size_t)tj_getn(m, "record_count"), "%s", name);
+    uint64_t tail;
+    const char *what;
+    cr_expect_eq(zfs_reader_tail(r, &tail, &what), 0, "%s: no torn tail", name);
+    cr_expect_eq(zfs_reader_offset(r), (uint64_t)tj_getn(m, "size"));
+    zfs_reader_close(r);
+    free(path);
+    tj_free(m);
+}
+
+Test(fs_read, every_good_fixture_matches_its_manifest)
+{
+    char **names = fx_names(0);
+    cr_assert_not_null(names[0], "no fixtures found");
+    for (size_t i = 0; names[i]; i++)
+        check_good(names[i]);
+    fx_free_names(names);
+}
+
+/* Read a bad fixture to its end: the error or the torn tail. */
+static int read_all(const char *path, size_t *ntxn, zfs_reader **keep, zerr *err)
+{
+    zfs_reader *r;
+    zfs_reader_opts opts = {.want_data = 1};
+    zfs_txn txn;
+    zfs_rec rec;
+    int rc = zfs_reader_open(&r, path, &opts, err);
+    *ntxn = 0;
+    *keep = NULL;
+    if (rc)
+        return rc;
+    while ((rc = zfs_reader_next_txn(r, &txn, err)) == 1) {
+        while ((rc = zfs_reader_next_record(r, &rec, err)) == 1)
+            ;
+        if (rc < 0)
+            break;
+        (*ntxn)++;
+    }
+    *keep = r;
+    return rc;
+}
+
+static int should_refuse(const tj *bad)
+{
+    const char *s = tj_gets(bad, "converter_should");
+    return !strncmp(s, "Refuse", 6);
+}
+
+Test(fs_read, every_bad_fixture_gets_its_documented_behaviour)
+{
+    char **names = fx_names(1);
+    cr_assert_not_null(names[0]);
+    for (size_t i = 0; names[i]; i++) {
+        tj *bad = fx_manifest(names[i]);
+        char *path = fx_path(names[i], ".fs");
+        zerr err = {0};
+        size_t n;
+        zfs_reader *r;
+        int rc = read_all(path, &n, &r, &err);
+        if (should_refuse(bad)) {
+            cr_expect_lt(rc, 0, "%s must be refused", names[i]);
+            if (tj_getn(bad, "size") == 0)
+                cr_expect_not_null(strstr(err.msg, "empty"), "%s: %s", names[i], err.msg);
+            else
+                cr_expect(fx_names_offset(bad, err.msg), "%s: message names no offset: %s",
+                          names[i], err.msg);
+        } else {
+            uint64_t want_pos, got_pos = 0;
+            size_t want_n;
+            const char *what = NULL;
+            fx_tail(bad, &want_pos, &want_n);
+            cr_expect_eq(rc, 0, "%s: torn tail, not an error: %s", names[i], err.msg);
+            cr_expect_eq(zfs_reader_tail(r, &got_pos, &what), 1, "%s: tail reported", names[i]);
+            cr_expect_eq(got_pos, want_pos, "%s: tail offset", names[i]);
+            cr_expect_eq(n, want_n, "%s: complete transactions", names[i]);
+        }
+        if (!strcmp(names[i], "bad/fs21-magic"))
+            cr_expect_not_null(strstr(err.msg, "zodbupdate"), "%s", err.msg);
+        zfs_reader_close(r);
+        free(path);
+        tj_free(bad);
+    }
+    fx_free_names(names);
+}
+
+Test(fs_read, backpointer_to_another_oid_is_refused_with_both_oids)
+{
+    char *path = fx_path("bad/bad-backpointer", ".fs");
+    zerr err = {0};
+    size_t n;
+    zfs_reader *r;
+    cr_expect_lt(read_all(path, &n, &r, &err), 0);
+    cr_expect_not_null(strstr(err.msg, "0x0000000000000001"), "%s", err.msg);
+    cr_expect_not_null(strstr(err.msg, "0x0000000000000002"), "%s", err.msg);
+    zfs_reader_close(r);
+    free(path);
+}
+
+Test(fs_read, verify_reports_clean_files_and_damage)
+{
+    char **good = fx_names(0), **bad = fx_names(1);
+    for (size_t i = 0; good[i]; i++) {
+        char *path = fx_path(good[i], ".fs");
+        zerr err = {0};
+        uint64_t ntxn = 0;
+        cr_expect_eq(zfs_verify(path, &ntxn, NULL, NULL, NULL, 0, &err), 0, "%s: %s", good[i],
+                     err.msg);
+        tj *m = fx_manifest(good[i]);
+        cr_expect_eq(ntxn, (uint64_t)tj_getn(m, "transaction_count"));
+        tj_free(m);
+        free(path);
+    }
+    for (size_t i = 0; bad[i]; i++) {
+        char *path = fx_path(bad[i], ".fs");
+        zerr err = {0};
+        uint64_t tail = 0;
+        char what[200] = "";
+        int rc = zfs_verify(path, NULL, NULL, &tail, what, sizeof what, &err);
+        cr_expect_neq(rc, 0, "%s must be reported", bad[i]);
+        tj *m = fx_manifest(bad[i]);
+        if (rc == 1) {
+            cr_expect(!should_refuse(m), "%s", bad[i]);
+            cr_expect_gt(strlen(what), 0);
+        }
+        tj_free(m);
+        free(path);
+    }
+    fx_free_names(good);
+    fx_free_names(bad);
+}
