@@ -63,6 +63,8 @@ static int flush(zfs_writer *w, zerr *err)
 static int put(zfs_writer *w, const void *p, size_t n, zerr *err)
 {
     int rc;
+    if (n == 0)
+        return 0;
     if (n > OUT_CAP - w->blen && (rc = flush(w, err)) != 0)
         return rc;
     if (n >= OUT_CAP) {

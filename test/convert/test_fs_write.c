@@ -1,0 +1,149 @@
+/* test_fs_write.c: the writer reproduces every good fixture from its records. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "convert/convert.h"
+#include "fixtures.h"
+#include "testutil.h"
+
+/* Copy the transactions with tid >= from of src into a new file dst through
+ * the writer, as an export does from the store. */
+static void copy_fs(const char *src, const char *dst, uint64_t from)
+{
+    zfs_reader *r;
+    zfs_writer *w;
+    zfs_reader_opts opts = {.want_data = 1};
+    zerr err = {0};
+    zfs_txn txn;
+    zfs_rec rec;
+    int rc;
+    zbuf resolved = ZBUF_INIT;
+    cr_assert_eq(zfs_reader_open(&r, src, &opts, &err), 0, "%s", err.msg);
+    cr_assert_eq(zfs_writer_open(&w, dst, &err), 0, "%s", err.msg);
+    while ((rc = zfs_reader_next_txn(r, &txn, &err)) == 1) {
+        int keep = txn.tid >= from;
+        if (keep)
+            cr_assert_eq(zfs_writer_begin(w, txn.tid, txn.status, txn.user, txn.description,
+                                          txn.extension, &err), 0, "%s", err.msg);
+        while ((rc = zfs_reader_next_record(r, &rec, &err)) == 1) {
+            if (!keep)
+                continue;
+            zfs_wrec wr = {.oid = rec.oid, .kind = rec.kind, .data = rec.data,
+                           .back_tid = rec.back_tid, .back_index = rec.back_index,
+                           .prev_zero = rec.prev_zero};
+            if (rec.kind == ZFS_BACKPTR) {
+                /* the store hands out the resolved pickle with a back-pointer */
+                uint64_t dpos, plen;
+                cr_assert_eq(zfs_reader_resolve(r, rec.back, &dpos, &plen, NULL), 0);
+                zbuf_reserve(&resolved, plen + 1);
+                cr_assert_eq(zfs_reader_pread(r, dpos, resolved.data, plen, NULL), 0);
+                wr.data = (zslice){resolved.data, plen};
+            }
+            cr_assert_eq(zfs_writer_record(w, &wr, &err), 0, "%s", err.msg);
+        }
+        cr_assert_eq(rc, 0, "%s", err.msg);
+        if (keep)
+            cr_assert_eq(zfs_writer_end(w, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_assert_eq(zfs_writer_finish(w, &err), 0, "%s", err.msg);
+    zfs_reader_close(r);
+    zbuf_free(&resolved);
+}
+
+Test(fs_write, every_good_fixture_is_rewritten_byte_for_byte)
+{
+    char **names = fx_names(0);
+    char *dir = tu_tmpdir("fswrite");
+    for (size_t i = 0; names[i]; i++) {
+        char *src = fx_path(names[i], ".fs"), out[512];
+        snprintf(out, sizeof out, "%s/%zu.fs", dir, i);
+        copy_fs(src, out, 0);
+        size_t na, nb;
+        uint8_t *a = tu_read_file(src, &na), *b = tu_read_file(out, &nb);
+        cr_expect_eq(na, nb, "%s: size", names[i]);
+        cr_expect(na == nb && !memcmp(a, b, na), "%s: bytes differ", names[i]);
+        free(a);
+        free(b);
+        free(src);
+    }
+    tu_rmrf(dir);
+    free(dir);
+    fx_free_names(names);
+}
+
+/* A file holding only the later transactions is a valid FileStorage: its
+ * back-pointers into the missing part become inline data or deletions. */
+Test(fs_write, a_tid_range_is_a_valid_file_with_the_same_data)
+{
+    char *src = fx_path("undo", ".fs"), *dir = tu_tmpdir("fsrange"), out[512];
+    tj *m = fx_manifest("undo");
+    const tj *txns = tj_get(m, "transactions");
+    size_t half = txns->n / 2;
+    uint64_t from = tj_hex64(tj_gets(txns->items[half], "tid"));
+    snprintf(out, sizeof out, "%s/range.fs", dir);
+    copy_fs(src, out, from);
+    cr_expect_eq(zfs_verify(out, NULL, NULL, NULL, NULL, 0, NULL), 0);
+
+    zfs_reader *r;
+    zfs_reader_opts opts = {.want_data = 1};
+    zfs_txn txn;
+    zfs_rec rec;
+    cr_assert_eq(zfs_reader_open(&r, out, &opts, NULL), 0);
+    for (size_t i = half; zfs_reader_next_txn(r, &txn, NULL) == 1; i++) {
+        const tj *t = txns->items[i], *recs = tj_get(t, "records");
+        cr_expect_eq(txn.tid, tj_hex64(tj_gets(t, "tid")));
+        for (size_t k = 0; zfs_reader_next_record(r, &rec, NULL) == 1; k++) {
+            const tj *want = recs->items[k];
+            char sha[65] = "";
+            const uint8_t *p = rec.data.p;
+            size_t n = rec.data.len;
+            uint8_t *buf = NULL;
+            if (rec.kind == ZFS_BACKPTR) {
+                uint64_t dpos, plen;
+                cr_assert_eq(zfs_reader_resolve(r, rec.back, &dpos, &plen, NULL), 0);
+                buf = malloc(plen + 1);
+                zfs_reader_pread(r, dpos, buf, plen, NULL);
+                p = buf;
+                n = plen;
+            }
+            if (tj_get(want, "len")->type == TJ_NULL) {
+                cr_expect_eq(n, 0, "txn %s record %zu must be absent", tj_gets(t, "tid"), k);
+            } else {
+                fx_sha256(p, n, sha);
+                cr_expect_str_eq(sha, tj_gets(want, "data_sha256"));
+            }
+            free(buf);
+        }
+    }
+    zfs_reader_close(r);
+    tj_free(m);
+    tu_rmrf(dir);
+    free(dir);
+    free(src);
+}
+
+Test(fs_write, metadata_over_65535_bytes_is_refused)
+{
+    char *dir = tu_tmpdir("fsmeta"), out[512];
+    snprintf(out, sizeof out, "%s/meta.fs", dir);
+    zfs_writer *w;
+    zerr err = {0};
+    cr_assert_eq(zfs_writer_open(&w, out, &err), 0);
+    static uint8_t big[65536];
+    zslice none = {NULL, 0}, huge = {big, sizeof big};
+    cr_expect_eq(zfs_writer_begin(w, 1, ' ', none, huge, none, &err), ZE_TOOBIG);
+    cr_expect_not_null(strstr(err.msg, "description"), "%s", err.msg);
+    cr_expect_eq(zfs_writer_begin(w, 1, ' ', none, none, huge, &err), ZE_TOOBIG);
+    cr_expect_not_null(strstr(err.msg, "65535"), "%s", err.msg);
+    cr_expect_eq(zfs_writer_begin(w, 5, ' ', none, none, none, &err), 0);
+    cr_expect_eq(zfs_writer_end(w, &err), 0);
+    cr_expect_eq(zfs_writer_begin(w, 5, ' ', none, none, none, &err), ZE_INVAL);
+    cr_expect_eq(zfs_writer_finish(w, &err), 0);
+    cr_expect_eq(zfs_writer_open(&w, out, &err), ZE_EXISTS);
+    tu_rmrf(dir);
+    free(dir);
+}
