@@ -1,0 +1,244 @@
+/* blob.c: blob uploads (storeBlob*) and downloads (sendBlob and the
+ * receiveBlob* callbacks into the blob cache directory). */
+#define _GNU_SOURCE /* asprintf */
+#include "client/client_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* "0x" + hex without leading zero bytes, as ZODB's oid_repr. */
+static void id_repr(uint64_t v, char *buf, size_t size)
+{
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)v);
+    const char *p = hex;
+    while (p[0] == '0' && p[1] == '0' && p[2])
+        p += 2;
+    snprintf(buf, size, "0x%s", p);
+}
+
+char *zcl_blob_path(const zcl_client *c, uint64_t oid, uint64_t serial)
+{
+    char *path = NULL;
+    const char *dir = c->opts.blob_dir;
+    if (!dir)
+        return NULL;
+    if (c->opts.shared_blob_dir) {
+        char tid[24];
+        id_repr(serial, tid, sizeof tid);
+        int n = asprintf(&path, "%s/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/%s.blob",
+                         dir, (unsigned)(oid >> 56) & 0xff, (unsigned)(oid >> 48) & 0xff,
+                         (unsigned)(oid >> 40) & 0xff, (unsigned)(oid >> 32) & 0xff,
+                         (unsigned)(oid >> 24) & 0xff, (unsigned)(oid >> 16) & 0xff,
+                         (unsigned)(oid >> 8) & 0xff, (unsigned)oid & 0xff, tid);
+        return n < 0 ? NULL : path;
+    }
+    int n = asprintf(&path, "%s/%llu/%llu.%016llx.blob", dir, (unsigned long long)(oid % 997),
+                     (unsigned long long)(oid / 997), (unsigned long long)serial);
+    return n < 0 ? NULL : path;
+}
+
+/* mkdir -p of the directory part of path. */
+static int make_parents(char *path)
+{
+    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        int rc = mkdir(path, 0700);
+        *p = '/';
+        if (rc < 0 && errno != EEXIST)
+            return -1;
+    }
+    return 0;
+}
+
+void zcl__blob_dl_abort(zcl_client *c)
+{
+    zcl_blob_dl *d = &c->dl;
+    if (d->f) {
+        fclose(d->f);
+        unlink(d->tmp);
+    }
+    free(d->tmp);
+    memset(d, 0, sizeof *d);
+}
+
+static int dl_start(zcl_client *c, uint64_t oid, uint64_t serial)
+{
+    zcl_blob_dl *d = &c->dl;
+    zcl__blob_dl_abort(c);
+    char *path = zcl_blob_path(c, oid, serial);
+    if (!path)
+        return zerr_set(&c->err, ZE_PROTO, "server sent a blob but there is no blob dir");
+    int n = asprintf(&d->tmp, "%s.dl", path);
+    free(path);
+    if (n < 0) {
+        d->tmp = NULL;
+        return zerr_set(&c->err, ZE_NOMEM, "out of memory");
+    }
+    if (make_parents(d->tmp) < 0 || !(d->f = fopen(d->tmp, "wb")))
+        return zerr_sys(&c->err, errno, "cannot write %s", d->tmp);
+    d->oid = oid;
+    d->serial = serial;
+    return 0;
+}
+
+static int dl_stop(zcl_client *c)
+{
+    zcl_blob_dl *d = &c->dl;
+    char *path = zcl_blob_path(c, d->oid, d->serial);
+    int failed = fclose(d->f) != 0;
+    d->f = NULL;
+    if (!path)
+        return zerr_set(&c->err, ZE_NOMEM, "out of memory");
+    if (failed || rename(d->tmp, path) < 0) {
+        int rc = zerr_sys(&c->err, errno, "cannot store blob %s", path);
+        unlink(d->tmp);
+        free(path);
+        return rc;
+    }
+    free(path);
+    zcl__blob_dl_abort(c);
+    return 0;
+}
+
+int zcl__blob_callback(zcl_client *c, const char *name, const zv *args)
+{
+    uint64_t oid, serial;
+    if (!zv_is_seq(args) || args->u.seq.n < 2 || !zv_get_u64be(args->u.seq.items[0], &oid) ||
+        !zv_get_u64be(args->u.seq.items[1], &serial))
+        return zerr_set(&c->err, ZE_PROTO, "malformed %s", name);
+    if (!strcmp(name, "receiveBlobStart"))
+        return dl_start(c, oid, serial);
+    zcl_blob_dl *d = &c->dl;
+    if (!d->f || d->oid != oid || d->serial != serial)
+        return zerr_set(&c->err, ZE_PROTO, "%s without receiveBlobStart", name);
+    if (!strcmp(name, "receiveBlobStop"))
+        return dl_stop(c);
+    const zv *chunk = args->u.seq.n == 3 ? args->u.seq.items[2] : NULL;
+    if (strcmp(name, "receiveBlobChunk") || !chunk || chunk->type != ZV_BYTES)
+        return zerr_set(&c->err, ZE_PROTO, "malformed %s", name);
+    if (fwrite(chunk->u.s.p, 1, chunk->u.s.len, d->f) != chunk->u.s.len)
+        return zerr_sys(&c->err, errno, "cannot write %s", d->tmp);
+    return 0;
+}
+
+/* ---- download ---------------------------------------------------------------- */
+
+static void on_sent_blob(zcl_client *c, zcl_pending *p, int status, const zv *result,
+                         const zerr *err)
+{
+    zcl_done_cb cb = (zcl_done_cb)p->cb;
+    if (status == 0) {
+        /* The reply means "done": the file must be there now. */
+        char *path = zcl_blob_path(c, p->oid, p->tid);
+        if (!path || access(path, R_OK) < 0)
+            status = zerr_set(&c->err, ZE_NOTFOUND, "blob %016llx/%016llx not received",
+                              (unsigned long long)p->oid, (unsigned long long)p->tid);
+        free(path);
+    } else {
+        zcl__err_copy(&c->err, err, status);
+    }
+    cb(c, status, p->data);
+}
+
+int zcl_load_blob(zcl_client *c, uint64_t oid, uint64_t serial, zcl_done_cb cb, void *data)
+{
+    if (c->state != ZCL_ST_READY)
+        return zerr_set(&c->err, ZE_CLOSED, "not connected");
+    if (!c->opts.blob_dir)
+        return zerr_set(&c->err, ZE_INVAL, "no blob directory configured");
+    zv_arena_reset(c->tmp_arena);
+    zv *args = zcl__args(c, 2, zcl__tid(c, oid), zcl__tid(c, serial));
+    if (!args)
+        return zerr_set(&c->err, ZE_NOMEM, "out of memory");
+    return zcl__send_call(c, "sendBlob", args, on_sent_blob, (void *)cb, data, oid, serial);
+}
+
+typedef struct blob_wait {
+    int done, status;
+} blob_wait;
+
+static void on_blob_sync(zcl_client *c, int status, void *data)
+{
+    blob_wait *w = data;
+    w->done = 1;
+    w->status = status;
+}
+
+int zcl_load_blob_sync(zcl_client *c, uint64_t oid, uint64_t serial, char **path, zerr *err)
+{
+    *path = zcl_blob_path(c, oid, serial);
+    if (!*path)
+        return zerr_set(err, ZE_INVAL, "no blob directory configured");
+    if (access(*path, R_OK) == 0)
+        return 0;
+    int rc = ZE_NOTFOUND;
+    if (c->opts.shared_blob_dir) {
+        zerr_set(err, rc, "no blob file at %s", *path);
+    } else {
+        blob_wait w = {0, 0};
+        rc = zcl_load_blob(c, oid, serial, on_blob_sync, &w);
+        if (rc < 0)
+            zcl__err_copy(err, &c->err, rc);
+        else if ((rc = zcl__wait(c, &w.done, err)) == 0 && w.status < 0)
+            rc = zcl__err_copy(err, &c->err, w.status);
+    }
+    if (rc < 0) {
+        free(*path);
+        *path = NULL;
+    }
+    return rc;
+}
+
+/* ---- upload ------------------------------------------------------------------ */
+
+static int send_chunks(zcl_client *c, FILE *f, zerr *err)
+{
+    uint8_t *buf = malloc(ZCL_BLOB_CHUNK);
+    if (!buf)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    int rc = 0;
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, ZCL_BLOB_CHUNK, f)) > 0) {
+        zv_arena_reset(c->tmp_arena);
+        zv *args = zcl__args(c, 1, zv_bytes(c->tmp_arena, buf, n));
+        rc = args ? zcl_call_async(c, "storeBlobChunk", args) : ZE_NOMEM;
+    }
+    if (rc == 0 && ferror(f))
+        rc = zerr_sys(err, errno, "cannot read the blob file");
+    free(buf);
+    return rc;
+}
+
+int zcl_store_blob(zcl_client *c, uint64_t oid, uint64_t serial, const void *data, size_t len,
+                   const char *path, zerr *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return zerr_sys(err, errno, "cannot open %s", path);
+    int rc = zcl_store(c, oid, serial, data, len);
+    if (rc < 0) {
+        fclose(f);
+        return zcl__err_copy(err, &c->err, rc);
+    }
+    zv_arena_reset(c->tmp_arena);
+    rc = zcl_call_async(c, "storeBlobStart", zcl__args(c, 0));
+    if (rc == 0)
+        rc = send_chunks(c, f, err);
+    fclose(f);
+    if (rc == 0) {
+        zv_arena_reset(c->tmp_arena);
+        zv *args = zcl__args(c, 4, zcl__tid(c, oid), zcl__tid(c, serial),
+                             zv_bytes(c->tmp_arena, data, len), zv_int(c->tmp_arena, c->txn.id));
+        rc = args ? zcl_call_async(c, "storeBlobEnd", args) : ZE_NOMEM;
+    }
+    if (rc < 0) {
+        /* A half-sent upload burst cannot be taken back: drop the session. */
+        zcl__conn_lost(c, rc, "blob upload failed");
+        return zcl__err_copy(err, NULL, rc);
+    }
+    return 0;
+}
