@@ -35,4 +35,11 @@ int zfs__index_find_pos(const zfs_index *ix, uint64_t pos, uint64_t *tid, uint32
 /* Offset of record number index of the transaction tid: 0 or ZE_NOTFOUND. */
 int zfs__index_find_rec(const zfs_index *ix, uint64_t tid, uint32_t index, uint64_t *pos);
 
+/* Folder helpers (files.c). remove_tree is rm -rf (errors ignored: used to
+ * clean up after a failure); fsync_parent makes a rename in path's folder
+ * durable. */
+void zfs__remove_tree(const char *path);
+int zfs__dir_is_empty(const char *path);
+void zfs__fsync_parent(const char *path);
+
 #endif

@@ -1,0 +1,160 @@
+/* export.c: a zeolite database -> Data.fs (+ blob directory).
+ *
+ * The database is opened read-only (a running server may have it open) and
+ * read through one iterator snapshot. The file is written under a temporary
+ * name and renamed when complete; a stale .index beside it is removed, since
+ * FileStorage would trust one that merely looks consistent (spec section 8).
+ */
+#define _GNU_SOURCE
+#include "convert/convert.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "convert/convert_int.h"
+#include "store/store.h"
+
+typedef struct exporter {
+    const zfs_export_opts *opt;
+    zfs_export_stats *stats;
+    store *s;
+    zfs_writer *w;
+    zfs_layout layout;
+} exporter;
+
+static zfs_kind fs_kind(store_rec_kind k)
+{
+    switch (k) {
+    case STORE_REC_DATA: return ZFS_DATA;
+    case STORE_REC_BACKPTR: return ZFS_BACKPTR;
+    default: return ZFS_DELETE;
+    }
+}
+
+/* An empty blob directory in the requested layout, as FileStorage makes one. */
+static int make_blob_dir(exporter *ex, zerr *err)
+{
+    const char *dir = ex->opt->blob_dir;
+    char path[PATH_MAX];
+    if (mkdir(dir, 0755) != 0 && !(errno == EEXIST && zfs__dir_is_empty(dir)))
+        return errno == EEXIST ? zerr_set(err, ZE_EXISTS, "blob directory %s exists and is "
+                                          "not empty", dir)
+                               : zerr_sys(err, errno, "mkdir %s", dir);
+    snprintf(path, sizeof path, "%s/tmp", dir);
+    if (mkdir(path, 0755) != 0)
+        return zerr_sys(err, errno, "mkdir %s", path);
+    snprintf(path, sizeof path, "%s/.layout", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return zerr_sys(err, errno, "%s", path);
+    fputs(ex->layout == ZFS_LAYOUT_LAWN ? "lawn" : "bushy", f);
+    if (fclose(f) != 0)
+        return zerr_sys(err, errno, "%s", path);
+    return 0;
+}
+
+static int export_blob(exporter *ex, const store_record *rec, zerr *err)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (!ex->opt->blob_dir)
+        return zerr_set(err, ZE_INVAL, "oid 0x%016" PRIx64 " has a blob in transaction 0x%016"
+                        PRIx64 ": give a target blob directory with --blobs", rec->oid,
+                        rec->tid);
+    if (store_blob_path(ex->s, rec->oid, rec->tid, src, sizeof src) ||
+        zfs_blob_path(ex->opt->blob_dir, ex->layout, rec->oid, rec->tid, dst, sizeof dst))
+        return zerr_set(err, ZE_TOOBIG, "blob path too long");
+    int rc = zfs_copy_file(src, dst, 0, err);
+    if (!rc)
+        ex->stats->blobs++;
+    return rc;
+}
+
+static int export_txn(exporter *ex, store_iter *it, const store_txn_info *info, zerr *err)
+{
+    store_record rec;
+    int rc = zfs_writer_begin(ex->w, info->tid, info->status, info->user, info->description,
+                              info->extension, err);
+    while (!rc && (rc = store_iter_next_record(it, &rec, err)) == 1) {
+        zfs_wrec w = {
+            .oid = rec.oid,
+            .kind = fs_kind(rec.kind),
+            .data = rec.data,
+            .back_tid = rec.back_tid,
+            .back_index = rec.back_index,
+            .prev_zero = rec.prev_zero,
+        };
+        rc = zfs_writer_record(ex->w, &w, err);
+        if (!rc && rec.has_blob)
+            rc = export_blob(ex, &rec, err);
+        ex->stats->records++;
+    }
+    return rc ? rc : zfs_writer_end(ex->w, err);
+}
+
+static int run(exporter *ex, const char *tmp, zerr *err)
+{
+    store_iter *it;
+    store_txn_info info;
+    int rc = zfs_writer_open(&ex->w, tmp, err);
+    if (rc)
+        return rc;
+    if ((rc = store_iter_open(ex->s, ex->opt->from_tid, ex->opt->to_tid, &it, err)) != 0) {
+        zfs_writer_abort(ex->w);
+        return rc;
+    }
+    zfs_progress *p = zfs_progress_new("export", store_size_bytes(ex->s), ex->opt->quiet);
+    while ((rc = store_iter_next_txn(it, &info, err)) == 1) {
+        if ((rc = export_txn(ex, it, &info, err)) != 0)
+            break;
+        ex->stats->txns++;
+        zfs_progress_update(p, zfs_writer_size(ex->w), ex->stats->txns);
+    }
+    zfs_progress_done(p);
+    store_iter_close(it);
+    ex->stats->bytes = zfs_writer_size(ex->w);
+    if (rc) {
+        zfs_writer_abort(ex->w);
+        return rc;
+    }
+    return zfs_writer_finish(ex->w, err);
+}
+
+int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *opt,
+               zfs_export_stats *stats, zerr *err)
+{
+    zfs_export_opts none = {0};
+    zfs_export_stats scratch;
+    exporter ex = {.opt = opt ? opt : &none, .stats = stats ? stats : &scratch};
+    char tmp[PATH_MAX], index[PATH_MAX];
+    struct stat st;
+    memset(ex.stats, 0, sizeof *ex.stats);
+    ex.layout = ex.opt->layout ? ex.opt->layout : ZFS_LAYOUT_BUSHY;
+    if (lstat(fs_path, &st) == 0)
+        return zerr_set(err, ZE_EXISTS, "%s already exists: export writes a new file", fs_path);
+    if (snprintf(tmp, sizeof tmp, "%s.export-%ld", fs_path, (long)getpid()) >= (int)sizeof tmp ||
+        snprintf(index, sizeof index, "%s.index", fs_path) >= (int)sizeof index)
+        return zerr_set(err, ZE_TOOBIG, "path too long: %s", fs_path);
+    store_options so = {.read_only = 1};
+    int rc = store_open(&ex.s, dbdir, &so, err);
+    if (rc)
+        return rc;
+    if (ex.opt->blob_dir)
+        rc = make_blob_dir(&ex, err);
+    if (!rc)
+        rc = run(&ex, tmp, err);
+    store_close(ex.s);
+    if (!rc && (unlink(index) == 0 || errno == ENOENT) && rename(tmp, fs_path) == 0) {
+        zfs__fsync_parent(fs_path);
+        return 0;
+    }
+    if (!rc)
+        rc = zerr_sys(err, errno, "rename %s -> %s", tmp, fs_path);
+    unlink(tmp);
+    return rc;
+}

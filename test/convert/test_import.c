@@ -1,0 +1,427 @@
+/* test_import.c: import and export through the store, driven by the manifests. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "convert/convert.h"
+#include "fixtures.h"
+#include "store/store.h"
+#include "testutil.h"
+
+static char *tmp;
+
+static void setup(void)
+{
+    tmp = tu_tmpdir("convert");
+    cr_assert_not_null(tmp);
+}
+
+static void teardown(void)
+{
+    tu_rmrf(tmp);
+    free(tmp);
+}
+
+TestSuite(convert_import, .init = setup, .fini = teardown);
+
+static char *tpath(const char *name)
+{
+    char *p = NULL;
+    cr_assert_gt(asprintf(&p, "%s/%s", tmp, name), 0);
+    return p;
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    size_t na, nb;
+    uint8_t *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
+    int same = x && y && na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* Import fixture name into dbdir (with its blob directory when it has one). */
+static int import_fixture(const char *name, const char *dbdir, zfs_import_stats *st, zerr *err)
+{
+    char *fs = fx_path(name, ".fs"), *blobs = fx_path(name, ".blobs");
+    zfs_import_opts opt = {.quiet = 1, .blob_dir = exists(blobs) ? blobs : NULL};
+    int rc = zfs_import(fs, dbdir, &opt, st, err);
+    free(fs);
+    free(blobs);
+    return rc;
+}
+
+static void expect_hex(const char *want, zslice got, const char *what)
+{
+    char *hex = fx_hex(got.p, got.len);
+    cr_expect_str_eq(hex, want, "%s", what);
+    free(hex);
+}
+
+/* Every transaction and record of the manifest, as the store iterates them. */
+static void expect_transactions(store *s, const tj *m)
+{
+    static const store_rec_kind kinds[] = {0, STORE_REC_DATA, STORE_REC_BACKPTR,
+                                           STORE_REC_DELETE};
+    static const char *names[] = {"", "data", "backpointer", "deletion"};
+    const tj *txns = tj_get(m, "transactions");
+    store_iter *it;
+    store_txn_info info;
+    store_record rec;
+    cr_assert_eq(store_iter_open(s, 0, 0, &it, NULL), 0);
+    size_t i = 0;
+    while (store_iter_next_txn(it, &info, NULL) == 1) {
+        cr_assert_lt(i, txns->n);
+        const tj *t = txns->items[i++], *recs = tj_get(t, "records");
+        cr_expect_eq(info.tid, tj_hex64(tj_gets(t, "tid")));
+        cr_expect_eq(info.status, tj_gets(t, "status")[0]);
+        expect_hex(tj_gets(t, "user"), info.user, "user");
+        expect_hex(tj_gets(t, "description"), info.description, "description");
+        expect_hex(tj_gets(t, "extension"), info.extension, "extension");
+        size_t k = 0;
+        while (store_iter_next_record(it, &rec, NULL) == 1) {
+            cr_assert_lt(k, recs->n, "txn %s: extra record", tj_gets(t, "tid"));
+            const tj *r = recs->items[k++];
+            cr_expect_eq(rec.oid, tj_hex64(tj_gets(r, "oid")));
+            int kind = rec.kind >= 1 && rec.kind <= 3 ? (int)kinds[rec.kind] : 0;
+            cr_expect_str_eq(names[kind], tj_gets(r, "kind"), "txn %s record %zu",
+                             tj_gets(t, "tid"), k - 1);
+            if (rec.kind == STORE_REC_BACKPTR)
+                cr_expect_eq(rec.back_tid, tj_hex64(tj_gets(r, "back_tid")));
+            if (tj_get(r, "len")->type != TJ_NULL) {
+                char sha[65];
+                fx_sha256(rec.data.p, rec.data.len, sha);
+                cr_expect_str_eq(sha, tj_gets(r, "data_sha256"), "txn %s record %zu",
+                                 tj_gets(t, "tid"), k - 1);
+            }
+        }
+        cr_expect_eq(k, recs->n, "txn %s: record count", tj_gets(t, "tid"));
+    }
+    cr_expect_eq(i, txns->n, "transaction count");
+    store_iter_close(it);
+}
+
+/* Python's loadBefore answers, recorded in the manifest. */
+static void expect_load_before(store *s, const tj *m)
+{
+    const tj *objs = tj_get(m, "objects");
+    store_reader *r;
+    zbuf data = ZBUF_INIT;
+    cr_assert_eq(store_reader_new(s, &r, NULL), 0);
+    for (size_t i = 0; objs && i < objs->n; i++) {
+        uint64_t oid = tj_hex64(tj_gets(objs->items[i], "oid"));
+        const tj *probes = tj_get(objs->items[i], "load_before");
+        for (size_t k = 0; probes && k < probes->n; k++) {
+            const tj *p = probes->items[k];
+            const char *result = tj_gets(p, "result");
+            uint64_t before = tj_hex64(tj_gets(p, "before")), start = 0, end = 0;
+            int rc = store_load_before(r, oid, before, &data, &start, &end, NULL);
+            if (!strcmp(result, "data")) {
+                char sha[65];
+                cr_expect_eq(rc, 0, "oid %016lx before %016lx", (unsigned long)oid,
+                             (unsigned long)before);
+                if (rc)
+                    continue;
+                fx_sha256(data.data, data.len, sha);
+                cr_expect_str_eq(sha, tj_gets(p, "data_sha256"));
+                cr_expect_eq(start, tj_hex64(tj_gets(p, "tid")));
+                cr_expect_eq(end, tj_hex64(tj_gets(p, "end_tid")), "end of oid %016lx before "
+                             "%016lx", (unsigned long)oid, (unsigned long)before);
+            } else if (!strcmp(result, "none")) {
+                cr_expect_eq(rc, ZE_NOREV, "oid %016lx before %016lx: none", (unsigned long)oid,
+                             (unsigned long)before);
+            } else {
+                cr_expect_eq(rc, ZE_NOTFOUND, "oid %016lx before %016lx: POSKeyError",
+                             (unsigned long)oid, (unsigned long)before);
+            }
+        }
+    }
+    zbuf_free(&data);
+    store_reader_free(r);
+}
+
+/* Each blob file of the manifest, at its place in the exported directory. */
+static void expect_blob_files(const tj *m, const char *dir, zfs_layout layout)
+{
+    const tj *txns = tj_get(m, "transactions");
+    for (size_t i = 0; i < txns->n; i++) {
+        const tj *recs = tj_get(txns->items[i], "records");
+        for (size_t k = 0; k < recs->n; k++) {
+            const tj *blob = tj_get(recs->items[k], "blob");
+            if (!blob)
+                continue;
+            char path[1024], sha[65];
+            zfs_blob_path(dir, layout, tj_hex64(tj_gets(recs->items[k], "oid")),
+                          tj_hex64(tj_gets(txns->items[i], "tid")), path, sizeof path);
+            size_t n;
+            uint8_t *b = tu_read_file(path, &n);
+            cr_assert_not_null(b, "missing %s", path);
+            fx_sha256(b, n, sha);
+            cr_expect_str_eq(sha, tj_gets(blob, "sha256"), "%s", path);
+            free(b);
+        }
+    }
+}
+
+static void round_trip(const char *name, int fi)
+{
+    char sub[64];
+    snprintf(sub, sizeof sub, "db%d", fi);
+    char *db = tpath(sub), *out, *blobs;
+    zfs_import_stats st;
+    zerr err = {0};
+    tj *m = fx_manifest(name);
+    cr_assert_eq(import_fixture(name, db, &st, &err), 0, "%s: %s", name, err.msg);
+    cr_expect_eq(st.txns, (uint64_t)tj_getn(m, "transaction_count"), "%s", name);
+    cr_expect_eq(st.torn, 0);
+
+    store *s;
+    store_options so = {.read_only = 1};
+    cr_assert_eq(store_open(&s, db, &so, &err), 0, "%s", err.msg);
+    expect_transactions(s, m);
+    expect_load_before(s, m);
+    store_close(s);
+
+    for (int layout = ZFS_LAYOUT_BUSHY; layout <= ZFS_LAYOUT_LAWN; layout++) {
+        cr_assert_gt(asprintf(&out, "%s/out%d-%d.fs", tmp, fi, layout), 0);
+        cr_assert_gt(asprintf(&blobs, "%s/out%d-%d.blobs", tmp, fi, layout), 0);
+        int has_blobs = tj_get(m, "blob_dir") != NULL;
+        zfs_export_opts eo = {.quiet = 1, .layout = layout, .blob_dir = has_blobs ? blobs : NULL};
+        zfs_export_stats es;
+        cr_assert_eq(zfs_export(db, out, &eo, &es, &err), 0, "%s: %s", name, err.msg);
+        char *orig = fx_path(name, ".fs");
+        cr_expect(same_file(orig, out), "%s: export differs from the original", name);
+        if (has_blobs)
+            expect_blob_files(m, blobs, layout);
+        free(orig);
+        free(out);
+        free(blobs);
+    }
+    tj_free(m);
+    free(db);
+}
+
+Test(convert_import, every_good_fixture_imports_loads_and_exports_identically)
+{
+    char **names = fx_names(0);
+    for (int i = 0; names[i]; i++)
+        round_trip(names[i], i);
+    fx_free_names(names);
+}
+
+static uint64_t txn_count(const char *db)
+{
+    store *s;
+    store_iter *it;
+    store_txn_info info;
+    store_options so = {.read_only = 1};
+    uint64_t n = 0;
+    cr_assert_eq(store_open(&s, db, &so, NULL), 0);
+    cr_assert_eq(store_iter_open(s, 0, 0, &it, NULL), 0);
+    while (store_iter_next_txn(it, &info, NULL) == 1)
+        n++;
+    store_iter_close(it);
+    store_close(s);
+    return n;
+}
+
+Test(convert_import, every_bad_fixture_gets_its_documented_behaviour)
+{
+    char **names = fx_names(1);
+    for (int i = 0; names[i]; i++) {
+        tj *bad = fx_manifest(names[i]);
+        char sub[64];
+        snprintf(sub, sizeof sub, "bad%d", i);
+        char *db = tpath(sub);
+        zfs_import_stats st;
+        zerr err = {0};
+        int rc = import_fixture(names[i], db, &st, &err);
+        if (!strncmp(tj_gets(bad, "converter_should"), "Refuse", 6)) {
+            cr_expect_lt(rc, 0, "%s must be refused", names[i]);
+            cr_expect(!exists(db), "%s: nothing may be left", names[i]);
+        } else {
+            uint64_t tail;
+            size_t ntxn;
+            fx_tail(bad, &tail, &ntxn);
+            cr_expect_eq(rc, 0, "%s: %s", names[i], err.msg);
+            cr_expect_eq(st.torn, 1);
+            cr_expect_eq(st.tail_pos, tail, "%s", names[i]);
+            cr_expect_eq(txn_count(db), ntxn, "%s", names[i]);
+            /* --strict refuses the same file and leaves nothing */
+            char *db2 = tpath("strict");
+            char *fs = fx_path(names[i], ".fs");
+            zfs_import_opts strict = {.quiet = 1, .strict = 1};
+            cr_expect_lt(zfs_import(fs, db2, &strict, &st, &err), 0);
+            cr_expect(!exists(db2));
+            free(fs);
+            free(db2);
+        }
+        free(db);
+        tj_free(bad);
+    }
+    fx_free_names(names);
+}
+
+Test(convert_import, append_adds_only_newer_transactions)
+{
+    char *db = tpath("db"), *out = tpath("out.fs");
+    char *full = fx_path("small", ".fs");
+    zfs_import_stats st;
+    zerr err = {0};
+    zfs_import_opts opt = {.quiet = 1};
+    /* the crash residue leaves the first 8 transactions of small.fs */
+    cr_assert_eq(import_fixture("bad/truncated-mid-txn", db, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(st.txns, 8);
+    cr_assert_eq(zfs_import(full, db, &opt, &st, &err), 0, "%s", err.msg);
+    cr_expect_eq(st.skipped, 8);
+    cr_expect_eq(st.txns, 1);
+    cr_assert_eq(zfs_import(full, db, &opt, &st, &err), 0, "%s", err.msg);
+    cr_expect_eq(st.txns, 0, "a second run finds nothing new");
+    zfs_export_opts eo = {.quiet = 1};
+    cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
+    cr_expect(same_file(full, out));
+    free(full);
+    free(out);
+    free(db);
+}
+
+Test(convert_import, append_refuses_another_history_and_corrupt_files)
+{
+    char *db = tpath("db"), *before = tpath("before.fs"), *after = tpath("after.fs");
+    char *other = fx_path("undo", ".fs"), *corrupt = fx_path("bad/tlen-too-small", ".fs");
+    zfs_import_stats st;
+    zerr err = {0};
+    zfs_import_opts opt = {.quiet = 1};
+    zfs_export_opts eo = {.quiet = 1};
+    cr_assert_eq(import_fixture("bad/truncated-mid-txn", db, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(zfs_export(db, before, &eo, NULL, &err), 0);
+    cr_expect_lt(zfs_import(other, db, &opt, &st, &err), 0);
+    cr_expect_not_null(strstr(err.msg, "does not continue"), "%s", err.msg);
+    /* damage after the database's last transaction: refused before any write */
+    cr_expect_lt(zfs_import(corrupt, db, &opt, &st, &err), 0);
+    cr_expect_eq(st.txns, 0);
+    cr_assert_eq(zfs_export(db, after, &eo, NULL, &err), 0);
+    cr_expect(same_file(before, after), "the database must be as it was");
+    free(other);
+    free(corrupt);
+    free(before);
+    free(after);
+    free(db);
+}
+
+Test(convert_import, a_failure_after_good_transactions_leaves_no_database)
+{
+    /* tlen-too-small has four good transactions before the damage */
+    char *db = tpath("db");
+    zfs_import_stats st;
+    zerr err = {0};
+    cr_expect_lt(import_fixture("bad/tlen-too-small", db, &st, &err), 0);
+    cr_expect_gt(st.txns, 0, "the failure came after imported transactions");
+    cr_expect(!exists(db));
+    DIR *d = opendir(tmp);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        cr_expect(e->d_name[0] == '.', "left behind: %s", e->d_name);
+    closedir(d);
+    free(db);
+}
+
+Test(convert_import, a_database_open_by_a_server_is_refused)
+{
+    char *db = tpath("db"), *fs = fx_path("small", ".fs");
+    zfs_import_stats st;
+    zerr err = {0};
+    zfs_import_opts opt = {.quiet = 1};
+    cr_assert_eq(import_fixture("bad/truncated-mid-txn", db, &st, &err), 0);
+    store *server;
+    store_options so = {.exclusive = 1};
+    cr_assert_eq(store_open(&server, db, &so, &err), 0, "%s", err.msg);
+    cr_expect_eq(zfs_import(fs, db, &opt, &st, &err), ZE_BUSY);
+    cr_expect_not_null(strstr(err.msg, "server"), "%s", err.msg);
+    /* a live database can be exported */
+    char *out = tpath("live.fs");
+    zfs_export_opts eo = {.quiet = 1};
+    cr_expect_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
+    store_close(server);
+    free(out);
+    free(fs);
+    free(db);
+}
+
+static void copy_tree(const char *from, const char *to)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && chmod -R u+w '%s'", from, to, to);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(convert_import, missing_blob_and_unknown_layout_are_errors)
+{
+    char *src = fx_path("blobs-bushy", ".blobs"), *fs = fx_path("blobs-bushy", ".fs");
+    char *blobs = tpath("blobs"), *db = tpath("db"), path[1024];
+    tj *m = fx_manifest("blobs-bushy");
+    const tj *files = tj_get(m, "blob_files");
+    zfs_import_stats st;
+    zerr err = {0};
+    copy_tree(src, blobs);
+    for (size_t i = 0; i < files->n; i++) {
+        const char *rel = tj_gets(files->items[i], "path");
+        if (strstr(rel, ".blob")) {
+            snprintf(path, sizeof path, "%s/%s", blobs, rel);
+            cr_assert_eq(unlink(path), 0, "%s", path);
+            break;
+        }
+    }
+    zfs_import_opts opt = {.quiet = 1, .blob_dir = blobs};
+    cr_expect_lt(zfs_import(fs, db, &opt, &st, &err), 0);
+    cr_expect_not_null(strstr(err.msg, "missing"), "%s", err.msg);
+    cr_expect(!exists(db));
+
+    snprintf(path, sizeof path, "%s/.layout", blobs);
+    chmod(path, 0644);
+    cr_assert_eq(tu_write_file(path, "zeocache", 8), 0);
+    cr_expect_lt(zfs_import(fs, db, &opt, &st, &err), 0);
+    cr_expect_not_null(strstr(err.msg, "layout"), "%s", err.msg);
+
+    zfs_import_opts none = {.quiet = 1};
+    cr_expect_lt(zfs_import(fs, db, &none, &st, &err), 0);
+    cr_expect_not_null(strstr(err.msg, "--blobs"), "%s", err.msg);
+    cr_expect(!exists(db));
+    tj_free(m);
+    free(src);
+    free(fs);
+    free(blobs);
+    free(db);
+}
+
+Test(convert_import, lawn_blobs_import_and_export_in_both_layouts)
+{
+    char *db = tpath("db"), *out = tpath("out.fs"), *blobs = tpath("out.blobs");
+    zfs_import_stats st;
+    zerr err = {0};
+    tj *m = fx_manifest("blobs-lawn");
+    cr_assert_eq(import_fixture("blobs-lawn", db, &st, &err), 0, "%s", err.msg);
+    cr_expect_gt(st.blobs, 0);
+    zfs_export_opts eo = {.quiet = 1, .blob_dir = blobs, .layout = ZFS_LAYOUT_BUSHY};
+    cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
+    expect_blob_files(m, blobs, ZFS_LAYOUT_BUSHY);
+    zfs_layout got;
+    cr_expect_eq(zfs_blob_layout(blobs, &got, NULL), 0);
+    cr_expect_eq(got, ZFS_LAYOUT_BUSHY);
+    tj_free(m);
+    free(db);
+    free(out);
+    free(blobs);
+}
