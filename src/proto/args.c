@@ -1,0 +1,129 @@
+/* args.c: typed access to a call's argument tuple, so that server and client
+ * check argument shapes in one place. */
+#include "proto/proto_int.h"
+
+static int wrong(const zv *args, size_t i, const char *expected, zerr *err)
+{
+    const zv *v = proto_arg(args, i);
+
+    if (!v)
+        return zerr_set(err, ZE_INVAL, "argument %zu is missing", i + 1);
+    return zerr_set(err, ZE_INVAL, "argument %zu: expected %s, got %s", i + 1, expected,
+                    proto__type_name(v));
+}
+
+const zv *proto_arg(const zv *args, size_t i)
+{
+    if (!args || args->type != ZV_TUPLE || i >= args->u.seq.n)
+        return NULL;
+    return args->u.seq.items[i];
+}
+
+int proto_args_count(const zv *args, size_t min, size_t max, zerr *err)
+{
+    if (!args || args->type != ZV_TUPLE)
+        return zerr_set(err, ZE_INVAL, "arguments are not a tuple");
+    size_t n = args->u.seq.n;
+    if (n < min || n > max) {
+        if (min == max)
+            return zerr_set(err, ZE_INVAL, "takes %zu arguments, got %zu", min, n);
+        return zerr_set(err, ZE_INVAL, "takes %zu to %zu arguments, got %zu", min, max, n);
+    }
+    return 0;
+}
+
+static int arg_p64(const zv *args, size_t i, const char *what, uint64_t *out, zerr *err)
+{
+    if (!zv_get_u64be(proto_arg(args, i), out))
+        return wrong(args, i, what, err);
+    return 0;
+}
+
+int proto_arg_oid(const zv *args, size_t i, uint64_t *out, zerr *err)
+{
+    return arg_p64(args, i, "an oid (8 bytes)", out, err);
+}
+
+int proto_arg_tid(const zv *args, size_t i, uint64_t *out, zerr *err)
+{
+    return arg_p64(args, i, "a tid (8 bytes)", out, err);
+}
+
+int proto_arg_optional_tid(const zv *args, size_t i, uint64_t *out, int *present, zerr *err)
+{
+    const zv *v = proto_arg(args, i);
+
+    *present = 0;
+    if (v && v->type == ZV_NONE)
+        return 0;
+    if (!zv_get_u64be(v, out))
+        return wrong(args, i, "None or a tid (8 bytes)", err);
+    *present = 1;
+    return 0;
+}
+
+static int arg_string(const zv *args, size_t i, zv_type t, zslice *out, zerr *err)
+{
+    const zv *v = proto_arg(args, i);
+
+    if (!v || v->type != t)
+        return wrong(args, i, t == ZV_STR ? "str" : "bytes", err);
+    out->p = v->u.s.p;
+    out->len = v->u.s.len;
+    return 0;
+}
+
+int proto_arg_bytes(const zv *args, size_t i, zslice *out, zerr *err)
+{
+    return arg_string(args, i, ZV_BYTES, out, err);
+}
+
+int proto_arg_optional_bytes(const zv *args, size_t i, zslice *out, int *present, zerr *err)
+{
+    const zv *v = proto_arg(args, i);
+
+    *present = 0;
+    if (v && v->type == ZV_NONE)
+        return 0;
+    if (!v || v->type != ZV_BYTES)
+        return wrong(args, i, "None or bytes", err);
+    *present = 1;
+    return arg_string(args, i, ZV_BYTES, out, err);
+}
+
+int proto_arg_str(const zv *args, size_t i, zslice *out, zerr *err)
+{
+    return arg_string(args, i, ZV_STR, out, err);
+}
+
+int proto_arg_int(const zv *args, size_t i, int64_t *out, zerr *err)
+{
+    if (!zv_get_int(proto_arg(args, i), out))
+        return wrong(args, i, "int", err);
+    return 0;
+}
+
+int proto_arg_float(const zv *args, size_t i, double *out, zerr *err)
+{
+    const zv *v = proto_arg(args, i);
+    int64_t n;
+
+    if (v && v->type == ZV_FLOAT) {
+        *out = v->u.f;
+        return 0;
+    }
+    if (!zv_get_int(v, &n))
+        return wrong(args, i, "float", err);
+    *out = (double)n;
+    return 0;
+}
+
+int proto_arg_dict(const zv *args, size_t i, const zv **out, zerr *err)
+{
+    const zv *v = proto_arg(args, i);
+
+    if (!v || v->type != ZV_DICT)
+        return wrong(args, i, "dict", err);
+    *out = v;
+    return 0;
+}
