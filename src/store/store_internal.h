@@ -2,9 +2,10 @@
  *
  * ---- LMDB layout (one environment per database folder, four named DBs) ----
  *
- * "meta"     key: a short ASCII name; value: a u32 or u64, big-endian.
- *              "version"   u32  STORE_FORMAT_VERSION
- *              "next_oid"  u64  next oid store_new_oids hands out
+ * "meta"     key: a short ASCII name; value: a u64, big-endian.
+ *              "version"   u64  STORE_FORMAT_VERSION
+ *              "next_oid"  u64  first oid neither handed out nor reserved
+ *                               (store_new_oids reserves ahead, in batches)
  *              "last_tid"  u64  last committed tid (never goes back, even when
  *                               pack removes the last transaction)
  *              "objects"   u64  number of oids with at least one record
@@ -93,6 +94,7 @@
 #define ST_REC_HDR 8                  /* kind, flags, reserved, index */
 #define ST_REC_BACKPTR_LEN (ST_REC_HDR + 24)
 #define ST_KEY_LEN 16                 /* oid || tid */
+#define ST_INDEX_LAST UINT32_MAX      /* "the oid's last record in that txn" */
 #define ST_DUPKEY_LEN 12              /* tid || index */
 
 /* A decoded record value. data points into the LMDB value (valid while the
@@ -239,7 +241,9 @@ struct store {
 
     uint64_t last_tid;     /* last tid handed out (>= the durable one) */
     uint64_t durable_tid;  /* last tid committed in LMDB */
-    uint64_t next_oid;     /* in-memory copy of meta next_oid */
+    pthread_mutex_t oid_mu; /* guards next_oid and oid_limit */
+    uint64_t next_oid;     /* next oid to hand out */
+    uint64_t oid_limit;    /* meta next_oid: oids below it are reserved */
     oidmap pending;        /* oid -> tid of commits handed out, not yet durable */
     size_t n_pending;      /* such transactions */
     uint64_t objects;      /* in-memory copy of meta objects */
@@ -247,6 +251,7 @@ struct store {
     int bulk;              /* bulk mode: commits share write txns, no sync */
     MDB_txn *bulk_txn;     /* the open bulk write txn (writer side) */
     size_t bulk_bytes;     /* bytes written into bulk_txn */
+    zerr bulk_err;         /* first failure of a bulk commit, for store_bulk_end */
 
     store_stats stats;
 };
@@ -273,7 +278,8 @@ int store__meta_get(MDB_txn *txn, store *s, const char *name, uint64_t *v, zerr 
 int store__meta_put(MDB_txn *txn, store *s, const char *name, uint64_t v, zerr *err);
 
 /* The record i of transaction tid for oid: records(oid, tid) if its index is
- * i, else dups(tid, i) (whose oid must be oid). ZE_NOTFOUND when absent. */
+ * i (or i is ST_INDEX_LAST), else dups(tid, i) (whose oid must be oid).
+ * ZE_NOTFOUND when absent. */
 int store__rec_get(MDB_txn *txn, store *s, uint64_t oid, uint64_t tid,
                    uint32_t index, st_rec *out, zerr *err);
 
@@ -282,6 +288,11 @@ int store__rec_get(MDB_txn *txn, store *s, uint64_t oid, uint64_t tid,
  * ends in a deletion. */
 int store__rec_resolve(MDB_txn *txn, store *s, uint64_t oid, const st_rec *rec,
                        st_rec *out, zerr *err);
+
+/* Current (newest) record of oid: 0 with *tid (and *val when non-NULL),
+ * leaving cur on it; ZE_NOTFOUND when the oid has no record. cur is a
+ * cursor on records. */
+int store__current(MDB_cursor *cur, uint64_t oid, uint64_t *tid, MDB_val *val);
 
 /* Remove the blob file of (oid, tid); a missing file is not an error. */
 int store__blob_remove(store *s, uint64_t oid, uint64_t tid, zerr *err);

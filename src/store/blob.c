@@ -1,0 +1,291 @@
+/* blob.c: blob files in ZODB's bushy layout under DIR/blobs. */
+#include "store/blob.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LAYOUT "bushy"
+#define OID_DEPTH 8
+
+/* DIR/0xNN/... one folder per oid byte (len = the blob dir's length + 8*5). */
+static int oid_dir(const store *s, uint64_t oid, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s", s->blob_dir);
+    for (int i = 7; i >= 0 && n > 0 && (size_t)n < cap; i--)
+        n += snprintf(buf + n, cap - (size_t)n, "/0x%02x", (unsigned)(oid >> (8 * i)) & 0xff);
+    return (n < 0 || (size_t)n >= cap) ? ZE_TOOBIG : n;
+}
+
+int store_blob_path(store *s, uint64_t oid, uint64_t tid, char *buf, size_t cap)
+{
+    int n = oid_dir(s, oid, buf, cap);
+    if (n < 0)
+        return n;
+    /* tid_repr: lowercase hex without leading zero bytes, "0x00" for zero. */
+    int bytes = 8;
+    while (bytes > 1 && !(tid >> (8 * (bytes - 1))))
+        bytes--;
+    int m = snprintf(buf + n, cap - (size_t)n, "/0x%0*" PRIx64 ".blob", 2 * bytes, tid);
+    return (m < 0 || (size_t)m >= cap - (size_t)n) ? ZE_TOOBIG : 0;
+}
+
+int store_blob_tmpname(store *s, char *buf, size_t cap, zerr *err)
+{
+    int n = snprintf(buf, cap, "%s/blobXXXXXX", s->blob_tmp);
+    if (n < 0 || (size_t)n >= cap)
+        return zerr_set(err, ZE_TOOBIG, "blob temp name does not fit %zu bytes", cap);
+    int fd = mkstemp(buf);
+    if (fd < 0)
+        return zerr_sys(err, errno, "create temp file in %s", s->blob_tmp);
+    close(fd);
+    return 0;
+}
+
+int store__blob_remove(store *s, uint64_t oid, uint64_t tid, zerr *err)
+{
+    char path[512];
+    if (store_blob_path(s, oid, tid, path, sizeof path))
+        return zerr_set(err, ZE_TOOBIG, "blob path too long");
+    if (unlink(path) < 0 && errno != ENOENT)
+        return zerr_sys(err, errno, "remove %s", path);
+    return 0;
+}
+
+static int fsync_path(const char *path, int flags, zerr *err)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return zerr_sys(err, errno, "open %s", path);
+    int rc = fsync(fd) < 0 ? zerr_sys(err, errno, "fsync %s", path) : 0;
+    close(fd);
+    return rc;
+}
+
+/* mkdir -p of the oid's folder; returns the path length or <0. */
+static int make_oid_dir(store *s, uint64_t oid, char *buf, size_t cap, zerr *err)
+{
+    int n = oid_dir(s, oid, buf, cap);
+    if (n < 0)
+        return zerr_set(err, ZE_TOOBIG, "blob path too long");
+    size_t base = strlen(s->blob_dir);
+    for (int level = 1; level <= OID_DEPTH; level++) {
+        size_t end = base + 5 * (size_t)level;
+        char saved = buf[end];
+        buf[end] = '\0';
+        int rc = mkdir(buf, 0777);
+        buf[end] = saved;
+        if (rc < 0 && errno != EEXIST)
+            return zerr_sys(err, errno, "create blob folder for oid %016" PRIx64, oid);
+    }
+    return n;
+}
+
+static int copy_file(const char *src, const char *dst, zerr *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return zerr_sys(err, errno, "open %s", src);
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (out < 0) {
+        int rc = zerr_sys(err, errno, "create %s", dst);
+        close(in);
+        return rc;
+    }
+    char buf[65536];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                rc = zerr_sys(err, errno, "write %s", dst);
+                goto done;
+            }
+            off += w;
+        }
+    }
+    if (n < 0)
+        rc = zerr_sys(err, errno, "read %s", src);
+done:
+    close(in);
+    if (close(out) < 0 && !rc)
+        rc = zerr_sys(err, errno, "close %s", dst);
+    if (rc)
+        unlink(dst);
+    return rc;
+}
+
+/* Durably install the file at tmp under path (renamed when possible). */
+static int install(store *s, const char *tmp, const char *path, int move, zerr *err)
+{
+    int rc;
+    if (move && rename(tmp, path) == 0)
+        rc = 0;
+    else if (move && errno != EXDEV)
+        return zerr_sys(err, errno, "move blob %s to %s", tmp, path);
+    else if (!move && link(tmp, path) == 0)
+        rc = 0;
+    else if ((rc = copy_file(tmp, path, err)) == 0 && move)
+        unlink(tmp);
+    if (rc)
+        return rc;
+    chmod(path, 0444);
+    if (s->opt.no_sync)
+        return 0;
+    if ((rc = fsync_path(path, O_RDONLY, err)))
+        return rc;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    return fsync_path(dir, O_RDONLY | O_DIRECTORY, err);
+}
+
+int store__blob_place(store *s, const char *src, uint64_t oid, uint64_t tid, zerr *err)
+{
+    char path[512];
+    int rc = make_oid_dir(s, oid, path, sizeof path, err);
+    if (rc < 0)
+        return rc;
+    if (store_blob_path(s, oid, tid, path, sizeof path))
+        return zerr_set(err, ZE_TOOBIG, "blob path too long");
+    /* The data must be on disk before the name is: a crash may leave a
+     * complete orphan, never a committed record with a short file. */
+    if (!s->opt.no_sync && (rc = fsync_path(src, O_RDONLY, err)))
+        return rc;
+    return install(s, src, path, 1, err);
+}
+
+int store__blob_link(store *s, uint64_t oid, uint64_t src_tid, uint64_t dst_tid, zerr *err)
+{
+    char src[512], dst[512];
+    int rc = make_oid_dir(s, oid, dst, sizeof dst, err);
+    if (rc < 0)
+        return rc;
+    if (store_blob_path(s, oid, src_tid, src, sizeof src) ||
+        store_blob_path(s, oid, dst_tid, dst, sizeof dst))
+        return zerr_set(err, ZE_TOOBIG, "blob path too long");
+    unlink(dst);
+    return install(s, src, dst, 0, err);
+}
+
+/* ---- start-up: layout marker, tmp/ and orphans -------------------------- */
+
+static int check_layout(store *s, zerr *err)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/.layout", s->blob_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno != ENOENT || s->opt.read_only)
+            return errno == ENOENT ? 0 : zerr_sys(err, errno, "open %s", path);
+        f = fopen(path, "w");
+        if (!f || fputs(LAYOUT, f) < 0 || fclose(f) != 0)
+            return zerr_sys(err, errno, "write %s", path);
+        return 0;
+    }
+    char buf[32] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    char *p = buf;
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+        p++;
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n' || buf[n - 1] == '\t' ||
+                     buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    if (strcmp(p, LAYOUT) != 0)
+        return zerr_set(err, ZE_CORRUPT, "%s says layout '%s', zeolite uses '" LAYOUT "'",
+                        path, p);
+    return 0;
+}
+
+static void empty_tmp(store *s)
+{
+    DIR *d = opendir(s->blob_tmp);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", s->blob_tmp, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+/* A blob file whose record is absent or has no blob flag is an orphan. */
+static int has_record(store *s, MDB_txn *txn, uint64_t oid, uint64_t tid)
+{
+    uint8_t key[ST_KEY_LEN];
+    st_key(key, oid, tid);
+    MDB_val k = {sizeof key, key}, v;
+    st_rec rec;
+    return mdb_get(txn, s->dbi_records, &k, &v) == 0 &&
+           st_rec_decode(v.mv_data, v.mv_size, &rec) == 0 && (rec.flags & ST_RF_BLOB);
+}
+
+static int parse_hex(const char *name, uint64_t *v, size_t maxdigits, const char *suffix)
+{
+    if (name[0] != '0' || name[1] != 'x')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(name + 2, &end, 16);
+    if (errno || end == name + 2 || (size_t)(end - name - 2) > maxdigits || strcmp(end, suffix))
+        return 0;
+    *v = x;
+    return 1;
+}
+
+static void remove_orphans(store *s, MDB_txn *txn, const char *dir, int depth, uint64_t oid)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d))) {
+        uint64_t v;
+        if (e->d_name[0] == '.' || (depth == 0 && !strcmp(e->d_name, "tmp")))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (depth < OID_DEPTH && parse_hex(e->d_name, &v, 2, ""))
+            remove_orphans(s, txn, path, depth + 1, (oid << 8) | v);
+        else if (depth == OID_DEPTH && parse_hex(e->d_name, &v, 16, ".blob") &&
+                 !has_record(s, txn, oid, v))
+            unlink(path);
+    }
+    closedir(d);
+}
+
+int store__blob_init(store *s, zerr *err)
+{
+    if (s->opt.read_only)
+        return check_layout(s, err);
+    if ((mkdir(s->blob_dir, 0777) < 0 && errno != EEXIST) ||
+        (mkdir(s->blob_tmp, 0777) < 0 && errno != EEXIST))
+        return zerr_sys(err, errno, "create %s", s->blob_tmp);
+    int rc = check_layout(s, err);
+    if (rc)
+        return rc;
+    /* Another process's temp files are not ours to clean. */
+    if (!s->opt.exclusive && store_is_locked(s->dir))
+        return 0;
+    empty_tmp(s);
+    MDB_txn *txn;
+    if ((rc = store__read_begin(s, &txn, err)))
+        return rc;
+    remove_orphans(s, txn, s->blob_dir, 0, 0);
+    mdb_txn_abort(txn);
+    return 0;
+}

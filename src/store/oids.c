@@ -1,0 +1,40 @@
+/* oids.c: new_oids. Oids are reserved durably in batches, so most calls
+ * cost no write: a restart skips the unused rest of a batch, never reuses. */
+#include "store/writer.h"
+
+#define OID_RESERVE 1000
+
+static int reserve(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    uint64_t want = *(uint64_t *)ud, have = 0;
+    int rc = store__meta_get(txn, s, "next_oid", &have, err);
+    if (rc && rc != ZE_NOTFOUND)
+        return rc;
+    return have >= want ? 0 : store__meta_put(txn, s, "next_oid", want, err);
+}
+
+int store_new_oids(store *s, int n, uint64_t *out, zerr *err)
+{
+    if (n < 1 || n > 1000)
+        return zerr_set(err, ZE_INVAL, "new_oids(%d): n must be 1..1000", n);
+    if (s->opt.read_only)
+        return zerr_set(err, ZE_READONLY, "%s is open read-only", s->dir);
+    for (;;) {
+        pthread_mutex_lock(&s->oid_mu);
+        if (s->next_oid + (uint64_t)n <= s->oid_limit) {
+            for (int i = 0; i < n; i++)
+                out[i] = s->next_oid++;
+            pthread_mutex_unlock(&s->oid_mu);
+            return 0;
+        }
+        uint64_t want = s->next_oid + (uint64_t)n + OID_RESERVE;
+        pthread_mutex_unlock(&s->oid_mu);
+        int rc = store__write(s, reserve, &want, err);
+        if (rc)
+            return rc;
+        pthread_mutex_lock(&s->oid_mu);
+        if (s->oid_limit < want)
+            s->oid_limit = want;
+        pthread_mutex_unlock(&s->oid_mu);
+    }
+}

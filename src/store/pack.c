@@ -1,0 +1,795 @@
+/* pack.c: store_pack, FileStorage's pack with garbage collection on LMDB.
+ *
+ * Everything is decided on one read snapshot, then applied in batches of
+ * write jobs through the writer, so loads and commits go on meanwhile:
+ *
+ *  1. scan: for each oid, its current record at the cutoff (the last record
+ *     with tid <= cutoff, unless that is a deletion); records written after
+ *     the cutoff make their oid and every oid they refer to a GC root, and
+ *     their back-pointers keep their targets;
+ *  2. reach (gc only): walk strong references from oid 0 and those roots
+ *     through the current records. A dangling reference is logged and
+ *     skipped; a record whose references cannot be parsed stops the GC (every
+ *     object is then kept, since nothing can be proven unreachable);
+ *  3. remove every record at or before the cutoff that is neither the
+ *     current record of a kept object nor the target of a kept back-pointer,
+ *     with its blob file once the removal is durable;
+ *  4. transactions at or before the cutoff that lost every record disappear;
+ *     the others get status 'p' (not undoable, as FileStorage marks them).
+ *
+ * Records keep their index in their transaction and the transaction keeps
+ * its oid list, so back-pointers (tid, index) stay valid; a position whose
+ * record was packed away simply has no record any more.
+ *
+ * A write job skips an oid that changed after the snapshot or has a commit in
+ * flight: the next pack takes care of it.
+ */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pickle/record.h"
+
+#define PACK_CHUNK 1024     /* entries read per map section */
+#define PACK_BATCH 20000    /* records removed per write job */
+#define PACK_TXN_BATCH 2000 /* transactions rewritten per write job */
+#define PACK_LOG_MAX 20     /* dangling references logged one by one */
+
+typedef struct pk_obj {     /* an object current at the cutoff */
+    uint64_t oid, tid;
+} pk_obj;
+
+typedef struct pk_loc {     /* a record: oid, transaction, index in it */
+    uint64_t oid, tid;
+    uint32_t index;
+} pk_loc;
+
+typedef struct pk_del {     /* a record to remove */
+    pk_loc loc;
+    uint8_t flags;          /* ST_RF_* of the record */
+    uint8_t dup;            /* lives in "dups" */
+    uint8_t removed;        /* set by the write job */
+    uint8_t last_of_oid;    /* the object has no record left */
+} pk_del;
+
+typedef struct { pk_obj *v; size_t n, cap; } obj_vec;
+typedef struct { pk_loc *v; size_t n, cap; } loc_vec;
+typedef struct { pk_del *v; size_t n, cap; } del_vec;
+typedef struct { uint64_t *v; size_t n, cap; } u64_vec;
+typedef struct { size_t *v; size_t n, cap; } idx_vec;
+
+typedef struct pack_ctx {
+    store *s;
+    MDB_txn *rtxn;               /* the snapshot every decision is made on */
+    uint64_t cutoff;             /* records with tid <= cutoff are packed */
+    uint64_t snap_last;          /* last tid of the snapshot */
+    int gc;                      /* still collecting (cleared when not provable) */
+    int mark_packed;             /* records were removed: kept txns become 'p' */
+    obj_vec objs;               /* current at the cutoff, in oid order */
+    uint8_t *reached;            /* one per objs entry */
+    idx_vec todo;                /* objs to visit */
+    idx_vec forced;              /* objs written after the cutoff */
+    u64_vec roots;               /* oids referred to by records after the cutoff */
+    u64_vec refs;                 /* strong references of one record */
+    loc_vec keep;                /* back-pointer targets that stay */
+    loc_vec cond;                /* targets of current back-pointers (if kept) */
+    del_vec del;                 /* the batch being collected */
+    u64_vec tids;                 /* transactions to check */
+    /* scan state of the oid being read */
+    uint64_t oid;
+    int have_oid, after;
+    uint64_t last_tid;           /* its last record <= cutoff (0: none) */
+    st_rec last;
+    /* counts of one write job (it may run again after a map resize) */
+    uint64_t job_records, job_objects, job_txns;
+    uint64_t dangling;
+    store_pack_stats *stats;
+    zerr *err;
+} pack_ctx;
+
+/* p grown to twice its capacity; on failure p itself, with *cap unchanged. */
+static void *grown(void *p, size_t *cap, size_t size)
+{
+    size_t nc = *cap ? *cap * 2 : 256;
+    void *q = realloc(p, nc * size);
+    if (!q)
+        return p;
+    *cap = nc;
+    return q;
+}
+
+#define PUSH(c, vec, val)                                                           \
+    ((vec).n == (vec).cap &&                                                        \
+             ((vec).v = grown((vec).v, &(vec).cap, sizeof *(vec).v), (vec).n == (vec).cap) \
+         ? zerr_set((c)->err, ZE_NOMEM, "pack: out of memory")                      \
+         : ((vec).v[(vec).n++] = (val), 0))
+
+static void pack_log(const pack_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Pack has no caller to hand warnings to, so they go to stderr, once each. */
+static void pack_log(const pack_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "zeolite: pack %s: ", c->s->dir);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int loc_cmp(const void *a, const void *b)
+{
+    const pk_loc *x = a, *y = b;
+    if (x->oid != y->oid)
+        return x->oid < y->oid ? -1 : 1;
+    if (x->tid != y->tid)
+        return x->tid < y->tid ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Index of oid in objs, or -1. */
+static ptrdiff_t find_obj(const pack_ctx *c, uint64_t oid)
+{
+    size_t lo = 0, hi = c->objs.n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->objs.v[mid].oid < oid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < c->objs.n && c->objs.v[lo].oid == oid ? (ptrdiff_t)lo : -1;
+}
+
+static int obj_kept(const pack_ctx *c, size_t i)
+{
+    return !c->gc || c->reached[i];
+}
+
+static int is_target(const pack_ctx *c, uint64_t oid, uint64_t tid, uint32_t index)
+{
+    pk_loc key = {oid, tid, index};
+    return c->keep.n && bsearch(&key, c->keep.v, c->keep.n, sizeof key, loc_cmp) != NULL;
+}
+
+/* ---- references ---------------------------------------------------------- */
+
+static int collect_ref(const record_ref *ref, void *ud)
+{
+    pack_ctx *c = ud;
+    /* weak and cross-database references keep nothing alive */
+    if (ref->weak || ref->database)
+        return 0;
+    return PUSH(c, c->refs, ref->oid);
+}
+
+/* The strong references of a record into c->refs (back-pointers resolved).
+ * Returns 0, or 1 when they cannot be parsed: the GC is then off. */
+static int record_strong_refs(pack_ctx *c, uint64_t oid, const st_rec *rec)
+{
+    st_rec data;
+    zerr perr;
+    int rc = store__rec_resolve(c->rtxn, c->s, oid, rec, &data, c->err);
+    c->refs.n = 0;
+    if (rc == ZE_NOTFOUND) {
+        pack_log(c, "oid 0x%016llx: back-pointer target missing, keeping every object",
+                 (unsigned long long)oid);
+        c->gc = 0;
+        return 1;
+    }
+    if (rc || data.kind != STORE_REC_DATA)
+        return rc;
+    rc = record_refs(data.data, data.len, collect_ref, c, &perr);
+    if (rc == ZE_CORRUPT) {
+        pack_log(c, "oid 0x%016llx: references cannot be read (%s), keeping every object",
+                 (unsigned long long)oid, perr.msg);
+        c->gc = 0;
+        return 1;
+    }
+    return rc;
+}
+
+/* ---- 1. scan --------------------------------------------------------------- */
+
+static int add_backptr_targets(pack_ctx *c, loc_vec *to, uint64_t oid, const st_rec *r)
+{
+    int rc = PUSH(c, *to, ((pk_loc){oid, r->back_tid, r->back_index}));
+    if (!rc && r->data_tid)
+        rc = PUSH(c, *to, ((pk_loc){oid, r->data_tid, r->data_index}));
+    return rc;
+}
+
+/* The oid's records up to the cutoff are read: note its current record. */
+static int finish_oid(pack_ctx *c)
+{
+    const st_rec *r = &c->last;
+    int rc = 0;
+    if (!c->last_tid || r->kind == STORE_REC_DELETE || (r->flags & ST_RF_HIDDEN) ||
+        (r->kind == STORE_REC_BACKPTR && !r->data_tid))
+        goto done;
+    if ((rc = PUSH(c, c->objs, ((pk_obj){c->oid, c->last_tid}))))
+        return rc;
+    if (r->kind == STORE_REC_BACKPTR && (rc = add_backptr_targets(c, &c->cond, c->oid, r)))
+        return rc;
+    if (c->after)
+        rc = PUSH(c, c->forced, c->objs.n - 1);
+done:
+    c->last_tid = 0;
+    return rc;
+}
+
+/* A record written after the cutoff: it stays, and so does what it needs. */
+static int after_record(pack_ctx *c, uint64_t oid, const st_rec *r)
+{
+    int rc = 0;
+    if (r->kind == STORE_REC_BACKPTR && (rc = add_backptr_targets(c, &c->keep, oid, r)))
+        return rc;
+    if (!c->gc || r->kind == STORE_REC_DELETE || (rc = record_strong_refs(c, oid, r)))
+        return rc < 0 ? rc : 0;
+    for (size_t i = 0; i < c->refs.n && !rc; i++)
+        rc = PUSH(c, c->roots, c->refs.v[i]);
+    return rc;
+}
+
+static int bad_record(pack_ctx *c, const char *db, const MDB_val *k)
+{
+    return zerr_set(c->err, ZE_CORRUPT, "pack: malformed %s entry (key of %zu bytes)", db,
+                    k->mv_size);
+}
+
+static int scan_record(pack_ctx *c, const MDB_val *k, const MDB_val *v)
+{
+    st_rec r;
+    if (k->mv_size != ST_KEY_LEN || st_rec_decode(v->mv_data, v->mv_size, &r))
+        return bad_record(c, "records", k);
+    uint64_t oid = zbe64(k->mv_data), tid = zbe64((const uint8_t *)k->mv_data + 8);
+    int rc;
+    if (!c->have_oid || oid != c->oid) {
+        if (c->have_oid && (rc = finish_oid(c)))
+            return rc;
+        c->oid = oid, c->have_oid = 1, c->after = 0;
+    }
+    if (tid <= c->cutoff) {
+        c->last_tid = tid;
+        c->last = r;
+        return 0;
+    }
+    if (!c->after) {
+        c->after = 1;
+        if ((rc = finish_oid(c)))
+            return rc;
+    }
+    return after_record(c, oid, &r);
+}
+
+/* "dups" value: oid, then a record value. */
+static int decode_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v, uint64_t *oid,
+                      st_rec *r)
+{
+    if (k->mv_size != ST_DUPKEY_LEN || v->mv_size < 8 ||
+        st_rec_decode((const uint8_t *)v->mv_data + 8, v->mv_size - 8, r))
+        return bad_record(c, "dups", k);
+    *oid = zbe64(v->mv_data);
+    return 0;
+}
+
+static int scan_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v)
+{
+    uint64_t oid;
+    st_rec r;
+    int rc = decode_dup(c, k, v, &oid, &r);
+    return rc ? rc : after_record(c, oid, &r);
+}
+
+/* ---- the chunked reader ------------------------------------------------------ */
+
+typedef int (*scan_fn)(pack_ctx *c, const MDB_val *k, const MDB_val *v);
+#define SCAN_STOP 1          /* a scan_fn's "no further entries needed" */
+
+typedef struct scan_pos {
+    uint8_t key[ST_KEY_LEN];
+    size_t len;              /* 0: from the first entry */
+    int resume;              /* key was already handled: start after it */
+    int more;
+} scan_pos;
+
+/* Up to PACK_CHUNK entries from pos on; LMDB reads stay inside one map
+ * section, and the cursor does not outlive it (a map resize may come next). */
+static int scan_chunk(pack_ctx *c, MDB_dbi dbi, scan_pos *pos, scan_fn fn)
+{
+    MDB_cursor *cur;
+    MDB_val k = {pos->len, pos->key}, v;
+    int frc = 0, rc = mdb_cursor_open(c->rtxn, dbi, &cur);
+    if (rc)
+        return store__mdb_err(c->err, rc, "pack: open cursor");
+    rc = mdb_cursor_get(cur, &k, &v, pos->len ? MDB_SET_RANGE : MDB_FIRST);
+    if (!rc && pos->resume && k.mv_size == pos->len && !memcmp(k.mv_data, pos->key, pos->len))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    for (int n = 0; !rc && n < PACK_CHUNK; n++) {
+        if (k.mv_size > sizeof pos->key)
+            frc = bad_record(c, "database", &k);
+        else
+            frc = fn(c, &k, &v);
+        if (frc)
+            break;
+        memcpy(pos->key, k.mv_data, k.mv_size);
+        pos->len = k.mv_size, pos->resume = 1;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    pos->more = !rc && !frc;
+    if (frc)
+        return frc == SCAN_STOP ? 0 : frc;
+    return rc && rc != MDB_NOTFOUND ? store__mdb_err(c->err, rc, "pack: read") : 0;
+}
+
+/* Call fn for every entry of dbi from key `from` (NULL: the first) on;
+ * between chunks, run `between` (may be NULL) outside the map section. */
+static int scan_db(pack_ctx *c, MDB_dbi dbi, const uint8_t *from, size_t from_len, scan_fn fn,
+                   int (*between)(pack_ctx *c))
+{
+    scan_pos pos = {.len = from_len, .more = 1};
+    int rc = 0;
+    if (from_len)
+        memcpy(pos.key, from, from_len);
+    while (!rc && pos.more) {
+        store__map_enter(c->s);
+        rc = scan_chunk(c, dbi, &pos, fn);
+        store__map_leave(c->s);
+        if (!rc && between)
+            rc = between(c);
+    }
+    return rc;
+}
+
+static int scan_snapshot(pack_ctx *c)
+{
+    uint8_t from[ST_DUPKEY_LEN];
+    int rc = scan_db(c, c->s->dbi_records, NULL, 0, scan_record, NULL);
+    if (!rc && c->have_oid)
+        rc = finish_oid(c);
+    st_dupkey(from, c->cutoff + 1, 0);
+    return rc ? rc : scan_db(c, c->s->dbi_dups, from, sizeof from, scan_dup, NULL);
+}
+
+/* ---- 2. reach ------------------------------------------------------------------ */
+
+static int reach_obj(pack_ctx *c, size_t i)
+{
+    if (c->reached[i])
+        return 0;
+    c->reached[i] = 1;
+    return PUSH(c, c->todo, i);
+}
+
+/* A strong reference from a current record. */
+static int reach_oid(pack_ctx *c, uint64_t oid, uint64_t from)
+{
+    ptrdiff_t i = find_obj(c, oid);
+    if (i >= 0)
+        return reach_obj(c, (size_t)i);
+    if (c->dangling++ < PACK_LOG_MAX)
+        pack_log(c, "oid 0x%016llx refers to 0x%016llx, which does not exist at the pack "
+                    "time; reference skipped", (unsigned long long)from,
+                 (unsigned long long)oid);
+    return 0;
+}
+
+static int visit(pack_ctx *c, size_t i)
+{
+    uint8_t kb[ST_KEY_LEN];
+    MDB_val k = {sizeof kb, kb}, v;
+    st_rec r;
+    const pk_obj *o = &c->objs.v[i];
+    st_key(kb, o->oid, o->tid);
+    int rc = mdb_get(c->rtxn, c->s->dbi_records, &k, &v);
+    if (rc)
+        return store__mdb_err(c->err, rc, "pack: read current record");
+    if (st_rec_decode(v.mv_data, v.mv_size, &r))
+        return bad_record(c, "records", &k);
+    if ((rc = record_strong_refs(c, o->oid, &r)))
+        return rc < 0 ? rc : 0;
+    for (size_t j = 0; j < c->refs.n && !rc && c->gc; j++)
+        rc = reach_oid(c, c->refs.v[j], o->oid);
+    return rc;
+}
+
+static int seed(pack_ctx *c)
+{
+    ptrdiff_t root = find_obj(c, 0);
+    int rc = 0;
+    if (root < 0) {
+        pack_log(c, "no root object (oid 0) at the pack time: garbage collection skipped");
+        c->gc = 0;
+        return 0;
+    }
+    rc = reach_obj(c, (size_t)root);
+    for (size_t j = 0; j < c->forced.n && !rc; j++)
+        rc = reach_obj(c, c->forced.v[j]);
+    for (size_t j = 0; j < c->roots.n && !rc; j++) {
+        ptrdiff_t i = find_obj(c, c->roots.v[j]);
+        /* not current at the cutoff: written after it (kept) or dangling */
+        if (i >= 0)
+            rc = reach_obj(c, (size_t)i);
+    }
+    return rc;
+}
+
+static int reach(pack_ctx *c)
+{
+    int rc;
+    if (!c->gc)
+        return 0;
+    if (!(c->reached = calloc(c->objs.n ? c->objs.n : 1, 1)))
+        return zerr_set(c->err, ZE_NOMEM, "pack: out of memory");
+    rc = seed(c);
+    while (!rc && c->gc && c->todo.n) {
+        store__map_enter(c->s);
+        for (int n = 0; !rc && c->gc && c->todo.n && n < PACK_CHUNK; n++)
+            rc = visit(c, c->todo.v[--c->todo.n]);
+        store__map_leave(c->s);
+    }
+    if (c->dangling > PACK_LOG_MAX)
+        pack_log(c, "%llu dangling references in all", (unsigned long long)c->dangling);
+    return rc;
+}
+
+/* Back-pointer targets that stay: those of kept back-pointers, and, down each
+ * chain, the targets of targets (a chain's tids strictly decrease). */
+static int close_targets(pack_ctx *c)
+{
+    int rc = 0;
+    for (size_t j = 0; j < c->cond.n && !rc; j++) {
+        ptrdiff_t i = find_obj(c, c->cond.v[j].oid);
+        if (i >= 0 && obj_kept(c, (size_t)i))
+            rc = PUSH(c, c->keep, c->cond.v[j]);
+    }
+    store__map_enter(c->s);
+    for (size_t j = 0; j < c->keep.n && !rc; j++) {
+        pk_loc t = c->keep.v[j];
+        st_rec r;
+        zerr e;
+        if (store__rec_get(c->rtxn, c->s, t.oid, t.tid, t.index, &r, &e) ||
+            r.kind != STORE_REC_BACKPTR || r.back_tid >= t.tid)
+            continue;   /* a missing target is nothing to keep */
+        rc = add_backptr_targets(c, &c->keep, t.oid, &r);
+    }
+    store__map_leave(c->s);
+    if (!rc && c->keep.n)
+        qsort(c->keep.v, c->keep.n, sizeof *c->keep.v, loc_cmp);
+    return rc;
+}
+
+/* ---- 3. remove records ------------------------------------------------------------ */
+
+/* The oid has a record newer than the snapshot or a commit in flight. */
+static int oid_busy(pack_ctx *c, MDB_cursor *cur, uint64_t oid)
+{
+    uint64_t tid;
+    pthread_mutex_lock(&c->s->mu);
+    int pending = oidmap_get(&c->s->pending, oid, &tid);
+    pthread_mutex_unlock(&c->s->mu);
+    return pending || (!store__current(cur, oid, &tid, NULL) && tid > c->snap_last);
+}
+
+static int oid_gone(MDB_cursor *cur, uint64_t oid)
+{
+    uint64_t tid;
+    return store__current(cur, oid, &tid, NULL) == ZE_NOTFOUND;
+}
+
+static int delete_one(pack_ctx *c, MDB_txn *txn, pk_del *d, zerr *err)
+{
+    uint8_t kb[ST_KEY_LEN];
+    MDB_val k = {d->dup ? ST_DUPKEY_LEN : ST_KEY_LEN, kb};
+    if (d->dup)
+        st_dupkey(kb, d->loc.tid, d->loc.index);
+    else
+        st_key(kb, d->loc.oid, d->loc.tid);
+    int rc = mdb_del(txn, d->dup ? c->s->dbi_dups : c->s->dbi_records, &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store__mdb_err(err, rc, "pack: remove record");
+    d->removed = 1;
+    c->job_records++;
+    return 0;
+}
+
+static int delete_job(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    pack_ctx *c = ud;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi_records, &cur), busy = 0;
+    if (rc)
+        return store__mdb_err(err, rc, "pack: open cursor");
+    c->job_records = c->job_objects = 0;
+    for (size_t i = 0; i < c->del.n && !rc; i++) {
+        pk_del *d = &c->del.v[i];
+        d->removed = d->last_of_oid = 0;
+        if (i == 0 || d->loc.oid != d[-1].loc.oid || d->dup != d[-1].dup)
+            busy = oid_busy(c, cur, d->loc.oid);
+        if (busy || (rc = delete_one(c, txn, d, err)))
+            continue;
+        int group_end = i + 1 == c->del.n || d[1].loc.oid != d->loc.oid || d[1].dup;
+        if (!d->dup && group_end && oid_gone(cur, d->loc.oid)) {
+            d->last_of_oid = 1;
+            c->job_objects++;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (!rc && c->job_objects)
+        rc = store__objects_add(s, txn, -(int64_t)c->job_objects, err);
+    return rc;
+}
+
+/* An object's blob folder, once its last blob is gone (best effort). */
+static void remove_blob_dir(pack_ctx *c, uint64_t oid)
+{
+    char path[4096];
+    if (store_blob_path(c->s, oid, 0, path, sizeof path))
+        return;
+    char *slash = strrchr(path, '/');
+    if (slash) {
+        *slash = 0;
+        rmdir(path);
+    }
+}
+
+/* Blob files go only after their records' removal is durable: a crash in
+ * between leaves orphan files, never records without their file. */
+static void remove_blobs(pack_ctx *c)
+{
+    for (size_t i = 0; i < c->del.n; i++) {
+        const pk_del *d = &c->del.v[i];
+        if (d->removed && (d->flags & ST_RF_BLOB) &&
+            !store__blob_remove(c->s, d->loc.oid, d->loc.tid, NULL))
+            c->stats->blobs_removed++;
+        if (d->last_of_oid)
+            remove_blob_dir(c, d->loc.oid);
+    }
+}
+
+static int flush_deletions(pack_ctx *c)
+{
+    if (!c->del.n)
+        return 0;
+    int rc = store__write(c->s, delete_job, c, c->err);
+    if (!rc) {
+        c->stats->records_removed += c->job_records;
+        c->stats->objects_removed += c->job_objects;
+        remove_blobs(c);
+    }
+    c->del.n = 0;
+    return rc;
+}
+
+static int flush_if_full(pack_ctx *c)
+{
+    return c->del.n >= PACK_BATCH ? flush_deletions(c) : 0;
+}
+
+static int sweep_record(pack_ctx *c, const MDB_val *k, const MDB_val *v)
+{
+    st_rec r;
+    uint64_t oid = zbe64(k->mv_data), tid = zbe64((const uint8_t *)k->mv_data + 8);
+    if (tid > c->cutoff || st_rec_decode(v->mv_data, v->mv_size, &r))
+        return 0;
+    ptrdiff_t i = find_obj(c, oid);
+    /* a back-pointer may name the oid's record of a txn by ST_INDEX_LAST */
+    if ((i >= 0 && c->objs.v[i].tid == tid && obj_kept(c, (size_t)i)) ||
+        is_target(c, oid, tid, r.index) || is_target(c, oid, tid, ST_INDEX_LAST))
+        return 0;
+    return PUSH(c, c->del, ((pk_del){.loc = {oid, tid, r.index}, .flags = r.flags}));
+}
+
+/* An earlier record of an oid in one transaction is never current. */
+static int sweep_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v)
+{
+    uint64_t oid, tid = zbe64(k->mv_data);
+    st_rec r;
+    if (tid > c->cutoff)
+        return SCAN_STOP;
+    int rc = decode_dup(c, k, v, &oid, &r);
+    if (rc || is_target(c, oid, tid, r.index))
+        return rc;
+    return PUSH(c, c->del, ((pk_del){.loc = {oid, tid, r.index}, .flags = r.flags, .dup = 1}));
+}
+
+static int sweep(pack_ctx *c)
+{
+    int rc = scan_db(c, c->s->dbi_records, NULL, 0, sweep_record, flush_if_full);
+    if (!rc)
+        rc = flush_deletions(c);
+    if (!rc)
+        rc = scan_db(c, c->s->dbi_dups, NULL, 0, sweep_dup, flush_if_full);
+    return rc ? rc : flush_deletions(c);
+}
+
+/* ---- 4. transactions ------------------------------------------------------------- */
+
+static size_t rec_value_len(const st_rec *r)
+{
+    return r->kind == STORE_REC_DATA     ? ST_REC_HDR + r->len
+           : r->kind == STORE_REC_BACKPTR ? ST_REC_BACKPTR_LEN
+                                          : ST_REC_HDR;
+}
+
+static int rewrite_txn(pack_ctx *c, MDB_txn *txn, MDB_val *k, const st_txnval *t,
+                       uint64_t size, zbuf *b, zerr *err)
+{
+    zbuf_reset(b);
+    int rc = store__txnval_encode(b, c->mark_packed ? 'p' : t->status, t->user, t->description,
+                                  t->extension, size, t->oids, t->nrec);
+    if (rc)
+        return zerr_set(err, rc, "pack: encode transaction");
+    MDB_val v = {b->len, b->data};
+    rc = mdb_put(txn, c->s->dbi_txns, k, &v, 0);
+    return rc ? store__mdb_err(err, rc, "pack: rewrite transaction") : 0;
+}
+
+static int pack_txn(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zerr *err)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    st_txnval t;
+    uint64_t size = 0;
+    uint32_t kept = 0;
+    zbe64_put(kb, tid);
+    int rc = mdb_get(txn, c->s->dbi_txns, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store__mdb_err(err, rc, "pack: read transaction");
+    if (store__txnval_decode(v.mv_data, v.mv_size, &t))
+        return zerr_set(err, ZE_CORRUPT, "pack: transaction %016llx is malformed",
+                        (unsigned long long)tid);
+    for (uint32_t i = 0; i < t.nrec; i++) {
+        st_rec r;
+        zerr e;
+        rc = store__rec_get(txn, c->s, st_txn_oid(&t, i), tid, i, &r, &e);
+        if (rc == ZE_NOTFOUND)
+            continue;
+        if (rc)
+            return zerr_set(err, rc, "%s", e.msg);
+        kept++;
+        size += rec_value_len(&r);
+    }
+    if (!kept) {
+        c->job_txns++;
+        rc = mdb_del(txn, c->s->dbi_txns, &k, NULL);
+        return rc ? store__mdb_err(err, rc, "pack: remove transaction") : 0;
+    }
+    if ((c->mark_packed && t.status != 'p') || size != t.size)
+        return rewrite_txn(c, txn, &k, &t, size, b, err);
+    return 0;
+}
+
+static int txn_job(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    pack_ctx *c = ud;
+    zbuf b = ZBUF_INIT;
+    int rc = 0;
+    c->job_txns = 0;
+    for (size_t i = 0; i < c->tids.n && !rc; i++)
+        rc = pack_txn(c, txn, c->tids.v[i], &b, err);
+    if (!rc)
+        rc = store__meta_put(txn, s, "pack_tid", c->cutoff, err);
+    zbuf_free(&b);
+    return rc;
+}
+
+static int flush_txns(pack_ctx *c)
+{
+    if (!c->tids.n)
+        return 0;
+    int rc = store__write(c->s, txn_job, c, c->err);
+    if (!rc)
+        c->stats->txns_removed += c->job_txns;
+    c->tids.n = 0;
+    return rc;
+}
+
+static int flush_txns_if_full(pack_ctx *c)
+{
+    return c->tids.n >= PACK_TXN_BATCH ? flush_txns(c) : 0;
+}
+
+/* Without removed records only empty transactions change (they disappear). */
+static int note_txn(pack_ctx *c, const MDB_val *k, const MDB_val *v)
+{
+    st_txnval t;
+    if (k->mv_size != 8 || store__txnval_decode(v->mv_data, v->mv_size, &t))
+        return bad_record(c, "txns", k);
+    uint64_t tid = zbe64(k->mv_data);
+    if (tid > c->cutoff)
+        return SCAN_STOP;
+    if (!c->mark_packed && t.nrec)
+        return 0;
+    return PUSH(c, c->tids, tid);
+}
+
+static int pack_txns(pack_ctx *c)
+{
+    int rc = scan_db(c, c->s->dbi_txns, NULL, 0, note_txn, flush_txns_if_full);
+    return rc ? rc : flush_txns(c);
+}
+
+/* ---- driver ---------------------------------------------------------------------- */
+
+static void ctx_free(pack_ctx *c)
+{
+    free(c->objs.v);
+    free(c->reached);
+    free(c->todo.v);
+    free(c->forced.v);
+    free(c->roots.v);
+    free(c->refs.v);
+    free(c->keep.v);
+    free(c->cond.v);
+    free(c->del.v);
+    free(c->tids.v);
+    if (c->rtxn) {
+        store__map_enter(c->s);
+        mdb_txn_abort(c->rtxn);
+        store__map_leave(c->s);
+    }
+}
+
+/* The snapshot, its last tid and the cutoff: transactions with tid <= the
+ * pack time's TimeStamp are packed, and never one the snapshot cannot see
+ * (a pack time in the future packs up to the last transaction). */
+static int begin_snapshot(pack_ctx *c, double pack_time)
+{
+    store__map_enter(c->s);
+    int rc = store__read_begin(c->s, &c->rtxn, c->err);
+    if (!rc) {
+        rc = store__meta_get(c->rtxn, c->s, "last_tid", &c->snap_last, c->err);
+        if (rc == ZE_NOTFOUND)
+            c->snap_last = 0, rc = 0;
+    }
+    store__map_leave(c->s);
+    if (rc)
+        return rc;
+    c->cutoff = c->snap_last;
+    if (pack_time < store_tid_time(c->snap_last)) {
+        uint64_t t = store_tid_from_time(pack_time);
+        c->cutoff = t < c->cutoff ? t : c->cutoff;
+    }
+    return 0;
+}
+
+static int run_pack(pack_ctx *c, double pack_time)
+{
+    int rc = begin_snapshot(c, pack_time);
+    if (rc || !c->snap_last || !c->cutoff)
+        return rc;
+    if ((rc = scan_snapshot(c)) || (rc = reach(c)) || (rc = close_targets(c)) ||
+        (rc = sweep(c)))
+        return rc;
+    c->mark_packed = c->stats->records_removed > 0;
+    return pack_txns(c);
+}
+
+int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr *err)
+{
+    store_pack_stats local;
+    pack_ctx c = {.s = s, .gc = gc, .err = err};
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    c.stats = stats;
+    if (store_is_read_only(s))
+        return zerr_set(err, ZE_READONLY, "pack: the store is read-only");
+    stats->bytes_before = store_size_bytes(s);
+    int rc = run_pack(&c, pack_time);
+    ctx_free(&c);
+    stats->bytes_after = store_size_bytes(s);
+    return rc;
+}

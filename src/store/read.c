@@ -1,0 +1,209 @@
+/* read.c: readers (snapshots) and the object reads: load_before,
+ * load_serial, current_tid, load_blob. The load path allocates nothing but
+ * the caller's zbuf growth: one cursor seek, one step back, and at most one
+ * lookup to follow a back-pointer. */
+#include "store/reader.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+int store_reader_new(store *s, store_reader **out, zerr *err)
+{
+    *out = NULL;
+    store_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    r->s = s;
+    store__map_enter(s);
+    r->gen = atomic_load(&s->map_gen);
+    int rc = store__read_begin(s, &r->txn, err);
+    if (!rc && ((rc = mdb_cursor_open(r->txn, s->dbi_records, &r->rec)) ||
+                (rc = mdb_cursor_open(r->txn, s->dbi_txns, &r->txc))))
+        rc = store__mdb_err(err, rc, "open cursor");
+    if (!rc)
+        rc = store__reader_load_tid(r, err);
+    store__map_leave(s);
+    if (rc) {
+        store_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void store_reader_free(store_reader *r)
+{
+    if (!r)
+        return;
+    if (r->rec)
+        mdb_cursor_close(r->rec);
+    if (r->txc)
+        mdb_cursor_close(r->txc);
+    if (r->txn)
+        mdb_txn_abort(r->txn);
+    oidmap_free(&r->seen);
+    free(r);
+}
+
+int store__reader_load_tid(store_reader *r, zerr *err)
+{
+    r->last_tid = 0;
+    int rc = store__meta_get(r->txn, r->s, "last_tid", &r->last_tid, err);
+    return rc == ZE_NOTFOUND ? 0 : rc;
+}
+
+int store_reader_refresh(store_reader *r, zerr *err)
+{
+    store *s = r->s;
+    store__map_enter(s);
+    mdb_txn_reset(r->txn);
+    int rc = mdb_txn_renew(r->txn);
+    if (!rc && !(rc = mdb_cursor_renew(r->txn, r->rec)))
+        rc = mdb_cursor_renew(r->txn, r->txc);
+    r->gen = atomic_load(&s->map_gen);
+    rc = rc ? store__mdb_err(err, rc, "refresh reader") : store__reader_load_tid(r, err);
+    store__map_leave(s);
+    return rc;
+}
+
+uint64_t store_reader_last_tid(store_reader *r) { return r->last_tid; }
+
+void store__reader_enter(store_reader *r)
+{
+    store__map_enter(r->s);
+    /* After a map growth the cursors' page pointers are stale. */
+    unsigned gen = atomic_load(&r->s->map_gen);
+    if (r->gen != gen) {
+        mdb_cursor_renew(r->txn, r->rec);
+        mdb_cursor_renew(r->txn, r->txc);
+        r->gen = gen;
+    }
+}
+
+/* ---- loads --------------------------------------------------------------- */
+
+static int not_found(zerr *err, uint64_t oid, const char *why)
+{
+    return zerr_set(err, ZE_NOTFOUND, "oid %016llx %s", (unsigned long long)oid, why);
+}
+
+/* Copy the data of rec (of oid), following a back-pointer: ZE_NOTFOUND for a
+ * deletion or a chain that ends in one. */
+static int copy_data(store_reader *r, uint64_t oid, const st_rec *rec, zbuf *data, zerr *err)
+{
+    st_rec d;
+    int rc = store__rec_resolve(r->txn, r->s, oid, rec, &d, err);
+    if (rc)
+        return rc;
+    if (d.kind != STORE_REC_DATA)
+        return not_found(err, oid, "is deleted");
+    if (data && zbuf_set(data, d.data, d.len))
+        return zerr_set(err, ZE_NOMEM, "out of memory for %zu bytes", d.len);
+    return 0;
+}
+
+static int load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *data,
+                       uint64_t *start, uint64_t *end, zerr *err)
+{
+    uint8_t key[ST_KEY_LEN];
+    st_key(key, oid, before);
+    MDB_val k = {ST_KEY_LEN, key}, v;
+    int later = 0;
+    *end = 0;
+    int rc = mdb_cursor_get(r->rec, &k, &v, MDB_SET_RANGE);
+    if (!rc) {
+        if (zbe64(k.mv_data) == oid) {
+            later = 1;
+            *end = zbe64((uint8_t *)k.mv_data + 8);
+        }
+        rc = mdb_cursor_get(r->rec, &k, &v, MDB_PREV);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = mdb_cursor_get(r->rec, &k, &v, MDB_LAST);
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        return store__mdb_err(err, rc, "load");
+    st_rec rec;
+    if (rc || zbe64(k.mv_data) != oid)
+        return later ? zerr_set(err, ZE_NOREV, "oid %016llx has no revision before %016llx",
+                                (unsigned long long)oid, (unsigned long long)before)
+                     : not_found(err, oid, "does not exist");
+    if (st_rec_decode(v.mv_data, v.mv_size, &rec))
+        return zerr_set(err, ZE_CORRUPT, "damaged record of oid %016llx", (unsigned long long)oid);
+    /* Hidden records are all older than every visible one: none is visible. */
+    if (rec.flags & ST_RF_HIDDEN)
+        return zerr_set(err, ZE_NOREV, "oid %016llx has no revision before %016llx",
+                        (unsigned long long)oid, (unsigned long long)before);
+    *start = zbe64((uint8_t *)k.mv_data + 8);
+    return copy_data(r, oid, &rec, data, err);
+}
+
+int store_load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *data,
+                      uint64_t *start, uint64_t *end, zerr *err)
+{
+    uint64_t s_, e_;
+    store__reader_enter(r);
+    int rc = load_before(r, oid, before, data, start ? start : &s_, end ? end : &e_, err);
+    store__map_leave(r->s);
+    return rc;
+}
+
+/* The visible record (oid, serial): ZE_NOTFOUND when absent or hidden. */
+static int get_visible(store_reader *r, uint64_t oid, uint64_t serial, st_rec *rec, zerr *err)
+{
+    int rc = store__rec_get(r->txn, r->s, oid, serial, ST_INDEX_LAST, rec, err);
+    if (rc == ZE_NOTFOUND || (!rc && (rec->flags & ST_RF_HIDDEN)))
+        return zerr_set(err, ZE_NOTFOUND, "oid %016llx has no revision %016llx",
+                        (unsigned long long)oid, (unsigned long long)serial);
+    return rc;
+}
+
+int store_load_serial(store_reader *r, uint64_t oid, uint64_t serial, zbuf *data, zerr *err)
+{
+    st_rec rec;
+    store__reader_enter(r);
+    int rc = get_visible(r, oid, serial, &rec, err);
+    if (!rc)
+        rc = copy_data(r, oid, &rec, data, err);
+    store__map_leave(r->s);
+    return rc;
+}
+
+int store_current_tid(store_reader *r, uint64_t oid, uint64_t *tid, zerr *err)
+{
+    MDB_val v;
+    st_rec rec;
+    store__reader_enter(r);
+    int rc = store__current(r->rec, oid, tid, &v);
+    if (rc)
+        rc = not_found(err, oid, "does not exist");
+    else if (st_rec_decode(v.mv_data, v.mv_size, &rec))
+        rc = zerr_set(err, ZE_CORRUPT, "damaged record of oid %016llx", (unsigned long long)oid);
+    else if (rec.kind == STORE_REC_DELETE || (rec.kind == STORE_REC_BACKPTR && !rec.data_tid))
+        rc = not_found(err, oid, "is deleted");
+    store__map_leave(r->s);
+    return rc;
+}
+
+int store_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
+                    zerr *err)
+{
+    st_rec rec;
+    store__reader_enter(r);
+    int rc = get_visible(r, oid, serial, &rec, err);
+    store__map_leave(r->s);
+    if (rc)
+        return rc;
+    if (!(rec.flags & ST_RF_BLOB))
+        return zerr_set(err, ZE_NOTFOUND, "oid %016llx revision %016llx has no blob",
+                        (unsigned long long)oid, (unsigned long long)serial);
+    if (store_blob_path(r->s, oid, serial, buf, cap))
+        return zerr_set(err, ZE_TOOBIG, "blob path does not fit %zu bytes", cap);
+    if (access(buf, F_OK) == 0)
+        return 0;
+    /* An imported back-pointer may come without its own copy of the file. */
+    if (rec.kind == STORE_REC_BACKPTR && rec.data_tid &&
+        !store_blob_path(r->s, oid, rec.data_tid, buf, cap) && access(buf, F_OK) == 0)
+        return 0;
+    return zerr_set(err, ZE_NOTFOUND, "blob file of oid %016llx revision %016llx is missing",
+                    (unsigned long long)oid, (unsigned long long)serial);
+}

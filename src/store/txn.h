@@ -1,0 +1,94 @@
+/* txn.h: a two-phase-commit transaction inside src/store/ (private).
+ *
+ * Operations are queued in t->ops in call order; stored bytes go to a
+ * txnbuf. vote checks them (and expands undo operations into records in
+ * t->gen); commit assigns the tid and hands the txn to the writer, which
+ * writes its records in order (store__apply_txn).
+ */
+#ifndef ZEOLITE_STORE_TXN_H
+#define ZEOLITE_STORE_TXN_H
+
+#include "store/store_internal.h"
+#include "store/txnbuf.h"
+
+enum txn_op_type {
+    OP_STORE = 1,   /* store / store_blob: a DATA record, serial checked */
+    OP_CHECK,       /* check_current: no record */
+    OP_DELETE,      /* delete: a DELETE record, serial checked */
+    OP_RECORD,      /* restore / restore_record / undo output: written as given */
+    OP_UNDO,        /* undo: expanded at vote into t->gen */
+};
+
+#define OPF_CONFLICT 0x01   /* reported as a write conflict by the last vote */
+#define OPF_DROPPED 0x02    /* replaced by a later store after that conflict */
+
+typedef struct txn_op {
+    uint8_t type;          /* OP_* */
+    uint8_t kind;          /* record written: STORE_REC_*, 0 for CHECK / UNDO */
+    uint8_t rflags;        /* ST_RF_PREV_ZERO / ST_RF_BLOB as written */
+    uint8_t state;         /* OPF_* */
+    uint32_t len;          /* DATA: length in t->buf */
+    uint64_t off;          /* DATA: offset in t->buf */
+    uint64_t oid;
+    uint64_t serial;       /* STORE/CHECK/DELETE: expected serial; UNDO: tid undone */
+    uint64_t back_tid;     /* BACKPTR: target transaction */
+    uint32_t back_index;   /* BACKPTR: target index or ST_INDEX_LAST */
+    uint32_t gen_start;    /* UNDO: its records are t->gen[gen_start .. +gen_count) */
+    uint32_t gen_count;
+    uint64_t blob_src;     /* undo of a blob record: copy the file of (oid, blob_src) */
+    char *blob;            /* blob file to install at commit (owned), or NULL */
+} txn_op;
+
+enum txn_state { TXN_OPEN, TXN_VOTED, TXN_COMMITTING, TXN_DONE, TXN_ABORTED };
+
+struct store_txn {
+    store *s;
+    int state;
+    char status;
+    int explicit_tid;      /* meta.tid given: restore / copyTransactionsFrom */
+    uint64_t tid;
+    zbuf meta;             /* user || description || extension */
+    size_t ulen, dlen, elen;
+    txnbuf buf;
+
+    txn_op *ops;
+    size_t n_ops, cap_ops;
+    txn_op *gen;           /* records produced by undo at vote */
+    size_t n_gen, cap_gen;
+    oidmap last_store;     /* oid -> 1 + index of its last OP_STORE */
+    int has_undo;
+
+    uint64_t *oids;        /* store_txn_oids */
+    size_t n_oids;
+    oidmap seen;
+    store_conflict *conflicts;
+    size_t n_conflicts;
+    zbuf conflict_data;    /* copies of conflicting data */
+    uint64_t *changed;
+    size_t n_changed;
+
+    st_job job;            /* the commit job, embedded: committing allocates nothing */
+    store_commit_cb cb;
+    void *ud;
+};
+
+/* The records a transaction writes, in order: ops (skipping CHECK, dropped
+ * stores and UNDO markers) with each UNDO replaced by its generated records.
+ * Call with i = 0, then pass the returned cursor back; NULL at the end. */
+typedef struct txn_rec_it {
+    size_t op;
+    size_t gen;      /* position inside the current UNDO's records */
+} txn_rec_it;
+const txn_op *store__txn_next_rec(const store_txn *t, txn_rec_it *it);
+
+/* Forget t's pending oid -> tid entries (caller holds s->mu). */
+void store__pending_remove(store *s, store_txn *t);
+
+/* Write t's records, its transaction value and meta updates in txn (writer
+ * thread; t->tid is set). Blob files are installed first. */
+int store__apply_txn(store *s, MDB_txn *txn, store_txn *t, zerr *err);
+
+/* Expand t's UNDO operations into records (vote, with a read txn). */
+int store__undo_expand(store_txn *t, MDB_txn *rtxn, zerr *err);
+
+#endif

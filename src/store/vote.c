@@ -1,0 +1,166 @@
+/* vote.c: checking a transaction against committed data and against
+ * transactions handed to the writer but not yet durable. */
+#include "store/txn.h"
+
+#include <stdlib.h>
+
+/* Current serial of each checked op's oid: 0 = no record. */
+typedef struct cur_tid {
+    uint64_t tid;
+    int known;     /* found in the pending overlay */
+} cur_tid;
+
+static int checked(const txn_op *op)
+{
+    return (op->type == OP_STORE || op->type == OP_CHECK || op->type == OP_DELETE) &&
+           !(op->state & OPF_DROPPED);
+}
+
+/* Overlay first, then a snapshot begun after it: a commit that left the
+ * overlay before this point is durable, so the snapshot sees it. */
+static void overlay_lookup(store_txn *t, cur_tid *cur)
+{
+    store *s = t->s;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < t->n_ops; i++)
+        if (checked(&t->ops[i]))
+            cur[i].known = oidmap_get(&s->pending, t->ops[i].oid, &cur[i].tid);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int snapshot_lookup(store_txn *t, cur_tid *cur, zerr *err)
+{
+    store *s = t->s;
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL;
+    store__map_enter(s);
+    int rc = store__read_begin(s, &txn, err);
+    if (!rc && (rc = mdb_cursor_open(txn, s->dbi_records, &c)))
+        rc = store__mdb_err(err, rc, "open cursor");
+    for (size_t i = 0; !rc && i < t->n_ops; i++)
+        if (checked(&t->ops[i]) && !cur[i].known &&
+            store__current(c, t->ops[i].oid, &cur[i].tid, NULL))
+            cur[i].tid = 0;
+    if (!rc && t->has_undo)
+        rc = store__undo_expand(t, txn, err);
+    if (c)
+        mdb_cursor_close(c);
+    if (txn)
+        mdb_txn_abort(txn);
+    store__map_leave(s);
+    return rc;
+}
+
+static void wait_drained(store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->n_pending)
+        pthread_cond_wait(&s->done, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int add_conflict(store_txn *t, const txn_op *op, uint64_t committed, zerr *err)
+{
+    store_conflict *c = realloc(t->conflicts, (t->n_conflicts + 1) * sizeof *c);
+    if (!c)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    t->conflicts = c;
+    c = &t->conflicts[t->n_conflicts++];
+    *c = (store_conflict){.oid = op->oid, .committed = committed, .expected = op->serial,
+                          .read_conflict = op->type == OP_CHECK,
+                          .delete_conflict = op->type == OP_DELETE};
+    /* The data's offset for now; slices are set once conflict_data stops moving. */
+    c->data.len = op->len;
+    c->data.p = (const uint8_t *)(uintptr_t)t->conflict_data.len;
+    if (op->type != OP_STORE)
+        return 0;
+    if (zbuf_reserve(&t->conflict_data, op->len))
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    int rc = txnbuf_read(&t->buf, op->off, op->len,
+                         t->conflict_data.data + t->conflict_data.len, err);
+    if (!rc)
+        t->conflict_data.len += op->len;
+    return rc;
+}
+
+static void fix_conflict_slices(store_txn *t)
+{
+    for (size_t i = 0; i < t->n_conflicts; i++) {
+        store_conflict *c = &t->conflicts[i];
+        size_t off = (size_t)(uintptr_t)c->data.p;
+        c->data.p = c->data.len ? t->conflict_data.data + off : NULL;
+    }
+}
+
+/* Judge each checked op; unresolvable conflicts win over resolvable ones. */
+static int judge(store_txn *t, const cur_tid *cur, zerr *err)
+{
+    int hard = 0, rc = 0;
+    for (size_t i = 0; i < t->n_ops && !rc; i++) {
+        txn_op *op = &t->ops[i];
+        op->state &= (uint8_t)~OPF_CONFLICT;
+        if (!checked(op))
+            continue;
+        if (op->type == OP_DELETE && !cur[i].tid) {
+            rc = zerr_set(err, ZE_NOTFOUND, "delete of oid %016llx, which does not exist",
+                          (unsigned long long)op->oid);
+            break;
+        }
+        if (op->serial == cur[i].tid)
+            continue;
+        if (op->type == OP_STORE)
+            op->state |= OPF_CONFLICT;
+        if ((rc = add_conflict(t, op, cur[i].tid, err)))
+            break;
+        if (op->type == OP_STORE || hard)
+            continue;
+        hard = op->type == OP_CHECK ? ZE_READCONFLICT : ZE_CONFLICT;
+        zerr_set(err, hard, "%s conflict on oid %016llx: committed serial %016llx, "
+                 "transaction read %016llx", op->type == OP_CHECK ? "read" : "delete",
+                 (unsigned long long)op->oid, (unsigned long long)cur[i].tid,
+                 (unsigned long long)op->serial);
+    }
+    fix_conflict_slices(t);
+    if (rc)
+        return rc;
+    if (hard)
+        return hard;
+    if (t->n_conflicts) {
+        const store_conflict *c = &t->conflicts[0];
+        return zerr_set(err, ZE_CONFLICT, "%zu write conflict(s), first on oid %016llx: "
+                        "committed serial %016llx, transaction had %016llx",
+                        t->n_conflicts, (unsigned long long)c->oid,
+                        (unsigned long long)c->committed, (unsigned long long)c->expected);
+    }
+    return 0;
+}
+
+int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err)
+{
+    store_vote_result none;
+    if (!res)
+        res = &none;
+    memset(res, 0, sizeof *res);
+    if (t->state != TXN_OPEN)
+        return zerr_set(err, ZE_TXN, "vote of a transaction that is not open");
+    if (t->has_undo)
+        wait_drained(t->s);   /* undo compares data of committed records */
+    t->n_conflicts = 0;
+    zbuf_reset(&t->conflict_data);
+    t->n_changed = 0;
+    cur_tid *cur = calloc(t->n_ops ? t->n_ops : 1, sizeof *cur);
+    if (!cur)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    overlay_lookup(t, cur);
+    int rc = snapshot_lookup(t, cur, err);
+    if (!rc)
+        rc = judge(t, cur, err);
+    free(cur);
+    res->conflicts = t->conflicts;
+    res->n_conflicts = t->n_conflicts;
+    res->changed = t->changed;
+    res->n_changed = t->n_changed;
+    if (!rc)
+        t->state = TXN_VOTED;
+    return rc;
+}

@@ -1,0 +1,311 @@
+/* writer.c: the writer thread, group commit, map growth and bulk mode. */
+#include "store/writer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "store/txn.h"
+
+#define BULK_COMMIT_BYTES (8u << 20)   /* bulk mode: commit the write txn past this */
+
+void store__writer_enqueue_locked(store *s, st_job *job)
+{
+    job->next = NULL;
+    job->done = 0;
+    job->rc = 0;
+    zerr_clear(&job->err);
+    if (s->tail)
+        s->tail->next = job;
+    else
+        s->head = job;
+    s->tail = job;
+    pthread_cond_signal(&s->wake);
+}
+
+int store__writer_wait(store *s, st_job *job, zerr *err)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!job->done)
+        pthread_cond_wait(&s->done, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (job->rc && err)
+        *err = job->err;
+    return job->rc;
+}
+
+int store__write(store *s, st_write_fn fn, void *ud, zerr *err)
+{
+    if (s->opt.read_only)
+        return zerr_set(err, ZE_READONLY, "%s is open read-only", s->dir);
+    st_job job = {.fn = fn, .ud = ud};
+    pthread_mutex_lock(&s->mu);
+    store__writer_enqueue_locked(s, &job);
+    pthread_mutex_unlock(&s->mu);
+    return store__writer_wait(s, &job, err);
+}
+
+/* ---- one group ---------------------------------------------------------- */
+
+static int run_job(store *s, MDB_txn *outer, st_job *job)
+{
+    MDB_txn *child;
+    int rc = mdb_txn_begin(s->env, outer, 0, &child);
+    if (rc)
+        return store__mdb_err(&job->err, rc, "begin nested transaction");
+    if (job->txn)
+        rc = store__apply_txn(s, child, job->txn, &job->err);
+    else
+        rc = job->fn(s, child, job->ud, &job->err);
+    if (rc) {
+        mdb_txn_abort(child);
+        return rc;
+    }
+    rc = mdb_txn_commit(child);
+    if (rc)
+        return store__mdb_err(&job->err, rc, "commit nested transaction");
+    if (job->txn)
+        s->bulk_bytes += job->txn->buf.size + 64 * job->txn->n_ops;
+    return 0;
+}
+
+/* Double the map (up to map_max) while no thread is inside LMDB. */
+static int grow_map(store *s)
+{
+    if (s->map_size >= s->map_max)
+        return ZE_FULL;
+    uint64_t size = s->map_size * 2 > s->map_max ? s->map_max : s->map_size * 2;
+    pthread_rwlock_wrlock(&s->map_lock);
+    int rc = mdb_env_set_mapsize(s->env, size);
+    if (!rc) {
+        s->map_size = size;
+        atomic_fetch_add(&s->map_gen, 1);
+    }
+    pthread_rwlock_unlock(&s->map_lock);
+    return rc ? ZE_FULL : 0;
+}
+
+static void fail_from(st_job *from, st_job *to, int rc, const zerr *err)
+{
+    for (st_job *j = from; j != to; j = j->next)
+        if (!j->rc) {
+            j->rc = rc;
+            j->err = *err;
+        }
+}
+
+static int bulk_on(store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int bulk = s->bulk;
+    pthread_mutex_unlock(&s->mu);
+    return bulk;
+}
+
+/* Commit (or, in bulk mode, maybe keep open) the group's outer transaction.
+ * Returns MDB_MAP_FULL when the group must run again after a growth. */
+static int finish_group(store *s, MDB_txn *outer, st_job *start)
+{
+    if (bulk_on(s) && s->bulk_bytes < BULK_COMMIT_BYTES) {
+        s->bulk_txn = outer;
+        return 0;
+    }
+    int was_bulk = s->bulk_txn != NULL;
+    s->bulk_txn = NULL;
+    s->bulk_bytes = 0;
+    int rc = mdb_txn_commit(outer);
+    if (rc == MDB_MAP_FULL && !was_bulk && s->map_size < s->map_max)
+        return rc;
+    if (rc) {
+        zerr e;
+        int code = store__mdb_err(&e, rc, "commit");
+        fail_from(start, NULL, code, &e);
+        if (was_bulk && !s->bulk_err.code)
+            s->bulk_err = e;
+        return 0;
+    }
+    if (!was_bulk) {
+        pthread_mutex_lock(&s->mu);
+        s->stats.syncs++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return 0;
+}
+
+static void run_group(store *s, st_job *jobs)
+{
+    st_job *start = jobs;
+    for (;;) {
+        MDB_txn *outer = s->bulk_txn;
+        int rc = outer ? 0 : mdb_txn_begin(s->env, NULL, 0, &outer);
+        if (rc) {
+            zerr e;
+            fail_from(start, NULL, store__mdb_err(&e, rc, "begin write transaction"), &e);
+            return;
+        }
+        st_job *j;
+        for (j = start; j; j = j->next) {
+            j->rc = run_job(s, outer, j);
+            if (j->rc == ZE_FULL && s->map_size < s->map_max)
+                break;
+        }
+        if (!j && finish_group(s, outer, start) != MDB_MAP_FULL)
+            return;
+        if (j && s->bulk_txn) {
+            /* Earlier bulk groups already reported success: keep them. */
+            s->bulk_txn = NULL;
+            s->bulk_bytes = 0;
+            rc = mdb_txn_commit(outer);
+            if (rc && !s->bulk_err.code)
+                store__mdb_err(&s->bulk_err, rc, "commit bulk transaction");
+            fail_from(start, j, rc ? ZE_FULL : 0, &s->bulk_err);
+            start = j;
+        } else if (j) {
+            mdb_txn_abort(outer);
+        }
+        if (grow_map(s))
+            continue;   /* at the cap: the retry fails for good with ZE_FULL */
+        for (st_job *k = start; k; k = k->next) {
+            k->rc = 0;
+            zerr_clear(&k->err);
+        }
+    }
+}
+
+/* Remove the blob files a failed commit installed. */
+static void drop_installed_blobs(store *s, store_txn *t)
+{
+    txn_rec_it it = {0, 0};
+    for (const txn_op *op; (op = store__txn_next_rec(t, &it));)
+        if (op->rflags & ST_RF_BLOB)
+            store__blob_remove(s, op->oid, t->tid, NULL);
+}
+
+static void complete(store *s, st_job *jobs)
+{
+    for (st_job *j = jobs, *next; j; j = next) {
+        next = j->next;
+        store_txn *t = j->txn;
+        pthread_mutex_lock(&s->mu);
+        if (t) {
+            store__pending_remove(s, t);
+            s->n_pending--;
+            if (!j->rc) {
+                if (t->tid > s->durable_tid)
+                    s->durable_tid = t->tid;
+                s->stats.commits++;
+                s->stats.transactions++;
+                s->stats.records += t->n_ops + t->n_gen;
+            }
+            t->state = TXN_DONE;
+        }
+        if (t && t->cb) {
+            pthread_cond_broadcast(&s->done);   /* pending drained for undo votes */
+            pthread_mutex_unlock(&s->mu);
+            if (j->rc)
+                drop_installed_blobs(s, t);
+            /* The callback may free t (and j with it): nothing touches them after. */
+            t->cb(t, j->rc, t->tid, &j->err, t->ud);
+            continue;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (t && j->rc)
+            drop_installed_blobs(s, t);
+        pthread_mutex_lock(&s->mu);
+        j->done = 1;
+        pthread_cond_broadcast(&s->done);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->wake, &s->mu);
+        if (!s->head)
+            break;
+        st_job *jobs = s->head;
+        s->head = s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        run_group(s, jobs);
+        complete(s, jobs);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (s->bulk_txn) {
+        mdb_txn_commit(s->bulk_txn);
+        s->bulk_txn = NULL;
+        if (!s->opt.no_sync)
+            mdb_env_sync(s->env, 1);
+    }
+    return NULL;
+}
+
+int store__writer_start(store *s, zerr *err)
+{
+    int rc = pthread_create(&s->writer, NULL, writer_main, s);
+    if (rc)
+        return zerr_sys(err, rc, "start the writer thread");
+    s->writer_running = 1;
+    return 0;
+}
+
+void store__writer_stop(store *s)
+{
+    if (!s->writer_running)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+    s->writer_running = 0;
+}
+
+/* ---- bulk mode ---------------------------------------------------------- */
+
+static int bulk_start(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    int rc = mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
+    if (rc)
+        return store__mdb_err(err, rc, "bulk mode");
+    pthread_mutex_lock(&s->mu);
+    s->bulk = 1;
+    pthread_mutex_unlock(&s->mu);
+    zerr_clear(&s->bulk_err);
+    return 0;
+}
+
+static int nothing(store *s, MDB_txn *txn, void *ud, zerr *err) { return 0; }
+
+int store_bulk_begin(store *s, zerr *err)
+{
+    if (bulk_on(s))
+        return zerr_set(err, ZE_TXN, "bulk mode is already on");
+    return store__write(s, bulk_start, NULL, err);
+}
+
+int store_bulk_end(store *s, zerr *err)
+{
+    if (!bulk_on(s))
+        return zerr_set(err, ZE_TXN, "bulk mode is not on");
+    pthread_mutex_lock(&s->mu);
+    s->bulk = 0;
+    pthread_mutex_unlock(&s->mu);
+    /* A group outside bulk mode commits the open bulk transaction. */
+    int rc = store__write(s, nothing, NULL, err);
+    if (!rc && s->bulk_err.code) {
+        rc = s->bulk_err.code;
+        if (err)
+            *err = s->bulk_err;
+    }
+    if (!s->opt.no_sync) {
+        mdb_env_set_flags(s->env, MDB_NOSYNC, 0);
+        int src = mdb_env_sync(s->env, 1);
+        if (src && !rc)
+            rc = store__mdb_err(err, src, "sync after bulk import");
+    }
+    return rc;
+}

@@ -1,0 +1,198 @@
+/* Opening, closing, locking, format version, oids and tids. */
+#include "storetest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_internal.h"
+
+Test(store_open, missing_folder_and_missing_database)
+{
+    char *dir = tu_tmpdir("open");
+    char path[512];
+    snprintf(path, sizeof path, "%s/nope", dir);
+    store *s = NULL;
+    zerr e;
+    store_options opt = {.no_sync = 1};
+    cr_assert_eq(store_open(&s, path, &opt, &e), ZE_NOTFOUND);
+    cr_assert(strstr(e.msg, "does not exist"), "%s", e.msg);
+    /* an existing folder without a database, and no create */
+    cr_assert_eq(store_open(&s, dir, &opt, &e), ZE_NOTFOUND);
+    cr_assert(strstr(e.msg, "no zeolite database"), "%s", e.msg);
+    cr_assert_null(s);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(store_open, unreadable_folder)
+{
+    char *dir = tu_tmpdir("open");
+    chmod(dir, 0);
+    store *s = NULL;
+    zerr e;
+    store_options opt = {.create = 1, .no_sync = 1};
+    int rc = store_open(&s, dir, &opt, &e);
+    chmod(dir, 0700);
+    if (geteuid() != 0) {   /* root reads anything */
+        cr_assert_eq(rc, ZE_IO, "%s", e.msg);
+        cr_assert_null(s);
+    } else {
+        store_close(s);
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(store_open, create_in_folder_with_other_files_and_reopen)
+{
+    st_fixture f;
+    char *dir = tu_tmpdir("open");
+    char path[512];
+    snprintf(path, sizeof path, "%s/zeo.conf", dir);
+    cr_assert_eq(tu_write_file(path, "x", 1), 0);
+    store_options opt = {.create = 1, .no_sync = 1};
+    zerr e;
+    cr_assert_eq(store_open(&f.s, dir, &opt, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_last_tid(f.s), 0);
+    uint64_t tid = stt_commit1(f.s, 0, 0, "root");
+    store_close(f.s);
+    f.dir = dir;
+    stt_reopen(&f, NULL);
+    cr_assert_eq(store_last_tid(f.s), tid);
+    char buf[32];
+    uint64_t start;
+    cr_assert_eq(stt_load(f.r, 0, STORE_TID_MAX, buf, sizeof buf, &start, NULL), 0);
+    cr_assert_str_eq(buf, "root");
+    cr_assert_eq(start, tid);
+    cr_assert_eq(store_object_count(f.s), 1);
+    cr_assert(store_size_bytes(f.s) > 0);
+    size_t n;
+    uint8_t *other = tu_read_file(path, &n);
+    cr_assert(other && other[0] == 'x');
+    free(other);
+    stt_done(&f);
+}
+
+static int set_version(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    return store__meta_put(txn, s, "version", *(uint64_t *)ud, err);
+}
+
+Test(store_open, other_format_version)
+{
+    st_fixture f;
+    stt_open(&f, NULL);
+    uint64_t v = STORE_FORMAT_VERSION + 1;
+    zerr e;
+    cr_assert_eq(store__write(f.s, set_version, &v, &e), 0, "%s", e.msg);
+    stt_close(&f);
+    store *s = NULL;
+    store_options opt = {.no_sync = 1};
+    cr_assert_eq(store_open(&s, f.dir, &opt, &e), ZE_VERSION);
+    cr_assert(strstr(e.msg, "version"), "%s", e.msg);
+    cr_assert_null(s);
+    tu_rmrf(f.dir);
+    free(f.dir);
+}
+
+Test(store_open, exclusive_lock)
+{
+    st_fixture f;
+    store_options opt = {.create = 1, .no_sync = 1, .exclusive = 1};
+    stt_open(&f, &opt);
+    cr_assert_eq(store_is_locked(f.dir), 1);
+    store *s2 = NULL;
+    zerr e;
+    cr_assert_eq(store_open(&s2, f.dir, &opt, &e), ZE_BUSY);
+    cr_assert(strstr(e.msg, "in use"), "%s", e.msg);
+    stt_close(&f);
+    cr_assert_eq(store_is_locked(f.dir), 0);
+    stt_reopen(&f, &opt);
+    stt_done(&f);
+}
+
+Test(store_open, read_only)
+{
+    st_fixture f;
+    stt_open(&f, NULL);
+    uint64_t tid = stt_commit1(f.s, 0, 0, "root");
+    stt_close(&f);
+    store_options ro = {.read_only = 1};
+    stt_reopen(&f, &ro);
+    cr_assert(store_is_read_only(f.s));
+    char buf[16];
+    cr_assert_eq(stt_load(f.r, 0, STORE_TID_MAX, buf, sizeof buf, NULL, NULL), 0);
+    store_txn_meta m = {0};
+    store_txn *t;
+    zerr e;
+    cr_assert_eq(store_txn_begin(f.s, &m, &t, &e), ZE_READONLY);
+    uint64_t oid;
+    cr_assert_eq(store_new_oids(f.s, 1, &oid, &e), ZE_READONLY);
+    cr_assert_eq(store_last_tid(f.s), tid);
+    stt_done(&f);
+}
+
+Test(store_open, new_oids_are_unique_and_durable)
+{
+    st_fixture f;
+    stt_open(&f, NULL);
+    uint64_t a[1000], b[3];
+    zerr e;
+    cr_assert_eq(store_new_oids(f.s, 3, b, &e), 0, "%s", e.msg);
+    cr_assert_eq(b[0], 1);   /* 0 is the root */
+    cr_assert_eq(b[1], 2);
+    cr_assert_eq(b[2], 3);
+    cr_assert_eq(store_new_oids(f.s, 1000, a, &e), 0);
+    cr_assert_eq(a[0], 4);
+    cr_assert_eq(a[999], 1003);
+    cr_assert_eq(store_new_oids(f.s, 0, a, &e), ZE_INVAL);
+    cr_assert_eq(store_new_oids(f.s, 1001, a, &e), ZE_INVAL);
+    stt_close(&f);
+    stt_reopen(&f, NULL);
+    cr_assert_eq(store_new_oids(f.s, 1, b, &e), 0);
+    cr_assert_gt(b[0], 1003);
+    stt_done(&f);
+}
+
+Test(store_open, restored_oids_move_the_counter)
+{
+    st_fixture f;
+    stt_open(&f, NULL);
+    stt_commit1(f.s, 5000, 0, "high");
+    uint64_t oid;
+    zerr e;
+    cr_assert_eq(store_new_oids(f.s, 1, &oid, &e), 0);
+    cr_assert_eq(oid, 5001);
+    stt_done(&f);
+}
+
+/* ---- tids ---------------------------------------------------------------- */
+
+Test(store_tid, timestamp_layout_from_spec)
+{
+    /* filestorage-format.md section 10: 03f8a3ba08888888 = 2024-05-17 09:30:02 */
+    double t = store_tid_time(0x03f8a3ba08888888ull);
+    cr_assert_float_eq(t, 1715938202.0, 1e-5, "%f", t);
+    /* zeo-protocol.md 12.2: 040d4167b3b7f755 = 1795620942.121551 */
+    cr_assert_float_eq(store_tid_time(0x040d4167b3b7f755ull), 1795620942.121551, 1e-6);
+    cr_assert_eq(store_tid_from_time(1715938202.0), 0x03f8a3ba00000000ull + 0x08888888ull);
+    cr_assert_eq(store_tid_from_time(1795620942.121551) >> 32, 0x040d4167ull);
+}
+
+Test(store_tid, strictly_increasing)
+{
+    uint64_t now = store_tid_now(0);
+    cr_assert_gt(now, 0x03f8a3ba08888888ull);
+    uint64_t future = now + (100ull << 32);
+    cr_assert_eq(store_tid_now(future), future + 1);
+    /* a full low word carries into the next minute, seconds 0 */
+    uint64_t full = (future & ~0xffffffffull) | 0xffffffffull;
+    cr_assert_eq(store_tid_now(full), (future & ~0xffffffffull) + (1ull << 32));
+    /* the last minute of a 30-day month rolls to the 1st of the next month:
+     * 2124-04-30 23:59 -> 2124-05-01 00:00 (in the future, so the clock loses) */
+    uint64_t a = ((((224ull * 12 + 3) * 31 + 29) * 24 + 23) * 60 + 59);
+    uint64_t b = ((((224ull * 12 + 4) * 31 + 0) * 24 + 0) * 60 + 0);
+    cr_assert_eq(store_tid_now((a << 32) | 0xffffffffull), b << 32);
+}
