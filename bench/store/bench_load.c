@@ -1,0 +1,117 @@
+/* bench_load.c: random current loads through the store and through bare LMDB.
+ *
+ * Both loops draw the same oids from the same seeded stream and do the same
+ * number of lookups; the raw loop is what LMDB itself can do (MDB_SET_RANGE to
+ * (oid, max) then MDB_PREV), the physical limit for store_load_before.
+ */
+#include "store_bench.h"
+
+#include <stdio.h>
+
+#include "store/store_internal.h"
+
+#define LOAD_ROUND 10000
+#define SEED 42
+
+/* Touch every record page once so both loops run with the data in page cache. */
+static int warm_cache(store *s, uint64_t *sum)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc;
+
+    store__map_enter(s);
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        if ((rc = mdb_cursor_open(txn, s->dbi_records, &c)) == 0) {
+            while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0)
+                *sum += ((const uint8_t *)v.mv_data)[v.mv_size - 1];
+            mdb_cursor_close(c);
+        }
+        mdb_txn_abort(txn);
+    }
+    store__map_leave(s);
+    return rc;
+}
+
+static int store_loop(bench_db *db, double seconds, uint64_t *count, double *elapsed)
+{
+    store_reader *r;
+    zbuf data = ZBUF_INIT;
+    zerr err;
+    uint64_t seed = SEED, start, end, n = 0;
+    int rc = store_reader_new(db->s, &r, &err);
+    if (rc) {
+        fprintf(stderr, "store_bench: reader: %s\n", err.msg);
+        return rc;
+    }
+    double t0 = bench_now();
+    while (!rc && bench_now() - t0 < seconds) {
+        for (int i = 0; i < LOAD_ROUND && !rc; i++, n++) {
+            uint64_t oid = db->oids[bench_rand(&seed) % db->n];
+            rc = store_load_before(r, oid, STORE_TID_MAX, &data, &start, &end, &err);
+        }
+    }
+    *elapsed = bench_now() - t0;
+    *count = n;
+    if (rc)
+        fprintf(stderr, "store_bench: load_before: %s\n", err.msg);
+    store_reader_free(r);
+    zbuf_free(&data);
+    return rc;
+}
+
+static int raw_lookup(MDB_cursor *c, uint64_t oid, uint64_t *sum)
+{
+    uint8_t kb[ST_KEY_LEN];
+    MDB_val k = {sizeof kb, kb}, v;
+    st_key(kb, oid, STORE_TID_MAX);
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = rc == MDB_NOTFOUND ? mdb_cursor_get(c, &k, &v, MDB_LAST)
+                            : rc ? rc : mdb_cursor_get(c, &k, &v, MDB_PREV);
+    if (rc || k.mv_size != ST_KEY_LEN || zbe64(k.mv_data) != oid)
+        return -1;
+    *sum += ((const uint8_t *)v.mv_data)[0];
+    return 0;
+}
+
+static int raw_loop(store *s, const bench_db *db, uint64_t count, double *elapsed,
+                    uint64_t *sum)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    uint64_t seed = SEED;
+    int rc;
+
+    store__map_enter(s);
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        if ((rc = mdb_cursor_open(txn, s->dbi_records, &c)) == 0) {
+            double t0 = bench_now();
+            for (uint64_t i = 0; i < count && !rc; i++)
+                rc = raw_lookup(c, db->oids[bench_rand(&seed) % db->n], sum);
+            *elapsed = bench_now() - t0;
+            mdb_cursor_close(c);
+        }
+        mdb_txn_abort(txn);
+    }
+    store__map_leave(s);
+    if (rc)
+        fprintf(stderr, "store_bench: raw LMDB lookup failed (%d)\n", rc);
+    return rc;
+}
+
+int bench_load(bench_db *db, const bench_cfg *cfg, double *store_rate, double *raw_rate)
+{
+    uint64_t count, sum = 0;
+    double t_store, t_raw;
+    int rc = warm_cache(db->s, &sum);
+
+    if (rc || (rc = store_loop(db, cfg->seconds, &count, &t_store)) ||
+        (rc = raw_loop(db->s, db, count, &t_raw, &sum)))
+        return rc;
+    bench_sample_heap();
+    *store_rate = (double)count / t_store;
+    *raw_rate = (double)count / t_raw;
+    /* sum keeps the compiler from dropping the raw loop's reads */
+    return sum == UINT64_MAX ? -1 : 0;
+}

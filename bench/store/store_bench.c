@@ -1,0 +1,218 @@
+/* store_bench.c: command line, the order of the phases, and the report.
+ *
+ * Human-readable lines go to stdout as each phase ends; with --json the last
+ * line is one JSON object with every figure (see the README of the issue for
+ * the names). This is a benchmark, not a test: it is never run by ctest.
+ */
+#define _GNU_SOURCE /* nftw */
+#include "store_bench.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t heap_peak;
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* RssAnon counts the heap and thread stacks but not LMDB's file-backed map,
+ * which is what "the store's own memory" means here. */
+void bench_sample_heap(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long kb;
+        if (sscanf(line, "RssAnon: %llu kB", &kb) == 1 && kb * 1024 > heap_peak)
+            heap_peak = kb * 1024;
+    }
+    fclose(f);
+}
+
+uint64_t bench_heap_peak(void)
+{
+    return heap_peak;
+}
+
+uint64_t bench_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: store_bench --objects N [--revisions R] [--seconds S] [--dir DIR] [--json]\n"
+            "  Fills a fresh store with N ~300-byte objects (R revisions each, default 3)\n"
+            "  and measures loads, durable commits, group commit and pack.\n"
+            "  --seconds S  length of each timed phase (default 2)\n"
+            "  --dir DIR    database folder (must not hold a database; default: a temp dir,\n"
+            "               removed at the end)\n"
+            "  --json       print every figure as one JSON object on the last line\n");
+}
+
+static int parse_args(int argc, char **argv, bench_cfg *cfg)
+{
+    *cfg = (bench_cfg){.objects = 100000, .revisions = 3, .seconds = 2.0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--json")) {
+            cfg->json = 1;
+        } else if (v && !strcmp(a, "--objects")) {
+            cfg->objects = strtoull(v, NULL, 10), i++;
+        } else if (v && !strcmp(a, "--revisions")) {
+            cfg->revisions = atoi(v), i++;
+        } else if (v && !strcmp(a, "--seconds")) {
+            cfg->seconds = atof(v), i++;
+        } else if (v && !strcmp(a, "--dir")) {
+            cfg->dir = v, i++;
+        } else {
+            fprintf(stderr, "store_bench: bad argument '%s'\n", a);
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (cfg->objects < 200 || cfg->revisions < 1 || cfg->seconds <= 0) {
+        fprintf(stderr, "store_bench: need --objects >= 200, --revisions >= 1, --seconds > 0\n");
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct bench_result {
+    double fill_s, load, raw_load, commit1, commit10, commit100, raw_commit;
+    group_result group;
+    double pack_s;
+    store_pack_stats pack;
+} bench_result;
+
+static int run_pack(bench_db *db, bench_result *r)
+{
+    zerr err;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double t0 = bench_now();
+    int rc = store_pack(db->s, (double)now.tv_sec, 1, &r->pack, &err);
+    r->pack_s = bench_now() - t0;
+    if (rc)
+        fprintf(stderr, "store_bench: pack: %s\n", err.msg);
+    return rc;
+}
+
+static int run_phases(bench_db *db, const bench_cfg *cfg, bench_result *r)
+{
+    int rc;
+    if ((rc = bench_fill(db, cfg, &r->fill_s)))
+        return rc;
+    printf("fill: %llu objects x %d revisions in %.1f s\n", (unsigned long long)cfg->objects,
+           cfg->revisions, r->fill_s);
+    if ((rc = bench_load(db, cfg, &r->load, &r->raw_load)))
+        return rc;
+    printf("load_before: %.0f/s, raw LMDB: %.0f/s (ratio %.2f)\n", r->load, r->raw_load,
+           r->load / r->raw_load);
+    if ((rc = bench_raw_sync_commit(db->dir, cfg, &r->raw_commit)) ||
+        (rc = bench_commit_serial(db, cfg, 1, &r->commit1)) ||
+        (rc = bench_commit_serial(db, cfg, 10, &r->commit10)) ||
+        (rc = bench_commit_serial(db, cfg, 100, &r->commit100)))
+        return rc;
+    printf("durable commits/s: 1 object %.0f, 10 objects %.0f, 100 objects %.0f; "
+           "bare synced LMDB %.0f\n",
+           r->commit1, r->commit10, r->commit100, r->raw_commit);
+    if ((rc = bench_commit_group(db, cfg, 8, 10, &r->group)))
+        return rc;
+    printf("group commit, 8 threads x 10 objects: %.0f commits/s, %llu commits in %llu syncs\n",
+           r->group.rate, (unsigned long long)r->group.commits,
+           (unsigned long long)r->group.syncs);
+    if ((rc = run_pack(db, r)))
+        return rc;
+    printf("pack: %.2f s, %llu -> %llu bytes, %llu records and %llu objects removed\n", r->pack_s,
+           (unsigned long long)r->pack.bytes_before, (unsigned long long)r->pack.bytes_after,
+           (unsigned long long)r->pack.records_removed,
+           (unsigned long long)r->pack.objects_removed);
+    bench_sample_heap();
+    printf("heap (RssAnon) peak: %llu bytes\n", (unsigned long long)bench_heap_peak());
+    return 0;
+}
+
+static void print_json(const bench_cfg *cfg, const bench_result *r)
+{
+    double gb = (double)r->pack.bytes_before / 1e9;
+    printf("{\"objects\": %llu, \"revisions\": %d, \"fill_seconds\": %.2f, "
+           "\"load_before_per_s\": %.0f, \"raw_lmdb_per_s\": %.0f, \"load_ratio\": %.3f, "
+           "\"commit_per_s_1\": %.1f, \"commit_per_s_10\": %.1f, \"commit_per_s_100\": %.1f, "
+           "\"raw_lmdb_sync_commit_per_s\": %.1f, \"commit1_cost_vs_raw\": %.3f, "
+           "\"group_commit_per_s_8\": %.1f, \"group_commits\": %llu, \"group_syncs\": %llu, "
+           "\"heap_peak_bytes\": %llu, \"pack_seconds\": %.3f, \"pack_bytes_before\": %llu, "
+           "\"pack_bytes_after\": %llu, \"pack_records_removed\": %llu, "
+           "\"pack_seconds_per_gb\": %.3f}\n",
+           (unsigned long long)cfg->objects, cfg->revisions, r->fill_s, r->load, r->raw_load,
+           r->load / r->raw_load, r->commit1, r->commit10, r->commit100, r->raw_commit,
+           r->raw_commit / r->commit1, r->group.rate, (unsigned long long)r->group.commits,
+           (unsigned long long)r->group.syncs, (unsigned long long)bench_heap_peak(), r->pack_s,
+           (unsigned long long)r->pack.bytes_before, (unsigned long long)r->pack.bytes_after,
+           (unsigned long long)r->pack.records_removed, gb > 0 ? r->pack_s / gb : 0.0);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+int bench_remove_tree(const char *dir)
+{
+    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int make_dir(const bench_cfg *cfg, bench_db *db)
+{
+    if (cfg->dir) {
+        snprintf(db->dir, sizeof db->dir, "%s", cfg->dir);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(db->dir, sizeof db->dir, "%s/store_bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(db->dir)) {
+        fprintf(stderr, "store_bench: mkdtemp %s: %s\n", db->dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench_cfg cfg;
+    bench_db db = {0};
+    bench_result r = {0};
+
+    if (parse_args(argc, argv, &cfg) || make_dir(&cfg, &db))
+        return 2;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int rc = run_phases(&db, &cfg, &r);
+    store_close(db.s);
+    free(db.oids);
+    if (!cfg.dir && bench_remove_tree(db.dir) != 0)
+        fprintf(stderr, "store_bench: could not remove %s\n", db.dir);
+    if (rc)
+        return 1;
+    if (cfg.json)
+        print_json(&cfg, &r);
+    return 0;
+}

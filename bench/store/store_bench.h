@@ -1,0 +1,67 @@
+/* store_bench.h: shared state of the store benchmark (bench/store/).
+ *
+ * The benchmark fills a fresh store with a binary tree of small objects
+ * reachable from the root (so that pack's GC has real work), then measures
+ * loads, commits, group commit and pack against bare LMDB on the same data.
+ */
+#ifndef ZEOLITE_STORE_BENCH_H
+#define ZEOLITE_STORE_BENCH_H
+
+#include <stdint.h>
+
+#include "common/zbuf.h"
+#include "store/store.h"
+
+typedef struct bench_cfg {
+    uint64_t objects;   /* N objects besides the root */
+    int revisions;      /* revisions of each object */
+    double seconds;     /* length of each timed phase */
+    const char *dir;    /* database folder; NULL = a temporary one */
+    int json;
+} bench_cfg;
+
+typedef struct bench_db {
+    store *s;
+    char dir[4096];
+    uint64_t *oids;     /* oids[i] is tree node i; node i refers to 2i+1, 2i+2 */
+    uint64_t n;
+} bench_db;
+
+/* Seconds from a monotonic clock. */
+double bench_now(void);
+/* Sample the process's anonymous resident memory; keeps the peak. */
+void bench_sample_heap(void);
+uint64_t bench_heap_peak(void);
+/* splitmix64: a deterministic stream, so store and raw loops do the same lookups. */
+uint64_t bench_rand(uint64_t *state);
+/* Remove a directory tree; 0 on success. */
+int bench_remove_tree(const char *dir);
+
+/* Record pickle of tree node idx, revision rev (about 300 bytes), with
+ * persistent references to its children as ZODB writes them. */
+int bench_node_pickle(const bench_db *db, uint64_t idx, uint32_t rev, zbuf *out);
+
+/* Create the store and fill it: root plus db->n objects, cfg->revisions each,
+ * in large batched transactions. Leaves db->s open for durable commits. */
+int bench_fill(bench_db *db, const bench_cfg *cfg, double *seconds);
+
+/* Random current loads through store_load_before, and the same lookups with
+ * bare LMDB cursor calls. Rates in lookups per second. */
+int bench_load(bench_db *db, const bench_cfg *cfg, double *store_rate, double *raw_rate);
+
+/* Durable commits of k objects one after another; commits per second. */
+int bench_commit_serial(bench_db *db, const bench_cfg *cfg, int k, double *rate);
+
+typedef struct group_result {
+    double rate;            /* commits per second over all threads */
+    uint64_t commits, syncs;
+} group_result;
+
+/* threads committers at once, k objects each, through store_txn_commit. */
+int bench_commit_group(bench_db *db, const bench_cfg *cfg, int threads, int k,
+                       group_result *out);
+
+/* Bare synced LMDB commits of one ~300-byte record in a separate env under dir. */
+int bench_raw_sync_commit(const char *dir, const bench_cfg *cfg, double *rate);
+
+#endif

@@ -1,0 +1,383 @@
+/* test_pack.c: store_pack as FileStorage packs (spec filestorage-format.md
+ * section 7): old revisions, garbage collection, back-pointer targets, blobs,
+ * and the cases where nothing may be proven unreachable. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops_util.h"
+#include "testutil.h"
+
+static store *s;
+static char *dir;
+
+static void setup(void)
+{
+    s = ops_open(&dir, 0);
+}
+
+static void teardown(void)
+{
+    store_close(s);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+TestSuite(pack, .init = setup, .fini = teardown);
+
+static double future(void)
+{
+    return (double)time(NULL) + 1e6;
+}
+
+static store_pack_stats pack(double t, int gc)
+{
+    store_pack_stats st;
+    zerr err;
+    cr_assert_eq(store_pack(s, t, gc, &st, &err), 0, "pack: %s", err.msg);
+    return st;
+}
+
+/* The root (oid 0) referring strongly to n objects. */
+static uint64_t put_root(uint64_t serial, const uint64_t *oids, int n)
+{
+    test_ref refs[8];
+    for (int i = 0; i < n; i++)
+        refs[i] = (test_ref){oids[i], REF_STRONG};
+    return ops_put(s, 0, serial, refs, n, "root");
+}
+
+/* Assert oid's current data is the record ops_put wrote with that payload. */
+static void expect_current(uint64_t oid, const char *payload, uint64_t tid)
+{
+    zbuf got = ZBUF_INIT, want = ZBUF_INIT;
+    uint64_t at;
+    ops_record(&want, NULL, 0, payload);
+    cr_assert_eq(ops_load(s, oid, &got, &at), 0, "oid %llu lost", (unsigned long long)oid);
+    cr_expect_eq(at, tid);
+    cr_expect(got.len == want.len && !memcmp(got.data, want.data, got.len),
+              "oid %llu: wrong data", (unsigned long long)oid);
+    zbuf_free(&got);
+    zbuf_free(&want);
+}
+
+static int exists(uint64_t oid)
+{
+    zbuf b = ZBUF_INIT;
+    uint64_t tid;
+    int rc = ops_load(s, oid, &b, &tid);
+    zbuf_free(&b);
+    cr_assert(rc == 0 || rc == ZE_NOTFOUND, "load: %s", zerr_name(rc));
+    return rc == 0;
+}
+
+static int has_serial(uint64_t oid, uint64_t tid)
+{
+    zbuf b = ZBUF_INIT;
+    int rc = ops_load_serial(s, oid, tid, &b);
+    zbuf_free(&b);
+    return rc == 0;
+}
+
+Test(pack, removes_revisions_not_current_at_pack_time)
+{
+    uint64_t a = ops_new_oid(s);
+    put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a1");
+    uint64_t a2 = ops_put(s, a, a1, NULL, 0, "a2");
+    uint64_t a3 = ops_put(s, a, a2, NULL, 0, "a3");
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.records_removed, 2);
+    cr_expect_eq(st.objects_removed, 0);
+    cr_expect_eq(st.txns_removed, 2, "the transactions of a1 and a2 kept nothing");
+    cr_expect_not(has_serial(a, a1));
+    cr_expect_not(has_serial(a, a2));
+    expect_current(a, "a3", a3);
+}
+
+Test(pack, keeps_the_revision_current_at_pack_time)
+{
+    uint64_t a = ops_new_oid(s);
+    put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a1");
+    uint64_t a2 = ops_put(s, a, a1, NULL, 0, "a2");
+    ops_pause();
+    uint64_t a3 = ops_put(s, a, a2, NULL, 0, "a3");
+
+    store_pack_stats st = pack(ops_time_between(a2, a3), 1);
+    cr_expect_eq(st.records_removed, 1);
+    cr_expect_not(has_serial(a, a1));
+    cr_expect(has_serial(a, a2), "a2 was current at the pack time");
+
+    store_reader *r;
+    zbuf got = ZBUF_INIT;
+    uint64_t start, end;
+    cr_assert_eq(store_reader_new(s, &r, NULL), 0);
+    cr_expect_eq(store_load_before(r, a, a3, &got, &start, &end, NULL), 0);
+    cr_expect_eq(start, a2);
+    cr_expect_eq(end, a3);
+    cr_expect_eq(store_load_before(r, a, a2, &got, &start, &end, NULL), ZE_NOREV);
+    store_reader_free(r);
+    zbuf_free(&got);
+}
+
+Test(pack, collects_objects_unreachable_from_the_root)
+{
+    uint64_t a = ops_new_oid(s), b = ops_new_oid(s), c = ops_new_oid(s);
+    put_root(0, &a, 1);
+    test_ref to_c = {c, REF_BARE};
+    ops_put(s, a, 0, &to_c, 1, "a");
+    ops_put(s, b, 0, NULL, 0, "b");
+    ops_put(s, c, 0, NULL, 0, "c");
+    uint64_t before = store_object_count(s);
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.objects_removed, 1);
+    cr_expect(exists(a));
+    cr_expect(exists(c), "a bare-oid reference keeps its target");
+    cr_expect_not(exists(b));
+    cr_expect_eq(store_object_count(s), before - 1);
+}
+
+Test(pack, weak_and_cross_database_references_keep_nothing)
+{
+    uint64_t a = ops_new_oid(s), w = ops_new_oid(s), x = ops_new_oid(s);
+    test_ref refs[3] = {{a, REF_STRONG}, {w, REF_WEAK}, {x, REF_XDB}};
+    ops_put(s, 0, 0, refs, 3, "root");
+    ops_put(s, a, 0, NULL, 0, "a");
+    ops_put(s, w, 0, NULL, 0, "w");
+    ops_put(s, x, 0, NULL, 0, "x");
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.objects_removed, 2);
+    cr_expect(exists(a));
+    cr_expect_not(exists(w));
+    cr_expect_not(exists(x), "a reference into another database is not to this oid");
+}
+
+Test(pack, reachability_is_judged_at_pack_time)
+{
+    uint64_t a = ops_new_oid(s);
+    uint64_t r1 = put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a");
+    ops_pause();
+    uint64_t r2 = put_root(r1, NULL, 0);
+
+    pack(ops_time_between(a1, r2), 1);
+    cr_expect(exists(a), "a was reachable at the pack time");
+    pack(future(), 1);
+    cr_expect_not(exists(a));
+    cr_expect_not(has_serial(0, r1));
+}
+
+Test(pack, records_after_pack_time_keep_what_they_refer_to)
+{
+    uint64_t b = ops_new_oid(s), c = ops_new_oid(s);
+    put_root(0, NULL, 0);
+    uint64_t b1 = ops_put(s, b, 0, NULL, 0, "b");
+    ops_pause();
+    test_ref to_b = {b, REF_STRONG};
+    uint64_t c1 = ops_put(s, c, 0, &to_b, 1, "c");
+
+    store_pack_stats st = pack(ops_time_between(b1, c1), 1);
+    cr_expect_eq(st.objects_removed, 0);
+    expect_current(b, "b", b1);
+    cr_expect(exists(c), "written after the pack time");
+}
+
+/* a: v1, v2, then a back-pointer to v1 (what undoing v2 writes). */
+static void undo_history(uint64_t a, uint64_t tids[3])
+{
+    zerr err;
+    store_txn *t;
+    store_txn_meta meta = {.status = ' '};
+    store_vote_result res;
+
+    put_root(0, &a, 1);
+    tids[0] = ops_put(s, a, 0, NULL, 0, "v1");
+    tids[1] = ops_put(s, a, tids[0], NULL, 0, "v2");
+    ops_pause();
+    cr_assert_eq(store_txn_begin(s, &meta, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_txn_restore(t, a, NULL, 0, tids[0], &err), 0, "%s", err.msg);
+    cr_assert_eq(store_txn_vote(t, &res, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_txn_finish(t, &tids[2], &err), 0, "%s", err.msg);
+    store_txn_free(t);
+}
+
+Test(pack, keeps_the_target_of_a_kept_back_pointer)
+{
+    uint64_t a = ops_new_oid(s), tid[3];
+    undo_history(a, tid);
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.records_removed, 1, "only v2 goes");
+    cr_expect(has_serial(a, tid[0]), "v1 is the back-pointer's data");
+    cr_expect_not(has_serial(a, tid[1]));
+    expect_current(a, "v1", tid[2]);
+}
+
+Test(pack, back_pointer_after_pack_time_keeps_its_target)
+{
+    uint64_t a = ops_new_oid(s), tid[3];
+    undo_history(a, tid);
+
+    store_pack_stats st = pack(ops_time_between(tid[1], tid[2]), 1);
+    cr_expect_eq(st.records_removed, 0, "v2 is current at the pack time, v1 a target");
+    cr_expect(has_serial(a, tid[0]));
+    cr_expect(has_serial(a, tid[1]));
+    expect_current(a, "v1", tid[2]);
+}
+
+static char *blob_file(uint64_t oid, uint64_t tid)
+{
+    char *p = malloc(4096);
+    cr_assert_eq(store_blob_path(s, oid, tid, p, 4096), 0);
+    return p;
+}
+
+Test(pack, removes_the_blob_files_of_removed_records)
+{
+    uint64_t a = ops_new_oid(s), b = ops_new_oid(s);
+    put_root(0, &a, 1);
+    uint64_t a1 = ops_put_blob(s, a, 0, "one");
+    uint64_t a2 = ops_put_blob(s, a, a1, "two");
+    uint64_t b1 = ops_put_blob(s, b, 0, "garbage");
+    char *fa1 = blob_file(a, a1), *fa2 = blob_file(a, a2), *fb1 = blob_file(b, b1);
+    cr_assert(ops_exists(fa1) && ops_exists(fa2) && ops_exists(fb1));
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.blobs_removed, 2);
+    cr_expect_not(ops_exists(fa1), "old revision's blob");
+    cr_expect_not(ops_exists(fb1), "unreachable object's blob");
+    size_t len;
+    char *content = (char *)tu_read_file(fa2, &len);
+    cr_expect(content && len == 3 && !memcmp(content, "two", 3));
+
+    store_reader *r;
+    char path[4096];
+    cr_assert_eq(store_reader_new(s, &r, NULL), 0);
+    cr_expect_eq(store_load_blob(r, a, a2, path, sizeof path, NULL), 0);
+    store_reader_free(r);
+    free(content);
+    free(fa1), free(fa2), free(fb1);
+}
+
+Test(pack, dangling_references_are_skipped_safely)
+{
+    uint64_t a = ops_new_oid(s), ghost = ops_new_oid(s), d = ops_new_oid(s);
+    uint64_t refs[3] = {a, ghost, d};
+    put_root(0, refs, 3);
+    ops_put(s, a, 0, NULL, 0, "a");
+    uint64_t d1 = ops_put(s, d, 0, NULL, 0, "d");
+    store_txn_meta meta = {.status = ' '};
+    store_vote_result res;
+    store_txn *t;
+    uint64_t d2;
+    cr_assert_eq(store_txn_begin(s, &meta, &t, NULL), 0);
+    cr_assert_eq(store_txn_delete(t, d, d1, NULL), 0);
+    cr_assert_eq(store_txn_vote(t, &res, NULL), 0);
+    cr_assert_eq(store_txn_finish(t, &d2, NULL), 0);
+    store_txn_free(t);
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect(exists(a), "the rest of the root's references still count");
+    cr_expect_not(has_serial(d, d1));
+    cr_expect_eq(st.objects_removed, 1, "the deleted object's records go");
+}
+
+Test(pack, unparsable_record_keeps_every_object)
+{
+    uint64_t a = ops_new_oid(s), b = ops_new_oid(s), c = ops_new_oid(s);
+    put_root(0, &a, 1);
+    zbuf junk = ZBUF_INIT;
+    zbuf_append(&junk, "\xff\xfe not a pickle", 15);
+    uint64_t zero = 0;
+    ops_commit(s, 1, &a, &zero, &junk);
+    uint64_t c1 = ops_put(s, c, 0, NULL, 0, "c1");
+    ops_put(s, c, c1, NULL, 0, "c2");
+    ops_put(s, b, 0, NULL, 0, "b");
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.objects_removed, 0);
+    cr_expect(exists(b), "b cannot be proven unreachable: a's references are unknown");
+    cr_expect(exists(c));
+    zbuf_free(&junk);
+}
+
+Test(pack, future_pack_time_packs_to_the_last_transaction)
+{
+    uint64_t a = ops_new_oid(s);
+    put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a1");
+    uint64_t a2 = ops_put(s, a, a1, NULL, 0, "a2");
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.records_removed, 1);
+    expect_current(a, "a2", a2);
+    uint64_t a3 = ops_put(s, a, a2, NULL, 0, "a3");
+    cr_expect_gt(a3, a2);
+    expect_current(a, "a3", a3);
+}
+
+Test(pack, packing_twice_changes_nothing_more)
+{
+    uint64_t a = ops_new_oid(s), b = ops_new_oid(s);
+    put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a1");
+    uint64_t a2 = ops_put(s, a, a1, NULL, 0, "a2");
+    ops_put(s, b, 0, NULL, 0, "b");
+
+    store_pack_stats first = pack(future(), 1);
+    cr_expect_eq(first.records_removed, 2);
+    uint64_t last = store_last_tid(s);
+    store_pack_stats again = pack(future(), 1);
+    cr_expect_eq(again.records_removed, 0);
+    cr_expect_eq(again.objects_removed, 0);
+    cr_expect_eq(again.txns_removed, 0);
+    cr_expect_eq(again.blobs_removed, 0);
+    cr_expect_eq(store_last_tid(s), last);
+    expect_current(a, "a2", a2);
+}
+
+Test(pack, without_gc_keeps_unreachable_objects)
+{
+    uint64_t a = ops_new_oid(s), b = ops_new_oid(s);
+    put_root(0, &a, 1);
+    ops_put(s, a, 0, NULL, 0, "a");
+    uint64_t b1 = ops_put(s, b, 0, NULL, 0, "b1");
+    uint64_t b2 = ops_put(s, b, b1, NULL, 0, "b2");
+
+    store_pack_stats st = pack(future(), 0);
+    cr_expect_eq(st.objects_removed, 0);
+    cr_expect_eq(st.records_removed, 1);
+    cr_expect_not(has_serial(b, b1));
+    expect_current(b, "b2", b2);
+}
+
+Test(pack, marks_kept_transactions_packed_and_drops_empty_ones)
+{
+    uint64_t a = ops_new_oid(s);
+    uint64_t r1 = put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a1");
+    ops_put(s, a, a1, NULL, 0, "a2");
+
+    pack(future(), 1);
+    store_iter *it;
+    store_txn_info info;
+    cr_assert_eq(store_iter_open(s, r1, r1, &it, NULL), 0);
+    cr_assert_eq(store_iter_next_txn(it, &info, NULL), 1);
+    cr_expect_eq(info.tid, r1);
+    cr_expect_eq(info.status, 'p');
+    store_iter_close(it);
+    cr_assert_eq(store_iter_open(s, a1, a1, &it, NULL), 0);
+    cr_expect_eq(store_iter_next_txn(it, &info, NULL), 0, "a1's transaction kept nothing");
+    store_iter_close(it);
+}
+
+Test(pack, empty_store_packs_to_nothing)
+{
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.records_removed + st.objects_removed + st.txns_removed, 0);
+}
