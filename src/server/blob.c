@@ -1,0 +1,249 @@
+/* blob.c: blob upload (storeBlobStart/Chunk/End, storeBlobShared) and
+ * download (sendBlob streaming receiveBlobStart/Chunk/Stop), spec section 13.
+ *
+ * An upload goes to a temporary file in the store's blob folder, which the
+ * store takes over at storeBlobEnd. A download is streamed as the connection
+ * drains (zsrv_blob_out_pump), so a large blob never sits in memory; the
+ * connection reads no further requests until it is done, which keeps the
+ * callbacks ahead of the reply without interleaving other replies. */
+#define _GNU_SOURCE
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BLOB_CHUNK 59000   /* what ZEO sends */
+
+void zsrv_blob_upload_discard(zsrv_conn *c)
+{
+    if (c->blob_fd >= 0) {
+        close(c->blob_fd);
+        c->blob_fd = -1;
+    }
+    if (c->blob_tmp[0]) {
+        unlink(c->blob_tmp);
+        c->blob_tmp[0] = 0;
+    }
+}
+
+int zsrv_m_store_blob_start(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    if (!c->txn.active)
+        return zerr_set(&call->err, ZE_TXN, "storeBlobStart outside a transaction");
+    if (c->blob_fd >= 0)
+        return zerr_set(&call->err, ZE_PROTO, "storeBlobStart while another upload is open");
+    int rc = store_blob_tmpname(c->stor->st, c->blob_tmp, sizeof c->blob_tmp, &call->err);
+    if (rc < 0)
+        return rc;
+    /* store_blob_tmpname made the file, so no other upload can take it. */
+    c->blob_fd = open(c->blob_tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (c->blob_fd < 0) {
+        rc = zerr_sys(&call->err, errno, "cannot open %s", c->blob_tmp);
+        unlink(c->blob_tmp);
+        c->blob_tmp[0] = 0;
+        return rc;
+    }
+    return 0;
+}
+
+int zsrv_m_store_blob_chunk(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    zslice chunk;
+    int rc = zsrv_arg_bytes(call, 0, &chunk);
+    if (rc < 0)
+        return rc;
+    if (c->blob_fd < 0)
+        return zerr_set(&call->err, ZE_PROTO, "storeBlobChunk without storeBlobStart");
+    while (chunk.len) {
+        ssize_t n = write(c->blob_fd, chunk.p, chunk.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return zerr_sys(&call->err, errno, "cannot write %s", c->blob_tmp);
+        chunk.p += n;
+        chunk.len -= (size_t)n;
+    }
+    return 0;
+}
+
+int zsrv_m_store_blob_end(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    uint64_t oid, serial;
+    zslice data;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0 ||
+        (rc = zsrv_arg_bytes(call, 2, &data)) < 0)
+        return rc;
+    if (c->blob_fd < 0)
+        return zerr_set(&call->err, ZE_PROTO, "storeBlobEnd without storeBlobStart");
+    zsrv_txn *x = zsrv_txn_open(call, call->argv[3]);
+    if (!x)
+        return call->err.code;
+    if (close(c->blob_fd) < 0) {
+        c->blob_fd = -1;
+        return zerr_sys(&call->err, errno, "cannot write %s", c->blob_tmp);
+    }
+    c->blob_fd = -1;
+    c->stor->stats.stores++;
+    rc = store_txn_store_blob(x->t, oid, serial, data.p, data.len, c->blob_tmp, &call->err);
+    if (rc == 0)
+        c->blob_tmp[0] = 0;   /* the store owns the file now */
+    return rc;
+}
+
+/* ZEO's rule for a shared-folder upload: a plain name ending in .tmp (or
+ * .tmp and one more character), inside the oid's folder. */
+static int shared_name_ok(zslice name)
+{
+    if (!name.len || name.len > 255 || memchr(name.p, '/', name.len) ||
+        memchr(name.p, 0, name.len))
+        return 0;
+    for (size_t tail = 4; tail <= 5; tail++)
+        if (name.len > tail && !memcmp(name.p + name.len - tail, ".tmp", 4))
+            return 1;
+    return 0;
+}
+
+int zsrv_m_store_blob_shared(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    uint64_t oid, serial;
+    zslice data, name;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0 ||
+        (rc = zsrv_arg_bytes(call, 2, &data)) < 0 || (rc = zsrv_arg_str(call, 3, &name)) < 0)
+        return rc;
+    zsrv_txn *x = zsrv_txn_open(call, call->argv[4]);
+    if (!x)
+        return call->err.code;
+    if (!shared_name_ok(name))
+        return zerr_set(&call->err, ZE_INVAL, "bad blob file name");
+    char path[4096];
+    if ((rc = store_blob_path(c->stor->st, oid, serial, path, sizeof path)) < 0)
+        return zerr_set(&call->err, rc, "blob path too long");
+    char *dir = dirname(path);
+    char full[4096 + 256];
+    snprintf(full, sizeof full, "%s/%.*s", dir, (int)name.len, (const char *)name.p);
+    c->stor->stats.stores++;
+    return store_txn_store_blob(x->t, oid, serial, data.p, data.len, full, &call->err);
+}
+
+/* ---- download ---------------------------------------------------------- */
+
+void zsrv_blob_out_free(zsrv_conn *c)
+{
+    zsrv_blob_out *b = c->blob_out;
+    if (!b)
+        return;
+    if (b->fd >= 0)
+        close(b->fd);
+    zv_arena_free(b->arena);
+    free(b);
+    c->blob_out = NULL;
+}
+
+static int blob_callback(zsrv_conn *c, const char *name, const uint8_t *chunk, size_t len)
+{
+    zsrv_blob_out *b = c->blob_out;
+    zv_arena *a = zv_arena_new();
+    if (!a)
+        return ZE_NOMEM;
+    zv *args = zv_tuple(a, chunk ? 3 : 2);
+    int rc = ZE_NOMEM;
+    if (args && (args->u.seq.items[0] = zv_oid(a, b->oid)) &&
+        (args->u.seq.items[1] = zv_oid(a, b->serial)) &&
+        (!chunk || (args->u.seq.items[2] = zv_bytes(a, chunk, len))))
+        rc = zsrv_send_async(c, name, args);
+    zv_arena_free(a);
+    return rc;
+}
+
+int zsrv_blob_out_pump(zsrv_conn *c)
+{
+    zsrv_blob_out *b = c->blob_out;
+    uint8_t buf[BLOB_CHUNK];
+    while (c->state != CONN_CLOSING && c->out.len + c->wbuf.len < ZSRV_OUT_HIGH) {
+        ssize_t n = read(b->fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot read a blob file");
+            return 0;
+        }
+        if (n == 0) {
+            zv *none = zv_none(b->arena);
+            if (blob_callback(c, "receiveBlobStop", NULL, 0) < 0 || !none ||
+                zsrv_send_reply(c, b->msgid, none) < 0)
+                zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot send a blob");
+            return 0;
+        }
+        if (blob_callback(c, "receiveBlobChunk", buf, (size_t)n) < 0) {
+            zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot send a blob");
+            return 0;
+        }
+    }
+    return c->state != CONN_CLOSING;
+}
+
+static int missing_blob(zsrv_call *call, const char *path, uint64_t oid, uint64_t serial)
+{
+    zv_arena *a = call->a;
+    zv *t = zv_tuple(a, 3);
+    if (t) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "No blob file at %s", path);
+        t->u.seq.items[0] = zv_cstr(a, msg);
+        t->u.seq.items[1] = zv_oid(a, oid);
+        t->u.seq.items[2] = zv_oid(a, serial);
+        if (t->u.seq.items[0] && t->u.seq.items[1] && t->u.seq.items[2])
+            call->err_payload = t;
+    }
+    call->err_class = "ZODB.POSException.POSKeyError";
+    return zerr_set(&call->err, ZE_NOTFOUND, "no blob for %016llx", (unsigned long long)oid);
+}
+
+int zsrv_m_send_blob(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    uint64_t oid, serial;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0)
+        return rc;
+    char path[4096];
+    zerr err = {0};
+    int fd = -1;
+    if (store_load_blob(c->stor->rd, oid, serial, path, sizeof path, &err) == 0)
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (store_blob_path(c->stor->st, oid, serial, path, sizeof path) < 0)
+            path[0] = 0;
+        return missing_blob(call, path, oid, serial);
+    }
+    zsrv_blob_out *b = calloc(1, sizeof *b);
+    if (!b || !(b->arena = zv_arena_new()) ||
+        !(b->msgid = zv_copy(b->arena, call->m->msgid))) {
+        if (b)
+            zv_arena_free(b->arena);
+        free(b);
+        close(fd);
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    }
+    b->fd = fd;
+    b->oid = oid;
+    b->serial = serial;
+    c->blob_out = b;
+    if (blob_callback(c, "receiveBlobStart", NULL, 0) < 0) {
+        zsrv_blob_out_free(c);
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    }
+    if (!zsrv_blob_out_pump(c))
+        zsrv_blob_out_free(c);
+    return 0;
+}

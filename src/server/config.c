@@ -1,0 +1,603 @@
+/* config.c: `zeolite serve` flags and runzeo's zeo.conf.
+ *
+ * The file is ZConfig syntax: `key value` lines, `<section [name]>` ...
+ * `</section>`, `#` comments, `%define NAME VALUE` with `$NAME`/`${NAME}`
+ * substitution. Sections: <zeo> (with <ssl> inside), <eventlog> (with
+ * <logfile>), zeolite's own <lmdb NAME> path DIR [read-only] [pack-gc]
+ * </lmdb>; <runner> is zdaemon's and is ignored; <filestorage> and
+ * <blobstorage> are refused with a pointer to `zeolite import`, since a
+ * runzeo user keeps the file and only swaps the storage section. */
+#define _GNU_SOURCE
+#include "server/server_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void zsrv_config_init(zsrv_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->invq_size = 100;
+    c->handshake_timeout = 30;
+    c->max_frame = PROTO_DEFAULT_MAX_FRAME;
+    c->log_level = ZSRV_LOG_INFO;
+}
+
+void zsrv_config_free(zsrv_config *c)
+{
+    for (size_t i = 0; i < c->n_storages; i++) {
+        free(c->storages[i].name);
+        free(c->storages[i].path);
+    }
+    free(c->storages);
+    free(c->address);
+    free(c->pid_file);
+    free(c->log_path);
+    free(c->ssl_cert);
+    free(c->ssl_key);
+    free(c->ssl_ca);
+    memset(c, 0, sizeof *c);
+}
+
+static int set_str(char **dst, const char *v, zerr *err)
+{
+    char *s = strdup(v);
+    if (!s)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+/* Add a storage; name NULL means the next free number ("1", "2", ...), as
+ * runzeo names its -f storages. */
+static int add_storage(zsrv_config *c, const char *name, const char *path, zerr *err)
+{
+    char numbuf[24];
+    if (!name) {
+        snprintf(numbuf, sizeof numbuf, "%zu", c->n_storages + 1);
+        name = numbuf;
+    }
+    zsrv_storage_cfg *n = realloc(c->storages, (c->n_storages + 1) * sizeof *n);
+    if (!n)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    c->storages = n;
+    zsrv_storage_cfg *s = &n[c->n_storages];
+    memset(s, 0, sizeof *s);
+    s->pack_gc = 1;
+    s->name = strdup(name);
+    s->path = path ? strdup(path) : NULL;
+    if (!s->name || (path && !s->path)) {
+        free(s->name);
+        free(s->path);
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    }
+    c->n_storages++;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i]))
+            return *out = 1, 0;
+        if (!strcasecmp(v, no[i]))
+            return *out = 0, 0;
+    }
+    return ZE_INVAL;
+}
+
+static int parse_double(const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || d < 0)
+        return ZE_INVAL;
+    *out = d;
+    return 0;
+}
+
+static int parse_int(const char *v, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    /* ZConfig byte sizes may carry a KB/MB/GB suffix. */
+    long long mul = 1;
+    if (*end && !strcasecmp(end, "KB"))
+        mul = 1024;
+    else if (*end && !strcasecmp(end, "MB"))
+        mul = 1024 * 1024;
+    else if (*end && !strcasecmp(end, "GB"))
+        mul = 1024LL * 1024 * 1024;
+    else if (*end)
+        return ZE_INVAL;
+    if (errno || end == v || n < 0 || n > max / mul)
+        return ZE_INVAL;
+    *out = n * mul;
+    return 0;
+}
+
+/* ---- command line ------------------------------------------------------ */
+
+const char *zsrv_usage(void)
+{
+    return "usage: zeolite serve [options]\n"
+           "  -a, --address ADDR        HOST:PORT, :PORT, PORT, [V6]:PORT or a socket path\n"
+           "  -f, --filename DBDIR      serve DBDIR (created if missing) as storage 1, 2, ...\n"
+           "  -C, --configure FILE      runzeo-style zeo.conf (with <lmdb NAME> storages)\n"
+           "  -t, --timeout SECONDS     transaction timeout (abort a stalled voter)\n"
+           "      --read-only           serve every storage read-only\n"
+           "      --msgpack             announce the msgpack encoding (M5)\n"
+           "      --invalidation-queue-size N   transactions kept for getInvalidations\n"
+           "      --invalidation-age SECONDS    iterate for older getInvalidations\n"
+           "      --no-pack-gc          pack without garbage collection\n"
+           "      --pid-file FILE       write the process id\n"
+           "      --ssl-cert FILE --ssl-key FILE [--ssl-ca FILE|DIR]  TLS (client certs)\n"
+           "      --max-frame BYTES     largest accepted message (default 256MB)\n"
+           "      --log-file FILE --log-level LEVEL   (default stderr, INFO)\n"
+           "      --no-sync             do not fsync commits (tests only)\n"
+           "      --test                check the configuration and exit\n"
+           "  -h, --help\n";
+}
+
+enum {
+    OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
+    OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
+    OPT_NO_SYNC, OPT_TEST,
+};
+
+static const struct option long_opts[] = {
+    {"address", required_argument, NULL, 'a'},
+    {"filename", required_argument, NULL, 'f'},
+    {"configure", required_argument, NULL, 'C'},
+    {"timeout", required_argument, NULL, 't'},
+    {"help", no_argument, NULL, 'h'},
+    {"read-only", no_argument, NULL, OPT_READ_ONLY},
+    {"msgpack", no_argument, NULL, OPT_MSGPACK},
+    {"invalidation-queue-size", required_argument, NULL, OPT_INVQ},
+    {"invalidation-age", required_argument, NULL, OPT_INVAGE},
+    {"no-pack-gc", no_argument, NULL, OPT_NO_PACK_GC},
+    {"pid-file", required_argument, NULL, OPT_PID},
+    {"ssl-cert", required_argument, NULL, OPT_SSL_CERT},
+    {"ssl-key", required_argument, NULL, OPT_SSL_KEY},
+    {"ssl-ca", required_argument, NULL, OPT_SSL_CA},
+    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"no-sync", no_argument, NULL, OPT_NO_SYNC},
+    {"test", no_argument, NULL, OPT_TEST},
+    {NULL, 0, NULL, 0},
+};
+
+static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *err)
+{
+    long long n;
+    switch (opt) {
+    case 'a': return set_str(&c->address, v, err);
+    case 'f': return add_storage(c, NULL, v, err);
+    case 'C': return zsrv_config_file(c, v, err);
+    case 't':
+        if (parse_double(v, &c->txn_timeout))
+            return zerr_set(err, ZE_INVAL, "bad --timeout '%s'", v);
+        return 0;
+    case OPT_READ_ONLY: c->read_only = 1; return 0;
+    case OPT_MSGPACK: c->msgpack = 1; return 0;
+    case OPT_INVQ:
+        if (parse_int(v, 10000000, &n))
+            return zerr_set(err, ZE_INVAL, "bad --invalidation-queue-size '%s'", v);
+        c->invq_size = (int)n;
+        return 0;
+    case OPT_INVAGE:
+        if (parse_double(v, &c->inv_age))
+            return zerr_set(err, ZE_INVAL, "bad --invalidation-age '%s'", v);
+        return 0;
+    case OPT_NO_PACK_GC: *no_gc = 1; return 0;
+    case OPT_PID: return set_str(&c->pid_file, v, err);
+    case OPT_SSL_CERT: return set_str(&c->ssl_cert, v, err);
+    case OPT_SSL_KEY: return set_str(&c->ssl_key, v, err);
+    case OPT_SSL_CA: return set_str(&c->ssl_ca, v, err);
+    case OPT_MAX_FRAME:
+        if (parse_int(v, UINT32_MAX, &n) || n < 1024)
+            return zerr_set(err, ZE_INVAL, "bad --max-frame '%s' (1024 .. 4GB-1)", v);
+        c->max_frame = (uint32_t)n;
+        return 0;
+    case OPT_LOG_FILE: return set_str(&c->log_path, v, err);
+    case OPT_LOG_LEVEL:
+        if ((c->log_level = zsrv_log_level_parse(v)) < 0)
+            return zerr_set(err, ZE_INVAL, "unknown log level '%s'", v);
+        return 0;
+    case OPT_NO_SYNC: c->no_sync = 1; return 0;
+    case OPT_TEST: c->test_only = 1; return 0;
+    default: return zerr_set(err, ZE_INVAL, "unknown option");
+    }
+}
+
+int zsrv_config_args(zsrv_config *c, int argc, char **argv, zerr *err)
+{
+    int no_gc = 0, opt, rc;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":a:f:C:t:h", long_opts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(zsrv_usage(), stdout);
+            return 1;
+        }
+        if (opt == '?')
+            return zerr_set(err, ZE_INVAL, "unknown option '%s'", argv[optind - 1]);
+        if (opt == ':')
+            return zerr_set(err, ZE_INVAL, "option '%s' needs a value", argv[optind - 1]);
+        if ((rc = apply_opt(c, opt, optarg, &no_gc, err)) < 0)
+            return rc;
+    }
+    if (optind < argc)
+        return zerr_set(err, ZE_INVAL, "unexpected argument '%s'", argv[optind]);
+    for (size_t i = 0; no_gc && i < c->n_storages; i++)
+        c->storages[i].pack_gc = 0;
+    return 0;
+}
+
+int zsrv_config_check(const zsrv_config *c, zerr *err)
+{
+    if (!c->address)
+        return zerr_set(err, ZE_INVAL, "no address: give -a HOST:PORT or an address in <zeo>");
+    if (!c->n_storages)
+        return zerr_set(err, ZE_INVAL, "no storage: give -f DBDIR or an <lmdb NAME> section");
+    for (size_t i = 0; i < c->n_storages; i++) {
+        if (!c->storages[i].path)
+            return zerr_set(err, ZE_INVAL, "storage '%s' has no path", c->storages[i].name);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(c->storages[i].name, c->storages[j].name))
+                return zerr_set(err, ZE_INVAL, "two storages are named '%s'",
+                                c->storages[i].name);
+    }
+    if ((c->ssl_key || c->ssl_ca) && !c->ssl_cert)
+        return zerr_set(err, ZE_INVAL, "TLS needs a certificate (--ssl-cert or <ssl> certificate)");
+    return 0;
+}
+
+/* ---- zeo.conf ---------------------------------------------------------- */
+
+typedef struct defn {
+    char *name, *value;
+} defn;
+
+typedef struct parser {
+    zsrv_config *c;
+    const char *path;
+    int line;
+    defn *defs;
+    size_t n_defs;
+    char sections[8][32];  /* open section types, innermost last */
+    int depth;
+    zsrv_storage_cfg *storage;  /* inside <lmdb> */
+    zerr *err;
+} parser;
+
+static int perr(parser *p, const char *fmt, const char *arg)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, fmt, arg);
+    return zerr_set(p->err, ZE_INVAL, "%s:%d: %s", p->path, p->line, msg);
+}
+
+static const char *lookup_def(parser *p, const char *name, size_t len)
+{
+    for (size_t i = 0; i < p->n_defs; i++)
+        if (strlen(p->defs[i].name) == len && !strncasecmp(p->defs[i].name, name, len))
+            return p->defs[i].value;
+    return NULL;
+}
+
+/* Expand $NAME, ${NAME} and $$ into out. */
+static int substitute(parser *p, const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *s = in; *s;) {
+        const char *val = NULL;
+        char one[2] = {0, 0};
+        if (*s == '$' && s[1] == '$') {
+            one[0] = '$';
+            val = one;
+            s += 2;
+        } else if (*s == '$') {
+            int brace = s[1] == '{';
+            const char *n = s + 1 + brace, *e = n;
+            while (isalnum((unsigned char)*e) || *e == '_')
+                e++;
+            if (e == n || (brace && *e != '}'))
+                return perr(p, "bad substitution in '%s'", in);
+            if (!(val = lookup_def(p, n, (size_t)(e - n))))
+                return perr(p, "undefined name in '%s'", in);
+            s = e + brace;
+        } else {
+            one[0] = *s++;
+            val = one;
+        }
+        size_t n = strlen(val);
+        if (o + n >= cap)
+            return perr(p, "line too long: '%s'", in);
+        memcpy(out + o, val, n);
+        o += n;
+    }
+    out[o] = 0;
+    return 0;
+}
+
+static int add_define(parser *p, char *rest)
+{
+    char *name = rest, *value = rest;
+    while (*value && !isspace((unsigned char)*value))
+        value++;
+    if (*value)
+        *value++ = 0;
+    while (isspace((unsigned char)*value))
+        value++;
+    if (!*name)
+        return perr(p, "%s", "%define needs a name");
+    defn *n = realloc(p->defs, (p->n_defs + 1) * sizeof *n);
+    if (!n)
+        return zerr_set(p->err, ZE_NOMEM, "out of memory");
+    p->defs = n;
+    n[p->n_defs].name = strdup(name);
+    n[p->n_defs].value = strdup(value);
+    if (!n[p->n_defs].name || !n[p->n_defs].value) {
+        free(n[p->n_defs].name);
+        free(n[p->n_defs].value);
+        return zerr_set(p->err, ZE_NOMEM, "out of memory");
+    }
+    p->n_defs++;
+    return 0;
+}
+
+static const char *cur_section(parser *p)
+{
+    return p->depth ? p->sections[p->depth - 1] : "";
+}
+
+static int in_ignored(parser *p)
+{
+    for (int i = 0; i < p->depth; i++)
+        if (!strcasecmp(p->sections[i], "runner"))
+            return 1;
+    return 0;
+}
+
+static int open_section(parser *p, char *type, char *name)
+{
+    const char *parent = cur_section(p);
+    if (p->depth == 8)
+        return perr(p, "%s", "sections nested too deep");
+    if (in_ignored(p)) {
+        /* inside <runner>: nothing to check */
+    } else if (!strcasecmp(type, "zeo") || !strcasecmp(type, "eventlog")) {
+        if (p->depth)
+            return perr(p, "<%s> must be at the top level", type);
+    } else if (!strcasecmp(type, "ssl")) {
+        if (strcasecmp(parent, "zeo"))
+            return perr(p, "%s", "<ssl> belongs inside <zeo>");
+    } else if (!strcasecmp(type, "logfile")) {
+        if (strcasecmp(parent, "eventlog"))
+            return perr(p, "%s", "<logfile> belongs inside <eventlog>");
+    } else if (!strcasecmp(type, "runner")) {
+        zsrv_log(ZSRV_LOG_INFO, "%s:%d: <runner> is for zdaemon; ignored", p->path, p->line);
+    } else if (!strcasecmp(type, "filestorage") || !strcasecmp(type, "blobstorage") ||
+               !strcasecmp(type, "mappingstorage") || !strcasecmp(type, "demostorage")) {
+        return perr(p, "<%s> is a Python ZODB storage; zeolite serves LMDB databases: convert "
+                       "Data.fs with `zeolite import DATA.fs DBDIR [--blobs BLOBDIR]` and use "
+                       "<lmdb NAME> path DBDIR </lmdb>", type);
+    } else if (!strcasecmp(type, "lmdb")) {
+        if (p->depth)
+            return perr(p, "%s", "<lmdb> must be at the top level");
+        for (size_t i = 0; i < p->c->n_storages; i++)
+            if (!strcmp(p->c->storages[i].name, name && *name ? name : "1"))
+                return perr(p, "two storages are named '%s'", name && *name ? name : "1");
+        if (add_storage(p->c, name && *name ? name : "1", NULL, p->err) < 0)
+            return p->err ? p->err->code : ZE_NOMEM;
+        p->storage = &p->c->storages[p->c->n_storages - 1];
+    } else {
+        return perr(p, "unknown section <%s>", type);
+    }
+    snprintf(p->sections[p->depth++], sizeof p->sections[0], "%s", type);
+    return 0;
+}
+
+static int close_section(parser *p, const char *type)
+{
+    if (!p->depth || strcasecmp(cur_section(p), type))
+        return perr(p, "unexpected </%s>", type);
+    if (!strcasecmp(type, "lmdb")) {
+        if (!p->storage->path)
+            return perr(p, "<lmdb %s> needs a path", p->storage->name);
+        p->storage = NULL;
+    }
+    p->depth--;
+    return 0;
+}
+
+static int key_bool(parser *p, const char *key, const char *v, int *out)
+{
+    if (parse_bool(v, out))
+        return perr(p, "%s needs true or false", key);
+    return 0;
+}
+
+static int zeo_key(parser *p, const char *key, const char *v)
+{
+    zsrv_config *c = p->c;
+    long long n;
+    if (!strcasecmp(key, "address"))
+        return set_str(&c->address, v, p->err);
+    if (!strcasecmp(key, "read-only"))
+        return key_bool(p, key, v, &c->read_only);
+    if (!strcasecmp(key, "msgpack"))
+        return key_bool(p, key, v, &c->msgpack);
+    if (!strcasecmp(key, "invalidation-queue-size")) {
+        if (parse_int(v, 10000000, &n))
+            return perr(p, "bad invalidation-queue-size '%s'", v);
+        c->invq_size = (int)n;
+        return 0;
+    }
+    if (!strcasecmp(key, "invalidation-age"))
+        return parse_double(v, &c->inv_age) ? perr(p, "bad invalidation-age '%s'", v) : 0;
+    if (!strcasecmp(key, "transaction-timeout"))
+        return parse_double(v, &c->txn_timeout) ? perr(p, "bad transaction-timeout '%s'", v) : 0;
+    if (!strcasecmp(key, "pid-filename"))
+        return set_str(&c->pid_file, v, p->err);
+    if (!strcasecmp(key, "client-conflict-resolution")) {
+        int on;
+        if (key_bool(p, key, v, &on))
+            return ZE_INVAL;
+        if (!on)
+            zsrv_log(ZSRV_LOG_INFO, "%s:%d: zeolite always lets clients resolve conflicts",
+                     p->path, p->line);
+        return 0;
+    }
+    if (!strcasecmp(key, "monitor-address"))
+        return perr(p, "%s", "monitor-address is gone since ZEO 5: use ruok on the main port");
+    return perr(p, "unknown key '%s' in <zeo>", key);
+}
+
+static int ssl_key(parser *p, const char *key, const char *v)
+{
+    if (!strcasecmp(key, "certificate"))
+        return set_str(&p->c->ssl_cert, v, p->err);
+    if (!strcasecmp(key, "key"))
+        return set_str(&p->c->ssl_key, v, p->err);
+    if (!strcasecmp(key, "authenticate")) {
+        if (!strcmp(v, "-") || !strcmp(v, "SIGNED"))
+            return perr(p, "authenticate %s is not supported: give the CA file or folder of "
+                           "the client certificates", v);
+        return set_str(&p->c->ssl_ca, v, p->err);
+    }
+    if (!strcasecmp(key, "password-function"))
+        return perr(p, "%s", "password-function names Python code, which zeolite cannot run: "
+                             "use an unencrypted key file (protect it with file permissions)");
+    return perr(p, "unknown key '%s' in <ssl>", key);
+}
+
+static int lmdb_key(parser *p, const char *key, const char *v)
+{
+    zsrv_storage_cfg *s = p->storage;
+    if (!strcasecmp(key, "path"))
+        return set_str(&s->path, v, p->err);
+    if (!strcasecmp(key, "read-only"))
+        return key_bool(p, key, v, &s->read_only);
+    if (!strcasecmp(key, "pack-gc"))
+        return key_bool(p, key, v, &s->pack_gc);
+    return perr(p, "unknown key '%s' in <lmdb>", key);
+}
+
+static int log_key(parser *p, const char *key, const char *v)
+{
+    if (!strcasecmp(key, "level")) {
+        if ((p->c->log_level = zsrv_log_level_parse(v)) < 0)
+            return perr(p, "unknown log level '%s'", v);
+        return 0;
+    }
+    if (!strcasecmp(cur_section(p), "logfile") && !strcasecmp(key, "path"))
+        return set_str(&p->c->log_path, v, p->err);
+    /* format, dateformat, max-size...: zeolite has one log format */
+    zsrv_log(ZSRV_LOG_DEBUG, "%s:%d: '%s' ignored", p->path, p->line, key);
+    return 0;
+}
+
+static int handle_key(parser *p, const char *key, const char *v)
+{
+    const char *sec = cur_section(p);
+    if (in_ignored(p))
+        return 0;
+    if (!strcasecmp(sec, "zeo"))
+        return zeo_key(p, key, v);
+    if (!strcasecmp(sec, "ssl"))
+        return ssl_key(p, key, v);
+    if (!strcasecmp(sec, "lmdb"))
+        return lmdb_key(p, key, v);
+    if (!strcasecmp(sec, "eventlog") || !strcasecmp(sec, "logfile"))
+        return log_key(p, key, v);
+    return perr(p, "'%s' outside of a section", key);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+static int parse_line(parser *p, char *raw)
+{
+    char buf[4096];
+    char *s = trim(raw);
+    if (!*s || *s == '#')
+        return 0;
+    if (*s == '%') {
+        if (!strncasecmp(s, "%define", 7) && isspace((unsigned char)s[7]))
+            return add_define(p, trim(s + 7));
+        if (!strncasecmp(s, "%import", 7)) {
+            zsrv_log(ZSRV_LOG_WARNING, "%s:%d: %%import of Python packages ignored", p->path,
+                     p->line);
+            return 0;
+        }
+        return perr(p, "unknown directive '%s'", s);
+    }
+    int rc = substitute(p, s, buf, sizeof buf);
+    if (rc < 0)
+        return rc;
+    s = buf;
+    if (*s == '<') {
+        char *end = strchr(s, '>');
+        if (!end || end[1])
+            return perr(p, "bad section line '%s'", s);
+        *end = 0;
+        if (s[1] == '/')
+            return close_section(p, trim(s + 2));
+        char *type = trim(s + 1), *name = type;
+        while (*name && !isspace((unsigned char)*name))
+            name++;
+        if (*name)
+            *name++ = 0;
+        return open_section(p, type, trim(name));
+    }
+    char *v = s;
+    while (*v && !isspace((unsigned char)*v))
+        v++;
+    if (*v)
+        *v++ = 0;
+    v = trim(v);
+    return handle_key(p, s, v);
+}
+
+int zsrv_config_file(zsrv_config *c, const char *path, zerr *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return zerr_sys(err, errno, "cannot read %s", path);
+    parser p = {.c = c, .path = path, .err = err};
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+        p.line++;
+        rc = parse_line(&p, line);
+    }
+    if (rc == 0 && p.depth)
+        rc = perr(&p, "section <%s> is not closed", cur_section(&p));
+    free(line);
+    for (size_t i = 0; i < p.n_defs; i++) {
+        free(p.defs[i].name);
+        free(p.defs[i].value);
+    }
+    free(p.defs);
+    fclose(f);
+    return rc;
+}

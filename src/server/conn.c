@@ -1,0 +1,403 @@
+/* conn.c: one client connection: accept, the handshake of spec section 2.4,
+ * framing with bounded input and output, flushing, closing.
+ *
+ * Input is processed frame by frame; a connection stops reading while its
+ * queued output is over ZSRV_OUT_HIGH or a sendBlob is streaming, so neither
+ * direction can grow without bound. Output is collected in c->out and written
+ * once per loop iteration (zsrv_flush_dirty, from a uv_check handle), which
+ * batches many replies into one write. */
+#define _GNU_SOURCE
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void process_frames(zsrv_conn *c);
+static void conn_flush(zsrv_conn *c);
+
+static int conn_paused(const zsrv_conn *c)
+{
+    return c->blob_out || c->close_after_flush ||
+           c->out.len + c->wbuf.len + c->tls_out.len >= ZSRV_OUT_HIGH;
+}
+
+/* ---- freeing ----------------------------------------------------------- */
+
+static void conn_free(zsrv_conn *c)
+{
+    proto_framer_free(&c->fr);
+    zv_arena_free(c->arena);
+    zbuf_free(&c->out);
+    zbuf_free(&c->wbuf);
+    zbuf_free(&c->tls_out);
+    zbuf_free(&c->deferred);
+    zsrv_tls_free(c->tls);
+    free(c->label);
+    free(c);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    zsrv_conn *c = h->data;
+    if (--c->open_handles == 0)
+        conn_free(c);
+}
+
+static void unlink_dirty(zsrv_conn *c)
+{
+    if (!c->dirty)
+        return;
+    for (zsrv_conn **pp = &c->srv->dirty; *pp; pp = &(*pp)->dirty_next) {
+        if (*pp == c) {
+            *pp = c->dirty_next;
+            break;
+        }
+    }
+    c->dirty = 0;
+}
+
+/* Everything the connection holds in the storage: transaction, lock,
+ * registration, iterators, blob files. */
+static void release_session(zsrv_conn *c)
+{
+    zsrv_txn_drop(c);
+    zsrv_pack_detach(c);
+    zsrv_storage *st = c->stor;
+    if (st) {
+        if (c->deferred.len)
+            st->n_deferred--;
+        if (c->sprev)
+            c->sprev->snext = c->snext;
+        else
+            st->conns = c->snext;
+        if (c->snext)
+            c->snext->sprev = c->sprev;
+        st->n_conns--;
+        c->stor = NULL;
+    }
+    zsrv_iters_free(c);
+    zsrv_blob_upload_discard(c);
+    zsrv_blob_out_free(c);
+}
+
+void zsrv_conn_close(zsrv_conn *c, int level, const char *why)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    zsrv_log(level, "%s%s%s: closing: %s", c->peer, c->label ? " " : "",
+             c->label ? c->label : "", why);
+    c->state = CONN_CLOSING;
+    release_session(c);
+    unlink_dirty(c);
+    zsrv *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_close(&c->h.handle, handle_closed);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+void zsrv_conn_mark_dirty(zsrv_conn *c)
+{
+    if (c->dirty || c->state == CONN_CLOSING)
+        return;
+    c->dirty = 1;
+    c->dirty_next = c->srv->dirty;
+    c->srv->dirty = c;
+}
+
+void zsrv_flush_dirty(zsrv *s)
+{
+    while (s->dirty) {
+        zsrv_conn *c = s->dirty;
+        s->dirty = c->dirty_next;
+        c->dirty = 0;
+        conn_flush(c);
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    zsrv_conn *c = req->data;
+    c->writing = 0;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(status));
+        return;
+    }
+    /* A blob download can leave a large buffer behind: give it back. */
+    if (c->wbuf.cap > ZSRV_OUT_HIGH)
+        zbuf_free(&c->wbuf);
+    zbuf_reset(&c->wbuf);
+    zsrv_conn_pump(c);
+    if (c->state != CONN_CLOSING)
+        conn_flush(c);
+}
+
+static void conn_flush(zsrv_conn *c)
+{
+    if (c->writing || c->state == CONN_CLOSING)
+        return;
+    if (c->tls && c->out.len) {
+        zerr err = {0};
+        if (zsrv_tls_write(c->tls, c->out.data, c->out.len, &c->tls_out, &err) < 0) {
+            zsrv_conn_close(c, ZSRV_LOG_WARNING, err.msg);
+            return;
+        }
+        zbuf_reset(&c->out);
+    }
+    zbuf *src = c->tls ? &c->tls_out : &c->out;
+    if (!src->len) {
+        if (c->close_after_flush)
+            zsrv_conn_close(c, ZSRV_LOG_DEBUG, "done");
+        return;
+    }
+    zbuf tmp = c->wbuf;
+    c->wbuf = *src;
+    *src = tmp;
+    uv_buf_t buf = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, &c->h.stream, &buf, 1, on_write);
+    if (rc < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(rc));
+        return;
+    }
+    c->writing = 1;
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    zsrv_conn *c = h->data;
+    *buf = uv_buf_init(c->srv->rbuf, sizeof c->srv->rbuf);
+}
+
+static void stop_reading(zsrv_conn *c)
+{
+    if (c->reading)
+        uv_read_stop(&c->h.stream);
+    c->reading = 0;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void start_reading(zsrv_conn *c)
+{
+    if (c->reading || c->state == CONN_CLOSING)
+        return;
+    int rc = uv_read_start(&c->h.stream, on_alloc, on_read);
+    if (rc < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(rc));
+        return;
+    }
+    c->reading = 1;
+}
+
+static void handshake(zsrv_conn *c, const uint8_t *p, uint32_t len)
+{
+    switch (proto_parse_hello(p, len)) {
+    case PROTO_HELLO_Z5:
+        c->enc = PROTO_PICKLE;
+        break;
+    case PROTO_HELLO_M5:
+        c->enc = PROTO_MSGPACK;
+        break;
+    case PROTO_HELLO_RUOK: {
+        zbuf json = ZBUF_INIT;
+        if (zsrv_status_json(c->srv, &json) < 0 ||
+            proto_frame_append(&c->out, json.data, json.len) < 0) {
+            zbuf_free(&json);
+            zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory for ruok");
+            return;
+        }
+        zbuf_free(&json);
+        c->close_after_flush = 1;
+        zsrv_conn_mark_dirty(c);
+        return;
+    }
+    default:
+        zsrv_conn_close(c, ZSRV_LOG_WARNING, "bad handshake");
+        return;
+    }
+    c->state = CONN_UNREGISTERED;
+    uv_timer_stop(&c->timer);
+}
+
+/* Frames are handled until input runs out or the connection must wait for
+ * its peer to read (see conn_paused). */
+static void process_frames(zsrv_conn *c)
+{
+    if (c->in_dispatch)
+        return;
+    c->in_dispatch = 1;
+    while (c->state != CONN_CLOSING && !conn_paused(c)) {
+        const uint8_t *p;
+        uint32_t len;
+        int r = proto_framer_next(&c->fr, &p, &len);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            zsrv_conn_close(c, ZSRV_LOG_WARNING, "frame over the size limit (--max-frame)");
+            break;
+        }
+        if (c->state == CONN_HANDSHAKE)
+            handshake(c, p, len);
+        else
+            zsrv_dispatch(c, p, len);
+        zv_arena_reset(c->arena);
+    }
+    c->in_dispatch = 0;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (conn_paused(c))
+        stop_reading(c);
+    else
+        start_reading(c);
+    zsrv_conn_mark_dirty(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    zsrv_conn *c = t->data;
+    if (c->state == CONN_HANDSHAKE)
+        zsrv_conn_close(c, ZSRV_LOG_WARNING, "handshake timeout");
+    else if (proto_framer_pending(&c->fr))
+        zsrv_conn_close(c, ZSRV_LOG_WARNING, "stalled in the middle of a message");
+}
+
+/* A handshake, or a message begun, must progress; registered clients may
+ * idle for ever (ZEO clients send a heartbeat only once a minute). */
+static void arm_stall_timer(zsrv_conn *c)
+{
+    double secs = c->srv->cfg->handshake_timeout;
+    if (secs <= 0)
+        return;
+    if (c->state == CONN_HANDSHAKE || proto_framer_pending(&c->fr))
+        uv_timer_start(&c->timer, on_timer, (uint64_t)(secs * 1000), 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    zsrv_conn *c = stream->data;
+    if (nread == 0 || c->state == CONN_CLOSING)
+        return;
+    if (nread < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_INFO,
+                        nread == UV_EOF ? "disconnected" : uv_strerror((int)nread));
+        return;
+    }
+    int rc;
+    zerr err = {0};
+    if (c->tls) {
+        zbuf plain = ZBUF_INIT;
+        rc = zsrv_tls_read(c->tls, buf->base, (size_t)nread, &plain, &c->tls_out, &err);
+        if (rc == 0 && plain.len)
+            rc = proto_framer_feed(&c->fr, plain.data, plain.len);
+        zbuf_free(&plain);
+        zsrv_conn_mark_dirty(c);   /* handshake records */
+    } else {
+        rc = proto_framer_feed(&c->fr, buf->base, (size_t)nread);
+    }
+    if (rc < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_WARNING, err.msg[0] ? err.msg : "out of memory");
+        return;
+    }
+    process_frames(c);
+    if (c->state != CONN_CLOSING)
+        arm_stall_timer(c);
+}
+
+void zsrv_conn_pump(zsrv_conn *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    if (c->blob_out && !zsrv_blob_out_pump(c))
+        zsrv_blob_out_free(c);
+    if (c->state != CONN_CLOSING && !conn_paused(c))
+        process_frames(c);
+}
+
+/* ---- accept ------------------------------------------------------------ */
+
+static void peer_name(zsrv_conn *c, int is_pipe)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (is_pipe || uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) < 0) {
+        snprintf(c->peer, sizeof c->peer, "unix:%p", (void *)c);
+        return;
+    }
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+        snprintf(c->peer, sizeof c->peer, "[%s]:%d", host,
+                 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
+        snprintf(c->peer, sizeof c->peer, "%s:%d", host,
+                 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
+}
+
+void zsrv_conn_accept(zsrv *s, uv_stream_t *server, int is_pipe)
+{
+    zsrv_conn *c = calloc(1, sizeof *c);
+    if (!c || !(c->arena = zv_arena_new())) {
+        free(c);
+        zsrv_log(ZSRV_LOG_ERROR, "out of memory accepting a connection");
+        return;
+    }
+    c->srv = s;
+    c->blob_fd = -1;
+    c->h.handle.data = c;
+    c->timer.data = c;
+    if (is_pipe)
+        uv_pipe_init(s->loop, &c->h.pipe, 0);
+    else
+        uv_tcp_init(s->loop, &c->h.tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->open_handles = 2;
+    proto_framer_init(&c->fr, s->cfg->max_frame);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+
+    if (uv_accept(server, &c->h.stream) < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_WARNING, "accept failed");
+        return;
+    }
+    if (!is_pipe)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    peer_name(c, is_pipe);
+    if (s->stopping) {
+        zsrv_conn_close(c, ZSRV_LOG_INFO, "server is stopping");
+        return;
+    }
+    if (s->ssl_ctx && !(c->tls = zsrv_tls_new(s))) {
+        zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot start TLS");
+        return;
+    }
+    zsrv_log(ZSRV_LOG_DEBUG, "%s: connected", c->peer);
+    const char *hello = proto_announcement(s->cfg->msgpack ? PROTO_MSGPACK : PROTO_PICKLE);
+    if (proto_frame_append(&c->out, hello, strlen(hello)) < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        return;
+    }
+    c->state = CONN_HANDSHAKE;
+    zsrv_conn_mark_dirty(c);
+    arm_stall_timer(c);
+    start_reading(c);
+}

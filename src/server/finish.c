@@ -1,0 +1,179 @@
+/* finish.c: tpc_finish and the return of durable commits to the loop.
+ *
+ * tpc_finish hands the voted transaction to the store's writer thread and
+ * releases the commit lock at once, so the next voter overlaps this commit's
+ * sync (group commit). The writer's callback only queues the commit and
+ * wakes the loop. On the loop, once a commit is durable: refresh the reader,
+ * send invalidateTransaction to every other client, then info and the tid to
+ * the committer. Commits are completed in tid order; a commit that became
+ * visible through a refresh before its own callback arrived is completed
+ * then, so no reply can show data whose invalidation has not gone out. */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void commit_free(zsrv_commit *cm)
+{
+    store_txn_free(cm->t);
+    zv_arena_free(cm->arena);
+    free(cm);
+}
+
+void zsrv_send_info(zsrv_conn *c)
+{
+    zv_arena *a = zv_arena_new();
+    if (!a)
+        return;
+    zv *d = zv_dict(a, 2), *args = zv_tuple(a, 1);
+    if (d && args) {
+        d->u.seq.items[0] = zv_cstr(a, "length");
+        d->u.seq.items[1] = zv_int(a, (int64_t)store_object_count(c->stor->st));
+        d->u.seq.items[2] = zv_cstr(a, "size");
+        d->u.seq.items[3] = zv_int(a, (int64_t)store_size_bytes(c->stor->st));
+        args->u.seq.items[0] = d;
+        int ok = 1;
+        for (int i = 0; i < 4; i++)
+            ok &= d->u.seq.items[i] != NULL;
+        if (ok)
+            zsrv_send_async(c, "info", args);
+    }
+    zv_arena_free(a);
+}
+
+int zsrv_m_tpc_finish(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    zsrv_txn *x = &c->txn;
+    zsrv_storage *st = c->stor;
+    if (!x->active || !zv_equal(x->id, call->argv[0])) {
+        /* ZEO answers None to an unknown txn; so do we. */
+        zsrv_log(ZSRV_LOG_INFO, "%s: tpc_finish for an unknown transaction", c->peer);
+        return zsrv_reply(call, zv_none(call->a));
+    }
+    if (x->vote != VOTE_OK) {
+        call->err_class = "builtins.AssertionError";
+        return zerr_set(&call->err, ZE_TXN, "tpc_finish without a successful vote");
+    }
+    zsrv_commit *cm = calloc(1, sizeof *cm);
+    if (!cm || !(cm->arena = zv_arena_new()) ||
+        !(cm->msgid = zv_copy(cm->arena, call->m->msgid))) {
+        if (cm)
+            zv_arena_free(cm->arena);
+        free(cm);
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    }
+    cm->stor = st;
+    cm->conn = c;
+    cm->t = x->t;
+    uint64_t tid;
+    int rc = store_txn_commit(x->t, &tid, zsrv_commit_cb, cm, &call->err);
+    if (rc < 0) {
+        cm->t = NULL;
+        commit_free(cm);
+        zsrv_log(ZSRV_LOG_ERROR, "%s: commit failed: %s", c->peer, call->err.msg);
+        zerr saved = call->err;
+        zsrv_txn_drop(c);
+        call->err = saved;
+        return rc;
+    }
+    cm->tid = tid;
+    st->handed_tid = tid;
+    zsrv_commit **pp = &st->inflight;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = cm;
+    x->vote = VOTE_FINISHING;
+    zsrv_lock_release(st);
+    return 0;
+}
+
+void zsrv_commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud)
+{
+    zsrv_commit *cm = ud;
+    zsrv *s = cm->stor->srv;
+    cm->rc = rc;
+    if (rc < 0 && err)
+        cm->err = *err;
+    pthread_mutex_lock(&s->done_lock);
+    cm->done_next = NULL;
+    if (s->done_tail)
+        s->done_tail->done_next = cm;
+    else
+        s->done_head = cm;
+    s->done_tail = cm;
+    pthread_mutex_unlock(&s->done_lock);
+    uv_async_send(&s->commit_async);
+}
+
+/* The connection's transaction is over: it may begin the next one. */
+static void txn_finished(zsrv_conn *c)
+{
+    zv_arena_free(c->txn.arena);
+    memset(&c->txn, 0, sizeof c->txn);
+}
+
+/* failed: the callback reported an error (rc and err are read only after
+ * the callback has run: the writer thread sets them). */
+static void complete(zsrv_commit *cm, int failed)
+{
+    zsrv_storage *st = cm->stor;
+    zsrv_conn *c = cm->conn;
+    cm->processed = 1;
+    st->active_txns--;
+    if (failed) {
+        zsrv_log(ZSRV_LOG_CRITICAL, "commit of %016llx failed: %s",
+                 (unsigned long long)cm->tid, cm->err.msg);
+        if (c) {
+            txn_finished(c);
+            zsrv_send_error_msg(c, cm->msgid, "ZODB.POSException.StorageError", cm->err.msg);
+        }
+        return;
+    }
+    size_t n;
+    const uint64_t *oids = store_txn_oids(cm->t, &n);
+    zsrv_invalidate(st, c, cm->tid, oids, n);
+    zsrv_invq_push(st, cm->tid);
+    st->stats.commits++;
+    if (c) {
+        txn_finished(c);
+        if (st->srv->stopping)
+            c->close_after_flush = 1;
+        zsrv_send_info(c);
+        zv_arena *a = cm->arena;
+        zv *tid = zv_oid(a, cm->tid);
+        if (tid)
+            zsrv_send_reply(c, cm->msgid, tid);
+        else
+            zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+    }
+}
+
+void zsrv_storage_sync(zsrv_storage *st)
+{
+    zerr err = {0};
+    if (store_reader_refresh(st->rd, &err) < 0)
+        zsrv_log(ZSRV_LOG_ERROR, "storage %s: cannot refresh the reader: %s", st->name, err.msg);
+    uint64_t visible = store_reader_last_tid(st->rd);
+    /* Oldest first: everything visible now, and failures whose callback came. */
+    for (zsrv_commit *x = st->inflight; x; x = x->next) {
+        if (x->processed)
+            continue;
+        int failed = x->cb_done && x->rc < 0;
+        if (!failed && x->tid > visible)
+            break;
+        complete(x, failed);
+    }
+    while (st->inflight && st->inflight->processed && st->inflight->cb_done) {
+        zsrv_commit *x = st->inflight;
+        st->inflight = x->next;
+        commit_free(x);
+    }
+    zsrv_release_deferred(st);
+}
+
+void zsrv_commit_done(zsrv_commit *cm)
+{
+    cm->cb_done = 1;
+    zsrv_storage_sync(cm->stor);
+}

@@ -1,0 +1,176 @@
+/* invalidate.c: invalidateTransaction fan-out and getInvalidations.
+ *
+ * The invalidation queue keeps only the tids of the newest committed
+ * transactions: the oids they changed are read back from the store when a
+ * reconnecting client asks (store_changes_since), so the queue costs 8 bytes
+ * a transaction. As ZEO does for storages that cannot list their last
+ * transactions, the queue starts with the last tid at start-up, which lets
+ * clients that were current when the server restarted verify quickly. */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+int zsrv_invq_init(zsrv_storage *st, size_t cap, zerr *err)
+{
+    st->invq_cap = cap ? cap : 1;
+    st->invq = calloc(st->invq_cap, sizeof *st->invq);
+    if (!st->invq)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    uint64_t last = store_reader_last_tid(st->rd);
+    if (last)
+        zsrv_invq_push(st, last);
+    return 0;
+}
+
+void zsrv_invq_free(zsrv_storage *st)
+{
+    free(st->invq);
+    st->invq = NULL;
+    st->invq_len = st->invq_head = 0;
+}
+
+void zsrv_invq_push(zsrv_storage *st, uint64_t tid)
+{
+    if (!st->invq)
+        return;
+    size_t pos = (st->invq_head + st->invq_len) % st->invq_cap;
+    if (st->invq_len == st->invq_cap) {
+        st->invq_head = (st->invq_head + 1) % st->invq_cap;
+        pos = (st->invq_head + st->invq_len - 1) % st->invq_cap;
+    } else {
+        st->invq_len++;
+    }
+    st->invq[pos] = tid;
+}
+
+static uint64_t invq_oldest(const zsrv_storage *st)
+{
+    return st->invq[st->invq_head];
+}
+
+void zsrv_invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid, const uint64_t *oids,
+                     size_t n)
+{
+    if (st->n_conns <= (skip ? 1u : 0u))
+        return;
+    zv_arena *a = zv_arena_new();
+    zv *args = a ? zv_tuple(a, 2) : NULL;
+    zv *list = a ? zv_list(a, n) : NULL;
+    int ok = args && list && (args->u.seq.items[0] = zv_oid(a, tid));
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (list->u.seq.items[i] = zv_oid(a, oids[i])) != NULL;
+    if (!ok) {
+        zsrv_log(ZSRV_LOG_CRITICAL, "out of memory sending invalidations: closing clients");
+        for (zsrv_conn *c = st->conns, *next; c; c = next) {
+            next = c->snext;
+            if (c != skip)
+                zsrv_conn_close(c, ZSRV_LOG_ERROR, "could not be sent an invalidation");
+        }
+        zv_arena_free(a);
+        return;
+    }
+    args->u.seq.items[1] = list;
+    /* Encode once per encoding, append the same bytes to every client. */
+    zbuf enc[2] = {ZBUF_INIT, ZBUF_INIT};
+    for (zsrv_conn *c = st->conns, *next; c; c = next) {
+        next = c->snext;
+        if (c == skip)
+            continue;
+        zbuf *b = &enc[c->enc == PROTO_MSGPACK];
+        zerr err = {0};
+        if (!b->len && proto_encode_async(c->enc, b, "invalidateTransaction", args, &err) < 0) {
+            zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot encode an invalidation");
+            continue;
+        }
+        if (zbuf_append(&c->out, b->data, b->len) < 0) {
+            zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory for an invalidation");
+            continue;
+        }
+        zsrv_conn_mark_dirty(c);
+    }
+    zbuf_free(&enc[0]);
+    zbuf_free(&enc[1]);
+    zv_arena_free(a);
+}
+
+/* ---- getInvalidations -------------------------------------------------- */
+
+typedef struct oid_set {
+    uint64_t *v;
+    size_t n, cap;
+    int nomem;
+} oid_set;
+
+static int collect_oid(uint64_t oid, void *ud)
+{
+    oid_set *s = ud;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        uint64_t *n = realloc(s->v, cap * sizeof *n);
+        if (!n) {
+            s->nomem = 1;
+            return ZE_NOMEM;
+        }
+        s->v = n;
+        s->cap = cap;
+    }
+    s->v[s->n++] = oid;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int covered(zsrv_storage *st, uint64_t tid)
+{
+    if (st->invq_len && invq_oldest(st) <= tid)
+        return 1;
+    double age = st->srv->cfg->inv_age;
+    if (age <= 0)
+        return 0;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return store_tid_time(tid) >= (double)tv.tv_sec + tv.tv_usec / 1e6 - age;
+}
+
+int zsrv_m_get_invalidations(zsrv_call *call)
+{
+    zsrv_storage *st = call->c->stor;
+    uint64_t tid;
+    int rc = zsrv_arg_oid(call, 0, &tid);
+    if (rc < 0)
+        return rc;
+    uint64_t last = store_reader_last_tid(st->rd);
+    if (tid != last && !covered(st, tid))
+        return zsrv_reply(call, zv_none(call->a));
+    oid_set set = {0};
+    uint64_t latest = last;
+    if (tid < last) {
+        rc = store_changes_since(st->rd, tid, &latest, collect_oid, &set, &call->err);
+        if (rc < 0) {
+            free(set.v);
+            return set.nomem ? zerr_set(&call->err, ZE_NOMEM, "out of memory") : rc;
+        }
+        if (latest < last)
+            latest = last;
+    }
+    qsort(set.v, set.n, sizeof *set.v, cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < set.n; i++)
+        if (!u || set.v[u - 1] != set.v[i])
+            set.v[u++] = set.v[i];
+    zv *res = zv_tuple(call->a, 2), *list = zv_list(call->a, u);
+    int ok = res && list && (res->u.seq.items[0] = zv_oid(call->a, latest));
+    for (size_t i = 0; ok && i < u; i++)
+        ok = (list->u.seq.items[i] = zv_oid(call->a, set.v[i])) != NULL;
+    free(set.v);
+    if (!ok)
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    res->u.seq.items[1] = list;
+    return zsrv_reply(call, res);
+}

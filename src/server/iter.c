@@ -1,0 +1,202 @@
+/* iter.c: the transaction iterator calls (spec section 7.26).
+ *
+ * Iterators belong to their connection and die with it. Each holds a store
+ * snapshot, so a connection may keep only ITER_MAX of them open. */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+
+#define ITER_MAX 64
+
+static void iter_free(zsrv_iter *i)
+{
+    store_iter_close(i->it);
+    free(i);
+}
+
+void zsrv_iters_free(zsrv_conn *c)
+{
+    while (c->iters) {
+        zsrv_iter *i = c->iters;
+        c->iters = i->next;
+        iter_free(i);
+    }
+}
+
+static void iter_remove(zsrv_conn *c, int64_t id)
+{
+    for (zsrv_iter **pp = &c->iters; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            zsrv_iter *i = *pp;
+            *pp = i->next;
+            iter_free(i);
+            return;
+        }
+    }
+}
+
+static int key_error(zsrv_call *call, size_t arg)
+{
+    zv *t = zv_tuple(call->a, 1);
+    if (t && (t->u.seq.items[0] = zv_copy(call->a, call->argv[arg])))
+        call->err_payload = t;
+    call->err_class = "builtins.KeyError";
+    return zerr_set(&call->err, ZE_INVAL, "no such iterator");
+}
+
+static zsrv_iter *iter_find(zsrv_call *call, size_t arg, int is_record)
+{
+    int64_t id;
+    if (zsrv_arg_int(call, arg, &id) < 0)
+        return NULL;
+    for (zsrv_iter *i = call->c->iters; i; i = i->next)
+        if (i->id == id && i->is_record == is_record)
+            return i;
+    key_error(call, arg);
+    return NULL;
+}
+
+/* Open a store iterator over [start, stop] and register it. */
+static zsrv_iter *iter_add(zsrv_call *call, uint64_t start, uint64_t stop, int is_record)
+{
+    zsrv_conn *c = call->c;
+    size_t n = 0;
+    for (zsrv_iter *i = c->iters; i; i = i->next)
+        n++;
+    if (n >= ITER_MAX) {
+        zerr_set(&call->err, ZE_INVAL, "too many open iterators (%d)", ITER_MAX);
+        return NULL;
+    }
+    zsrv_iter *i = calloc(1, sizeof *i);
+    if (!i) {
+        zerr_set(&call->err, ZE_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (store_iter_open(c->stor->st, start, stop, &i->it, &call->err) < 0) {
+        free(i);
+        return NULL;
+    }
+    i->id = c->next_iter_id++;
+    i->is_record = is_record;
+    i->next = c->iters;
+    c->iters = i;
+    return i;
+}
+
+int zsrv_m_iterator_start(zsrv_call *call)
+{
+    uint64_t start = 0, stop = 0;
+    int has_start, has_stop, rc;
+    if ((rc = zsrv_arg_tid_opt(call, 0, &start, &has_start)) < 0 ||
+        (rc = zsrv_arg_tid_opt(call, 1, &stop, &has_stop)) < 0)
+        return rc;
+    zsrv_iter *i = iter_add(call, start, stop, 0);
+    if (!i)
+        return call->err.code;
+    return zsrv_reply(call, zv_int(call->a, i->id));
+}
+
+int zsrv_m_iterator_next(zsrv_call *call)
+{
+    zsrv_iter *i = iter_find(call, 0, 0);
+    if (!i)
+        return call->err.code;
+    store_txn_info info;
+    int rc = store_iter_next_txn(i->it, &info, &call->err);
+    if (rc < 0)
+        return rc;
+    zv_arena *a = call->a;
+    if (rc == 0) {
+        iter_remove(call->c, i->id);
+        return zsrv_reply(call, zv_none(a));
+    }
+    i->last_tid = info.tid;
+    i->has_last = 1;
+    zv *ext = NULL;
+    zerr err = {0};
+    if (proto_extension_decode(info.extension.p, info.extension.len, a, &ext, &err) < 0)
+        ext = zv_dict(a, 0);   /* unreadable extension: still iterate */
+    char status = info.status;
+    zv *t = zv_tuple(a, 5);
+    if (!t)
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    zv **it = t->u.seq.items;
+    it[0] = zv_oid(a, info.tid);
+    it[1] = zv_str(a, &status, 1);
+    it[2] = zv_bytes(a, info.user.p, info.user.len);
+    it[3] = zv_bytes(a, info.description.p, info.description.len);
+    it[4] = ext;
+    for (int k = 0; k < 5; k++)
+        if (!it[k])
+            return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    return zsrv_reply(call, t);
+}
+
+int zsrv_m_iterator_record_start(zsrv_call *call)
+{
+    uint64_t tid;
+    int rc;
+    zsrv_iter *txi = iter_find(call, 0, 0);
+    if (!txi)
+        return call->err.code;
+    if ((rc = zsrv_arg_oid(call, 1, &tid)) < 0)
+        return rc;
+    if (!txi->has_last || txi->last_tid != tid) {
+        call->err_class = "builtins.Exception";
+        return zerr_set(&call->err, ZE_INVAL, "Out-of-order request for records of %016llx",
+                        (unsigned long long)tid);
+    }
+    zsrv_iter *ri = iter_add(call, tid, tid, 1);
+    if (!ri)
+        return call->err.code;
+    store_txn_info info;
+    if ((rc = store_iter_next_txn(ri->it, &info, &call->err)) <= 0) {
+        iter_remove(call->c, ri->id);
+        return rc < 0 ? rc : zerr_set(&call->err, ZE_NOTFOUND, "transaction vanished");
+    }
+    return zsrv_reply(call, zv_int(call->a, ri->id));
+}
+
+int zsrv_m_iterator_record_next(zsrv_call *call)
+{
+    zsrv_iter *i = iter_find(call, 0, 1);
+    if (!i)
+        return call->err.code;
+    store_record rec;
+    int rc = store_iter_next_record(i->it, &rec, &call->err);
+    if (rc < 0)
+        return rc;
+    zv_arena *a = call->a;
+    if (rc == 0) {
+        iter_remove(call->c, i->id);
+        return zsrv_reply(call, zv_none(a));
+    }
+    zv *t = zv_tuple(a, 4);
+    if (!t)
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    zv **it = t->u.seq.items;
+    int has_data = rec.kind == STORE_REC_DATA || (rec.kind == STORE_REC_BACKPTR && rec.data.len);
+    it[0] = zv_oid(a, rec.oid);
+    it[1] = zv_oid(a, rec.tid);
+    it[2] = has_data ? zv_bytes(a, rec.data.p, rec.data.len) : zv_none(a);
+    it[3] = rec.kind == STORE_REC_BACKPTR ? zv_oid(a, rec.back_tid) : zv_none(a);
+    for (int k = 0; k < 4; k++)
+        if (!it[k])
+            return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    return zsrv_reply(call, t);
+}
+
+int zsrv_m_iterator_gc(zsrv_call *call)
+{
+    const zv *ids = call->argv[0];
+    if (!zv_is_seq(ids)) {
+        call->err_class = "builtins.TypeError";
+        return zerr_set(&call->err, ZE_INVAL, "iterator_gc takes a list of ids");
+    }
+    for (size_t k = 0; k < ids->u.seq.n; k++) {
+        int64_t id;
+        if (zv_get_int(ids->u.seq.items[k], &id))
+            iter_remove(call->c, id);
+    }
+    return zsrv_reply(call, zv_none(call->a));
+}

@@ -1,0 +1,71 @@
+/* output.c: encoding replies, errors and callbacks onto a connection.
+ *
+ * Everything a connection sends goes through here, in the connection's
+ * encoding, appended to c->out in production order (which is what keeps an
+ * invalidation ahead of any later reply). An encoding failure of a reply is
+ * answered with the ValueError ZEO sends for an unpicklable response. */
+#include "server/server_int.h"
+
+#include <string.h>
+
+static int after_encode(zsrv_conn *c, int rc, const zerr *err)
+{
+    if (rc < 0) {
+        zsrv_log(ZSRV_LOG_ERROR, "%s: cannot encode a message: %s", c->peer, err->msg);
+        return rc;
+    }
+    zsrv_conn_mark_dirty(c);
+    return 0;
+}
+
+int zsrv_send_reply(zsrv_conn *c, const zv *msgid, const zv *result)
+{
+    if (c->state == CONN_CLOSING)
+        return ZE_CLOSED;
+    zerr err = {0};
+    size_t mark = c->out.len;
+    int rc = proto_encode_reply(c->enc, &c->out, msgid, result, &err);
+    if (rc < 0) {
+        c->out.len = mark;
+        zsrv_log(ZSRV_LOG_ERROR, "%s: cannot encode a reply: %s", c->peer, err.msg);
+        return zsrv_send_error_msg(c, msgid, "builtins.ValueError", "Couldn't pickle response");
+    }
+    return after_encode(c, rc, &err);
+}
+
+int zsrv_send_error(zsrv_conn *c, const zv *msgid, const char *cls, const zv *payload)
+{
+    if (c->state == CONN_CLOSING)
+        return ZE_CLOSED;
+    zerr err = {0};
+    size_t mark = c->out.len;
+    int rc = proto_encode_error(c->enc, &c->out, msgid, cls, payload, &err);
+    if (rc < 0)
+        c->out.len = mark;
+    return after_encode(c, rc, &err);
+}
+
+int zsrv_send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg)
+{
+    zv_arena *a = zv_arena_new();
+    if (!a)
+        return ZE_NOMEM;
+    zv *payload = zv_tuple(a, 1);
+    int rc = ZE_NOMEM;
+    if (payload && (payload->u.seq.items[0] = zv_cstr(a, msg)))
+        rc = zsrv_send_error(c, msgid, cls, payload);
+    zv_arena_free(a);
+    return rc;
+}
+
+int zsrv_send_async(zsrv_conn *c, const char *name, const zv *args)
+{
+    if (c->state == CONN_CLOSING)
+        return ZE_CLOSED;
+    zerr err = {0};
+    size_t mark = c->out.len;
+    int rc = proto_encode_async(c->enc, &c->out, name, args, &err);
+    if (rc < 0)
+        c->out.len = mark;
+    return after_encode(c, rc, &err);
+}

@@ -1,0 +1,348 @@
+/* read.c: registration and the read-only methods, served on the loop thread
+ * from the storage's reader (refreshed after every durable commit). */
+#define _GNU_SOURCE
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static zv *tid_value(zv_arena *a, uint64_t tid)
+{
+    return zv_oid(a, tid);
+}
+
+static int nomem(zsrv_call *call)
+{
+    return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+}
+
+int zsrv_m_register(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    zslice name;
+    int rc = zsrv_arg_str(call, 0, &name);
+    if (rc < 0)
+        return rc;
+    int read_only = call->argc > 1 && zv_truthy(call->argv[1]);
+    zsrv_storage *st = zsrv_find_storage(c->srv, (const char *)name.p, name.len);
+    if (!st) {
+        call->err_class = "builtins.ValueError";
+        return zerr_set(&call->err, ZE_INVAL, "unknown storage: %.*s", (int)name.len,
+                        (const char *)name.p);
+    }
+    if (!read_only && (c->srv->cfg->read_only || st->read_only))
+        return zerr_set(&call->err, ZE_READONLY, "read-only storage");
+    c->stor = st;
+    c->read_only = read_only || c->srv->cfg->read_only || st->read_only;
+    c->sprev = NULL;
+    c->snext = st->conns;
+    if (st->conns)
+        st->conns->sprev = c;
+    st->conns = c;
+    st->n_conns++;
+    c->state = CONN_REGISTERED;
+    zsrv_log(ZSRV_LOG_DEBUG, "%s: registered on storage %s%s", c->peer, st->name,
+             c->read_only ? " (read-only)" : "");
+    zv *tid = tid_value(call->a, store_reader_last_tid(st->rd));
+    return tid ? zsrv_reply(call, tid) : nomem(call);
+}
+
+static zv *interfaces(zv_arena *a)
+{
+    static const char *const names[] = {
+        "IBlobStorageRestoreable", "IBlobStorage", "IStorageRestoreable",
+        "IStorageIteration", "IStorageUndoable", "IStorageCurrentRecordIteration",
+        "IExternalGC", "IStorage",
+    };
+    size_t n = sizeof names / sizeof names[0];
+    zv *t = zv_tuple(a, n + 1);
+    if (!t)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        zv *m = zv_cstr(a, "ZODB.interfaces"), *nm = zv_cstr(a, names[i]);
+        if (!m || !nm || !(t->u.seq.items[i] = zv_tuple2(a, m, nm)))
+            return NULL;
+    }
+    zv *m = zv_cstr(a, "zope.interface"), *nm = zv_cstr(a, "Interface");
+    if (!m || !nm || !(t->u.seq.items[n] = zv_tuple2(a, m, nm)))
+        return NULL;
+    return t;
+}
+
+int zsrv_m_get_info(zsrv_call *call)
+{
+    zsrv_storage *st = call->c->stor;
+    zv_arena *a = call->a;
+    zv *d = zv_dict(a, 6);
+    if (!d)
+        return nomem(call);
+    zv **it = d->u.seq.items;
+    it[0] = zv_cstr(a, "length");
+    it[1] = zv_int(a, (int64_t)store_object_count(st->st));
+    it[2] = zv_cstr(a, "size");
+    it[3] = zv_int(a, (int64_t)store_size_bytes(st->st));
+    it[4] = zv_cstr(a, "name");
+    it[5] = zv_cstr(a, call->c->srv->cfg->storages[st - call->c->srv->storages].path);
+    it[6] = zv_cstr(a, "supportsUndo");
+    it[7] = zv_bool(a, 1);
+    it[8] = zv_cstr(a, "supports_record_iternext");
+    it[9] = zv_bool(a, 1);
+    it[10] = zv_cstr(a, "interfaces");
+    it[11] = interfaces(a);
+    for (int i = 0; i < 12; i++)
+        if (!it[i])
+            return nomem(call);
+    return zsrv_reply(call, d);
+}
+
+int zsrv_m_last_transaction(zsrv_call *call)
+{
+    zv *tid = tid_value(call->a, store_reader_last_tid(call->c->stor->rd));
+    return tid ? zsrv_reply(call, tid) : nomem(call);
+}
+
+/* Map a store read failure for oid onto the call. */
+static int read_error(zsrv_call *call, int rc, uint64_t oid, zerr *err)
+{
+    if (rc == ZE_NOTFOUND)
+        return zsrv_fail_poskey(call, oid);
+    call->err = *err;
+    return rc;
+}
+
+int zsrv_m_load_before(zsrv_call *call)
+{
+    zsrv_storage *st = call->c->stor;
+    uint64_t oid, before, start, end;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &before)) < 0)
+        return rc;
+    st->stats.loads++;
+    zbuf data = ZBUF_INIT;
+    zerr err = {0};
+    rc = store_load_before(st->rd, oid, before, &data, &start, &end, &err);
+    if (rc == ZE_NOREV) {
+        zbuf_free(&data);
+        zv *none = zv_none(call->a);
+        return none ? zsrv_reply(call, none) : nomem(call);
+    }
+    if (rc < 0) {
+        zbuf_free(&data);
+        return read_error(call, rc, oid, &err);
+    }
+    zv *t = zv_tuple(call->a, 3);
+    if (t) {
+        t->u.seq.items[0] = zv_bytes(call->a, data.data, data.len);
+        t->u.seq.items[1] = tid_value(call->a, start);
+        t->u.seq.items[2] = end ? tid_value(call->a, end) : zv_none(call->a);
+    }
+    zbuf_free(&data);
+    if (!t || !t->u.seq.items[0] || !t->u.seq.items[1] || !t->u.seq.items[2])
+        return nomem(call);
+    return zsrv_reply(call, t);
+}
+
+int zsrv_m_load_serial(zsrv_call *call)
+{
+    uint64_t oid, serial;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0)
+        return rc;
+    zbuf data = ZBUF_INIT;
+    zerr err = {0};
+    rc = store_load_serial(call->c->stor->rd, oid, serial, &data, &err);
+    if (rc < 0) {
+        zbuf_free(&data);
+        return read_error(call, rc, oid, &err);
+    }
+    zv *v = zv_bytes(call->a, data.data, data.len);
+    zbuf_free(&data);
+    return v ? zsrv_reply(call, v) : nomem(call);
+}
+
+int zsrv_m_get_tid(zsrv_call *call)
+{
+    uint64_t oid, tid;
+    zerr err = {0};
+    int rc = zsrv_arg_oid(call, 0, &oid);
+    if (rc < 0)
+        return rc;
+    if ((rc = store_current_tid(call->c->stor->rd, oid, &tid, &err)) < 0)
+        return read_error(call, rc, oid, &err);
+    zv *v = tid_value(call->a, tid);
+    return v ? zsrv_reply(call, v) : nomem(call);
+}
+
+int zsrv_m_new_oids(zsrv_call *call)
+{
+    int64_t n = 100;
+    int rc;
+    if (call->argc > 0 && (rc = zsrv_arg_int(call, 0, &n)) < 0)
+        return rc;
+    if (call->c->read_only)
+        return zerr_set(&call->err, ZE_READONLY, "read-only connection");
+    n = n <= 0 ? 1 : n > 100 ? 100 : n;
+    uint64_t oids[100];
+    if ((rc = store_new_oids(call->c->stor->st, (int)n, oids, &call->err)) < 0)
+        return rc;
+    zv *l = zv_list(call->a, (size_t)n);
+    if (!l)
+        return nomem(call);
+    for (int64_t i = 0; i < n; i++)
+        if (!(l->u.seq.items[i] = zv_oid(call->a, oids[i])))
+            return nomem(call);
+    return zsrv_reply(call, l);
+}
+
+int zsrv_m_new_oid(zsrv_call *call)
+{
+    /* Listed in ZEO's method table but not implemented there either. */
+    call->err_class = "builtins.AttributeError";
+    return zerr_set(&call->err, ZE_INVAL, "'ZEOStorage' object has no attribute 'new_oid'");
+}
+
+/* ---- history ----------------------------------------------------------- */
+
+int zsrv_vec_push(zsrv_vec *v, zv *x)
+{
+    if (!x)
+        return ZE_NOMEM;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        zv **n = realloc(v->items, cap * sizeof *n);
+        if (!n)
+            return ZE_NOMEM;
+        v->items = n;
+        v->cap = cap;
+    }
+    v->items[v->n++] = x;
+    return 0;
+}
+
+zv *zsrv_vec_list(zsrv_vec *v, zv_arena *a)
+{
+    zv *l = zv_list(a, v->n);
+    if (l && v->n)
+        memcpy(l->u.seq.items, v->items, v->n * sizeof(zv *));
+    free(v->items);
+    memset(v, 0, sizeof *v);
+    return l;
+}
+
+/* The extension's keys come last: they win when the client decodes, as
+ * ZODB merges them over the standard ones. */
+zv *zsrv_txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, zv *id)
+{
+    zv *ext = NULL;
+    zerr err = {0};
+    if (info->extension.len &&
+        proto_extension_decode(info->extension.p, info->extension.len, a, &ext, &err) < 0)
+        ext = NULL;   /* unreadable extension: the standard keys still go out */
+    size_t n_ext = ext && ext->type == ZV_DICT ? ext->u.seq.n : 0;
+    zv *d = zv_dict(a, 5 + n_ext);
+    if (!d || !id)
+        return NULL;
+    zv **it = d->u.seq.items;
+    it[0] = zv_cstr(a, "time");
+    it[1] = zv_float(a, store_tid_time(info->tid));
+    it[2] = zv_cstr(a, "user_name");
+    it[3] = zv_bytes(a, info->user.p, info->user.len);
+    it[4] = zv_cstr(a, "description");
+    it[5] = zv_bytes(a, info->description.p, info->description.len);
+    it[6] = zv_cstr(a, id_key);
+    it[7] = id;
+    it[8] = zv_cstr(a, "size");
+    it[9] = zv_int(a, (int64_t)info->size);
+    for (int i = 0; i < 10; i++)
+        if (!it[i])
+            return NULL;
+    if (n_ext)
+        memcpy(it + 10, ext->u.seq.items, 2 * n_ext * sizeof(zv *));
+    return d;
+}
+
+typedef struct hist_ctx {
+    zv_arena *a;
+    zsrv_vec out;
+} hist_ctx;
+
+static int history_cb(const store_txn_info *info, void *ud)
+{
+    hist_ctx *h = ud;
+    return zsrv_vec_push(&h->out, zsrv_txn_dict(h->a, info, "tid", zv_oid(h->a, info->tid)));
+}
+
+int zsrv_m_history(zsrv_call *call)
+{
+    uint64_t oid;
+    int64_t size = 1;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0)
+        return rc;
+    if (call->argc > 1 && call->argv[1]->type != ZV_NONE && (rc = zsrv_arg_int(call, 1, &size)) < 0)
+        return rc;
+    if (size < 1)
+        size = 1;
+    if (size > 1000000)
+        size = 1000000;
+    hist_ctx h = {.a = call->a};
+    zerr err = {0};
+    rc = store_history(call->c->stor->rd, oid, (int)size, history_cb, &h, &err);
+    if (rc < 0) {
+        free(h.out.items);
+        return rc == ZE_NOMEM ? nomem(call) : read_error(call, rc, oid, &err);
+    }
+    zv *l = zsrv_vec_list(&h.out, call->a);
+    return l ? zsrv_reply(call, l) : nomem(call);
+}
+
+int zsrv_m_record_iternext(zsrv_call *call)
+{
+    uint64_t from = 0, oid, tid, next;
+    int present, has_next, rc;
+    if ((rc = zsrv_arg_tid_opt(call, 0, &from, &present)) < 0)
+        return rc;
+    zbuf data = ZBUF_INIT;
+    rc = store_record_iternext(call->c->stor->rd, from, &oid, &tid, &data, &next, &has_next,
+                               &call->err);
+    if (rc < 0) {
+        zbuf_free(&data);
+        return rc;
+    }
+    zv *res;
+    if (rc == 0) {
+        res = zv_none(call->a);
+    } else if ((res = zv_tuple(call->a, 4))) {
+        res->u.seq.items[0] = zv_oid(call->a, oid);
+        res->u.seq.items[1] = zv_oid(call->a, tid);
+        res->u.seq.items[2] = zv_bytes(call->a, data.data, data.len);
+        res->u.seq.items[3] = has_next ? zv_oid(call->a, next) : zv_none(call->a);
+        int ok = 1;
+        for (int i = 0; i < 4; i++)
+            ok &= res->u.seq.items[i] != NULL;
+        if (!ok)
+            res = NULL;
+    }
+    zbuf_free(&data);
+    return res ? zsrv_reply(call, res) : nomem(call);
+}
+
+int zsrv_m_ping(zsrv_call *call)
+{
+    zv *none = zv_none(call->a);
+    return none ? zsrv_reply(call, none) : nomem(call);
+}
+
+int zsrv_m_set_client_label(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    const zv *v = call->argv[0];
+    char *label = NULL;
+    if (v->type == ZV_STR || v->type == ZV_BYTES)
+        label = strndup((const char *)v->u.s.p, v->u.s.len > 200 ? 200 : v->u.s.len);
+    else
+        zv_repr(v, &label);
+    free(c->label);
+    c->label = label;
+    return zsrv_reply(call, zv_none(call->a));
+}

@@ -1,0 +1,317 @@
+/* server.c: start-up, the loop's housekeeping handles, and shutdown.
+ *
+ * Storages are opened (and created when missing) before anything listens.
+ * SIGTERM/SIGINT stop accepting, close idle connections at once, let
+ * commits already voted or handed to the writer finish for up to STOP_GRACE
+ * milliseconds, abort whatever is left, and return once every commit handed
+ * to the writer is durable. SIGUSR2 reopens the log file. */
+#define _GNU_SOURCE
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STOP_GRACE 1500    /* ms for voted transactions to finish at shutdown */
+#define REFRESH_MS 1000    /* readers are renewed so LMDB can reuse pages */
+
+zsrv_storage *zsrv_find_storage(zsrv *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->n_storages; i++)
+        if (strlen(s->storages[i].name) == len && !memcmp(s->storages[i].name, name, len))
+            return &s->storages[i];
+    return NULL;
+}
+
+/* ---- storages ---------------------------------------------------------- */
+
+static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, zerr *err)
+{
+    const zsrv_config *cfg = s->cfg;
+    st->srv = s;
+    st->name = sc->name;
+    st->read_only = cfg->read_only || sc->read_only;
+    st->pack_gc = sc->pack_gc;
+    st->start = time(NULL);
+    if (mkdir(sc->path, 0755) < 0 && errno != EEXIST && !st->read_only)
+        return zerr_sys(err, errno, "cannot create %s", sc->path);
+    store_options opt = {.read_only = st->read_only, .create = !st->read_only,
+                         .exclusive = 1, .no_sync = cfg->no_sync};
+    int rc = store_open(&st->st, sc->path, &opt, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = store_reader_new(st->st, &st->rd, err)) < 0)
+        return rc;
+    if ((rc = zsrv_invq_init(st, (size_t)cfg->invq_size, err)) < 0)
+        return rc;
+    uv_timer_init(s->loop, &st->timeout_timer);
+    st->timeout_timer.data = st;
+    zsrv_log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx", st->name, sc->path,
+             st->read_only ? " (read-only)" : "",
+             (unsigned long long)store_reader_last_tid(st->rd));
+    return 0;
+}
+
+static void storages_close(zsrv *s)
+{
+    for (size_t i = 0; i < s->n_storages; i++) {
+        zsrv_storage *st = &s->storages[i];
+        zsrv_invq_free(st);
+        store_reader_free(st->rd);
+        store_close(st->st);
+    }
+    free(s->storages);
+    s->storages = NULL;
+}
+
+/* ---- loop handles ------------------------------------------------------ */
+
+static void on_check(uv_check_t *h)
+{
+    zsrv_flush_dirty(h->data);
+}
+
+static void on_commit_async(uv_async_t *h)
+{
+    zsrv *s = h->data;
+    pthread_mutex_lock(&s->done_lock);
+    zsrv_commit *list = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->done_lock);
+    while (list) {
+        zsrv_commit *cm = list;
+        list = cm->done_next;
+        zsrv_commit_done(cm);
+    }
+    zsrv_stop_progress(s);
+}
+
+static void on_refresh(uv_timer_t *t)
+{
+    zsrv *s = t->data;
+    for (size_t i = 0; i < s->n_storages; i++)
+        zsrv_storage_sync(&s->storages[i]);
+}
+
+static int busy(zsrv *s)
+{
+    for (size_t i = 0; i < s->n_storages; i++)
+        if (s->storages[i].inflight || s->storages[i].packing)
+            return 1;
+    return 0;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    close_handle(h);
+}
+
+/* Nothing is left in the writer's hands: say goodbye (replies already
+ * queued still go out) and close what keeps the loop alive. */
+static void finish_stop(zsrv *s)
+{
+    for (zsrv_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->out.len || c->writing) {
+            c->close_after_flush = 1;
+            zsrv_conn_mark_dirty(c);
+        } else {
+            zsrv_conn_close(c, ZSRV_LOG_INFO, "server stopped");
+        }
+    }
+    zsrv_flush_dirty(s);
+    close_handle((uv_handle_t *)&s->flush_check);
+    close_handle((uv_handle_t *)&s->commit_async);
+    close_handle((uv_handle_t *)&s->refresh_timer);
+    close_handle((uv_handle_t *)&s->stop_timer);
+    close_handle((uv_handle_t *)&s->sig_term);
+    close_handle((uv_handle_t *)&s->sig_int);
+    close_handle((uv_handle_t *)&s->sig_hup);
+    close_handle((uv_handle_t *)&s->sig_usr2);
+    for (size_t i = 0; i < s->n_storages; i++)
+        close_handle((uv_handle_t *)&s->storages[i].timeout_timer);
+}
+
+/* Shutdown goes on while a voted transaction may still finish (force 0) or
+ * its commit is with the writer. force: abort the voted ones now. */
+static int stop_check(zsrv *s, int force)
+{
+    int pending = 0;
+    for (zsrv_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->txn.vote == VOTE_FINISHING)
+            pending = 1;
+        else if (c->txn.active && force)
+            zsrv_conn_close(c, ZSRV_LOG_WARNING, "server stopped before tpc_finish");
+        else if (c->txn.active && (c->txn.vote == VOTE_OK || c->txn.vote == VOTE_CONFLICT))
+            pending = 1;
+    }
+    if (pending || busy(s))
+        return 0;
+    finish_stop(s);
+    return 1;
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    zsrv *s = t->data;
+    if (!stop_check(s, 1))
+        uv_timer_start(t, on_stop_timer, 20, 0);
+}
+
+void zsrv_stop_progress(zsrv *s)
+{
+    if (s->stopping)
+        stop_check(s, 0);
+}
+
+static void begin_stop(zsrv *s, const char *why, int status)
+{
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    s->exit_status = status;
+    zsrv_log(ZSRV_LOG_INFO, "%s", why);
+    zsrv_listen_close(s);
+    /* Idle connections go now; voters get STOP_GRACE to finish. */
+    for (zsrv_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        zsrv_vote_state v = c->txn.active ? c->txn.vote : VOTE_NONE;
+        if (v != VOTE_OK && v != VOTE_FINISHING && v != VOTE_CONFLICT)
+            zsrv_conn_close(c, ZSRV_LOG_INFO, "server stopping");
+    }
+    s->stop_timer.data = s;
+    if (!stop_check(s, 0))
+        uv_timer_start(&s->stop_timer, on_stop_timer, STOP_GRACE, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    zsrv *s = h->data;
+    switch (signum) {
+    case SIGUSR2:
+        zsrv_log_reopen();
+        break;
+    case SIGHUP:
+        begin_stop(s, "restarted by SIGHUP", 1);
+        break;
+    case SIGINT:
+        begin_stop(s, "terminated by SIGINT", 0);
+        break;
+    default:
+        begin_stop(s, "terminated by SIGTERM", 0);
+        break;
+    }
+}
+
+static void handles_init(zsrv *s)
+{
+    uv_check_init(s->loop, &s->flush_check);
+    s->flush_check.data = s;
+    uv_check_start(&s->flush_check, on_check);
+    uv_async_init(s->loop, &s->commit_async, on_commit_async);
+    s->commit_async.data = s;
+    uv_timer_init(s->loop, &s->refresh_timer);
+    s->refresh_timer.data = s;
+    uv_timer_start(&s->refresh_timer, on_refresh, REFRESH_MS, REFRESH_MS);
+    uv_timer_init(s->loop, &s->stop_timer);
+    uv_signal_t *sigs[] = {&s->sig_term, &s->sig_int, &s->sig_hup, &s->sig_usr2};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
+    for (int i = 0; i < 4; i++) {
+        uv_signal_init(s->loop, sigs[i]);
+        sigs[i]->data = s;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+}
+
+/* ---- run --------------------------------------------------------------- */
+
+static int write_pid_file(const char *path, zerr *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return zerr_sys(err, errno, "cannot write pid file %s", path);
+    fprintf(f, "%ld\n", (long)getpid());
+    if (fclose(f) != 0)
+        return zerr_sys(err, errno, "cannot write pid file %s", path);
+    return 0;
+}
+
+static int start(zsrv *s, zerr *err)
+{
+    const zsrv_config *cfg = s->cfg;
+    int rc;
+    if (!(s->storages = calloc(cfg->n_storages, sizeof *s->storages)))
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->n_storages; i++) {
+        s->n_storages = i + 1;
+        if ((rc = storage_open(s, &s->storages[i], &cfg->storages[i], err)) < 0)
+            return rc;
+    }
+    if (cfg->test_only)
+        return 0;
+    if ((rc = zsrv_tls_ctx_new(s, cfg, err)) < 0)
+        return rc;
+    handles_init(s);
+    if ((rc = zsrv_listen(s, cfg->address, err)) < 0) {
+        begin_stop(s, "cannot listen", 1);
+        return rc;
+    }
+    if (cfg->pid_file && (rc = write_pid_file(cfg->pid_file, err)) < 0) {
+        begin_stop(s, "cannot write the pid file", 1);
+        return rc;
+    }
+    zsrv_log(ZSRV_LOG_INFO, "serving %zu storage%s, protocol %s%s", s->n_storages,
+             s->n_storages == 1 ? "" : "s", cfg->msgpack ? "M5" : "Z5",
+             s->ssl_ctx ? " over TLS" : "");
+    return 0;
+}
+
+int zsrv_run(const zsrv_config *cfg, zerr *err)
+{
+    int rc = zsrv_log_open(cfg->log_path, cfg->log_level, err);
+    if (rc < 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    zsrv *s = calloc(1, sizeof *s);
+    uv_loop_t loop;
+    if (!s || uv_loop_init(&loop) < 0) {
+        free(s);
+        zsrv_log_close();
+        return zerr_set(err, ZE_NOMEM, "cannot set up the event loop");
+    }
+    s->cfg = cfg;
+    s->loop = &loop;
+    loop.data = s;
+    pthread_mutex_init(&s->done_lock, NULL);
+    rc = start(s, err);
+    if (rc < 0)
+        zsrv_log(ZSRV_LOG_CRITICAL, "%s", err->msg);
+    if (rc == 0 && !cfg->test_only) {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        rc = s->exit_status;
+    }
+    /* Close whatever start() left open (timers of storages, a failed start). */
+    uv_walk(&loop, walk_close, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    storages_close(s);
+    zsrv_tls_ctx_free(s);
+    if (cfg->pid_file && !cfg->test_only)
+        unlink(cfg->pid_file);
+    pthread_mutex_destroy(&s->done_lock);
+    free(s);
+    zsrv_log(ZSRV_LOG_INFO, "stopped");
+    zsrv_log_close();
+    return rc;
+}

@@ -1,0 +1,87 @@
+/* server.h: the zeolite ZEO server (the `zeolite serve` command).
+ *
+ * A libuv event loop speaking ZEO 5 (Z5 pickle or M5 msgpack) to real
+ * ClientStorage clients over TCP, Unix sockets or TLS, serving one or more
+ * named LMDB stores. Reads run on the loop thread from a store_reader; commits
+ * go through each store's writer thread and come back through a uv_async_t, so
+ * the loop never waits for an fsync. Conflicts are always returned to the
+ * client (ZEO's client-conflict-resolution mode), and the commit lock is kept
+ * while the client resolves and votes again.
+ *
+ * Usage: fill a zsrv_config (zsrv_config_init, then zsrv_config_args and/or
+ * zsrv_config_file), then zsrv_run, which returns on SIGTERM/SIGINT/SIGHUP.
+ */
+#ifndef ZEOLITE_SERVER_H
+#define ZEOLITE_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/zerr.h"
+
+/* Log levels, most to least severe (as runzeo's names). */
+enum {
+    ZSRV_LOG_CRITICAL = 0,
+    ZSRV_LOG_ERROR = 1,
+    ZSRV_LOG_WARNING = 2,
+    ZSRV_LOG_INFO = 3,
+    ZSRV_LOG_DEBUG = 4,
+};
+
+/* One served database: the storage name clients register with, the folder. */
+typedef struct zsrv_storage_cfg {
+    char *name;
+    char *path;
+    int read_only;
+    int pack_gc;      /* garbage-collect unreachable objects when packing */
+} zsrv_storage_cfg;
+
+/* Everything `zeolite serve` can be told. Strings are malloc'd and owned by
+ * the config (zsrv_config_free releases them). */
+typedef struct zsrv_config {
+    char *address;            /* HOST:PORT, :PORT, PORT, [V6]:PORT or a Unix socket path */
+    zsrv_storage_cfg *storages;
+    size_t n_storages;
+    int read_only;            /* whole server read-only */
+    int msgpack;              /* announce M5 instead of Z5 */
+    int invq_size;            /* invalidation queue length (transactions) */
+    double inv_age;           /* seconds; 0 = no iteration fallback for getInvalidations */
+    double txn_timeout;       /* seconds a voter may hold the commit lock; 0 = none */
+    double handshake_timeout; /* seconds to finish the handshake */
+    uint32_t max_frame;       /* largest accepted message payload */
+    char *pid_file;
+    char *log_path;           /* NULL = stderr */
+    int log_level;            /* ZSRV_LOG_* */
+    char *ssl_cert, *ssl_key; /* server certificate and key (PEM) */
+    char *ssl_ca;             /* client CA file or folder: require client certificates */
+    int no_sync;              /* skip fsync (tests only; not durable) */
+    int test_only;            /* check the configuration and storages, then exit */
+} zsrv_config;
+
+/* Defaults: Z5, invalidation queue 100, no timeouts, 256 MiB frames,
+ * a 30 s handshake timeout, INFO to stderr. */
+void zsrv_config_init(zsrv_config *c);
+void zsrv_config_free(zsrv_config *c);
+
+/* Apply command-line flags (argv[0] is the command name and is skipped).
+ * Returns 0, 1 when --help was asked for (usage already printed to stdout),
+ * or ZE_INVAL with a message. -C FILE is read where it appears, so later
+ * flags override the file. */
+int zsrv_config_args(zsrv_config *c, int argc, char **argv, zerr *err);
+
+/* Read a ZConfig-style zeo.conf (see config.c for the accepted sections).
+ * Returns 0 or ZE_INVAL/ZE_IO with a message naming file and line. */
+int zsrv_config_file(zsrv_config *c, const char *path, zerr *err);
+
+/* Final checks (an address, at least one storage, unique names). */
+int zsrv_config_check(const zsrv_config *c, zerr *err);
+
+/* Open the storages, listen, serve until a stop signal. Returns 0 after a
+ * SIGTERM/SIGINT, 1 after SIGHUP (a supervisor restarts the server), or a
+ * negative ZE_* code when start-up failed. */
+int zsrv_run(const zsrv_config *c, zerr *err);
+
+/* Usage text of `zeolite serve`. */
+const char *zsrv_usage(void);
+
+#endif

@@ -1,0 +1,397 @@
+/* server_int.h: what the files of src/server/ share. Not for other modules.
+ *
+ * Ownership in one picture: the zsrv owns its storages, listeners and every
+ * connection (a doubly linked list); a connection owns its buffers, its
+ * transaction and its iterators; a storage owns the commit lock queue (links
+ * inside the connections) and the list of commits in flight. Everything runs
+ * on the loop thread except the store's commit callback, which only touches
+ * the mutex-protected done list and wakes the loop.
+ */
+#ifndef ZEOLITE_SERVER_INT_H
+#define ZEOLITE_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "common/zbuf.h"
+#include "common/zerr.h"
+#include "common/zvalue.h"
+#include "proto/proto.h"
+#include "server/server.h"
+#include "store/store.h"
+
+typedef struct zsrv zsrv;
+typedef struct zsrv_conn zsrv_conn;
+typedef struct zsrv_storage zsrv_storage;
+typedef struct zsrv_tls zsrv_tls;
+
+/* ---- log.c ------------------------------------------------------------- */
+
+/* Process-wide logger (a log file is a process resource, as stderr is). */
+int zsrv_log_open(const char *path, int level, zerr *err);
+int zsrv_log_reopen(void);
+void zsrv_log_close(void);
+void zsrv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int zsrv_log_level_parse(const char *s);   /* -1 when unknown */
+
+/* ---- storages and the commit pipeline ---------------------------------- */
+
+typedef struct zsrv_counters {
+    uint64_t loads, stores, commits, aborts, conflicts, conflicts_resolved;
+} zsrv_counters;
+
+/* A transaction handed to the store's writer thread, until its callback
+ * has been processed on the loop. */
+typedef struct zsrv_commit {
+    struct zsrv_commit *next;      /* the storage's in-flight list, oldest first */
+    struct zsrv_commit *done_next; /* zsrv.done list (writer thread -> loop) */
+    int cb_done;                   /* the store's callback has run */
+    int processed;                 /* replies and invalidations have gone out */
+    zsrv_storage *stor;
+    zsrv_conn *conn;               /* NULL once the committer has disconnected */
+    store_txn *t;
+    zv_arena *arena;               /* holds msgid */
+    zv *msgid;                     /* of tpc_finish, to reply with the tid */
+    int rc;
+    uint64_t tid;
+    zerr err;
+} zsrv_commit;
+
+struct zsrv_storage {
+    zsrv *srv;
+    const char *name;              /* borrowed from the config */
+    store *st;
+    store_reader *rd;              /* the loop thread's snapshot */
+    int read_only;
+    int pack_gc;
+    /* registered connections (invalidation fan-out) */
+    zsrv_conn *conns;
+    size_t n_conns;
+    /* commit lock: one holder, FIFO waiters */
+    zsrv_conn *lock_holder;
+    zsrv_conn *wait_head, *wait_tail;
+    size_t n_waiting;
+    double lock_time;
+    uv_timer_t timeout_timer;
+    /* commits handed to the writer, oldest first */
+    zsrv_commit *inflight;
+    uint64_t handed_tid;           /* newest tid handed to the writer */
+    size_t n_deferred;             /* connections holding a deferred vote reply */
+    /* invalidation queue: the newest invq_cap tids, oldest first (a ring) */
+    uint64_t *invq;
+    size_t invq_cap, invq_len, invq_head;
+    zsrv_counters stats;
+    size_t active_txns;
+    time_t start;
+    struct zsrv_pack *packing;     /* the pack running, if any */
+};
+
+typedef struct zsrv_listener {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    zsrv *srv;
+    char *unix_path;               /* removed at close */
+    struct zsrv_listener *next;
+} zsrv_listener;
+
+struct zsrv {
+    const zsrv_config *cfg;
+    uv_loop_t *loop;
+    zsrv_storage *storages;
+    size_t n_storages;
+    zsrv_listener *listeners;
+    zsrv_conn *conns;              /* every open connection */
+    size_t n_conns;
+    zsrv_conn *dirty;              /* connections with output to flush */
+    uv_check_t flush_check;
+    uv_async_t commit_async;
+    pthread_mutex_t done_lock;
+    zsrv_commit *done_head, *done_tail;
+    uv_signal_t sig_term, sig_int, sig_hup, sig_usr2;
+    uv_timer_t stop_timer;
+    uv_timer_t refresh_timer;
+    void *ssl_ctx;                 /* SSL_CTX *, NULL without TLS */
+    int stopping;
+    int exit_status;
+    char rbuf[65536];              /* read buffer shared by all connections */
+};
+
+/* server.c */
+zsrv_storage *zsrv_find_storage(zsrv *s, const char *name, size_t len);
+/* During shutdown: stop once no transaction can still finish. */
+void zsrv_stop_progress(zsrv *s);
+/* finish.c: refresh the storage's reader, then complete (invalidations,
+ * replies) every commit that became visible, oldest first. Every refresh
+ * goes through here, so no reply can show a tid before its invalidation. */
+void zsrv_storage_sync(zsrv_storage *st);
+
+/* ---- connections (conn.c) ---------------------------------------------- */
+
+typedef enum zsrv_conn_state {
+    CONN_HANDSHAKE,    /* announcement sent, waiting for Z5/M5/ruok */
+    CONN_UNREGISTERED, /* only register allowed */
+    CONN_REGISTERED,
+    CONN_CLOSING,
+} zsrv_conn_state;
+
+typedef enum zsrv_vote_state {
+    VOTE_NONE,         /* begun, not voted */
+    VOTE_WAITING,      /* queued for the commit lock */
+    VOTE_CONFLICT,     /* holds the lock; conflicts returned, client resolving */
+    VOTE_OK,           /* holds the lock; voted */
+    VOTE_FINISHING,    /* handed to the writer */
+} zsrv_vote_state;
+
+typedef struct zsrv_txn {
+    int active;
+    zv_arena *arena;               /* txn id, vote msgid */
+    zv *id;                        /* the client's txn id, compared with zv_equal */
+    store_txn *t;
+    zsrv_vote_state vote;
+    zv *vote_msgid;
+    int had_conflicts;
+    zsrv_conn *wait_next;          /* commit-lock queue link */
+} zsrv_txn;
+
+typedef struct zsrv_iter {
+    struct zsrv_iter *next;
+    int64_t id;
+    store_iter *it;
+    int is_record;                 /* record iterator (iterator_record_start) */
+    uint64_t last_tid;             /* txn iterators: tid last returned */
+    int has_last;
+} zsrv_iter;
+
+typedef struct zsrv_blob_out {     /* sendBlob in progress */
+    int fd;
+    uint64_t oid, serial;
+    zv_arena *arena;
+    zv *msgid;
+} zsrv_blob_out;
+
+struct zsrv_conn {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    uv_timer_t timer;              /* handshake timeout */
+    uv_write_t wreq;
+    zsrv *srv;
+    int open_handles;              /* freed when both handles are closed */
+    zsrv_conn_state state;
+    proto_enc enc;
+    proto_framer fr;
+    zv_arena *arena;               /* one decoded message at a time */
+    zbuf out;                      /* encoded output not yet written */
+    zbuf wbuf;                     /* output being written */
+    int writing;
+    int dirty;
+    zsrv_conn *dirty_next;
+    int close_after_flush;
+    int reading;                   /* uv_read_start is active */
+    int in_dispatch;               /* guards re-entrant frame processing */
+    zsrv_tls *tls;
+    zbuf tls_out;                  /* TLS records waiting to be written */
+    char peer[80];
+    char *label;
+    zsrv_conn *next, *prev;        /* zsrv.conns */
+    /* registration */
+    zsrv_storage *stor;
+    zsrv_conn *snext, *sprev;      /* zsrv_storage.conns */
+    int read_only;
+    /* transaction */
+    zsrv_txn txn;
+    zbuf deferred;                 /* a vote reply held back until deferred_tid is visible */
+    uint64_t deferred_tid;
+    /* blob upload */
+    int blob_fd;
+    char blob_tmp[4096];
+    /* blob download */
+    zsrv_blob_out *blob_out;
+    /* iterators */
+    zsrv_iter *iters;
+    int64_t next_iter_id;
+};
+
+/* Output beyond which a connection stops reading until its peer catches up. */
+#define ZSRV_OUT_HIGH (4u * 1024 * 1024)
+
+void zsrv_conn_accept(zsrv *s, uv_stream_t *server, int is_pipe);
+/* Close now (pending output is dropped), logging why at level. */
+void zsrv_conn_close(zsrv_conn *c, int level, const char *why);
+/* Mark for flushing at the end of this loop iteration. */
+void zsrv_conn_mark_dirty(zsrv_conn *c);
+void zsrv_flush_dirty(zsrv *s);
+/* Continue a paused connection: sendBlob streaming, held input. */
+void zsrv_conn_pump(zsrv_conn *c);
+
+/* ---- output helpers (output.c) ----------------------------------------- */
+
+int zsrv_send_reply(zsrv_conn *c, const zv *msgid, const zv *result);
+int zsrv_send_error(zsrv_conn *c, const zv *msgid, const char *cls, const zv *payload);
+int zsrv_send_async(zsrv_conn *c, const char *name, const zv *args);
+/* Error reply with a (message,) payload. */
+int zsrv_send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg);
+
+/* ---- dispatch (dispatch.c) --------------------------------------------- */
+
+/* One call being served. A handler either replies (sync calls), or returns a
+ * negative ZE_* code with err filled; the dispatcher then sends the error
+ * reply (class err_class, else derived from the code; payload err_payload,
+ * else (message,)) or, for async calls, closes the connection. */
+typedef struct zsrv_call {
+    zsrv_conn *c;
+    const proto_msg *m;
+    zv *const *argv;
+    size_t argc;
+    zv_arena *a;
+    const char *err_class;
+    zv *err_payload;
+    zerr err;
+} zsrv_call;
+
+typedef int (*zsrv_handler)(zsrv_call *call);
+
+/* Handle one frame payload received on an established connection. */
+void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len);
+
+/* Argument accessors: 0, or ZE_INVAL with a TypeError set on the call. */
+int zsrv_arg_oid(zsrv_call *call, size_t i, uint64_t *out);
+int zsrv_arg_tid_opt(zsrv_call *call, size_t i, uint64_t *out, int *present);
+int zsrv_arg_bytes(zsrv_call *call, size_t i, zslice *out);
+int zsrv_arg_bytes_opt(zsrv_call *call, size_t i, zslice *out, int *present);
+int zsrv_arg_str(zsrv_call *call, size_t i, zslice *out);
+int zsrv_arg_int(zsrv_call *call, size_t i, int64_t *out);
+int zsrv_arg_number(zsrv_call *call, size_t i, double *out);
+/* Set a POSKeyError(oid) on the call and return ZE_NOTFOUND. */
+int zsrv_fail_poskey(zsrv_call *call, uint64_t oid);
+/* Reply on behalf of the handler. */
+int zsrv_reply(zsrv_call *call, const zv *result);
+
+/* ---- handlers ---------------------------------------------------------- */
+
+/* A growing array of values, turned into a list at the end (read.c). */
+typedef struct zsrv_vec {
+    zv **items;
+    size_t n, cap;
+} zsrv_vec;
+/* Append x; ZE_NOMEM when x is NULL (a failed constructor) or on failure. */
+int zsrv_vec_push(zsrv_vec *v, zv *x);
+/* A list in a of the values; frees the array. NULL when out of memory. */
+zv *zsrv_vec_list(zsrv_vec *v, zv_arena *a);
+
+/* read.c */
+int zsrv_m_register(zsrv_call *call);
+int zsrv_m_get_info(zsrv_call *call);
+int zsrv_m_last_transaction(zsrv_call *call);
+int zsrv_m_load_before(zsrv_call *call);
+int zsrv_m_load_serial(zsrv_call *call);
+int zsrv_m_get_tid(zsrv_call *call);
+int zsrv_m_new_oids(zsrv_call *call);
+int zsrv_m_new_oid(zsrv_call *call);
+int zsrv_m_history(zsrv_call *call);
+int zsrv_m_record_iternext(zsrv_call *call);
+int zsrv_m_ping(zsrv_call *call);
+int zsrv_m_set_client_label(zsrv_call *call);
+/* A history / undo-log entry dict: time, user_name, description, id_key: id,
+ * size, then the transaction extension's keys. NULL when out of memory. */
+zv *zsrv_txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, zv *id);
+/* undo.c */
+int zsrv_m_undo_log(zsrv_call *call);
+int zsrv_m_undo_info(zsrv_call *call);
+int zsrv_m_undoa(zsrv_call *call);
+/* txn.c: transaction begin, queued operations, abort */
+int zsrv_m_tpc_begin(zsrv_call *call);
+int zsrv_m_storea(zsrv_call *call);
+int zsrv_m_restorea(zsrv_call *call);
+int zsrv_m_check_current(zsrv_call *call);
+int zsrv_m_delete_object(zsrv_call *call);
+int zsrv_m_vote(zsrv_call *call);
+int zsrv_m_tpc_finish(zsrv_call *call);
+int zsrv_m_tpc_abort(zsrv_call *call);
+/* The connection's current transaction if txn matches, else NULL with a
+ * StorageTransactionError set on the call. */
+zsrv_txn *zsrv_txn_check(zsrv_call *call, const zv *txn);
+/* As zsrv_txn_check, and the transaction still accepts operations (not
+ * voted, or back from a conflict round). */
+zsrv_txn *zsrv_txn_open(zsrv_call *call, const zv *txn);
+/* Abort and forget the connection's transaction (disconnect, timeout). */
+void zsrv_txn_drop(zsrv_conn *c);
+/* lock.c: the per-storage commit lock, FIFO, with the transaction timeout */
+/* Take the lock and vote now, or queue the connection (VOTE_WAITING). */
+void zsrv_lock_request(zsrv_conn *c);
+/* The holder is done: the next waiters get the lock and vote in turn. */
+void zsrv_lock_release(zsrv_storage *st);
+void zsrv_lock_unqueue(zsrv_conn *c);
+/* vote.c */
+/* Run the vote of the lock holder c and answer its pending vote call. */
+void zsrv_vote_run(zsrv_conn *c);
+/* finish.c */
+/* The store's callback for cm has run (called on the loop thread). */
+void zsrv_commit_done(zsrv_commit *cm);
+/* The store's commit callback (writer thread): queue cm for the loop. */
+void zsrv_commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud);
+/* The storage's transaction-timeout timer fired. */
+void zsrv_txn_timeout(uv_timer_t *timer);
+/* A connection's deferred vote replies whose tid became visible go out. */
+void zsrv_release_deferred(zsrv_storage *st);
+/* blob.c */
+int zsrv_m_store_blob_start(zsrv_call *call);
+int zsrv_m_store_blob_chunk(zsrv_call *call);
+int zsrv_m_store_blob_end(zsrv_call *call);
+int zsrv_m_store_blob_shared(zsrv_call *call);
+int zsrv_m_send_blob(zsrv_call *call);
+void zsrv_blob_upload_discard(zsrv_conn *c);
+void zsrv_blob_out_free(zsrv_conn *c);
+/* Queue more receiveBlobChunk frames; 1 while the download goes on. */
+int zsrv_blob_out_pump(zsrv_conn *c);
+/* iter.c */
+int zsrv_m_iterator_start(zsrv_call *call);
+int zsrv_m_iterator_next(zsrv_call *call);
+int zsrv_m_iterator_record_start(zsrv_call *call);
+int zsrv_m_iterator_record_next(zsrv_call *call);
+int zsrv_m_iterator_gc(zsrv_call *call);
+void zsrv_iters_free(zsrv_conn *c);
+/* invalidate.c */
+int zsrv_invq_init(zsrv_storage *st, size_t cap, zerr *err);
+void zsrv_invq_free(zsrv_storage *st);
+void zsrv_invq_push(zsrv_storage *st, uint64_t tid);
+/* invalidateTransaction(tid, oids) to every registered connection but skip. */
+void zsrv_invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid,
+                     const uint64_t *oids, size_t n);
+int zsrv_m_get_invalidations(zsrv_call *call);
+/* status.c */
+zv *zsrv_status_dict(zsrv_storage *st, zv_arena *a);
+int zsrv_m_server_status(zsrv_call *call);
+/* The ruok JSON for every storage, appended to out. */
+int zsrv_status_json(zsrv *s, zbuf *out);
+/* pack.c */
+int zsrv_m_pack(zsrv_call *call);
+/* The connection goes away: a running pack will not reply to it. */
+void zsrv_pack_detach(zsrv_conn *c);
+/* Send info({length, size}) to one connection, or to all of a storage. */
+void zsrv_send_info(zsrv_conn *c);
+
+/* ---- listeners (listen.c) and TLS (tls.c) ------------------------------ */
+
+int zsrv_listen(zsrv *s, const char *address, zerr *err);
+void zsrv_listen_close(zsrv *s);
+
+int zsrv_tls_ctx_new(zsrv *s, const zsrv_config *cfg, zerr *err);
+void zsrv_tls_ctx_free(zsrv *s);
+zsrv_tls *zsrv_tls_new(zsrv *s);
+void zsrv_tls_free(zsrv_tls *t);
+/* Feed ciphertext; decrypted bytes are appended to plain, TLS records that
+ * must go to the peer to cipher. ZE_PROTO when the TLS session failed. */
+int zsrv_tls_read(zsrv_tls *t, const void *p, size_t n, zbuf *plain, zbuf *cipher, zerr *err);
+/* Encrypt plaintext into cipher (held until the handshake is done). */
+int zsrv_tls_write(zsrv_tls *t, const void *p, size_t n, zbuf *cipher, zerr *err);
+
+#endif

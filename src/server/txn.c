@@ -1,0 +1,225 @@
+/* txn.c: tpc_begin, the queued operations of a transaction (storea,
+ * restorea, checkCurrentSerialInTransaction, deleteObject), tpc_abort, and
+ * dropping a transaction when its connection goes away.
+ *
+ * tpc_begin's metadata is validated here as FileStorage requires (user,
+ * description and extension at most 65,535 bytes, user and description
+ * bytes, the extension a dict, status ' ' or 'p', a tid of 8 bytes), so no
+ * client can write a record that another tool could not read back. */
+#include "server/server_int.h"
+
+#include <string.h>
+
+static int txn_error(zsrv_call *call, const zv *current, const zv *txn)
+{
+    zv *t = zv_tuple(call->a, 2);
+    if (t) {
+        t->u.seq.items[0] = current ? zv_copy(call->a, current) : zv_none(call->a);
+        t->u.seq.items[1] = zv_copy(call->a, txn);
+        if (t->u.seq.items[0] && t->u.seq.items[1])
+            call->err_payload = t;
+    }
+    return zerr_set(&call->err, ZE_TXN, "transaction mismatch");
+}
+
+zsrv_txn *zsrv_txn_check(zsrv_call *call, const zv *txn)
+{
+    zsrv_txn *x = &call->c->txn;
+    if (x->active && zv_equal(x->id, txn))
+        return x;
+    txn_error(call, x->active ? x->id : NULL, txn);
+    return NULL;
+}
+
+zsrv_txn *zsrv_txn_open(zsrv_call *call, const zv *txn)
+{
+    zsrv_txn *x = zsrv_txn_check(call, txn);
+    if (x && x->vote != VOTE_NONE && x->vote != VOTE_CONFLICT) {
+        zerr_set(&call->err, ZE_TXN, "%s after the transaction was voted", call->m->name);
+        return NULL;
+    }
+    return x;
+}
+
+static int check_meta(zsrv_call *call, zslice *user, zslice *desc, zslice *tidb, int *has_tid,
+                      char *status)
+{
+    int rc;
+    if ((rc = zsrv_arg_bytes(call, 1, user)) < 0 || (rc = zsrv_arg_bytes(call, 2, desc)) < 0)
+        return rc;
+    const zv *ext = call->argv[3];
+    if (ext->type != ZV_DICT && ext->type != ZV_NONE) {
+        call->err_class = "builtins.TypeError";
+        return zerr_set(&call->err, ZE_INVAL, "tpc_begin: the extension must be a dict");
+    }
+    uint64_t tid;
+    if ((rc = zsrv_arg_tid_opt(call, 4, &tid, has_tid)) < 0)
+        return rc;
+    if (*has_tid) {
+        tidb->p = call->argv[4]->u.s.p;
+        tidb->len = 8;
+    }
+    *status = ' ';
+    if (call->argc > 5) {
+        zslice st;
+        if ((rc = zsrv_arg_str(call, 5, &st)) < 0)
+            return rc;
+        if (st.len != 1 || (st.p[0] != ' ' && st.p[0] != 'p'))
+            return zerr_set(&call->err, ZE_INVAL, "tpc_begin: bad transaction status");
+        *status = (char)st.p[0];
+    }
+    if (user->len > STORE_META_MAX || desc->len > STORE_META_MAX)
+        return zerr_set(&call->err, ZE_TOOBIG, "tpc_begin: user or description over %d bytes",
+                        STORE_META_MAX);
+    return 0;
+}
+
+int zsrv_m_tpc_begin(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    zsrv_txn *x = &c->txn;
+    const zv *id = call->argv[0];
+    if (c->read_only)
+        return zerr_set(&call->err, ZE_READONLY, "read-only connection");
+    if (x->active) {
+        if (zv_equal(x->id, id))
+            return 0;   /* a repeated tpc_begin is ignored, as ZEO does */
+        return zerr_set(&call->err, ZE_TXN,
+                        "Multiple simultaneous tpc_begin requests from one client.");
+    }
+    zslice user, desc, tidb = {0};
+    int has_tid, rc;
+    char status;
+    if ((rc = check_meta(call, &user, &desc, &tidb, &has_tid, &status)) < 0)
+        return rc;
+    zbuf ext = ZBUF_INIT;
+    if ((rc = proto_extension_encode(call->argv[3], &ext, &call->err)) < 0)
+        goto out;
+    if (ext.len > STORE_META_MAX) {
+        rc = zerr_set(&call->err, ZE_TOOBIG, "tpc_begin: extension over %d bytes",
+                      STORE_META_MAX);
+        goto out;
+    }
+    store_txn_meta meta = {
+        .user = user.p, .user_len = user.len,
+        .description = desc.p, .description_len = desc.len,
+        .extension = ext.data, .extension_len = ext.len,
+        .status = status, .tid = has_tid ? zbe64(tidb.p) : 0,
+    };
+    if (!(x->arena = zv_arena_new()) || !(x->id = zv_copy(x->arena, id))) {
+        rc = zerr_set(&call->err, ZE_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = store_txn_begin(c->stor->st, &meta, &x->t, &call->err)) < 0)
+        goto out;
+    x->active = 1;
+    x->vote = VOTE_NONE;
+    c->stor->active_txns++;
+out:
+    zbuf_free(&ext);
+    if (rc < 0) {
+        zv_arena_free(x->arena);
+        memset(x, 0, sizeof *x);
+    }
+    return rc;
+}
+
+int zsrv_m_storea(zsrv_call *call)
+{
+    uint64_t oid, serial;
+    zslice data;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0 ||
+        (rc = zsrv_arg_bytes(call, 2, &data)) < 0)
+        return rc;
+    zsrv_txn *x = zsrv_txn_open(call, call->argv[3]);
+    if (!x)
+        return call->err.code;
+    call->c->stor->stats.stores++;
+    return store_txn_store(x->t, oid, serial, data.p, data.len, &call->err);
+}
+
+int zsrv_m_restorea(zsrv_call *call)
+{
+    uint64_t oid, serial, prev = 0;
+    zslice data = {0};
+    int has_data, has_prev, rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0 ||
+        (rc = zsrv_arg_bytes_opt(call, 2, &data, &has_data)) < 0 ||
+        (rc = zsrv_arg_tid_opt(call, 3, &prev, &has_prev)) < 0)
+        return rc;
+    zsrv_txn *x = zsrv_txn_open(call, call->argv[4]);
+    if (!x)
+        return call->err.code;
+    call->c->stor->stats.stores++;
+    return store_txn_restore(x->t, oid, has_data ? data.p : NULL, data.len,
+                             has_prev ? prev : 0, &call->err);
+}
+
+int zsrv_m_check_current(zsrv_call *call)
+{
+    uint64_t oid, serial;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0)
+        return rc;
+    zsrv_txn *x = zsrv_txn_open(call, call->argv[2]);
+    if (!x)
+        return call->err.code;
+    return store_txn_check_current(x->t, oid, serial, &call->err);
+}
+
+int zsrv_m_delete_object(zsrv_call *call)
+{
+    uint64_t oid, serial;
+    int rc;
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0)
+        return rc;
+    zsrv_txn *x = zsrv_txn_open(call, call->argv[2]);
+    if (!x)
+        return call->err.code;
+    call->c->stor->stats.stores++;
+    return store_txn_delete(x->t, oid, serial, &call->err);
+}
+
+void zsrv_txn_drop(zsrv_conn *c)
+{
+    zsrv_txn *x = &c->txn;
+    if (!x->active)
+        return;
+    zsrv_storage *st = c->stor;
+    int held = st->lock_holder == c;
+    switch (x->vote) {
+    case VOTE_WAITING:
+        zsrv_lock_unqueue(c);
+        break;
+    case VOTE_FINISHING:
+        /* The commit goes on without its client; the store owns the txn. */
+        for (zsrv_commit *cm = st->inflight; cm; cm = cm->next)
+            if (cm->conn == c)
+                cm->conn = NULL;
+        break;
+    default:
+        break;
+    }
+    if (x->vote != VOTE_FINISHING) {
+        store_txn_abort(x->t);
+        store_txn_free(x->t);
+        st->stats.aborts++;
+        st->active_txns--;
+    }
+    zsrv_blob_upload_discard(c);
+    zv_arena_free(x->arena);
+    memset(x, 0, sizeof *x);
+    if (held)
+        zsrv_lock_release(st);
+}
+
+int zsrv_m_tpc_abort(zsrv_call *call)
+{
+    zsrv_txn *x = &call->c->txn;
+    /* An unknown txn, or one already handed to the writer, is a no-op. */
+    if (x->active && zv_equal(x->id, call->argv[0]) && x->vote != VOTE_FINISHING)
+        zsrv_txn_drop(call->c);
+    zv *none = zv_none(call->a);
+    return none ? zsrv_reply(call, none) : zerr_set(&call->err, ZE_NOMEM, "out of memory");
+}

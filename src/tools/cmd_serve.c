@@ -1,0 +1,29 @@
+/* cmd_serve.c: `zeolite serve`, the ZEO server. */
+#include <stdio.h>
+
+#include "server/server.h"
+#include "tools/commands.h"
+
+int cmd_serve(int argc, char **argv)
+{
+    zsrv_config cfg;
+    zerr err = {0};
+    zsrv_config_init(&cfg);
+    int rc = zsrv_config_args(&cfg, argc, argv, &err);
+    if (rc == 0)
+        rc = zsrv_config_check(&cfg, &err);
+    if (rc == 1) {
+        zsrv_config_free(&cfg);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "zeolite serve: %s\n%s", err.msg, zsrv_usage());
+        zsrv_config_free(&cfg);
+        return 2;
+    }
+    rc = zsrv_run(&cfg, &err);
+    if (rc < 0)
+        fprintf(stderr, "zeolite serve: %s\n", err.msg);
+    zsrv_config_free(&cfg);
+    return rc < 0 ? 1 : rc;
+}
