@@ -1,0 +1,65 @@
+/* bench_int.h: the harness's run state, shared by run.c and ops.c. */
+#ifndef ZEOLITE_BENCH_INT_H
+#define ZEOLITE_BENCH_INT_H
+
+#include "zbench.h"
+
+typedef struct bench bench;
+typedef struct bclient bclient;
+
+/* One outstanding operation of a client (several with in_flight > 1). */
+typedef struct bslot {
+    bclient *bc;
+    uint64_t t0;      /* when the op started (uv_hrtime) */
+} bslot;
+
+struct bclient {
+    bench *b;
+    zcl_client *c;
+    int id;
+    uint32_t rng;
+    int dead;         /* its connection failed: issues nothing more */
+    int committing;   /* a transaction is in progress */
+    int phase;        /* large/blob: 0 write next, 1 read next */
+    uint64_t *oids, *serials; /* what it commits (own, or shared for conflict) */
+    size_t nobj;
+    uint64_t commit_t0;
+    zbuf rec;         /* record being stored */
+    bslot *slots;
+    uint32_t *order;  /* cold: the pool in this client's random order */
+    size_t walk;
+    char *blob_dir;   /* blob: where downloads land */
+};
+
+struct bench {
+    const zbench_opts *o;
+    size_t object_size;
+    uv_loop_t loop;
+    bclient *cl;
+    int nclients;
+    uint64_t *pool, *pool_serials;
+    size_t npool;
+    int connecting, connect_failed;
+    zerr connect_err;
+    int stopping;
+    int closed;       /* the clients have been freed */
+    long outstanding;
+    uint64_t start_ns, end_ns;
+    uv_timer_t timer;
+    zb_hist hist;
+    zbench_result *r;
+    char *tmp;        /* temp dir: blob source and download dirs */
+    char *blob_src;   /* the file uploaded by the blob workload */
+};
+
+/* Start the client's first operations (one per slot). */
+void zb_client_start(bclient *bc);
+/* Note that an operation begins. */
+void zb_op_begin(bclient *bc);
+/* An operation ended: status 0 (counted with its latency and bytes),
+ * ZE_CONFLICT (counted as a conflict) or an error. Only ops ending before
+ * the deadline count; the last one to end after it finishes the run. */
+void zb_op_end(bclient *bc, int status, uint64_t t0, uint64_t bytes);
+uint32_t zb_rand(bclient *bc);
+
+#endif

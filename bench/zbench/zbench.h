@@ -1,0 +1,95 @@
+/* zbench.h: the benchmark harness behind `zeolite bench`.
+ *
+ * Drives one ZEO server (zeolite or Python ZEO, either encoding) with one
+ * workload from one process: one libuv loop, `clients` connections, requests
+ * pipelined where the protocol allows. Objects the workload reads are
+ * created first, untimed. Only operations that complete before the deadline
+ * count.
+ *
+ * Workloads (ops are what throughput counts):
+ *  load      random loadBefore(oid, maxtid) round trips, no client cache;
+ *            each client keeps in_flight requests outstanding
+ *  cold      loads through an empty client cache: every client walks the
+ *            object pool in random order, then empties its cache and again
+ *  commit    transactions of objects_per_txn changed objects, one committer
+ *            per client, each on its own objects
+ *  mixed     95% loads as `load`, 5% commits as `commit`
+ *  conflict  all committers change the same objects; conflicts are counted
+ *            (and retried with the serials the server reported)
+ *  large     object_size (default 1 MB) objects: a commit, then a load of it
+ *  blob      object_size (default 10 MB) blobs: a commit, then a download
+ */
+#ifndef ZEOLITE_ZBENCH_H
+#define ZEOLITE_ZBENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client/client.h"
+
+typedef enum zbench_workload {
+    ZB_LOAD, ZB_COLD, ZB_COMMIT, ZB_MIXED, ZB_CONFLICT, ZB_LARGE, ZB_BLOB,
+} zbench_workload;
+
+typedef struct zbench_opts {
+    const char *addr;
+    zbench_workload workload;
+    int clients;            /* connections (default 1) */
+    int in_flight;          /* outstanding loads per client (default 1) */
+    int objects_per_txn;    /* default 10 */
+    size_t object_size;     /* bytes of state per object; 0: the workload's default */
+    double duration;        /* seconds (default 10) */
+    int objects;            /* size of the pool read by load/cold/mixed (default 1000) */
+    int json;
+    zcl_opts conn;          /* storage, encoding, TLS... */
+} zbench_opts;
+
+typedef struct zbench_result {
+    uint64_t ops, errors, conflicts;
+    uint64_t bytes;         /* object/blob bytes moved by counted ops */
+    size_t object_size;     /* the size used (the workload's default if 0 was asked) */
+    double elapsed;         /* seconds measured */
+    double p50_us, p90_us, p99_us, max_us, mean_us;
+    char encoding;          /* 'Z' or 'M', as negotiated */
+} zbench_result;
+
+void zbench_opts_init(zbench_opts *o);
+/* Name <-> workload; -1 for an unknown name. */
+int zbench_workload_parse(const char *name);
+const char *zbench_workload_name(zbench_workload w);
+
+/* Run the benchmark. 0 with *r filled; ZE_IO when the server can't be
+ * reached, other ZE_* codes when the setup fails (message in err). Errors of
+ * single operations during the timed run only count in r->errors. */
+int zbench_run(const zbench_opts *o, zbench_result *r, zerr *err);
+
+/* Human-readable summary, or the JSON object on one line. */
+void zbench_report(const zbench_opts *o, const zbench_result *r, FILE *f);
+
+/* ---- internals shared by the harness's files ------------------------------ */
+
+/* Latency histogram, microsecond resolution below 1 ms and ~0.2% above. */
+typedef struct zb_hist {
+    uint64_t *counts;
+    size_t nbuckets;
+    uint64_t n;
+    double sum_us, max_us;
+} zb_hist;
+
+int zb_hist_init(zb_hist *h);
+void zb_hist_free(zb_hist *h);
+void zb_hist_add(zb_hist *h, uint64_t ns);
+/* The value (us) at or below which a fraction p of the samples fall. */
+double zb_hist_quantile(const zb_hist *h, double p);
+
+/* A ZODB-shaped record (class pickle + a bytes state of size bytes). */
+int zb_record(zbuf *out, size_t size, uint32_t seed);
+
+/* Untimed setup through a blocking client: n new objects of size bytes,
+ * committed 100 a transaction; their oids and serials into the arrays
+ * (malloc'd by the callee). */
+int zb_make_objects(zcl_client *c, size_t n, size_t size, uint64_t **oids,
+                    uint64_t **serials, zerr *err);
+
+#endif
