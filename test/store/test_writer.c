@@ -1,0 +1,302 @@
+/* The writer thread: group commit, the pending-commit overlay, async
+ * commits, a full map and map growth. */
+#include "storetest.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "store/store_internal.h"
+
+/* ---- a gate that holds the writer thread -------------------------------- */
+
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int open;
+    int entered;
+    store *s;
+    pthread_t th;
+} gate;
+
+static int wait_gate(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    gate *g = ud;
+    pthread_mutex_lock(&g->mu);
+    g->entered = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+static void *gate_thread(void *arg)
+{
+    gate *g = arg;
+    store__write(g->s, wait_gate, g, NULL);
+    return NULL;
+}
+
+/* Block the writer until gate_open. */
+static void gate_close(gate *g, store *s)
+{
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->open = g->entered = 0;
+    g->s = s;
+    pthread_create(&g->th, NULL, gate_thread, g);
+    pthread_mutex_lock(&g->mu);
+    while (!g->entered)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_open(gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->th, NULL);
+}
+
+static size_t pending_count(store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->n_pending;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* ---- async completion ---------------------------------------------------- */
+
+typedef struct done_flag {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, rc;
+    uint64_t tid;
+} done_flag;
+
+static void on_commit(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud)
+{
+    done_flag *d = ud;
+    pthread_mutex_lock(&d->mu);
+    d->done = 1;
+    d->rc = rc;
+    d->tid = tid;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static int wait_done(done_flag *d)
+{
+    pthread_mutex_lock(&d->mu);
+    while (!d->done)
+        pthread_cond_wait(&d->cv, &d->mu);
+    pthread_mutex_unlock(&d->mu);
+    return d->rc;
+}
+
+static void done_init(done_flag *d)
+{
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    d->done = d->rc = 0;
+    d->tid = 0;
+}
+
+Test(store_writer, votes_see_commits_not_yet_durable)
+{
+    st_fixture f;
+    stt_open(&f, NULL);
+    uint64_t t0 = stt_commit1(f.s, 1, 0, "v0");
+    gate g;
+    gate_close(&g, f.s);
+    /* A is handed to the writer but cannot be written yet. */
+    store_txn *a = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_store(a, 1, t0, "A", 1, &e), 0);
+    cr_assert_eq(store_txn_vote(a, NULL, &e), 0);
+    done_flag d;
+    done_init(&d);
+    uint64_t ta;
+    cr_assert_eq(store_txn_commit(a, &ta, on_commit, &d, &e), 0);
+    cr_assert_gt(ta, t0);
+    /* B read the old serial: its vote must see A. */
+    store_txn *b = stt_begin(f.s);
+    cr_assert_eq(store_txn_store(b, 1, t0, "B", 1, &e), 0);
+    store_vote_result res;
+    cr_assert_eq(store_txn_vote(b, &res, &e), ZE_CONFLICT);
+    cr_assert_eq(res.conflicts[0].committed, ta);
+    /* ... and A is not visible to readers before it is durable */
+    cr_assert_eq(stt_load(f.r, 1, STORE_TID_MAX, NULL, 0, NULL, NULL), 0);
+    uint64_t start;
+    stt_load(f.r, 1, STORE_TID_MAX, NULL, 0, &start, NULL);
+    cr_assert_eq(start, t0);
+    gate_open(&g);
+    cr_assert_eq(wait_done(&d), 0);
+    cr_assert_eq(d.tid, ta);
+    store_txn_free(a);
+    /* B resolves against A and commits after it */
+    cr_assert_eq(store_txn_store(b, 1, ta, "B2", 2, &e), 0);
+    uint64_t tb = stt_finish(b);
+    cr_assert_gt(tb, ta);
+    cr_assert_eq(pending_count(f.s), 0);
+    stt_done(&f);
+}
+
+/* ---- group commit -------------------------------------------------------- */
+
+typedef struct committer {
+    store *s;
+    pthread_mutex_t *commit_lock;   /* the server's commit lock: vote .. commit */
+    uint64_t first_oid;
+    int n;
+    uint64_t tids[16];
+    int rc;
+} committer;
+
+static void *commit_thread(void *arg)
+{
+    committer *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        store_txn_meta m = {.status = ' '};
+        store_txn *t;
+        zerr e;
+        done_flag d;
+        done_init(&d);
+        pthread_mutex_lock(c->commit_lock);
+        int rc = store_txn_begin(c->s, &m, &t, &e);
+        for (int k = 0; !rc && k < 10; k++)
+            rc = store_txn_store(t, c->first_oid + (uint64_t)(i * 10 + k), 0, "obj", 3, &e);
+        if (!rc)
+            rc = store_txn_vote(t, NULL, &e);
+        if (!rc)
+            rc = store_txn_commit(t, &c->tids[i], on_commit, &d, &e);
+        pthread_mutex_unlock(c->commit_lock);
+        if (!rc)
+            rc = wait_done(&d);
+        store_txn_free(t);
+        if (rc) {
+            c->rc = rc;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+Test(store_writer, group_commit_from_several_threads)
+{
+    st_fixture f;
+    store_options opt = {.create = 1};   /* synced: durability is the point */
+    stt_open(&f, &opt);
+    enum { THREADS = 8, EACH = 5 };
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    committer c[THREADS];
+    pthread_t th[THREADS];
+    gate g;
+    /* Hold the writer until every thread has a commit queued. */
+    gate_close(&g, f.s);
+    for (int i = 0; i < THREADS; i++) {
+        c[i] = (committer){f.s, &lock, (uint64_t)(1000 * (i + 1)), EACH, {0}, 0};
+        pthread_create(&th[i], NULL, commit_thread, &c[i]);
+    }
+    while (pending_count(f.s) < THREADS)
+        usleep(1000);
+    gate_open(&g);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    store_stats st;
+    store_get_stats(f.s, &st);
+    cr_assert_eq(st.commits, THREADS * EACH);
+    cr_assert_lt(st.syncs, st.commits, "syncs %llu commits %llu",
+                 (unsigned long long)st.syncs, (unsigned long long)st.commits);
+    /* every commit its own tid, all distinct, all loadable */
+    uint64_t all[THREADS * EACH];
+    for (int i = 0; i < THREADS; i++) {
+        cr_assert_eq(c[i].rc, 0);
+        for (int k = 0; k < EACH; k++) {
+            all[i * EACH + k] = c[i].tids[k];
+            if (k)
+                cr_assert_gt(c[i].tids[k], c[i].tids[k - 1]);
+        }
+    }
+    for (int i = 0; i < THREADS * EACH; i++)
+        for (int j = i + 1; j < THREADS * EACH; j++)
+            cr_assert_neq(all[i], all[j]);
+    for (int i = 0; i < THREADS; i++) {
+        uint64_t start;
+        cr_assert_eq(stt_load(f.r, c[i].first_oid + EACH * 10 - 1, STORE_TID_MAX, NULL, 0,
+                              &start, NULL), 0);
+        cr_assert_eq(start, c[i].tids[EACH - 1]);
+    }
+    stt_done(&f);
+}
+
+/* ---- full map and growth ------------------------------------------------- */
+
+Test(store_writer, full_map_gives_ze_full_and_keeps_committed_data)
+{
+    st_fixture f;
+    store_options opt = {.create = 1, .no_sync = 1, .map_size = 1 << 20};
+    stt_open(&f, &opt);
+    char *data = malloc(20000);
+    memset(data, 'x', 20000);
+    int committed = 0, rc = 0;
+    zerr e;
+    for (int i = 0; i < 200 && !rc; i++) {
+        store_txn *t = stt_begin(f.s);
+        cr_assert_eq(store_txn_store(t, (uint64_t)i, 0, data, 20000, &e), 0);
+        cr_assert_eq(store_txn_vote(t, NULL, &e), 0);
+        uint64_t tid;
+        rc = store_txn_finish(t, &tid, &e);
+        store_txn_free(t);
+        if (!rc)
+            committed++;
+    }
+    cr_assert_eq(rc, ZE_FULL, "%s", e.msg);
+    cr_assert_gt(committed, 10);
+    stt_close(&f);
+    store_options again = {.no_sync = 1, .map_size = 1 << 20};
+    stt_reopen(&f, &again);
+    for (int i = 0; i < committed; i++)
+        cr_assert_eq(stt_load(f.r, (uint64_t)i, STORE_TID_MAX, NULL, 0, NULL, NULL), 0);
+    cr_assert_eq(stt_load(f.r, (uint64_t)committed, STORE_TID_MAX, NULL, 0, NULL, NULL),
+                 ZE_NOTFOUND);
+    free(data);
+    stt_done(&f);
+}
+
+Test(store_writer, map_grows_when_allowed)
+{
+    st_fixture f;
+    store_options opt = {.create = 1, .no_sync = 1, .map_size = 1 << 20};
+    stt_open(&f, &opt);
+    f.s->map_max = 64u << 20;   /* the default cap is far larger: lower it for the test */
+    uint64_t t0 = stt_commit1(f.s, 0, 0, "root");
+    zbuf b = ZBUF_INIT;
+    zerr e;
+    /* a reader positioned before the growth */
+    cr_assert_eq(store_load_before(f.r, 0, STORE_TID_MAX, &b, NULL, NULL, &e), ZE_NOTFOUND);
+    char *data = malloc(100000);
+    memset(data, 'y', 100000);
+    for (int i = 1; i <= 40; i++) {
+        store_txn *t = stt_begin(f.s);
+        cr_assert_eq(store_txn_store(t, (uint64_t)i, 0, data, 100000, &e), 0);
+        stt_finish(t);
+    }
+    cr_assert_gt(f.s->map_size, 1u << 20);
+    /* the old snapshot still reads, through renewed cursors */
+    cr_assert_eq(store_load_before(f.r, 0, STORE_TID_MAX, &b, NULL, NULL, &e), ZE_NOTFOUND);
+    cr_assert_eq(store_reader_refresh(f.r, &e), 0);
+    uint64_t start;
+    cr_assert_eq(store_load_before(f.r, 0, STORE_TID_MAX, &b, &start, NULL, &e), 0);
+    cr_assert_eq(start, t0);
+    cr_assert_eq(store_load_before(f.r, 40, STORE_TID_MAX, &b, NULL, NULL, &e), 0);
+    cr_assert_eq(b.len, 100000);
+    zbuf_free(&b);
+    free(data);
+    stt_done(&f);
+}
