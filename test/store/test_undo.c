@@ -1,0 +1,228 @@
+/* Transactional undo, undo log and history. */
+#include "storetest.h"
+
+#include <stdio.h>
+
+static st_fixture f;
+
+static void setup(void) { stt_open(&f, NULL); }
+static void teardown(void) { stt_done(&f); }
+
+TestSuite(store_undo, .init = setup, .fini = teardown);
+
+/* What a vote reported, copied before the txn is freed. */
+typedef struct undo_res {
+    size_t n_changed;
+    uint64_t changed[8];
+} undo_res;
+
+static int undo(uint64_t tid, uint64_t *new_tid, undo_res *out)
+{
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    store_vote_result res;
+    cr_assert_eq(store_txn_undo(t, tid, &e), 0);
+    int rc = store_txn_vote(t, &res, &e);
+    out->n_changed = res.n_changed;
+    for (size_t i = 0; i < res.n_changed && i < 8; i++)
+        out->changed[i] = res.changed[i];
+    if (!rc) {
+        cr_assert_eq(store_txn_finish(t, new_tid, &e), 0, "%s", e.msg);
+    } else {
+        store_txn_abort(t);
+    }
+    store_txn_free(t);
+    return rc;
+}
+
+static void expect(uint64_t oid, const char *text)
+{
+    char buf[64];
+    int rc = stt_load(f.r, oid, STORE_TID_MAX, buf, sizeof buf, NULL, NULL);
+    if (!text) {
+        cr_assert_eq(rc, ZE_NOTFOUND, "oid %llu: %d", (unsigned long long)oid, rc);
+        return;
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_str_eq(buf, text);
+}
+
+Test(store_undo, revert_then_undo_of_undo)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "v1");
+    uint64_t t2 = stt_commit1(f.s, 1, t1, "v2");
+    undo_res res;
+    uint64_t u1, u2;
+    cr_assert_eq(undo(t2, &u1, &res), 0);
+    expect(1, "v1");
+    uint64_t start;
+    stt_load(f.r, 1, STORE_TID_MAX, NULL, 0, &start, NULL);
+    cr_assert_eq(start, u1);   /* the revision's tid is the undo's own */
+    /* undo of the undo brings v2 back */
+    cr_assert_eq(undo(u1, &u2, &res), 0);
+    expect(1, "v2");
+    /* and the iterator shows back-pointers with one-link targets */
+    store_iter *it;
+    store_txn_info info;
+    store_record rec;
+    zerr e;
+    cr_assert_eq(store_iter_open(f.s, u1, 0, &it, &e), 0);
+    cr_assert_eq(store_iter_next_txn(it, &info, &e), 1);
+    cr_assert_eq(store_iter_next_record(it, &rec, &e), 1);
+    cr_assert_eq(rec.kind, STORE_REC_BACKPTR);
+    cr_assert_eq(rec.back_tid, t1);
+    cr_assert_eq(rec.data.len, 2);
+    cr_assert_eq(memcmp(rec.data.p, "v1", 2), 0);
+    cr_assert_eq(store_iter_next_txn(it, &info, &e), 1);
+    cr_assert_eq(store_iter_next_record(it, &rec, &e), 1);
+    cr_assert_eq(rec.kind, STORE_REC_BACKPTR);
+    cr_assert_eq(rec.back_tid, t2);
+    store_iter_close(it);
+}
+
+Test(store_undo, undo_of_creation_deletes)
+{
+    stt_commit1(f.s, 0, 0, "root");
+    uint64_t t1 = stt_commit1(f.s, 2, 0, "new");
+    undo_res res;
+    uint64_t u;
+    cr_assert_eq(undo(t1, &u, &res), 0);
+    cr_assert_eq(res.n_changed, 1);
+    cr_assert_eq(res.changed[0], 2);
+    expect(2, NULL);
+    expect(0, "root");
+    /* undo of that undo restores the object through a back-pointer to t1 */
+    uint64_t u2;
+    cr_assert_eq(undo(u, &u2, &res), 0);
+    expect(2, "new");
+}
+
+Test(store_undo, refused_when_changed_later)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "v1");
+    uint64_t t2 = stt_commit1(f.s, 1, t1, "v2");
+    stt_commit1(f.s, 1, t2, "v3");
+    undo_res res;
+    uint64_t u;
+    cr_assert_eq(undo(t2, &u, &res), ZE_UNDO);
+    /* undoing a creation followed by changes is refused as well */
+    cr_assert_eq(undo(t1, &u, &res), ZE_UNDO);
+    expect(1, "v3");
+    cr_assert_eq(undo(0x0123, &u, &res), ZE_UNDO);   /* no such transaction */
+}
+
+Test(store_undo, several_records_and_multiple_undo)
+{
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_store(t, 1, 0, "a1", 2, &e), 0);
+    cr_assert_eq(store_txn_store(t, 2, 0, "b1", 2, &e), 0);
+    uint64_t t1 = stt_finish(t);
+    t = stt_begin(f.s);
+    cr_assert_eq(store_txn_store(t, 1, t1, "a2", 2, &e), 0);
+    cr_assert_eq(store_txn_store(t, 2, t1, "b2", 2, &e), 0);
+    uint64_t t2 = stt_finish(t);
+    uint64_t t3 = stt_commit1(f.s, 3, 0, "c1");
+    /* undo two transactions in one */
+    t = stt_begin(f.s);
+    cr_assert_eq(store_txn_undo(t, t3, &e), 0);
+    cr_assert_eq(store_txn_undo(t, t2, &e), 0);
+    store_vote_result res;
+    cr_assert_eq(store_txn_vote(t, &res, &e), 0, "%s", e.msg);
+    cr_assert_eq(res.n_changed, 3);
+    size_t n;
+    const uint64_t *oids = store_txn_oids(t, &n);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(oids[0], 3);
+    uint64_t u;
+    cr_assert_eq(store_txn_finish(t, &u, &e), 0);
+    store_txn_free(t);
+    expect(1, "a1");
+    expect(2, "b1");
+    expect(3, NULL);
+}
+
+typedef struct log_acc {
+    int n;
+    uint64_t tids[16];
+    char status[16];
+} log_acc;
+
+static int acc_cb(const store_txn_info *info, void *ud)
+{
+    log_acc *a = ud;
+    a->tids[a->n] = info->tid;
+    a->status[a->n++] = info->status;
+    return 0;
+}
+
+static int only_desc_x(const store_txn_info *info, void *ud)
+{
+    return info->description.len == 1 && info->description.p[0] == 'x';
+}
+
+Test(store_undo, undo_log_ranges_filter_and_packed_stop)
+{
+    uint64_t tids[6];
+    zerr e;
+    for (int i = 0; i < 6; i++) {
+        store_txn_meta m = {(const uint8_t *)"user", 4, (const uint8_t *)(i % 2 ? "x" : "y"),
+                            1, NULL, 0, i == 0 ? 'p' : ' ', 0};
+        store_txn *t;
+        cr_assert_eq(store_txn_begin(f.s, &m, &t, &e), 0);
+        cr_assert_eq(store_txn_store(t, 10 + (uint64_t)i, 0, "d", 1, &e), 0);
+        tids[i] = stt_finish(t);
+    }
+    store_reader_refresh(f.r, &e);
+    log_acc a = {0};
+    cr_assert_eq(store_undo_log(f.r, 0, -20, NULL, NULL, acc_cb, &a, &e), 0);
+    cr_assert_eq(a.n, 5);   /* stops at the packed first transaction */
+    cr_assert_eq(a.tids[0], tids[5]);
+    cr_assert_eq(a.tids[4], tids[1]);
+    a = (log_acc){0};
+    cr_assert_eq(store_undo_log(f.r, 1, 3, NULL, NULL, acc_cb, &a, &e), 0);
+    cr_assert_eq(a.n, 2);
+    cr_assert_eq(a.tids[0], tids[4]);
+    cr_assert_eq(a.tids[1], tids[3]);
+    a = (log_acc){0};
+    cr_assert_eq(store_undo_log(f.r, 0, 20, only_desc_x, NULL, acc_cb, &a, &e), 0);
+    cr_assert_eq(a.n, 3);
+    cr_assert_eq(a.tids[0], tids[5]);
+    cr_assert_eq(a.tids[2], tids[1]);
+}
+
+typedef struct hist {
+    int n;
+    uint64_t tids[8];
+    uint64_t sizes[8];
+} hist;
+
+static int hist_cb(const store_txn_info *info, void *ud)
+{
+    hist *h = ud;
+    h->tids[h->n] = info->tid;
+    h->sizes[h->n++] = info->size;
+    cr_assert_eq(info->user.len, 1);
+    cr_assert_eq(info->user.p[0], 'u');
+    return 0;
+}
+
+Test(store_undo, history_newest_first)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "one");
+    uint64_t t2 = stt_commit1(f.s, 1, t1, "two!");
+    uint64_t t3 = stt_commit1(f.s, 1, t2, "three");
+    zerr e;
+    store_reader_refresh(f.r, &e);
+    hist h = {0};
+    cr_assert_eq(store_history(f.r, 1, 2, hist_cb, &h, &e), 0);
+    cr_assert_eq(h.n, 2);
+    cr_assert_eq(h.tids[0], t3);
+    cr_assert_eq(h.sizes[0], 5);
+    cr_assert_eq(h.tids[1], t2);
+    h = (hist){0};
+    cr_assert_eq(store_history(f.r, 1, 10, hist_cb, &h, &e), 0);
+    cr_assert_eq(h.n, 3);
+    cr_assert_eq(h.sizes[2], 3);
+    cr_assert_eq(store_history(f.r, 2, 10, hist_cb, &h, &e), ZE_NOTFOUND);
+}
