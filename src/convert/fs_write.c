@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define OUT_CAP (1u << 20)
+#define WRITEBACK_CHUNK (32u << 20)
 
 struct zfs_writer {
     int fd;
@@ -25,6 +26,7 @@ struct zfs_writer {
     uint8_t *buf;       /* bytes [bpos, bpos + blen) not yet written */
     size_t blen;
     uint64_t bpos;
+    uint64_t synced;    /* writeback started up to here */
     zfs_index *ix;
     uint64_t ltid;
     int in_txn;
@@ -50,6 +52,20 @@ static int write_all(zfs_writer *w, const void *p, size_t n, zerr *err)
     return 0;
 }
 
+/* Start writeback of each full chunk as soon as it is written, so the disk
+ * works while we produce the rest and the final fsync has little left;
+ * waiting for the chunk before keeps the dirty page cache bounded. */
+static void start_writeback(zfs_writer *w)
+{
+    while (w->bpos - w->synced >= WRITEBACK_CHUNK) {
+        if (w->synced >= WRITEBACK_CHUNK)
+            sync_file_range(w->fd, (off_t)(w->synced - WRITEBACK_CHUNK), WRITEBACK_CHUNK,
+                            SYNC_FILE_RANGE_WAIT_BEFORE);
+        sync_file_range(w->fd, (off_t)w->synced, WRITEBACK_CHUNK, SYNC_FILE_RANGE_WRITE);
+        w->synced += WRITEBACK_CHUNK;
+    }
+}
+
 static int flush(zfs_writer *w, zerr *err)
 {
     int rc = write_all(w, w->buf, w->blen, err);
@@ -57,6 +73,7 @@ static int flush(zfs_writer *w, zerr *err)
         return rc;
     w->bpos += w->blen;
     w->blen = 0;
+    start_writeback(w);
     return 0;
 }
 
@@ -71,6 +88,7 @@ static int put(zfs_writer *w, const void *p, size_t n, zerr *err)
         if ((rc = write_all(w, p, n, err)) != 0)
             return rc;
         w->bpos += n;
+        start_writeback(w);
         return 0;
     }
     memcpy(w->buf + w->blen, p, n);
