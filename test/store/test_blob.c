@@ -1,0 +1,138 @@
+/* Blobs: bushy layout, install at commit, abort, orphans, undo copies. */
+#include "storetest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static st_fixture f;
+
+static void setup(void) { stt_open(&f, NULL); }
+static void teardown(void) { stt_done(&f); }
+
+TestSuite(store_blob, .init = setup, .fini = teardown);
+
+/* A temp blob file holding text; returns its path in buf. */
+static void make_tmp(char *buf, size_t cap, const char *text)
+{
+    zerr e;
+    cr_assert_eq(store_blob_tmpname(f.s, buf, cap, &e), 0, "%s", e.msg);
+    cr_assert_eq(tu_write_file(buf, text, strlen(text)), 0);
+}
+
+static uint64_t commit_blob(uint64_t oid, uint64_t serial, const char *text)
+{
+    char tmp[512];
+    make_tmp(tmp, sizeof tmp, text);
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_store_blob(t, oid, serial, "B", 1, tmp, &e), 0, "%s", e.msg);
+    uint64_t tid = stt_finish(t);
+    cr_assert_neq(access(tmp, F_OK), 0);   /* moved into place */
+    return tid;
+}
+
+static void expect_file(const char *path, const char *text)
+{
+    size_t n;
+    uint8_t *p = tu_read_file(path, &n);
+    cr_assert(p, "missing %s", path);
+    cr_assert_eq(n, strlen(text));
+    cr_assert_eq(memcmp(p, text, n), 0);
+    free(p);
+}
+
+Test(store_blob, bushy_path_and_layout_marker)
+{
+    char path[512], want[600];
+    cr_assert_eq(store_blob_path(f.s, 1, 0x03f8a3bd49999999ull, path, sizeof path), 0);
+    snprintf(want, sizeof want, "%s/0x00/0x00/0x00/0x00/0x00/0x00/0x00/0x01/"
+             "0x03f8a3bd49999999.blob", store_blob_dir(f.s));
+    cr_assert_str_eq(path, want);
+    cr_assert_eq(store_blob_path(f.s, 0, 0, path, sizeof path), 0);
+    cr_assert(strstr(path, "/0x00/0x00.blob"), "%s", path);
+    cr_assert_eq(store_blob_path(f.s, 1, 0x12, path, 10), ZE_TOOBIG);
+    snprintf(want, sizeof want, "%s/.layout", store_blob_dir(f.s));
+    expect_file(want, "bushy");
+}
+
+Test(store_blob, store_and_load)
+{
+    uint64_t t1 = commit_blob(5, 0, "blob one");
+    uint64_t t2 = commit_blob(5, t1, "blob two");
+    char path[512], want[512];
+    zerr e;
+    store_reader_refresh(f.r, &e);
+    cr_assert_eq(store_load_blob(f.r, 5, t1, path, sizeof path, &e), 0, "%s", e.msg);
+    store_blob_path(f.s, 5, t1, want, sizeof want);
+    cr_assert_str_eq(path, want);
+    expect_file(path, "blob one");
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0222, 0);   /* committed blobs are read-only */
+    cr_assert_eq(store_load_blob(f.r, 5, t2, path, sizeof path, &e), 0);
+    expect_file(path, "blob two");
+    /* a record without a blob, and an unknown revision */
+    uint64_t t3 = stt_commit1(f.s, 6, 0, "plain");
+    store_reader_refresh(f.r, &e);
+    cr_assert_eq(store_load_blob(f.r, 6, t3, path, sizeof path, &e), ZE_NOTFOUND);
+    cr_assert_eq(store_load_blob(f.r, 5, t3, path, sizeof path, &e), ZE_NOTFOUND);
+    /* iteration flags blob records */
+    store_iter *it;
+    store_txn_info info;
+    store_record rec;
+    cr_assert_eq(store_iter_open(f.s, t1, t1, &it, &e), 0);
+    cr_assert_eq(store_iter_next_txn(it, &info, &e), 1);
+    cr_assert_eq(store_iter_next_record(it, &rec, &e), 1);
+    cr_assert_eq(rec.has_blob, 1);
+    store_iter_close(it);
+}
+
+Test(store_blob, abort_removes_the_temp_file)
+{
+    char tmp[512];
+    make_tmp(tmp, sizeof tmp, "never");
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_store_blob(t, 7, 0, "B", 1, tmp, &e), 0);
+    cr_assert_eq(store_txn_vote(t, NULL, &e), 0);
+    store_txn_abort(t);
+    store_txn_free(t);
+    cr_assert_neq(access(tmp, F_OK), 0);
+    cr_assert_eq(stt_load(f.r, 7, STORE_TID_MAX, NULL, 0, NULL, NULL), ZE_NOTFOUND);
+}
+
+Test(store_blob, orphans_are_removed_at_open)
+{
+    uint64_t t1 = commit_blob(5, 0, "kept");
+    char kept[512], orphan[512], tmp[512], dir[512];
+    store_blob_path(f.s, 5, t1, kept, sizeof kept);
+    /* a file for a tid that never committed (a crash before the LMDB commit) */
+    store_blob_path(f.s, 5, t1 + 1, orphan, sizeof orphan);
+    cr_assert_eq(tu_write_file(orphan, "x", 1), 0);
+    make_tmp(tmp, sizeof tmp, "leftover");
+    snprintf(dir, sizeof dir, "%s", store_blob_dir(f.s));
+    stt_close(&f);
+    stt_reopen(&f, NULL);
+    expect_file(kept, "kept");
+    cr_assert_neq(access(orphan, F_OK), 0);
+    cr_assert_neq(access(tmp, F_OK), 0);
+}
+
+Test(store_blob, undo_copies_the_blob_under_the_undo_tid)
+{
+    uint64_t t1 = commit_blob(5, 0, "first");
+    uint64_t t2 = commit_blob(5, t1, "second");
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_undo(t, t2, &e), 0);
+    uint64_t u = stt_finish(t);
+    char path[512];
+    store_reader_refresh(f.r, &e);
+    cr_assert_eq(store_load_blob(f.r, 5, u, path, sizeof path, &e), 0, "%s", e.msg);
+    char want[512];
+    store_blob_path(f.s, 5, u, want, sizeof want);
+    cr_assert_str_eq(path, want);
+    expect_file(path, "first");
+}
