@@ -162,6 +162,11 @@ void zcl_disconnect(zcl_client *c)
     c->no_retry = 0;
 }
 
+void zcl_set_timeout(zcl_client *c, unsigned timeout_ms)
+{
+    c->opts.timeout_ms = timeout_ms;
+}
+
 int zcl_is_ready(const zcl_client *c)
 {
     return c->state == ZCL_ST_READY;
@@ -201,9 +206,11 @@ static void on_deadline(uv_timer_t *t)
 int zcl__wait(zcl_client *c, const int *done, zerr *err)
 {
     c->timed_out = 0;
-    uv_timer_start(&c->deadline, on_deadline, c->opts.timeout_ms, 0);
+    if (c->opts.timeout_ms)
+        uv_timer_start(&c->deadline, on_deadline, c->opts.timeout_ms, 0);
     while (!*done && !c->timed_out) {
-        if (uv_run(c->loop, UV_RUN_ONCE) == 0 && !*done)
+        /* Nothing left that could answer: give up rather than spin. */
+        if (uv_run(c->loop, UV_RUN_ONCE) == 0 && !*done && !c->link)
             break;
     }
     uv_timer_stop(&c->deadline);

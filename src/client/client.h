@@ -140,6 +140,9 @@ int zcl_open_sync(const char *addr, const zcl_opts *opts, zcl_client **out, zerr
  * automatic reconnection). */
 void zcl_disconnect(zcl_client *c);
 
+/* Change the *_sync timeout (ms); 0: wait as long as it takes. */
+void zcl_set_timeout(zcl_client *c, unsigned timeout_ms);
+
 int zcl_is_ready(const zcl_client *c);
 uv_loop_t *zcl_loop(const zcl_client *c);
 proto_enc zcl_encoding(const zcl_client *c);

@@ -142,15 +142,11 @@ static int on_announcement(zcl_client *c, const uint8_t *p, size_t len)
         return zerr_set(&c->err, ZE_PROTO, "server announced an unsupported protocol '%.*s'",
                         (int)(len > 16 ? 16 : len), (const char *)p);
     c->enc = c->opts.encoding ? (proto_enc)c->opts.encoding : (proto_enc)p[0];
-    const char *reply = proto_announcement(c->enc);
-    int rc = proto_frame_append(&c->out, reply, strlen(reply));
-    if (rc < 0)
-        return rc;
     c->state = ZCL_ST_SESSION;
-    if (c->probe) {
-        rc = proto_frame_append(&c->out, "ruok", 4);
-        if (rc == 0)
-            zcl__conn_want_flush(c);
+    const char *reply = c->probe ? "ruok" : proto_announcement(c->enc);
+    int rc = proto_frame_append(&c->out, reply, strlen(reply));
+    if (rc < 0 || c->probe) {
+        zcl__conn_want_flush(c);
         return rc;
     }
     return send_register(c, c->opts.read_only);
