@@ -19,6 +19,7 @@
 #ifndef ZEOLITE_CONVERT_H
 #define ZEOLITE_CONVERT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -179,7 +180,11 @@ typedef struct zfs_import_opts {
     const char *blob_dir;  /* source blob directory, or NULL */
     int link;              /* hard-link blob files instead of copying */
     int strict;            /* a torn tail is an error (nothing imported) */
-    int quiet;             /* no progress bar, no warnings on stderr */
+    int quiet;             /* no progress bar */
+    /* When set and it becomes nonzero (a signal handler), the import stops at
+     * the next transaction boundary with ZE_IO "interrupted": a new database
+     * is discarded, an append keeps the batches already committed. */
+    const volatile sig_atomic_t *cancel;
 } zfs_import_opts;
 
 typedef struct zfs_import_stats {
@@ -208,6 +213,7 @@ typedef struct zfs_export_opts {
     uint64_t from_tid;     /* 0 = from the first transaction */
     uint64_t to_tid;       /* 0 = to the last */
     int quiet;
+    const volatile sig_atomic_t *cancel;  /* as for import: no file is left */
 } zfs_export_opts;
 
 typedef struct zfs_export_stats {

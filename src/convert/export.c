@@ -110,6 +110,11 @@ static int run(exporter *ex, const char *tmp, zerr *err)
     }
     zfs_progress *p = zfs_progress_new("export", store_size_bytes(ex->s), ex->opt->quiet);
     while ((rc = store_iter_next_txn(it, &info, err)) == 1) {
+        if (ex->opt->cancel && *ex->opt->cancel) {
+            rc = zerr_set(err, ZE_IO, "interrupted after %" PRIu64 " transactions",
+                          ex->stats->txns);
+            break;
+        }
         if ((rc = export_txn(ex, it, &info, err)) != 0)
             break;
         ex->stats->txns++;

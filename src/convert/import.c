@@ -170,6 +170,11 @@ static int run(importer *im, const char *fs_path, zerr *err)
             im->stats->skipped++;
             continue;
         }
+        if (im->opt->cancel && *im->opt->cancel) {
+            rc = zerr_set(err, ZE_IO, "interrupted at offset %" PRIu64 " after %" PRIu64
+                          " transactions", txn.pos, im->stats->txns);
+            break;
+        }
         if ((rc = import_txn(im, &txn, err)) != 0)
             break;
         im->stats->txns++;

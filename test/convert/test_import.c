@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,4 +426,59 @@ Test(convert_import, lawn_blobs_import_and_export_in_both_layouts)
     free(db);
     free(out);
     free(blobs);
+}
+
+Test(convert_import, an_interrupted_import_leaves_nothing)
+{
+    char *db = tpath("db"), *fs = fx_path("btrees", ".fs");
+    volatile sig_atomic_t stop = 1;
+    zfs_import_opts opt = {.quiet = 1, .cancel = &stop};
+    zfs_import_stats st;
+    zerr err = {0};
+    cr_expect_lt(zfs_import(fs, db, &opt, &st, &err), 0);
+    cr_expect_not_null(strstr(err.msg, "interrupted"), "%s", err.msg);
+    cr_expect(!exists(db));
+    free(fs);
+    free(db);
+}
+
+/* Run the zeolite executable; returns its exit status, stderr in *out. */
+static int run_zeolite(const char *args, char **out)
+{
+    char cmd[4096], *log = tpath("stderr.txt");
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null 2>'%s'", tu_zeolite_bin(), args, log);
+    int st = system(cmd);
+    size_t n;
+    *out = (char *)tu_read_file(log, &n);
+    free(log);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(convert_import, the_commands_report_like_fstest)
+{
+    char *good = fx_path("small", ".fs"), *bad = fx_path("bad/bad-tloc", ".fs");
+    char *torn = fx_path("bad/checkpoint-tail", ".fs"), *db = tpath("db"), *out = NULL;
+    char args[2048];
+    snprintf(args, sizeof args, "verify '%s'", good);
+    cr_expect_eq(run_zeolite(args, &out), 0);
+    cr_expect_str_eq(out, "", "a clean file prints nothing");
+    free(out);
+    snprintf(args, sizeof args, "verify '%s'", bad);
+    cr_expect_eq(run_zeolite(args, &out), 1);
+    cr_expect_not_null(strstr(out, "at 1524: tloc 1502 != tpos 1501"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "import --quiet '%s' '%s'", torn, db);
+    cr_expect_eq(run_zeolite(args, &out), 0);
+    cr_expect_not_null(strstr(out, "warning"), "%s", out);
+    cr_expect_not_null(strstr(out, "3248"), "%s", out);
+    free(out);
+    tu_rmrf(db);
+    snprintf(args, sizeof args, "import --quiet --strict '%s' '%s'", torn, db);
+    cr_expect_eq(run_zeolite(args, &out), 1);
+    cr_expect(!exists(db));
+    free(out);
+    free(good);
+    free(bad);
+    free(torn);
+    free(db);
 }
