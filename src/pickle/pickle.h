@@ -18,17 +18,45 @@
 #include "common/zbuf.h"
 #include "common/zvalue.h"
 
-/* Hard limits that keep a hostile pickle from exhausting memory. */
+/* Hard limits that keep a hostile pickle from exhausting memory.
+ * PICKLE_MAX_DEPTH bounds the height of every decoded tree (a scalar is 0,
+ * a container 1 + its tallest item) and the number of open MARKs, so code
+ * may recurse over a decoded value. The stack and the memo are bounded
+ * below; besides, a memo key must be smaller than the number of input bytes
+ * read so far (Python numbers keys 0, 1, 2...), and no length prefix may
+ * exceed the bytes left, so memory stays proportional to the input. */
 #define PICKLE_MAX_DEPTH 256
+#define PICKLE_MAX_STACK (1 << 22) /* entries */
+#define PICKLE_MAX_MEMO (1 << 22)  /* keys */
 
 enum {
-    PICKLE_ALLOW_OBJECTS = 1, /* accept GLOBAL/REDUCE/BUILD/PERSID (records); off for wire messages */
+    /* accept GLOBAL/REDUCE/BUILD/PERSID (records); off for wire messages */
+    PICKLE_ALLOW_OBJECTS = 1,
 };
 
 /* Decode one pickle starting at p. On success *out is the top value (in arena a)
  * and *used (if non-NULL) the number of bytes consumed up to and including STOP.
  * Returns 0, or ZE_CORRUPT / ZE_TOOBIG / ZE_NOMEM with a message naming the
- * offset and opcode. */
+ * offset and opcode. On error *out is untouched; whatever was allocated stays
+ * in the arena until it is reset.
+ *
+ * Values: BINSTRING/SHORT_BINSTRING/STRING (Python 2 str) give ZV_BYTES;
+ * every STR is valid UTF-8 (encoded surrogates allowed, as Python's
+ * "surrogatepass"); STR and BYTES payloads are also NUL-terminated. Ints
+ * that fit int64 are ZV_INT, others ZV_BIGINT in minimal form. Dict pairs
+ * keep their pickle order, repeated keys included.
+ *
+ * Only with PICKLE_ALLOW_OBJECTS (otherwise they are ZE_CORRUPT):
+ * GLOBAL/STACK_GLOBAL -> ZV_GLOBAL; EXTn -> ZV_GLOBAL "__extension__.<code>";
+ * REDUCE -> ZV_CALL newobj 0; NEWOBJ -> newobj 1; NEWOBJ_EX -> newobj 2 with
+ * args the pair (args, kwargs); INST/OBJ -> ZV_CALL newobj 0 with the args
+ * tuple; BUILD -> ZV_BUILD; PERSID/BINPERSID -> ZV_PERSID (PERSID's text id is
+ * a ZV_STR). Items that APPEND(S)/SETITEM(S)/ADDITEMS add to such an object
+ * (list or dict subclasses, OrderedDict) give ZV_BUILD(obj, list|dict|set of
+ * the items).
+ *
+ * Recursive structures (a container holding itself) are ZE_CORRUPT: a
+ * container may not change once a memo GET or DUP has reached it. */
 int pickle_decode(const uint8_t *p, size_t len, int flags, zv_arena *a,
                   zv **out, size_t *used, zerr *err);
 

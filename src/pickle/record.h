@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/zerr.h"
+#include "common/zvalue.h"
 
 typedef struct record_ref {
     uint64_t oid;
@@ -29,8 +30,26 @@ typedef int (*record_ref_cb)(const record_ref *ref, void *ud);
  * anything unreachable). */
 int record_refs(const uint8_t *rec, size_t len, record_ref_cb cb, void *ud, zerr *err);
 
+/* As record_refs, decoding into the caller's arena instead of a fresh one,
+ * so that a scan over many records (pack) allocates nothing per record.
+ * The caller resets or frees the arena; nothing in it is needed afterwards.
+ *
+ * Which references a record has (ZODB's referencesf plus the lists it
+ * skips): a tuple id gives its first element (strong, this database); a bare
+ * 8-byte id is strong; ['w', (oid,)] and legacy [oid] are weak;
+ * ['w', (oid, db)] is weak with database db; ['m', (db, oid, class)] and
+ * ['n', (db, oid)] are strong references into database db. An oid may be
+ * bytes, a Python 2 str (read as bytes) or an ASCII str, always 8 bytes.
+ * Any other id, or an oid of another length, is ZE_CORRUPT. Bytes after the
+ * state pickle are ignored, as ZODB ignores them. */
+int record_refs_in(zv_arena *a, const uint8_t *rec, size_t len, record_ref_cb cb, void *ud,
+                   zerr *err);
+
 /* The record's class as "module.Name" into buf (NUL-terminated), for conflict
- * messages. Returns 0, or ZE_CORRUPT/ZE_NOTFOUND when it cannot be told. */
+ * messages. Returns 0, or ZE_CORRUPT/ZE_NOTFOUND when it cannot be told
+ * (ZE_TOOBIG when the name does not fit in cap bytes, ZE_NOMEM).
+ * Class metadata forms understood: class; (class, args); ((module, name),
+ * args); (module, name), as ZODB's get_pickle_metadata reads them. */
 int record_class_name(const uint8_t *rec, size_t len, char *buf, size_t cap);
 
 #endif

@@ -1,0 +1,168 @@
+/* encode.c: protocol-3 pickles byte for byte as ZEO writes its messages
+ * (zodbpickle's pure-Python Pickler, protocol 3, fast mode: no memo).
+ * The choice of opcode for each value follows that pickler exactly, so
+ * that a decoded message re-encodes to the same bytes.
+ */
+#include "pickle/pickle.h"
+#include "pickle/pickle_int.h"
+
+#include <string.h>
+
+/* Pickler._BATCHSIZE: APPENDS/SETITEMS carry at most this many items. */
+#define BATCH 1000
+
+static int put(zbuf *b, const void *p, size_t n)
+{
+    return zbuf_append(b, p, n);
+}
+
+static int put_op_u32(zbuf *b, uint8_t op, uint32_t n)
+{
+    uint8_t h[5] = {op, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+    return put(b, h, 5);
+}
+
+/* LONG1 / LONG4 from two's complement little-endian bytes. */
+static int put_long(zbuf *b, const uint8_t *le, size_t n, zerr *err)
+{
+    n = pickle__le_minimal(le, n);
+    int rc;
+    if (n < 256) {
+        uint8_t h[2] = {0x8a, (uint8_t)n};
+        rc = put(b, h, 2);
+    } else if (n <= INT32_MAX) {
+        rc = put_op_u32(b, 0x8b, (uint32_t)n);
+    } else {
+        return zerr_set(err, ZE_TOOBIG, "pickle: int of %zu bytes", n);
+    }
+    return rc ? rc : put(b, le, n);
+}
+
+static int put_int(zbuf *b, int64_t i, zerr *err)
+{
+    if (i >= 0 && i <= 0xff) {
+        uint8_t h[2] = {'K', (uint8_t)i};
+        return put(b, h, 2);
+    }
+    if (i >= 0 && i <= 0xffff) {
+        uint8_t h[3] = {'M', (uint8_t)i, (uint8_t)(i >> 8)};
+        return put(b, h, 3);
+    }
+    if (i >= INT32_MIN && i <= INT32_MAX)
+        return put_op_u32(b, 'J', (uint32_t)i);
+    uint8_t le[8];
+    for (int k = 0; k < 8; k++)
+        le[k] = (uint8_t)((uint64_t)i >> (8 * k));
+    return put_long(b, le, 8, err);
+}
+
+static int put_float(zbuf *b, double f)
+{
+    uint64_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    uint8_t h[9] = {'G'};
+    for (int k = 0; k < 8; k++)
+        h[1 + k] = (uint8_t)(bits >> (56 - 8 * k));
+    return put(b, h, 9);
+}
+
+static int put_string(zbuf *b, const zv *v, zerr *err)
+{
+    size_t n = v->u.s.len;
+    int rc;
+    if (n > UINT32_MAX)
+        return zerr_set(err, ZE_TOOBIG, "pickle: %zu-byte string exceeds protocol 3", n);
+    if (v->type == ZV_STR) {
+        rc = put_op_u32(b, 'X', (uint32_t)n);
+    } else if (n <= 0xff) {
+        uint8_t h[2] = {'C', (uint8_t)n};
+        rc = put(b, h, 2);
+    } else {
+        rc = put_op_u32(b, 'B', (uint32_t)n);
+    }
+    return rc ? rc : put(b, v->u.s.p, n);
+}
+
+static int put_value(zbuf *b, const zv *v, int depth, zerr *err);
+
+static int put_items(zbuf *b, zv *const *items, size_t n, int depth, zerr *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = put_value(b, items[i], depth + 1, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int put_tuple(zbuf *b, const zv *v, int depth, zerr *err)
+{
+    size_t n = v->u.seq.n;
+    if (n == 0)
+        return zbuf_append_byte(b, ')');
+    int rc = n > 3 ? zbuf_append_byte(b, '(') : 0;
+    if (!rc)
+        rc = put_items(b, v->u.seq.items, n, depth, err);
+    if (rc)
+        return rc;
+    return zbuf_append_byte(b, n > 3 ? 't' : (uint8_t)(0x85 + n - 1));
+}
+
+/* EMPTY_LIST/EMPTY_DICT, then batches: one item alone is APPEND/SETITEM,
+ * more are MARK ... APPENDS/SETITEMS (the C pickler would wrap a last
+ * batch of one in MARK too; ZEO's pure-Python one does not). */
+static int put_batched(zbuf *b, const zv *v, int depth, zerr *err)
+{
+    int dict = v->type == ZV_DICT;
+    size_t per = dict ? 2 : 1;
+    int rc = zbuf_append_byte(b, dict ? '}' : ']');
+    for (size_t i = 0; !rc && i < v->u.seq.n; i += BATCH) {
+        size_t k = v->u.seq.n - i < BATCH ? v->u.seq.n - i : BATCH;
+        if (k > 1)
+            rc = zbuf_append_byte(b, '(');
+        if (!rc)
+            rc = put_items(b, v->u.seq.items + i * per, k * per, depth, err);
+        if (!rc)
+            rc = zbuf_append_byte(b, k > 1 ? (dict ? 'u' : 'e') : (dict ? 's' : 'a'));
+    }
+    return rc;
+}
+
+static int put_value(zbuf *b, const zv *v, int depth, zerr *err)
+{
+    if (!v)
+        return zerr_set(err, ZE_INVAL, "pickle: NULL value");
+    if (depth > PICKLE_MAX_DEPTH)
+        return zerr_set(err, ZE_TOOBIG, "pickle: value nested deeper than %d", PICKLE_MAX_DEPTH);
+    switch (v->type) {
+    case ZV_NONE: return zbuf_append_byte(b, 'N');
+    case ZV_BOOL: return zbuf_append_byte(b, v->u.b ? 0x88 : 0x89);
+    case ZV_INT: return put_int(b, v->u.i, err);
+    case ZV_BIGINT: return put_long(b, v->u.s.p, v->u.s.len, err);
+    case ZV_FLOAT: return put_float(b, v->u.f);
+    case ZV_BYTES:
+    case ZV_STR: return put_string(b, v, err);
+    case ZV_TUPLE: return put_tuple(b, v, depth, err);
+    case ZV_LIST:
+    case ZV_DICT: return put_batched(b, v, depth, err);
+    default:
+        return zerr_set(err, ZE_INVAL, "pickle: cannot encode value of type %d", (int)v->type);
+    }
+}
+
+int pickle_encode(const zv *v, zbuf *out, zerr *err)
+{
+    size_t start = out->len;
+    static const uint8_t proto[2] = {0x80, 3};
+    int rc = put(out, proto, 2);
+    if (!rc)
+        rc = put_value(out, v, 0, err);
+    if (!rc)
+        rc = zbuf_append_byte(out, '.');
+    if (rc) {
+        if (rc == ZE_NOMEM)
+            zerr_set(err, ZE_NOMEM, "pickle: out of memory");
+        out->len = start;
+    }
+    return rc;
+}

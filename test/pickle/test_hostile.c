@@ -1,0 +1,200 @@
+/* Malformed and hostile pickles: each is an error with a message naming
+ * the offset and opcode, never a crash or a large allocation. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pickle/pickle.h"
+#include "pktest.h"
+
+static zv_arena *a;
+
+static void setup(void)
+{
+    a = zv_arena_new();
+}
+
+static void teardown(void)
+{
+    zv_arena_free(a);
+}
+
+TestSuite(pickle_hostile, .init = setup, .fini = teardown);
+
+static int decode_err(const uint8_t *p, size_t len, int flags, zerr *err)
+{
+    zv *out = NULL;
+    int rc = pickle_decode(p, len, flags, a, &out, NULL, err);
+    cr_assert_neq(rc, 0, "decoded a bad pickle");
+    cr_assert_null(out);
+    cr_assert_eq(err->code, rc);
+    return rc;
+}
+
+/* Decode spec and expect code rc with a message containing `needle`. */
+static void expect(const char *spec, int flags, int rc, const char *needle)
+{
+    uint8_t buf[256];
+    size_t n = pt_bytes(spec, buf, sizeof buf);
+    zerr err = {0};
+    cr_assert_eq(decode_err(buf, n, flags, &err), rc, "%s: %s", spec, err.msg);
+    cr_assert(strstr(err.msg, needle), "message '%s' lacks '%s'", err.msg, needle);
+}
+
+Test(pickle_hostile, every_truncation_of_a_frame_fails)
+{
+    uint8_t buf[64];
+    size_t n = pt_bytes("80 03 28 4b 01 89 58 08 00 00 00 72 65 67 69 73 74 65 72"
+                        "58 01 00 00 00 31 4b 00 86 74 2e", buf, sizeof buf);
+    for (size_t k = 0; k < n; k++) {
+        /* A fresh copy of exactly k bytes, so ASan sees any overread. */
+        uint8_t *p = malloc(k ? k : 1);
+        memcpy(p, buf, k);
+        zerr err = {0};
+        cr_assert_eq(decode_err(p, k, 0, &err), ZE_CORRUPT, "prefix %zu", k);
+        free(p);
+    }
+}
+
+Test(pickle_hostile, huge_lengths_fail_before_allocating)
+{
+    expect("80 03 58 ff ff ff ff 61 2e", 0, ZE_CORRUPT, "offset 2, BINUNICODE");
+    expect("80 03 42 00 00 00 80 2e", 0, ZE_CORRUPT, "exceeds");
+    expect("80 04 8e ff ff ff ff ff ff ff ff 2e", 0, ZE_CORRUPT, "BINBYTES8");
+    expect("80 04 8d 00 00 00 00 00 00 00 01 2e", 0, ZE_CORRUPT, "BINUNICODE8");
+    expect("80 03 43 09 00 2e", 0, ZE_CORRUPT, "SHORT_BINBYTES");
+    expect("80 03 8b ff ff ff 7f 2e", 0, ZE_CORRUPT, "LONG4");
+    expect("80 03 8b ff ff ff ff 2e", 0, ZE_CORRUPT, "negative length");
+    expect("54 fe ff ff ff 2e", 0, ZE_CORRUPT, "BINSTRING");
+    expect("80 04 95 ff ff 00 00 00 00 00 00 4e 2e", 0, ZE_CORRUPT, "FRAME");
+}
+
+Test(pickle_hostile, deep_nesting_is_refused)
+{
+    uint8_t buf[2000];
+    size_t n = 0;
+    for (int i = 0; i < 300; i++)
+        buf[n++] = ']';
+    for (int i = 0; i < 299; i++)
+        buf[n++] = 'a';
+    buf[n++] = '.';
+    zerr err = {0};
+    cr_assert_eq(decode_err(buf, n, 0, &err), ZE_TOOBIG);
+    cr_assert(strstr(err.msg, "deeper"), "%s", err.msg);
+
+    n = 0;
+    for (int i = 0; i < 300; i++)
+        buf[n++] = '(';
+    buf[n++] = '.';
+    cr_assert_eq(decode_err(buf, n, 0, &err), ZE_TOOBIG);
+    cr_assert(strstr(err.msg, "MARK"), "%s", err.msg);
+
+    /* Height also grows through tuples, dicts and object nodes. */
+    n = 0;
+    buf[n++] = 'N';
+    for (int i = 0; i < 300; i++)
+        buf[n++] = 0x85;
+    buf[n++] = '.';
+    cr_assert_eq(decode_err(buf, n, 0, &err), ZE_TOOBIG);
+}
+
+Test(pickle_hostile, bad_memo_keys)
+{
+    expect("80 03 68 05 2e", 0, ZE_CORRUPT, "memo key 5 not found");
+    expect("80 03 4e 72 ff ff ff ff 2e", 0, ZE_TOOBIG, "LONG_BINPUT");
+    expect("80 03 4e 72 00 00 01 00 2e", 0, ZE_CORRUPT, "out of range");
+    expect("4e 70 2d 31 0a 2e", 0, ZE_CORRUPT, "bad memo key");
+    expect("4e 67 78 0a 2e", 0, ZE_CORRUPT, "bad memo key");
+    expect("80 03 71 00 2e", 0, ZE_CORRUPT, "underflow");
+}
+
+Test(pickle_hostile, recursive_structures_are_refused)
+{
+    /* l = []; l.append(l), through the memo and through DUP. */
+    expect("80 02 5d 71 00 68 00 61 2e", 0, ZE_CORRUPT, "recursive");
+    expect("80 02 5d 32 61 2e", 0, ZE_CORRUPT, "recursive");
+    expect("80 02 7d 71 00 4b 01 68 00 73 2e", 0, ZE_CORRUPT, "recursive");
+    /* A shared list appended to later, even without a cycle, is frozen. */
+    expect("80 02 5d 71 00 68 00 85 30 4b 01 61 2e", 0, ZE_CORRUPT, "recursive");
+}
+
+Test(pickle_hostile, stack_underflow_and_marks)
+{
+    expect("80 03 4b 01 86 2e", 0, ZE_CORRUPT, "TUPLE2: stack underflow");
+    expect("80 03 61 2e", 0, ZE_CORRUPT, "APPEND");
+    expect("80 03 2e", 0, ZE_CORRUPT, "STOP: stack underflow");
+    expect("80 03 30 2e", 0, ZE_CORRUPT, "POP");
+    expect("80 03 74 2e", 0, ZE_CORRUPT, "no MARK");
+    expect("80 03 4b 01 28 85 2e", 0, ZE_CORRUPT, "underflow"); /* TUPLE1 below a MARK */
+    expect("80 03 5d 28 2e", 0, ZE_CORRUPT, "STOP: stack underflow"); /* nothing above MARK */
+    expect("80 03 28 4b 01 65 2e", 0, ZE_CORRUPT, "no container");
+    expect("80 03 7d 28 4b 01 75 2e", 0, ZE_CORRUPT, "odd number");
+    expect("80 03 28 4b 01 64 2e", 0, ZE_CORRUPT, "odd number");
+    expect("80 03 4b 01 4b 02 61 2e", 0, ZE_CORRUPT, "cannot add items to a int");
+}
+
+Test(pickle_hostile, objects_in_wire_messages)
+{
+    expect("80 03 63 \"builtins\" 0a \"exec\" 0a 2e", 0, ZE_CORRUPT, "GLOBAL: object opcodes");
+    expect("80 04 8c 01 61 8c 01 62 93 2e", 0, ZE_CORRUPT, "STACK_GLOBAL");
+    expect("80 03 29 29 52 2e", 0, ZE_CORRUPT, "REDUCE");
+    expect("80 03 29 29 81 2e", 0, ZE_CORRUPT, "NEWOBJ");
+    expect("80 03 4e 4e 62 2e", 0, ZE_CORRUPT, "BUILD");
+    expect("80 03 4e 51 2e", 0, ZE_CORRUPT, "BINPERSID");
+    expect("50 31 0a 2e", 0, ZE_CORRUPT, "PERSID");
+    expect("28 69 \"a\" 0a \"b\" 0a 2e", 0, ZE_CORRUPT, "INST");
+    expect("28 4e 6f 2e", 0, ZE_CORRUPT, "OBJ");
+    expect("82 01 2e", 0, ZE_CORRUPT, "EXT1");
+}
+
+Test(pickle_hostile, malformed_objects_in_records)
+{
+    int obj = PICKLE_ALLOW_OBJECTS;
+    expect("80 03 4e 4b 01 52 2e", obj, ZE_CORRUPT, "must be a tuple");
+    expect("80 04 4b 01 8c 01 62 93 2e", obj, ZE_CORRUPT, "must be str");
+    expect("63 \"a\" 00 \"b\" 0a \"c\" 0a 2e", obj, ZE_CORRUPT, "bad module");
+    expect("63 \"a\" 0a \"\xff\" 0a 2e", obj, ZE_CORRUPT, "bad module");
+    expect("63 \"a\" 0a", obj, ZE_CORRUPT, "no newline");
+    expect("28 6f 2e", obj, ZE_CORRUPT, "no class");
+    expect("82 00 2e", obj, ZE_CORRUPT, "extension code 0");
+    expect("50 \"\xc3\xa9\" 0a 2e", obj, ZE_CORRUPT, "not ASCII");
+}
+
+Test(pickle_hostile, bad_payloads)
+{
+    expect("80 03 58 02 00 00 00 c3 28 2e", 0, ZE_CORRUPT, "invalid UTF-8");
+    expect("80 03 58 02 00 00 00 c0 80 2e", 0, ZE_CORRUPT, "invalid UTF-8"); /* overlong */
+    expect("80 06 4e 2e", 0, ZE_CORRUPT, "unsupported protocol 6");
+    expect("80 03 ff 2e", 0, ZE_CORRUPT, "opcode 0xff");
+    expect("80 05 96 00 00 00 00 00 00 00 00 2e", 0, ZE_CORRUPT, "unsupported opcode");
+    expect("49 31 32 78 0a 2e", 0, ZE_CORRUPT, "bad integer");
+    expect("4c 0a 2e", 0, ZE_CORRUPT, "bad integer");
+    expect("46 31 2e 35 78 0a 2e", 0, ZE_CORRUPT, "bad float");
+    expect("53 \"'abc\" 0a 2e", 0, ZE_CORRUPT, "not quoted");
+    expect("53 \"'a\\'\" 0a 2e", 0, ZE_CORRUPT, "escape"); /* 'a\' */
+    expect("53 \"'\\x4'\" 0a 2e", 0, ZE_CORRUPT, "escape");
+    expect("56 \"\\u12\" 0a 2e", 0, ZE_CORRUPT, "escape");
+    expect("56 \"\\U00110000\" 0a 2e", 0, ZE_CORRUPT, "escape");
+    expect("80 03 4e", 0, ZE_CORRUPT, "input ends before STOP");
+}
+
+Test(pickle_hostile, too_many_digits)
+{
+    char *p = malloc(5000);
+    size_t n = 0;
+    p[n++] = 'L';
+    for (int i = 0; i < 4400; i++)
+        p[n++] = '7';
+    p[n++] = '\n';
+    p[n++] = '.';
+    zerr err = {0};
+    cr_assert_eq(decode_err((uint8_t *)p, n, 0, &err), ZE_TOOBIG);
+    free(p);
+}
+
+Test(pickle_hostile, null_error_is_allowed)
+{
+    uint8_t p[] = {0x80, 0x03, 0xff};
+    zv *out = NULL;
+    cr_assert_eq(pickle_decode(p, sizeof p, 0, a, &out, NULL, NULL), ZE_CORRUPT);
+}
