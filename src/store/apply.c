@@ -225,6 +225,7 @@ int store__apply_txn(store *s, MDB_txn *txn, store_txn *t, zerr *err)
         rc = write_txn_value(&c, &oids, index, size, err);
     if (!rc)
         rc = update_meta(&c, err);
+    t->n_written = index;
     zbuf_free(&oids);
     zbuf_free(&c.scratch);
     return rc;

@@ -67,6 +67,7 @@ struct store_txn {
     uint64_t *changed;
     size_t n_changed;
 
+    uint32_t n_written;    /* records written by the commit (set by the writer) */
     st_job job;            /* the commit job, embedded: committing allocates nothing */
     store_commit_cb cb;
     void *ud;

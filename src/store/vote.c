@@ -28,6 +28,32 @@ static void overlay_lookup(store_txn *t, cur_tid *cur)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* A back-pointer whose target should be in the snapshot must find it there,
+ * so that commit cannot fail on it. Targets committed after the snapshot
+ * (pending, or in an open bulk write) are checked when written. */
+static int check_backptrs(store_txn *t, MDB_txn *txn, zerr *err)
+{
+    store *s = t->s;
+    uint64_t last = 0;
+    int rc = store__meta_get(txn, s, "last_tid", &last, err);
+    if (rc && rc != ZE_NOTFOUND)
+        return rc;
+    for (size_t i = 0; i < t->n_ops; i++) {
+        const txn_op *op = &t->ops[i];
+        st_rec rec;
+        if (op->type != OP_RECORD || op->kind != STORE_REC_BACKPTR || op->back_tid > last)
+            continue;
+        rc = store__rec_get(txn, s, op->oid, op->back_tid, op->back_index, &rec, err);
+        if (rc == ZE_NOTFOUND)
+            return zerr_set(err, ZE_NOTFOUND, "back-pointer of oid %016llx to transaction "
+                            "%016llx, which has no such record", (unsigned long long)op->oid,
+                            (unsigned long long)op->back_tid);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int snapshot_lookup(store_txn *t, cur_tid *cur, zerr *err)
 {
     store *s = t->s;
@@ -41,6 +67,8 @@ static int snapshot_lookup(store_txn *t, cur_tid *cur, zerr *err)
         if (checked(&t->ops[i]) && !cur[i].known &&
             store__current(c, t->ops[i].oid, &cur[i].tid, NULL))
             cur[i].tid = 0;
+    if (!rc)
+        rc = check_backptrs(t, txn, err);
     if (!rc && t->has_undo)
         rc = store__undo_expand(t, txn, err);
     if (c)

@@ -194,7 +194,7 @@ static void complete(store *s, st_job *jobs)
                     s->durable_tid = t->tid;
                 s->stats.commits++;
                 s->stats.transactions++;
-                s->stats.records += t->n_ops + t->n_gen;
+                s->stats.records += t->n_written;
             }
             t->state = TXN_DONE;
         }

@@ -130,13 +130,20 @@ Test(store_fidelity, backpointer_to_first_of_two_records)
     cr_assert_eq(rec.back_tid, T2);   /* one link, not the end of the chain */
     cr_assert_eq(store_iter_next_txn(it, &info, &e), 0);
     store_iter_close(it);
-    /* a back-pointer to a record that does not exist fails the commit */
+    /* a back-pointer to a record that does not exist fails the vote */
     t = begin_at(T3 + 1, ' ');
     rec_back(t, 4, T1, 7);
+    cr_assert_eq(store_txn_vote(t, NULL, &e), ZE_NOTFOUND);
+    store_txn_free(t);
+    /* ... or, in bulk mode where the vote cannot see the open write, the commit */
+    cr_assert_eq(store_bulk_begin(f.s, &e), 0);
+    t = begin_at(T3 + 2, ' ');
+    rec_back(t, 4, T3 + 1, 0);
     cr_assert_eq(store_txn_vote(t, NULL, &e), 0);
     uint64_t tid;
     cr_assert_eq(store_txn_finish(t, &tid, &e), ZE_NOTFOUND);
     store_txn_free(t);
+    cr_assert_eq(store_bulk_end(f.s, &e), 0);
     cr_assert_eq(store_last_tid(f.s), T3);
 }
 
