@@ -6,11 +6,15 @@
  * to it.
  *
  * Memory: the reader and the writer stream. They hold one read or write
- * window (a few MB), the largest single record, and an index of
- *   16 bytes per oid (oid -> offset of its last record, for prev pointers),
+ * window (4 MB / 1 MB), the largest single record, and an index of
+ *   16 bytes per oid (oid -> offset of its last record, for prev pointers,
+ *      in a hash table kept under 70% full),
  *    8 bytes per record (record offsets, to resolve back-pointers),
  *   24 bytes per transaction.
- * A 1 GB CMS-like file (~320,000 records, ~100,000 oids) needs about 6 MB.
+ * A 1 GB CMS-like file (~320,000 records, ~85,000 oids) needs about 6 MB.
+ * Each index part past 8 MB moves to a shared mapping of an unlinked
+ * temporary file ($TMPDIR, else /var/tmp), so anonymous memory stays bounded
+ * for any file size (the page cache holds the rest).
  *
  * Errors: every fallible call returns 0 (or a count / 1 where documented) or a
  * negative ZE_* code and fills the optional zerr. Messages about the file

@@ -35,6 +35,21 @@ int zfs__index_find_pos(const zfs_index *ix, uint64_t pos, uint64_t *tid, uint32
 /* Offset of record number index of the transaction tid: 0 or ZE_NOTFOUND. */
 int zfs__index_find_rec(const zfs_index *ix, uint64_t tid, uint32_t index, uint64_t *pos);
 
+/* A growable memory region (spill.c): heap memory while small, a shared
+ * mapping of an unlinked temporary file ($TMPDIR, else /var/tmp) once large,
+ * so that anonymous memory stays bounded. Init with ZFS_SPILL_INIT. Resizing
+ * keeps the contents (new bytes are undefined) and may move p. */
+typedef struct zfs_spill {
+    void *p;
+    size_t cap;   /* bytes */
+    int fd;       /* -1 while on the heap */
+} zfs_spill;
+
+#define ZFS_SPILL_INIT {NULL, 0, -1}
+
+int zfs__spill_resize(zfs_spill *r, size_t cap, zerr *err);
+void zfs__spill_free(zfs_spill *r);
+
 /* Folder helpers (files.c). remove_tree is rm -rf (errors ignored: used to
  * clean up after a failure); fsync_parent makes a rename in path's folder
  * durable. */

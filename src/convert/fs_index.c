@@ -12,16 +12,20 @@ typedef struct txn_ent {
 
 /* A growable array of fixed-size items. */
 typedef struct vec {
-    void *p;
-    size_t n, cap, item;
+    zfs_spill mem;
+    size_t n, item;
 } vec;
 
 /* oid -> last record offset; open addressing, linear probing. Offsets are
  * never 0 (the magic comes first), so 0 marks an empty slot. */
+typedef struct slot {
+    uint64_t oid;
+    uint64_t pos;
+} slot;
+
 typedef struct oidmap {
-    uint64_t *keys;
-    uint64_t *vals;
-    size_t cap;    /* power of two */
+    zfs_spill mem;  /* slot[cap] */
+    size_t cap;     /* power of two */
     size_t n;
 } oidmap;
 
@@ -32,17 +36,20 @@ struct zfs_index {
     oidmap map;
 };
 
+static void *vec_at(const vec *v, size_t i)
+{
+    return (char *)v->mem.p + i * v->item;
+}
+
 static int vec_push(vec *v, const void *x, zerr *err)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 1024;
-        void *p = realloc(v->p, cap * v->item);
-        if (!p)
-            return zerr_set(err, ZE_NOMEM, "index: out of memory (%zu entries)", v->n);
-        v->p = p;
-        v->cap = cap;
+    if ((v->n + 1) * v->item > v->mem.cap) {
+        size_t cap = v->mem.cap ? v->mem.cap * 2 : 1024 * v->item;
+        int rc = zfs__spill_resize(&v->mem, cap, err);
+        if (rc)
+            return rc;
     }
-    memcpy((char *)v->p + v->n * v->item, x, v->item);
+    memcpy(vec_at(v, v->n), x, v->item);
     v->n++;
     return 0;
 }
@@ -52,34 +59,32 @@ static size_t slot_of(uint64_t oid, size_t cap)
     return (size_t)((oid * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
 }
 
-static void map_put_nogrow(oidmap *m, uint64_t oid, uint64_t pos)
+static void map_put_nogrow(slot *t, size_t cap, size_t *n, uint64_t oid, uint64_t pos)
 {
-    size_t i = slot_of(oid, m->cap);
-    while (m->vals[i] && m->keys[i] != oid)
-        i = (i + 1) & (m->cap - 1);
-    if (!m->vals[i])
-        m->n++;
-    m->keys[i] = oid;
-    m->vals[i] = pos;
+    size_t i = slot_of(oid, cap);
+    while (t[i].pos && t[i].oid != oid)
+        i = (i + 1) & (cap - 1);
+    if (!t[i].pos)
+        (*n)++;
+    t[i].oid = oid;
+    t[i].pos = pos;
 }
 
 static int map_grow(oidmap *m, zerr *err)
 {
-    oidmap big = {0};
-    big.cap = m->cap ? m->cap * 2 : 4096;
-    big.keys = malloc(big.cap * sizeof *big.keys);
-    big.vals = calloc(big.cap, sizeof *big.vals);
-    if (!big.keys || !big.vals) {
-        free(big.keys);
-        free(big.vals);
-        return zerr_set(err, ZE_NOMEM, "index: out of memory (%zu oids)", m->n);
-    }
+    zfs_spill big = ZFS_SPILL_INIT;
+    size_t cap = m->cap ? m->cap * 2 : 4096, n = 0;
+    int rc = zfs__spill_resize(&big, cap * sizeof(slot), err);
+    if (rc)
+        return rc;
+    slot *t = big.p, *old = m->mem.p;
+    memset(t, 0, cap * sizeof *t);
     for (size_t i = 0; i < m->cap; i++)
-        if (m->vals[i])
-            map_put_nogrow(&big, m->keys[i], m->vals[i]);
-    free(m->keys);
-    free(m->vals);
-    *m = big;
+        if (old[i].pos)
+            map_put_nogrow(t, cap, &n, old[i].oid, old[i].pos);
+    zfs__spill_free(&m->mem);
+    m->mem = big;
+    m->cap = cap;
     return 0;
 }
 
@@ -91,7 +96,7 @@ static int map_put(oidmap *m, uint64_t oid, uint64_t pos, zerr *err)
         if (rc)
             return rc;
     }
-    map_put_nogrow(m, oid, pos);
+    map_put_nogrow(m->mem.p, m->cap, &m->n, oid, pos);
     return 0;
 }
 
@@ -100,9 +105,11 @@ zfs_index *zfs__index_new(void)
     zfs_index *ix = calloc(1, sizeof *ix);
     if (!ix)
         return NULL;
-    ix->txns.item = sizeof(txn_ent);
-    ix->recs.item = sizeof(uint64_t);
-    ix->pending.item = sizeof(uint64_t);
+    zfs_spill none = ZFS_SPILL_INIT;
+    ix->txns = (vec){none, 0, sizeof(txn_ent)};
+    ix->recs = (vec){none, 0, sizeof(uint64_t)};
+    ix->pending = (vec){none, 0, sizeof(uint64_t)};
+    ix->map.mem = none;
     return ix;
 }
 
@@ -110,11 +117,10 @@ void zfs__index_free(zfs_index *ix)
 {
     if (!ix)
         return;
-    free(ix->txns.p);
-    free(ix->recs.p);
-    free(ix->pending.p);
-    free(ix->map.keys);
-    free(ix->map.vals);
+    zfs__spill_free(&ix->txns.mem);
+    zfs__spill_free(&ix->recs.mem);
+    zfs__spill_free(&ix->pending.mem);
+    zfs__spill_free(&ix->map.mem);
     free(ix);
 }
 
@@ -135,8 +141,8 @@ int zfs__index_add_record(zfs_index *ix, uint64_t oid, uint64_t pos, zerr *err)
 
 int zfs__index_end_txn(zfs_index *ix, zerr *err)
 {
-    const uint64_t *oids = ix->pending.p;
-    const uint64_t *recs = ix->recs.p;
+    const uint64_t *oids = ix->pending.mem.p;
+    const uint64_t *recs = ix->recs.mem.p;
     size_t first = ix->recs.n - ix->pending.n;
     for (size_t i = 0; i < ix->pending.n; i++) {
         int rc = map_put(&ix->map, oids[i], recs[first + i], err);
@@ -151,7 +157,7 @@ void zfs__index_drop_txn(zfs_index *ix)
 {
     if (ix->txns.n == 0)
         return;
-    const txn_ent *t = (const txn_ent *)ix->txns.p + ix->txns.n - 1;
+    const txn_ent *t = vec_at(&ix->txns, ix->txns.n - 1);
     ix->recs.n = t->first;
     ix->txns.n--;
     ix->pending.n = 0;
@@ -160,12 +166,13 @@ void zfs__index_drop_txn(zfs_index *ix)
 uint64_t zfs__index_last(const zfs_index *ix, uint64_t oid)
 {
     const oidmap *m = &ix->map;
+    const slot *t = m->mem.p;
     if (!m->cap)
         return 0;
     size_t i = slot_of(oid, m->cap);
-    while (m->vals[i]) {
-        if (m->keys[i] == oid)
-            return m->vals[i];
+    while (t[i].pos) {
+        if (t[i].oid == oid)
+            return t[i].pos;
         i = (i + 1) & (m->cap - 1);
     }
     return 0;
@@ -174,7 +181,7 @@ uint64_t zfs__index_last(const zfs_index *ix, uint64_t oid)
 /* Number of the last transaction whose key (by get) is <= x, or -1. */
 static long txn_floor(const zfs_index *ix, uint64_t x, int by_first)
 {
-    const txn_ent *t = ix->txns.p;
+    const txn_ent *t = ix->txns.mem.p;
     long lo = 0, hi = (long)ix->txns.n - 1, found = -1;
     while (lo <= hi) {
         long mid = lo + (hi - lo) / 2;
@@ -191,7 +198,7 @@ static long txn_floor(const zfs_index *ix, uint64_t x, int by_first)
 
 int zfs__index_find_pos(const zfs_index *ix, uint64_t pos, uint64_t *tid, uint32_t *index)
 {
-    const uint64_t *r = ix->recs.p;
+    const uint64_t *r = ix->recs.mem.p;
     size_t lo = 0, hi = ix->recs.n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -206,7 +213,7 @@ int zfs__index_find_pos(const zfs_index *ix, uint64_t pos, uint64_t *tid, uint32
     long k = txn_floor(ix, lo, 1);
     if (k < 0)
         return ZE_NOTFOUND;
-    const txn_ent *t = (const txn_ent *)ix->txns.p + k;
+    const txn_ent *t = vec_at(&ix->txns, (size_t)k);
     *tid = t->tid;
     *index = (uint32_t)(lo - t->first);
     return 0;
@@ -217,10 +224,10 @@ int zfs__index_find_rec(const zfs_index *ix, uint64_t tid, uint32_t index, uint6
     long k = txn_floor(ix, tid, 0);
     if (k < 0)
         return ZE_NOTFOUND;
-    const txn_ent *t = (const txn_ent *)ix->txns.p + k;
+    const txn_ent *t = vec_at(&ix->txns, (size_t)k);
     size_t end = (size_t)k + 1 < ix->txns.n ? t[1].first : ix->recs.n;
     if (t->tid != tid || t->first + index >= end)
         return ZE_NOTFOUND;
-    *pos = ((const uint64_t *)ix->recs.p)[t->first + index];
+    *pos = ((const uint64_t *)ix->recs.mem.p)[t->first + index];
     return 0;
 }
