@@ -120,7 +120,9 @@ typedef int (*store_txn_cb)(const store_txn_info *info, void *ud);
 
 /* history(oid, size): up to size revisions, newest first, one callback each
  * (size = record length). ZE_NOTFOUND for an unknown oid. A callback returning
- * nonzero stops the walk and that value is returned. */
+ * nonzero stops the walk and that value is returned.
+ * Callbacks of store_history, store_undo_log and store_changes_since run while
+ * the snapshot is pinned: they must not call into the store. */
 int store_history(store_reader *r, uint64_t oid, int size, store_txn_cb cb,
                   void *ud, zerr *err);
 
@@ -228,7 +230,8 @@ typedef struct store_conflict {
     uint64_t expected;
     int read_conflict;   /* from check_current: not resolvable by the client */
     int delete_conflict; /* from delete: not resolvable by the client */
-    zslice data;         /* what the client stored; valid until the txn is freed */
+    zslice data;         /* what the client stored; valid until the next vote
+                            or until the txn is freed */
 } store_conflict;
 
 typedef struct store_vote_result {
@@ -286,8 +289,9 @@ const uint64_t *store_txn_oids(store_txn *t, size_t *n);
 /* Path of the blob file for (oid, tid) in the bushy layout, whether or not it
  * exists: DIR/0x00/.../0xNN/0x<tid hex>.blob. */
 int store_blob_path(store *s, uint64_t oid, uint64_t tid, char *buf, size_t cap);
-/* Path of the blob file that loadBefore(oid, before) refers to (back-pointers
- * followed), ZE_NOTFOUND when that revision has no blob. */
+/* Path of the blob file of revision (oid, serial) (loadBlob; an imported
+ * back-pointer without its own file gives its target's file), ZE_NOTFOUND
+ * when that revision has no blob or its file is missing. */
 int store_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf,
                     size_t cap, zerr *err);
 /* A fresh temporary file name inside the blob dir's tmp folder (same

@@ -124,7 +124,7 @@ static int undo_record(undo_ctx *c, uint64_t T, uint32_t index, uint64_t oid)
     if (rc)
         return rc == ZE_NOTFOUND ? zerr_set(c->err, ZE_CORRUPT, "record %u of %016llx missing",
                                             index, (unsigned long long)T) : rc;
-    data_pos rpos = pos_of(T, &r), cpos;
+    data_pos rpos = pos_of(T, &r), cpos = {1, 0, 0};
     int is_r;
     if ((rc = current_pos(c, oid, T, index, &cpos, &is_r)))
         return rc;
