@@ -289,7 +289,8 @@ static int skip_undone(zfs_reader *r, uint64_t pos, uint64_t tlen, zerr *err)
     return 0;
 }
 
-/* Read the transaction header at r->pos: 1 when one starts, 0 at the end. */
+/* Read the transaction header at r->pos: 1 when one starts, 0 at the end,
+ * 2 when it was a skipped 'u' transaction (read the next one). */
 static int read_header(zfs_reader *r, zfs_txn *txn, zerr *err)
 {
     const uint8_t *h;
@@ -335,7 +336,7 @@ static int read_header(zfs_reader *r, zfs_txn *txn, zerr *err)
     r->ltid = tid;
     if (status == 'u') {
         rc = skip_undone(r, pos, tlen, err);
-        return rc ? rc : read_header(r, txn, err);
+        return rc ? rc : 2;
     }
     if ((rc = get(r, pos + ZFS_TXN_HDR, (size_t)(meta - ZFS_TXN_HDR), &h, err)) != 0 ||
         (rc = zbuf_set(&r->meta, h, (size_t)(meta - ZFS_TXN_HDR))) != 0 ||
@@ -369,9 +370,11 @@ int zfs_reader_next_txn(zfs_reader *r, zfs_txn *txn, zerr *err)
         if (rc < 0)
             return rc;
     }
-    if (r->done)
-        return 0;
-    return read_header(r, txn, err);
+    int rc;
+    do
+        rc = r->done ? 0 : read_header(r, txn, err);
+    while (rc == 2);
+    return rc;
 }
 
 static int end_txn(zfs_reader *r, zerr *err)

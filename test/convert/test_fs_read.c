@@ -1,10 +1,12 @@
 /* test_fs_read.c: the streaming reader against every fixture manifest. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "convert/convert.h"
 #include "fixtures.h"
+#include "testutil.h"
 
 static void expect_meta(const tj *t, const char *key, zslice s)
 {
@@ -219,4 +221,35 @@ Test(fs_read, verify_reports_clean_files_and_damage)
     }
     fx_free_names(good);
     fx_free_names(bad);
+}
+
+Test(fs_read, undone_transactions_are_skipped_and_counted)
+{
+    /* no fixture has an obsolete 'u' transaction: mark small.fs's last one */
+    char *src = fx_path("small", ".fs"), *dir = tu_tmpdir("fsundone"), out[512];
+    tj *m = fx_manifest("small");
+    const tj *txns = tj_get(m, "transactions");
+    size_t n;
+    uint8_t *bytes = tu_read_file(src, &n);
+    uint64_t last = (uint64_t)tj_getn(txns->items[txns->n - 1], "pos");
+    bytes[last + 16] = 'u';
+    snprintf(out, sizeof out, "%s/undone.fs", dir);
+    cr_assert_eq(tu_write_file(out, bytes, n), 0);
+    zfs_reader *r;
+    zfs_txn txn;
+    size_t seen = 0;
+    cr_assert_eq(zfs_reader_open(&r, out, NULL, NULL), 0);
+    while (zfs_reader_next_txn(r, &txn, NULL) == 1) {
+        cr_expect_neq(txn.pos, last, "the 'u' transaction is not yielded");
+        seen++;
+    }
+    cr_expect_eq(seen, txns->n - 1);
+    cr_expect_eq(zfs_reader_undone_count(r), 1);
+    cr_expect_eq(zfs_reader_offset(r), n);
+    zfs_reader_close(r);
+    free(bytes);
+    tj_free(m);
+    tu_rmrf(dir);
+    free(dir);
+    free(src);
 }
