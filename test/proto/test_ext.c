@@ -136,6 +136,22 @@ Test(proto_ext, bad_stored_bytes_are_corrupt)
     }
 }
 
+/* A stored extension whose containers are reused through the memo would
+ * expand exponentially when sent back in history or iterator replies. */
+Test(proto_ext, shared_containers_are_corrupt)
+{
+    zbuf p = ZBUF_INIT;
+    static const uint8_t head[] = {0x80, 0x03, 0x7d, 0x58, 0x01, 0, 0, 0, 'a', 0x29};
+    zv *d;
+
+    zbuf_append(&p, head, sizeof head);
+    for (int i = 0; i < 30; i++)
+        zbuf_append(&p, "\x32\x86", 2); /* DUP, TUPLE2 */
+    zbuf_append(&p, "\x73\x2e", 2);     /* SETITEM, STOP */
+    cr_assert_eq(proto_extension_decode(p.data, p.len, arena, &d, NULL), ZE_CORRUPT);
+    zbuf_free(&p);
+}
+
 /* A big dict: batches of 1000 entries, and the C pickler's extra empty batch
  * when the size is a multiple of 1000 (round trip through ZODB's bytes
  * shape: decode what we wrote, same dict; encode again, same bytes). */

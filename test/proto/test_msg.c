@@ -264,6 +264,25 @@ Test(proto_msg, pickle_global_and_reduce_are_refused)
     cr_assert_neq(rc, 0);
 }
 
+/* A value reused through DUP or the memo doubles at each level: 40 levels
+ * of (x, x) are 2^41 nodes to echo. ZEO never shares values in a message. */
+Test(proto_msg, pickle_shared_values_are_refused)
+{
+    zbuf p = ZBUF_INIT;
+    static const uint8_t head[] = {0x80, 0x03, 0x28, 0x29};
+    static const uint8_t tail[] = {0x89, 0x58, 0x01, 0, 0, 0, 'f', 0x29, 0x74, 0x2e};
+    proto_msg m;
+    zerr err;
+
+    zbuf_append(&p, head, sizeof head);
+    for (int i = 0; i < 40; i++)
+        zbuf_append(&p, "\x32\x86", 2); /* DUP, TUPLE2 */
+    zbuf_append(&p, tail, sizeof tail);
+    cr_assert_eq(proto_decode(PROTO_PICKLE, p.data, p.len, arena, &m, &err), ZE_PROTO);
+    cr_assert_str_eq(err.msg, "pickle: values shared through the memo");
+    zbuf_free(&p);
+}
+
 /* Every proper prefix of a good message is an error, never a crash. */
 static void check_prefixes(proto_enc enc, const char *spec)
 {
