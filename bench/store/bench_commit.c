@@ -43,7 +43,7 @@ static int stage(bench_db *db, uint64_t first, int k, const uint64_t *serial, ui
     return rc;
 }
 
-int bench_commit_serial(bench_db *db, const bench_cfg *cfg, int k, double *rate)
+int bench_commit_serial(bench_db *db, double seconds, int k, bench_rate *rate)
 {
     uint64_t serial[100], n = 0, tid;
     zbuf pk = ZBUF_INIT;
@@ -51,7 +51,7 @@ int bench_commit_serial(bench_db *db, const bench_cfg *cfg, int k, double *rate)
     int rc = read_serials(db, 0, k, serial);
     double t0 = bench_now();
 
-    while (!rc && bench_now() - t0 < cfg->seconds) {
+    while (!rc && bench_now() - t0 < seconds) {
         store_txn *t = NULL;
         if (!(rc = stage(db, 0, k, serial, (uint32_t)(1000 + n), &t, &pk, &err)) &&
             !(rc = store_txn_finish(t, &tid, &err))) {
@@ -63,7 +63,8 @@ int bench_commit_serial(bench_db *db, const bench_cfg *cfg, int k, double *rate)
             store_txn_abort(t);
         store_txn_free(t);
     }
-    *rate = (double)n / (bench_now() - t0);
+    rate->seconds += bench_now() - t0;
+    rate->n += n;
     if (rc)
         fprintf(stderr, "store_bench: commit of %d: %s\n", k, err.msg);
     zbuf_free(&pk);
@@ -176,55 +177,82 @@ int bench_commit_group(bench_db *db, const bench_cfg *cfg, int threads, int k,
     return rc;
 }
 
-static int raw_commit_loop(MDB_env *env, double seconds, uint64_t *n)
-{
-    MDB_txn *txn;
+struct raw_env {
+    MDB_env *env;
     MDB_dbi dbi;
-    uint8_t key[16] = {0}, val[300];
-    int rc;
+    uint64_t next;
+    char path[4200];
+};
 
-    memset(val, 0x5a, sizeof val);
-    if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) || (rc = mdb_dbi_open(txn, "records", MDB_CREATE, &dbi)) ||
-        (rc = mdb_txn_commit(txn)))
-        return rc;
-    double t0 = bench_now();
-    while (bench_now() - t0 < seconds) {
-        MDB_val k = {sizeof key, key}, v = {sizeof val, val};
-        zbe64_put(key + 8, ++*n);
-        if ((rc = mdb_txn_begin(env, NULL, 0, &txn)))
-            return rc;
-        if ((rc = mdb_put(txn, dbi, &k, &v, 0))) {
-            mdb_txn_abort(txn);
-            return rc;
-        }
-        if ((rc = mdb_txn_commit(txn)))
-            return rc;
+/* LMDB's default flags make every commit durable (data sync, then meta). */
+int bench_raw_open(const char *dir, raw_env **out)
+{
+    raw_env *e = calloc(1, sizeof *e);
+    MDB_txn *txn;
+    int rc;
+    if (!e)
+        return ZE_NOMEM;
+    snprintf(e->path, sizeof e->path, "%s/raw_lmdb", dir);
+    if (mkdir(e->path, 0755) && errno != EEXIST) {
+        free(e);
+        return ZE_IO;
     }
+    if ((rc = mdb_env_create(&e->env)) == 0 &&
+        !(rc = mdb_env_set_mapsize(e->env, 256u << 20)) &&
+        !(rc = mdb_env_set_maxdbs(e->env, 4)) && !(rc = mdb_env_open(e->env, e->path, 0, 0644)) &&
+        !(rc = mdb_txn_begin(e->env, NULL, 0, &txn))) {
+        if ((rc = mdb_dbi_open(txn, "records", MDB_CREATE, &e->dbi)))
+            mdb_txn_abort(txn);
+        else
+            rc = mdb_txn_commit(txn);
+    }
+    if (rc) {
+        fprintf(stderr, "store_bench: raw LMDB env: %s\n", mdb_strerror(rc));
+        bench_raw_close(e);
+        return ZE_IO;
+    }
+    *out = e;
     return 0;
 }
 
-/* LMDB's default flags make every commit durable (data sync, then meta). */
-int bench_raw_sync_commit(const char *dir, const bench_cfg *cfg, double *rate)
+static int raw_commit(raw_env *e)
 {
-    char path[4200];
-    MDB_env *env;
-    uint64_t n = 0;
-    int rc;
-
-    snprintf(path, sizeof path, "%s/raw_lmdb", dir);
-    if (mkdir(path, 0755) && errno != EEXIST)
-        return ZE_IO;
-    if ((rc = mdb_env_create(&env)))
-        return ZE_NOMEM;
-    if (!(rc = mdb_env_set_mapsize(env, 256u << 20)) && !(rc = mdb_env_set_maxdbs(env, 4)) &&
-        !(rc = mdb_env_open(env, path, 0, 0644))) {
-        double t0 = bench_now();
-        rc = raw_commit_loop(env, cfg->seconds, &n);
-        *rate = (double)n / (bench_now() - t0);
+    uint8_t key[16] = {0}, val[300];
+    MDB_val k = {sizeof key, key}, v = {sizeof val, val};
+    MDB_txn *txn;
+    memset(val, 0x5a, sizeof val);
+    zbe64_put(key + 8, ++e->next);
+    int rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = mdb_put(txn, e->dbi, &k, &v, 0))) {
+        mdb_txn_abort(txn);
+        return rc;
     }
-    mdb_env_close(env);
-    bench_remove_tree(path);
+    return mdb_txn_commit(txn);
+}
+
+int bench_raw_commits(raw_env *e, double seconds, bench_rate *rate)
+{
+    double t0 = bench_now();
+    int rc = 0;
+    uint64_t n = 0;
+    while (!rc && bench_now() - t0 < seconds)
+        if (!(rc = raw_commit(e)))
+            n++;
+    rate->seconds += bench_now() - t0;
+    rate->n += n;
     if (rc)
         fprintf(stderr, "store_bench: raw LMDB commit: %s\n", mdb_strerror(rc));
     return rc ? ZE_IO : 0;
+}
+
+void bench_raw_close(raw_env *e)
+{
+    if (!e)
+        return;
+    if (e->env)
+        mdb_env_close(e->env);
+    bench_remove_tree(e->path);
+    free(e);
 }

@@ -12,6 +12,7 @@
 
 #define LOAD_ROUND 10000
 #define SEED 42
+#define LOAD_ROUNDS 4
 
 /* Touch every record page once so both loops run with the data in page cache. */
 static int warm_cache(store *s, uint64_t *sum)
@@ -34,12 +35,12 @@ static int warm_cache(store *s, uint64_t *sum)
     return rc;
 }
 
-static int store_loop(bench_db *db, double seconds, uint64_t *count, double *elapsed)
+static int store_loop(bench_db *db, double seconds, uint64_t seed, bench_rate *rate)
 {
     store_reader *r;
     zbuf data = ZBUF_INIT;
     zerr err;
-    uint64_t seed = SEED, start, end, n = 0;
+    uint64_t start, end, n = 0;
     int rc = store_reader_new(db->s, &r, &err);
     if (rc) {
         fprintf(stderr, "store_bench: reader: %s\n", err.msg);
@@ -52,8 +53,8 @@ static int store_loop(bench_db *db, double seconds, uint64_t *count, double *ela
             rc = store_load_before(r, oid, STORE_TID_MAX, &data, &start, &end, &err);
         }
     }
-    *elapsed = bench_now() - t0;
-    *count = n;
+    rate->seconds += bench_now() - t0;
+    rate->n += n;
     if (rc)
         fprintf(stderr, "store_bench: load_before: %s\n", err.msg);
     store_reader_free(r);
@@ -75,12 +76,11 @@ static int raw_lookup(MDB_cursor *c, uint64_t oid, uint64_t *sum)
     return 0;
 }
 
-static int raw_loop(store *s, const bench_db *db, uint64_t count, double *elapsed,
-                    uint64_t *sum)
+static int raw_loop(store *s, const bench_db *db, uint64_t count, uint64_t seed,
+                    bench_rate *rate, uint64_t *sum)
 {
     MDB_txn *txn;
     MDB_cursor *c;
-    uint64_t seed = SEED;
     int rc;
 
     store__map_enter(s);
@@ -89,7 +89,8 @@ static int raw_loop(store *s, const bench_db *db, uint64_t count, double *elapse
             double t0 = bench_now();
             for (uint64_t i = 0; i < count && !rc; i++)
                 rc = raw_lookup(c, db->oids[bench_rand(&seed) % db->n], sum);
-            *elapsed = bench_now() - t0;
+            rate->seconds += bench_now() - t0;
+            rate->n += count;
             mdb_cursor_close(c);
         }
         mdb_txn_abort(txn);
@@ -100,18 +101,17 @@ static int raw_loop(store *s, const bench_db *db, uint64_t count, double *elapse
     return rc;
 }
 
-int bench_load(bench_db *db, const bench_cfg *cfg, double *store_rate, double *raw_rate)
+int bench_load(bench_db *db, const bench_cfg *cfg, bench_rate *store_rate, bench_rate *raw_rate)
 {
-    uint64_t count, sum = 0;
-    double t_store, t_raw;
+    uint64_t sum = 0;
     int rc = warm_cache(db->s, &sum);
 
-    if (rc || (rc = store_loop(db, cfg->seconds, &count, &t_store)) ||
-        (rc = raw_loop(db->s, db, count, &t_raw, &sum)))
-        return rc;
+    for (int i = 0; i < LOAD_ROUNDS && !rc; i++) {
+        uint64_t before = store_rate->n;
+        if (!(rc = store_loop(db, cfg->seconds / LOAD_ROUNDS, SEED + i, store_rate)))
+            rc = raw_loop(db->s, db, store_rate->n - before, SEED + i, raw_rate, &sum);
+    }
     bench_sample_heap();
-    *store_rate = (double)count / t_store;
-    *raw_rate = (double)count / t_raw;
     /* sum keeps the compiler from dropping the raw loop's reads */
-    return sum == UINT64_MAX ? -1 : 0;
+    return rc ? rc : sum == UINT64_MAX ? -1 : 0;
 }

@@ -18,11 +18,12 @@ typedef struct bench_cfg {
     double seconds;     /* length of each timed phase */
     const char *dir;    /* database folder; NULL = a temporary one */
     int json;
+    int compact;        /* measure on a compacting copy of the filled store */
 } bench_cfg;
 
 typedef struct bench_db {
     store *s;
-    char dir[4096];
+    char dir[4096];     /* the database folder measured */
     uint64_t *oids;     /* oids[i] is tree node i; node i refers to 2i+1, 2i+2 */
     uint64_t n;
 } bench_db;
@@ -45,12 +46,24 @@ int bench_node_pickle(const bench_db *db, uint64_t idx, uint32_t rev, zbuf *out)
  * in large batched transactions. Leaves db->s open for durable commits. */
 int bench_fill(bench_db *db, const bench_cfg *cfg, double *seconds);
 
-/* Random current loads through store_load_before, and the same lookups with
- * bare LMDB cursor calls. Rates in lookups per second. */
-int bench_load(bench_db *db, const bench_cfg *cfg, double *store_rate, double *raw_rate);
+/* Operations counted over time, summed across rounds. */
+typedef struct bench_rate {
+    uint64_t n;
+    double seconds;
+} bench_rate;
 
-/* Durable commits of k objects one after another; commits per second. */
-int bench_commit_serial(bench_db *db, const bench_cfg *cfg, int k, double *rate);
+static inline double bench_per_s(const bench_rate *r)
+{
+    return r->seconds > 0 ? (double)r->n / r->seconds : 0.0;
+}
+
+/* Random current loads through store_load_before, and the same lookups with
+ * bare LMDB cursor calls, in alternating rounds (the machine is shared: both
+ * see the same load). */
+int bench_load(bench_db *db, const bench_cfg *cfg, bench_rate *store_rate, bench_rate *raw_rate);
+
+/* Durable commits of k objects one after another, for `seconds`. */
+int bench_commit_serial(bench_db *db, double seconds, int k, bench_rate *rate);
 
 typedef struct group_result {
     double rate;            /* commits per second over all threads */
@@ -61,7 +74,10 @@ typedef struct group_result {
 int bench_commit_group(bench_db *db, const bench_cfg *cfg, int threads, int k,
                        group_result *out);
 
-/* Bare synced LMDB commits of one ~300-byte record in a separate env under dir. */
-int bench_raw_sync_commit(const char *dir, const bench_cfg *cfg, double *rate);
+/* Bare synced LMDB commits of one ~300-byte record, in a separate env. */
+typedef struct raw_env raw_env;
+int bench_raw_open(const char *dir, raw_env **out);
+int bench_raw_commits(raw_env *e, double seconds, bench_rate *rate);
+void bench_raw_close(raw_env *e);
 
 #endif

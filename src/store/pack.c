@@ -65,12 +65,12 @@ typedef struct { size_t *v; size_t n, cap; } idx_vec;
 
 typedef struct pack_ctx {
     store *s;
-    MDB_txn *rtxn;               /* the snapshot every decision is made on */
+    MDB_txn *rtxn;               /* the snapshot decisions are made on; NULL in the sweep */
     uint64_t cutoff;             /* records with tid <= cutoff are packed */
     uint64_t snap_last;          /* last tid of the snapshot */
     int gc;                      /* still collecting (cleared when not provable) */
     int mark_packed;             /* records were removed: kept txns become 'p' */
-    obj_vec objs;               /* current at the cutoff, in oid order */
+    obj_vec objs;                /* current at the cutoff, in oid order */
     uint8_t *reached;            /* one per objs entry */
     idx_vec todo;                /* objs to visit */
     idx_vec forced;              /* objs written after the cutoff */
@@ -281,7 +281,7 @@ static int decode_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v, uint64_t 
 
 static int scan_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v)
 {
-    uint64_t oid;
+    uint64_t oid = 0;
     st_rec r;
     int rc = decode_dup(c, k, v, &oid, &r);
     return rc ? rc : after_record(c, oid, &r);
@@ -301,11 +301,11 @@ typedef struct scan_pos {
 
 /* Up to PACK_CHUNK entries from pos on; LMDB reads stay inside one map
  * section, and the cursor does not outlive it (a map resize may come next). */
-static int scan_chunk(pack_ctx *c, MDB_dbi dbi, scan_pos *pos, scan_fn fn)
+static int scan_chunk(pack_ctx *c, MDB_txn *txn, MDB_dbi dbi, scan_pos *pos, scan_fn fn)
 {
     MDB_cursor *cur;
     MDB_val k = {pos->len, pos->key}, v;
-    int frc = 0, rc = mdb_cursor_open(c->rtxn, dbi, &cur);
+    int frc = 0, rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc)
         return store__mdb_err(c->err, rc, "pack: open cursor");
     rc = mdb_cursor_get(cur, &k, &v, pos->len ? MDB_SET_RANGE : MDB_FIRST);
@@ -330,7 +330,8 @@ static int scan_chunk(pack_ctx *c, MDB_dbi dbi, scan_pos *pos, scan_fn fn)
 }
 
 /* Call fn for every entry of dbi from key `from` (NULL: the first) on;
- * between chunks, run `between` (may be NULL) outside the map section. */
+ * between chunks, run `between` (may be NULL) outside the map section. Reads
+ * the snapshot while there is one, else a fresh read transaction per chunk. */
 static int scan_db(pack_ctx *c, MDB_dbi dbi, const uint8_t *from, size_t from_len, scan_fn fn,
                    int (*between)(pack_ctx *c))
 {
@@ -339,8 +340,12 @@ static int scan_db(pack_ctx *c, MDB_dbi dbi, const uint8_t *from, size_t from_le
     if (from_len)
         memcpy(pos.key, from, from_len);
     while (!rc && pos.more) {
+        MDB_txn *txn = c->rtxn;
         store__map_enter(c->s);
-        rc = scan_chunk(c, dbi, &pos, fn);
+        if (txn || !(rc = store__read_begin(c->s, &txn, c->err)))
+            rc = scan_chunk(c, txn, dbi, &pos, fn);
+        if (txn && txn != c->rtxn)
+            mdb_txn_abort(txn);
         store__map_leave(c->s);
         if (!rc && between)
             rc = between(c);
@@ -592,7 +597,7 @@ static int sweep_record(pack_ctx *c, const MDB_val *k, const MDB_val *v)
 /* An earlier record of an oid in one transaction is never current. */
 static int sweep_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v)
 {
-    uint64_t oid, tid = zbe64(k->mv_data);
+    uint64_t oid = 0, tid = zbe64(k->mv_data);
     st_rec r;
     if (tid > c->cutoff)
         return SCAN_STOP;
@@ -723,6 +728,20 @@ static int pack_txns(pack_ctx *c)
 
 /* ---- driver ---------------------------------------------------------------------- */
 
+/* Past the decisions, records at or before the cutoff change only by this
+ * pack and newer ones are all kept, so the sweep reads fresh transactions:
+ * holding the snapshot would stop LMDB from reusing the pages each batch
+ * frees, and the file would grow by what the pack rewrites. */
+static void end_snapshot(pack_ctx *c)
+{
+    if (!c->rtxn)
+        return;
+    store__map_enter(c->s);
+    mdb_txn_abort(c->rtxn);
+    store__map_leave(c->s);
+    c->rtxn = NULL;
+}
+
 static void ctx_free(pack_ctx *c)
 {
     free(c->objs.v);
@@ -735,11 +754,7 @@ static void ctx_free(pack_ctx *c)
     free(c->cond.v);
     free(c->del.v);
     free(c->tids.v);
-    if (c->rtxn) {
-        store__map_enter(c->s);
-        mdb_txn_abort(c->rtxn);
-        store__map_leave(c->s);
-    }
+    end_snapshot(c);
 }
 
 /* The snapshot, its last tid and the cutoff: transactions with tid <= the
@@ -770,8 +785,10 @@ static int run_pack(pack_ctx *c, double pack_time)
     int rc = begin_snapshot(c, pack_time);
     if (rc || !c->snap_last || !c->cutoff)
         return rc;
-    if ((rc = scan_snapshot(c)) || (rc = reach(c)) || (rc = close_targets(c)) ||
-        (rc = sweep(c)))
+    if ((rc = scan_snapshot(c)) || (rc = reach(c)) || (rc = close_targets(c)))
+        return rc;
+    end_snapshot(c);
+    if ((rc = sweep(c)))
         return rc;
     c->mark_packed = c->stats->records_removed > 0;
     return pack_txns(c);

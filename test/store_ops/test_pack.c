@@ -2,6 +2,8 @@
  * section 7): old revisions, garbage collection, back-pointer targets, blobs,
  * and the cases where nothing may be proven unreachable. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -380,4 +382,86 @@ Test(pack, empty_store_packs_to_nothing)
 {
     store_pack_stats st = pack(future(), 1);
     cr_expect_eq(st.records_removed + st.objects_removed + st.txns_removed, 0);
+}
+
+/* Pack leaves the positions of removed records in a kept transaction empty
+ * (indices stay stable for back-pointers); iteration must skip them in a 'p'
+ * transaction. store-A's iter.c (17:30) still reports such a gap as damage:
+ * enable this test once it skips them. */
+Test(pack, iteration_lists_only_the_records_a_packed_transaction_kept, .disabled = true)
+{
+    uint64_t a = ops_new_oid(s), b = ops_new_oid(s);
+    put_root(0, &a, 1);
+    zbuf data[2] = {ZBUF_INIT, ZBUF_INIT};
+    ops_record(&data[0], NULL, 0, "a");
+    ops_record(&data[1], NULL, 0, "b");
+    uint64_t oids[2] = {b, a}, serials[2] = {0, 0};
+    uint64_t t1 = ops_commit(s, 2, oids, serials, data);
+
+    pack(future(), 1);
+    store_iter *it;
+    store_txn_info info;
+    store_record rec;
+    cr_assert_eq(store_iter_open(s, t1, t1, &it, NULL), 0);
+    cr_assert_eq(store_iter_next_txn(it, &info, NULL), 1);
+    cr_expect_eq(info.status, 'p');
+    cr_assert_eq(store_iter_next_record(it, &rec, NULL), 1);
+    cr_expect_eq(rec.oid, a, "b was collected");
+    cr_expect(rec.data.len == data[0].len && !memcmp(rec.data.p, data[0].data, rec.data.len));
+    cr_expect_eq(store_iter_next_record(it, &rec, NULL), 0);
+    store_iter_close(it);
+    zbuf_free(&data[0]);
+    zbuf_free(&data[1]);
+}
+
+typedef struct committer {
+    uint64_t oid, serial;
+    int n;
+} committer;
+
+static void *commit_loop(void *arg)
+{
+    committer *c = arg;
+    char text[32];
+    for (int i = 0; i < c->n; i++) {
+        snprintf(text, sizeof text, "update %d", i);
+        c->serial = ops_put(s, c->oid, c->serial, NULL, 0, text);
+    }
+    return NULL;
+}
+
+Test(pack, runs_while_commits_go_on)
+{
+    enum { N = 300, GARBAGE = 100 };
+    uint64_t oids[N + GARBAGE], serials[N + GARBAGE] = {0};
+    zbuf data[N + GARBAGE];
+    test_ref refs[N];
+    for (int i = 0; i < N + GARBAGE; i++) {
+        oids[i] = ops_new_oid(s);
+        data[i] = (zbuf)ZBUF_INIT;
+        ops_record(&data[i], NULL, 0, "old");
+    }
+    for (int i = 0; i < N; i++)
+        refs[i] = (test_ref){oids[i], REF_STRONG};
+    ops_put(s, 0, 0, refs, N, "root");
+    for (int rev = 0; rev < 3; rev++) {
+        uint64_t tid = ops_commit(s, N + GARBAGE, oids, serials, data);
+        for (int i = 0; i < N + GARBAGE; i++)
+            serials[i] = tid;
+    }
+
+    committer c = {oids[0], serials[0], 60};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, commit_loop, &c), 0);
+    store_pack_stats st = pack(future(), 1);
+    pthread_join(th, NULL);
+
+    cr_expect_eq(st.objects_removed, GARBAGE);
+    expect_current(oids[0], "update 59", c.serial);
+    for (int i = 1; i < N; i++)
+        expect_current(oids[i], "old", serials[i]);
+    for (int i = N; i < N + GARBAGE; i++)
+        cr_expect_not(exists(oids[i]));
+    for (int i = 0; i < N + GARBAGE; i++)
+        zbuf_free(&data[i]);
 }
