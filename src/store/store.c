@@ -294,6 +294,13 @@ int store_open(store **out, const char *dir, const store_options *opt, zerr *err
     }
     if (opt->exclusive && (rc = take_lock(s, err)))
         goto fail;
+    /* A second writer would not share the server's in-memory state (last
+     * tid, oid counter, pending commits): refuse it; readers are safe. */
+    if (!opt->exclusive && !opt->read_only && store_is_locked(dir)) {
+        rc = zerr_set(err, ZE_BUSY, "database %s is in use by another process "
+                      "(a running server?); open it read-only", dir);
+        goto fail;
+    }
     if ((rc = env_open(s, err)) || (rc = init_db(s, err)))
         goto fail;
     if ((rc = store__blob_init(s, err)))

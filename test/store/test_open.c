@@ -107,6 +107,10 @@ Test(store_open, exclusive_lock)
     zerr e;
     cr_assert_eq(store_open(&s2, f.dir, &opt, &e), ZE_BUSY);
     cr_assert(strstr(e.msg, "in use"), "%s", e.msg);
+    /* a non-exclusive writer is refused too (before touching LMDB) */
+    store_options writer = {.no_sync = 1};
+    cr_assert_eq(store_open(&s2, f.dir, &writer, &e), ZE_BUSY);
+    cr_assert(strstr(e.msg, "read-only"), "%s", e.msg);
     stt_close(&f);
     cr_assert_eq(store_is_locked(f.dir), 0);
     stt_reopen(&f, &opt);
