@@ -153,6 +153,11 @@ int zfs_writer_record(zfs_writer *w, const zfs_wrec *rec, zerr *err);
 int zfs_writer_end(zfs_writer *w, zerr *err);
 /* Flush, fsync and close; frees w whatever the result. */
 int zfs_writer_finish(zfs_writer *w, zerr *err);
+/* Write the FileStorage index of what was written (spec section 8) to
+ * index_path (which must not exist), so that Python opens the file without a
+ * scan. Call after the last zfs_writer_end; the writer then accepts no more
+ * transactions, only zfs_writer_finish or zfs_writer_abort. */
+int zfs_writer_index(zfs_writer *w, const char *index_path, zerr *err);
 /* Close and delete the file; frees w. */
 void zfs_writer_abort(zfs_writer *w);
 /* Bytes written so far. */
@@ -216,6 +221,7 @@ typedef struct zfs_export_opts {
     zfs_layout layout;     /* 0 = bushy */
     uint64_t from_tid;     /* 0 = from the first transaction */
     uint64_t to_tid;       /* 0 = to the last */
+    int write_index;       /* also write DATA.fs.index (else a stale one is removed) */
     int quiet;
     const volatile sig_atomic_t *cancel;  /* as for import: no file is left */
 } zfs_export_opts;
@@ -229,7 +235,8 @@ typedef struct zfs_export_stats {
 
 /* Export the database in dbdir (opened read-only; a running server may have
  * it open) to a new Data.fs at fs_path (ZE_EXISTS if present), written under a
- * temporary name and renamed when complete. */
+ * temporary name and renamed when complete. On failure nothing is left: no
+ * file, no index, and no blob directory if this call created it. */
 int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *opt,
                zfs_export_stats *stats, zerr *err);
 

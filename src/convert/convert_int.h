@@ -27,6 +27,21 @@ int zfs__index_end_txn(zfs_index *ix, zerr *err);
 /* Drop the current transaction's staged records (the reader skipped it). */
 void zfs__index_drop_txn(zfs_index *ix);
 
+/* Every oid with its last record's offset, sorted by oid, for the .index
+ * file. Reorders the oid table in place: afterwards the index answers no more
+ * zfs__index_last queries (it acts as empty). The array lives until
+ * zfs__index_free. */
+typedef struct zfs_oidpos {
+    uint64_t oid;
+    uint64_t pos;
+} zfs_oidpos;
+int zfs__index_take_sorted(zfs_index *ix, const zfs_oidpos **out, size_t *n);
+
+/* Write the FileStorage .index of a file ending at end whose records ix
+ * indexed (fs_index_file.c); path must not exist. Consumes the oid table
+ * (zfs__index_take_sorted). */
+int zfs__write_index(zfs_index *ix, uint64_t end, const char *path, zerr *err);
+
 /* Offset of oid's last record in an earlier transaction, 0 if none. */
 uint64_t zfs__index_last(const zfs_index *ix, uint64_t oid);
 /* (tid, index) of the record starting at pos: 0, or ZE_NOTFOUND when no

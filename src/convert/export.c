@@ -26,6 +26,7 @@ typedef struct exporter {
     store *s;
     zfs_writer *w;
     zfs_layout layout;
+    int made_blob_dir;       /* 1: created by us; 2: was an empty folder */
 } exporter;
 
 static zfs_kind fs_kind(store_rec_kind k)
@@ -42,7 +43,11 @@ static int make_blob_dir(exporter *ex, zerr *err)
 {
     const char *dir = ex->opt->blob_dir;
     char path[PATH_MAX];
-    if (mkdir(dir, 0755) != 0 && !(errno == EEXIST && zfs__dir_is_empty(dir)))
+    if (mkdir(dir, 0755) == 0)
+        ex->made_blob_dir = 1;
+    else if (errno == EEXIST && zfs__dir_is_empty(dir))
+        ex->made_blob_dir = 2;
+    else
         return errno == EEXIST ? zerr_set(err, ZE_EXISTS, "blob directory %s exists and is "
                                           "not empty", dir)
                                : zerr_sys(err, errno, "mkdir %s", dir);
@@ -97,7 +102,7 @@ static int export_txn(exporter *ex, store_iter *it, const store_txn_info *info, 
     return rc ? rc : zfs_writer_end(ex->w, err);
 }
 
-static int run(exporter *ex, const char *tmp, zerr *err)
+static int run(exporter *ex, const char *tmp, const char *tmp_index, zerr *err)
 {
     store_iter *it;
     store_txn_info info;
@@ -123,11 +128,28 @@ static int run(exporter *ex, const char *tmp, zerr *err)
     zfs_progress_done(p);
     store_iter_close(it);
     ex->stats->bytes = zfs_writer_size(ex->w);
+    if (!rc && tmp_index)
+        rc = zfs_writer_index(ex->w, tmp_index, err);
     if (rc) {
         zfs_writer_abort(ex->w);
         return rc;
     }
     return zfs_writer_finish(ex->w, err);
+}
+
+/* Put the finished file (and its index) in place. The data goes first: a
+ * crash in between leaves a file without index, which Python scans. */
+static int publish(const char *tmp, const char *tmp_index, const char *fs_path,
+                   const char *index, zerr *err)
+{
+    if (unlink(index) != 0 && errno != ENOENT)
+        return zerr_sys(err, errno, "remove the stale %s", index);
+    if (rename(tmp, fs_path) != 0)
+        return zerr_sys(err, errno, "rename %s -> %s", tmp, fs_path);
+    if (tmp_index && rename(tmp_index, index) != 0)
+        return zerr_sys(err, errno, "rename %s -> %s", tmp_index, index);
+    zfs__fsync_parent(fs_path);
+    return 0;
 }
 
 int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *opt,
@@ -136,15 +158,19 @@ int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *op
     zfs_export_opts none = {0};
     zfs_export_stats scratch;
     exporter ex = {.opt = opt ? opt : &none, .stats = stats ? stats : &scratch};
-    char tmp[PATH_MAX], index[PATH_MAX];
+    char tmp[PATH_MAX], tmp_index[PATH_MAX], index[PATH_MAX];
     struct stat st;
     memset(ex.stats, 0, sizeof *ex.stats);
     ex.layout = ex.opt->layout ? ex.opt->layout : ZFS_LAYOUT_BUSHY;
     if (lstat(fs_path, &st) == 0)
         return zerr_set(err, ZE_EXISTS, "%s already exists: export writes a new file", fs_path);
-    if (snprintf(tmp, sizeof tmp, "%s.export-%ld", fs_path, (long)getpid()) >= (int)sizeof tmp ||
+    long pid = (long)getpid();
+    if (snprintf(tmp, sizeof tmp, "%s.export-%ld", fs_path, pid) >= (int)sizeof tmp ||
+        snprintf(tmp_index, sizeof tmp_index, "%s.index.export-%ld", fs_path, pid) >=
+            (int)sizeof tmp_index ||
         snprintf(index, sizeof index, "%s.index", fs_path) >= (int)sizeof index)
         return zerr_set(err, ZE_TOOBIG, "path too long: %s", fs_path);
+    const char *want_index = ex.opt->write_index ? tmp_index : NULL;
     store_options so = {.read_only = 1};
     int rc = store_open(&ex.s, dbdir, &so, err);
     if (rc)
@@ -152,14 +178,17 @@ int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *op
     if (ex.opt->blob_dir)
         rc = make_blob_dir(&ex, err);
     if (!rc)
-        rc = run(&ex, tmp, err);
+        rc = run(&ex, tmp, want_index, err);
     store_close(ex.s);
-    if (!rc && (unlink(index) == 0 || errno == ENOENT) && rename(tmp, fs_path) == 0) {
-        zfs__fsync_parent(fs_path);
-        return 0;
-    }
     if (!rc)
-        rc = zerr_sys(err, errno, "rename %s -> %s", tmp, fs_path);
-    unlink(tmp);
+        rc = publish(tmp, want_index, fs_path, index, err);
+    if (rc) {
+        unlink(tmp);
+        unlink(tmp_index);
+        if (ex.made_blob_dir)
+            zfs__remove_tree(ex.opt->blob_dir);
+        if (ex.made_blob_dir == 2)
+            mkdir(ex.opt->blob_dir, 0755);  /* leave the empty folder we were given */
+    }
     return rc;
 }

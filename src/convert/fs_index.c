@@ -18,10 +18,7 @@ typedef struct vec {
 
 /* oid -> last record offset; open addressing, linear probing. Offsets are
  * never 0 (the magic comes first), so 0 marks an empty slot. */
-typedef struct slot {
-    uint64_t oid;
-    uint64_t pos;
-} slot;
+typedef zfs_oidpos slot;
 
 typedef struct oidmap {
     zfs_spill mem;  /* slot[cap] */
@@ -229,5 +226,28 @@ int zfs__index_find_rec(const zfs_index *ix, uint64_t tid, uint32_t index, uint6
     if (t->tid != tid || t->first + index >= end)
         return ZE_NOTFOUND;
     *pos = ((const uint64_t *)ix->recs.mem.p)[t->first + index];
+    return 0;
+}
+
+static int by_oid(const void *a, const void *b)
+{
+    uint64_t x = ((const slot *)a)->oid, y = ((const slot *)b)->oid;
+    return x < y ? -1 : x > y;
+}
+
+int zfs__index_take_sorted(zfs_index *ix, const zfs_oidpos **out, size_t *n)
+{
+    oidmap *m = &ix->map;
+    slot *t = m->mem.p;
+    size_t k = 0;
+    for (size_t i = 0; i < m->cap; i++)
+        if (t[i].pos)
+            t[k++] = t[i];
+    if (k)
+        qsort(t, k, sizeof *t, by_oid);
+    m->cap = 0;   /* no longer a hash table */
+    m->n = 0;
+    *out = t;
+    *n = k;
     return 0;
 }

@@ -30,6 +30,7 @@ struct zfs_writer {
     zfs_index *ix;
     uint64_t ltid;
     int in_txn;
+    int sealed;         /* the index was written: no more transactions */
     uint64_t tpos;
 };
 
@@ -139,8 +140,9 @@ int zfs_writer_begin(zfs_writer *w, uint64_t tid, char status, zslice user,
 {
     uint8_t h[ZFS_TXN_HDR];
     int rc;
-    if (w->in_txn)
-        return zerr_set(err, ZE_TXN, "writer: a transaction is already open");
+    if (w->in_txn || w->sealed)
+        return zerr_set(err, ZE_TXN, "writer: %s", w->sealed ? "the index was written"
+                                                              : "a transaction is already open");
     if (tid <= w->ltid)
         return zerr_set(err, ZE_INVAL, "transaction 0x%016" PRIx64 " is not after 0x%016"
                         PRIx64 ": tids must strictly increase", tid, w->ltid);
@@ -230,6 +232,14 @@ int zfs_writer_end(zfs_writer *w, zerr *err)
         return rc;
     w->in_txn = 0;
     return 0;
+}
+
+int zfs_writer_index(zfs_writer *w, const char *index_path, zerr *err)
+{
+    if (w->in_txn || w->sealed)
+        return zerr_set(err, ZE_TXN, "writer: the index needs all transactions ended, once");
+    w->sealed = 1;
+    return zfs__write_index(w->ix, wsize(w), index_path, err);
 }
 
 uint64_t zfs_writer_size(const zfs_writer *w)

@@ -359,7 +359,17 @@ int zfs_import(const char *fs_path, const char *dbdir, const zfs_import_opts *op
     zfs_import_opts none = {0};
     zfs_import_stats scratch;
     importer im = {.opt = opt ? opt : &none, .stats = stats ? stats : &scratch};
+    char dir[PATH_MAX];
     memset(im.stats, 0, sizeof *im.stats);
+    /* "db/" must build "db.import-XXXXXX" beside db, not inside it */
+    size_t n = strlen(dbdir);
+    while (n > 1 && dbdir[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= sizeof dir)
+        return zerr_set(err, ZE_INVAL, "bad database folder name '%s'", dbdir);
+    memcpy(dir, dbdir, n);
+    dir[n] = 0;
+    dbdir = dir;
     if (store_is_locked(dbdir))
         return zerr_set(err, ZE_BUSY, "%s is open by a running server: stop it before "
                         "importing", dbdir);

@@ -32,11 +32,12 @@ static int usage(FILE *f)
 {
     fprintf(f,
             "usage: zeolite export DBDIR DATA.fs [--blobs BLOBDIR] [--layout bushy|lawn]\n"
-            "                      [--from TID] [--to TID] [--quiet]\n"
+            "                      [--from TID] [--to TID] [--index] [--quiet]\n"
             "Write the database DBDIR (a running server may have it open) as a new\n"
             "FileStorage. TIDs are 16 hex digits; the range is inclusive.\n"
             "  --blobs BLOBDIR  write blob files there (a new or empty folder)\n"
-            "  --layout L       blob directory layout: bushy (default) or lawn\n");
+            "  --layout L       blob directory layout: bushy (default) or lawn\n"
+            "  --index          also write DATA.fs.index, so FileStorage opens it without a scan\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -76,6 +77,8 @@ int cmd_export(int argc, char **argv)
         } else if (!strcmp(a, "--to") && i + 1 < argc) {
             if (parse_tid(argv[++i], &opt.to_tid))
                 return usage(stderr);
+        } else if (!strcmp(a, "--index")) {
+            opt.write_index = 1;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             opt.quiet = 1;
         } else if (a[0] != '-' && npos < 2) {

@@ -11,7 +11,7 @@
 
 /* Copy the transactions with tid >= from of src into a new file dst through
  * the writer, as an export does from the store. */
-static void copy_fs(const char *src, const char *dst, uint64_t from)
+static void copy_fs(const char *src, const char *dst, uint64_t from, const char *index)
 {
     zfs_reader *r;
     zfs_writer *w;
@@ -49,6 +49,8 @@ static void copy_fs(const char *src, const char *dst, uint64_t from)
             cr_assert_eq(zfs_writer_end(w, &err), 0, "%s", err.msg);
     }
     cr_assert_eq(rc, 0, "%s", err.msg);
+    if (index)
+        cr_assert_eq(zfs_writer_index(w, index, &err), 0, "%s", err.msg);
     cr_assert_eq(zfs_writer_finish(w, &err), 0, "%s", err.msg);
     zfs_reader_close(r);
     zbuf_free(&resolved);
@@ -61,7 +63,7 @@ Test(fs_write, every_good_fixture_is_rewritten_byte_for_byte)
     for (size_t i = 0; names[i]; i++) {
         char *src = fx_path(names[i], ".fs"), out[512];
         snprintf(out, sizeof out, "%s/%zu.fs", dir, i);
-        copy_fs(src, out, 0);
+        copy_fs(src, out, 0, NULL);
         size_t na, nb;
         uint8_t *a = tu_read_file(src, &na), *b = tu_read_file(out, &nb);
         cr_expect_eq(na, nb, "%s: size", names[i]);
@@ -85,7 +87,7 @@ Test(fs_write, a_tid_range_is_a_valid_file_with_the_same_data)
     size_t half = txns->n / 2;
     uint64_t from = tj_hex64(tj_gets(txns->items[half], "tid"));
     snprintf(out, sizeof out, "%s/range.fs", dir);
-    copy_fs(src, out, from);
+    copy_fs(src, out, from, NULL);
     cr_expect_eq(zfs_verify(out, NULL, NULL, NULL, NULL, 0, NULL), 0);
 
     zfs_reader *r;
@@ -146,4 +148,23 @@ Test(fs_write, metadata_over_65535_bytes_is_refused)
     cr_expect_eq(zfs_writer_open(&w, out, &err), ZE_EXISTS);
     tu_rmrf(dir);
     free(dir);
+}
+
+Test(fs_write, the_index_is_the_one_filestorage_writes)
+{
+    char *src = fx_path("small", ".fs"), *want = tu_shared("fixtures/datafs/index-sample/small.fs.index");
+    char *dir = tu_tmpdir("fsindex"), out[512], index[512];
+    snprintf(out, sizeof out, "%s/small.fs", dir);
+    snprintf(index, sizeof index, "%s/small.fs.index", dir);
+    copy_fs(src, out, 0, index);
+    size_t na, nb;
+    uint8_t *a = tu_read_file(want, &na), *b = tu_read_file(index, &nb);
+    cr_assert_not_null(b);
+    cr_expect(na == nb && !memcmp(a, b, na), "index differs from FileStorage's");
+    free(a);
+    free(b);
+    tu_rmrf(dir);
+    free(dir);
+    free(want);
+    free(src);
 }

@@ -482,3 +482,24 @@ Test(convert_import, the_commands_report_like_fstest)
     free(torn);
     free(db);
 }
+
+Test(convert_import, export_writes_filestorage_index_or_removes_a_stale_one)
+{
+    char *db = tpath("db"), *out = tpath("small.fs"), *index = tpath("small.fs.index");
+    char *want = tu_shared("fixtures/datafs/index-sample/small.fs.index");
+    zfs_import_stats st;
+    zerr err = {0};
+    cr_assert_eq(import_fixture("small", db, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(tu_write_file(index, "stale", 5), 0);
+    zfs_export_opts eo = {.quiet = 1};
+    cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
+    cr_expect(!exists(index), "a stale index must not survive an export");
+    unlink(out);
+    eo.write_index = 1;
+    cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
+    cr_expect(same_file(index, want), "the index FileStorage would write");
+    free(want);
+    free(index);
+    free(out);
+    free(db);
+}
