@@ -58,6 +58,8 @@ int store_reader_refresh(store_reader *r, zerr *err)
     store__map_enter(s);
     mdb_txn_reset(r->txn);
     int rc = mdb_txn_renew(r->txn);
+    if (rc == MDB_MAP_RESIZED && !store__adopt_map_size(s))
+        rc = mdb_txn_renew(r->txn);
     if (!rc && !(rc = mdb_cursor_renew(r->txn, r->rec)))
         rc = mdb_cursor_renew(r->txn, r->txc);
     r->gen = atomic_load(&s->map_gen);

@@ -36,9 +36,27 @@ int store__mdb_err(zerr *err, int rc, const char *what)
     return zerr_set(err, code, "%s: %s", what, mdb_strerror(rc));
 }
 
+int store__adopt_map_size(store *s)
+{
+    pthread_rwlock_unlock(&s->map_lock);
+    pthread_rwlock_wrlock(&s->map_lock);
+    int rc = mdb_env_set_mapsize(s->env, 0);
+    if (!rc) {
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        s->map_size = info.me_mapsize;
+    }
+    atomic_fetch_add(&s->map_gen, 1);
+    pthread_rwlock_unlock(&s->map_lock);
+    pthread_rwlock_rdlock(&s->map_lock);
+    return rc;
+}
+
 int store__read_begin(store *s, MDB_txn **out, zerr *err)
 {
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, out);
+    if (rc == MDB_MAP_RESIZED && !store__adopt_map_size(s))
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, out);
     return rc ? store__mdb_err(err, rc, "begin read transaction") : 0;
 }
 

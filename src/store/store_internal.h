@@ -265,7 +265,13 @@ int store__mdb_err(zerr *err, int rc, const char *what);
 static inline void store__map_enter(store *s) { pthread_rwlock_rdlock(&s->map_lock); }
 static inline void store__map_leave(store *s) { pthread_rwlock_unlock(&s->map_lock); }
 
-/* Begin an MDB_RDONLY | MDB_NOTLS transaction. Call inside map_enter/leave. */
+/* Another process grew the map (MDB_MAP_RESIZED): adopt its size. Called
+ * between map_enter and map_leave while holding no LMDB pointers (it drops
+ * and retakes map_lock). Returns the LMDB result. */
+int store__adopt_map_size(store *s);
+
+/* Begin an MDB_RDONLY | MDB_NOTLS transaction (adopting a map grown by
+ * another process). Call inside map_enter/leave. */
 int store__read_begin(store *s, MDB_txn **out, zerr *err);
 
 /* Run fn in the writer's write transaction (a nested txn of the current

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/store_internal.h"
@@ -297,6 +298,63 @@ Test(store_writer, map_grows_when_allowed)
     cr_assert_eq(store_load_before(f.r, 40, STORE_TID_MAX, &b, NULL, NULL, &e), 0);
     cr_assert_eq(b.len, 100000);
     zbuf_free(&b);
+    free(data);
+    stt_done(&f);
+}
+
+/* A read-only process sees data written after the writer process grew the
+ * map (LMDB reports MDB_MAP_RESIZED; the reader adopts the new size). */
+static int reader_process(const char *dir, int ready_fd, int go_fd)
+{
+    store_options ro = {.read_only = 1, .map_size = 1 << 20};   /* the size before growth */
+    store *s;
+    store_reader *r;
+    zerr e;
+    char c = 'r';
+    if (store_open(&s, dir, &ro, &e) || store_reader_new(s, &r, &e))
+        return 2;
+    if (write(ready_fd, &c, 1) != 1 || read(go_fd, &c, 1) != 1)
+        return 3;
+    zbuf b = ZBUF_INIT;
+    int rc = store_reader_refresh(r, &e);
+    if (!rc)
+        rc = store_load_before(r, 40, STORE_TID_MAX, &b, NULL, NULL, &e);
+    int ok = !rc && b.len == 100000;
+    zbuf_free(&b);
+    store_reader_free(r);
+    store_close(s);
+    return ok ? 0 : 4;
+}
+
+Test(store_writer, reader_process_follows_map_growth)
+{
+    st_fixture f;
+    store_options opt = {.create = 1, .no_sync = 1, .map_size = 1 << 20};
+    stt_open(&f, &opt);
+    f.s->map_max = 64u << 20;
+    stt_commit1(f.s, 0, 0, "root");
+    int ready[2], go[2];
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(go), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(reader_process(f.dir, ready[1], go[0]));
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    char *data = calloc(1, 100000);
+    zerr e;
+    for (int i = 1; i <= 40; i++) {
+        store_txn *t = stt_begin(f.s);
+        cr_assert_eq(store_txn_store(t, (uint64_t)i, 0, data, 100000, &e), 0);
+        stt_finish(t);
+    }
+    cr_assert_gt(f.s->map_size, 1u << 20);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status));
+    cr_assert_eq(WEXITSTATUS(status), 0);
     free(data);
     stt_done(&f);
 }
