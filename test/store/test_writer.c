@@ -358,3 +358,74 @@ Test(store_writer, reader_process_follows_map_growth)
     free(data);
     stt_done(&f);
 }
+
+/* Readers on other threads keep loading while the writer commits and grows
+ * the map under them. */
+typedef struct reader_arg {
+    store *s;
+    volatile int *stop;
+    int loads;
+    int bad;
+} reader_arg;
+
+static void *reader_thread(void *arg)
+{
+    reader_arg *a = arg;
+    store_reader *r;
+    zbuf b = ZBUF_INIT;
+    if (store_reader_new(a->s, &r, NULL)) {
+        a->bad++;
+        return NULL;
+    }
+    uint64_t last_seen = 0;
+    while (!*a->stop) {
+        uint64_t start, end;
+        int rc = store_load_before(r, 1, STORE_TID_MAX, &b, &start, &end, NULL);
+        if (rc == 0) {
+            /* each revision of oid 1 is 50000 bytes of one letter */
+            if (b.len != 50000 || b.data[0] != b.data[49999] || start < last_seen)
+                a->bad++;
+            last_seen = start;
+        } else if (rc != ZE_NOTFOUND) {
+            a->bad++;
+        }
+        a->loads++;
+        if (a->loads % 16 == 0 && store_reader_refresh(r, NULL))
+            a->bad++;
+    }
+    zbuf_free(&b);
+    store_reader_free(r);
+    return NULL;
+}
+
+Test(store_writer, concurrent_readers_during_commits_and_growth)
+{
+    st_fixture f;
+    store_options opt = {.create = 1, .no_sync = 1, .map_size = 1 << 20};
+    stt_open(&f, &opt);
+    f.s->map_max = 256u << 20;
+    volatile int stop = 0;
+    reader_arg a[2] = {{f.s, &stop, 0, 0}, {f.s, &stop, 0, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, reader_thread, &a[i]);
+    char *data = malloc(50000);
+    uint64_t serial = 0;
+    zerr e;
+    for (int i = 0; i < 120; i++) {
+        memset(data, 'a' + i % 26, 50000);
+        store_txn *t = stt_begin(f.s);
+        cr_assert_eq(store_txn_store(t, 1, serial, data, 50000, &e), 0);
+        cr_assert_eq(store_txn_store(t, 1000 + (uint64_t)i, 0, data, 50000, &e), 0);
+        serial = stt_finish(t);
+    }
+    stop = 1;
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(a[i].bad, 0);
+        cr_assert_gt(a[i].loads, 0);
+    }
+    cr_assert_gt(f.s->map_size, 1u << 20);
+    free(data);
+    stt_done(&f);
+}
