@@ -1,0 +1,156 @@
+/* test_tools.c: the admin commands' output and exit codes: status (Nagios
+ * codes), pack (zeopack's), last-tid, info. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "testutil.h"
+
+static ts_server srv;
+
+static void start(void)
+{
+    cr_assert_eq(ts_server_start(&srv, ""), 0, "server did not start");
+}
+
+static void stop(void)
+{
+    ts_server_free(&srv);
+}
+
+TestSuite(client_tools, .init = start, .fini = stop);
+
+/* Run `zeolite ARGS` (stderr dropped); exit status, stdout in *out. */
+static int zeolite(char **out, const char *fmt, ...)
+{
+    char *args = NULL, *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    cr_assert_geq(vasprintf(&args, fmt, ap), 0);
+    va_end(ap);
+    cr_assert_geq(asprintf(&cmd, "%s %s 2>/dev/null", tu_zeolite_bin(), args), 0);
+    int rc = ts_run(cmd, out);
+    free(args);
+    free(cmd);
+    return rc;
+}
+
+/* An address nobody listens on: the server's, once stopped. */
+static char *dead_addr(void)
+{
+    char *a = strdup(srv.addr);
+    ts_server_stop(&srv);
+    return a;
+}
+
+static uint64_t commit_something(void)
+{
+    zcl_client *c = th_connect(&srv, NULL);
+    uint64_t oid = 0; /* the root, so that pack has something to start from */
+    uint64_t tid = th_commit(c, &oid, NULL, 1, "root");
+    zcl_free(c);
+    return tid;
+}
+
+Test(client_tools, status_warns_on_empty_storage)
+{
+    char *out = NULL;
+    cr_expect_eq(zeolite(&out, "status %s", srv.addr), 1);
+    cr_expect_str_eq(out, "Empty storage '1'\n");
+    free(out);
+}
+
+Test(client_tools, status_ok_with_metrics)
+{
+    commit_something();
+    char *out = NULL;
+    cr_expect_eq(zeolite(&out, "status %s", srv.addr), 0);
+    cr_expect_str_eq(out, "OK\n");
+    free(out);
+    cr_expect_eq(zeolite(&out, "status -m %s", srv.addr), 0);
+    cr_expect_str_eq(out, "OK|active_txns=0\n| connections=0\n waiting=0\n");
+    free(out);
+}
+
+Test(client_tools, status_rates_from_status_file)
+{
+    commit_something();
+    char *path = NULL, *out = NULL;
+    cr_assert_geq(asprintf(&path, "%s/nagios.json", srv.dir), 0);
+    cr_expect_eq(zeolite(&out, "status -m -s %s %s", path, srv.addr), 0);
+    free(out);
+    /* Age the sample so that the next run computes rates. */
+    char *cmd = NULL;
+    cr_assert_geq(asprintf(&cmd, "touch -d '-60 seconds' %s", path), 0);
+    cr_assert_eq(ts_run(cmd, NULL), 0);
+    cr_expect_eq(zeolite(&out, "status -m -s %s -u seconds %s", path, srv.addr), 0);
+    cr_expect(strstr(out, "\n commits=0.0\n") != NULL, "got: %s", out);
+    cr_expect(strstr(out, "\n loads=") != NULL, "got: %s", out);
+    free(out);
+    free(cmd);
+    free(path);
+}
+
+Test(client_tools, status_critical_when_unreachable)
+{
+    char *addr = dead_addr(), *out = NULL;
+    cr_expect_eq(zeolite(&out, "status %s", addr), 2);
+    cr_expect_eq(strncmp(out, "Can't connect", 13), 0, "got: %s", out);
+    free(out);
+    cr_expect_eq(zeolite(NULL, "status"), 3, "usage error is UNKNOWN");
+    free(addr);
+}
+
+Test(client_tools, last_tid_prints_the_commit)
+{
+    char *out = NULL, want[32];
+    cr_expect_eq(zeolite(&out, "last-tid %s", srv.addr), 0);
+    cr_expect_str_eq(out, "0000000000000000\n");
+    free(out);
+    snprintf(want, sizeof want, "%016llx\n", (unsigned long long)commit_something());
+    cr_expect_eq(zeolite(&out, "last-tid %s", srv.addr), 0);
+    cr_expect_str_eq(out, want);
+    free(out);
+    char *addr = dead_addr();
+    cr_expect_eq(zeolite(NULL, "last-tid %s", addr), 1);
+    free(addr);
+}
+
+Test(client_tools, info_lists_storage_facts)
+{
+    char *out = NULL, want[64];
+    snprintf(want, sizeof want, "last-transaction: %016llx\n",
+             (unsigned long long)commit_something());
+    cr_expect_eq(zeolite(&out, "info %s", srv.addr), 0);
+    cr_expect(strstr(out, want) != NULL, "got: %s", out);
+    cr_expect(strstr(out, "supportsUndo: ") != NULL);
+    cr_expect(strstr(out, "status.commits: ") != NULL);
+    free(out);
+}
+
+Test(client_tools, pack_exit_codes)
+{
+    commit_something();
+    cr_expect_eq(zeolite(NULL, "pack %s -d 0", srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "pack %s:1 -d 1 -t 12:00", srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "pack %s -t 1:2:3:4", srv.addr), 1, "bad time");
+    cr_expect_eq(zeolite(NULL, "pack %s:nosuch", srv.addr), 1, "unknown storage");
+    char *addr = dead_addr();
+    cr_expect_eq(zeolite(NULL, "pack %s --timeout 5", addr), 1, "unreachable");
+    free(addr);
+}
+
+Test(client_tools, help_everywhere)
+{
+    const char *cmds[] = {"status", "pack", "last-tid", "info", "bench"};
+    for (size_t i = 0; i < 5; i++) {
+        char *out = NULL;
+        cr_expect_eq(zeolite(&out, "%s --help", cmds[i]), 0, "%s --help", cmds[i]);
+        cr_expect(strstr(out, "usage: zeolite") != NULL, "%s --help", cmds[i]);
+        free(out);
+    }
+}
