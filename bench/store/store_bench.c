@@ -26,18 +26,24 @@ double bench_now(void)
 
 /* RssAnon counts the heap and thread stacks but not LMDB's file-backed map,
  * which is what "the store's own memory" means here. */
-void bench_sample_heap(void)
+uint64_t bench_heap_now(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
+    unsigned long long kb = 0;
     if (!f)
-        return;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long kb;
-        if (sscanf(line, "RssAnon: %llu kB", &kb) == 1 && kb * 1024 > heap_peak)
-            heap_peak = kb * 1024;
-    }
+        return 0;
+    while (fgets(line, sizeof line, f) && sscanf(line, "RssAnon: %llu kB", &kb) != 1)
+        ;
     fclose(f);
+    return kb * 1024;
+}
+
+void bench_sample_heap(void)
+{
+    uint64_t now = bench_heap_now();
+    if (now > heap_peak)
+        heap_peak = now;
 }
 
 uint64_t bench_heap_peak(void)
@@ -151,8 +157,9 @@ static int run_phases(bench_db *db, const bench_cfg *cfg, bench_result *r)
     int rc;
     if ((rc = bench_fill(db, cfg, &r->fill_s)))
         return rc;
-    printf("fill: %llu objects x %d revisions in %.1f s\n", (unsigned long long)cfg->objects,
-           cfg->revisions, r->fill_s);
+    printf("fill: %llu objects x %d revisions in %.1f s (heap now %llu bytes)\n",
+           (unsigned long long)cfg->objects, cfg->revisions, r->fill_s,
+           (unsigned long long)bench_heap_now());
     if ((rc = bench_load(db, cfg, &r->load, &r->raw_load)))
         return rc;
     printf("load_before: %.0f/s, raw LMDB: %.0f/s (ratio %.2f)\n", bench_per_s(&r->load),
@@ -164,10 +171,11 @@ static int run_phases(bench_db *db, const bench_cfg *cfg, bench_result *r)
            (unsigned long long)r->group.syncs);
     if ((rc = run_pack(db, r)))
         return rc;
-    printf("pack: %.2f s, %llu -> %llu bytes, %llu records and %llu objects removed\n", r->pack_s,
+    printf("pack: %.2f s, %llu -> %llu bytes, %llu records and %llu objects removed "
+           "(heap now %llu bytes)\n", r->pack_s,
            (unsigned long long)r->pack.bytes_before, (unsigned long long)r->pack.bytes_after,
            (unsigned long long)r->pack.records_removed,
-           (unsigned long long)r->pack.objects_removed);
+           (unsigned long long)r->pack.objects_removed, (unsigned long long)bench_heap_now());
     bench_sample_heap();
     printf("heap (RssAnon) peak: %llu bytes\n", (unsigned long long)bench_heap_peak());
     return 0;

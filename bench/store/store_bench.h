@@ -30,7 +30,9 @@ typedef struct bench_db {
 
 /* Seconds from a monotonic clock. */
 double bench_now(void);
-/* Sample the process's anonymous resident memory; keeps the peak. */
+/* The process's anonymous resident memory (RssAnon: heap and stacks, not
+ * LMDB's file-backed map), now; bench_sample_heap keeps its peak. */
+uint64_t bench_heap_now(void);
 void bench_sample_heap(void);
 uint64_t bench_heap_peak(void);
 /* splitmix64: a deterministic stream, so store and raw loops do the same lookups. */

@@ -19,14 +19,14 @@
  *
  * Records keep their index in their transaction and the transaction keeps
  * its oid list, so back-pointers (tid, index) stay valid; a position whose
- * record was packed away simply has no record any more.
+ * record was packed away simply has no record any more (readers of a packed
+ * transaction skip such positions).
  *
  * A write job skips an oid that changed after the snapshot or has a commit in
  * flight: the next pack takes care of it.
  */
 #include "store/store_internal.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
