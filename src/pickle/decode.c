@@ -2,9 +2,13 @@
  * that ZEO and ZODB write, building zv values in an arena; it never looks
  * up or calls anything (object opcodes become plain nodes).
  *
- * Two invariants keep hostile input harmless:
+ * Three invariants keep hostile input harmless:
  * - every compound value carries its height, and no value grows taller
  *   than PICKLE_MAX_DEPTH, so consumers may recurse over a tree;
+ * - every compound value carries its size as a tree (shared parts counted
+ *   each time they are reached), bounded by the input size times
+ *   PICKLE_MAX_EXPANSION: DUP and memo GET cannot build a small DAG that
+ *   walks like an exponential tree;
  * - a container reached twice (memo GET, DUP) is frozen: changing it later
  *   could only make a cycle, which no consumer could walk.
  */
@@ -66,6 +70,7 @@ typedef struct node {
     uint8_t shared;  /* reached twice: never changed again */
     uint8_t items;   /* a ZV_BUILD standing for items added to an object */
     size_t cap;      /* item slots allocated (growing containers) */
+    uint64_t size;   /* nodes of the tree it expands to; scalars count 1 */
     zv v;
 } node;
 
@@ -203,6 +208,7 @@ static int push_mark(pickle_vm *vm)
 
 static int pop_mark(pickle_vm *vm, size_t *k)
 {
+    *k = 0;
     if (!vm->nmarks)
         return fail(vm, ZE_CORRUPT, "no MARK on the stack");
     *k = vm->marks[--vm->nmarks];
@@ -271,6 +277,8 @@ static uint64_t read_le(pickle_vm *vm, size_t n)
 static int read_counted(pickle_vm *vm, size_t width, int is_signed, const uint8_t **s,
                         size_t *n)
 {
+    *s = NULL;
+    *n = 0;
     int rc = need(vm, width);
     if (rc)
         return rc;
@@ -291,6 +299,8 @@ static int read_line(pickle_vm *vm, const uint8_t **s, size_t *n)
 {
     const uint8_t *start = vm->p + vm->pos;
     const uint8_t *nl = memchr(start, '\n', vm->len - vm->pos);
+    *s = NULL;
+    *n = 0;
     if (!nl)
         return fail(vm, ZE_CORRUPT, "truncated: no newline");
     *s = start;
@@ -301,6 +311,7 @@ static int read_line(pickle_vm *vm, const uint8_t **s, size_t *n)
 
 static int read_key(pickle_vm *vm, size_t *key)
 {
+    *key = 0;
     const uint8_t *s;
     size_t n;
     int64_t v;
@@ -363,6 +374,7 @@ static zv *compound(pickle_vm *vm, zv_type t, size_t slots)
     if (!nd)
         return NULL;
     memset(nd, 0, sizeof *nd);
+    nd->size = 1;
     nd->v.type = t;
     if (slots) {
         nd->v.u.seq.items = zv_alloc(vm->arena, slots * sizeof(zv *));
@@ -378,24 +390,44 @@ static uint32_t height(const zv *v)
     return is_compound(v->type) ? NODE(v)->height : 0;
 }
 
-static uint32_t tallest(zv *const *items, size_t n)
+static uint64_t tree_size(const zv *v)
 {
-    uint32_t h = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t hi = height(items[i]);
-        if (hi > h)
-            h = hi;
-    }
-    return h;
+    return is_compound(v->type) ? NODE(v)->size : 1;
 }
 
-static int raise_height(pickle_vm *vm, zv *v, uint32_t h)
+/* v gains the children kids[0..n): its height and size cover them. */
+static int adopt(pickle_vm *vm, zv *v, zv *const *kids, size_t n)
 {
-    if (h > PICKLE_MAX_DEPTH)
+    node *nd = NODE(v);
+    uint32_t h = 0;
+    uint64_t size = nd->size;
+    for (size_t i = 0; i < n; i++) {
+        if (height(kids[i]) > h)
+            h = height(kids[i]);
+        size += tree_size(kids[i]);
+        if (size > vm->max_nodes)
+            return fail(vm, ZE_TOOBIG, "value expands to more than %llu nodes",
+                        (unsigned long long)vm->max_nodes);
+    }
+    if (h + 1 > PICKLE_MAX_DEPTH)
         return fail(vm, ZE_TOOBIG, "values nested deeper than %d", PICKLE_MAX_DEPTH);
-    if (h > NODE(v)->height)
-        NODE(v)->height = h;
+    if (h + 1 > nd->height)
+        nd->height = h + 1;
+    nd->size = size;
     return 0;
+}
+
+/* Recount a CALL or BUILD node whose child changed. */
+static int recount_pair(pickle_vm *vm, zv *v)
+{
+    zv *kids[2] = {v->u.build.obj, v->u.build.state};
+    if (v->type == ZV_CALL) {
+        kids[0] = v->u.call.callable;
+        kids[1] = v->u.call.args;
+    }
+    NODE(v)->height = 0;
+    NODE(v)->size = 1;
+    return adopt(vm, v, kids, 2);
 }
 
 /* Replace stack[k..sp) by one container of type t holding them. */
@@ -410,7 +442,7 @@ static int make_seq(pickle_vm *vm, zv_type t, size_t k)
     if (n)
         memcpy(v->u.seq.items, vm->stack + k, n * sizeof(zv *));
     v->u.seq.n = t == ZV_DICT ? n / 2 : n;
-    int rc = raise_height(vm, v, 1 + tallest(vm->stack + k, n));
+    int rc = adopt(vm, v, vm->stack + k, n);
     if (rc)
         return rc;
     vm->sp = k;
@@ -430,7 +462,7 @@ static int seq_from_top(pickle_vm *vm, zv_type t, size_t n)
     return rc ? rc : make_seq(vm, t, vm->sp - n);
 }
 
-/* A two-child node (CALL, BUILD) with its height checked. */
+/* A two-child node (CALL, BUILD), counted. */
 static zv *pair_node(pickle_vm *vm, zv_type t, zv *a, zv *b, int *rc)
 {
     zv *v = compound(vm, t, 0);
@@ -445,8 +477,7 @@ static zv *pair_node(pickle_vm *vm, zv_type t, zv *a, zv *b, int *rc)
         v->u.build.obj = a;
         v->u.build.state = b;
     }
-    uint32_t h = height(a) > height(b) ? height(a) : height(b);
-    *rc = raise_height(vm, v, h + 1);
+    *rc = recount_pair(vm, v);
     return *rc ? NULL : v;
 }
 
@@ -478,7 +509,7 @@ static int add_items(pickle_vm *vm, zv *c, zv *const *items, size_t n)
     if (n)
         memcpy(c->u.seq.items + used, items, n * sizeof(zv *));
     c->u.seq.n += c->type == ZV_DICT ? n / 2 : n;
-    return raise_height(vm, c, 1 + tallest(items, n));
+    return adopt(vm, c, items, n);
 }
 
 /* The container that items for stack slot `slot` go into. Python adds
@@ -487,6 +518,7 @@ static int add_items(pickle_vm *vm, zv *c, zv *const *items, size_t n)
 static int items_target(pickle_vm *vm, zv **slot, zv_type want, zv **out)
 {
     zv *t = *slot;
+    *out = NULL;
     if (t->type == want) {
         *out = t;
         return 0;
@@ -529,7 +561,7 @@ static int extend(pickle_vm *vm, zv_type want, size_t k)
                     type_name(c->type));
     rc = add_items(vm, c, vm->stack + k, n);
     if (!rc && *slot != c)
-        rc = raise_height(vm, *slot, height(c) + 1);
+        rc = recount_pair(vm, *slot);
     vm->sp = k;
     return rc;
 }
@@ -695,8 +727,9 @@ static int name_ok(const uint8_t *s, size_t n)
 /* GLOBAL and INST: "module\nname\n". */
 static int read_global(pickle_vm *vm, zv **out)
 {
-    const uint8_t *mod, *name;
-    size_t mod_len, name_len;
+    const uint8_t *mod = NULL, *name = NULL;
+    size_t mod_len = 0, name_len = 0;
+    *out = NULL;
     int rc = read_line(vm, &mod, &mod_len);
     if (!rc)
         rc = read_line(vm, &name, &name_len);
@@ -768,7 +801,7 @@ static int op_call(pickle_vm *vm)
         pair->u.seq.items[0] = args;
         pair->u.seq.items[1] = kwargs;
         pair->u.seq.n = 2;
-        rc = raise_height(vm, pair, 1 + tallest(pair->u.seq.items, 2));
+        rc = adopt(vm, pair, pair->u.seq.items, 2);
         if (rc)
             return rc;
         args = pair;
@@ -797,7 +830,7 @@ static int push_persid(pickle_vm *vm, zv *pid)
     if (!v)
         return nomem(vm);
     v->u.persid = pid;
-    int rc = raise_height(vm, v, height(pid) + 1);
+    int rc = adopt(vm, v, &pid, 1);
     return rc ? rc : push(vm, v);
 }
 
@@ -1027,6 +1060,7 @@ int pickle__vm_run(pickle_vm *vm, const uint8_t *p, size_t len, size_t base, zv 
     vm->base = base;
     vm->sp = 0;
     vm->nmarks = 0;
+    vm->max_nodes = (uint64_t)(base + len) * PICKLE_MAX_EXPANSION + PICKLE_MIN_NODES;
     for (;;) {
         vm->op_pos = vm->pos;
         if (vm->pos == vm->len) {
@@ -1052,7 +1086,7 @@ int pickle_decode(const uint8_t *p, size_t len, int flags, zv_arena *a, zv **out
                   zerr *err)
 {
     pickle_vm vm;
-    size_t n;
+    size_t n = 0;
     pickle__vm_init(&vm, a, flags, err);
     int rc = pickle__vm_run(&vm, p, len, 0, out, &n);
     if (!rc && used)

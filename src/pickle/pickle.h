@@ -28,6 +28,13 @@
 #define PICKLE_MAX_DEPTH 256
 #define PICKLE_MAX_STACK (1 << 22) /* entries */
 #define PICKLE_MAX_MEMO (1 << 22)  /* keys */
+/* A value reached twice (memo GET, DUP) counts each time in its parent's
+ * size; a decoded tree, expanded, has at most PICKLE_MAX_EXPANSION nodes per
+ * input byte (plus PICKLE_MIN_NODES), so walking or re-encoding it stays
+ * proportional to the input. Pickles from ZEO's fast-mode pickler share
+ * nothing and need at most one node per byte. */
+#define PICKLE_MAX_EXPANSION 16
+#define PICKLE_MIN_NODES 65536
 
 enum {
     /* accept GLOBAL/REDUCE/BUILD/PERSID (records); off for wire messages */

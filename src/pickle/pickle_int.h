@@ -40,6 +40,7 @@ typedef struct pickle_vm {
     size_t nmarks, marks_cap;
     zv **memo;        /* dense by key; NULL = unset */
     size_t memo_cap, memo_count;
+    uint64_t max_nodes; /* tree size limit of the current run */
 } pickle_vm;
 
 void pickle__vm_init(pickle_vm *vm, zv_arena *a, int flags, zerr *err);

@@ -198,3 +198,49 @@ Test(pickle_hostile, null_error_is_allowed)
     zv *out = NULL;
     cr_assert_eq(pickle_decode(p, sizeof p, 0, a, &out, NULL, NULL), ZE_CORRUPT);
 }
+
+/* Found by fuzzing: DUP (or memo GET) doubling a value level after level
+ * makes a small DAG that expands to an exponential tree. */
+Test(pickle_hostile, shared_values_cannot_expand_exponentially)
+{
+    uint8_t buf[512];
+    size_t n = 0;
+    buf[n++] = ']';
+    for (int i = 0; i < 60; i++) {
+        buf[n++] = '2';
+        buf[n++] = 0x86;
+    }
+    buf[n++] = '.';
+    zerr err = {0};
+    cr_assert_eq(decode_err(buf, n, 0, &err), ZE_TOOBIG);
+    cr_assert(strstr(err.msg, "expands"), "%s", err.msg);
+
+    n = 0;
+    buf[n++] = 'N';
+    for (int i = 0; i < 60; i++) {
+        buf[n++] = 'q';
+        buf[n++] = (uint8_t)i;
+        buf[n++] = 'h';
+        buf[n++] = (uint8_t)i;
+        buf[n++] = 0x86;
+    }
+    buf[n++] = '.';
+    cr_assert_eq(decode_err(buf, n, PICKLE_ALLOW_OBJECTS, &err), ZE_TOOBIG);
+    cr_assert(strstr(err.msg, "expands"), "%s", err.msg);
+}
+
+Test(pickle_hostile, modest_sharing_is_fine)
+{
+    /* Ten doublings: 2047 nodes, within the floor of PICKLE_MIN_NODES. */
+    uint8_t buf[64];
+    size_t n = 0;
+    buf[n++] = 'N';
+    for (int i = 0; i < 10; i++) {
+        buf[n++] = '2';
+        buf[n++] = 0x86;
+    }
+    buf[n++] = '.';
+    zv *out;
+    cr_assert_eq(pickle_decode(buf, n, 0, a, &out, NULL, NULL), 0);
+    cr_assert_eq(out->type, ZV_TUPLE);
+}
