@@ -179,14 +179,34 @@ int store__blob_link(store *s, uint64_t oid, uint64_t src_tid, uint64_t dst_tid,
 
 /* ---- start-up: layout marker, tmp/ and orphans -------------------------- */
 
+/* ZODB's rule for a folder without a marker: empty (but for dot files and
+ * tmp/) is bushy, anything else is a legacy lawn. */
+static int unmarked_is_empty(store *s)
+{
+    DIR *d = opendir(s->blob_dir);
+    if (!d)
+        return 1;
+    struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)))
+        empty = e->d_name[0] == '.' || !strcmp(e->d_name, "tmp");
+    closedir(d);
+    return empty;
+}
+
 static int check_layout(store *s, zerr *err)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/.layout", s->blob_dir);
     FILE *f = fopen(path, "r");
     if (!f) {
-        if (errno != ENOENT || s->opt.read_only)
-            return errno == ENOENT ? 0 : zerr_sys(err, errno, "open %s", path);
+        if (errno != ENOENT)
+            return zerr_sys(err, errno, "open %s", path);
+        if (!unmarked_is_empty(s))
+            return zerr_set(err, ZE_CORRUPT, "%s has files but no .layout marker (a "
+                            "'lawn' blob folder?); zeolite uses 'bushy'", s->blob_dir);
+        if (s->opt.read_only)
+            return 0;
         f = fopen(path, "w");
         if (!f || fputs(LAYOUT, f) < 0 || fclose(f) != 0)
             return zerr_sys(err, errno, "write %s", path);

@@ -136,3 +136,28 @@ Test(store_blob, undo_copies_the_blob_under_the_undo_tid)
     cr_assert_str_eq(path, want);
     expect_file(path, "first");
 }
+
+Test(store_blob, refuses_another_layout)
+{
+    char marker[512], lawn[512];
+    snprintf(marker, sizeof marker, "%s/.layout", store_blob_dir(f.s));
+    snprintf(lawn, sizeof lawn, "%s/0x01", store_blob_dir(f.s));
+    stt_close(&f);
+    cr_assert_eq(tu_write_file(marker, "lawn\n", 5), 0);
+    store *s = NULL;
+    zerr e;
+    store_options opt = {.no_sync = 1};
+    cr_assert_eq(store_open(&s, f.dir, &opt, &e), ZE_CORRUPT);
+    cr_assert(strstr(e.msg, "lawn"), "%s", e.msg);
+    /* no marker but legacy content: lawn as well */
+    unlink(marker);
+    cr_assert_eq(mkdir(lawn, 0777), 0);
+    cr_assert_eq(store_open(&s, f.dir, &opt, &e), ZE_CORRUPT);
+    /* an empty folder without a marker is bushy, and gets its marker */
+    rmdir(lawn);
+    stt_reopen(&f, NULL);
+    size_t n;
+    uint8_t *p = tu_read_file(marker, &n);
+    cr_assert(p && n == 5 && !memcmp(p, "bushy", 5));
+    free(p);
+}
