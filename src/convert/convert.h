@@ -47,7 +47,13 @@ typedef struct zfs_reader zfs_reader;
 
 typedef struct zfs_reader_opts {
     int want_data;    /* load pickles into zfs_rec.data (import); else skip */
+    int salvage;      /* skip damaged transactions instead of failing (below) */
 } zfs_reader_opts;
+
+/* Returned by zfs_reader_next_record (and handled inside next_txn) in salvage
+ * mode: the current transaction is damaged and dropped; discard what was read
+ * of it and go on with zfs_reader_next_txn. */
+#define ZFS_DROPPED 2
 
 /* One transaction. The slices stay valid until the next zfs_reader_next_txn. */
 typedef struct zfs_txn {
@@ -95,6 +101,16 @@ int zfs_reader_next_txn(zfs_reader *r, zfs_txn *txn, zerr *err);
 /* Next record of the current transaction: 1 and *rec, 0 once the transaction
  * is complete and its trailer checked (only then is it committed data). */
 int zfs_reader_next_record(zfs_reader *r, zfs_rec *rec, zerr *err);
+
+/* Salvage mode: a damaged transaction (ZE_CORRUPT: bad lengths, status,
+ * tloc, trailer, tid order, versions, a back-pointer to a missing or foreign
+ * record) is dropped and reading resumes at the next offset that holds a
+ * plausible transaction (sane header, matching trailer, first record's tloc),
+ * as ZODB's fsrecover does. prev pointers are not checked. Returns the number
+ * of damaged regions, with the bytes skipped and the first one's offset and
+ * error (valid until close). */
+uint64_t zfs_reader_damage(const zfs_reader *r, uint64_t *bytes, uint64_t *first_pos,
+                           const char **first_what);
 
 /* After the end: 1 when a torn tail was ignored, with its offset and a
  * sentence saying what it was (valid until close); else 0. */
@@ -189,6 +205,7 @@ typedef struct zfs_import_opts {
     const char *blob_dir;  /* source blob directory, or NULL */
     int link;              /* hard-link blob files instead of copying */
     int strict;            /* a torn tail is an error (nothing imported) */
+    int salvage;           /* drop damaged transactions and go on (zfs_reader_damage) */
     int quiet;             /* no progress bar */
     /* When set and it becomes nonzero (a signal handler), the import stops at
      * the next transaction boundary with ZE_IO "interrupted": a new database
@@ -205,6 +222,10 @@ typedef struct zfs_import_stats {
     int torn;              /* a torn tail was ignored at tail_pos */
     uint64_t tail_pos;
     char tail_what[200];
+    uint64_t damaged;      /* salvage: damaged regions dropped, their bytes, the first */
+    uint64_t damaged_bytes;
+    uint64_t damage_pos;
+    char damage_what[ZERR_MSG_MAX];
 } zfs_import_stats;
 
 /* Import a Data.fs into the database folder dbdir. A missing (or empty)

@@ -48,6 +48,9 @@ struct zfs_reader {
     int torn;
     uint64_t tail_pos;
     char tail_what[200];
+    uint64_t ndamaged, damaged_bytes;   /* salvage mode */
+    uint64_t damage_pos;
+    char damage_what[ZERR_MSG_MAX];
 };
 
 static int fail(zfs_reader *r, zerr *err, int code, const char *fmt, ...)
@@ -289,8 +292,10 @@ static int skip_undone(zfs_reader *r, uint64_t pos, uint64_t tlen, zerr *err)
     return 0;
 }
 
+#define SKIPPED_UNDONE 3
+
 /* Read the transaction header at r->pos: 1 when one starts, 0 at the end,
- * 2 when it was a skipped 'u' transaction (read the next one). */
+ * SKIPPED_UNDONE after a 'u' transaction (read the next one). */
 static int read_header(zfs_reader *r, zfs_txn *txn, zerr *err)
 {
     const uint8_t *h;
@@ -336,7 +341,7 @@ static int read_header(zfs_reader *r, zfs_txn *txn, zerr *err)
     r->ltid = tid;
     if (status == 'u') {
         rc = skip_undone(r, pos, tlen, err);
-        return rc ? rc : 2;
+        return rc ? rc : SKIPPED_UNDONE;
     }
     if ((rc = get(r, pos + ZFS_TXN_HDR, (size_t)(meta - ZFS_TXN_HDR), &h, err)) != 0 ||
         (rc = zbuf_set(&r->meta, h, (size_t)(meta - ZFS_TXN_HDR))) != 0 ||
@@ -360,6 +365,63 @@ static int read_header(zfs_reader *r, zfs_txn *txn, zerr *err)
     return 1;
 }
 
+/* Salvage mode: is there a transaction at p that looks whole? Its header is
+ * sane, its trailer matches and its first record names it. */
+static int plausible_txn(zfs_reader *r, uint64_t p, zerr *err, int *yes)
+{
+    const uint8_t *h;
+    int rc = get(r, p, ZFS_TXN_HDR, &h, err);
+    *yes = 0;
+    if (rc)
+        return rc;
+    uint64_t tid = zbe64(h), tlen = zbe64(h + 8);
+    uint64_t meta = ZFS_TXN_HDR + (uint64_t)zbe16(h + 17) + zbe16(h + 19) + zbe16(h + 21);
+    if (tid <= r->ltid || (h[16] != ' ' && h[16] != 'p') || tlen < meta ||
+        tlen > r->size - p - 8)
+        return 0;
+    if ((rc = get(r, p + tlen, 8, &h, err)) != 0 || zbe64(h) != tlen)
+        return rc;
+    if (tlen - meta >= ZFS_REC_HDR &&
+        ((rc = get(r, p + meta, ZFS_REC_HDR, &h, err)) != 0 || zbe64(h + 24) != p))
+        return rc;
+    *yes = 1;
+    return 0;
+}
+
+/* Salvage mode: turn a ZE_CORRUPT failure into a skipped region. The damaged
+ * transaction (and what was read of it) is dropped, and reading resumes at
+ * the next plausible transaction after its start, as fsrecover does. Returns
+ * ZFS_DROPPED, or code unchanged when not salvaging. */
+static int salvage(zfs_reader *r, int code, zerr *err)
+{
+    if (!r->opts.salvage || code != ZE_CORRUPT)
+        return code;
+    uint64_t start = r->in_txn ? r->tpos : r->pos;
+    if (!r->ndamaged++) {
+        r->damage_pos = start;
+        memcpy(r->damage_what, r->failure.msg, sizeof r->damage_what);
+    }
+    if (r->in_txn) {
+        zfs__index_drop_txn(r->ix);
+        r->in_txn = 0;
+        r->ntxn--;
+    }
+    zerr_clear(&r->failure);
+    uint64_t p = start + 1;
+    for (int yes = 0; p + ZFS_TXN_HDR + 8 <= r->size; p++) {
+        int rc = plausible_txn(r, p, err, &yes);
+        if (rc)
+            return rc;
+        if (yes)
+            break;
+    }
+    if (p + ZFS_TXN_HDR + 8 > r->size)
+        p = r->size;
+    r->damaged_bytes += p - start;
+    r->pos = p;
+    return ZFS_DROPPED;
+}
+
 int zfs_reader_next_txn(zfs_reader *r, zfs_txn *txn, zerr *err)
 {
     if (r->failure.code)
@@ -371,9 +433,11 @@ int zfs_reader_next_txn(zfs_reader *r, zfs_txn *txn, zerr *err)
             return rc;
     }
     int rc;
-    do
+    do {
         rc = r->done ? 0 : read_header(r, txn, err);
-    while (rc == 2);
+        if (rc < 0)
+            rc = salvage(r, rc, err);
+    } while (rc == SKIPPED_UNDONE || rc == ZFS_DROPPED);
     return rc;
 }
 
@@ -405,6 +469,8 @@ static int check_prev(zfs_reader *r, zfs_rec *rec, zerr *err)
         rec->prev_zero = 1;  /* what pack writes: the start of the visible history */
         return 0;
     }
+    if (r->opts.salvage)
+        return 0;            /* history is rebuilt from the records themselves */
     if (!expect)
         return fail(r, err, ZE_CORRUPT,
                     "%s data record at %" PRIu64 " (oid 0x%016" PRIx64 ") has prev %" PRIu64
@@ -506,13 +572,9 @@ static int read_record(zfs_reader *r, zfs_rec *rec, zerr *err)
     return 0;
 }
 
-int zfs_reader_next_record(zfs_reader *r, zfs_rec *rec, zerr *err)
+static int record_step(zfs_reader *r, zfs_rec *rec, zerr *err)
 {
     int rc;
-    if (r->failure.code)
-        return sticky(r, err);
-    if (!r->in_txn)
-        return 0;
     if (r->rpos == r->tend)
         return (rc = end_txn(r, err)) < 0 ? rc : 0;
     if ((rc = read_record(r, rec, err)) < 0 || (rc = check_prev(r, rec, err)) < 0)
@@ -526,6 +588,16 @@ int zfs_reader_next_record(zfs_reader *r, zfs_rec *rec, zerr *err)
     r->rpos = rec->pos + ZFS_REC_HDR + (rec->plen ? rec->plen : 8);
     r->rindex++;
     return 1;
+}
+
+int zfs_reader_next_record(zfs_reader *r, zfs_rec *rec, zerr *err)
+{
+    if (r->failure.code)
+        return sticky(r, err);
+    if (!r->in_txn)
+        return 0;
+    int rc = record_step(r, rec, err);
+    return rc < 0 ? salvage(r, rc, err) : rc;
 }
 
 int zfs_reader_resolve(zfs_reader *r, uint64_t back, uint64_t *data_pos, uint64_t *plen,
@@ -578,4 +650,16 @@ uint64_t zfs_reader_txn_count(const zfs_reader *r)
 uint64_t zfs_reader_undone_count(const zfs_reader *r)
 {
     return r->nundone;
+}
+
+uint64_t zfs_reader_damage(const zfs_reader *r, uint64_t *bytes, uint64_t *first_pos,
+                           const char **first_what)
+{
+    if (bytes)
+        *bytes = r->damaged_bytes;
+    if (first_pos)
+        *first_pos = r->damage_pos;
+    if (first_what)
+        *first_what = r->damage_what;
+    return r->ndamaged;
 }

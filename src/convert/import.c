@@ -114,6 +114,8 @@ static int add_record(importer *im, store_txn *t, const zfs_rec *rec, zerr *err)
     return rc;
 }
 
+/* Copy one transaction into the store: 0, ZFS_DROPPED when the salvaging
+ * reader dropped it (nothing is committed), or an error. */
 static int import_txn(importer *im, const zfs_txn *txn, zerr *err)
 {
     store_txn_meta meta = {
@@ -125,11 +127,11 @@ static int import_txn(importer *im, const zfs_txn *txn, zerr *err)
     store_txn *t = NULL;
     store_vote_result res = {0};
     zfs_rec rec;
-    uint64_t tid = 0;
+    uint64_t tid = 0, nrec = 0;
     int rc = store_txn_begin(im->s, &meta, &t, err);
     while (!rc && (rc = zfs_reader_next_record(im->r, &rec, err)) == 1) {
         rc = add_record(im, t, &rec, err);
-        im->stats->records++;
+        nrec++;
     }
     /* the reader has checked the trailer: the transaction is complete */
     if (!rc)
@@ -142,22 +144,27 @@ static int import_txn(importer *im, const zfs_txn *txn, zerr *err)
     if (rc && t)
         store_txn_abort(t);
     store_txn_free(t);
+    if (!rc)
+        im->stats->records += nrec;
     return rc;
 }
 
-static void warn_tail(importer *im)
+static void note_tail_and_damage(importer *im)
 {
     zfs_import_stats *st = im->stats;
     const char *what;
     st->torn = zfs_reader_tail(im->r, &st->tail_pos, &what);
     if (st->torn)
         snprintf(st->tail_what, sizeof st->tail_what, "%s", what);
+    st->damaged = zfs_reader_damage(im->r, &st->damaged_bytes, &st->damage_pos, &what);
+    if (st->damaged)
+        snprintf(st->damage_what, sizeof st->damage_what, "%s", what);
 }
 
 /* Read the whole file into the open store. */
 static int run(importer *im, const char *fs_path, zerr *err)
 {
-    zfs_reader_opts ro = {.want_data = 1};
+    zfs_reader_opts ro = {.want_data = 1, .salvage = im->opt->salvage};
     zfs_txn txn;
     int rc = zfs_reader_open(&im->r, fs_path, &ro, err);
     if (rc)
@@ -175,7 +182,10 @@ static int run(importer *im, const char *fs_path, zerr *err)
                           " transactions", txn.pos, im->stats->txns);
             break;
         }
-        if ((rc = import_txn(im, &txn, err)) != 0)
+        rc = import_txn(im, &txn, err);
+        if (rc == ZFS_DROPPED)
+            continue;
+        if (rc)
             break;
         im->stats->txns++;
         zfs_progress_update(im->progress, zfs_reader_offset(im->r), im->stats->txns);
@@ -188,7 +198,7 @@ static int run(importer *im, const char *fs_path, zerr *err)
             *err = end_err;
     }
     im->stats->bytes = zfs_reader_offset(im->r);
-    warn_tail(im);
+    note_tail_and_damage(im);
     if (!rc && im->stats->torn && im->opt->strict)
         rc = zerr_set(err, ZE_CORRUPT, "%s: torn tail at offset %" PRIu64 ": %s (--strict)",
                       fs_path, im->stats->tail_pos, im->stats->tail_what);
@@ -264,7 +274,7 @@ static int db_state(const char *dbdir)
  * metadata: then the file continues the database's history. */
 static int check_continues(importer *im, const char *fs_path, uint64_t last, zerr *err)
 {
-    zfs_reader_opts ro = {.want_data = 0};
+    zfs_reader_opts ro = {.want_data = 0, .salvage = im->opt->salvage};
     zfs_reader *r;
     zfs_txn txn;
     zfs_rec rec;
@@ -274,9 +284,9 @@ static int check_continues(importer *im, const char *fs_path, uint64_t last, zer
     uint64_t file_last = 0;
     zbuf meta = ZBUF_INIT;
     while ((rc = zfs_reader_next_txn(r, &txn, err)) == 1) {
-        file_last = txn.tid;
-        if (txn.tid == last) {
-            found = 1;
+        int is_last = txn.tid == last;
+        if (is_last) {
+            zbuf_reset(&meta);
             rc = zbuf_append(&meta, txn.user.p, txn.user.len);
             if (!rc)
                 rc = zbuf_append(&meta, txn.description.p, txn.description.len);
@@ -289,6 +299,10 @@ static int check_continues(importer *im, const char *fs_path, uint64_t last, zer
             ;
         if (rc < 0)
             break;
+        if (rc == ZFS_DROPPED)
+            continue;   /* salvage: not part of the file's history */
+        file_last = txn.tid;
+        found |= is_last;
     }
     if (rc == 0) {
         const char *what;

@@ -31,13 +31,15 @@ static int usage(FILE *f)
 {
     fprintf(f,
             "usage: zeolite import DATA.fs DBDIR [--blobs BLOBDIR] [--link] [--quiet] [--strict]\n"
+            "                      [--salvage]\n"
             "Import a FileStorage (and its blob directory, bushy or lawn) into the zeolite\n"
             "database DBDIR. A new DBDIR is built aside and renamed into place at the end;\n"
             "an existing one gets the transactions newer than its last one.\n"
             "  --blobs BLOBDIR  the FileStorage's blob directory\n"
             "  --link           hard-link blob files instead of copying them\n"
             "  --quiet          no progress bar, no summary\n"
-            "  --strict         a torn tail (crash residue) is an error, not a warning\n");
+            "  --strict         a torn tail (crash residue) is an error, not a warning\n"
+            "  --salvage        drop damaged transactions and import every readable one\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -58,6 +60,8 @@ int cmd_import(int argc, char **argv)
             opt.quiet = 1;
         else if (!strcmp(a, "--strict"))
             opt.strict = 1;
+        else if (!strcmp(a, "--salvage"))
+            opt.salvage = 1;
         else if (a[0] != '-' && npos < 2)
             pos[npos++] = a;
         else
@@ -77,6 +81,10 @@ int cmd_import(int argc, char **argv)
     if (st.torn)
         fprintf(stderr, "zeolite import: warning: %s: ignored the tail at offset %" PRIu64
                 ": %s\n", pos[0], st.tail_pos, st.tail_what);
+    if (st.damaged)
+        fprintf(stderr, "zeolite import: warning: %s: dropped %" PRIu64 " damaged region(s), %"
+                PRIu64 " bytes; the first at offset %" PRIu64 ": %s\n", pos[0], st.damaged,
+                st.damaged_bytes, st.damage_pos, st.damage_what);
     if (!opt.quiet)
         fprintf(stderr, "imported %" PRIu64 " transactions (%" PRIu64 " records, %" PRIu64
                 " blobs; %" PRIu64 " already present) from %" PRIu64 " bytes\n", st.txns,

@@ -253,3 +253,82 @@ Test(fs_read, undone_transactions_are_skipped_and_counted)
     free(dir);
     free(src);
 }
+
+/* The transaction of good manifest m holding byte offset off, or NULL. */
+static const tj *txn_at(const tj *m, uint64_t off)
+{
+    const tj *txns = tj_get(m, "transactions");
+    for (size_t i = 0; i < txns->n; i++) {
+        uint64_t pos = (uint64_t)tj_getn(txns->items[i], "pos");
+        if (off >= pos && off < pos + (uint64_t)tj_getn(txns->items[i], "tlen") + 8)
+            return txns->items[i];
+    }
+    return NULL;
+}
+
+static int in_manifest(const tj *m, const zfs_txn *t)
+{
+    const tj *txns = tj_get(m, "transactions");
+    for (size_t i = 0; i < txns->n; i++)
+        if (tj_hex64(tj_gets(txns->items[i], "tid")) == t->tid &&
+            (uint64_t)tj_getn(txns->items[i], "pos") == t->pos)
+            return 1;
+    return 0;
+}
+
+Test(fs_read, salvage_drops_only_the_damaged_transactions)
+{
+    char **names = fx_names(1);
+    for (size_t i = 0; names[i]; i++) {
+        tj *bad = fx_manifest(names[i]);
+        char from[64], *path = fx_path(names[i], ".fs");
+        snprintf(from, sizeof from, "%s", tj_gets(bad, "derived_from") ? tj_gets(bad, "derived_from") : "");
+        char *dot = strstr(from, ".fs");
+        if (dot)
+            *dot = 0;
+        zfs_reader *r;
+        zfs_reader_opts opts = {.want_data = 1, .salvage = 1};
+        zerr err = {0};
+        if (zfs_reader_open(&r, path, &opts, &err)) {
+            cr_expect(!*from || tj_getn(bad, "size") == 0 || strstr(names[i], "magic"),
+                      "%s: only a bad magic or an empty file stops salvage: %s", names[i],
+                      err.msg);
+            free(path);
+            tj_free(bad);
+            continue;
+        }
+        tj *good = fx_manifest(from);
+        uint64_t defect = (uint64_t)tj_getn(tj_get(bad, "defect"), "offset");
+        const tj *hit = txn_at(good, defect);
+        uint64_t hit_tid = hit ? tj_hex64(tj_gets(hit, "tid")) : 0;
+        zfs_txn txn;
+        zfs_rec rec;
+        size_t kept = 0;
+        int rc;
+        while ((rc = zfs_reader_next_txn(r, &txn, &err)) == 1) {
+            while ((rc = zfs_reader_next_record(r, &rec, &err)) == 1)
+                ;
+            if (rc == ZFS_DROPPED)
+                continue;
+            cr_expect_eq(rc, 0, "%s: %s", names[i], err.msg);
+            cr_expect(in_manifest(good, &txn), "%s: txn at %lu is not from %s", names[i],
+                      (unsigned long)txn.pos, from);
+            if (strcmp(names[i], "bad/bad-prev"))  /* salvage does not check prev */
+                cr_expect_neq(txn.tid, hit_tid, "%s: the damaged txn must be dropped", names[i]);
+            kept++;
+        }
+        cr_expect_eq(rc, 0, "%s: %s", names[i], err.msg);
+        size_t total = tj_get(good, "transactions")->n;
+        uint64_t tail;
+        const char *what;
+        int torn = zfs_reader_tail(r, &tail, &what);
+        if (!strcmp(from, "small") && strcmp(names[i], "bad/bad-prev") && !torn)
+            cr_expect_eq(kept, total - (hit ? 1 : 0), "%s", names[i]);
+        cr_expect_geq(kept + 3, total, "%s: kept %zu of %zu", names[i], kept, total);
+        zfs_reader_close(r);
+        tj_free(good);
+        tj_free(bad);
+        free(path);
+    }
+    fx_free_names(names);
+}
