@@ -489,6 +489,49 @@ static int oid_gone(MDB_cursor *cur, uint64_t oid)
     return store__current(cur, oid, &tid, NULL) == ZE_NOTFOUND;
 }
 
+static int rewrite_txn(pack_ctx *c, MDB_txn *txn, MDB_val *k, const st_txnval *t, char status,
+                       uint64_t size, zbuf *b, zerr *err)
+{
+    zbuf_reset(b);
+    int rc = store__txnval_encode(b, status, t->user, t->description, t->extension, size,
+                                  t->oids, t->nrec);
+    if (rc)
+        return zerr_set(err, rc, "pack: encode transaction");
+    MDB_val v = {b->len, b->data};
+    rc = mdb_put(txn, c->s->dbi_txns, k, &v, 0);
+    return rc ? store__mdb_err(err, rc, "pack: rewrite transaction") : 0;
+}
+
+/* The live value of transaction tid; 1 when it is gone. */
+static int get_txn(pack_ctx *c, MDB_txn *txn, MDB_val *k, st_txnval *t, zerr *err)
+{
+    MDB_val v;
+    int rc = mdb_get(txn, c->s->dbi_txns, k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 1;
+    if (rc)
+        return store__mdb_err(err, rc, "pack: read transaction");
+    if (store__txnval_decode(v.mv_data, v.mv_size, t))
+        return zerr_set(err, ZE_CORRUPT, "pack: transaction %016llx is malformed",
+                        (unsigned long long)zbe64(k->mv_data));
+    return 0;
+}
+
+/* A transaction losing a record is no longer undoable: it turns 'p' in the
+ * same write as the removal, so a crash between batches never leaves a gap
+ * in a transaction that claims to be whole. */
+static int mark_txn_packed(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zerr *err)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb};
+    st_txnval t;
+    zbe64_put(kb, tid);
+    int rc = get_txn(c, txn, &k, &t, err);
+    if (rc || t.status == 'p')
+        return rc < 0 ? rc : 0;
+    return rewrite_txn(c, txn, &k, &t, 'p', t.size, b, err);
+}
+
 static int delete_one(pack_ctx *c, MDB_txn *txn, pk_del *d, zerr *err)
 {
     uint8_t kb[ST_KEY_LEN];
@@ -511,6 +554,7 @@ static int delete_job(store *s, MDB_txn *txn, void *ud, zerr *err)
 {
     pack_ctx *c = ud;
     MDB_cursor *cur;
+    zbuf b = ZBUF_INIT;
     int rc = mdb_cursor_open(txn, s->dbi_records, &cur), busy = 0;
     if (rc)
         return store__mdb_err(err, rc, "pack: open cursor");
@@ -520,7 +564,8 @@ static int delete_job(store *s, MDB_txn *txn, void *ud, zerr *err)
         d->removed = d->last_of_oid = 0;
         if (i == 0 || d->loc.oid != d[-1].loc.oid || d->dup != d[-1].dup)
             busy = oid_busy(c, cur, d->loc.oid);
-        if (busy || (rc = delete_one(c, txn, d, err)))
+        if (busy || (rc = delete_one(c, txn, d, err)) || !d->removed ||
+            (rc = mark_txn_packed(c, txn, d->loc.tid, &b, err)))
             continue;
         int group_end = i + 1 == c->del.n || d[1].loc.oid != d->loc.oid || d[1].dup;
         if (!d->dup && group_end && oid_gone(cur, d->loc.oid)) {
@@ -529,6 +574,7 @@ static int delete_job(store *s, MDB_txn *txn, void *ud, zerr *err)
         }
     }
     mdb_cursor_close(cur);
+    zbuf_free(&b);
     if (!rc && c->job_objects)
         rc = store__objects_add(s, txn, -(int64_t)c->job_objects, err);
     return rc;
@@ -626,35 +672,17 @@ static size_t rec_value_len(const st_rec *r)
                                           : ST_REC_HDR;
 }
 
-static int rewrite_txn(pack_ctx *c, MDB_txn *txn, MDB_val *k, const st_txnval *t,
-                       uint64_t size, zbuf *b, zerr *err)
-{
-    zbuf_reset(b);
-    int rc = store__txnval_encode(b, c->mark_packed ? 'p' : t->status, t->user, t->description,
-                                  t->extension, size, t->oids, t->nrec);
-    if (rc)
-        return zerr_set(err, rc, "pack: encode transaction");
-    MDB_val v = {b->len, b->data};
-    rc = mdb_put(txn, c->s->dbi_txns, k, &v, 0);
-    return rc ? store__mdb_err(err, rc, "pack: rewrite transaction") : 0;
-}
-
 static int pack_txn(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zerr *err)
 {
     uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
+    MDB_val k = {8, kb};
     st_txnval t;
     uint64_t size = 0;
     uint32_t kept = 0;
     zbe64_put(kb, tid);
-    int rc = mdb_get(txn, c->s->dbi_txns, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
+    int rc = get_txn(c, txn, &k, &t, err);
     if (rc)
-        return store__mdb_err(err, rc, "pack: read transaction");
-    if (store__txnval_decode(v.mv_data, v.mv_size, &t))
-        return zerr_set(err, ZE_CORRUPT, "pack: transaction %016llx is malformed",
-                        (unsigned long long)tid);
+        return rc < 0 ? rc : 0;
     for (uint32_t i = 0; i < t.nrec; i++) {
         st_rec r;
         zerr e;
@@ -671,8 +699,9 @@ static int pack_txn(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zerr *err)
         rc = mdb_del(txn, c->s->dbi_txns, &k, NULL);
         return rc ? store__mdb_err(err, rc, "pack: remove transaction") : 0;
     }
-    if ((c->mark_packed && t.status != 'p') || size != t.size)
-        return rewrite_txn(c, txn, &k, &t, size, b, err);
+    char status = c->mark_packed ? 'p' : t.status;
+    if (status != t.status || size != t.size)
+        return rewrite_txn(c, txn, &k, &t, status, size, b, err);
     return 0;
 }
 
@@ -804,6 +833,11 @@ int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr
     c.stats = stats;
     if (store_is_read_only(s))
         return zerr_set(err, ZE_READONLY, "pack: the store is read-only");
+    pthread_mutex_lock(&s->mu);
+    int bulk = s->bulk;
+    pthread_mutex_unlock(&s->mu);
+    if (bulk)   /* bulk writes are not visible to the sweep's read txns yet */
+        return zerr_set(err, ZE_BUSY, "pack: a bulk import is running");
     stats->bytes_before = store_size_bytes(s);
     int rc = run_pack(&c, pack_time);
     ctx_free(&c);

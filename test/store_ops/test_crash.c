@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ops_util.h"
@@ -121,6 +122,99 @@ Test(crash, kill_9_loses_no_finished_commit, .timeout = 120)
         store_close(s);
     }
     free(all);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+enum { LIVE = 10000, DEAD = 4000 };   /* more removals than one pack batch */
+
+/* LIVE objects under the root and DEAD unreachable ones, 3 revisions each. */
+static void fill_for_pack(store *s, uint64_t *oids, uint64_t *serials)
+{
+    zbuf *data = calloc(LIVE + DEAD, sizeof *data);
+    test_ref *refs = calloc(LIVE, sizeof *refs);
+    for (int i = 0; i < LIVE + DEAD; i++) {
+        oids[i] = ops_new_oid(s);
+        serials[i] = 0;
+        ops_record(&data[i], NULL, 0, "payload of a packed object");
+    }
+    for (int i = 0; i < LIVE; i++)
+        refs[i] = (test_ref){oids[i], REF_STRONG};
+    ops_put(s, 0, 0, refs, LIVE, "root");
+    for (int rev = 0; rev < 3; rev++) {
+        uint64_t tid = ops_commit(s, LIVE + DEAD, oids, serials, data);
+        for (int i = 0; i < LIVE + DEAD; i++)
+            serials[i] = tid;
+    }
+    for (int i = 0; i < LIVE + DEAD; i++)
+        zbuf_free(&data[i]);
+    free(data);
+    free(refs);
+}
+
+static void expect_live(store *s, const uint64_t *oids, const uint64_t *serials)
+{
+    zbuf got = ZBUF_INIT;
+    uint64_t tid;
+    for (int i = 0; i < LIVE; i++) {
+        cr_assert_eq(ops_load(s, oids[i], &got, &tid), 0, "live object %d lost", i);
+        cr_assert_eq(tid, serials[i]);
+    }
+    zbuf_free(&got);
+}
+
+Test(crash, kill_9_during_pack_loses_nothing, .timeout = 120)
+{
+    char *dir;
+    store *s = ops_open(&dir, 1);
+    uint64_t *oids = calloc(LIVE + DEAD, sizeof *oids);
+    uint64_t *serials = calloc(LIVE + DEAD, sizeof *serials);
+    fill_for_pack(s, oids, serials);
+    store_close(s);
+
+    /* kill later and later, until a pack finishes before its kill */
+    int finished = 0;
+    for (int delay_ms = 10; !finished && delay_ms < 5000; delay_ms *= 2) {
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            store *c = ops_reopen(dir);
+            char go = 1;
+            if (write(fds[1], &go, 1) != 1)
+                _exit(3);
+            store_pack(c, (double)time(NULL) + 1e6, 1, NULL, NULL);
+            store_close(c);
+            _exit(0);
+        }
+        char go;
+        cr_assert_eq(read(fds[0], &go, 1), 1);
+        usleep((useconds_t)delay_ms * 1000);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        finished = WIFEXITED(status);
+        close(fds[0]);
+        close(fds[1]);
+
+        s = ops_reopen(dir);
+        expect_live(s, oids, serials);
+        store_close(s);
+    }
+    s = ops_reopen(dir);
+    store_pack_stats st;
+    cr_assert_eq(store_pack(s, (double)time(NULL) + 1e6, 1, &st, NULL), 0);
+    expect_live(s, oids, serials);
+    for (int i = LIVE; i < LIVE + DEAD; i++) {
+        zbuf got = ZBUF_INIT;
+        uint64_t tid;
+        cr_expect_eq(ops_load(s, oids[i], &got, &tid), ZE_NOTFOUND, "garbage left");
+        zbuf_free(&got);
+    }
+    store_close(s);
+    free(oids);
+    free(serials);
     tu_rmrf(dir);
     free(dir);
 }
