@@ -9,11 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
+
+static int unix_accepts(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
 
 static int port_accepts(int port)
 {
@@ -86,9 +98,10 @@ static int spawn(ts_server *s)
     if (pid < 0)
         return -1;
     s->pid = pid;
-    int port = atoi(strrchr(s->addr, ':') + 1);
+    int is_unix = s->addr[0] == '/';
+    int port = is_unix ? 0 : atoi(strrchr(s->addr, ':') + 1);
     for (int i = 0; i < 200; i++) { /* up to 20 s: Python servers start slowly */
-        if (port_accepts(port))
+        if (is_unix ? unix_accepts(s->addr) : port_accepts(port))
             return 0;
         if (waitpid(pid, NULL, WNOHANG) == pid) {
             s->pid = 0;
@@ -107,7 +120,12 @@ int ts_server_start(ts_server *s, const char *extra)
     int port = free_port();
     if (!s->dir || port < 0)
         return -1;
-    snprintf(s->addr, sizeof s->addr, "127.0.0.1:%d", port);
+    if (extra && !strcmp(extra, "unix")) {
+        snprintf(s->addr, sizeof s->addr, "%s/zeo.sock", s->dir);
+        extra = "";
+    } else {
+        snprintf(s->addr, sizeof s->addr, "127.0.0.1:%d", port);
+    }
     snprintf(s->extra, sizeof s->extra, "%s", extra ? extra : "");
     return spawn(s);
 }

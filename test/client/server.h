@@ -14,12 +14,13 @@
 typedef struct ts_server {
     pid_t pid;
     char *dir;         /* temp dir: database, certs, blobs */
-    char addr[64];     /* 127.0.0.1:PORT */
+    char addr[128];    /* 127.0.0.1:PORT or DIR/zeo.sock */
     char extra[512];   /* flags given to start, reused by restart */
 } ts_server;
 
-/* Start a server with extra flags (e.g. "--msgpack"); 0 once it accepts
- * connections, -1 otherwise. */
+/* Start a server with extra flags (e.g. "--msgpack"), or on a Unix socket
+ * in its dir when extra is "unix"; 0 once it accepts connections, -1
+ * otherwise. */
 int ts_server_start(ts_server *s, const char *extra);
 /* Stop it (SIGTERM, wait), keep its dir. */
 void ts_server_stop(ts_server *s);

@@ -81,6 +81,16 @@ Test(client_commit, full_two_phase_commit_m5, .init = start_m5, .fini = stop)
     full_commit(PROTO_MSGPACK);
 }
 
+static void start_unix(void)
+{
+    cr_assert_eq(ts_server_start(&srv, "unix"), 0, "server did not start");
+}
+
+Test(client_commit, full_two_phase_commit_unix_socket, .init = start_unix, .fini = stop)
+{
+    full_commit(PROTO_PICKLE);
+}
+
 /* A client may answer an M5 server in Z5 (the server follows the client). */
 Test(client_commit, client_picks_encoding, .init = start_m5, .fini = stop)
 {
