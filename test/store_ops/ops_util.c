@@ -188,3 +188,14 @@ int ops_exists(const char *path)
     struct stat st;
     return stat(path, &st) == 0;
 }
+
+void *ops_commit_loop(void *arg)
+{
+    ops_committer *c = arg;
+    char text[32];
+    for (int i = 0; i < c->n; i++) {
+        snprintf(text, sizeof text, "update %d", i);
+        c->serial = ops_put(c->s, c->oid, c->serial, NULL, 0, text);
+    }
+    return NULL;
+}

@@ -48,6 +48,14 @@ int ops_load_serial(store *s, uint64_t oid, uint64_t serial, zbuf *data);
 double ops_time_between(uint64_t a, uint64_t b);
 /* Sleep a few milliseconds so that consecutive tids have distinct times. */
 void ops_pause(void);
+/* A thread that updates one object n times (pthread start routine). */
+typedef struct ops_committer {
+    store *s;
+    uint64_t oid, serial;   /* serial: in, the current one; out, the last commit's */
+    int n;
+} ops_committer;
+void *ops_commit_loop(void *arg);
+
 /* Whether the file exists. */
 int ops_exists(const char *path);
 

@@ -1,6 +1,7 @@
 /* test_backup.c: store_backup (hot copy with blobs, compacting copy) and the
  * `zeolite backup` command. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,34 @@ Test(backup, live_store_keeps_working_after_backup)
     cr_expect_eq(tid, x.a_tid, "the copy is the snapshot, without later commits");
     zbuf_free(&d);
     store_close(c);
+}
+
+Test(backup, copy_taken_while_commits_go_on_is_consistent)
+{
+    sample x = fill_sample(s);
+    ops_committer c = {s, x.a, x.a_tid, 80};
+    pthread_t th;
+    zerr err;
+    cr_assert_eq(pthread_create(&th, NULL, ops_commit_loop, &c), 0);
+    int rc = store_backup(s, dest, 0, &err);
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, 0, "backup: %s", err.msg);
+
+    store *copy = ops_reopen(dest);
+    zbuf got = ZBUF_INIT, want = ZBUF_INIT;
+    uint64_t tid;
+    cr_assert_eq(ops_load(copy, x.a, &got, &tid), 0);
+    cr_assert_eq(ops_load_serial(s, x.a, tid, &want), 0, "the copy's revision is a real one");
+    cr_expect(got.len == want.len && !memcmp(got.data, want.data, got.len));
+    cr_expect_eq(store_last_tid(copy), tid > x.b_tid ? tid : x.b_tid,
+                 "the copy ends at a commit boundary");
+    size_t len;
+    char *blob = read_blob(copy, x.b, x.b_tid, &len);
+    cr_expect(blob && len == 12 && !memcmp(blob, "blob content", 12));
+    free(blob);
+    zbuf_free(&got);
+    zbuf_free(&want);
+    store_close(copy);
 }
 
 Test(backup, refuses_a_non_empty_destination)

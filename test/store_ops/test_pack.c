@@ -3,7 +3,6 @@
  * and the cases where nothing may be proven unreachable. */
 #include <criterion/criterion.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -414,22 +413,6 @@ Test(pack, iteration_lists_only_the_records_a_packed_transaction_kept, .disabled
     zbuf_free(&data[1]);
 }
 
-typedef struct committer {
-    uint64_t oid, serial;
-    int n;
-} committer;
-
-static void *commit_loop(void *arg)
-{
-    committer *c = arg;
-    char text[32];
-    for (int i = 0; i < c->n; i++) {
-        snprintf(text, sizeof text, "update %d", i);
-        c->serial = ops_put(s, c->oid, c->serial, NULL, 0, text);
-    }
-    return NULL;
-}
-
 Test(pack, runs_while_commits_go_on)
 {
     enum { N = 300, GARBAGE = 100 };
@@ -450,9 +433,9 @@ Test(pack, runs_while_commits_go_on)
             serials[i] = tid;
     }
 
-    committer c = {oids[0], serials[0], 60};
+    ops_committer c = {s, oids[0], serials[0], 60};
     pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, commit_loop, &c), 0);
+    cr_assert_eq(pthread_create(&th, NULL, ops_commit_loop, &c), 0);
     store_pack_stats st = pack(future(), 1);
     pthread_join(th, NULL);
 
