@@ -37,16 +37,18 @@ if [ -z "${RUNZEO:-}" ]; then
   else RUNZEO=""; fi
 fi
 
-# name and flags of each workload: the goals are judged on load at 16
-# clients and commit of 10 objects by 8 committers.
+# label|workload and flags: the goals are judged on load at 16 clients and
+# commit of 10 objects by 8 committers; load-pipelined shows loads with 8
+# requests in flight per connection (prefetch-style).
 workloads=(
-  "load --clients 16"
-  "cold --clients 4"
-  "commit --clients 8 --objects-per-txn 10"
-  "mixed --clients 16"
-  "conflict --clients 4 --objects-per-txn 2"
-  "large --clients 4"
-  "blob --clients 2"
+  "load|load --clients 16"
+  "load-pipelined|load --clients 16 --in-flight 8"
+  "cold|cold --clients 4"
+  "commit|commit --clients 8 --objects-per-txn 10"
+  "mixed|mixed --clients 16"
+  "conflict|conflict --clients 4 --objects-per-txn 2"
+  "large|large --clients 4"
+  "blob|blob --clients 2"
 )
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zeolite-compare-XXXXXX")
@@ -127,10 +129,10 @@ run_side() { # run_side KIND ENC
     return 1
   fi
   for w in "${workloads[@]}"; do
-    name=${w%% *}
+    name=${w%%|*}
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
     # shellcheck disable=SC2086
-    out=$("$ZEOLITE" bench "127.0.0.1:$port" --workload $w --duration "$duration" --json \
+    out=$("$ZEOLITE" bench "127.0.0.1:$port" --workload ${w#*|} --duration "$duration" --json \
           2>"$dir/bench-$name.err" | tail -1) || out=""
     [ -z "$out" ] && echo "compare.sh: $kind $name failed: $(tail -1 "$dir/bench-$name.err")" >&2
     res[$kind,$enc,$name]=$out
@@ -146,22 +148,22 @@ report() { # report ENC
   local enc=$1 w name z p zv pv
   echo
   echo "== encoding ${enc}5, ${duration}s per workload =="
-  printf "%-9s %-8s %14s %14s %8s %10s %10s %10s %10s\n" workload clients \
+  printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s\n" workload clients \
     "zeolite" "python" ratio "z p50us" "z p99us" "py p50us" "py p99us"
   for w in "${workloads[@]}"; do
-    name=${w%% *}
+    name=${w%%|*}
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
     z=${res[zeolite,$enc,$name]:-}
     p=${res[python,$enc,$name]:-}
     local unit=ops_per_s suffix=""
     if [ "$name" = large ] || [ "$name" = blob ]; then unit=mb_per_s; suffix=" MB/s"; fi
     zv=$(field "$z" $unit); pv=$(field "$p" $unit)
-    printf "%-9s %-8s %14s %14s %8s %10s %10s %10s %10s\n" "$name" \
+    printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s\n" "$name" \
       "$(sed -n 's/.*--clients \([0-9]*\).*/\1/p' <<<"$w")" \
       "${zv:--}$suffix" "${pv:--}$suffix" "$(ratio "$zv" "$pv")" \
       "$(field "$z" p50_us)" "$(field "$z" p99_us)" "$(field "$p" p50_us)" "$(field "$p" p99_us)"
     if [ "$name" = conflict ]; then
-      printf "%-9s %-8s %14s %14s\n" "" conflicts "$(field "$z" conflicts)" "$(field "$p" conflicts)"
+      printf "%-15s %-8s %14s %14s\n" "" conflicts "$(field "$z" conflicts)" "$(field "$p" conflicts)"
     fi
   done
   z=${res[zeolite,$enc,load]:-}; p=${res[python,$enc,load]:-}

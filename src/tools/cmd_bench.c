@@ -30,8 +30,8 @@ static void usage(FILE *f)
 static int num_arg(const char *flag, const char *v, double min, double *out)
 {
     char *end;
-    double d = v ? strtod(v, &end) : 0;
-    if (!v || end == v || *end || d < min) {
+    double d = strtod(v, &end);
+    if (end == v || *end || d < min) {
         fprintf(stderr, "zeolite bench: bad value for %s\n", flag);
         return -1;
     }
@@ -65,27 +65,36 @@ static int parse(int argc, char **argv, zbench_opts *o)
             continue;
         }
         i++;
+        if (!v) {
+            fprintf(stderr, "zeolite bench: %s needs a value\n", a);
+            return -1;
+        }
         if (!strcmp(a, "--workload")) {
-            int w = v ? zbench_workload_parse(v) : -1;
+            int w = zbench_workload_parse(v);
             if (w < 0) {
-                fprintf(stderr, "zeolite bench: unknown workload '%s'\n", v ? v : "");
+                fprintf(stderr, "zeolite bench: unknown workload '%s'\n", v);
                 return -1;
             }
             o->workload = (zbench_workload)w;
-        } else if (!strcmp(a, "--clients") && !num_arg(a, v, 1, &d)) {
+            continue;
+        }
+        double min = !strcmp(a, "--object-size") ? 0 : !strcmp(a, "--duration") ? 0.001 : 1;
+        if (num_arg(a, v, min, &d) < 0)
+            return -1;
+        if (!strcmp(a, "--clients"))
             o->clients = (int)d;
-        } else if (!strcmp(a, "--in-flight") && !num_arg(a, v, 1, &d)) {
+        else if (!strcmp(a, "--in-flight"))
             o->in_flight = (int)d;
-        } else if (!strcmp(a, "--objects-per-txn") && !num_arg(a, v, 1, &d)) {
+        else if (!strcmp(a, "--objects-per-txn"))
             o->objects_per_txn = (int)d;
-        } else if (!strcmp(a, "--object-size") && !num_arg(a, v, 0, &d)) {
+        else if (!strcmp(a, "--object-size"))
             o->object_size = (size_t)d;
-        } else if (!strcmp(a, "--objects") && !num_arg(a, v, 1, &d)) {
+        else if (!strcmp(a, "--objects"))
             o->objects = (int)d;
-        } else if (!strcmp(a, "--duration") && !num_arg(a, v, 0.001, &d)) {
+        else if (!strcmp(a, "--duration"))
             o->duration = d;
-        } else {
-            fprintf(stderr, "zeolite bench: unknown or bad option '%s'\n", a);
+        else {
+            fprintf(stderr, "zeolite bench: unknown option '%s'\n", a);
             return -1;
         }
     }
