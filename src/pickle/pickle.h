@@ -69,7 +69,17 @@ int pickle_decode(const uint8_t *p, size_t len, int flags, zv_arena *a,
 
 /* Encode v as a protocol-3 pickle, as ZEO's fast-mode pickler writes it (no
  * memo, PROTO 3 ... STOP), appending to *out. Only data types (NONE..FROZENSET
- * except SET/FROZENSET) can be encoded; others give ZE_INVAL. */
+ * except SET/FROZENSET) can be encoded; others give ZE_INVAL.
+ *
+ * Opcodes, as zodbpickle's pure-Python Pickler chooses them: ints BININT1,
+ * BININT2, BININT, then LONG1/LONG4 (minimal two's complement); floats
+ * BINFLOAT; str always BINUNICODE; bytes SHORT_BINBYTES below 256, else
+ * BINBYTES; tuples EMPTY_TUPLE, TUPLE1-3, or MARK ... TUPLE; lists and dicts
+ * EMPTY_LIST/EMPTY_DICT then batches of at most 1000 items, a batch of one
+ * as APPEND/SETITEM, longer ones MARK ... APPENDS/SETITEMS. So a decoded
+ * Z5 message re-encodes to its original bytes.
+ * Returns 0, ZE_INVAL, ZE_TOOBIG (nested deeper than PICKLE_MAX_DEPTH, or a
+ * string over 4 GiB) or ZE_NOMEM; on error *out is as it was. */
 int pickle_encode(const zv *v, zbuf *out, zerr *err);
 
 #endif
