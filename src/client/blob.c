@@ -20,6 +20,18 @@ static void id_repr(uint64_t v, char *buf, size_t size)
     snprintf(buf, size, "0x%s", p);
 }
 
+/* The bushy directory of oid in a shared blob dir: one level per byte. */
+static char *shared_oid_dir(const char *dir, uint64_t oid)
+{
+    char *path = NULL;
+    int n = asprintf(&path, "%s/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x", dir,
+                     (unsigned)(oid >> 56) & 0xff, (unsigned)(oid >> 48) & 0xff,
+                     (unsigned)(oid >> 40) & 0xff, (unsigned)(oid >> 32) & 0xff,
+                     (unsigned)(oid >> 24) & 0xff, (unsigned)(oid >> 16) & 0xff,
+                     (unsigned)(oid >> 8) & 0xff, (unsigned)oid & 0xff);
+    return n < 0 ? NULL : path;
+}
+
 char *zcl_blob_path(const zcl_client *c, uint64_t oid, uint64_t serial)
 {
     char *path = NULL;
@@ -28,12 +40,10 @@ char *zcl_blob_path(const zcl_client *c, uint64_t oid, uint64_t serial)
         return NULL;
     if (c->opts.shared_blob_dir) {
         char tid[24];
+        char *odir = shared_oid_dir(dir, oid);
         id_repr(serial, tid, sizeof tid);
-        int n = asprintf(&path, "%s/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/%s.blob",
-                         dir, (unsigned)(oid >> 56) & 0xff, (unsigned)(oid >> 48) & 0xff,
-                         (unsigned)(oid >> 40) & 0xff, (unsigned)(oid >> 32) & 0xff,
-                         (unsigned)(oid >> 24) & 0xff, (unsigned)(oid >> 16) & 0xff,
-                         (unsigned)(oid >> 8) & 0xff, (unsigned)oid & 0xff, tid);
+        int n = odir ? asprintf(&path, "%s/%s.blob", odir, tid) : -1;
+        free(odir);
         return n < 0 ? NULL : path;
     }
     int n = asprintf(&path, "%s/%llu/%llu.%016llx.blob", dir, (unsigned long long)(oid % 997),
@@ -213,9 +223,71 @@ static int send_chunks(zcl_client *c, FILE *f, zerr *err)
     return rc;
 }
 
+/* Copy src to dst (a hard link when both are on one filesystem). */
+static int copy_file(const char *src, const char *dst, zerr *err)
+{
+    if (link(src, dst) == 0)
+        return 0;
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : zerr_sys(err, errno, "cannot copy %s to %s", src, dst);
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = zerr_sys(err, errno, "cannot write %s", dst);
+    if (rc == 0 && ferror(in))
+        rc = zerr_sys(err, errno, "cannot read %s", src);
+    if (out && fclose(out) != 0 && rc == 0)
+        rc = zerr_sys(err, errno, "cannot write %s", dst);
+    if (in)
+        fclose(in);
+    if (rc < 0)
+        unlink(dst);
+    return rc;
+}
+
+/* Shared blob dir: put the file in the oid's folder under a .tmp name the
+ * server accepts, and tell the server that name. */
+static int store_blob_shared(zcl_client *c, uint64_t oid, uint64_t serial, const void *data,
+                             size_t len, const char *path, zerr *err)
+{
+    char *dir = shared_oid_dir(c->opts.blob_dir, oid), *tmp = NULL;
+    if (!dir || asprintf(&tmp, "%s/zclXXXXXX.tmp", dir) < 0) {
+        free(dir);
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    }
+    int fd = -1, rc = make_parents(tmp) < 0 ? zerr_sys(err, errno, "cannot create %s", dir) : 0;
+    if (rc == 0 && (fd = mkstemps(tmp, 4)) < 0)
+        rc = zerr_sys(err, errno, "cannot create a file in %s", dir);
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+        rc = copy_file(path, tmp, err);
+    }
+    if (rc == 0)
+        rc = zcl_store(c, oid, serial, data, len);
+    if (rc == 0) {
+        zv_arena_reset(c->tmp_arena);
+        zv *args = zcl__args(c, 5, zcl__tid(c, oid), zcl__tid(c, serial),
+                             zv_bytes(c->tmp_arena, data, len),
+                             zv_cstr(c->tmp_arena, strrchr(tmp, '/') + 1),
+                             zv_int(c->tmp_arena, c->txn.id));
+        rc = args ? zcl_call_async(c, "storeBlobShared", args) : ZE_NOMEM;
+        if (rc < 0)
+            zcl__err_copy(err, &c->err, rc);
+    }
+    if (rc < 0 && fd >= 0)
+        unlink(tmp);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
 int zcl_store_blob(zcl_client *c, uint64_t oid, uint64_t serial, const void *data, size_t len,
                    const char *path, zerr *err)
 {
+    if (c->opts.shared_blob_dir && c->opts.blob_dir)
+        return store_blob_shared(c, oid, serial, data, len, path, err);
     FILE *f = fopen(path, "rb");
     if (!f)
         return zerr_sys(err, errno, "cannot open %s", path);

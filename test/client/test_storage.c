@@ -79,6 +79,45 @@ Test(client_storage, blob_upload_and_download)
     zcl_free(b);
 }
 
+/* Shared blob dir: the client writes into the server's blob folder itself
+ * and reads from it without a download. */
+Test(client_storage, shared_blob_dir)
+{
+    char *dir = NULL, *src = NULL;
+    /* zeolite keeps blobs in DB/blobs; the runzeo wrapper in DIR/blobs. */
+    cr_assert_geq(asprintf(&dir, getenv("ZCL_TEST_SERVER") ? "%s/blobs" : "%s/db/blobs",
+                           srv.dir), 0);
+    zcl_opts o;
+    zcl_opts_init(&o);
+    o.blob_dir = dir;
+    o.shared_blob_dir = 1;
+    zcl_client *a = th_connect(&srv, &o), *b = th_connect(&srv, &o);
+    cr_assert_geq(asprintf(&src, "%s/shared.bin", srv.dir), 0);
+    cr_assert_eq(tu_write_file(src, "shared blob", 11), 0);
+    uint64_t oid = th_new_oid(a), tid;
+    zbuf rec = ZBUF_INIT;
+    th_record(&rec, "shared holder");
+    zerr err = {0};
+    cr_assert_eq(zcl_tpc_begin(a, "", "", NULL), 0);
+    cr_assert_eq(zcl_store_blob(a, oid, 0, rec.data, rec.len, src, &err), 0, "%s", err.msg);
+    cr_assert_eq(zcl_tpc_vote_sync(a, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(zcl_tpc_finish_sync(a, &tid, &err), 0, "%s", err.msg);
+    char *path = NULL;
+    cr_assert_eq(zcl_load_blob_sync(b, oid, tid, &path, &err), 0, "%s", err.msg);
+    size_t len = 0;
+    uint8_t *got = tu_read_file(path, &len);
+    cr_assert_not_null(got, "no file at %s", path);
+    cr_expect_eq(len, 11);
+    cr_expect_eq(memcmp(got, "shared blob", 11), 0);
+    free(got);
+    free(path);
+    free(src);
+    free(dir);
+    zbuf_free(&rec);
+    zcl_free(a);
+    zcl_free(b);
+}
+
 Test(client_storage, undo_log_and_undo)
 {
     zcl_client *c = th_connect(&srv, NULL);
