@@ -73,8 +73,8 @@ proto_hello proto_parse_hello(const uint8_t *p, size_t len);
 
 typedef struct proto_msg {
     zv *msgid;      /* int, or the (oid, tid) tuple of loadBefore, or anything: echo it */
-    int async;      /* flag truthy: call is async (requests) / 2 = error (replies) */
-    int64_t flag;   /* raw flag as an int (0, 1, 2) */
+    int async;      /* 1 when the flag is truthy: an async call (requests), an error (replies) */
+    int64_t flag;   /* the flag as an int: False/True 0/1, replies 0, errors 2 */
     const char *name;  /* method name, ".reply" for replies; NUL-terminated, in the arena */
     zv *args;       /* requests: TUPLE of arguments; replies: the result value */
 } proto_msg;
@@ -88,6 +88,12 @@ typedef struct proto_msg {
  * truthiness; async is 1 when the flag is truthy. In M5 every array decodes
  * as a TUPLE and map keys must be str or bytes; ext types are refused.
  * A pickle message may contain no GLOBAL/REDUCE/BUILD/persistent ids.
+ * A pickle whose tree has more nodes than bytes (values reused through the
+ * memo or DUP, which ZEO never writes) is refused: echoing it could take
+ * time exponential in its size.
+ * Memory: every value takes at least one payload byte, and a frame made of
+ * tiny values (nils, small ints, 1-byte strings) costs up to about 48 bytes
+ * of arena per payload byte; choose max_frame with that in mind.
  * Returns 0; ZE_CORRUPT when the bytes do not decode (bad pickle/msgpack),
  * ZE_PROTO when they decode to the wrong shape, ZE_NOMEM; err says why. */
 int proto_decode(proto_enc enc, const uint8_t *p, size_t len, zv_arena *a,
