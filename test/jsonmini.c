@@ -104,53 +104,56 @@ static int unicode_escape(reader *r, char *o, size_t *olen)
     return 0;
 }
 
+/* Length of the raw string body starting at r->pos, up to the closing quote. */
+static int body_length(reader *r, size_t *n)
+{
+    for (size_t i = r->pos; i < r->len; i++) {
+        if (r->s[i] == '"') {
+            *n = i - r->pos;
+            return 0;
+        }
+        if (r->s[i] == '\\')
+            i++;
+    }
+    return bad(r, "unterminated string");
+}
+
 static int parse_string(reader *r, zv **out)
 {
+    size_t raw;
     r->pos++; /* opening quote */
-    size_t start = r->pos;
-    const char *end = memchr(r->s + start, '"', r->len - start);
-    if (!end)
-        return bad(r, "unterminated string");
-    /* Escapes only shrink the text, except \u (6 chars -> at most 4 bytes). */
-    char *buf = malloc(r->len - start + 1);
+    int rc = body_length(r, &raw);
+    if (rc)
+        return rc;
+    /* Escapes only shrink the text: \uXXXX is 6 characters, at most 4 bytes. */
+    char *buf = zv_alloc(r->a, raw + 1);
     if (!buf)
         return ZE_NOMEM;
-    size_t o = 0;
-    int rc = 0;
-    for (;;) {
-        if (r->pos >= r->len) {
-            rc = bad(r, "unterminated string");
-            break;
-        }
+    size_t o = 0, end = r->pos + raw;
+    while (r->pos < end) {
         char c = r->s[r->pos++];
-        if (c == '"')
-            break;
         if (c != '\\') {
             buf[o++] = c;
             continue;
-        }
-        if (r->pos >= r->len) {
-            rc = bad(r, "unterminated escape");
-            break;
         }
         c = r->s[r->pos++];
         const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
         const char *hit = c ? strchr(from, c) : NULL;
         if (hit)
             buf[o++] = to[hit - from];
-        else if (c == 'u')
-            rc = unicode_escape(r, buf, &o);
-        else
-            rc = bad(r, "bad escape");
-        if (rc)
-            break;
+        else if (c != 'u' || (rc = unicode_escape(r, buf, &o)))
+            return rc ? rc : bad(r, "bad escape");
     }
-    if (!rc) {
-        *out = zv_str(r->a, buf, o);
-        rc = *out ? 0 : ZE_NOMEM;
-    }
-    free(buf);
-    return rc;
+    r->pos = end + 1; /* closing quote */
+    buf[o] = 0;
+    zv *v = zv_alloc(r->a, sizeof *v);
+    if (!v)
+        return ZE_NOMEM;
+    *v = (zv){.type = ZV_STR};
+    v->u.s.p = (const uint8_t *)buf;
+    v->u.s.len = o;
+    *out = v;
+    return 0;
 }
 
 static int parse_number(reader *r, zv **out)
