@@ -234,8 +234,6 @@ int proto_extension_decode(const uint8_t *p, size_t len, zv_arena *a, zv **out, 
         return zerr_set(err, ZE_CORRUPT, "extension: %zu bytes after the pickle", len - used);
     if (v->type != ZV_DICT)
         return zerr_set(err, ZE_CORRUPT, "extension is a %s, not a dict", proto__type_name(v));
-    if (proto__expands(v, len))
-        return zerr_set(err, ZE_CORRUPT, "extension: containers shared through the memo");
     *out = v;
     return 0;
 }

@@ -23,33 +23,6 @@ const char *proto__type_name(const zv *v)
     return names[v->type];
 }
 
-static int count_nodes(const zv *v, size_t *left)
-{
-    if (*left == 0)
-        return 1;
-    (*left)--;
-    switch (v->type) {
-    case ZV_TUPLE:
-    case ZV_LIST:
-    case ZV_SET:
-    case ZV_FROZENSET:
-    case ZV_DICT: {
-        size_t n = v->type == ZV_DICT ? 2 * v->u.seq.n : v->u.seq.n;
-        for (size_t i = 0; i < n; i++)
-            if (count_nodes(v->u.seq.items[i], left))
-                return 1;
-        return 0;
-    }
-    default: return 0; /* object nodes are refused by the decoder */
-    }
-}
-
-int proto__expands(const zv *v, size_t budget)
-{
-    size_t left = budget;
-    return count_nodes(v, &left);
-}
-
 /* The reference peers ignore bytes after a pickle's STOP; nothing legitimate
  * sends any, so they are refused like msgpack's trailing data. */
 static int decode_value(proto_enc enc, const uint8_t *p, size_t len, zv_arena *a, zv **v,
@@ -67,8 +40,6 @@ static int decode_value(proto_enc enc, const uint8_t *p, size_t len, zv_arena *a
         return rc;
     if (used != len)
         return zerr_set(err, ZE_CORRUPT, "pickle: %zu trailing bytes after STOP", len - used);
-    if (proto__expands(*v, len))
-        return zerr_set(err, ZE_PROTO, "pickle: values shared through the memo");
     return 0;
 }
 

@@ -88,12 +88,12 @@ typedef struct proto_msg {
  * truthiness; async is 1 when the flag is truthy. In M5 every array decodes
  * as a TUPLE and map keys must be str or bytes; ext types are refused.
  * A pickle message may contain no GLOBAL/REDUCE/BUILD/persistent ids.
- * A pickle whose tree has more nodes than bytes (values reused through the
- * memo or DUP, which ZEO never writes) is refused: echoing it could take
- * time exponential in its size.
- * Memory: every value takes at least one payload byte, and a frame made of
- * tiny values (nils, small ints, 1-byte strings) costs up to about 48 bytes
- * of arena per payload byte; choose max_frame with that in mind.
+ * Size: an M5 value takes at least one payload byte; a pickle's tree, with
+ * values reused through the memo counted each time, is bounded by
+ * PICKLE_MAX_EXPANSION nodes per byte (ZE_TOOBIG beyond), so echoing or
+ * re-encoding a message is linear in its size. A frame of tiny values
+ * (nils, small ints) costs up to about 48 bytes of arena per node; choose
+ * max_frame with that in mind.
  * Returns 0; ZE_CORRUPT when the bytes do not decode (bad pickle/msgpack),
  * ZE_PROTO when they decode to the wrong shape, ZE_NOMEM; err says why. */
 int proto_decode(proto_enc enc, const uint8_t *p, size_t len, zv_arena *a,

@@ -13,13 +13,6 @@ int proto__m5_decode(const uint8_t *p, size_t len, zv_arena *a, zv **out, zerr *
  * ZE_INVAL for values msgpack cannot carry (sets, objects, huge ints). */
 int proto__m5_encode(const zv *v, zbuf *out, zerr *err);
 
-/* 1 when v, walked as a tree, has more than budget nodes. A pickle without
- * memo spends at least one byte per node, so a value decoded from n bytes
- * with more than n nodes reuses containers through the memo (GET, DUP),
- * which ZEO and ZODB never do for messages and extensions; walking or
- * re-encoding such a value could take time exponential in n. */
-int proto__expands(const zv *v, size_t budget);
-
 /* "int", "bytes", ... for error messages. */
 const char *proto__type_name(const zv *v);
 

@@ -148,7 +148,9 @@ Test(proto_ext, shared_containers_are_corrupt)
     for (int i = 0; i < 30; i++)
         zbuf_append(&p, "\x32\x86", 2); /* DUP, TUPLE2 */
     zbuf_append(&p, "\x73\x2e", 2);     /* SETITEM, STOP */
-    cr_assert_eq(proto_extension_decode(p.data, p.len, arena, &d, NULL), ZE_CORRUPT);
+    zerr err;
+    cr_assert_eq(proto_extension_decode(p.data, p.len, arena, &d, &err), ZE_CORRUPT);
+    cr_assert_eq(err.code, ZE_CORRUPT);
     zbuf_free(&p);
 }
 
