@@ -51,6 +51,12 @@ uint64_t bench_heap_peak(void)
     return heap_peak;
 }
 
+void bench_heap_reset(void)
+{
+    heap_peak = 0;
+    bench_sample_heap();
+}
+
 uint64_t bench_rand(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
@@ -112,6 +118,7 @@ static int parse_args(int argc, char **argv, bench_cfg *cfg)
 
 typedef struct bench_result {
     double fill_s;
+    uint64_t fill_heap_peak;    /* the fill's big transactions, apart */
     bench_rate load, raw_load, commit1, commit10, commit100, raw_commit;
     group_result group;
     double pack_s;
@@ -157,6 +164,8 @@ static int run_phases(bench_db *db, const bench_cfg *cfg, bench_result *r)
     int rc;
     if ((rc = bench_fill(db, cfg, &r->fill_s)))
         return rc;
+    r->fill_heap_peak = bench_heap_peak();
+    bench_heap_reset();
     printf("fill: %llu objects x %d revisions in %.1f s (heap now %llu bytes)\n",
            (unsigned long long)cfg->objects, cfg->revisions, r->fill_s,
            (unsigned long long)bench_heap_now());
@@ -177,30 +186,49 @@ static int run_phases(bench_db *db, const bench_cfg *cfg, bench_result *r)
            (unsigned long long)r->pack.records_removed,
            (unsigned long long)r->pack.objects_removed, (unsigned long long)bench_heap_now());
     bench_sample_heap();
-    printf("heap (RssAnon) peak: %llu bytes\n", (unsigned long long)bench_heap_peak());
+    printf("heap (RssAnon) peak: %llu bytes after the fill, %llu during it\n",
+           (unsigned long long)bench_heap_peak(), (unsigned long long)r->fill_heap_peak);
     return 0;
 }
+
+typedef struct json_field {
+    const char *name;
+    double value;
+    int decimals;
+} json_field;
 
 static void print_json(const bench_cfg *cfg, const bench_result *r)
 {
     double gb = (double)r->pack.bytes_before / 1e9;
-    printf("{\"objects\": %llu, \"revisions\": %d, \"compact\": %s, \"fill_seconds\": %.2f, "
-           "\"load_before_per_s\": %.0f, \"raw_lmdb_per_s\": %.0f, \"load_ratio\": %.3f, "
-           "\"commit_per_s_1\": %.1f, \"commit_per_s_10\": %.1f, \"commit_per_s_100\": %.1f, "
-           "\"raw_lmdb_sync_commit_per_s\": %.1f, \"commit1_cost_vs_raw\": %.3f, "
-           "\"group_commit_per_s_8\": %.1f, \"group_commits\": %llu, \"group_syncs\": %llu, "
-           "\"heap_peak_bytes\": %llu, \"pack_seconds\": %.3f, \"pack_bytes_before\": %llu, "
-           "\"pack_bytes_after\": %llu, \"pack_records_removed\": %llu, "
-           "\"pack_seconds_per_gb\": %.3f}\n",
-           (unsigned long long)cfg->objects, cfg->revisions, cfg->compact ? "true" : "false",
-           r->fill_s, bench_per_s(&r->load),
-           bench_per_s(&r->raw_load), bench_per_s(&r->load) / bench_per_s(&r->raw_load),
-           bench_per_s(&r->commit1), bench_per_s(&r->commit10), bench_per_s(&r->commit100),
-           bench_per_s(&r->raw_commit), bench_per_s(&r->raw_commit) / bench_per_s(&r->commit1),
-           r->group.rate, (unsigned long long)r->group.commits,
-           (unsigned long long)r->group.syncs, (unsigned long long)bench_heap_peak(), r->pack_s,
-           (unsigned long long)r->pack.bytes_before, (unsigned long long)r->pack.bytes_after,
-           (unsigned long long)r->pack.records_removed, gb > 0 ? r->pack_s / gb : 0.0);
+    double load = bench_per_s(&r->load), raw_load = bench_per_s(&r->raw_load);
+    double c1 = bench_per_s(&r->commit1), raw_c = bench_per_s(&r->raw_commit);
+    const json_field f[] = {
+        {"objects", (double)cfg->objects, 0},
+        {"revisions", cfg->revisions, 0},
+        {"fill_seconds", r->fill_s, 2},
+        {"load_before_per_s", load, 0},
+        {"raw_lmdb_per_s", raw_load, 0},
+        {"load_ratio", load / raw_load, 3},
+        {"commit_per_s_1", c1, 1},
+        {"commit_per_s_10", bench_per_s(&r->commit10), 1},
+        {"commit_per_s_100", bench_per_s(&r->commit100), 1},
+        {"raw_lmdb_sync_commit_per_s", raw_c, 1},
+        {"commit1_cost_vs_raw", raw_c / c1, 3},
+        {"group_commit_per_s_8", r->group.rate, 1},
+        {"group_commits", (double)r->group.commits, 0},
+        {"group_syncs", (double)r->group.syncs, 0},
+        {"heap_peak_bytes", (double)bench_heap_peak(), 0},
+        {"fill_heap_peak_bytes", (double)r->fill_heap_peak, 0},
+        {"pack_seconds", r->pack_s, 3},
+        {"pack_bytes_before", (double)r->pack.bytes_before, 0},
+        {"pack_bytes_after", (double)r->pack.bytes_after, 0},
+        {"pack_records_removed", (double)r->pack.records_removed, 0},
+        {"pack_seconds_per_gb", gb > 0 ? r->pack_s / gb : 0.0, 3},
+    };
+    printf("{\"compact\": %s", cfg->compact ? "true" : "false");
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        printf(", \"%s\": %.*f", f[i].name, f[i].decimals, f[i].value);
+    printf("}\n");
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -34,6 +34,8 @@ double bench_now(void);
  * LMDB's file-backed map), now; bench_sample_heap keeps its peak. */
 uint64_t bench_heap_now(void);
 void bench_sample_heap(void);
+/* Restart the peak from the current value. */
+void bench_heap_reset(void);
 uint64_t bench_heap_peak(void);
 /* splitmix64: a deterministic stream, so store and raw loops do the same lookups. */
 uint64_t bench_rand(uint64_t *state);

@@ -36,7 +36,8 @@
 #include "pickle/record.h"
 
 #define PACK_CHUNK 1024     /* entries read per map section */
-#define PACK_BATCH 20000    /* records removed per write job */
+#define PACK_BATCH 10000    /* records removed per write job (LMDB keeps its
+                               dirty pages in memory until the commit) */
 #define PACK_TXN_BATCH 2000 /* transactions rewritten per write job */
 #define PACK_LOG_MAX 20     /* dangling references logged one by one */
 
