@@ -345,15 +345,18 @@ static zv *new_int(pickle_vm *vm, int64_t i)
     return v;
 }
 
+/* One allocation for the value and its bytes: strings are most of a
+ * message. n is bounded by the input, so the sum cannot overflow. */
 static zv *new_string(pickle_vm *vm, zv_type t, const uint8_t *p, size_t n)
 {
-    zv *v = scalar(vm, t);
-    uint8_t *copy = v ? zv_alloc(vm->arena, n + 1) : NULL;
-    if (!copy)
+    zv *v = zv_alloc(vm->arena, sizeof *v + n + 1);
+    if (!v)
         return NULL;
+    uint8_t *copy = (uint8_t *)(v + 1);
     if (n)
         memcpy(copy, p, n);
     copy[n] = 0; /* STR and BYTES double as C strings, as zvalue.c's do */
+    *v = (zv){.type = t};
     v->u.s.p = copy;
     v->u.s.len = n;
     return v;
