@@ -76,11 +76,11 @@ typedef struct pack_ctx {
     idx_vec todo;                /* objs to visit */
     idx_vec forced;              /* objs written after the cutoff */
     u64_vec roots;               /* oids referred to by records after the cutoff */
-    u64_vec refs;                 /* strong references of one record */
+    u64_vec refs;                /* strong references of one record */
     loc_vec keep;                /* back-pointer targets that stay */
     loc_vec cond;                /* targets of current back-pointers (if kept) */
     del_vec del;                 /* the batch being collected */
-    u64_vec tids;                 /* transactions to check */
+    u64_vec tids;                /* transactions to check */
     /* scan state of the oid being read */
     uint64_t oid;
     int have_oid, after;
