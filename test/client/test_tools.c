@@ -154,3 +154,32 @@ Test(client_tools, help_everywhere)
         free(out);
     }
 }
+
+/* Every workload runs against the server and reports one JSON line with the
+ * fields compare.sh reads (not a speed test: only that it works). */
+Test(client_tools, bench_workloads_report_json)
+{
+    const char *runs[] = {
+        "load --clients 2 --in-flight 4", "cold --clients 2", "commit --clients 2",
+        "mixed --clients 2", "conflict --clients 3 --objects-per-txn 2",
+        "large --object-size 100000", "blob --object-size 100000",
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        char *out = NULL;
+        cr_assert_eq(zeolite(&out, "bench %s --workload %s --duration 0.5 --objects 50 --json",
+                             srv.addr, runs[i]), 0, "%s", runs[i]);
+        char *last = strrchr(out, '{');
+        cr_assert_not_null(last, "%s: no JSON in %s", runs[i], out);
+        char name[32];
+        sscanf(runs[i], "%31s", name);
+        char want[64];
+        snprintf(want, sizeof want, "\"workload\": \"%s\"", name);
+        cr_expect(strstr(last, want) != NULL, "%s", last);
+        cr_expect(strstr(last, "\"errors\": 0,") != NULL, "%s: %s", runs[i], last);
+        cr_expect(strstr(last, "\"ops\": 0,") == NULL, "%s: no ops: %s", runs[i], last);
+        cr_expect(strstr(last, "\"p99_us\": ") != NULL);
+        if (!strcmp(name, "conflict"))
+            cr_expect(strstr(last, "\"conflicts\": 0}") == NULL, "conflicts expected: %s", last);
+        free(out);
+    }
+}
