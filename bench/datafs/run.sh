@@ -8,8 +8,10 @@
 #   WORK_DIR   scratch folder (default: a new one under $TMPDIR; kept, since
 #              generating the files takes a while; delete it yourself)
 #
-# Reports MB/s and transactions/s per step, peak RSS (/usr/bin/time -v) and
-# peak RssAnon (sampled from /proc: LMDB's file-backed map does not count).
+# Reports per step: wall time, MB/s and transactions/s; CPU time (user + sys,
+# all threads) and the MB/s it alone would allow (meaningful on a shared,
+# loaded machine); peak RSS (/usr/bin/time -v) and peak RssAnon (sampled from
+# /proc: LMDB's file-backed map does not count).
 set -euo pipefail
 
 build=${1:-build}
@@ -44,16 +46,20 @@ run() {
         cat "$work/time.txt" >&2
         exit 1
     fi
-    local wall rss
+    local wall rss user sys
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
-    awk -v l="$label" -v b="$bytes" -v t="$txns" -v w="$wall" -v r="$rss" -v a="$peak_anon" '
+    user=$(awk -F': ' '/User time/ {print $2}' "$work/time.txt")
+    sys=$(awk -F': ' '/System time/ {print $2}' "$work/time.txt")
+    awk -v l="$label" -v b="$bytes" -v t="$txns" -v w="$wall" -v r="$rss" -v a="$peak_anon" \
+        -v u="$user" -v s2="$sys" '
         BEGIN {
             n = split(w, p, ":"); s = 0
             for (i = 1; i <= n; i++) s = s * 60 + p[i]
             if (s <= 0) s = 0.001
-            printf "%-22s %8.2f s %9.1f MB/s %10.0f txns/s   peak RSS %6.1f MB   peak RssAnon %6.1f MB\n",
-                   l, s, b / 1e6 / s, t / s, r / 1024, a / 1024
+            c = u + s2; if (c <= 0) c = 0.001
+            printf "%-8s %7.2f s %8.1f MB/s %8.0f txns/s | cpu %6.2f s %8.1f MB/s | RSS %6.1f MB  RssAnon %5.1f MB\n",
+                   l, s, b / 1e6 / s, t / s, c, b / 1e6 / c, r / 1024, a / 1024
         }'
 }
 

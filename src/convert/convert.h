@@ -132,13 +132,25 @@ int zfs_reader_resolve(zfs_reader *r, uint64_t back, uint64_t *data_pos,
 /* Read n bytes at pos (bounded by the file) into out. */
 int zfs_reader_pread(zfs_reader *r, uint64_t pos, void *out, size_t n, zerr *err);
 
+/* What zfs_verify found. */
+typedef struct zfs_verify_result {
+    uint64_t txns;         /* committed transactions checked */
+    uint64_t bytes;        /* bytes checked (up to the torn tail, if any) */
+    int torn;              /* the file ends in a torn tail at tail_pos */
+    uint64_t tail_pos;
+    char tail_what[200];
+} zfs_verify_result;
+
+/* Called for each checked transaction (n counts from 0), e.g. for fstest -v
+ * style output. */
+typedef void (*zfs_verify_cb)(const zfs_txn *txn, uint64_t n, void *ud);
+
 /* Check a whole file as fstest does, plus the converter's checks (prev,
  * back-pointers, versions, record tids). Returns 0 for a clean file, 1 when
- * it ends in a torn tail (what and *tail_pos say where), or a negative ZE_*
- * code with the damage in err. *ntxn, *nbytes (may be NULL): transactions and
- * bytes checked. */
-int zfs_verify(const char *path, uint64_t *ntxn, uint64_t *nbytes, uint64_t *tail_pos,
-               char *what, size_t what_cap, zerr *err);
+ * it ends in a torn tail (res says where and what), or a negative ZE_* code
+ * with the damage in err. cb and res may be NULL. */
+int zfs_verify(const char *path, zfs_verify_cb cb, void *ud, zfs_verify_result *res,
+               zerr *err);
 
 /* ---- writer ------------------------------------------------------------ */
 

@@ -196,25 +196,24 @@ Test(fs_read, verify_reports_clean_files_and_damage)
     for (size_t i = 0; good[i]; i++) {
         char *path = fx_path(good[i], ".fs");
         zerr err = {0};
-        uint64_t ntxn = 0;
-        cr_expect_eq(zfs_verify(path, &ntxn, NULL, NULL, NULL, 0, &err), 0, "%s: %s", good[i],
-                     err.msg);
+        zfs_verify_result res;
+        cr_expect_eq(zfs_verify(path, NULL, NULL, &res, &err), 0, "%s: %s", good[i], err.msg);
         tj *m = fx_manifest(good[i]);
-        cr_expect_eq(ntxn, (uint64_t)tj_getn(m, "transaction_count"));
+        cr_expect_eq(res.txns, (uint64_t)tj_getn(m, "transaction_count"));
+        cr_expect_eq(res.bytes, (uint64_t)tj_getn(m, "size"));
         tj_free(m);
         free(path);
     }
     for (size_t i = 0; bad[i]; i++) {
         char *path = fx_path(bad[i], ".fs");
         zerr err = {0};
-        uint64_t tail = 0;
-        char what[200] = "";
-        int rc = zfs_verify(path, NULL, NULL, &tail, what, sizeof what, &err);
+        zfs_verify_result res;
+        int rc = zfs_verify(path, NULL, NULL, &res, &err);
         cr_expect_neq(rc, 0, "%s must be reported", bad[i]);
         tj *m = fx_manifest(bad[i]);
         if (rc == 1) {
             cr_expect(!should_refuse(m), "%s", bad[i]);
-            cr_expect_gt(strlen(what), 0);
+            cr_expect_gt(strlen(res.tail_what), 0);
         }
         tj_free(m);
         free(path);

@@ -88,7 +88,7 @@ Test(fs_write, a_tid_range_is_a_valid_file_with_the_same_data)
     uint64_t from = tj_hex64(tj_gets(txns->items[half], "tid"));
     snprintf(out, sizeof out, "%s/range.fs", dir);
     copy_fs(src, out, from, NULL);
-    cr_expect_eq(zfs_verify(out, NULL, NULL, NULL, NULL, 0, NULL), 0);
+    cr_expect_eq(zfs_verify(out, NULL, NULL, NULL, NULL), 0);
 
     zfs_reader *r;
     zfs_reader_opts opts = {.want_data = 1};

@@ -442,16 +442,58 @@ Test(convert_import, an_interrupted_import_leaves_nothing)
     free(db);
 }
 
-/* Run the zeolite executable; returns its exit status, stderr in *out. */
-static int run_zeolite(const char *args, char **out)
+/* Run the zeolite executable; returns its exit status, with its stdout in
+ * *out (may be NULL) and stderr in *errout (malloc'd). */
+static int run_zeolite2(const char *args, char **out, char **errout)
 {
-    char cmd[4096], *log = tpath("stderr.txt");
-    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null 2>'%s'", tu_zeolite_bin(), args, log);
+    char cmd[4096], *so = tpath("stdout.txt"), *se = tpath("stderr.txt");
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", tu_zeolite_bin(), args, so, se);
     int st = system(cmd);
     size_t n;
-    *out = (char *)tu_read_file(log, &n);
-    free(log);
+    if (out)
+        *out = (char *)tu_read_file(so, &n);
+    *errout = (char *)tu_read_file(se, &n);
+    free(so);
+    free(se);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run_zeolite(const char *args, char **errout)
+{
+    return run_zeolite2(args, NULL, errout);
+}
+
+Test(convert_import, verify_prints_what_fstest_prints)
+{
+    char **good = fx_names(0), **bad = fx_names(1), args[2048], *out, *errout;
+    for (size_t i = 0; good[i]; i++) {
+        char *fs = fx_path(good[i], ".fs");
+        tj *m = fx_manifest(good[i]);
+        const char *want = tj_gets(tj_get(m, "fstest"), "stdout");
+        snprintf(args, sizeof args, "verify -v '%s'", fs);
+        cr_expect_eq(run_zeolite2(args, &out, &errout), 0, "%s", good[i]);
+        size_t n = strlen(out);
+        if (n && out[n - 1] == '\n')
+            out[n - 1] = 0;   /* fstest ends without a newline */
+        cr_expect_str_eq(out, want, "%s", good[i]);
+        free(out);
+        free(errout);
+        tj_free(m);
+        free(fs);
+    }
+    for (size_t i = 0; bad[i]; i++) {
+        char *fs = fx_path(bad[i], ".fs");
+        tj *m = fx_manifest(bad[i]);
+        snprintf(args, sizeof args, "verify '%s'", fs);
+        cr_expect_eq(run_zeolite(args, &errout), 1, "%s", bad[i]);
+        cr_expect(fx_names_offset(m, errout) || (tj_getn(m, "size") == 0 && strstr(errout, "empty")),
+                  "%s: %s", bad[i], errout);
+        free(errout);
+        tj_free(m);
+        free(fs);
+    }
+    fx_free_names(good);
+    fx_free_names(bad);
 }
 
 Test(convert_import, the_commands_report_like_fstest)
@@ -520,7 +562,7 @@ Test(convert_import, salvage_imports_every_readable_transaction)
     /* what was kept is a consistent history: its export checks clean */
     zfs_export_opts eo = {.quiet = 1};
     cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
-    cr_expect_eq(zfs_verify(out, NULL, NULL, NULL, NULL, 0, &err), 0, "%s", err.msg);
+    cr_expect_eq(zfs_verify(out, NULL, NULL, NULL, &err), 0, "%s", err.msg);
     tj_free(bad);
     free(fs);
     free(out);
