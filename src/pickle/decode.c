@@ -531,7 +531,8 @@ static int items_target(pickle_vm *vm, zv **slot, zv_type want, zv **out)
         return 0;
     }
     if (t->type != ZV_CALL && t->type != ZV_BUILD)
-        return fail(vm, ZE_CORRUPT, "cannot add items to a %s", type_name(t->type));
+        return fail(vm, ZE_CORRUPT, "cannot add items to a value of type %s",
+                    type_name(t->type));
     zv *c = compound(vm, want, 0);
     if (!c)
         return nomem(vm);

@@ -60,7 +60,8 @@ enum {
  * tuple; BUILD -> ZV_BUILD; PERSID/BINPERSID -> ZV_PERSID (PERSID's text id is
  * a ZV_STR). Items that APPEND(S)/SETITEM(S)/ADDITEMS add to such an object
  * (list or dict subclasses, OrderedDict) give ZV_BUILD(obj, list|dict|set of
- * the items).
+ * the items); a memo reference to obj taken before still sees obj alone, as
+ * it does for BUILD.
  *
  * Recursive structures (a container holding itself) are ZE_CORRUPT: a
  * container may not change once a memo GET or DUP has reached it. */

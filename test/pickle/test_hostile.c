@@ -130,7 +130,7 @@ Test(pickle_hostile, stack_underflow_and_marks)
     expect("80 03 28 4b 01 65 2e", 0, ZE_CORRUPT, "no container");
     expect("80 03 7d 28 4b 01 75 2e", 0, ZE_CORRUPT, "odd number");
     expect("80 03 28 4b 01 64 2e", 0, ZE_CORRUPT, "odd number");
-    expect("80 03 4b 01 4b 02 61 2e", 0, ZE_CORRUPT, "cannot add items to a int");
+    expect("80 03 4b 01 4b 02 61 2e", 0, ZE_CORRUPT, "cannot add items to a value of type int");
 }
 
 Test(pickle_hostile, objects_in_wire_messages)
