@@ -87,7 +87,6 @@ typedef struct zcl_link {
     SSL *ssl;
     BIO *rbio, *wbio;      /* network side of the TLS engine */
     int tls_done;          /* TLS handshake finished */
-    int writes_pending;    /* write requests in flight */
     int resolving;         /* getaddrinfo in flight */
     int closing;
 } zcl_link;

@@ -31,7 +31,6 @@ static void on_write(uv_write_t *req, int status)
     zcl_link *l = w->link;
     zbuf_free(&w->buf);
     free(w);
-    l->writes_pending--;
     if (status < 0 && l->c)
         zcl__conn_lost(l->c, ZE_IO, uv_strerror(status));
 }
@@ -52,7 +51,6 @@ static int link_write(zcl_link *l, zbuf *buf)
         free(w);
         return ZE_IO;
     }
-    l->writes_pending++;
     return 0;
 }
 

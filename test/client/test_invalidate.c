@@ -12,12 +12,16 @@ static void start(void)
     cr_assert_eq(ts_server_start(&srv, ""), 0, "server did not start");
 }
 
+static void start_m5(void)
+{
+    cr_assert_eq(ts_server_start(&srv, "--msgpack"), 0, "server did not start");
+}
+
 static void stop(void)
 {
     ts_server_free(&srv);
 }
 
-TestSuite(client_invalidate, .init = start, .fini = stop);
 
 typedef struct seen {
     int calls;
@@ -50,7 +54,7 @@ static void load(zcl_client *c, uint64_t oid, uint64_t before, zbuf *data, uint6
                  err.msg);
 }
 
-Test(client_invalidate, other_client_commit_invalidates_cache)
+static void other_client_commit_invalidates_cache(void)
 {
     seen sa = {0}, sb = {0};
     zcl_client *a = cached_client(&sa), *b = cached_client(&sb);
@@ -95,8 +99,19 @@ Test(client_invalidate, other_client_commit_invalidates_cache)
     zcl_free(b);
 }
 
+Test(client_invalidate, other_client_commit_invalidates_cache_z5, .init = start, .fini = stop)
+{
+    other_client_commit_invalidates_cache();
+}
+
+Test(client_invalidate, other_client_commit_invalidates_cache_m5, .init = start_m5,
+     .fini = stop)
+{
+    other_client_commit_invalidates_cache();
+}
+
 /* The committer's own cache takes what it stored. */
-Test(client_invalidate, own_commit_updates_own_cache)
+Test(client_invalidate, own_commit_updates_own_cache, .init = start, .fini = stop)
 {
     seen sa = {0};
     zcl_client *a = cached_client(&sa);
