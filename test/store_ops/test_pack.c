@@ -231,6 +231,47 @@ Test(pack, back_pointer_after_pack_time_keeps_its_target)
     expect_current(a, "v1", tid[2]);
 }
 
+/* A back-pointer to a back-pointer (undo of an undo): the chain stays whole. */
+Test(pack, keeps_every_link_of_a_back_pointer_chain)
+{
+    uint64_t a = ops_new_oid(s), tid[3], t4;
+    undo_history(a, tid);
+    store_txn_meta meta = {.status = ' '};
+    store_vote_result res;
+    store_txn *t;
+    cr_assert_eq(store_txn_begin(s, &meta, &t, NULL), 0);
+    cr_assert_eq(store_txn_restore(t, a, NULL, 0, tid[2], NULL), 0);
+    cr_assert_eq(store_txn_vote(t, &res, NULL), 0);
+    cr_assert_eq(store_txn_finish(t, &t4, NULL), 0);
+    store_txn_free(t);
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.records_removed, 1, "only v2 goes");
+    cr_expect(has_serial(a, tid[0]), "the data at the end of the chain");
+    cr_expect(has_serial(a, tid[2]), "the link in the middle");
+    expect_current(a, "v1", t4);
+}
+
+/* The earlier of two records of one oid in one transaction is never current. */
+Test(pack, removes_a_hidden_second_record_of_one_transaction)
+{
+    uint64_t a = ops_new_oid(s);
+    put_root(0, &a, 1);
+    zbuf data[2] = {ZBUF_INIT, ZBUF_INIT};
+    ops_record(&data[0], NULL, 0, "first");
+    ops_record(&data[1], NULL, 0, "second");
+    uint64_t oids[2] = {a, a}, serials[2] = {0, 0};
+    uint64_t t1 = ops_commit(s, 2, oids, serials, data);
+    ops_put(s, a, t1, NULL, 0, "later");
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.records_removed, 2, "both records of t1");
+    cr_expect_eq(st.txns_removed, 1);
+    cr_expect_not(has_serial(a, t1));
+    zbuf_free(&data[0]);
+    zbuf_free(&data[1]);
+}
+
 static char *blob_file(uint64_t oid, uint64_t tid)
 {
     char *p = malloc(4096);
