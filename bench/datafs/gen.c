@@ -111,7 +111,7 @@ static void make_pickle(gen *g, uint64_t oid, size_t size)
     uint8_t ref[12] = {'C', 8};
     zbuf_reset(b);
     zbuf_append(b, cls, sizeof cls - 1);
-    zbuf_append(b, "\x80\x03}q\x01(", 5);
+    zbuf_append(b, "\x80\x03}q\x01(", 6);
     put_text(b, "title", 5);
     char title[48];
     int tl = snprintf(title, sizeof title, "Page %" PRIu64, oid);

@@ -244,13 +244,20 @@ typedef struct zfs_import_stats {
  * dbdir gets a new database built in a temporary folder beside it and renamed
  * into place only when everything succeeded. An existing database gets the
  * transactions newer than its last tid, after the whole file has been checked
- * and the overlap proven identical (same tids); committed in batches at
- * transaction boundaries. ZE_BUSY when a server holds dbdir. */
+ * and shown to continue the database (its last transaction is in the file,
+ * with the same user, description and extension); they are committed in
+ * batches at transaction boundaries. Anything else that dbdir holds gives
+ * ZE_EXISTS; a server holding dbdir, ZE_BUSY.
+ * Blobs: a record whose pickle (back-pointers followed) is a ZODB.blob.Blob
+ * takes the file of (oid, record tid) from opt->blob_dir (bushy or lawn, from
+ * its .layout); no blob_dir, an unknown layout, or a missing or unreadable
+ * file is an error. */
 int zfs_import(const char *fs_path, const char *dbdir, const zfs_import_opts *opt,
                zfs_import_stats *stats, zerr *err);
 
 typedef struct zfs_export_opts {
-    const char *blob_dir;  /* target blob directory (must not exist), or NULL */
+    const char *blob_dir;  /* target blob directory (new or empty), or NULL; needed
+                              when the database has blobs */
     zfs_layout layout;     /* 0 = bushy */
     uint64_t from_tid;     /* 0 = from the first transaction */
     uint64_t to_tid;       /* 0 = to the last */
