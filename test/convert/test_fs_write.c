@@ -168,3 +168,74 @@ Test(fs_write, the_index_is_the_one_filestorage_writes)
     free(want);
     free(src);
 }
+
+/* Pickle-like bytes of a given size, different for every (oid, serial). */
+static void pattern(zbuf *b, uint64_t oid, uint64_t serial, size_t n)
+{
+    zbuf_reset(b);
+    zbuf_reserve(b, n);
+    for (size_t i = 0; i < n; i++)
+        b->data[i] = (uint8_t)(oid * 131 + serial * 7 + i * 13 + (i >> 9));
+    b->len = n;
+}
+
+/* Files bigger than the reader's window and transactions bigger than the
+ * writer's buffer: records straddle window refills, big records bypass the
+ * buffers, and transaction lengths are patched on disk. */
+Test(fs_write, files_larger_than_the_buffers_stream_both_ways)
+{
+    static const size_t sizes[] = {100, 5000, 700000, 3 << 20, 90, 2500000, 40000, 1 << 20};
+    const size_t nsizes = sizeof sizes / sizeof sizes[0];
+    char *dir = tu_tmpdir("fsbig"), out[512];
+    snprintf(out, sizeof out, "%s/big.fs", dir);
+    zfs_writer *w;
+    zerr err = {0};
+    zbuf data = ZBUF_INIT;
+    zslice none = {NULL, 0};
+    cr_assert_eq(zfs_writer_open(&w, out, &err), 0);
+    uint64_t serial = 0;
+    for (uint64_t t = 1; t <= 12; t++) {
+        cr_assert_eq(zfs_writer_begin(w, t, ' ', none, none, none, &err), 0);
+        for (uint64_t k = 0; k < t % 5 + 1; k++, serial++) {
+            pattern(&data, k, serial, sizes[serial % nsizes]);
+            zfs_wrec rec = {.oid = k, .kind = ZFS_DATA, .data = {data.data, data.len}};
+            cr_assert_eq(zfs_writer_record(w, &rec, &err), 0, "%s", err.msg);
+        }
+        if (t > 6) {  /* an undo-like back-pointer to the first record of txn t - 5 */
+            zfs_wrec bp = {.oid = 0, .kind = ZFS_BACKPTR, .back_tid = t - 5, .back_index = 0};
+            cr_assert_eq(zfs_writer_record(w, &bp, &err), 0, "%s", err.msg);
+        }
+        cr_assert_eq(zfs_writer_end(w, &err), 0);
+    }
+    cr_assert_eq(zfs_writer_finish(w, &err), 0, "%s", err.msg);
+    cr_expect_eq(zfs_verify(out, NULL, NULL, NULL, &err), 0, "%s", err.msg);
+
+    zfs_reader *r;
+    zfs_reader_opts opts = {.want_data = 1};
+    zfs_txn txn;
+    zfs_rec rec;
+    zbuf want = ZBUF_INIT;
+    cr_assert_eq(zfs_reader_open(&r, out, &opts, &err), 0);
+    serial = 0;
+    while (zfs_reader_next_txn(r, &txn, &err) == 1) {
+        while (zfs_reader_next_record(r, &rec, &err) == 1) {
+            if (rec.kind == ZFS_BACKPTR) {
+                cr_expect_eq(rec.back_tid, txn.tid - 5);
+                cr_expect_eq(rec.back_index, 0);
+                continue;
+            }
+            pattern(&want, rec.oid, serial, sizes[serial % nsizes]);
+            serial++;
+            cr_assert_eq(rec.data.len, want.len);
+            cr_assert(!memcmp(rec.data.p, want.data, want.len), "record at %lu",
+                      (unsigned long)rec.pos);
+        }
+    }
+    cr_expect_eq(zfs_reader_txn_count(r), 12);
+    cr_expect_str_eq(err.msg, "");
+    zfs_reader_close(r);
+    zbuf_free(&data);
+    zbuf_free(&want);
+    tu_rmrf(dir);
+    free(dir);
+}
