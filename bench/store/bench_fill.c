@@ -42,8 +42,10 @@ static int node_pickle(zbuf *out, const uint64_t *child, int nchild, uint64_t se
         rc |= put_key(out, keys[i]);
         rc |= i < nchild ? put_ref(out, child[i]) : zbuf_append_byte(out, 'N');
     }
-    for (int i = 0; i < PAYLOAD; i++)
-        pad[2 + i] = (uint8_t)bench_rand(&seed);
+    for (int i = 0; i < PAYLOAD; i += 8) {
+        uint64_t r = bench_rand(&seed);
+        memcpy(pad + 2 + i, &r, PAYLOAD - i < 8 ? (size_t)(PAYLOAD - i) : 8);
+    }
     rc |= put_key(out, "data") | zbuf_append(out, pad, sizeof pad);
     rc |= zbuf_append(out, close_state, sizeof close_state);
     return rc ? ZE_NOMEM : 0;
