@@ -1,5 +1,7 @@
+/* wirefix.c: recorded frames from shared/fixtures/wire, parsed with jsonmini. */
 #define _GNU_SOURCE
 #include "wirefix.h"
+#include "jsonmini.h"
 #include "testutil.h"
 
 #include <glob.h>
@@ -7,113 +9,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Start of the value of top-level "key" in a line, or NULL. A key's quoted
- * form cannot occur inside a JSON string (its quotes would be escaped), so
- * the first match is the key itself. */
-static const char *value_of(const char *line, const char *key)
+static void copy_str(char *dst, size_t cap, const char *src)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *at = strstr(line, pat);
-    return at ? at + strlen(pat) : NULL;
+    snprintf(dst, cap, "%s", src ? src : "");
 }
 
-/* A JSON string value into buf (escapes other than \" and \\ are kept as is:
- * the fields read here never hold them). */
-static int get_str(const char *line, const char *key, char *buf, size_t cap)
+static int is_true(const zv *v)
 {
-    const char *v = value_of(line, key);
-    size_t n = 0;
-
-    if (!v || *v != '"')
-        return -1;
-    for (v++; *v && *v != '"'; v++) {
-        if (*v == '\\' && v[1])
-            v++;
-        if (n + 1 < cap)
-            buf[n++] = *v;
-    }
-    buf[n] = 0;
-    return *v == '"' ? 0 : -1;
+    return v && v->type == ZV_BOOL && v->u.b;
 }
 
-static int get_bool(const char *line, const char *key)
+static void read_meta(const zv *meta, wf_file *f)
 {
-    const char *v = value_of(line, key);
-    return v && strncmp(v, "true", 4) == 0;
+    const zv *cfg = json_get(meta, "server_config");
+
+    copy_str(f->scenario, sizeof f->scenario, json_str(meta, "scenario"));
+    copy_str(f->encoding, sizeof f->encoding, json_str(meta, "encoding"));
+    copy_str(f->server_mode, sizeof f->server_mode, json_str(meta, "server_mode"));
+    f->msgpack = is_true(json_get(cfg, "msgpack"));
+    f->read_only = is_true(json_get(cfg, "read-only"));
+    copy_str(f->blob_dir, sizeof f->blob_dir, json_str(cfg, "blob-dir")); /* null: "" */
 }
 
-static int hexval(char c)
+static int read_frame(const zv *rec, size_t lineno, wf_frame *fr)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int get_hex(const char *line, uint8_t **out, size_t *len)
-{
-    const char *v = value_of(line, "hex");
-    if (!v || *v != '"')
-        return -1;
-    v++;
-    const char *end = strchr(v, '"');
-    if (!end || (end - v) % 2)
-        return -1;
-    size_t n = (size_t)(end - v) / 2;
-    uint8_t *p = malloc(n ? n : 1);
-    if (!p)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            free(p);
-            return -1;
-        }
-        p[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *out = p;
-    *len = n;
-    return 0;
-}
-
-static void read_meta(const char *line, wf_file *f)
-{
-    get_str(line, "scenario", f->scenario, sizeof f->scenario);
-    get_str(line, "encoding", f->encoding, sizeof f->encoding);
-    get_str(line, "server_mode", f->server_mode, sizeof f->server_mode);
-    f->msgpack = get_bool(line, "msgpack");
-    f->read_only = get_bool(line, "read-only");
-    get_str(line, "blob-dir", f->blob_dir, sizeof f->blob_dir); /* null stays "" */
-}
-
-static int read_frame(const char *line, size_t lineno, wf_frame *fr)
-{
-    char dir[8];
-    const char *conn = value_of(line, "conn");
-    const char *decoded = value_of(line, "decoded");
+    const zv *conn = json_get(rec, "conn");
+    const char *dir = json_str(rec, "dir");
+    const char *hex = json_str(rec, "hex");
+    const char *kind = json_str(json_get(rec, "decoded"), "kind");
 
     memset(fr, 0, sizeof *fr);
     fr->line = lineno;
-    if (!conn || !decoded || get_str(line, "dir", dir, sizeof dir) ||
-        get_str(line, "label", fr->label, sizeof fr->label) ||
-        get_str(decoded, "kind", fr->kind, sizeof fr->kind) ||
-        get_hex(line, &fr->payload, &fr->len))
+    if (!conn || conn->type != ZV_INT || !dir || !hex || !kind)
         return -1;
-    fr->conn = atoi(conn);
+    fr->conn = (int)conn->u.i;
+    copy_str(fr->label, sizeof fr->label, json_str(rec, "label"));
+    copy_str(fr->kind, sizeof fr->kind, kind);
     if (strcmp(dir, "c2s") == 0)
         fr->dir = WF_C2S;
     else if (strcmp(dir, "s2c") == 0)
         fr->dir = WF_S2C;
     else
         return -1;
-    return 0;
+    fr->payload = json_unhex(hex, &fr->len);
+    return fr->payload ? 0 : -1;
 }
 
-static int add_frame(wf_file *f, const char *line, size_t lineno, size_t *cap)
+static int add_frame(wf_file *f, const zv *rec, size_t lineno, size_t *cap)
 {
     if (f->n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64;
@@ -123,40 +65,54 @@ static int add_frame(wf_file *f, const char *line, size_t lineno, size_t *cap)
         f->frames = nf;
         *cap = ncap;
     }
-    if (read_frame(line, lineno, &f->frames[f->n])) {
-        free(f->frames[f->n].payload);
+    if (read_frame(rec, lineno, &f->frames[f->n]))
         return -1;
-    }
     f->n++;
+    return 0;
+}
+
+/* One line: the meta object, a note (skipped) or a frame. */
+static int read_line(wf_file *f, const char *line, size_t n, size_t lineno, zv_arena *a,
+                     size_t *cap)
+{
+    zv *rec;
+    const zv *meta;
+
+    if (n == 0)
+        return 0;
+    if (json_parse(line, n, a, &rec, NULL) || rec->type != ZV_DICT)
+        return -1;
+    if ((meta = json_get(rec, "meta")))
+        read_meta(meta, f);
+    else if (json_get(rec, "dir"))
+        return add_frame(f, rec, lineno, cap);
     return 0;
 }
 
 int wf_load(const char *path, wf_file *out)
 {
-    size_t len, cap = 0, lineno = 0;
-    char *text = (char *)tu_read_file(path, &len);
+    size_t size, cap = 0, lineno = 0;
+    char *text = (char *)tu_read_file(path, &size);
+    zv_arena *a = zv_arena_new();
+    int rc = text && a ? 0 : -1;
 
     memset(out, 0, sizeof *out);
-    if (!text) {
-        fprintf(stderr, "wirefix: cannot read %s\n", path);
-        return -1;
-    }
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = 0;
+    for (size_t pos = 0; rc == 0 && pos < size;) {
+        const char *line = text + pos;
+        const char *nl = memchr(line, '\n', size - pos);
+        size_t n = nl ? (size_t)(nl - line) : size - pos;
         lineno++;
-        if (strncmp(line, "{\"meta\":", 8) == 0)
-            read_meta(line, out);
-        else if (value_of(line, "dir") && add_frame(out, line, lineno, &cap)) {
-            fprintf(stderr, "wirefix: %s:%zu: malformed frame line\n", path, lineno);
-            wf_free(out);
-            free(text);
-            return -1;
-        }
+        rc = read_line(out, line, n, lineno, a, &cap);
+        zv_arena_reset(a);
+        pos += n + 1;
     }
+    if (rc) {
+        fprintf(stderr, "wirefix: %s:%zu: cannot read this line\n", path, lineno);
+        wf_free(out);
+    }
+    zv_arena_free(a);
     free(text);
-    return 0;
+    return rc;
 }
 
 void wf_free(wf_file *f)

@@ -7,10 +7,10 @@
  * direction the order is the wire order; across connections it is the order
  * the recording proxy saw, which replays use for causality.
  *
- * Shared by the codec tests (test/proto) and the server replay tests. Reads
- * only the fields it needs, by key, from the flat top level of each line, so
- * it is not a JSON parser: it relies on the recorder's layout (the top-level
- * keys come before `decoded`).
+ * Shared by the codec tests (test/proto) and the server replay tests. Build
+ * it with test/jsonmini.c (the JSON reader) and link zl_common:
+ *   zl_add_test(NAME SOURCES ... ${CMAKE_SOURCE_DIR}/test/wirefix.c
+ *               ${CMAKE_SOURCE_DIR}/test/jsonmini.c LIBS ...)
  */
 #ifndef ZEOLITE_WIREFIX_H
 #define ZEOLITE_WIREFIX_H

@@ -1,5 +1,5 @@
-/* libFuzzer target for the wire codec: proto_decode in both encodings, and
- * encoding whatever decodes.
+/* libFuzzer target for the wire codec: proto_decode in both encodings,
+ * encoding whatever decodes, and proto_extension_decode.
  *
  * Input: one byte choosing the encoding (even: Z5 pickle, odd: M5 msgpack),
  * then a frame payload. Besides crashes and sanitizer reports, it checks

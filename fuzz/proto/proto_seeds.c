@@ -1,6 +1,6 @@
-/* make_corpus: write every recorded frame of shared/fixtures/wire as a seed
- * for proto_fuzz (first byte 0 = Z5, 1 = M5, then the payload).
- * Usage: make_corpus OUTDIR */
+/* proto_seeds: write every recorded frame of shared/fixtures/wire as a seed
+ * for fuzz_proto_decode (first byte 0 = Z5, 1 = M5, then the payload).
+ * Usage: proto_seeds OUTDIR */
 #include <stdio.h>
 #include <string.h>
 
@@ -38,11 +38,11 @@ int main(int argc, char **argv)
 {
     size_t count = 0;
     if (argc != 2) {
-        fprintf(stderr, "usage: make_corpus OUTDIR\n");
+        fprintf(stderr, "usage: proto_seeds OUTDIR\n");
         return 2;
     }
     if (write_seeds("z5", 0, argv[1], &count) || write_seeds("m5", 1, argv[1], &count)) {
-        fprintf(stderr, "make_corpus: fixtures not found (set ZEOLITE_SHARED_DIR)\n");
+        fprintf(stderr, "proto_seeds: fixtures not found (set ZEOLITE_SHARED_DIR)\n");
         return 1;
     }
     printf("%zu seeds in %s\n", count, argv[1]);
