@@ -202,6 +202,12 @@ int zcl_load_before_sync(zcl_client *c, uint64_t oid, uint64_t before, zbuf *dat
 int zcl_load_serial_sync(zcl_client *c, uint64_t oid, uint64_t serial, zbuf *data,
                          zerr *err);
 
+/* Prefetch: send loadBefore(oid, before) for each oid the cache cannot
+ * answer, all at once, to fill the cache; returns how many were sent, or
+ * ZE_CLOSED / ZE_NOMEM. Needs a cache (ZE_INVAL without one). Completion is
+ * silent: later loads find the cache filled or wait like any other load. */
+int zcl_prefetch(zcl_client *c, const uint64_t *oids, size_t n, uint64_t before);
+
 /* Drop everything cached (the last tid is kept). */
 void zcl_cache_clear(zcl_client *c);
 typedef struct zcl_cache_stats {

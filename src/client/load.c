@@ -52,6 +52,27 @@ int zcl_load_before(zcl_client *c, uint64_t oid, uint64_t before, zcl_rev *hit,
     return zcl__send_call(c, "loadBefore", args, on_load, (void *)cb, data, oid, before);
 }
 
+static void on_prefetched(zcl_client *c, int status, const zcl_rev *rev, const zerr *err,
+                          void *data)
+{
+    /* on_load has cached the result; errors just leave the cache as it was. */
+}
+
+int zcl_prefetch(zcl_client *c, const uint64_t *oids, size_t n, uint64_t before)
+{
+    if (!c->cache)
+        return zerr_set(&c->err, ZE_INVAL, "prefetch needs a client cache");
+    int sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        zcl_rev hit;
+        int rc = zcl_load_before(c, oids[i], before, &hit, on_prefetched, NULL);
+        if (rc < 0)
+            return rc;
+        sent += rc == 0;
+    }
+    return sent;
+}
+
 typedef struct load_wait {
     int done, status;
     zbuf *data;

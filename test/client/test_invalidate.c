@@ -129,3 +129,30 @@ Test(client_invalidate, own_commit_updates_own_cache, .init = start, .fini = sto
     zbuf_free(&data);
     zcl_free(a);
 }
+
+/* A prefetch fills the cache with one batch of pipelined loads. */
+Test(client_invalidate, prefetch_fills_cache, .init = start, .fini = stop)
+{
+    seen sa = {0};
+    zcl_client *a = cached_client(&sa);
+    zcl_client *w = th_connect(&srv, NULL);
+    uint64_t oids[30];
+    for (int i = 0; i < 30; i++)
+        oids[i] = th_new_oid(w);
+    th_commit(w, oids, NULL, 30, "prefetched");
+    zerr err = {0};
+    cr_assert_eq(zcl_ping_sync(a, &err), 0);
+    cr_expect_eq(zcl_prefetch(a, oids, 30, ZCL_MAXTID), 30);
+    zcl_cache_stats st;
+    /* Replies may come in any order; wait until all are in. */
+    for (int i = 0; i < 100; i++) {
+        zcl_cache_stats_get(a, &st);
+        if (st.entries == 30)
+            break;
+        cr_assert_eq(zcl_ping_sync(a, &err), 0);
+    }
+    cr_expect_eq(st.entries, 30);
+    cr_expect_eq(zcl_prefetch(a, oids, 30, ZCL_MAXTID), 0, "all cached now");
+    zcl_free(w);
+    zcl_free(a);
+}
