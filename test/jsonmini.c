@@ -120,7 +120,7 @@ static int body_length(reader *r, size_t *n)
 
 static int parse_string(reader *r, zv **out)
 {
-    size_t raw;
+    size_t raw = 0;
     r->pos++; /* opening quote */
     int rc = body_length(r, &raw);
     if (rc)
