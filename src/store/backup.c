@@ -190,8 +190,8 @@ static int check_blob(check_ctx *c, uint64_t oid, uint64_t tid)
         return rc;
     if (stat(dst, &st) < 0)
         return zerr_set(c->err, ZE_NOTFOUND,
-                        "backup: blob file %s vanished before it was copied (a pack ran?); "
-                        "run the backup again", src);
+                        "backup: blob file %s is missing (removed by a pack during the "
+                        "backup: run it again; else the database is damaged)", src);
     return 0;
 }
 

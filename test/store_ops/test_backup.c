@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ops_util.h"
 #include "testutil.h"
@@ -151,6 +152,17 @@ Test(backup, refuses_a_non_empty_destination)
     cr_expect_eq(store_backup(s, dest, 0, &err), ZE_EXISTS);
     cr_expect(strstr(err.msg, "not empty"), "message: %s", err.msg);
     free(f);
+}
+
+Test(backup, reports_a_blob_file_missing_from_the_database)
+{
+    sample x = fill_sample(s);
+    char path[4096];
+    zerr err;
+    cr_assert_eq(store_blob_path(s, x.b, x.b_tid, path, sizeof path), 0);
+    cr_assert_eq(unlink(path), 0);
+    cr_expect_eq(store_backup(s, dest, 0, &err), ZE_NOTFOUND);
+    cr_expect(strstr(err.msg, "is missing"), "message: %s", err.msg);
 }
 
 static long file_size(const char *folder)
