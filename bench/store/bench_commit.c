@@ -36,7 +36,9 @@ static int stage(bench_db *db, uint64_t first, int k, const uint64_t *serial, ui
     store_vote_result res;
     int rc = store_txn_begin(db->s, &meta, out, err);
     for (int i = 0; i < k && !rc; i++)
-        if (!(rc = bench_node_pickle(db, first + i, rev, pk)))
+        if (bench_node_pickle(db, first + i, rev, pk))
+            rc = zerr_set(err, ZE_NOMEM, "out of memory");
+        else
             rc = store_txn_store(*out, db->oids[first + i], serial[i], pk->data, pk->len, err);
     if (!rc)
         rc = store_txn_vote(*out, &res, err);

@@ -105,21 +105,22 @@ static int fill_batch(bench_db *db, uint64_t first, uint64_t count, uint32_t rev
     store_txn *t;
     zerr err;
     int rc = store_txn_begin(db->s, &meta, &t, &err);
-    if (rc)
-        goto out;
-    if (first == 0 && rev == 0 && ((rc = root_pickle(db, pk)) ||
-                                   (rc = store_txn_store(t, 0, 0, pk->data, pk->len, &err))))
-        goto done;
+    if (rc) {
+        fprintf(stderr, "store_bench: fill: %s\n", err.msg);
+        return rc;
+    }
+    if (first == 0 && rev == 0)
+        rc = root_pickle(db, pk) ? zerr_set(&err, ZE_NOMEM, "out of memory")
+                                 : store_txn_store(t, 0, 0, pk->data, pk->len, &err);
     for (uint64_t i = first; i < first + count && !rc; i++)
-        if (!(rc = bench_node_pickle(db, i, rev, pk)))
-            rc = store_txn_store(t, db->oids[i], serial, pk->data, pk->len, &err);
+        rc = bench_node_pickle(db, i, rev, pk)
+                 ? zerr_set(&err, ZE_NOMEM, "out of memory")
+                 : store_txn_store(t, db->oids[i], serial, pk->data, pk->len, &err);
     if (!rc && !(rc = store_txn_vote(t, &res, &err)))
         rc = store_txn_finish(t, tid, &err);
-done:
     if (rc)
         store_txn_abort(t);
     store_txn_free(t);
-out:
     if (rc)
         fprintf(stderr, "store_bench: fill: %s\n", err.msg);
     return rc;
