@@ -72,7 +72,7 @@ bench_file() {
     fi
     local bytes txns
     bytes=$(stat -c %s "$fs")
-    txns=$("$zeolite" verify -v "$fs" | awk '{print $1}')
+    txns=$("$zeolite" verify -v "$fs" | grep -c "transaction tid")
     rm -rf "$db" "$out"
     cat "$fs" >/dev/null   # same page-cache state for every step
     echo "== $name.fs: $bytes bytes, $txns transactions"

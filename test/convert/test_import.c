@@ -416,6 +416,10 @@ Test(convert_import, lawn_blobs_import_and_export_in_both_layouts)
     tj *m = fx_manifest("blobs-lawn");
     cr_assert_eq(import_fixture("blobs-lawn", db, &st, &err), 0, "%s", err.msg);
     cr_expect_gt(st.blobs, 0);
+    zfs_export_opts noblobs = {.quiet = 1};
+    cr_expect_lt(zfs_export(db, out, &noblobs, NULL, &err), 0);
+    cr_expect_not_null(strstr(err.msg, "--blobs"), "%s", err.msg);
+    cr_expect(!exists(out), "a failed export leaves no file");
     zfs_export_opts eo = {.quiet = 1, .blob_dir = blobs, .layout = ZFS_LAYOUT_BUSHY};
     cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
     expect_blob_files(m, blobs, ZFS_LAYOUT_BUSHY);
