@@ -1,0 +1,136 @@
+/* test_badserver.c: a scripted fake server sends what a broken or hostile
+ * peer might; the client must fail the connect cleanly with the right code. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/client.h"
+
+typedef struct script {
+    int listen_fd, port;
+    const uint8_t *bytes; /* sent right after accept */
+    size_t len;
+    int hangup;           /* end the stream (FIN) right after sending */
+    pthread_t thread;
+} script;
+
+static void *serve_script(void *arg)
+{
+    script *s = arg;
+    int fd = accept(s->listen_fd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    if (write(fd, s->bytes, s->len) != (ssize_t)s->len)
+        fprintf(stderr, "fake server: short write\n");
+    if (s->hangup)
+        shutdown(fd, SHUT_WR);
+    /* Read whatever the client says until it hangs up (or a few seconds). */
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    close(fd);
+    return NULL;
+}
+
+static void script_start(script *s, const void *bytes, size_t len, int hangup)
+{
+    s->hangup = hangup;
+    s->bytes = bytes;
+    s->len = len;
+    s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    cr_assert_eq(bind(s->listen_fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(listen(s->listen_fd, 1), 0);
+    cr_assert_eq(getsockname(s->listen_fd, (struct sockaddr *)&sa, &sl), 0);
+    s->port = ntohs(sa.sin_port);
+    cr_assert_eq(pthread_create(&s->thread, NULL, serve_script, s), 0);
+}
+
+static void script_end(script *s)
+{
+    pthread_join(s->thread, NULL);
+    close(s->listen_fd);
+}
+
+/* Connect to the scripted server; the connect's status. */
+static int try_connect(const void *bytes, size_t len, int hangup)
+{
+    script s;
+    script_start(&s, bytes, len, hangup);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
+    zcl_opts o;
+    zcl_opts_init(&o);
+    o.timeout_ms = 3000;
+    o.max_frame = 1 << 20;
+    zcl_client *c = NULL;
+    zerr err = {0};
+    int rc = zcl_open_sync(addr, &o, &c, &err);
+    if (rc == 0)
+        zcl_free(c);
+    script_end(&s);
+    return rc;
+}
+
+
+Test(client_badserver, old_protocol_announcement)
+{
+    const uint8_t b[] = {0, 0, 0, 2, 'Z', '4'};
+    cr_expect_eq(try_connect(b, sizeof b, 0), ZE_PROTO);
+}
+
+Test(client_badserver, unknown_encoding_letter)
+{
+    const uint8_t b[] = {0, 0, 0, 2, 'X', '5'};
+    cr_expect_eq(try_connect(b, sizeof b, 0), ZE_PROTO);
+}
+
+Test(client_badserver, frame_over_the_limit)
+{
+    const uint8_t b[] = {0, 0, 0, 2, 'Z', '5', 0x7f, 0xff, 0xff, 0xff};
+    cr_expect_eq(try_connect(b, sizeof b, 0), ZE_TOOBIG);
+}
+
+Test(client_badserver, garbage_instead_of_a_pickle)
+{
+    const uint8_t b[] = {0, 0, 0, 2, 'Z', '5', 0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef};
+    int rc = try_connect(b, sizeof b, 0);
+    cr_expect(rc == ZE_PROTO || rc == ZE_CORRUPT, "got %s", zerr_name(rc));
+}
+
+/* A well-formed reply to msgid 7, which nobody asked for. */
+Test(client_badserver, reply_to_unknown_msgid)
+{
+    const uint8_t b[] = {0, 0, 0, 2, 'M', '5', 0, 0, 0, 10,
+                         0x94, 0x07, 0x00, 0xa6, '.', 'r', 'e', 'p', 'l', 'y', 0xc0};
+    uint8_t fixed[sizeof b];
+    memcpy(fixed, b, sizeof b);
+    fixed[9] = (uint8_t)(sizeof b - 10); /* payload length */
+    cr_expect_eq(try_connect(fixed, sizeof fixed, 0), ZE_PROTO);
+}
+
+Test(client_badserver, hangup_mid_frame)
+{
+    const uint8_t b[] = {0, 0, 0, 2, 'Z', '5', 0, 0, 0, 30, 0x80, 0x03};
+    cr_expect_eq(try_connect(b, sizeof b, 1), ZE_CLOSED);
+}
+
+Test(client_badserver, nobody_listening)
+{
+    zcl_addr a;
+    cr_assert_eq(zcl_addr_parse("/nonexistent/zeo.sock", 0, &a, NULL), 0);
+    zcl_client *c;
+    cr_assert_eq(zcl_new(NULL, &a, NULL, &c, NULL), 0);
+    zerr err = {0};
+    cr_expect_eq(zcl_connect_sync(c, &err), ZE_IO);
+    cr_expect_neq(err.msg[0], '\0');
+    zcl_free(c);
+}
