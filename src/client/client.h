@@ -127,7 +127,9 @@ typedef void (*zcl_done_cb)(zcl_client *c, int status, void *data);
  * cb gets 0 when the client is ready for calls. Also used to reconnect a
  * disconnected client (the cache is kept and verified). ZE_INVAL when already
  * connected or connecting. Connect errors reach cb: ZE_IO (unreachable),
- * ZE_PROTO (bad handshake), or the register error (ZE_READONLY, ZE_INVAL). */
+ * ZE_PROTO (bad handshake), the register error (ZE_READONLY, ZE_INVAL), or
+ * ZE_CORRUPT when the server's last tid is older than the cache's (a server
+ * that lost transactions: the client refuses it, as ZEO's does). */
 int zcl_connect(zcl_client *c, zcl_done_cb cb, void *data);
 int zcl_connect_sync(zcl_client *c, zerr *err);
 
@@ -192,6 +194,7 @@ typedef void (*zcl_load_cb)(zcl_client *c, int status, const zcl_rev *rev,
 /* loadBefore(oid, before). When the cache holds the answer, returns 1 with
  * *hit filled (data borrowed until the next call into this client or return
  * to the loop) and cb never runs; else sends the request and returns 0.
+ * With hit NULL the cache is not consulted (every load is a round trip).
  * Results from the server are stored in the cache. */
 int zcl_load_before(zcl_client *c, uint64_t oid, uint64_t before, zcl_rev *hit,
                     zcl_load_cb cb, void *data);
