@@ -572,3 +572,45 @@ Test(convert_import, salvage_imports_every_readable_transaction)
     free(out);
     free(db);
 }
+
+Test(convert_import, link_hard_links_the_blob_files)
+{
+    char *src = fx_path("blobs-bushy", ".blobs"), *fs = fx_path("blobs-bushy", ".fs");
+    char *blobs = tpath("blobs"), *db = tpath("db");
+    copy_tree(src, blobs);   /* on the database's file system, so links can work */
+    zfs_import_opts opt = {.quiet = 1, .blob_dir = blobs, .link = 1};
+    zfs_import_stats st;
+    zerr err = {0};
+    cr_assert_eq(zfs_import(fs, db, &opt, &st, &err), 0, "%s", err.msg);
+    cr_expect_gt(st.blobs, 0);
+    tj *m = fx_manifest("blobs-bushy");
+    const tj *txns = tj_get(m, "transactions");
+    store *s;
+    store_options so = {.read_only = 1};
+    cr_assert_eq(store_open(&s, db, &so, &err), 0, "%s", err.msg);
+    size_t linked = 0;
+    for (size_t i = 0; i < txns->n; i++) {
+        const tj *recs = tj_get(txns->items[i], "records");
+        for (size_t k = 0; k < recs->n; k++) {
+            if (!tj_get(recs->items[k], "blob"))
+                continue;
+            char path[1024];
+            struct stat a, b;
+            uint64_t oid = tj_hex64(tj_gets(recs->items[k], "oid"));
+            uint64_t tid = tj_hex64(tj_gets(txns->items[i], "tid"));
+            store_blob_path(s, oid, tid, path, sizeof path);
+            cr_assert_eq(stat(path, &a), 0, "%s", path);
+            zfs_blob_path(blobs, ZFS_LAYOUT_BUSHY, oid, tid, path, sizeof path);
+            cr_assert_eq(stat(path, &b), 0, "%s", path);
+            cr_expect_eq(a.st_ino, b.st_ino, "%s is not a link of the source", path);
+            linked++;
+        }
+    }
+    cr_expect_eq(linked, st.blobs);
+    store_close(s);
+    tj_free(m);
+    free(src);
+    free(fs);
+    free(blobs);
+    free(db);
+}
