@@ -78,7 +78,7 @@ int zsrv_m_store_blob_end(zsrv_call *call)
     uint64_t oid, serial;
     zslice data;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0 ||
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
         (rc = zsrv_arg_bytes(call, 2, &data)) < 0)
         return rc;
     if (c->blob_fd < 0)
@@ -117,7 +117,7 @@ int zsrv_m_store_blob_shared(zsrv_call *call)
     uint64_t oid, serial;
     zslice data, name;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0 ||
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
         (rc = zsrv_arg_bytes(call, 2, &data)) < 0 || (rc = zsrv_arg_str(call, 3, &name)) < 0)
         return rc;
     zsrv_txn *x = zsrv_txn_open(call, call->argv[4]);
@@ -214,7 +214,7 @@ int zsrv_m_send_blob(zsrv_call *call)
     zsrv_conn *c = call->c;
     uint64_t oid, serial;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0)
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0)
         return rc;
     char path[4096];
     zerr err = {0};

@@ -141,6 +141,7 @@ const char *zsrv_usage(void)
            "      --pid-file FILE       write the process id\n"
            "      --ssl-cert FILE --ssl-key FILE [--ssl-ca FILE|DIR]  TLS (client certs)\n"
            "      --max-frame BYTES     largest accepted message (default 256MB)\n"
+           "      --handshake-timeout SECONDS  to finish the handshake or a begun message\n"
            "      --log-file FILE --log-level LEVEL   (default stderr, INFO)\n"
            "      --no-sync             do not fsync commits (tests only)\n"
            "      --test                check the configuration and exit\n"
@@ -150,7 +151,7 @@ const char *zsrv_usage(void)
 enum {
     OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
-    OPT_NO_SYNC, OPT_TEST,
+    OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE,
 };
 
 static const struct option long_opts[] = {
@@ -173,6 +174,7 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"no-sync", no_argument, NULL, OPT_NO_SYNC},
     {"test", no_argument, NULL, OPT_TEST},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
     {NULL, 0, NULL, 0},
 };
 
@@ -214,6 +216,10 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
             return zerr_set(err, ZE_INVAL, "unknown log level '%s'", v);
         return 0;
     case OPT_NO_SYNC: c->no_sync = 1; return 0;
+    case OPT_HANDSHAKE:
+        if (parse_double(v, &c->handshake_timeout))
+            return zerr_set(err, ZE_INVAL, "bad --handshake-timeout '%s'", v);
+        return 0;
     case OPT_TEST: c->test_only = 1; return 0;
     default: return zerr_set(err, ZE_INVAL, "unknown option");
     }

@@ -8,6 +8,7 @@
 #include "server/server_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { BEFORE_REGISTER = 1 };
@@ -70,9 +71,14 @@ static const method *find_method(const char *name)
 
 static int type_error(zsrv_call *call, size_t i, const char *want)
 {
+    char *repr = NULL;
+    if (i < call->argc)
+        zv_repr(call->argv[i], &repr);
     call->err_class = "builtins.TypeError";
-    return zerr_set(&call->err, ZE_INVAL, "%s: argument %zu must be %s", call->m->name, i + 1,
-                    want);
+    zerr_set(&call->err, ZE_INVAL, "%s: argument %zu must be %s, not %.60s", call->m->name, i + 1,
+             want, repr ? repr : "nothing");
+    free(repr);
+    return ZE_INVAL;
 }
 
 static const zv *arg(zsrv_call *call, size_t i)
@@ -85,6 +91,36 @@ int zsrv_arg_oid(zsrv_call *call, size_t i, uint64_t *out)
     const zv *v = arg(call, i);
     if (!v || !zv_get_u64be(v, out))
         return type_error(call, i, "8 bytes");
+    return 0;
+}
+
+int zsrv_arg_serial(zsrv_call *call, size_t i, uint64_t *out)
+{
+    const zv *v = arg(call, i);
+    /* ZODB's own tests store new objects with a serial of None, or the str
+     * '\0' * 8, and ZEO's server takes both: None is z64, an 8-character
+     * ASCII str its bytes. */
+    if (v && v->type == ZV_NONE) {
+        *out = 0;
+        return 0;
+    }
+    if (v && v->type == ZV_STR && v->u.s.len == 8) {
+        for (size_t k = 0; k < 8; k++)
+            if (v->u.s.p[k] >= 0x80)
+                return type_error(call, i, "8 bytes");
+        *out = zbe64(v->u.s.p);
+        return 0;
+    }
+    return zsrv_arg_oid(call, i, out);
+}
+
+int zsrv_arg_text(zsrv_call *call, size_t i, zslice *out)
+{
+    const zv *v = arg(call, i);
+    if (!v || (v->type != ZV_BYTES && v->type != ZV_STR))
+        return type_error(call, i, "bytes");
+    out->p = v->u.s.p;
+    out->len = v->u.s.len;
     return 0;
 }
 

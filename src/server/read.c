@@ -146,7 +146,7 @@ int zsrv_m_load_serial(zsrv_call *call)
 {
     uint64_t oid, serial;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0)
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0)
         return rc;
     zbuf data = ZBUF_INIT;
     zerr err = {0};

@@ -41,6 +41,15 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     store_options opt = {.read_only = st->read_only, .create = !st->read_only,
                          .exclusive = 1, .no_sync = cfg->no_sync};
     int rc = store_open(&st->st, sc->path, &opt, err);
+    if (rc == ZE_NOTFOUND && st->read_only) {
+        /* -f creates a missing database, even one then served read-only. */
+        store_options mk = {.create = 1, .exclusive = 1};
+        if ((rc = store_open(&st->st, sc->path, &mk, err)) < 0)
+            return rc;
+        store_close(st->st);
+        st->st = NULL;
+        rc = store_open(&st->st, sc->path, &opt, err);
+    }
     if (rc < 0)
         return rc;
     if ((rc = store_reader_new(st->st, &st->rd, err)) < 0)

@@ -265,6 +265,12 @@ void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len);
 /* Argument accessors: 0, or ZE_INVAL with a TypeError set on the call. */
 int zsrv_arg_oid(zsrv_call *call, size_t i, uint64_t *out);
 int zsrv_arg_tid_opt(zsrv_call *call, size_t i, uint64_t *out, int *present);
+/* A serial: 8 bytes, None (z64) or an 8-character ASCII str (ZODB's tests
+ * send both for new objects, and ZEO accepts them). */
+int zsrv_arg_serial(zsrv_call *call, size_t i, uint64_t *out);
+/* bytes, or a str taken as its UTF-8 bytes (ZODB's TransactionMetaData
+ * encodes a str user or description the same way). */
+int zsrv_arg_text(zsrv_call *call, size_t i, zslice *out);
 int zsrv_arg_bytes(zsrv_call *call, size_t i, zslice *out);
 int zsrv_arg_bytes_opt(zsrv_call *call, size_t i, zslice *out, int *present);
 int zsrv_arg_str(zsrv_call *call, size_t i, zslice *out);

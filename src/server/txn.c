@@ -45,10 +45,10 @@ static int check_meta(zsrv_call *call, zslice *user, zslice *desc, zslice *tidb,
                       char *status)
 {
     int rc;
-    if ((rc = zsrv_arg_bytes(call, 1, user)) < 0 || (rc = zsrv_arg_bytes(call, 2, desc)) < 0)
+    if ((rc = zsrv_arg_text(call, 1, user)) < 0 || (rc = zsrv_arg_text(call, 2, desc)) < 0)
         return rc;
     const zv *ext = call->argv[3];
-    if (ext->type != ZV_DICT && ext->type != ZV_NONE) {
+    if (ext->type != ZV_DICT && ext->type != ZV_NONE && ext->type != ZV_BYTES) {
         call->err_class = "builtins.TypeError";
         return zerr_set(&call->err, ZE_INVAL, "tpc_begin: the extension must be a dict");
     }
@@ -74,6 +74,18 @@ static int check_meta(zsrv_call *call, zslice *user, zslice *desc, zslice *tidb,
     return 0;
 }
 
+/* The extension as stored: a dict is pickled as ZODB does; bytes (what
+ * TransactionMetaData also accepts) must already be such a pickle. */
+static int extension_bytes(zsrv_call *call, const zv *ext, zbuf *out)
+{
+    if (ext->type != ZV_BYTES)
+        return proto_extension_encode(ext, out, &call->err);
+    zv *dict;
+    if (proto_extension_decode(ext->u.s.p, ext->u.s.len, call->a, &dict, &call->err) < 0)
+        return zerr_set(&call->err, ZE_INVAL, "tpc_begin: the extension is not a pickled dict");
+    return zbuf_append(out, ext->u.s.p, ext->u.s.len);
+}
+
 int zsrv_m_tpc_begin(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
@@ -93,7 +105,7 @@ int zsrv_m_tpc_begin(zsrv_call *call)
     if ((rc = check_meta(call, &user, &desc, &tidb, &has_tid, &status)) < 0)
         return rc;
     zbuf ext = ZBUF_INIT;
-    if ((rc = proto_extension_encode(call->argv[3], &ext, &call->err)) < 0)
+    if ((rc = extension_bytes(call, call->argv[3], &ext)) < 0)
         goto out;
     if (ext.len > STORE_META_MAX) {
         rc = zerr_set(&call->err, ZE_TOOBIG, "tpc_begin: extension over %d bytes",
@@ -129,7 +141,7 @@ int zsrv_m_storea(zsrv_call *call)
     uint64_t oid, serial;
     zslice data;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0 ||
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
         (rc = zsrv_arg_bytes(call, 2, &data)) < 0)
         return rc;
     zsrv_txn *x = zsrv_txn_open(call, call->argv[3]);
@@ -144,7 +156,7 @@ int zsrv_m_restorea(zsrv_call *call)
     uint64_t oid, serial, prev = 0;
     zslice data = {0};
     int has_data, has_prev, rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0 ||
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
         (rc = zsrv_arg_bytes_opt(call, 2, &data, &has_data)) < 0 ||
         (rc = zsrv_arg_tid_opt(call, 3, &prev, &has_prev)) < 0)
         return rc;
@@ -160,7 +172,7 @@ int zsrv_m_check_current(zsrv_call *call)
 {
     uint64_t oid, serial;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0)
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0)
         return rc;
     zsrv_txn *x = zsrv_txn_open(call, call->argv[2]);
     if (!x)
@@ -172,7 +184,7 @@ int zsrv_m_delete_object(zsrv_call *call)
 {
     uint64_t oid, serial;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &serial)) < 0)
+    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0)
         return rc;
     zsrv_txn *x = zsrv_txn_open(call, call->argv[2]);
     if (!x)

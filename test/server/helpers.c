@@ -1,0 +1,411 @@
+#define _GNU_SOURCE
+#include "helpers.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ---- the server process ------------------------------------------------ */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+int tc_open(tc *c, int port)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->next_msgid = 1;
+    c->enc = PROTO_PICKLE;
+    if (!(c->a = zv_arena_new()))
+        return -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    return 0;
+}
+
+int th_start(th_server *s, const char *const *extra)
+{
+    memset(s, 0, sizeof *s);
+    s->dir = tu_tmpdir("server");
+    s->port = free_port();
+    if (!s->dir || s->port < 0)
+        return -1;
+    char addr[64], db[1024], log[1024];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s->port);
+    snprintf(db, sizeof db, "%s/db", s->dir);
+    snprintf(log, sizeof log, "%s/log", s->dir);
+    const char *argv[40] = {tu_zeolite_bin(), "serve", "-a", addr, "-f", db, "--no-sync"};
+    size_t n = 7;
+    for (size_t i = 0; extra && extra[i] && n < 38; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    s->pid = pid;
+    for (int i = 0; i < 500; i++) {
+        tc probe;
+        if (tc_open(&probe, s->port) == 0) {
+            tc_close(&probe);
+            return 0;
+        }
+        tc_close(&probe);
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            s->pid = 0;
+            return -1;
+        }
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+int th_stop(th_server *s)
+{
+    if (s->pid <= 0)
+        return -1;
+    kill(s->pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 500; i++) {
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        sleep_ms(10);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, &status, 0);
+    s->pid = 0;
+    return -1;
+}
+
+void th_free(th_server *s)
+{
+    if (s->pid > 0)
+        th_stop(s);
+    if (s->dir) {
+        tu_rmrf(s->dir);
+        free(s->dir);
+    }
+    s->dir = NULL;
+}
+
+char *th_log(const th_server *s)
+{
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof path, "%s/log", s->dir);
+    return (char *)tu_read_file(path, &len);
+}
+
+/* ---- a raw client ------------------------------------------------------ */
+
+void tc_close(tc *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    zv_arena_free(c->a);
+    c->a = NULL;
+}
+
+void tc_reset(tc *c)
+{
+    zv_arena_reset(c->a);
+    c->n_async = 0;
+}
+
+int tc_send_raw(tc *c, const void *p, size_t len)
+{
+    zbuf b = ZBUF_INIT;
+    if (proto_frame_append(&b, p, len) < 0)
+        return -1;
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t n = send(c->fd, b.data + off, b.len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            zbuf_free(&b);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    zbuf_free(&b);
+    return 0;
+}
+
+/* Read exactly n bytes: 1, 0 on close, -1 on timeout or error. */
+static int read_exact(int fd, uint8_t *p, size_t n, int timeout_ms)
+{
+    while (n) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        ssize_t got = recv(fd, p, n, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return errno == ECONNRESET ? 0 : -1;
+        if (got == 0)
+            return 0;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 1;
+}
+
+int tc_read(tc *c, uint8_t **p, size_t *len, int timeout_ms)
+{
+    uint8_t hdr[4];
+    int r = read_exact(c->fd, hdr, 4, timeout_ms);
+    if (r <= 0)
+        return r;
+    uint32_t n = zbe32(hdr);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return -1;
+    if ((r = read_exact(c->fd, buf, n, timeout_ms)) <= 0) {
+        free(buf);
+        return r;
+    }
+    *p = buf;
+    *len = n;
+    return 1;
+}
+
+int tc_wait_closed(tc *c, int timeout_ms)
+{
+    uint8_t buf[4096];
+    for (;;) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r <= 0)
+            return 0;
+        ssize_t got = recv(c->fd, buf, sizeof buf, 0);
+        if (got <= 0)
+            return got == 0 || errno == ECONNRESET;
+    }
+}
+
+int tc_connect(tc *c, int port, proto_enc enc, char announced[3])
+{
+    if (tc_open(c, port) < 0)
+        return -1;
+    uint8_t *p;
+    size_t len;
+    if (tc_read(c, &p, &len, TC_TIMEOUT) != 1)
+        return -1;
+    if (announced) {
+        snprintf(announced, 3, "%.*s", (int)(len > 2 ? 2 : len), (const char *)p);
+    }
+    free(p);
+    c->enc = enc;
+    return tc_send_raw(c, enc == PROTO_MSGPACK ? "M5" : "Z5", 2);
+}
+
+int64_t tc_send(tc *c, const zv *msgid, int async, const char *name, const zv *args)
+{
+    zv_arena *a = zv_arena_new();
+    int64_t id = 0;
+    if (!msgid) {
+        id = async ? 0 : c->next_msgid++;
+        msgid = zv_int(a, id);
+    } else {
+        zv_get_int(msgid, &id);
+    }
+    zbuf b = ZBUF_INIT;
+    zerr err = {0};
+    int rc = proto_encode_call(c->enc, &b, msgid, async, name, args, &err);
+    zv_arena_free(a);
+    if (rc < 0) {
+        fprintf(stderr, "tc_send %s: %s\n", name, err.msg);
+        zbuf_free(&b);
+        return -1;
+    }
+    /* proto_encode_call wrote the header too: send as is. */
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t n = send(c->fd, b.data + off, b.len - off, MSG_NOSIGNAL);
+        if (n <= 0) {
+            zbuf_free(&b);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    zbuf_free(&b);
+    return id;
+}
+
+int tc_recv(tc *c, proto_msg *m, int timeout_ms)
+{
+    uint8_t *p;
+    size_t len;
+    int r = tc_read(c, &p, &len, timeout_ms);
+    if (r != 1)
+        return r;
+    zerr err = {0};
+    int rc = proto_decode(c->enc, p, len, c->a, m, &err);
+    free(p);
+    if (rc < 0) {
+        fprintf(stderr, "tc_recv: %s\n", err.msg);
+        return -1;
+    }
+    return 1;
+}
+
+zv *tc_call(tc *c, const char *name, const zv *args, int64_t *flag)
+{
+    int64_t id = tc_send(c, NULL, 0, name, args);
+    if (id < 0)
+        return NULL;
+    for (;;) {
+        proto_msg m;
+        if (tc_recv(c, &m, TC_TIMEOUT) != 1)
+            return NULL;
+        int64_t got;
+        if (!strcmp(m.name, ".reply") && zv_get_int(m.msgid, &got) && got == id) {
+            if (flag)
+                *flag = m.flag;
+            return m.args;
+        }
+        if (c->n_async < sizeof c->asyncs / sizeof c->asyncs[0])
+            c->asyncs[c->n_async++] = m;
+    }
+}
+
+zv *tc_wait_async(tc *c, const char *name, int timeout_ms)
+{
+    for (size_t i = 0; i < c->n_async; i++) {
+        if (!strcmp(c->asyncs[i].name, name)) {
+            zv *args = c->asyncs[i].args;
+            memmove(&c->asyncs[i], &c->asyncs[i + 1], (c->n_async - i - 1) * sizeof c->asyncs[0]);
+            c->n_async--;
+            return args;
+        }
+    }
+    for (;;) {
+        proto_msg m;
+        if (tc_recv(c, &m, timeout_ms) != 1)
+            return NULL;
+        if (!strcmp(m.name, name))
+            return m.args;
+        if (c->n_async < sizeof c->asyncs / sizeof c->asyncs[0])
+            c->asyncs[c->n_async++] = m;
+    }
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+zv *tv_tuple(zv_arena *a, size_t n, ...)
+{
+    zv *t = zv_tuple(a, n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        t->u.seq.items[i] = va_arg(ap, zv *);
+    va_end(ap);
+    return t;
+}
+
+zv *tv_oid(zv_arena *a, uint64_t oid) { return zv_oid(a, oid); }
+zv *tv_bytes(zv_arena *a, const char *s) { return zv_bytes(a, s, strlen(s)); }
+zv *tv_str(zv_arena *a, const char *s) { return zv_cstr(a, s); }
+zv *tv_int(zv_arena *a, int64_t i) { return zv_int(a, i); }
+zv *tv_none(zv_arena *a) { return zv_none(a); }
+zv *tv_dict0(zv_arena *a) { return zv_dict(a, 0); }
+
+const char *tv_error_class(const zv *reply)
+{
+    static char buf[128];
+    if (!reply || !zv_is_seq(reply) || reply->u.seq.n != 2 ||
+        reply->u.seq.items[0]->type != ZV_STR)
+        return "";
+    const zv *s = reply->u.seq.items[0];
+    snprintf(buf, sizeof buf, "%.*s", (int)s->u.s.len, (const char *)s->u.s.p);
+    return buf;
+}
+
+uint64_t tv_u64(const zv *v)
+{
+    uint64_t x = 0;
+    return v && zv_get_u64be(v, &x) ? x : 0;
+}
+
+int64_t tc_register(tc *c)
+{
+    int64_t flag;
+    zv *r = tc_call(c, "register", tv_tuple(c->a, 2, tv_str(c->a, "1"), zv_bool(c->a, 0)), &flag);
+    if (!r || flag != 0 || r->type != ZV_BYTES || r->u.s.len != 8)
+        return -1;
+    return (int64_t)tv_u64(r);
+}
+
+uint64_t tc_commit_one(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data)
+{
+    zv_arena *a = c->a;
+    zv *id = tv_int(a, txn);
+    tc_send(c, NULL, 1, "tpc_begin",
+            tv_tuple(a, 4, id, tv_bytes(a, "user"), tv_bytes(a, "desc"), tv_dict0(a)));
+    tc_send(c, NULL, 1, "storea",
+            tv_tuple(a, 4, tv_oid(a, oid), tv_oid(a, serial), tv_bytes(a, data), id));
+    int64_t flag;
+    zv *v = tc_call(c, "vote", tv_tuple(a, 1, id), &flag);
+    if (!v || flag != 0 || !zv_is_seq(v) || v->u.seq.n != 0)
+        return 0;
+    zv *t = tc_call(c, "tpc_finish", tv_tuple(a, 1, id), &flag);
+    if (!t || flag != 0)
+        return 0;
+    return tv_u64(t);
+}

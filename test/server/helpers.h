@@ -1,0 +1,91 @@
+/* helpers.h: the server tests' tools: a real `zeolite serve` process on a
+ * free loopback port, and a raw ZEO client built on proto.h. */
+#ifndef ZEOLITE_TEST_SERVER_HELPERS_H
+#define ZEOLITE_TEST_SERVER_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/zvalue.h"
+#include "proto/proto.h"
+
+/* ---- the server process ------------------------------------------------ */
+
+typedef struct th_server {
+    pid_t pid;
+    int port;
+    char *dir;          /* temp dir: database in dir/db, log in dir/log */
+} th_server;
+
+/* Start `zeolite serve -a 127.0.0.1:PORT -f DIR/db` plus the NULL-terminated
+ * extra arguments; 0 once it accepts connections. */
+int th_start(th_server *s, const char *const *extra);
+/* SIGTERM and wait; returns the exit status (or -1 if it had to be killed). */
+int th_stop(th_server *s);
+/* Stop (if running) and remove the temp dir. */
+void th_free(th_server *s);
+/* The server's log, malloc'd (NUL-terminated). */
+char *th_log(const th_server *s);
+
+/* ---- a raw client ------------------------------------------------------ */
+
+#define TC_TIMEOUT 5000   /* ms a test waits for any expected frame */
+
+typedef struct tc {
+    int fd;
+    proto_enc enc;
+    zv_arena *a;        /* arguments and decoded messages; reset with tc_reset */
+    int64_t next_msgid;
+    /* async messages received while waiting for a reply, oldest first */
+    proto_msg asyncs[64];
+    size_t n_async;
+} tc;
+
+int tc_open(tc *c, int port);                 /* TCP connect only */
+/* Connect, read the announcement, answer with enc; 0 on success. announced
+ * (may be NULL) gets the announced protocol ("Z5"/"M5"). */
+int tc_connect(tc *c, int port, proto_enc enc, char announced[3]);
+void tc_close(tc *c);
+void tc_reset(tc *c);                         /* forget arena values and asyncs */
+
+/* Raw frames: send a payload with its header; read one (malloc'd payload).
+ * tc_read returns 1, 0 when the server closed the connection, -1 on timeout. */
+int tc_send_raw(tc *c, const void *p, size_t len);
+int tc_read(tc *c, uint8_t **p, size_t *len, int timeout_ms);
+/* 1 when the server closed the connection within timeout_ms (data before
+ * the close is discarded), 0 otherwise. */
+int tc_wait_closed(tc *c, int timeout_ms);
+
+/* Send a call; msgid NULL takes the next integer id. Returns the msgid used. */
+int64_t tc_send(tc *c, const zv *msgid, int async, const char *name, const zv *args);
+/* Read and decode the next message (into c->a). 1, 0 closed, -1 timeout. */
+int tc_recv(tc *c, proto_msg *m, int timeout_ms);
+/* Sync call: send, then wait for the reply with that msgid, keeping async
+ * messages that arrive first in c->asyncs. Returns the reply (args, flag in
+ * *flag: 0 ok, 2 error), or NULL if the connection closed or timed out. */
+zv *tc_call(tc *c, const char *name, const zv *args, int64_t *flag);
+/* Wait for the next async message named name (checking c->asyncs first);
+ * its args or NULL. */
+zv *tc_wait_async(tc *c, const char *name, int timeout_ms);
+
+/* ---- values ------------------------------------------------------------ */
+
+zv *tv_tuple(zv_arena *a, size_t n, ...);     /* n zv* */
+zv *tv_oid(zv_arena *a, uint64_t oid);
+zv *tv_bytes(zv_arena *a, const char *s);
+zv *tv_str(zv_arena *a, const char *s);
+zv *tv_int(zv_arena *a, int64_t i);
+zv *tv_none(zv_arena *a);
+zv *tv_dict0(zv_arena *a);
+/* The class path of an error reply's (class, payload), or "". */
+const char *tv_error_class(const zv *reply);
+/* 8-byte value as uint64 (0 when not 8 bytes). */
+uint64_t tv_u64(const zv *v);
+
+/* Register on storage "1"; the reply tid, or -1 on failure. */
+int64_t tc_register(tc *c);
+/* One transaction storing data for oid with serial; its tid (0 on failure). */
+uint64_t tc_commit_one(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data);
+
+#endif

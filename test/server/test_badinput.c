@@ -1,0 +1,192 @@
+/* Hostile and broken clients: each is closed with a log line or gets an
+ * error reply, and the server goes on serving everyone else. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static th_server srv;
+
+static void start(void)
+{
+    const char *extra[] = {"--handshake-timeout", "1", "--max-frame", "1048576", NULL};
+    cr_assert_eq(th_start(&srv, extra), 0, "server did not start");
+}
+
+static void stop(void)
+{
+    th_free(&srv);
+}
+
+TestSuite(server_badinput, .init = start, .fini = stop, .timeout = 90);
+
+/* Someone else can still commit and load. */
+static void still_serving(void)
+{
+    static int64_t txn = 1000;
+    tc c;
+    cr_assert_eq(tc_connect(&c, srv.port, PROTO_PICKLE, NULL), 0, "server stopped accepting");
+    cr_assert_geq(tc_register(&c), 0, "server stopped registering");
+    int64_t flag;
+    zv *oids = tc_call(&c, "new_oids", tv_tuple(c.a, 1, tv_int(c.a, 1)), &flag);
+    cr_assert(oids && flag == 0);
+    uint64_t oid = tv_u64(oids->u.seq.items[0]);
+    cr_expect_neq(tc_commit_one(&c, txn++, oid, 0, "still-works"), 0, "commits broke");
+    tc_close(&c);
+}
+
+static tc registered(void)
+{
+    tc c;
+    cr_assert_eq(tc_connect(&c, srv.port, PROTO_PICKLE, NULL), 0);
+    cr_assert_geq(tc_register(&c), 0);
+    return c;
+}
+
+Test(server_badinput, garbage_before_the_handshake)
+{
+    tc c;
+    cr_assert_eq(tc_open(&c, srv.port), 0);
+    const char junk[] = "\x00\x00\x00\x05" "hello" "\x00\x00\x00\x03" "abc";
+    cr_assert_eq(send(c.fd, junk, sizeof junk - 1, 0), (ssize_t)sizeof junk - 1);
+    cr_expect(tc_wait_closed(&c, TC_TIMEOUT));
+    tc_close(&c);
+    still_serving();
+}
+
+Test(server_badinput, garbage_after_the_handshake)
+{
+    tc c = registered();
+    cr_assert_eq(tc_send_raw(&c, "\x80\x03\xff\xfe not a pickle", 17), 0);
+    cr_expect(tc_wait_closed(&c, TC_TIMEOUT));
+    tc_close(&c);
+    still_serving();
+}
+
+Test(server_badinput, pickle_globals_are_refused)
+{
+    /* (1, False, 'ping', builtins.exec(...)): must be closed, never run. */
+    static const char p[] = "\x80\x03(K\x01\x89X\x04\x00\x00\x00" "ping"
+                            "cbuiltins\nexec\nX\x01\x00\x00\x00" "1" "\x85R\x85t.";
+    tc c = registered();
+    cr_assert_eq(tc_send_raw(&c, p, sizeof p - 1), 0);
+    cr_expect(tc_wait_closed(&c, TC_TIMEOUT));
+    tc_close(&c);
+    still_serving();
+}
+
+Test(server_badinput, huge_length_is_refused_without_allocating)
+{
+    const uint8_t hdr[][4] = {{0xff, 0xff, 0xff, 0xff}, {'G', 'E', 'T', ' '}};
+    for (int i = 0; i < 2; i++) {
+        tc c = registered();
+        cr_assert_eq(send(c.fd, hdr[i], 4, 0), 4);
+        cr_expect(tc_wait_closed(&c, TC_TIMEOUT), "a %u-byte frame was accepted", zbe32(hdr[i]));
+        tc_close(&c);
+    }
+    char *log = th_log(&srv);
+    cr_expect(log && strstr(log, "size limit"));
+    free(log);
+    still_serving();
+}
+
+Test(server_badinput, stalled_handshake_and_stalled_frame_are_closed)
+{
+    tc a, b;
+    cr_assert_eq(tc_open(&a, srv.port), 0);     /* never answers the announcement */
+    b = registered();
+    cr_assert_eq(send(b.fd, "\x00\x00\x01\x00\x80\x03", 6, 0), 6);   /* half a frame */
+    cr_expect(tc_wait_closed(&a, 4000), "stalled handshake not closed");
+    cr_expect(tc_wait_closed(&b, 4000), "stalled frame not closed");
+    tc_close(&a);
+    tc_close(&b);
+    /* An idle registered client is not dropped. */
+    tc idle = registered();
+    proto_msg m;
+    cr_expect_eq(tc_recv(&idle, &m, 2000), -1);
+    int64_t flag;
+    cr_expect(tc_call(&idle, "ping", zv_tuple(idle.a, 0), &flag), "idle client was dropped");
+    tc_close(&idle);
+}
+
+Test(server_badinput, wrong_argument_types_get_error_replies)
+{
+    tc c = registered();
+    int64_t flag;
+    zv_arena *a = c.a;
+    zv *calls[][2] = {
+        {tv_str(a, "loadBefore"), tv_tuple(a, 2, tv_oid(a, 0), tv_str(a, "notatid"))},
+        {tv_str(a, "loadBefore"), tv_tuple(a, 2, tv_bytes(a, "ab"), tv_oid(a, 1))},
+        {tv_str(a, "loadBefore"), tv_tuple(a, 1, tv_oid(a, 0))},
+        {tv_str(a, "history"), tv_tuple(a, 2, tv_oid(a, 0), tv_str(a, "x"))},
+        {tv_str(a, "new_oids"), tv_tuple(a, 1, tv_bytes(a, "x"))},
+        {tv_str(a, "getInvalidations"), tv_tuple(a, 1, tv_int(a, 5))},
+        {tv_str(a, "iterator_next"), tv_tuple(a, 1, tv_int(a, 42))},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)calls[i][0]->u.s.len, calls[i][0]->u.s.p);
+        zv *r = tc_call(&c, name, calls[i][1], &flag);
+        cr_assert(r, "%s: connection lost", name);
+        cr_expect_eq(flag, 2, "%s: expected an error reply", name);
+        cr_expect(!strncmp(tv_error_class(r), "builtins.", 9), "%s: got %s", name,
+                  tv_error_class(r));
+    }
+    tc_close(&c);
+    still_serving();
+}
+
+/* Each of these async calls must close its connection and leave the
+ * storage working for everyone (the Python server broke on some). */
+Test(server_badinput, bad_transactions_are_refused)
+{
+    for (int i = 0; i < 6; i++) {
+        tc c = registered();
+        zv_arena *a = c.a;
+        zv *id = tv_int(a, 7);
+        zv *begin = tv_tuple(a, 6, id, tv_bytes(a, "u"), tv_bytes(a, "d"), tv_dict0(a),
+                             tv_none(a), tv_str(a, " "));
+        switch (i) {
+        case 0: begin->u.seq.items[5] = tv_str(a, "XX"); break;                 /* status */
+        case 1: begin->u.seq.items[3] = zv_list(a, 0); break;                   /* extension */
+        case 2: begin->u.seq.items[1] = tv_int(a, 5); break;                    /* user */
+        case 3: begin->u.seq.items[4] = zv_list(a, 0); break;                   /* tid */
+        case 5: {                                                               /* 70,000 bytes */
+            static char big[70001];
+            memset(big, 'd', 70000);
+            begin->u.seq.items[2] = tv_bytes(a, big);
+            break;
+        }
+        default: break;
+        }
+        tc_send(&c, NULL, 1, "tpc_begin", begin);
+        if (i == 4)   /* a 2-byte oid */
+            tc_send(&c, NULL, 1, "storea",
+                    tv_tuple(a, 4, tv_bytes(a, "ab"), tv_oid(a, 0), tv_bytes(a, "x"), id));
+        cr_expect(tc_wait_closed(&c, TC_TIMEOUT), "bad transaction %d accepted", i);
+        tc_close(&c);
+        still_serving();
+    }
+}
+
+Test(server_badinput, many_connections_opened_and_dropped)
+{
+    for (int i = 0; i < 250; i++) {
+        tc c;
+        cr_assert_eq(tc_open(&c, srv.port), 0, "connection %d refused", i);
+        if (i % 2)
+            send(c.fd, "\x00\x00\x00\x02Z5", 6, 0);
+        tc_close(&c);
+    }
+    still_serving();
+    tc c = registered();
+    int64_t flag;
+    zv *st = tc_call(&c, "server_status", zv_tuple(c.a, 0), &flag);
+    int64_t conns = -1;
+    zv_get_int(zv_dict_get(st, "connections"), &conns);
+    cr_expect_eq(conns, 1, "dropped connections are still counted");
+    tc_close(&c);
+}

@@ -1,0 +1,141 @@
+/* zeo.conf and command-line parsing (config.c), in process. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+#include "testutil.h"
+
+static char *dir;
+static zsrv_config cfg;
+
+static void setup(void)
+{
+    dir = tu_tmpdir("srvconf");
+    zsrv_config_init(&cfg);
+}
+
+static void teardown(void)
+{
+    zsrv_config_free(&cfg);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+TestSuite(server_config, .init = setup, .fini = teardown);
+
+static int parse(const char *text, zerr *err)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/zeo.conf", dir);
+    cr_assert_eq(tu_write_file(path, text, strlen(text)), 0);
+    return zsrv_config_file(&cfg, path, err);
+}
+
+Test(server_config, runzeo_file_with_lmdb_storages)
+{
+    zerr err = {0};
+    int rc = parse("%define ROOT /var/db\n"
+                   "<zeo>\n"
+                   "  address 127.0.0.1:8100   \n"
+                   "  read-only false\n"
+                   "  invalidation-queue-size 250\n"
+                   "  invalidation-age 3600\n"
+                   "  transaction-timeout 30\n"
+                   "  pid-filename $ROOT/zeo.pid\n"
+                   "  client-conflict-resolution true\n"
+                   "  msgpack yes\n"
+                   "  <ssl>\n    certificate /c.pem\n    key /k.pem\n    authenticate /ca.pem\n  </ssl>\n"
+                   "</zeo>\n"
+                   "# a comment\n"
+                   "<lmdb main>\n  path ${ROOT}/main\n</lmdb>\n"
+                   "<lmdb 2>\n  path $ROOT/two\n  read-only true\n  pack-gc false\n</lmdb>\n"
+                   "<eventlog>\n  level warning\n  <logfile>\n    path /tmp/x.log\n"
+                   "    format %(message)s\n  </logfile>\n</eventlog>\n"
+                   "<runner>\n  program runzeo\n</runner>\n",
+                   &err);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_expect_str_eq(cfg.address, "127.0.0.1:8100");
+    cr_expect_eq(cfg.invq_size, 250);
+    cr_expect_float_eq(cfg.inv_age, 3600, 1e-9);
+    cr_expect_float_eq(cfg.txn_timeout, 30, 1e-9);
+    cr_expect_str_eq(cfg.pid_file, "/var/db/zeo.pid");
+    cr_expect_eq(cfg.msgpack, 1);
+    cr_expect_str_eq(cfg.ssl_cert, "/c.pem");
+    cr_expect_str_eq(cfg.ssl_ca, "/ca.pem");
+    cr_assert_eq(cfg.n_storages, 2);
+    cr_expect_str_eq(cfg.storages[0].name, "main");
+    cr_expect_str_eq(cfg.storages[0].path, "/var/db/main");
+    cr_expect_eq(cfg.storages[0].pack_gc, 1);
+    cr_expect_str_eq(cfg.storages[1].path, "/var/db/two");
+    cr_expect_eq(cfg.storages[1].read_only, 1);
+    cr_expect_eq(cfg.storages[1].pack_gc, 0);
+    cr_expect_eq(cfg.log_level, ZSRV_LOG_WARNING);
+    cr_expect_str_eq(cfg.log_path, "/tmp/x.log");
+    cr_expect_eq(zsrv_config_check(&cfg, &err), 0, "%s", err.msg);
+}
+
+Test(server_config, python_storages_point_to_import)
+{
+    zerr err = {0};
+    int rc = parse("<zeo>\n address 8100\n</zeo>\n<filestorage 1>\n path /x/Data.fs\n</filestorage>\n",
+                   &err);
+    cr_expect_lt(rc, 0);
+    cr_expect(strstr(err.msg, "zeolite import"), "%s", err.msg);
+    cr_expect(strstr(err.msg, ":4:"), "the message names the line: %s", err.msg);
+}
+
+Test(server_config, python_only_features_are_clear_errors)
+{
+    const char *bad[] = {
+        "<zeo>\n <ssl>\n  certificate /c\n  password-function a.b\n </ssl>\n</zeo>\n",
+        "<zeo>\n no-such-key 1\n</zeo>\n",
+        "<zeo>\n address $NOPE\n</zeo>\n",
+        "<zeo>\n read-only maybe\n</zeo>\n",
+        "<zeo>\n address 1\n",
+        "<lmdb 1>\n</lmdb>\n",
+        "<lmdb 1>\n path /a\n</lmdb>\n<lmdb 1>\n path /b\n</lmdb>\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        zerr err = {0};
+        zsrv_config_free(&cfg);
+        zsrv_config_init(&cfg);
+        cr_expect_lt(parse(bad[i], &err), 0, "accepted: %s", bad[i]);
+        cr_expect_neq(err.msg[0], 0);
+    }
+}
+
+Test(server_config, flags_name_storages_like_runzeo)
+{
+    char *argv[] = {"serve", "-a", "/tmp/zeo.sock", "-f", "/d1", "--filename=/d2", "-t", "2.5",
+                    "--read-only", "--msgpack", "--invalidation-queue-size", "7",
+                    "--no-pack-gc", "--max-frame", "64MB", NULL};
+    zerr err = {0};
+    cr_assert_eq(zsrv_config_args(&cfg, 15, argv, &err), 0, "%s", err.msg);
+    cr_expect_str_eq(cfg.address, "/tmp/zeo.sock");
+    cr_assert_eq(cfg.n_storages, 2);
+    cr_expect_str_eq(cfg.storages[0].name, "1");
+    cr_expect_str_eq(cfg.storages[1].name, "2");
+    cr_expect_str_eq(cfg.storages[1].path, "/d2");
+    cr_expect_eq(cfg.storages[0].pack_gc, 0);
+    cr_expect_float_eq(cfg.txn_timeout, 2.5, 1e-9);
+    cr_expect_eq(cfg.read_only, 1);
+    cr_expect_eq(cfg.msgpack, 1);
+    cr_expect_eq(cfg.invq_size, 7);
+    cr_expect_eq(cfg.max_frame, 64u * 1024 * 1024);
+}
+
+Test(server_config, bad_flags_are_refused)
+{
+    char *argv1[] = {"serve", "-t", "soon", NULL};
+    char *argv2[] = {"serve", "--bogus", NULL};
+    char *argv3[] = {"serve", "-a", NULL};
+    zerr err = {0};
+    cr_expect_lt(zsrv_config_args(&cfg, 3, argv1, &err), 0);
+    cr_expect_lt(zsrv_config_args(&cfg, 2, argv2, &err), 0);
+    cr_expect_lt(zsrv_config_args(&cfg, 2, argv3, &err), 0);
+    cr_expect_lt(zsrv_config_check(&cfg, &err), 0, "no address and no storage must fail");
+}
