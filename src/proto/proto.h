@@ -103,7 +103,8 @@ int proto_decode(proto_enc enc, const uint8_t *p, size_t len, zv_arena *a,
  * the reference peers write it: calls NEWFALSE/NEWTRUE (msgpack false/true),
  * replies the int 0, errors the int 2. proto_encode_call needs args to be a
  * TUPLE. Values must be plain data (PICKLE: as pickle_encode; MSGPACK: no
- * sets, ints within the 64-bit range). Returns 0, or ZE_INVAL / ZE_TOOBIG /
+ * sets, ints within the 64-bit range), and every str valid UTF-8: the
+ * Python peer drops the connection on a str it cannot decode. Returns 0, or ZE_INVAL / ZE_TOOBIG /
  * ZE_NOMEM with out left unchanged. A reply whose result cannot be encoded
  * is answered, per spec 6.6, with proto_encode_error_msg(PROTO_EXC_VALUE,
  * "Couldn't pickle response"). */
