@@ -614,3 +614,26 @@ Test(convert_import, link_hard_links_the_blob_files)
     free(blobs);
     free(db);
 }
+
+Test(convert_import, a_tid_range_exports_a_valid_filestorage)
+{
+    char *db = tpath("db"), *out = tpath("range.fs");
+    tj *m = fx_manifest("undo");
+    const tj *txns = tj_get(m, "transactions");
+    zfs_import_stats st;
+    zerr err = {0};
+    cr_assert_eq(import_fixture("undo", db, &st, &err), 0, "%s", err.msg);
+    size_t lo = txns->n / 3, hi = txns->n - 2;
+    zfs_export_opts eo = {.quiet = 1,
+                          .from_tid = tj_hex64(tj_gets(txns->items[lo], "tid")),
+                          .to_tid = tj_hex64(tj_gets(txns->items[hi], "tid"))};
+    zfs_export_stats es;
+    cr_assert_eq(zfs_export(db, out, &eo, &es, &err), 0, "%s", err.msg);
+    cr_expect_eq(es.txns, hi - lo + 1);
+    zfs_verify_result res;
+    cr_expect_eq(zfs_verify(out, NULL, NULL, &res, &err), 0, "%s", err.msg);
+    cr_expect_eq(res.txns, hi - lo + 1);
+    tj_free(m);
+    free(out);
+    free(db);
+}
