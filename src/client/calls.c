@@ -167,6 +167,8 @@ void zcl__fail_pending(zcl_client *c, int status, const zerr *err)
             if (p->msgid && (!oldest || p->msgid < oldest->msgid))
                 oldest = p;
         }
+        if (!oldest)
+            break;
         zcl_pending call = *oldest;
         oldest->msgid = 0;
         t->count--;

@@ -255,7 +255,7 @@ int zcl_ruok(const zcl_addr *addr, const zcl_opts *opts, unsigned timeout_ms, ch
     o.reconnect_ms = 0;
     o.cache_size = 0;
     o.timeout_ms = timeout_ms;
-    zcl_client *c;
+    zcl_client *c = NULL;
     int rc = zcl_new(NULL, addr, &o, &c, err);
     if (rc < 0)
         return rc;
@@ -280,7 +280,7 @@ int zcl_open_sync(const char *addr, const zcl_opts *opts, zcl_client **out, zerr
     zcl_opts o = *opts;
     if (a.storage[0])
         o.storage = a.storage;
-    zcl_client *c;
+    zcl_client *c = NULL;
     if ((rc = zcl_new(NULL, &a, &o, &c, err)) < 0)
         return rc;
     if ((rc = zcl_connect_sync(c, err)) < 0) {

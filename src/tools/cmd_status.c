@@ -301,7 +301,7 @@ int cmd_status(int argc, char **argv)
     if (rc == 0 && a)
         rc = zcl_json_parse(json, a, &data, &err);
     int level;
-    if (rc < 0 || !a || data->type != ZV_DICT) {
+    if (rc < 0 || !a || !data || data->type != ZV_DICT) {
         printf("UNKNOWN: %s\n", rc < 0 ? err.msg : "unexpected ruok answer");
         level = NAGIOS_UNKNOWN;
     } else {
