@@ -374,12 +374,26 @@ static int reach_obj(pack_ctx *c, size_t i)
     return PUSH(c, c->todo, i);
 }
 
+/* The oid has a record newer than the cutoff (in the snapshot). */
+static int written_after(pack_ctx *c, uint64_t oid)
+{
+    MDB_cursor *cur;
+    uint64_t tid;
+    if (mdb_cursor_open(c->rtxn, c->s->dbi_records, &cur))
+        return 0;
+    int after = !store__current(cur, oid, &tid, NULL) && tid > c->cutoff;
+    mdb_cursor_close(cur);
+    return after;
+}
+
 /* A strong reference from a current record. */
 static int reach_oid(pack_ctx *c, uint64_t oid, uint64_t from)
 {
     ptrdiff_t i = find_obj(c, oid);
     if (i >= 0)
         return reach_obj(c, (size_t)i);
+    if (written_after(c, oid))
+        return 0;   /* not current at the cutoff, but kept: not dangling */
     if (c->dangling++ < PACK_LOG_MAX)
         pack_log(c, "oid 0x%016llx refers to 0x%016llx, which does not exist at the pack "
                     "time; reference skipped", (unsigned long long)from,
