@@ -228,6 +228,7 @@ typedef struct zfs_import_opts {
 typedef struct zfs_import_stats {
     uint64_t txns;         /* transactions imported */
     uint64_t skipped;      /* transactions already in the database (append) */
+    uint64_t undone;       /* obsolete 'u' transactions, which readers skip */
     uint64_t records;
     uint64_t blobs;
     uint64_t bytes;        /* Data.fs bytes read */

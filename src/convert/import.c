@@ -153,6 +153,7 @@ static void note_tail_and_damage(importer *im)
 {
     zfs_import_stats *st = im->stats;
     const char *what;
+    st->undone = zfs_reader_undone_count(im->r);
     st->torn = zfs_reader_tail(im->r, &st->tail_pos, &what);
     if (st->torn)
         snprintf(st->tail_what, sizeof st->tail_what, "%s", what);

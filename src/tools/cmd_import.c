@@ -81,6 +81,9 @@ int cmd_import(int argc, char **argv)
     if (st.torn)
         fprintf(stderr, "zeolite import: warning: %s: ignored the tail at offset %" PRIu64
                 ": %s\n", pos[0], st.tail_pos, st.tail_what);
+    if (st.undone)
+        fprintf(stderr, "zeolite import: warning: %s: skipped %" PRIu64 " obsolete 'u' "
+                "(undone) transactions, as FileStorage's readers do\n", pos[0], st.undone);
     if (st.damaged)
         fprintf(stderr, "zeolite import: warning: %s: dropped %" PRIu64 " damaged region(s), %"
                 PRIu64 " bytes; the first at offset %" PRIu64 ": %s\n", pos[0], st.damaged,

@@ -331,3 +331,51 @@ Test(fs_read, salvage_drops_only_the_damaged_transactions)
     }
     fx_free_names(names);
 }
+
+/* Damage of any kind is an error, a torn tail or salvage material, never a
+ * crash (the sanitizer build runs this). */
+Test(fs_read, random_damage_is_reported_never_crashes)
+{
+    static const char *names[] = {"small", "undo", "packed", "blobs-bushy"};
+    char *dir = tu_tmpdir("fsfuzz"), out[512];
+    snprintf(out, sizeof out, "%s/fuzz.fs", dir);
+    uint64_t seed = 0x243F6A8885A308D3ull;
+    for (size_t f = 0; f < sizeof names / sizeof names[0]; f++) {
+        char *src = fx_path(names[f], ".fs");
+        size_t n;
+        uint8_t *orig = tu_read_file(src, &n), *bytes = malloc(n);
+        for (int round = 0; round < 150; round++) {
+            memcpy(bytes, orig, n);
+            size_t len = n;
+            for (int k = 0; k < 1 + round % 4; k++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                bytes[4 + (seed >> 33) % (n - 4)] ^= (uint8_t)(1u << (seed >> 60) % 8);
+            }
+            if (round % 5 == 0)
+                len = 4 + (seed >> 20) % (n - 4);   /* and cut the file */
+            cr_assert_eq(tu_write_file(out, bytes, len), 0);
+            zfs_verify_result res;
+            int rc = zfs_verify(out, NULL, NULL, &res, NULL);
+            cr_expect(rc == 0 || rc == 1 || rc == ZE_CORRUPT, "%s round %d: %d", names[f],
+                      round, rc);
+            zfs_reader *r;
+            zfs_reader_opts opts = {.want_data = 1, .salvage = 1};
+            zfs_txn txn;
+            zfs_rec rec;
+            cr_assert_eq(zfs_reader_open(&r, out, &opts, NULL), 0);
+            while ((rc = zfs_reader_next_txn(r, &txn, NULL)) == 1)
+                while ((rc = zfs_reader_next_record(r, &rec, NULL)) == 1)
+                    if (rec.kind == ZFS_BACKPTR) {
+                        uint64_t dpos, plen;
+                        cr_expect_eq(zfs_reader_resolve(r, rec.back, &dpos, &plen, NULL), 0);
+                    }
+            cr_expect_eq(rc, 0, "%s round %d: salvage reads to the end", names[f], round);
+            zfs_reader_close(r);
+        }
+        free(bytes);
+        free(orig);
+        free(src);
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
