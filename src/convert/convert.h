@@ -12,7 +12,7 @@
  *    8 bytes per record (record offsets, to resolve back-pointers),
  *   24 bytes per transaction.
  * A 1 GB CMS-like file (~320,000 records, ~85,000 oids) needs about 6 MB.
- * Each index part past 8 MB moves to a shared mapping of an unlinked
+ * Each index part past 4 MB moves to a shared mapping of an unlinked
  * temporary file ($TMPDIR, else /var/tmp), so anonymous memory stays bounded
  * for any file size (the page cache holds the rest).
  *

@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define SPILL_ANON_MAX (8u << 20)
+#define SPILL_ANON_MAX (4u << 20)
 
 static int temp_file(zerr *err)
 {
