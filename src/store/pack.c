@@ -11,9 +11,12 @@
  *     through the current records. A dangling reference is logged and
  *     skipped; a record whose references cannot be parsed stops the GC (every
  *     object is then kept, since nothing can be proven unreachable);
- *  3. remove every record at or before the cutoff that is neither the
- *     current record of a kept object nor the target of a kept back-pointer,
- *     with its blob file once the removal is durable;
+ *  3. copy the current record of a kept object inline when it is a
+ *     back-pointer (FileStorage writes every record it keeps before the pack
+ *     time with its pickle), then remove every record at or before the
+ *     cutoff that is neither the current record of a kept object nor the
+ *     target of a back-pointer written after the cutoff, with its blob file
+ *     once the removal is durable;
  *  4. transactions at or before the cutoff that lost every record disappear;
  *     the others get status 'p' (not undoable, as FileStorage marks them).
  *
@@ -78,7 +81,7 @@ typedef struct pack_ctx {
     u64_vec roots;               /* oids referred to by records after the cutoff */
     u64_vec refs;                /* strong references of one record */
     loc_vec keep;                /* back-pointer targets that stay */
-    loc_vec cond;                /* targets of current back-pointers (if kept) */
+    loc_vec inl;                 /* current back-pointers: copied inline if kept */
     del_vec del;                 /* the batch being collected */
     u64_vec tids;                /* transactions to check */
     /* scan state of the oid being read */
@@ -89,6 +92,7 @@ typedef struct pack_ctx {
     /* counts of one write job (it may run again after a map resize) */
     uint64_t job_records, job_objects, job_txns;
     uint64_t dangling;
+    uint64_t inlined;            /* back-pointers copied inline */
     store_pack_stats *stats;
     zerr *err;
 } pack_ctx;
@@ -216,7 +220,8 @@ static int finish_oid(pack_ctx *c)
         goto done;
     if ((rc = PUSH(c, c->objs, ((pk_obj){c->oid, c->last_tid}))))
         return rc;
-    if (r->kind == STORE_REC_BACKPTR && (rc = add_backptr_targets(c, &c->cond, c->oid, r)))
+    if (r->kind == STORE_REC_BACKPTR &&
+        (rc = PUSH(c, c->inl, ((pk_loc){c->oid, c->last_tid, r->index}))))
         return rc;
     if (c->after)
         rc = PUSH(c, c->forced, c->objs.n - 1);
@@ -460,16 +465,13 @@ static int reach(pack_ctx *c)
     return rc;
 }
 
-/* Back-pointer targets that stay: those of kept back-pointers, and, down each
- * chain, the targets of targets (a chain's tids strictly decrease). */
+/* Back-pointer targets that stay: those of back-pointers written after the
+ * cutoff, and, down each chain, the targets of targets (a chain's tids
+ * strictly decrease). Current back-pointers at the cutoff need none: they
+ * are copied inline first. */
 static int close_targets(pack_ctx *c)
 {
     int rc = 0;
-    for (size_t j = 0; j < c->cond.n && !rc; j++) {
-        ptrdiff_t i = find_obj(c, c->cond.v[j].oid);
-        if (i >= 0 && obj_kept(c, (size_t)i))
-            rc = PUSH(c, c->keep, c->cond.v[j]);
-    }
     store__map_enter(c->s);
     for (size_t j = 0; j < c->keep.n && !rc; j++) {
         pk_loc t = c->keep.v[j];
@@ -486,23 +488,7 @@ static int close_targets(pack_ctx *c)
     return rc;
 }
 
-/* ---- 3. remove records ------------------------------------------------------------ */
-
-/* The oid has a record newer than the snapshot or a commit in flight. */
-static int oid_busy(pack_ctx *c, MDB_cursor *cur, uint64_t oid)
-{
-    uint64_t tid;
-    pthread_mutex_lock(&c->s->mu);
-    int pending = oidmap_get(&c->s->pending, oid, &tid);
-    pthread_mutex_unlock(&c->s->mu);
-    return pending || (!store__current(cur, oid, &tid, NULL) && tid > c->snap_last);
-}
-
-static int oid_gone(MDB_cursor *cur, uint64_t oid)
-{
-    uint64_t tid;
-    return store__current(cur, oid, &tid, NULL) == ZE_NOTFOUND;
-}
+/* ---- transaction values ---------------------------------------------------------- */
 
 static int rewrite_txn(pack_ctx *c, MDB_txn *txn, MDB_val *k, const st_txnval *t, char status,
                        uint64_t size, zbuf *b, zerr *err)
@@ -545,6 +531,82 @@ static int mark_txn_packed(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zer
     if (rc || t.status == 'p')
         return rc < 0 ? rc : 0;
     return rewrite_txn(c, txn, &k, &t, 'p', t.size, b, err);
+}
+
+/* ---- 2b. copy current back-pointers inline -------------------------------------- */
+
+/* As FileStorage does for the records it keeps before the pack time: a kept
+ * back-pointer becomes a data record with its resolved pickle (same index,
+ * same flags), so the records it pointed to can go. Runs before any removal:
+ * a crash in between leaves both copies, never a back-pointer without data. */
+static int inline_one(pack_ctx *c, MDB_txn *txn, const pk_loc *l, zbuf *b, zerr *err)
+{
+    st_rec r, d;
+    int rc = store__rec_get(txn, c->s, l->oid, l->tid, ST_INDEX_LAST, &r, err);
+    if (rc == ZE_NOTFOUND || (!rc && r.kind != STORE_REC_BACKPTR))
+        return 0;
+    if (rc || (rc = store__rec_resolve(txn, c->s, l->oid, &r, &d, err)))
+        return rc == ZE_NOTFOUND ? 0 : rc;   /* a broken chain stays as it is */
+    if (d.kind != STORE_REC_DATA)
+        return 0;
+    uint8_t hdr[ST_REC_HDR], kb[ST_KEY_LEN];
+    st_rec_put_header(hdr, STORE_REC_DATA, r.flags, r.index);
+    zbuf_reset(b);
+    if (zbuf_append(b, hdr, sizeof hdr) || zbuf_append(b, d.data, d.len))
+        return zerr_set(err, ZE_NOMEM, "pack: out of memory");
+    st_key(kb, l->oid, l->tid);
+    MDB_val k = {sizeof kb, kb}, v = {b->len, b->data};
+    if ((rc = mdb_put(txn, c->s->dbi_records, &k, &v, 0)))
+        return store__mdb_err(err, rc, "pack: copy a back-pointer's data");
+    c->job_records++;
+    return mark_txn_packed(c, txn, l->tid, b, err);
+}
+
+static int inline_job(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    pack_ctx *c = ud;
+    zbuf b = ZBUF_INIT;
+    int rc = 0;
+    c->job_records = 0;
+    for (size_t i = 0; i < c->tids.n && !rc; i++)
+        rc = inline_one(c, txn, &c->inl.v[c->tids.v[i]], &b, err);
+    zbuf_free(&b);
+    return rc;
+}
+
+/* c->tids holds indices into c->inl here: the kept ones, in batches. */
+static int inline_backptrs(pack_ctx *c)
+{
+    int rc = 0;
+    for (size_t j = 0; j < c->inl.n && !rc; j++) {
+        ptrdiff_t i = find_obj(c, c->inl.v[j].oid);
+        if (i >= 0 && obj_kept(c, (size_t)i))
+            rc = PUSH(c, c->tids, j);
+        if (!rc && c->tids.n && (c->tids.n == PACK_TXN_BATCH || j + 1 == c->inl.n)) {
+            if (!(rc = store__write(c->s, inline_job, c, c->err)))
+                c->inlined += c->job_records;
+            c->tids.n = 0;
+        }
+    }
+    return rc;
+}
+
+/* ---- 3. remove records ------------------------------------------------------------ */
+
+/* The oid has a record newer than the snapshot or a commit in flight. */
+static int oid_busy(pack_ctx *c, MDB_cursor *cur, uint64_t oid)
+{
+    uint64_t tid;
+    pthread_mutex_lock(&c->s->mu);
+    int pending = oidmap_get(&c->s->pending, oid, &tid);
+    pthread_mutex_unlock(&c->s->mu);
+    return pending || (!store__current(cur, oid, &tid, NULL) && tid > c->snap_last);
+}
+
+static int oid_gone(MDB_cursor *cur, uint64_t oid)
+{
+    uint64_t tid;
+    return store__current(cur, oid, &tid, NULL) == ZE_NOTFOUND;
 }
 
 static int delete_one(pack_ctx *c, MDB_txn *txn, pk_del *d, zerr *err)
@@ -795,7 +857,7 @@ static void ctx_free(pack_ctx *c)
     free(c->roots.v);
     free(c->refs.v);
     free(c->keep.v);
-    free(c->cond.v);
+    free(c->inl.v);
     free(c->del.v);
     free(c->tids.v);
     end_snapshot(c);
@@ -832,9 +894,9 @@ static int run_pack(pack_ctx *c, double pack_time)
     if ((rc = scan_snapshot(c)) || (rc = reach(c)) || (rc = close_targets(c)))
         return rc;
     end_snapshot(c);
-    if ((rc = sweep(c)))
+    if ((rc = inline_backptrs(c)) || (rc = sweep(c)))
         return rc;
-    c->mark_packed = c->stats->records_removed > 0;
+    c->mark_packed = c->stats->records_removed > 0 || c->inlined > 0;
     return pack_txns(c);
 }
 

@@ -207,14 +207,14 @@ static void undo_history(uint64_t a, uint64_t tids[3])
     store_txn_free(t);
 }
 
-Test(pack, keeps_the_target_of_a_kept_back_pointer)
+Test(pack, copies_a_current_back_pointer_inline)
 {
     uint64_t a = ops_new_oid(s), tid[3];
     undo_history(a, tid);
 
     store_pack_stats st = pack(future(), 1);
-    cr_expect_eq(st.records_removed, 1, "only v2 goes");
-    cr_expect(has_serial(a, tid[0]), "v1 is the back-pointer's data");
+    cr_expect_eq(st.records_removed, 2, "v1 and v2: the back-pointer now holds v1's data");
+    cr_expect_not(has_serial(a, tid[0]));
     cr_expect_not(has_serial(a, tid[1]));
     expect_current(a, "v1", tid[2]);
 }
@@ -231,11 +231,13 @@ Test(pack, back_pointer_after_pack_time_keeps_its_target)
     expect_current(a, "v1", tid[2]);
 }
 
-/* A back-pointer to a back-pointer (undo of an undo): the chain stays whole. */
-Test(pack, keeps_every_link_of_a_back_pointer_chain)
+/* A back-pointer to a back-pointer (undo of an undo) written after the pack
+ * time: the back-pointer it names and the data at the end of the chain stay. */
+Test(pack, keeps_what_a_later_back_pointer_chain_needs)
 {
     uint64_t a = ops_new_oid(s), tid[3], t4;
     undo_history(a, tid);
+    ops_pause();
     store_txn_meta meta = {.status = ' '};
     store_vote_result res;
     store_txn *t;
@@ -245,10 +247,13 @@ Test(pack, keeps_every_link_of_a_back_pointer_chain)
     cr_assert_eq(store_txn_finish(t, &t4, NULL), 0);
     store_txn_free(t);
 
-    store_pack_stats st = pack(future(), 1);
+    store_pack_stats st = pack(ops_time_between(tid[2], t4), 1);
     cr_expect_eq(st.records_removed, 1, "only v2 goes");
     cr_expect(has_serial(a, tid[0]), "the data at the end of the chain");
-    cr_expect(has_serial(a, tid[2]), "the link in the middle");
+    cr_expect(has_serial(a, tid[2]), "the link the later back-pointer names");
+    expect_current(a, "v1", t4);
+    store_pack_stats again = pack(future(), 1);
+    cr_expect_eq(again.records_removed, 2, "then v1 and the middle link go");
     expect_current(a, "v1", t4);
 }
 
