@@ -29,12 +29,14 @@ typedef struct exporter {
     int made_blob_dir;       /* 1: created by us; 2: was an empty folder */
 } exporter;
 
+/* The record kind in the file, 0 for a kind the store should never give. */
 static zfs_kind fs_kind(store_rec_kind k)
 {
     switch (k) {
     case STORE_REC_DATA: return ZFS_DATA;
     case STORE_REC_BACKPTR: return ZFS_BACKPTR;
-    default: return ZFS_DELETE;
+    case STORE_REC_DELETE: return ZFS_DELETE;
+    default: return 0;
     }
 }
 
@@ -94,7 +96,10 @@ static int export_txn(exporter *ex, store_iter *it, const store_txn_info *info, 
             .back_index = rec.back_index,
             .prev_zero = rec.prev_zero,
         };
-        rc = zfs_writer_record(ex->w, &w, err);
+        rc = w.kind ? zfs_writer_record(ex->w, &w, err)
+                    : zerr_set(err, ZE_CORRUPT, "oid 0x%016" PRIx64 " in transaction 0x%016"
+                               PRIx64 ": unknown record kind %d", rec.oid, rec.tid,
+                               (int)rec.kind);
         if (!rc && rec.has_blob)
             rc = export_blob(ex, &rec, err);
         ex->stats->records++;
