@@ -417,3 +417,28 @@ Test(store_commit, record_iternext_skips_deleted)
     cr_assert_eq(store_record_iternext(f.r, 10, &oid, &tid, &b, &next, &has_next, &e), 0);
     zbuf_free(&b);
 }
+
+Test(store_commit, stats_and_counts)
+{
+    uint64_t size0 = store_size_bytes(f.s);
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "one");
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_store(t, 1, t1, "one'", 4, &e), 0);
+    cr_assert_eq(store_txn_check_current(t, 9, 0, &e), 0);   /* no record */
+    cr_assert_eq(store_txn_store(t, 2, 0, "two", 3, &e), 0);
+    stt_finish(t);
+    store_stats st;
+    store_get_stats(f.s, &st);
+    cr_assert_eq(st.commits, 2);
+    cr_assert_eq(st.transactions, 2);
+    cr_assert_eq(st.records, 3);
+    cr_assert_geq(st.syncs, 1);
+    cr_assert_eq(store_object_count(f.s), 2);
+    char *big = calloc(1, 1 << 20);
+    t = stt_begin(f.s);
+    cr_assert_eq(store_txn_store(t, 3, 0, big, 1 << 20, &e), 0);
+    stt_finish(t);
+    free(big);
+    cr_assert_gt(store_size_bytes(f.s), size0 + (1 << 20));
+}
