@@ -151,8 +151,8 @@ proto_enc zcl_encoding(const zcl_client *c);
 /* Newest tid known to the client: register's answer, then every
  * invalidation and own commit. */
 uint64_t zcl_last_tid(const zcl_client *c);
-/* The get_info dict of the last connection, or NULL before the first.
- * (The server's later info() updates of length/size are not merged in.)
+/* The get_info dict of the last connection, or NULL before the first, with
+ * the integer values (length, size) the server's later info() calls update.
  * Owned by the client; valid until the next reconnect. */
 const zv *zcl_info(const zcl_client *c);
 /* Why the last operation failed on a connection level (message of the error

@@ -191,13 +191,34 @@ static int on_invalidate_call(zcl_client *c, const zv *args)
     return 0;
 }
 
+/* info({'length': L, 'size': S}) after commits and packs: update the ints
+ * of the get_info dict in place (no allocation, so no growth over a long
+ * session). Keys get_info did not have are ignored. */
+static int on_info_update(zcl_client *c, const zv *args)
+{
+    const zv *d = zv_is_seq(args) && args->u.seq.n == 1 ? args->u.seq.items[0] : NULL;
+    if (!d || d->type != ZV_DICT)
+        return zerr_set(&c->err, ZE_PROTO, "malformed info call");
+    for (size_t i = 0; c->info && i < d->u.seq.n; i++) {
+        const zv *k = d->u.seq.items[2 * i], *v = d->u.seq.items[2 * i + 1];
+        for (size_t j = 0; k->type == ZV_STR && j < c->info->u.seq.n; j++) {
+            zv *ok = c->info->u.seq.items[2 * j], *ov = c->info->u.seq.items[2 * j + 1];
+            if (ok->type == ZV_STR && ok->u.s.len == k->u.s.len &&
+                !memcmp(ok->u.s.p, k->u.s.p, k->u.s.len) && ov->type == ZV_INT &&
+                v->type == ZV_INT)
+                ov->u.i = v->u.i;
+        }
+    }
+    return 0;
+}
+
 /* Server -> client async calls (spec section 6.4). */
 static int on_server_call(zcl_client *c, const proto_msg *m)
 {
     if (!strcmp(m->name, "invalidateTransaction"))
         return on_invalidate_call(c, m->args);
     if (!strcmp(m->name, "info"))
-        return 0; /* length/size updates: the dict from get_info is enough for us */
+        return on_info_update(c, m->args);
     if (!strncmp(m->name, "receiveBlob", 11))
         return zcl__blob_callback(c, m->name, m->args);
     return zerr_set(&c->err, ZE_PROTO, "unexpected call '%s' from server", m->name);

@@ -68,6 +68,11 @@ static void full_commit(proto_enc want)
     cr_expect_eq(h0, t2);
     zv_arena_free(a);
     zbuf_free(&data);
+
+    /* The server's info() after each commit keeps length current. */
+    int64_t length = -1;
+    cr_expect(zv_get_int(zv_dict_get(zcl_info(c), "length"), &length));
+    cr_expect_geq(length, 2, "length %lld after committing two objects", (long long)length);
     zcl_free(c);
 }
 
