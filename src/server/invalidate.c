@@ -78,6 +78,10 @@ void zsrv_invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid, const uint
         next = c->snext;
         if (c == skip)
             continue;
+        if (c->out.len > ZSRV_OUT_MAX) {
+            zsrv_conn_close(c, ZSRV_LOG_WARNING, "client does not read its invalidations");
+            continue;
+        }
         zbuf *b = &enc[c->enc == PROTO_MSGPACK];
         zerr err = {0};
         if (!b->len && proto_encode_async(c->enc, b, "invalidateTransaction", args, &err) < 0) {

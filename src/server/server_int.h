@@ -222,6 +222,9 @@ struct zsrv_conn {
 
 /* Output beyond which a connection stops reading until its peer catches up. */
 #define ZSRV_OUT_HIGH (4u * 1024 * 1024)
+/* Invalidations a client leaves unread beyond this close it: it is not
+ * reading, and would otherwise hold the server's memory without bound. */
+#define ZSRV_OUT_MAX (256u * 1024 * 1024)
 
 void zsrv_conn_accept(zsrv *s, uv_stream_t *server, int is_pipe);
 /* Close now (pending output is dropped), logging why at level. */

@@ -12,6 +12,7 @@
 #include "server/server_int.h"
 #include "pickle/record.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Queue the vote reply, or hold it back until the newest handed-off commit
@@ -154,6 +155,25 @@ static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *r
     vote_answer(c, x->vote_msgid, NULL, l);
 }
 
+/* The MultipleUndoErrors FileStorage raises, which the ZEO client rebuilds
+ * from {'_errs': [(oid, reason)]} (a plain UndoError would reach the
+ * application as a ServerException). The store names the oid in its
+ * message as "oid <16 hex digits>". */
+static zv *undo_errors(zv_arena *a, const char *msg)
+{
+    const char *at = strstr(msg, "oid ");
+    unsigned long long oid;
+    zv *oidv = at && sscanf(at + 4, "%16llx", &oid) == 1 ? zv_oid(a, oid) : zv_none(a);
+    zv *reason = zv_cstr(a, msg);
+    zv *pair = oidv && reason ? zv_tuple2(a, oidv, reason) : NULL;
+    zv *list = zv_list(a, 1), *d = zv_dict(a, 1);
+    if (!pair || !list || !d || !(d->u.seq.items[0] = zv_cstr(a, "_errs")))
+        return NULL;
+    list->u.seq.items[0] = pair;
+    d->u.seq.items[1] = list;
+    return d;
+}
+
 /* Build the error for a failed vote, then forget the transaction. */
 static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_result *res,
                         const zerr *err)
@@ -167,9 +187,11 @@ static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_resu
     } else if (rc == ZE_CONFLICT) {
         cls = "ZODB.POSException.ConflictError";
         payload = conflict_error(a, k, "database conflict error");
+    } else if (rc == ZE_UNDO) {
+        cls = "ZODB.POSException.MultipleUndoErrors";
+        payload = undo_errors(a, err->msg);
     } else {
-        cls = rc == ZE_UNDO ? "ZODB.POSException.UndoError"
-              : rc == ZE_NOTFOUND ? "ZODB.POSException.POSKeyError"
+        cls = rc == ZE_NOTFOUND ? "ZODB.POSException.POSKeyError"
               : rc == ZE_READONLY ? "ZODB.POSException.ReadOnlyError"
               : rc == ZE_TXN ? "ZODB.POSException.StorageTransactionError"
                              : "ZODB.POSException.StorageError";
