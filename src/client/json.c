@@ -183,9 +183,9 @@ static int parse_container(jreader *r, int depth, int object, zv **out)
     if (rc == 0) {
         r->p++;
         *out = object ? zv_dict(r->a, n / 2) : zv_list(r->a, n);
-        if (*out)
+        if (*out && n)
             memcpy((*out)->u.seq.items, items, n * sizeof *items);
-        else
+        else if (!*out)
             rc = zerr_set(r->err, ZE_NOMEM, "out of memory");
     }
     free(items);

@@ -1,70 +1,17 @@
 /* test_badserver.c: a scripted fake server sends what a broken or hostile
  * peer might; the client must fail the connect cleanly with the right code. */
 #include <criterion/criterion.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "client/client.h"
-
-typedef struct script {
-    int listen_fd, port;
-    const uint8_t *bytes; /* sent right after accept */
-    size_t len;
-    int hangup;           /* end the stream (FIN) right after sending */
-    pthread_t thread;
-} script;
-
-static void *serve_script(void *arg)
-{
-    script *s = arg;
-    int fd = accept(s->listen_fd, NULL, NULL);
-    if (fd < 0)
-        return NULL;
-    if (write(fd, s->bytes, s->len) != (ssize_t)s->len)
-        fprintf(stderr, "fake server: short write\n");
-    if (s->hangup)
-        shutdown(fd, SHUT_WR);
-    /* Read whatever the client says until it hangs up (or a few seconds). */
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char buf[4096];
-    while (read(fd, buf, sizeof buf) > 0)
-        ;
-    close(fd);
-    return NULL;
-}
-
-static void script_start(script *s, const void *bytes, size_t len, int hangup)
-{
-    s->hangup = hangup;
-    s->bytes = bytes;
-    s->len = len;
-    s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    cr_assert_eq(bind(s->listen_fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    cr_assert_eq(listen(s->listen_fd, 1), 0);
-    cr_assert_eq(getsockname(s->listen_fd, (struct sockaddr *)&sa, &sl), 0);
-    s->port = ntohs(sa.sin_port);
-    cr_assert_eq(pthread_create(&s->thread, NULL, serve_script, s), 0);
-}
-
-static void script_end(script *s)
-{
-    pthread_join(s->thread, NULL);
-    close(s->listen_fd);
-}
+#include "fake.h"
 
 /* Connect to the scripted server; the connect's status. */
 static int try_connect(const void *bytes, size_t len, int hangup)
 {
-    script s;
-    script_start(&s, bytes, len, hangup);
+    fake_server s;
+    fake_start(&s, bytes, len, hangup);
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
     zcl_opts o;
@@ -76,10 +23,9 @@ static int try_connect(const void *bytes, size_t len, int hangup)
     int rc = zcl_open_sync(addr, &o, &c, &err);
     if (rc == 0)
         zcl_free(c);
-    script_end(&s);
+    fake_end(&s);
     return rc;
 }
-
 
 Test(client_badserver, old_protocol_announcement)
 {

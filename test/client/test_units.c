@@ -52,6 +52,9 @@ Test(client_json, ruok_answer)
     const zv *esc = zv_dict_get(s, "esc");
     cr_expect_eq(esc->u.s.len, 4);
     cr_expect_eq(memcmp(esc->u.s.p, "a\xc3\xa9\n", 4), 0);
+    cr_assert_eq(zcl_json_parse("{\"e\": {}, \"l\": []}", a, &v, NULL), 0);
+    cr_expect_eq(zv_dict_get(v, "e")->u.seq.n, 0);
+    cr_expect_eq(zv_dict_get(v, "l")->type, ZV_LIST);
     cr_expect_neq(zcl_json_parse("{\"a\": }", a, &v, NULL), 0);
     cr_expect_neq(zcl_json_parse("{\"a\": 1} x", a, &v, NULL), 0);
     zv_arena_free(a);
