@@ -164,3 +164,27 @@ Test(client_commit, pipelined_loads, .init = start_z5, .fini = stop)
     cr_expect_eq(f.bad, 0);
     zcl_free(c);
 }
+
+static void start_read_only(void)
+{
+    cr_assert_eq(ts_server_start(&srv, "--read-only"), 0, "server did not start");
+}
+
+/* A read-only server refuses a writable register; with read_only_fallback
+ * the client registers read-only on the same connection and can load. */
+Test(client_commit, read_only_server_and_fallback, .init = start_read_only, .fini = stop)
+{
+    zcl_opts o;
+    zcl_opts_init(&o);
+    o.timeout_ms = 10000;
+    zcl_client *c = NULL;
+    zerr err = {0};
+    cr_expect_eq(zcl_open_sync(srv.addr, &o, &c, &err), ZE_READONLY, "%s", err.msg);
+    o.read_only_fallback = 1;
+    c = th_connect(&srv, &o);
+    uint64_t oid;
+    size_t got;
+    cr_expect_eq(zcl_new_oids_sync(c, 1, &oid, &got, &err), ZE_READONLY);
+    cr_expect_eq(zcl_ping_sync(c, &err), 0, "still connected after the error reply");
+    zcl_free(c);
+}
