@@ -41,6 +41,14 @@ Test(store_open, unreadable_folder)
     } else {
         store_close(s);
     }
+    /* a path that is a file, not a folder */
+    char path[512];
+    snprintf(path, sizeof path, "%s/file", dir);
+    cr_assert_eq(tu_write_file(path, "x", 1), 0);
+    s = NULL;
+    cr_assert_eq(store_open(&s, path, &opt, &e), ZE_INVAL);
+    cr_assert(strstr(e.msg, "not a folder"), "%s", e.msg);
+    cr_assert_null(s);
     tu_rmrf(dir);
     free(dir);
 }
