@@ -4,6 +4,7 @@
 # results side by side with ratios (zeolite / Python).
 #
 # usage: bench/compare.sh [--duration SECONDS] [--encoding Z|M|both] [--only W1,W2]
+#                         [--repeat N]  (N runs of each; the median one is shown)
 # env:   ZEOLITE   zeolite executable (default: build/src/tools/zeolite)
 #        RUNZEO    Python runzeo command (default: /work/venv/bin/runzeo, or
 #                  "$ZEO_PY -m ZEO.runzeo" when ZEO_PY is set); if none works,
@@ -15,6 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ZEOLITE=${ZEOLITE:-$here/../build/src/tools/zeolite}
 duration=10
+repeat=1
 encodings=Z
 only=""
 while [ $# -gt 0 ]; do
@@ -22,7 +24,8 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2;;
     --encoding) encodings=$2; [ "$encodings" = both ] && encodings="Z M"; shift 2;;
     --only) only=$2; shift 2;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0;;
+    --repeat) repeat=$2; shift 2;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -131,10 +134,18 @@ run_side() { # run_side KIND ENC
   for w in "${workloads[@]}"; do
     name=${w%%|*}
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
-    # shellcheck disable=SC2086
-    out=$("$ZEOLITE" bench "127.0.0.1:$port" --workload ${w#*|} --duration "$duration" --json \
-          2>"$dir/bench-$name.err" | tail -1) || out=""
-    [ -z "$out" ] && echo "compare.sh: $kind $name failed: $(tail -1 "$dir/bench-$name.err")" >&2
+    local runs=() r key
+    for r in $(seq 1 "$repeat"); do
+      # shellcheck disable=SC2086
+      out=$("$ZEOLITE" bench "127.0.0.1:$port" --workload ${w#*|} --duration "$duration" \
+            --json 2>"$dir/bench-$name.err" | tail -1) || out=""
+      [ -n "$out" ] && runs+=("$out")
+    done
+    [ ${#runs[@]} -eq 0 ] && echo "compare.sh: $kind $name failed: $(tail -1 "$dir/bench-$name.err")" >&2
+    # The median run by throughput (MB/s for the byte-moving workloads).
+    key=ops_per_s
+    [[ $name == large || $name == blob ]] && key=mb_per_s
+    out=$(printf '%s\n' "${runs[@]}" | jq -s -c "sort_by(.$key) | .[(length - 1) / 2 | floor] // empty" 2>/dev/null || true)
     res[$kind,$enc,$name]=$out
   done
   stop_server
