@@ -1,6 +1,7 @@
 /* decode.c: the unpickling machine. It runs the opcodes of protocols 0-5
  * that ZEO and ZODB write, building zv values in an arena; it never looks
- * up or calls anything (object opcodes become plain nodes).
+ * up or calls anything (object opcodes become plain nodes, and in messages
+ * builtins.dict applied by REDUCE becomes the dict it would build).
  *
  * Three invariants keep hostile input harmless:
  * - every compound value carries its height, and no value grows taller
@@ -398,6 +399,13 @@ static uint64_t tree_size(const zv *v)
     return is_compound(v->type) ? NODE(v)->size : 1;
 }
 
+/* In a message the only global is builtins.dict (see pickle.h), and the
+ * only use of it is REDUCE: it may never become, or be part of, a value. */
+static int misplaced_dict(pickle_vm *vm)
+{
+    return fail(vm, ZE_CORRUPT, "builtins.dict may only be applied by REDUCE in a message");
+}
+
 /* v gains the children kids[0..n): its height and size cover them. */
 static int adopt(pickle_vm *vm, zv *v, zv *const *kids, size_t n)
 {
@@ -405,6 +413,8 @@ static int adopt(pickle_vm *vm, zv *v, zv *const *kids, size_t n)
     uint32_t h = 0;
     uint64_t size = nd->size;
     for (size_t i = 0; i < n; i++) {
+        if (kids[i]->type == ZV_GLOBAL && !(vm->flags & PICKLE_ALLOW_OBJECTS))
+            return misplaced_dict(vm);
         if (height(kids[i]) > h)
             h = height(kids[i]);
         size += tree_size(kids[i]);
@@ -696,13 +706,6 @@ static int op_text_string(pickle_vm *vm)
     return push(vm, v);
 }
 
-static int objects_allowed(pickle_vm *vm)
-{
-    if (!(vm->flags & PICKLE_ALLOW_OBJECTS))
-        return fail(vm, ZE_CORRUPT, "object opcodes are not allowed here");
-    return 0;
-}
-
 static const char *dup_name(pickle_vm *vm, const uint8_t *s, size_t n)
 {
     char *c = zv_alloc(vm->arena, n + 1);
@@ -942,11 +945,94 @@ static int op_small_int(pickle_vm *vm, size_t width)
     return push(vm, new_int(vm, width == 4 ? (int64_t)(int32_t)(uint32_t)v : (int64_t)v));
 }
 
-static int op_object(pickle_vm *vm)
+/* ---- the one object form allowed in messages --------------------------
+ * A message may apply builtins.dict with REDUCE (pickle.h says which client
+ * sends it); the REDUCE is rewritten into the dict it would build, so
+ * nothing is looked up or called. */
+
+static int is_dict_global(const zv *g)
 {
-    int rc = objects_allowed(vm);
+    return g->type == ZV_GLOBAL && !strcmp(g->u.global.name, "dict") &&
+           (!strcmp(g->u.global.module, "builtins") || !strcmp(g->u.global.module, "__builtin__"));
+}
+
+static int wire_global(pickle_vm *vm)
+{
+    zv *g;
+    int rc = read_global(vm, &g);
     if (rc)
         return rc;
+    if (!is_dict_global(g))
+        return fail(vm, ZE_CORRUPT, "global %.64s.%.64s is not allowed in a message",
+                    g->u.global.module, g->u.global.name);
+    return push(vm, g);
+}
+
+/* The dict that dict(), or dict(x) for x a dict or a tuple or list of
+ * 2-item tuples or lists, returns: pairs in order, a dict copied shallowly
+ * (a new node, as Python makes a new dict: items added to one later must
+ * not show in the other). */
+static int dict_from_arg(pickle_vm *vm, const zv *x, zv **out)
+{
+    size_t n = x ? x->u.seq.n : 0;
+    zv *d = compound(vm, ZV_DICT, 2 * n);
+    if (!d)
+        return nomem(vm);
+    if (x && x->type == ZV_DICT) {
+        memcpy(d->u.seq.items, x->u.seq.items, 2 * n * sizeof(zv *));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const zv *pair = x->u.seq.items[i];
+            if (!zv_is_seq(pair) || pair->u.seq.n != 2)
+                return fail(vm, ZE_CORRUPT, "builtins.dict: item %zu is not a pair", i);
+            d->u.seq.items[2 * i] = pair->u.seq.items[0];
+            d->u.seq.items[2 * i + 1] = pair->u.seq.items[1];
+        }
+    }
+    d->u.seq.n = n;
+    *out = d;
+    return adopt(vm, d, d->u.seq.items, 2 * n);
+}
+
+static int wire_reduce(pickle_vm *vm)
+{
+    int rc = need_items(vm, 2);
+    if (rc)
+        return rc;
+    zv *args = pop(vm), *callable = pop(vm);
+    if (!is_dict_global(callable))
+        return fail(vm, ZE_CORRUPT, "only builtins.dict may be called in a message, not a %s",
+                    type_name(callable->type));
+    if (args->type != ZV_TUPLE || args->u.seq.n > 1)
+        return fail(vm, ZE_CORRUPT, "builtins.dict takes a tuple of at most one argument");
+    zv *x = args->u.seq.n ? args->u.seq.items[0] : NULL;
+    if (x && x->type != ZV_DICT && !zv_is_seq(x))
+        return fail(vm, ZE_CORRUPT, "builtins.dict: argument is a %s, not a dict or pairs",
+                    type_name(x->type));
+    zv *d = NULL;
+    rc = dict_from_arg(vm, x, &d);
+    return rc ? rc : push(vm, d);
+}
+
+/* What STOP leaves behind in a message: no builtins.dict unapplied. */
+static int wire_stack_ok(pickle_vm *vm)
+{
+    for (size_t i = 0; i < vm->sp; i++)
+        if (vm->stack[i]->type == ZV_GLOBAL)
+            return misplaced_dict(vm);
+    return 0;
+}
+
+static int op_object(pickle_vm *vm)
+{
+    int rc;
+    if (!(vm->flags & PICKLE_ALLOW_OBJECTS)) {
+        if (vm->op == OP_GLOBAL)
+            return wire_global(vm);
+        if (vm->op == OP_REDUCE)
+            return wire_reduce(vm);
+        return fail(vm, ZE_CORRUPT, "object opcodes are not allowed here");
+    }
     switch (vm->op) {
     case OP_GLOBAL: {
         zv *g;
@@ -1079,6 +1165,8 @@ int pickle__vm_run(pickle_vm *vm, const uint8_t *p, size_t len, size_t base, zv 
             return rc;
     }
     int rc = need_items(vm, 1);
+    if (!rc && !(vm->flags & PICKLE_ALLOW_OBJECTS))
+        rc = wire_stack_ok(vm);
     if (rc)
         return rc;
     *out = pop(vm);

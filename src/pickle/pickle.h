@@ -53,7 +53,8 @@ enum {
  * that fit int64 are ZV_INT, others ZV_BIGINT in minimal form. Dict pairs
  * keep their pickle order, repeated keys included.
  *
- * Only with PICKLE_ALLOW_OBJECTS (otherwise they are ZE_CORRUPT):
+ * Only with PICKLE_ALLOW_OBJECTS (otherwise they are ZE_CORRUPT, but see
+ * builtins.dict below):
  * GLOBAL/STACK_GLOBAL -> ZV_GLOBAL; EXTn -> ZV_GLOBAL "__extension__.<code>";
  * REDUCE -> ZV_CALL newobj 0; NEWOBJ -> newobj 1; NEWOBJ_EX -> newobj 2 with
  * args the pair (args, kwargs); INST/OBJ -> ZV_CALL newobj 0 with the args
@@ -62,6 +63,21 @@ enum {
  * (list or dict subclasses, OrderedDict) give ZV_BUILD(obj, list|dict|set of
  * the items); a memo reference to obj taken before still sees obj alone, as
  * it does for BUILD.
+ *
+ * Without PICKLE_ALLOW_OBJECTS (wire messages) one object form is accepted,
+ * because real clients send it: a dict subclass whose __reduce__ returns
+ * (dict, (tuple(items),)), as the extension of ZODB's
+ * testTransactionExtensionFromIterator, reaches a Python 3 ZEO client's
+ * tpc_begin as GLOBAL 'builtins dict', an args tuple and REDUCE (the Python
+ * server's unpickler allows builtins and sees a plain dict). So GLOBAL may
+ * name exactly builtins.dict (or __builtin__.dict), and REDUCE may apply it
+ * to no argument (-> {}) or to one that is a dict (-> a copy) or a tuple or
+ * list of 2-item tuples or lists (-> a ZV_DICT of those pairs, in order).
+ * This is a structural rewrite: nothing is looked up or called, and no
+ * ZV_GLOBAL or ZV_CALL ever appears in a message. The global may be memoized,
+ * duplicated or popped, but any other use is ZE_CORRUPT: another global (STACK_GLOBAL
+ * included), another callable or argument shape, NEWOBJ/BUILD/INST/OBJ, the
+ * global as (part of) a value, or left on the stack at STOP.
  *
  * Recursive structures (a container holding itself) are ZE_CORRUPT: a
  * container may not change once a memo GET or DUP has reached it. */

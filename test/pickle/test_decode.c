@@ -356,6 +356,86 @@ Test(pickle_decode, items_added_to_objects)
     cr_assert_eq(v->u.build.state->u.seq.n, 3);
 }
 
+/* ZODB's testTransactionExtensionFromIterator commits with an extension
+ * that is a dict subclass reducing to (dict, (tuple(items),)). These are the
+ * bytes of the tpc_begin a Python 3 ClientStorage sends for it, made with
+ * /work/venv/bin/python (ZEO 6.0.0, ZODB 6.0.1, zodbpickle):
+ *     class ext(dict):
+ *         def __reduce__(self): return dict, (tuple(self.items()),)
+ *     t = ZODB.Connection.TransactionMetaData(extension=ext(foo=1))
+ *     ZEO.asyncio.marshal.encoder(b'Z')(0, True, 'tpc_begin',
+ *         (id(t), t.user, t.description, t.extension, None, ' '))
+ * which is what ClientStorage.tpc_begin passes to call_async. Python's
+ * server unpickler (marshal.pickle_server_decode) reads them as
+ * (0, True, 'tpc_begin', (140478307486160, b'', b'', {'foo': 1}, None, ' ')). */
+static const uint8_t tpc_begin_ext_subclass[] = {
+    0x80, 0x03, 0x28, 0x4b, 0x00, 0x88, 0x58, 0x09, 0x00, 0x00, 0x00, 0x74, 0x70, 0x63, 0x5f,
+    0x62, 0x65, 0x67, 0x69, 0x6e, 0x28, 0x8a, 0x06, 0xd0, 0xc9, 0x9d, 0xa7, 0xc3, 0x7f, 0x43,
+    0x00, 0x43, 0x00, 0x63, 0x62, 0x75, 0x69, 0x6c, 0x74, 0x69, 0x6e, 0x73, 0x0a, 0x64, 0x69,
+    0x63, 0x74, 0x0a, 0x58, 0x03, 0x00, 0x00, 0x00, 0x66, 0x6f, 0x6f, 0x4b, 0x01, 0x86, 0x85,
+    0x85, 0x52, 0x4e, 0x58, 0x01, 0x00, 0x00, 0x00, 0x20, 0x74, 0x74, 0x2e,
+};
+
+static zv *dict1(zv *k, zv *v)
+{
+    zv *d = zv_dict(a, 1);
+    d->u.seq.items[0] = k;
+    d->u.seq.items[1] = v;
+    return d;
+}
+
+Test(pickle_decode, python3_client_dict_subclass_extension)
+{
+    zv *v = decode_ok(tpc_begin_ext_subclass, sizeof tpc_begin_ext_subclass, 0);
+    zv *args = zv_tuple(a, 6);
+    zv **it = args->u.seq.items;
+    it[0] = zv_int(a, 140478307486160);
+    it[1] = zv_bytes(a, "", 0);
+    it[2] = zv_bytes(a, "", 0);
+    it[3] = dict1(zv_cstr(a, "foo"), zv_int(a, 1));
+    it[4] = zv_none(a);
+    it[5] = zv_cstr(a, " ");
+    expect_equal(v, tuple4(zv_int(a, 0), zv_bool(a, 1), zv_cstr(a, "tpc_begin"), args));
+
+    /* Records keep the object form. */
+    v = decode_ok(tpc_begin_ext_subclass, sizeof tpc_begin_ext_subclass, PICKLE_ALLOW_OBJECTS);
+    const zv *call = v->u.seq.items[3]->u.seq.items[3];
+    cr_assert_eq(call->type, ZV_CALL);
+    cr_assert_str_eq(call->u.call.callable->u.global.module, "builtins");
+    cr_assert_str_eq(call->u.call.callable->u.global.name, "dict");
+}
+
+/* The same extension as ZODB itself pickles it for a FileStorage
+ * (ZODB._compat.dumps(ext(foo=1), 3): memoized, so BINPUT follows GLOBAL). */
+Test(pickle_decode, zodb_dumps_of_dict_subclass)
+{
+    zv *v = decode_spec("80 03 63 \"builtins\" 0a \"dict\" 0a 71 00 58 03 00 00 00 \"foo\""
+                        "71 01 4b 01 86 71 02 85 71 03 85 71 04 52 71 05 2e",
+                        0);
+    expect_equal(v, dict1(zv_cstr(a, "foo"), zv_int(a, 1)));
+}
+
+Test(pickle_decode, builtins_dict_argument_forms)
+{
+    /* dict() */
+    expect_equal(decode_spec("80 03 63 \"builtins\" 0a \"dict\" 0a 29 52 2e", 0), zv_dict(a, 0));
+    /* __builtin__.dict([[1, 2], (3, 4)]) keeps the pairs in order. */
+    zv *v = decode_spec("80 02 63 \"__builtin__\" 0a \"dict\" 0a"
+                        "5d 28 5d 28 4b 01 4b 02 65 4b 03 4b 04 86 65 85 52 2e",
+                        0);
+    zv *want = zv_dict(a, 2);
+    for (int i = 0; i < 4; i++)
+        want->u.seq.items[i] = zv_int(a, i + 1);
+    expect_equal(v, want);
+    /* dict(d) is a new dict: SETITEM on it leaves the memoized d alone.
+     * (dict(d)[5] = 6, d) */
+    v = decode_spec("80 03 63 \"builtins\" 0a \"dict\" 0a 7d 71 00 4b 01 4b 02 73 85 52"
+                    "4b 05 4b 06 73 68 00 86 2e",
+                    0);
+    cr_assert_eq(v->u.seq.items[0]->u.seq.n, 2);
+    expect_equal(v->u.seq.items[1], dict1(zv_int(a, 1), zv_int(a, 2)));
+}
+
 Test(pickle_decode, nesting_up_to_the_limit_is_fine)
 {
     /* 255 nested lists under one tuple: height 256. */

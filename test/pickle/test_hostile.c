@@ -135,7 +135,8 @@ Test(pickle_hostile, stack_underflow_and_marks)
 
 Test(pickle_hostile, objects_in_wire_messages)
 {
-    expect("80 03 63 \"builtins\" 0a \"exec\" 0a 2e", 0, ZE_CORRUPT, "GLOBAL: object opcodes");
+    expect("80 03 63 \"builtins\" 0a \"exec\" 0a 2e", 0, ZE_CORRUPT,
+           "GLOBAL: global builtins.exec is not allowed in a message");
     expect("80 04 8c 01 61 8c 01 62 93 2e", 0, ZE_CORRUPT, "STACK_GLOBAL");
     expect("80 03 29 29 52 2e", 0, ZE_CORRUPT, "REDUCE");
     expect("80 03 29 29 81 2e", 0, ZE_CORRUPT, "NEWOBJ");
@@ -145,6 +146,40 @@ Test(pickle_hostile, objects_in_wire_messages)
     expect("28 69 \"a\" 0a \"b\" 0a 2e", 0, ZE_CORRUPT, "INST");
     expect("28 4e 6f 2e", 0, ZE_CORRUPT, "OBJ");
     expect("82 01 2e", 0, ZE_CORRUPT, "EXT1");
+}
+
+#define DICT "80 03 63 \"builtins\" 0a \"dict\" 0a "
+
+/* builtins.dict is the one global a message may hold, and only REDUCE may
+ * use it, with a dict or a sequence of pairs (pickle.h). */
+Test(pickle_hostile, builtins_dict_misused_in_messages)
+{
+    const char *reduce_only = "builtins.dict may only be applied by REDUCE";
+    expect(DICT "29 52 7d 62 2e", 0, ZE_CORRUPT, "BUILD: object opcodes");
+    expect(DICT "7d 62 2e", 0, ZE_CORRUPT, "BUILD: object opcodes");
+    expect(DICT "29 29 86 52 2e", 0, ZE_CORRUPT,
+           "REDUCE: builtins.dict takes a tuple of at most one");
+    expect(DICT "5d 52 2e", 0, ZE_CORRUPT, "REDUCE: builtins.dict takes a tuple");
+    expect(DICT "4b 01 85 85 52 2e", 0, ZE_CORRUPT, "REDUCE: builtins.dict: item 0 is not a pair");
+    expect(DICT "4b 01 4b 02 86 4b 01 4b 02 4b 03 87 86 85 52 2e", 0, ZE_CORRUPT,
+           "item 1 is not a pair");
+    expect(DICT "4b 01 85 52 2e", 0, ZE_CORRUPT, "argument is a int, not a dict or pairs");
+    expect(DICT "58 01 00 00 00 \"x\" 85 52 2e", 0, ZE_CORRUPT, "argument is a str");
+    expect("80 03 63 \"builtins\" 0a \"eval\" 0a 58 01 00 00 00 \"1\" 85 52 2e", 0, ZE_CORRUPT,
+           "offset 2, GLOBAL: global builtins.eval is not allowed");
+    expect("80 03 63 \"builtins\" 0a \"dicts\" 0a 29 52 2e", 0, ZE_CORRUPT, "not allowed");
+    expect("80 03 63 \"copy_reg\" 0a \"dict\" 0a 29 52 2e", 0, ZE_CORRUPT, "not allowed");
+    expect("80 03 4e 29 52 2e", 0, ZE_CORRUPT, "only builtins.dict may be called in a message");
+    /* The global as a value: returned, left under the result, inside a
+     * container, as a dict key, or as its own argument. */
+    expect(DICT "2e", 0, ZE_CORRUPT, reduce_only);
+    expect(DICT "4e 2e", 0, ZE_CORRUPT, reduce_only);
+    expect(DICT "85 2e", 0, ZE_CORRUPT, reduce_only);
+    expect("80 03 7d 63 \"builtins\" 0a \"dict\" 0a 4b 01 73 2e", 0, ZE_CORRUPT, reduce_only);
+    expect(DICT "32 85 52 2e", 0, ZE_CORRUPT, reduce_only);
+    expect(DICT "29 81 2e", 0, ZE_CORRUPT, "NEWOBJ: object opcodes");
+    expect("80 04 8c 08 \"builtins\" 8c 04 \"dict\" 93 29 52 2e", 0, ZE_CORRUPT, "STACK_GLOBAL");
+    expect("28 69 \"builtins\" 0a \"dict\" 0a 2e", 0, ZE_CORRUPT, "INST");
 }
 
 Test(pickle_hostile, malformed_objects_in_records)
