@@ -455,7 +455,8 @@ static int make_seq(pickle_vm *vm, zv_type t, size_t k)
     if (n)
         memcpy(v->u.seq.items, vm->stack + k, n * sizeof(zv *));
     v->u.seq.n = t == ZV_DICT ? n / 2 : n;
-    int rc = adopt(vm, v, vm->stack + k, n);
+    /* v->u.seq.items, not vm->stack + k: the stack is NULL until the first push. */
+    int rc = adopt(vm, v, v->u.seq.items, n);
     if (rc)
         return rc;
     vm->sp = k;
