@@ -289,6 +289,7 @@ typedef struct parser {
 static int perr(parser *p, const char *fmt, const char *arg)
 {
     char msg[300];
+    /* A long line is cut in the message; the line number still says where. */
     snprintf(msg, sizeof msg, fmt, arg);
     return zerr_set(p->err, ZE_INVAL, "%s:%d: %s", p->path, p->line, msg);
 }
@@ -457,7 +458,7 @@ static int zeo_key(parser *p, const char *key, const char *v)
     if (!strcasecmp(key, "pid-filename"))
         return set_str(&c->pid_file, v, p->err);
     if (!strcasecmp(key, "client-conflict-resolution")) {
-        int on;
+        int on = 1;
         if (key_bool(p, key, v, &on))
             return ZE_INVAL;
         if (!on)
@@ -563,7 +564,7 @@ static int parse_line(parser *p, char *raw)
     if (*s == '<') {
         char *end = strchr(s, '>');
         if (!end || end[1])
-            return perr(p, "bad section line '%s'", s);
+            return perr(p, "%s", "bad section line");
         *end = 0;
         if (s[1] == '/')
             return close_section(p, trim(s + 2));

@@ -146,6 +146,11 @@ static void finish_stop(zsrv *s)
     close_handle((uv_handle_t *)&s->sig_int);
     close_handle((uv_handle_t *)&s->sig_hup);
     close_handle((uv_handle_t *)&s->sig_usr2);
+    /* Closing the watchers restored the default actions: a second SIGTERM
+     * must not kill the process while it writes its last replies. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     for (size_t i = 0; i < s->n_storages; i++)
         close_handle((uv_handle_t *)&s->storages[i].timeout_timer);
 }

@@ -101,7 +101,7 @@ int zsrv_m_tpc_begin(zsrv_call *call)
     }
     zslice user, desc, tidb = {0};
     int has_tid, rc;
-    char status;
+    char status = ' ';
     if ((rc = check_meta(call, &user, &desc, &tidb, &has_tid, &status)) < 0)
         return rc;
     zbuf ext = ZBUF_INIT;

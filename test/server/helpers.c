@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +22,7 @@
 
 /* ---- the server process ------------------------------------------------ */
 
-static int free_port(void)
+int th_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -67,23 +68,54 @@ int th_start(th_server *s, const char *const *extra)
 {
     memset(s, 0, sizeof *s);
     s->dir = tu_tmpdir("server");
-    s->port = free_port();
+    s->port = th_free_port();
     if (!s->dir || s->port < 0)
         return -1;
-    char addr[64], db[1024], log[1024];
+    char addr[64], db[1024];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", s->port);
     snprintf(db, sizeof db, "%s/db", s->dir);
+    const char *args[40] = {"-a", addr, "-f", db, "--no-sync"};
+    size_t n = 5;
+    for (size_t i = 0; extra && extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return th_spawn(s, args, NULL);
+}
+
+int tc_open_unix(tc *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->next_msgid = 1;
+    c->enc = PROTO_PICKLE;
+    if (!(c->a = zv_arena_new()))
+        return -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    c->fd = fd;
+    return 0;
+}
+
+int th_spawn(th_server *s, const char *const *args, const char *wait_path)
+{
+    char log[1024];
     snprintf(log, sizeof log, "%s/log", s->dir);
-    const char *argv[40] = {tu_zeolite_bin(), "serve", "-a", addr, "-f", db, "--no-sync"};
-    size_t n = 7;
-    for (size_t i = 0; extra && extra[i] && n < 38; i++)
-        argv[n++] = extra[i];
+    const char *argv[40] = {tu_zeolite_bin(), "serve"};
+    size_t n = 2;
+    for (size_t i = 0; args[i] && n < 39; i++)
+        argv[n++] = args[i];
     argv[n] = NULL;
     pid_t pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -94,11 +126,10 @@ int th_start(th_server *s, const char *const *extra)
     s->pid = pid;
     for (int i = 0; i < 500; i++) {
         tc probe;
-        if (tc_open(&probe, s->port) == 0) {
-            tc_close(&probe);
-            return 0;
-        }
+        int ok = wait_path ? tc_open_unix(&probe, wait_path) : tc_open(&probe, s->port);
         tc_close(&probe);
+        if (ok == 0)
+            return 0;
         if (waitpid(pid, NULL, WNOHANG) == pid) {
             s->pid = 0;
             return -1;

@@ -12,6 +12,8 @@
 
 /* ---- the server process ------------------------------------------------ */
 
+typedef struct tc tc;
+
 typedef struct th_server {
     pid_t pid;
     int port;
@@ -21,6 +23,14 @@ typedef struct th_server {
 /* Start `zeolite serve -a 127.0.0.1:PORT -f DIR/db` plus the NULL-terminated
  * extra arguments; 0 once it accepts connections. */
 int th_start(th_server *s, const char *const *extra);
+/* As th_start with a full argument list after "serve" (no -a/-f added):
+ * the caller names the address; port 0 means "do not wait for a port"
+ * (then wait_path, if set, is a Unix socket to wait for). */
+int th_spawn(th_server *s, const char *const *args, const char *wait_path);
+/* A loopback port that is free now. */
+int th_free_port(void);
+/* Connect to a Unix socket instead of a port. */
+int tc_open_unix(tc *c, const char *path);
 /* SIGTERM and wait; returns the exit status (or -1 if it had to be killed). */
 int th_stop(th_server *s);
 /* Stop (if running) and remove the temp dir. */
@@ -32,7 +42,7 @@ char *th_log(const th_server *s);
 
 #define TC_TIMEOUT 5000   /* ms a test waits for any expected frame */
 
-typedef struct tc {
+struct tc {
     int fd;
     proto_enc enc;
     zv_arena *a;        /* arguments and decoded messages; reset with tc_reset */
@@ -40,7 +50,7 @@ typedef struct tc {
     /* async messages received while waiting for a reply, oldest first */
     proto_msg asyncs[64];
     size_t n_async;
-} tc;
+};
 
 int tc_open(tc *c, int port);                 /* TCP connect only */
 /* Connect, read the announcement, answer with enc; 0 on success. announced

@@ -1,0 +1,174 @@
+/* The server as a process: Unix sockets, several storages, read-only
+ * serving, clean shutdown with a commit in flight, restart after kill -9. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "helpers.h"
+#include "testutil.h"
+
+static th_server srv;
+
+static void fresh(void)
+{
+    memset(&srv, 0, sizeof srv);
+    srv.dir = tu_tmpdir("srvproc");
+    cr_assert(srv.dir);
+}
+
+static void cleanup(void)
+{
+    th_free(&srv);
+}
+
+TestSuite(server_process, .init = fresh, .fini = cleanup, .timeout = 60);
+
+static void path_in(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", srv.dir, name);
+}
+
+static int hello_unix(tc *c, const char *sock)
+{
+    if (tc_open_unix(c, sock) < 0)
+        return -1;
+    uint8_t *p;
+    size_t len;
+    if (tc_read(c, &p, &len, TC_TIMEOUT) != 1)
+        return -1;
+    free(p);
+    return tc_send_raw(c, "Z5", 2);
+}
+
+static zv *register_on(tc *c, const char *name, int read_only, int64_t *flag)
+{
+    return tc_call(c, "register", tv_tuple(c->a, 2, tv_str(c->a, name), zv_bool(c->a, read_only)),
+                   flag);
+}
+
+Test(server_process, unix_socket_two_storages_and_restart_after_kill)
+{
+    char sock[1024], db1[1024], db2[1024];
+    path_in(sock, sizeof sock, "zeo.sock");
+    path_in(db1, sizeof db1, "one");
+    path_in(db2, sizeof db2, "two");
+    const char *args[] = {"-a", sock, "-f", db1, "-f", db2, "--no-sync", NULL};
+    cr_assert_eq(th_spawn(&srv, args, sock), 0, "server did not start");
+    struct stat st;
+    cr_assert_eq(stat(sock, &st), 0);
+    cr_expect_eq(st.st_mode & 0007, 0, "the socket must not be open to everyone");
+
+    tc a, b;
+    cr_assert_eq(hello_unix(&a, sock), 0);
+    cr_assert_eq(hello_unix(&b, sock), 0);
+    int64_t flag;
+    cr_assert(register_on(&a, "1", 0, &flag) && flag == 0);
+    cr_assert(register_on(&b, "2", 0, &flag) && flag == 0);
+    uint64_t t = tc_commit_one(&a, 1, 0, 0, "in one");
+    cr_assert_neq(t, 0);
+    /* Storage 2 is another database: oid 0 does not exist there. */
+    zv *r = tc_call(&b, "loadBefore",
+                    tv_tuple(b.a, 2, tv_oid(b.a, 0), tv_oid(b.a, 0x7fffffffffffffffULL)), &flag);
+    cr_expect_eq(flag, 2);
+    cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.POSKeyError");
+    cr_expect_null(tc_wait_async(&b, "invalidateTransaction", 200),
+                   "storage 2 clients get no invalidations of storage 1");
+    tc_close(&a);
+    tc_close(&b);
+
+    /* kill -9 leaves the socket file and the store's locks behind. */
+    kill(srv.pid, SIGKILL);
+    waitpid(srv.pid, NULL, 0);
+    srv.pid = 0;
+    cr_assert_eq(th_spawn(&srv, args, sock), 0, "no restart after kill -9");
+    cr_assert_eq(hello_unix(&a, sock), 0);
+    cr_assert(register_on(&a, "1", 0, &flag) && flag == 0);
+    r = tc_call(&a, "loadBefore",
+                tv_tuple(a.a, 2, tv_oid(a.a, 0), tv_oid(a.a, 0x7fffffffffffffffULL)), &flag);
+    cr_assert(r && flag == 0, "the commit did not survive the restart");
+    cr_expect_eq(tv_u64(r->u.seq.items[1]), t);
+    tc_close(&a);
+    cr_expect_eq(th_stop(&srv), 0);
+    cr_expect_neq(stat(sock, &st), 0, "the socket file is removed at exit");
+}
+
+Test(server_process, read_only_server_creates_and_serves)
+{
+    char db[1024];
+    path_in(db, sizeof db, "ro");
+    char addr[64];
+    srv.port = th_free_port();
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
+    const char *args[] = {"-a", addr, "-f", db, "--read-only", NULL};
+    cr_assert_eq(th_spawn(&srv, args, NULL), 0, "read-only server did not start");
+    tc c;
+    cr_assert_eq(tc_connect(&c, srv.port, PROTO_PICKLE, NULL), 0);
+    int64_t flag;
+    zv *r = register_on(&c, "1", 0, &flag);
+    cr_assert(r);
+    cr_expect_eq(flag, 2);
+    cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.ReadOnlyError");
+    cr_expect_eq(r->u.seq.items[1]->u.seq.n, 0, "ReadOnlyError() has no args");
+    r = register_on(&c, "1", 1, &flag);
+    cr_assert(r && flag == 0);
+    r = tc_call(&c, "new_oids", zv_tuple(c.a, 0), &flag);
+    cr_expect_eq(flag, 2);
+    cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.ReadOnlyError");
+    tc_send(&c, NULL, 1, "tpc_begin",
+            tv_tuple(c.a, 4, tv_int(c.a, 1), tv_bytes(c.a, ""), tv_bytes(c.a, ""), tv_dict0(c.a)));
+    cr_expect(tc_wait_closed(&c, TC_TIMEOUT), "tpc_begin on a read-only server must close");
+    tc_close(&c);
+}
+
+Test(server_process, sigterm_lets_a_voted_commit_finish)
+{
+    char pid_file[1024], db[1024], addr[64];
+    path_in(pid_file, sizeof pid_file, "zeo.pid");
+    path_in(db, sizeof db, "db");
+    srv.port = th_free_port();
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
+    const char *args[] = {"-a", addr, "-f", db, "--pid-file", pid_file, NULL};
+    cr_assert_eq(th_spawn(&srv, args, NULL), 0);
+    size_t len;
+    char *pid_text = (char *)tu_read_file(pid_file, &len);
+    cr_assert(pid_text, "no pid file");
+    cr_expect_eq(atol(pid_text), (long)srv.pid);
+    free(pid_text);
+
+    tc a;
+    cr_assert_eq(tc_connect(&a, srv.port, PROTO_PICKLE, NULL), 0);
+    cr_assert_geq(tc_register(&a), 0);
+    zv_arena *x = a.a;
+    zv *id = tv_int(x, 5);
+    tc_send(&a, NULL, 1, "tpc_begin",
+            tv_tuple(x, 4, id, tv_bytes(x, "u"), tv_bytes(x, "d"), tv_dict0(x)));
+    tc_send(&a, NULL, 1, "storea",
+            tv_tuple(x, 4, tv_oid(x, 0), tv_oid(x, 0), tv_bytes(x, "last words"), id));
+    int64_t flag;
+    zv *v = tc_call(&a, "vote", tv_tuple(x, 1, id), &flag);
+    cr_assert(v && flag == 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(srv.pid, SIGTERM);
+    /* Still voted: tpc_finish goes through, then the server goes. */
+    zv *tid = tc_call(&a, "tpc_finish", tv_tuple(x, 1, id), &flag);
+    cr_expect(tid && flag == 0 && tv_u64(tid) != 0, "the voted commit was not finished");
+    cr_expect(tc_wait_closed(&a, TC_TIMEOUT));
+    tc_close(&a);
+    int status = th_stop(&srv);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_expect_eq(status, 0, "exit status after SIGTERM");
+    cr_expect_lt(secs, 2.5, "shutdown took %.2f s", secs);
+    struct stat st;
+    cr_expect_neq(stat(pid_file, &st), 0, "the pid file is removed at exit");
+    char *log = th_log(&srv);
+    cr_expect(log && strstr(log, "terminated by SIGTERM"));
+    free(log);
+}
