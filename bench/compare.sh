@@ -9,8 +9,9 @@
 #        RUNZEO    Python runzeo command (default: /work/venv/bin/runzeo, or
 #                  "$ZEO_PY -m ZEO.runzeo" when ZEO_PY is set); if none works,
 #                  the Python column is skipped with a message.
-# Both servers run in client-conflict-resolution mode with a blob directory,
-# which is the mode zeolite implements; zeolite runs with fsync on.
+# Both servers run at once, each workload goes to one then the other right
+# away (so that both see the same background load), in client-conflict-
+# resolution mode with a blob directory; zeolite runs with fsync on.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --encoding) encodings=$2; [ "$encodings" = both ] && encodings="Z M"; shift 2;;
     --only) only=$2; shift 2;;
     --repeat) repeat=$2; shift 2;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -55,9 +56,13 @@ workloads=(
 )
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zeolite-compare-XXXXXX")
-server_pid=""
+declare -A pid port
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  local k
+  for k in "${!pid[@]}"; do
+    kill "${pid[$k]}" 2>/dev/null || true
+    wait "${pid[$k]}" 2>/dev/null || true
+  done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -70,36 +75,37 @@ free_port() {
   return 1
 }
 
-wait_port() {
+wait_port() { # wait_port PORT PID
   local i
   for i in $(seq 1 200); do
     (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
-    kill -0 "$server_pid" 2>/dev/null || return 1
+    kill -0 "$2" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
 }
 
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
+stop_server() { # stop_server KIND
+  if [ -n "${pid[$1]:-}" ]; then
+    kill "${pid[$1]}" 2>/dev/null || true
+    wait "${pid[$1]}" 2>/dev/null || true
+    unset "pid[$1]"
   fi
 }
 
-# start_server KIND ENC DIR PORT
+# start_server KIND ENC: a fresh database in $tmp/KIND-ENC; 0 once it listens
 start_server() {
-  local kind=$1 enc=$2 dir=$3 port=$4 mp=""
+  local kind=$1 enc=$2 dir=$tmp/$1-$2 mp="" p
+  p=$(free_port) || { echo "compare.sh: no free port" >&2; return 1; }
   mkdir -p "$dir"
   if [ "$kind" = zeolite ]; then
     [ "$enc" = M ] && mp=--msgpack
-    "$ZEOLITE" serve -a "127.0.0.1:$port" -f "$dir/db" $mp >"$dir/server.log" 2>&1 &
+    "$ZEOLITE" serve -a "127.0.0.1:$p" -f "$dir/db" $mp >"$dir/server.log" 2>&1 &
   else
     [ "$enc" = M ] && mp="msgpack true"
     cat >"$dir/zeo.conf" <<EOF
 <zeo>
-  address 127.0.0.1:$port
+  address 127.0.0.1:$p
   client-conflict-resolution true
   $mp
 </zeo>
@@ -112,8 +118,14 @@ start_server() {
 EOF
     $RUNZEO -C "$dir/zeo.conf" >"$dir/server.log" 2>&1 &
   fi
-  server_pid=$!
-  wait_port "$port"
+  pid[$kind]=$!
+  port[$kind]=$p
+  if ! wait_port "$p" "${pid[$kind]}"; then
+    echo "compare.sh: $kind server did not start:" >&2
+    tail -5 "$dir/server.log" >&2 || true
+    stop_server "$kind"
+    return 1
+  fi
 }
 
 field() { # field JSON NAME
@@ -121,34 +133,24 @@ field() { # field JSON NAME
 }
 
 declare -A res
-run_side() { # run_side KIND ENC
-  local kind=$1 enc=$2 port dir w name
-  port=$(free_port) || { echo "compare.sh: no free port" >&2; return 1; }
-  dir=$tmp/$kind-$enc
-  if ! start_server "$kind" "$enc" "$dir" "$port"; then
-    echo "compare.sh: $kind server did not start (see below)" >&2
-    tail -5 "$dir/server.log" >&2 || true
-    stop_server
-    return 1
-  fi
-  for w in "${workloads[@]}"; do
-    name=${w%%|*}
-    if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
-    local runs=() r key
-    for r in $(seq 1 "$repeat"); do
-      # shellcheck disable=SC2086
-      out=$("$ZEOLITE" bench "127.0.0.1:$port" --workload ${w#*|} --duration "$duration" \
-            --json 2>"$dir/bench-$name.err" | tail -1) || out=""
-      [ -n "$out" ] && runs+=("$out")
-    done
-    [ ${#runs[@]} -eq 0 ] && echo "compare.sh: $kind $name failed: $(tail -1 "$dir/bench-$name.err")" >&2
-    # The median run by throughput (MB/s for the byte-moving workloads).
-    key=ops_per_s
-    [[ $name == large || $name == blob ]] && key=mb_per_s
-    out=$(printf '%s\n' "${runs[@]}" | jq -s -c "sort_by(.$key) | .[(length - 1) / 2 | floor] // empty" 2>/dev/null || true)
-    res[$kind,$enc,$name]=$out
+# bench_one KIND ENC LABEL|FLAGS: the median of $repeat runs into res[]
+bench_one() {
+  local kind=$1 enc=$2 w=$3 name=${3%%|*} runs=() r out key
+  local err=$tmp/$kind-$enc/bench-$name.err
+  for r in $(seq 1 "$repeat"); do
+    # shellcheck disable=SC2086
+    out=$("$ZEOLITE" bench "127.0.0.1:${port[$kind]}" --workload ${w#*|} \
+          --duration "$duration" --json 2>"$err" | tail -1) || out=""
+    if [ -n "$out" ]; then runs+=("$out"); fi
   done
-  stop_server
+  if [ ${#runs[@]} -eq 0 ]; then
+    echo "compare.sh: $kind $name failed: $(tail -1 "$err")" >&2
+    return 0
+  fi
+  key=ops_per_s
+  if [[ $name == large || $name == blob ]]; then key=mb_per_s; fi
+  res[$kind,$enc,$name]=$(printf '%s\n' "${runs[@]}" |
+    jq -s -c "sort_by(.$key) | .[(length - 1) / 2 | floor]")
 }
 
 ratio() { # ratio A B
@@ -156,9 +158,9 @@ ratio() { # ratio A B
 }
 
 report() { # report ENC
-  local enc=$1 w name z p zv pv
+  local enc=$1 w name z p zv pv unit suffix
   echo
-  echo "== encoding ${enc}5, ${duration}s per workload =="
+  echo "== encoding ${enc}5, ${duration}s per workload, median of $repeat =="
   printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s\n" workload clients \
     "zeolite" "python" ratio "z p50us" "z p99us" "py p50us" "py p99us"
   for w in "${workloads[@]}"; do
@@ -166,7 +168,7 @@ report() { # report ENC
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
     z=${res[zeolite,$enc,$name]:-}
     p=${res[python,$enc,$name]:-}
-    local unit=ops_per_s suffix=""
+    unit=ops_per_s; suffix=""
     if [ "$name" = large ] || [ "$name" = blob ]; then unit=mb_per_s; suffix=" MB/s"; fi
     zv=$(field "$z" $unit); pv=$(field "$p" $unit)
     printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s\n" "$name" \
@@ -184,13 +186,22 @@ report() { # report ENC
   echo "goal commit K=10 x8 >= 5x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")"
 }
 
-have_python=1
-if [ -z "$RUNZEO" ] || ! $RUNZEO --help >/dev/null 2>&1; then
+kinds=(zeolite)
+if [ -n "$RUNZEO" ] && $RUNZEO --help >/dev/null 2>&1; then
+  kinds+=(python)
+else
   echo "compare.sh: no Python ZEO server found (set RUNZEO or ZEO_PY); python column skipped" >&2
-  have_python=0
 fi
 for enc in $encodings; do
-  run_side zeolite "$enc" || true
-  [ $have_python = 1 ] && { run_side python "$enc" || true; }
+  up=()
+  for k in "${kinds[@]}"; do
+    if start_server "$k" "$enc"; then up+=("$k"); fi
+  done
+  for w in "${workloads[@]}"; do
+    name=${w%%|*}
+    if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
+    for k in "${up[@]}"; do bench_one "$k" "$enc" "$w"; done
+  done
+  for k in "${up[@]}"; do stop_server "$k"; done
   report "$enc"
 done
