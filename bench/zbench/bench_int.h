@@ -60,6 +60,8 @@ void zb_op_begin(bclient *bc);
  * ZE_CONFLICT (counted as a conflict) or an error. Only ops ending before
  * the deadline count; the last one to end after it finishes the run. */
 void zb_op_end(bclient *bc, int status, uint64_t t0, uint64_t bytes);
+/* An operation begun but not to be counted at all. */
+void zb_op_cancel(bclient *bc);
 uint32_t zb_rand(bclient *bc);
 
 #endif

@@ -47,7 +47,12 @@ static void issue_load(bclient *bc, bslot *s)
         int rc = zcl_load_before(bc->c, pick_load_oid(bc), ZCL_MAXTID, &hit, on_load, s);
         if (rc == 0)
             return;
-        zb_op_end(bc, rc < 0 ? rc : 0, s->t0, rc == 1 ? hit.len : 0);
+        if (rc == 1 && bc->b->o->workload == ZB_COLD)
+            /* Cached by a load still in flight when the cache was emptied:
+             * not a cold load, so not an op. */
+            zb_op_cancel(bc);
+        else
+            zb_op_end(bc, rc < 0 ? rc : 0, s->t0, rc == 1 ? hit.len : 0);
         /* A cache hit completes at once: go on without recursing. */
         if (rc < 0 || bc->b->stopping || bc->dead)
             return;

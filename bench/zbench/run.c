@@ -54,6 +54,8 @@ void zb_op_begin(bclient *bc)
  * on the stack may touch them (their calls then fail with ZE_CLOSED). */
 static void close_all(bench *b)
 {
+    if (b->closed)
+        return;
     b->closed = 1;
     for (int i = 0; i < b->nclients; i++)
         zcl_free(b->cl[i].c);
@@ -79,6 +81,13 @@ void zb_op_end(bclient *bc, int status, uint64_t t0, uint64_t bytes)
         }
     }
     if (b->stopping && b->outstanding == 0)
+        close_all(b);
+}
+
+void zb_op_cancel(bclient *bc)
+{
+    bench *b = bc->b;
+    if (--b->outstanding == 0 && b->stopping)
         close_all(b);
 }
 
