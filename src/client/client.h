@@ -26,6 +26,23 @@
  * arena and are valid only during the callback; the *_sync variants copy them
  * into an arena the caller gives.
  *
+ * Example (blocking; error handling shortened):
+ *     zcl_opts o;
+ *     zcl_opts_init(&o);
+ *     o.cache_size = 64 << 20;
+ *     zcl_client *c;
+ *     zerr err;
+ *     if (zcl_open_sync("localhost:8100", &o, &c, &err) < 0)
+ *         die(err.msg);
+ *     uint64_t oid, tid;
+ *     size_t got;
+ *     zcl_new_oids_sync(c, 1, &oid, &got, &err);
+ *     zcl_tpc_begin(c, "me", "first", NULL);
+ *     zcl_store(c, oid, 0, record, record_len);   (0: a new object)
+ *     zcl_tpc_vote_sync(c, NULL, NULL, &err);     (ZE_CONFLICT: abort, retry)
+ *     zcl_tpc_finish_sync(c, &tid, &err);
+ *     zcl_free(c);
+ *
  * Errors: server exceptions map to ZE_* codes: POSKeyError -> ZE_NOTFOUND,
  * ConflictError/BTreesConflictError -> ZE_CONFLICT, ReadConflictError ->
  * ZE_READCONFLICT, ReadOnlyError -> ZE_READONLY, StorageTransactionError ->
