@@ -190,8 +190,11 @@ void zcl__cache_store(zcl_cache *k, uint64_t oid, uint64_t start, uint64_t end,
         next = r->next;
         if (r->start == start && (r->end == end || (end && !r->end)))
             return; /* known already, or ours is older news than that end */
-        if (end == 0 && r->end == 0 && r->start > start)
-            return; /* a newer current revision is cached: ours is stale */
+        /* A claim to be current is stale when we know of a change after
+         * its start: a newer current revision, or any revision ending
+         * later (a late reply overtaken by an invalidation). */
+        if (end == 0 && ((r->end == 0 && r->start > start) || r->end > start))
+            return;
         if (r->start == start || (end == 0 && r->end == 0)) {
             /* Replaced by what the server just said; an old current
              * revision's true end is unknown here, so it goes. */

@@ -76,6 +76,17 @@ Test(client_cache, older_current_answer_does_not_replace_newer)
     cr_expect_str_eq(get(1, ZCL_MAXTID), "new");
 }
 
+/* A load reply that left the server before an invalidation but arrives
+ * after it must not bring the old revision back as current. */
+Test(client_cache, late_current_answer_after_invalidation_is_ignored)
+{
+    put(1, 10, 0, "a");
+    zcl__cache_invalidate(k, 1, 20);
+    put(1, 10, 0, "a");
+    cr_expect_null(get(1, ZCL_MAXTID));
+    cr_expect_str_eq(get(1, 20), "a");
+}
+
 Test(client_cache, size_bound_evicts_least_recently_used)
 {
     char big[1000];
