@@ -163,7 +163,8 @@ int zsrv_m_get_invalidations(zsrv_call *call)
         if (latest < last)
             latest = last;
     }
-    qsort(set.v, set.n, sizeof *set.v, cmp_u64);
+    if (set.n)
+        qsort(set.v, set.n, sizeof *set.v, cmp_u64);
     size_t u = 0;
     for (size_t i = 0; i < set.n; i++)
         if (!u || set.v[u - 1] != set.v[i])

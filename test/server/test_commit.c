@@ -302,3 +302,36 @@ Test(server_commit, protocol_misuse_is_reported)
     cr_expect(tc_wait_closed(&a, TC_TIMEOUT));
     tc_close(&a);
 }
+
+/* getInvalidations (spec 7.24) with a queue of two transactions. */
+Test(server_commit_invq, quick_verification_within_the_queue)
+{
+    th_server s2;
+    const char *extra[] = {"--invalidation-queue-size", "2", NULL};
+    cr_assert_eq(th_start(&s2, extra), 0);
+    tc a;
+    cr_assert_eq(tc_connect(&a, s2.port, PROTO_PICKLE, NULL), 0);
+    cr_assert_geq(tc_register(&a), 0);
+    uint64_t t1 = tc_commit_one(&a, 1, 1, 0, "a");
+    uint64_t t2 = tc_commit_one(&a, 2, 2, 0, "b");
+    uint64_t t3 = tc_commit_one(&a, 3, 3, 0, "c");
+    cr_assert(t1 && t2 && t3);
+    int64_t flag;
+    zv *r = tc_call(&a, "getInvalidations", tv_tuple(a.a, 1, tv_oid(a.a, t3)), &flag);
+    cr_assert(r && flag == 0 && zv_is_seq(r));
+    cr_expect_eq(tv_u64(r->u.seq.items[0]), t3);
+    cr_expect_eq(r->u.seq.items[1]->u.seq.n, 0, "nothing changed since the last tid");
+    r = tc_call(&a, "getInvalidations", tv_tuple(a.a, 1, tv_oid(a.a, t2)), &flag);
+    cr_assert(r && flag == 0 && zv_is_seq(r));
+    cr_expect_eq(tv_u64(r->u.seq.items[0]), t3);
+    cr_assert_eq(r->u.seq.items[1]->u.seq.n, 1);
+    cr_expect_eq(tv_u64(r->u.seq.items[1]->u.seq.items[0]), 3);
+    /* t1 fell out of the two-transaction queue: the client must drop its cache. */
+    r = tc_call(&a, "getInvalidations", tv_tuple(a.a, 1, tv_oid(a.a, t1)), &flag);
+    cr_assert(r && flag == 0);
+    cr_expect_eq(r->type, ZV_NONE);
+    r = tc_call(&a, "getInvalidations", tv_tuple(a.a, 1, tv_oid(a.a, 0)), &flag);
+    cr_expect(r && r->type == ZV_NONE);
+    tc_close(&a);
+    th_free(&s2);
+}
