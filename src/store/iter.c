@@ -1,7 +1,14 @@
 /* iter.c: transaction iteration (iterator(), export), every record with its
  * exact kind, back-pointer target and flags. Slices handed out are copies
  * owned by the iterator, since a map growth may move the snapshot's pages
- * between calls. */
+ * between calls.
+ *
+ * Pack removes records from the transactions it marks 'p' but keeps their
+ * oid lists, so record indexes (back-pointer targets) stay valid: such a
+ * transaction has empty positions. Iteration lists the records left and
+ * numbers them as it lists them, which is what a back-pointer's back_index
+ * names for a consumer (export re-aims it by that number). Anywhere else a
+ * missing record is damage. */
 #include "store/store_internal.h"
 
 #include <stdlib.h>
@@ -17,6 +24,9 @@ struct store_iter {
     st_txnval tv;          /* decoded from tval */
     uint32_t rec_i;        /* next record */
     zbuf data;             /* the last record's data */
+    uint64_t gap_tid;      /* packed txn whose numbering is in listed, 0: none */
+    uint32_t *listed;      /* its record index -> position among those left */
+    uint32_t n_listed;
 };
 
 int store_iter_open(store *s, uint64_t start, uint64_t stop, store_iter **out, zerr *err)
@@ -47,6 +57,7 @@ void store_iter_close(store_iter *it)
         mdb_txn_abort(it->txn);
     zbuf_free(&it->tval);
     zbuf_free(&it->data);
+    free(it->listed);
     free(it);
 }
 
@@ -97,17 +108,90 @@ int store_iter_next_txn(store_iter *it, store_txn_info *info, zerr *err)
     return 1;
 }
 
+/* Record rec_i of tid (oid from its list) into r: 1, ZE_NOTFOUND, or <0. */
+static int get_record(store_iter *it, const st_txnval *tv, uint64_t tid, uint32_t i, st_rec *r,
+                      zerr *err)
+{
+    int rc = store__rec_get(it->txn, it->s, st_txn_oid(tv, i), tid, i, r, err);
+    return rc ? rc : 1;
+}
+
+/* The next record left in the current transaction, from rec_i on. */
+static int find_record(store_iter *it, st_rec *r, zerr *err)
+{
+    for (; it->rec_i < it->tv.nrec; it->rec_i++) {
+        int rc = get_record(it, &it->tv, it->tid, it->rec_i, r, err);
+        if (rc != ZE_NOTFOUND)
+            return rc;
+        if (it->tv.status != 'p')
+            return zerr_set(err, ZE_CORRUPT, "record %u of transaction %016llx is missing",
+                            it->rec_i, (unsigned long long)it->tid);
+    }
+    return 0;
+}
+
+/* Number the records left in packed transaction tid (tv) as iteration
+ * lists them. */
+static int number_gaps(store_iter *it, uint64_t tid, const st_txnval *tv, zerr *err)
+{
+    uint32_t *listed = realloc(it->listed, (tv->nrec ? tv->nrec : 1) * sizeof *listed);
+    if (!listed)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    it->listed = listed;
+    it->gap_tid = 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < tv->nrec; i++) {
+        st_rec r;
+        int rc = get_record(it, tv, tid, i, &r, err);
+        if (rc < 0 && rc != ZE_NOTFOUND)
+            return rc;
+        listed[i] = n;
+        n += rc == 1;
+    }
+    it->gap_tid = tid;
+    it->n_listed = tv->nrec;
+    return 0;
+}
+
+/* A back-pointer's target index as iteration numbers that transaction. */
+static int listed_index(store_iter *it, uint64_t tid, uint32_t index, uint32_t *out, zerr *err)
+{
+    uint8_t key[8];
+    MDB_val k = {8, key}, v;
+    st_txnval tv;
+    *out = index;
+    if (tid != it->gap_tid) {
+        zbe64_put(key, tid);
+        int rc = mdb_get(it->txn, it->s->dbi_txns, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            return 0;   /* reported by the load of the target, if ever */
+        if (rc)
+            return store__mdb_err(err, rc, "read transaction");
+        if (store__txnval_decode(v.mv_data, v.mv_size, &tv))
+            return zerr_set(err, ZE_CORRUPT, "damaged transaction %016llx",
+                            (unsigned long long)tid);
+        if (tv.status != 'p')
+            return 0;
+        if ((rc = number_gaps(it, tid, &tv, err)))
+            return rc;
+    }
+    if (index < it->n_listed)
+        *out = it->listed[index];
+    return 0;
+}
+
 static int next_record(store_iter *it, store_record *rec, zerr *err)
 {
-    uint64_t oid = st_txn_oid(&it->tv, it->rec_i);
     st_rec r, d;
-    int rc = store__rec_get(it->txn, it->s, oid, it->tid, it->rec_i, &r, err);
-    if (rc == ZE_NOTFOUND)
-        return zerr_set(err, ZE_CORRUPT, "record %u of transaction %016llx is missing",
-                        it->rec_i, (unsigned long long)it->tid);
-    if (!rc)
-        rc = store__rec_resolve(it->txn, it->s, oid, &r, &d, err);
-    if (rc)
+    uint32_t back_index = 0;
+    int rc = find_record(it, &r, err);
+    if (rc <= 0)
+        return rc;
+    uint64_t oid = st_txn_oid(&it->tv, it->rec_i);
+    if ((rc = store__rec_resolve(it->txn, it->s, oid, &r, &d, err)))
+        return rc;
+    if (r.kind == STORE_REC_BACKPTR &&
+        (rc = listed_index(it, r.back_tid, r.back_index, &back_index, err)))
         return rc;
     zbuf_reset(&it->data);
     if (d.kind == STORE_REC_DATA && zbuf_set(&it->data, d.data, d.len))
@@ -115,7 +199,7 @@ static int next_record(store_iter *it, store_record *rec, zerr *err)
     *rec = (store_record){
         .oid = oid, .tid = it->tid, .kind = (store_rec_kind)r.kind,
         .data = {it->data.data, it->data.len},
-        .back_tid = r.back_tid, .back_index = r.back_index,
+        .back_tid = r.back_tid, .back_index = back_index,
         .prev_zero = !!(r.flags & ST_RF_PREV_ZERO), .has_blob = !!(r.flags & ST_RF_BLOB),
     };
     return 1;

@@ -609,6 +609,16 @@ static int oid_gone(MDB_cursor *cur, uint64_t oid)
     return store__current(cur, oid, &tid, NULL) == ZE_NOTFOUND;
 }
 
+/* A dup's blob file is also the file of the oid's last record of that txn
+ * (one file per oid and tid): it stays while that record does. */
+static int last_record_left(pack_ctx *c, MDB_txn *txn, const pk_loc *l)
+{
+    uint8_t kb[ST_KEY_LEN];
+    MDB_val k = {sizeof kb, kb}, v;
+    st_key(kb, l->oid, l->tid);
+    return mdb_get(txn, c->s->dbi_records, &k, &v) == 0;
+}
+
 static int delete_one(pack_ctx *c, MDB_txn *txn, pk_del *d, zerr *err)
 {
     uint8_t kb[ST_KEY_LEN];
@@ -624,6 +634,8 @@ static int delete_one(pack_ctx *c, MDB_txn *txn, pk_del *d, zerr *err)
         return store__mdb_err(err, rc, "pack: remove record");
     d->removed = 1;
     c->job_records++;
+    if (d->dup && (d->flags & ST_RF_BLOB) && last_record_left(c, txn, &d->loc))
+        d->flags &= (uint8_t)~ST_RF_BLOB;
     return 0;
 }
 

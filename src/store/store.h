@@ -156,7 +156,10 @@ typedef enum store_rec_kind {
 } store_rec_kind;
 
 /* One record of a transaction, in store order. For exact export every record
- * is listed, including the first of two records of one oid in a txn. */
+ * is listed, including the first of two records of one oid in a txn. Pack
+ * removes records from the transactions it marks 'p': iteration lists the
+ * records left, numbered as listed (a missing record anywhere else gives
+ * ZE_CORRUPT). */
 typedef struct store_record {
     uint64_t oid;
     uint64_t tid;            /* the enclosing transaction */
@@ -164,7 +167,8 @@ typedef struct store_record {
     zslice data;             /* DATA: the pickle; BACKPTR: the resolved pickle
                                 (empty if the chain ends in a deletion) */
     uint64_t back_tid;       /* BACKPTR: tid of the record pointed to (one link) */
-    uint32_t back_index;     /* BACKPTR: that record's index in its transaction */
+    uint32_t back_index;     /* BACKPTR: that record's position in its
+                                transaction's listing (as iteration lists it) */
     int prev_zero;           /* raw FileStorage prev was 0 against the rule (packed files) */
     int has_blob;            /* a blob file belongs to this record */
 } store_record;
@@ -213,7 +217,11 @@ int store_txn_delete(store_txn *t, uint64_t oid, uint64_t serial, zerr *err);
  * data with prev_txn writes the data (prev_txn is a hint only). */
 int store_txn_restore(store_txn *t, uint64_t oid, const void *data, size_t len,
                       uint64_t prev_txn, zerr *err);
-/* Undo the transaction with tid undo_tid (spec filestorage-format.md section 6). */
+/* Undo the transaction with tid undo_tid (spec filestorage-format.md section 6),
+ * checked at vote as FileStorage checks it: one revert record per record of
+ * the undone txn; an oid whose last record there cannot be reverted gives
+ * ZE_UNDO (the whole undo fails) with a message
+ * "cannot undo <tid>: oid <16 hex digits>: <FileStorage's reason> (...)". */
 int store_txn_undo(store_txn *t, uint64_t undo_tid, zerr *err);
 
 /* Exact-fidelity record for the converter: kind, back-pointer target

@@ -1,66 +1,120 @@
-/* undo.c: transactional undo (spec filestorage-format.md section 6).
+/* undo.c: transactional undo (spec filestorage-format.md section 6), as
+ * FileStorage's _txn_undo_write does it.
  *
- * Each record R of the undone transaction T becomes a record of the undoing
- * transaction: a back-pointer to the oid's record before T, or a deletion
- * when T created the object. This is only a plain revert when the oid's
- * current data is still R's data (same DATA record at the end of both
- * back-pointer chains); anything else would need Python conflict resolution,
- * which a C server cannot run, so it is refused with ZE_UNDO. */
+ * Each record R of the undone transaction T, in T's order, becomes a record
+ * of the undoing transaction: a back-pointer to the oid's record before T,
+ * or a deletion when T created the object. That plain revert is allowed when
+ * the oid's current record is R, points at R, or holds the same pickle as R;
+ * anything else would need Python conflict resolution, which a C server
+ * cannot run, so R fails.
+ *
+ * Failures are per oid and forgiven when a later record of the same oid in
+ * T succeeds: the first of two records of one oid in T (every blob store
+ * over ZEO writes two) is never current. Failures left at the end of T fail
+ * the whole undo with ZE_UNDO. "Current" counts the records of transactions
+ * undone earlier in the same store transaction, but not those of T itself:
+ * FileStorage merges an undo's records into its index only after all of T.
+ */
 #include "store/txn.h"
 
 #include <stdlib.h>
 
-/* Where a record's data lives: the DATA record at the end of its chain. */
-typedef struct data_pos {
+/* A record by its place: transaction and index; absent for "no record"
+ * (a deletion, or the end of a chain that ends in one). */
+typedef struct rec_pos {
     int absent;
     uint64_t tid;
     uint32_t index;
-} data_pos;
+} rec_pos;
+
+typedef struct undo_fail {
+    uint64_t oid;
+    const char *why;       /* NULL once forgiven */
+} undo_fail;
 
 typedef struct undo_ctx {
     store_txn *t;
     MDB_txn *txn;
     MDB_cursor *cur;
-    oidmap last_gen;       /* oid -> 1 + index in t->gen of its newest undo record */
+    oidmap last_gen;       /* oid -> 1 + index in t->gen of its newest record
+                              from the transactions undone before T */
+    oidmap failed;         /* oid -> 1 + index in fails, for T */
+    undo_fail *fails;
+    size_t n_fails, cap_fails;
     zerr *err;
 } undo_ctx;
 
-static data_pos pos_of(uint64_t tid, const st_rec *r)
+static int nomem(undo_ctx *c)
 {
-    if (r->kind == STORE_REC_DATA)
-        return (data_pos){0, tid, r->index};
-    if (r->kind == STORE_REC_BACKPTR && r->data_tid)
-        return (data_pos){0, r->data_tid, r->data_index};
-    return (data_pos){1, 0, 0};
+    return zerr_set(c->err, ZE_NOMEM, "out of memory");
 }
 
-/* The oid's current data, counting records this undo already produced.
- * *is_r: the current record is R itself (T's record number index). */
-static int current_pos(undo_ctx *c, uint64_t oid, uint64_t T, uint32_t index,
-                       data_pos *out, int *is_r)
+static int same_pos(rec_pos a, rec_pos b)
 {
-    store *s = c->t->s;
-    uint64_t g;
-    st_rec rec;
+    return !a.absent && !b.absent && a.tid == b.tid && a.index == b.index;
+}
+
+/* The oid's current record as FileStorage's _undoDataInfo reads it: *is_r
+ * when it is R itself; else *link is where its data is, one link deep
+ * (itself for DATA, its target for a back-pointer, absent for a deletion). */
+static int current_link(undo_ctx *c, uint64_t oid, rec_pos r, int *is_r, rec_pos *link)
+{
+    uint64_t g, tid;
+    MDB_val v;
+    st_rec cur;
     *is_r = 0;
     if (oidmap_get(&c->last_gen, oid, &g)) {
         const txn_op *op = &c->t->gen[g - 1];
-        if (op->kind == STORE_REC_DELETE) {
-            *out = (data_pos){1, 0, 0};
-            return 0;
-        }
-        int rc = store__rec_get(c->txn, s, oid, op->back_tid, op->back_index, &rec, c->err);
-        if (!rc)
-            *out = pos_of(op->back_tid, &rec);
-        return rc;
+        *link = op->kind == STORE_REC_BACKPTR ? (rec_pos){0, op->back_tid, op->back_index}
+                                              : (rec_pos){1, 0, 0};
+        return 0;
     }
-    uint64_t tid;
-    MDB_val v;
-    if (store__current(c->cur, oid, &tid, &v) || st_rec_decode(v.mv_data, v.mv_size, &rec))
+    if (store__current(c->cur, oid, &tid, &v) || st_rec_decode(v.mv_data, v.mv_size, &cur))
         return zerr_set(c->err, ZE_CORRUPT, "no current record for oid %016llx",
                         (unsigned long long)oid);
-    *is_r = tid == T && rec.index == index;
-    *out = pos_of(tid, &rec);
+    *is_r = same_pos((rec_pos){0, tid, cur.index}, r);
+    *link = cur.kind == STORE_REC_DATA      ? (rec_pos){0, tid, cur.index}
+            : cur.kind == STORE_REC_BACKPTR ? (rec_pos){0, cur.back_tid, cur.back_index}
+                                            : (rec_pos){1, 0, 0};
+    return 0;
+}
+
+/* The pickle a record stands for (back-pointers followed) into *data;
+ * *found 0 when there is none (FileStorage's _loadBack fails). */
+static int load_back(undo_ctx *c, uint64_t oid, rec_pos p, st_rec *data, int *found)
+{
+    st_rec r;
+    *found = 0;
+    if (p.absent)
+        return 0;
+    int rc = store__rec_get(c->txn, c->t->s, oid, p.tid, p.index, &r, c->err);
+    if (rc == ZE_NOTFOUND)
+        return zerr_set(c->err, ZE_CORRUPT, "oid %016llx has no record %u in %016llx",
+                        (unsigned long long)oid, p.index, (unsigned long long)p.tid);
+    if (rc || (rc = store__rec_resolve(c->txn, c->t->s, oid, &r, data, c->err)))
+        return rc;
+    *found = data->kind == STORE_REC_DATA;
+    return 0;
+}
+
+/* Whether R (at r, oid) can be reverted: *why NULL, or FileStorage's reason. */
+static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, int has_pre, const char **why)
+{
+    int is_r, found_r, found_c;
+    rec_pos link;
+    st_rec rd, cd;
+    *why = NULL;
+    int rc = current_link(c, oid, r, &is_r, &link);
+    if (rc || is_r || same_pos(link, r))
+        return rc;
+    /* Both pickles are in the read snapshot, which nothing moves meanwhile. */
+    if ((rc = load_back(c, oid, r, &rd, &found_r)) || (rc = load_back(c, oid, link, &cd, &found_c)))
+        return rc;
+    if (!found_r || !found_c)
+        *why = "_loadBack() failed";
+    else if (rd.len != cd.len || memcmp(rd.data, cd.data, rd.len))
+        *why = has_pre ? "Some data were modified by a later transaction"
+                       : "Can't undo an add transaction followed by conflicting transactions.";
     return 0;
 }
 
@@ -99,63 +153,112 @@ static txn_op *push_gen(undo_ctx *c)
         t->gen = gen;
         t->cap_gen = cap;
     }
-    txn_op *op = &t->gen[t->n_gen];
+    txn_op *op = &t->gen[t->n_gen++];
     memset(op, 0, sizeof *op);
     op->type = OP_RECORD;
     return op;
 }
 
-static int add_changed(store_txn *t, uint64_t oid)
+/* The revert record: a back-pointer to pre, or a deletion without one. */
+static int push_revert(undo_ctx *c, uint64_t oid, uint64_t pre_tid, const st_rec *pre)
 {
-    uint64_t *ch = realloc(t->changed, (t->n_changed + 1) * sizeof *ch);
-    if (!ch)
-        return ZE_NOMEM;
-    t->changed = ch;
-    t->changed[t->n_changed++] = oid;
+    txn_op *op = push_gen(c);
+    if (!op)
+        return nomem(c);
+    op->oid = oid;
+    op->kind = pre_tid ? STORE_REC_BACKPTR : STORE_REC_DELETE;
+    if (!pre_tid)
+        return 0;
+    op->back_tid = pre_tid;
+    op->back_index = pre->index;
+    st_rec data;
+    int found;
+    int rc = load_back(c, oid, (rec_pos){0, pre_tid, pre->index}, &data, &found);
+    /* ZODB gives the undo record its own copy of the blob file, named for
+     * the undo's tid: the file of the DATA record at the end of the chain. */
+    if (!rc && found && (data.flags & ST_RF_BLOB)) {
+        op->rflags |= ST_RF_BLOB;
+        op->blob_src = pre->kind == STORE_REC_BACKPTR ? pre->data_tid : pre_tid;
+    }
+    return rc;
+}
+
+static int add_failure(undo_ctx *c, uint64_t oid, const char *why)
+{
+    if (c->n_fails == c->cap_fails) {
+        size_t cap = c->cap_fails ? c->cap_fails * 2 : 8;
+        undo_fail *f = realloc(c->fails, cap * sizeof *f);
+        if (!f)
+            return nomem(c);
+        c->fails = f;
+        c->cap_fails = cap;
+    }
+    c->fails[c->n_fails] = (undo_fail){oid, why};
+    if (oidmap_put(&c->failed, oid, ++c->n_fails))
+        return nomem(c);
     return 0;
 }
 
-/* The revert record for R (record number index of T, for oid). */
+/* FileStorage's "second chance": a later record of the oid may succeed. */
+static void forgive(undo_ctx *c, uint64_t oid)
+{
+    uint64_t i;
+    if (oidmap_get(&c->failed, oid, &i)) {
+        c->fails[i - 1].why = NULL;
+        oidmap_del(&c->failed, oid);
+    }
+}
+
+/* Record number index of T, for oid: its revert record, or a failure. */
 static int undo_record(undo_ctx *c, uint64_t T, uint32_t index, uint64_t oid)
 {
-    store *s = c->t->s;
     st_rec r, pre;
-    int rc = store__rec_get(c->txn, s, oid, T, index, &r, c->err);
+    uint64_t pre_tid;
+    const char *why;
+    int rc = store__rec_get(c->txn, c->t->s, oid, T, index, &r, c->err);
     if (rc)
         return rc == ZE_NOTFOUND ? zerr_set(c->err, ZE_CORRUPT, "record %u of %016llx missing",
                                             index, (unsigned long long)T) : rc;
-    data_pos rpos = pos_of(T, &r), cpos = {1, 0, 0};
-    int is_r;
-    if ((rc = current_pos(c, oid, T, index, &cpos, &is_r)))
+    forgive(c, oid);
+    if ((rc = prev_record(c, oid, T, &r, &pre_tid, &pre)) ||
+        (rc = check_revert(c, oid, (rec_pos){0, T, index}, pre_tid != 0, &why)))
         return rc;
-    if (!is_r && (rpos.absent || cpos.absent || rpos.tid != cpos.tid || rpos.index != cpos.index))
-        return zerr_set(c->err, ZE_UNDO, "cannot undo %016llx: oid %016llx was changed by a "
-                        "later transaction", (unsigned long long)T, (unsigned long long)oid);
-    uint64_t pre_tid;
-    if ((rc = prev_record(c, oid, T, &r, &pre_tid, &pre)))
-        return rc;
-    txn_op *op = push_gen(c);
-    if (!op)
-        return zerr_set(c->err, ZE_NOMEM, "out of memory");
-    op->oid = oid;
-    op->kind = pre_tid ? STORE_REC_BACKPTR : STORE_REC_DELETE;
-    if (pre_tid) {
-        op->back_tid = pre_tid;
-        op->back_index = pre.index;
-        data_pos ppos = pos_of(pre_tid, &pre);
-        st_rec data;
-        /* ZODB gives the undo record its own copy of the blob file. */
-        if (!ppos.absent && !store__rec_get(c->txn, s, oid, ppos.tid, ppos.index, &data, NULL) &&
-            (data.flags & ST_RF_BLOB)) {
-            op->rflags |= ST_RF_BLOB;
-            op->blob_src = ppos.tid;
+    return why ? add_failure(c, oid, why) : push_revert(c, oid, pre_tid, &pre);
+}
+
+/* The failures left once all of T is read. The server takes the first
+ * "oid <16 hex digits>" of the message as the MultipleUndoErrors oid. */
+static int report_failures(undo_ctx *c, uint64_t T)
+{
+    const undo_fail *first = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_fails; i++)
+        if (c->fails[i].why && n++ == 0)
+            first = &c->fails[i];
+    if (!first)
+        return 0;
+    return zerr_set(c->err, ZE_UNDO, "cannot undo %016llx: oid %016llx: %s (%zu oid%s failed)",
+                    (unsigned long long)T, (unsigned long long)first->oid, first->why, n,
+                    n == 1 ? "" : "s");
+}
+
+/* T's records become current for the transactions undone after it. */
+static int note_records(undo_ctx *c, size_t from)
+{
+    store_txn *t = c->t;
+    for (size_t i = from; i < t->n_gen; i++) {
+        uint64_t oid = t->gen[i].oid, seen;
+        int is_new = !oidmap_get(&c->last_gen, oid, &seen);
+        if (oidmap_put(&c->last_gen, oid, i + 1))
+            return nomem(c);
+        if (is_new) {
+            uint64_t *ch = realloc(t->changed, (t->n_changed + 1) * sizeof *ch);
+            if (!ch)
+                return nomem(c);
+            t->changed = ch;
+            t->changed[t->n_changed++] = oid;
         }
     }
-    uint64_t seen;
-    int is_new = !oidmap_get(&c->last_gen, oid, &seen);
-    if (oidmap_put(&c->last_gen, oid, c->t->n_gen + 1) || (is_new && add_changed(c->t, oid)))
-        return zerr_set(c->err, ZE_NOMEM, "out of memory");
-    c->t->n_gen++;
     return 0;
 }
 
@@ -178,18 +281,23 @@ static int undo_txn(undo_ctx *c, txn_op *uop)
         return zerr_set(c->err, ZE_UNDO, "transaction %016llx is not undoable (status '%c')",
                         (unsigned long long)T, tv.status);
     uop->gen_start = (uint32_t)c->t->n_gen;
-    /* tv points into the map: read every oid before anything can move it
-     * (nothing writes here, so it stays valid for this read txn). */
+    c->n_fails = 0;
+    oidmap_clear(&c->failed);
+    /* tv points into the map: nothing writes in this read txn, so it stays
+     * valid while the records are read. */
     for (uint32_t i = 0; i < tv.nrec; i++)
         if ((rc = undo_record(c, T, i, st_txn_oid(&tv, i))))
             return rc;
+    if ((rc = report_failures(c, T)) || (rc = note_records(c, uop->gen_start)))
+        return rc;
     uop->gen_count = (uint32_t)(c->t->n_gen - uop->gen_start);
     return 0;
 }
 
 int store__undo_expand(store_txn *t, MDB_txn *txn, zerr *err)
 {
-    undo_ctx c = {.t = t, .txn = txn, .last_gen = OIDMAP_INIT, .err = err};
+    undo_ctx c = {.t = t, .txn = txn, .last_gen = OIDMAP_INIT, .failed = OIDMAP_INIT,
+                  .err = err};
     int rc = mdb_cursor_open(txn, t->s->dbi_records, &c.cur);
     if (rc)
         return store__mdb_err(err, rc, "open cursor");
@@ -201,5 +309,7 @@ int store__undo_expand(store_txn *t, MDB_txn *txn, zerr *err)
             rc = undo_txn(&c, &t->ops[i]);
     mdb_cursor_close(c.cur);
     oidmap_free(&c.last_gen);
+    oidmap_free(&c.failed);
+    free(c.fails);
     return rc;
 }

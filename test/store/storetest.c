@@ -66,6 +66,17 @@ uint64_t stt_commit1(store *s, uint64_t oid, uint64_t serial, const char *text)
     return stt_finish(t);
 }
 
+uint64_t stt_commit_n(store *s, int n, const uint64_t *oids, const uint64_t *serials,
+                      const char *const *texts)
+{
+    store_txn *t = stt_begin(s);
+    zerr e;
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(store_txn_store(t, oids[i], serials[i], texts[i], strlen(texts[i]), &e),
+                     0, "store: %s", e.msg);
+    return stt_finish(t);
+}
+
 int stt_load(store_reader *r, uint64_t oid, uint64_t before, char *out, size_t cap,
              uint64_t *start, uint64_t *end)
 {

@@ -26,6 +26,10 @@ void stt_reopen(st_fixture *f, const store_options *opt);
 
 /* One transaction storing (oid, serial, text): returns the new tid. */
 uint64_t stt_commit1(store *s, uint64_t oid, uint64_t serial, const char *text);
+/* One transaction storing each (oids[i], serials[i], texts[i]) in order (the
+ * same oid may repeat): returns the new tid. */
+uint64_t stt_commit_n(store *s, int n, const uint64_t *oids, const uint64_t *serials,
+                      const char *const *texts);
 /* Begin with user "u", description "d". */
 store_txn *stt_begin(store *s);
 /* Vote (asserting success) and finish; returns the tid. */

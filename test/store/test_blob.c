@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static st_fixture f;
@@ -160,4 +161,76 @@ Test(store_blob, refuses_another_layout)
     uint8_t *p = tu_read_file(marker, &n);
     cr_assert(p && n == 5 && !memcmp(p, "bushy", 5));
     free(p);
+}
+
+/* As ClientStorage.storeBlob sends it: storea, then storeBlobEnd with the
+ * same data, so the transaction holds two records of the oid. */
+static uint64_t commit_blob_twice(uint64_t oid, uint64_t serial, const char *text)
+{
+    char tmp[512];
+    make_tmp(tmp, sizeof tmp, text);
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_store(t, oid, serial, "B", 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_txn_store_blob(t, oid, serial, "B", 1, tmp, &e), 0, "%s", e.msg);
+    return stt_finish(t);
+}
+
+static uint64_t undo_ok(uint64_t tid)
+{
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_undo(t, tid, &e), 0);
+    return stt_finish(t);
+}
+
+static void expect_blob(uint64_t oid, uint64_t serial, const char *text)
+{
+    char path[512];
+    zerr e;
+    store_reader_refresh(f.r, &e);
+    cr_assert_eq(store_load_blob(f.r, oid, serial, path, sizeof path, &e), 0, "%s", e.msg);
+    expect_file(path, text);
+}
+
+Test(store_blob, undo_and_redo_of_a_zeo_blob_transaction)
+{
+    uint64_t t1 = commit_blob_twice(5, 0, "first");
+    uint64_t t2 = commit_blob_twice(5, t1, "second");
+    uint64_t u1 = undo_ok(t2);
+    expect_blob(5, u1, "first");
+    cr_assert_eq(stt_load(f.r, 5, STORE_TID_MAX, NULL, 0, NULL, NULL), 0);
+    uint64_t u2 = undo_ok(u1);
+    expect_blob(5, u2, "second");
+    /* the older files stay as they were */
+    expect_blob(5, t1, "first");
+    expect_blob(5, t2, "second");
+}
+
+Test(store_blob, undo_of_a_zeo_blob_creation)
+{
+    uint64_t t1 = commit_blob_twice(6, 0, "born");
+    uint64_t u1 = undo_ok(t1);
+    char path[512];
+    zerr e;
+    cr_assert_eq(stt_load(f.r, 6, STORE_TID_MAX, NULL, 0, NULL, NULL), ZE_NOTFOUND);
+    cr_assert_eq(store_load_blob(f.r, 6, u1, path, sizeof path, &e), ZE_NOTFOUND);
+    uint64_t u2 = undo_ok(u1);
+    expect_blob(6, u2, "born");
+}
+
+/* Undo of a ZEO blob store writes two back-pointers, each with the blob
+ * flag, and one file for both. Pack drops the first record, never the file
+ * the second one (the current record, same tid) still needs. */
+Test(store_blob, pack_keeps_the_file_of_a_record_stored_twice)
+{
+    uint64_t t1 = commit_blob_twice(5, 0, "first");
+    uint64_t t2 = commit_blob_twice(5, t1, "second");
+    uint64_t u1 = undo_ok(t2);
+    zerr e;
+    store_pack_stats st;
+    cr_assert_eq(store_pack(f.s, (double)time(NULL) + 1e6, 0, &st, &e), 0, "%s", e.msg);
+    cr_assert_eq(st.records_removed, 5);   /* t1 (2), t2 (2), u1's first */
+    cr_assert_eq(st.blobs_removed, 2);     /* t1's and t2's files */
+    expect_blob(5, u1, "first");
 }

@@ -226,3 +226,133 @@ Test(store_undo, history_newest_first)
     cr_assert_eq(h.sizes[2], 3);
     cr_assert_eq(store_history(f.r, 2, 10, hist_cb, &h, &e), ZE_NOTFOUND);
 }
+
+/* Kind and back_tid of every record of transaction tid, in order. */
+typedef struct listing {
+    int n;
+    uint64_t oids[8];
+    store_rec_kind kinds[8];
+    uint64_t back[8];
+} listing;
+
+static listing list_txn(uint64_t tid)
+{
+    store_iter *it;
+    store_txn_info info;
+    store_record rec;
+    listing l = {0};
+    zerr e;
+    int rc;
+    cr_assert_eq(store_iter_open(f.s, tid, tid, &it, &e), 0);
+    cr_assert_eq(store_iter_next_txn(it, &info, &e), 1);
+    while ((rc = store_iter_next_record(it, &rec, &e)) == 1 && l.n < 8) {
+        l.oids[l.n] = rec.oid;
+        l.kinds[l.n] = rec.kind;
+        l.back[l.n++] = rec.kind == STORE_REC_BACKPTR ? rec.back_tid : 0;
+    }
+    cr_assert_eq(rc, 0, "%s", e.msg);
+    store_iter_close(it);
+    return l;
+}
+
+/* FileStorage writes one revert record per record of T: two records of one
+ * oid (a blob store over ZEO) give two back-pointers to the previous txn. */
+Test(store_undo, duplicate_oid_undo_and_redo)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "a");
+    uint64_t t2 = stt_commit_n(f.s, 3, (uint64_t[]){1, 2, 1}, (uint64_t[]){t1, 0, t1},
+                               (const char *const[]){"b", "new", "b"});
+    undo_res res;
+    uint64_t u1, u2;
+    cr_assert_eq(undo(t2, &u1, &res), 0);
+    cr_assert_eq(res.n_changed, 2);
+    expect(1, "a");
+    expect(2, NULL);
+    listing l = list_txn(u1);
+    cr_assert_eq(l.n, 3);
+    cr_assert_eq(l.oids[0], 1);
+    cr_assert_eq(l.kinds[0], STORE_REC_BACKPTR);
+    cr_assert_eq(l.back[0], t1);
+    cr_assert_eq(l.kinds[1], STORE_REC_DELETE);
+    cr_assert_eq(l.oids[2], 1);
+    cr_assert_eq(l.back[2], t1);
+    /* redo: the undo transaction itself holds oid 1 twice */
+    cr_assert_eq(undo(u1, &u2, &res), 0);
+    expect(1, "b");
+    expect(2, "new");
+    l = list_txn(u2);
+    cr_assert_eq(l.n, 3);
+    cr_assert_eq(l.back[0], t2);
+    cr_assert_eq(l.back[2], t2);
+}
+
+Test(store_undo, duplicate_oid_undo_of_creation)
+{
+    uint64_t t1 = stt_commit_n(f.s, 2, (uint64_t[]){4, 4}, (uint64_t[]){0, 0},
+                               (const char *const[]){"n", "n"});
+    undo_res res;
+    uint64_t u1, u2;
+    cr_assert_eq(undo(t1, &u1, &res), 0);
+    expect(4, NULL);
+    listing l = list_txn(u1);
+    cr_assert_eq(l.n, 2);
+    cr_assert_eq(l.kinds[0], STORE_REC_DELETE);
+    cr_assert_eq(l.kinds[1], STORE_REC_DELETE);
+    cr_assert_eq(undo(u1, &u2, &res), 0);
+    expect(4, "n");
+}
+
+/* The first record's failure (its data is not the current data) is
+ * forgiven by the second, current one; only the second is reverted. */
+Test(store_undo, duplicate_oid_with_different_data_second_chance)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "a");
+    uint64_t t2 = stt_commit_n(f.s, 2, (uint64_t[]){1, 1}, (uint64_t[]){t1, t1},
+                               (const char *const[]){"b1", "b2"});
+    uint64_t t3 = stt_commit_n(f.s, 2, (uint64_t[]){5, 5}, (uint64_t[]){0, 0},
+                               (const char *const[]){"c1", "c2"});
+    undo_res res;
+    uint64_t u;
+    cr_assert_eq(undo(t2, &u, &res), 0);
+    expect(1, "a");
+    listing l = list_txn(u);
+    cr_assert_eq(l.n, 1);
+    cr_assert_eq(l.back[0], t1);
+    /* a creation: the first record cannot be undone, the second can */
+    cr_assert_eq(undo(t3, &u, &res), 0);
+    expect(5, NULL);
+    l = list_txn(u);
+    cr_assert_eq(l.n, 1);
+    cr_assert_eq(l.kinds[0], STORE_REC_DELETE);
+}
+
+/* Only a LATER record of the oid forgives: when the last one fails, the
+ * undo fails and names the oid. */
+Test(store_undo, duplicate_oid_changed_later_fails)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "a");
+    uint64_t t2 = stt_commit_n(f.s, 2, (uint64_t[]){1, 1}, (uint64_t[]){t1, t1},
+                               (const char *const[]){"b", "b"});
+    stt_commit1(f.s, 1, t2, "c");
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_undo(t, t2, &e), 0);
+    cr_assert_eq(store_txn_vote(t, NULL, &e), ZE_UNDO);
+    cr_assert(strstr(e.msg, "oid 0000000000000001: Some data were modified"), "%s", e.msg);
+    store_txn_abort(t);
+    store_txn_free(t);
+    expect(1, "c");
+}
+
+/* FileStorage compares pickles: a later revision with R's very bytes is
+ * no change, and R can still be reverted. */
+Test(store_undo, same_pickle_written_later_is_undoable)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "a");
+    uint64_t t2 = stt_commit1(f.s, 1, t1, "b");
+    stt_commit1(f.s, 1, t2, "b");
+    undo_res res;
+    uint64_t u;
+    cr_assert_eq(undo(t2, &u, &res), 0);
+    expect(1, "a");
+}
