@@ -101,7 +101,7 @@ static int load_back(undo_ctx *c, uint64_t oid, rec_pos p, st_rec *data, int *fo
 static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, int has_pre, const char **why)
 {
     int is_r, found_r, found_c;
-    rec_pos link;
+    rec_pos link = {1, 0, 0};
     st_rec rd, cd;
     *why = NULL;
     int rc = current_link(c, oid, r, &is_r, &link);
