@@ -294,6 +294,23 @@ static int undo_txn(undo_ctx *c, txn_op *uop)
     return 0;
 }
 
+/* A blob file belongs to an oid and a tid: of the undo's records of one oid
+ * only the last (the one loads see) carries it, as a blob store over ZEO
+ * does, so the file is made once and exported once. */
+static void one_blob_per_oid(undo_ctx *c)
+{
+    store_txn *t = c->t;
+    for (size_t i = 0; i < t->n_gen; i++) {
+        uint64_t last = 0;
+        txn_op *op = &t->gen[i];
+        if ((op->rflags & ST_RF_BLOB) && oidmap_get(&c->last_gen, op->oid, &last) &&
+            last != i + 1) {
+            op->rflags &= (uint8_t)~ST_RF_BLOB;
+            op->blob_src = 0;
+        }
+    }
+}
+
 int store__undo_expand(store_txn *t, MDB_txn *txn, zerr *err)
 {
     undo_ctx c = {.t = t, .txn = txn, .last_gen = OIDMAP_INIT, .failed = OIDMAP_INIT,
@@ -307,6 +324,8 @@ int store__undo_expand(store_txn *t, MDB_txn *txn, zerr *err)
     for (size_t i = 0; !rc && i < t->n_ops; i++)
         if (t->ops[i].type == OP_UNDO)
             rc = undo_txn(&c, &t->ops[i]);
+    if (!rc)
+        one_blob_per_oid(&c);
     mdb_cursor_close(c.cur);
     oidmap_free(&c.last_gen);
     oidmap_free(&c.failed);

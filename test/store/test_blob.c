@@ -219,18 +219,45 @@ Test(store_blob, undo_of_a_zeo_blob_creation)
     expect_blob(6, u2, "born");
 }
 
-/* Undo of a ZEO blob store writes two back-pointers, each with the blob
- * flag, and one file for both. Pack drops the first record, never the file
- * the second one (the current record, same tid) still needs. */
-Test(store_blob, pack_keeps_the_file_of_a_record_stored_twice)
+/* The undo of a ZEO blob store writes two back-pointers; only the second
+ * (the one loads see) carries the file, so an export copies it once. */
+Test(store_blob, undo_gives_the_file_to_the_last_record_of_the_oid)
 {
     uint64_t t1 = commit_blob_twice(5, 0, "first");
     uint64_t t2 = commit_blob_twice(5, t1, "second");
     uint64_t u1 = undo_ok(t2);
+    store_iter *it;
+    store_txn_info info;
+    store_record a, b;
     zerr e;
+    cr_assert_eq(store_iter_open(f.s, u1, u1, &it, &e), 0);
+    cr_assert_eq(store_iter_next_txn(it, &info, &e), 1);
+    cr_assert_eq(store_iter_next_record(it, &a, &e), 1);
+    cr_assert_eq(a.has_blob, 0);
+    cr_assert_eq(store_iter_next_record(it, &b, &e), 1);
+    cr_assert_eq(b.has_blob, 1);
+    cr_assert_eq(b.back_tid, t1);
+    store_iter_close(it);
+    expect_blob(5, u1, "first");
+}
+
+/* A client storing one blob twice in a transaction gives two records with
+ * a file each, at one path. Pack drops the first record, never the file
+ * the second one (the current record) still needs. */
+Test(store_blob, pack_keeps_the_file_of_a_blob_stored_twice)
+{
+    char tmp1[512], tmp2[512];
+    make_tmp(tmp1, sizeof tmp1, "draft");
+    make_tmp(tmp2, sizeof tmp2, "final");
+    store_txn *t = stt_begin(f.s);
+    zerr e;
+    cr_assert_eq(store_txn_store_blob(t, 5, 0, "B", 1, tmp1, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_txn_store_blob(t, 5, 0, "B", 1, tmp2, &e), 0, "%s", e.msg);
+    uint64_t t1 = stt_finish(t);
+    expect_blob(5, t1, "final");
     store_pack_stats st;
     cr_assert_eq(store_pack(f.s, (double)time(NULL) + 1e6, 0, &st, &e), 0, "%s", e.msg);
-    cr_assert_eq(st.records_removed, 5);   /* t1 (2), t2 (2), u1's first */
-    cr_assert_eq(st.blobs_removed, 2);     /* t1's and t2's files */
-    expect_blob(5, u1, "first");
+    cr_assert_eq(st.records_removed, 1);
+    cr_assert_eq(st.blobs_removed, 0);
+    expect_blob(5, t1, "final");
 }
