@@ -3,14 +3,27 @@
  * The invalidation queue keeps only the tids of the newest committed
  * transactions: the oids they changed are read back from the store when a
  * reconnecting client asks (store_changes_since), so the queue costs 8 bytes
- * a transaction. As ZEO does for storages that cannot list their last
- * transactions, the queue starts with the last tid at start-up, which lets
- * clients that were current when the server restarted verify quickly. */
+ * a transaction. As ZEO does, the queue is seeded at start-up from the
+ * newest committed transactions, which lets clients reconnecting after a
+ * restart verify quickly. */
 #include "server/server_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+
+typedef struct seed {
+    uint64_t *tids;   /* newest first */
+    size_t n, cap;
+} seed;
+
+static int seed_tid(const store_txn_info *info, void *ud)
+{
+    seed *sd = ud;
+    if (sd->n < sd->cap)
+        sd->tids[sd->n++] = info->tid;
+    return 0;
+}
 
 int zsrv_invq_init(zsrv_storage *st, size_t cap, zerr *err)
 {
@@ -18,9 +31,19 @@ int zsrv_invq_init(zsrv_storage *st, size_t cap, zerr *err)
     st->invq = calloc(st->invq_cap, sizeof *st->invq);
     if (!st->invq)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    /* The newest transactions, as FileStorage's lastInvalidations gives
+     * them, so clients that reconnect after a restart verify quickly. The
+     * undo log stops at packed transactions; the last tid is always there. */
+    seed sd = {.tids = calloc(st->invq_cap, sizeof(uint64_t)), .cap = st->invq_cap};
+    if (sd.tids && st->invq_cap <= INT32_MAX)
+        store_undo_log(st->rd, 0, -(int)st->invq_cap, NULL, NULL, seed_tid, &sd, NULL);
     uint64_t last = store_reader_last_tid(st->rd);
-    if (last)
+    if (last && (!sd.n || sd.tids[0] != last))
         zsrv_invq_push(st, last);
+    else
+        for (size_t i = sd.n; i > 0; i--)
+            zsrv_invq_push(st, sd.tids[i - 1]);
+    free(sd.tids);
     return 0;
 }
 

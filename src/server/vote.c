@@ -21,11 +21,9 @@ static void vote_answer(zsrv_conn *c, const zv *msgid, const char *err_cls, cons
 {
     zsrv_storage *st = c->stor;
     uint64_t visible = store_reader_last_tid(st->rd);
-    if (!err_cls && value->type == ZV_LIST && value->u.seq.n == 0) {
-        zsrv_send_reply(c, msgid, value);
-        return;
-    }
-    if (st->handed_tid <= visible || c->deferred.len) {
+    int reveals = err_cls || value->type != ZV_LIST || value->u.seq.n != 0;
+    /* A reply already held back keeps its place: later ones queue behind it. */
+    if (!c->deferred.len && (!reveals || st->handed_tid <= visible)) {
         if (err_cls)
             zsrv_send_error(c, msgid, err_cls, value);
         else
@@ -33,15 +31,17 @@ static void vote_answer(zsrv_conn *c, const zv *msgid, const char *err_cls, cons
         return;
     }
     zerr err = {0};
+    size_t mark = c->deferred.len;
     int rc = err_cls ? proto_encode_error(c->enc, &c->deferred, msgid, err_cls, value, &err)
                      : proto_encode_reply(c->enc, &c->deferred, msgid, value, &err);
     if (rc < 0) {
-        zbuf_reset(&c->deferred);
+        c->deferred.len = mark;
         zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot encode a vote reply");
         return;
     }
-    c->deferred_tid = st->handed_tid;
-    st->n_deferred++;
+    c->deferred_tid = st->handed_tid;   /* tids only grow: covers earlier ones */
+    if (!mark)
+        st->n_deferred++;
 }
 
 void zsrv_release_deferred(zsrv_storage *st)
