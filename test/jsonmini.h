@@ -1,8 +1,7 @@
-/* jsonmini.h: a small JSON reader for tests (fixture manifests, recorded
- * frames). JSON becomes a zv tree: object -> ZV_DICT with ZV_STR keys in
- * document order (zv_dict_get finds a member), array -> ZV_LIST, string ->
- * ZV_STR (UTF-8), number -> ZV_INT when integral and within int64, else
- * ZV_FLOAT, true/false -> ZV_BOOL, null -> ZV_NONE.
+/* jsonmini.h: the tests' JSON helpers (fixture manifests, recorded frames).
+ * Parsing is common/zjson.h's reader (see there for how JSON maps onto zv);
+ * this adds the lookups and hex decoding the fixture suites use. Link
+ * test/jsonmini.c and zl_common.
  */
 #ifndef ZEOLITE_TEST_JSONMINI_H
 #define ZEOLITE_TEST_JSONMINI_H
@@ -10,10 +9,11 @@
 #include <stddef.h>
 
 #include "common/zerr.h"
+#include "common/zjson.h"
 #include "common/zvalue.h"
 
-/* Parse one JSON value filling text[0..len) (surrounding whitespace allowed)
- * into arena a. Returns 0, ZE_CORRUPT with the offset in err, or ZE_NOMEM. */
+/* zjson_parse under the name the tests use: 0, ZE_CORRUPT with the offset in
+ * err, or ZE_NOMEM. */
 int json_parse(const char *text, size_t len, zv_arena *a, zv **out, zerr *err);
 
 /* Member lookups that fail the current Criterion test when absent are

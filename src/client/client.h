@@ -359,9 +359,10 @@ int zcl_load_blob(zcl_client *c, uint64_t oid, uint64_t serial, zcl_done_cb cb,
 int zcl_ruok(const zcl_addr *addr, const zcl_opts *opts, unsigned timeout_ms, char **json,
              zerr *err);
 
-/* Parse JSON text (such as the ruok answer) into zv values in arena a:
- * objects -> DICT, arrays -> LIST, integers -> INT, other numbers -> FLOAT,
- * strings -> STR, true/false -> BOOL, null -> NONE. 0 or ZE_PROTO. */
+/* Parse NUL-terminated JSON text (such as the ruok answer) into zv values in
+ * arena a, as common/zjson.h maps them: objects -> DICT, arrays -> LIST,
+ * integers -> INT, other numbers -> FLOAT, strings -> STR, true/false -> BOOL,
+ * null -> NONE. 0, ZE_PROTO (malformed) or ZE_NOMEM. */
 int zcl_json_parse(const char *text, zv_arena *a, zv **out, zerr *err);
 
 /* ---- command-line helpers for tools ------------------------------------- */

@@ -78,6 +78,11 @@ zv *zv_dict(zv_arena *a, size_t npairs);
 zv *zv_tuple2(zv_arena *a, zv *x, zv *y);
 zv *zv_oid(zv_arena *a, uint64_t oid);   /* 8-byte big-endian bytes */
 
+/* Write code point cp (at most 0x10ffff) as UTF-8 into o, which has room for
+ * 4 bytes; returns the number of bytes written. Surrogates are written as they
+ * are (Python's raw-unicode-escape and lone JSON \u escapes can carry them). */
+size_t zv_utf8_put(uint8_t *o, uint32_t cp);
+
 /* Readers: 1 when v has that shape (and store the value), else 0. */
 int zv_get_int(const zv *v, int64_t *out);        /* ZV_INT or ZV_BOOL */
 int zv_get_u64be(const zv *v, uint64_t *out);     /* ZV_BYTES of exactly 8 */

@@ -220,30 +220,6 @@ int pickle__escape_decode(zv_arena *a, const uint8_t *s, size_t n, uint8_t **out
     return 0;
 }
 
-static size_t put_utf8(uint8_t *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (uint8_t)(0xc0 | (cp >> 6));
-        o[1] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (uint8_t)(0xe0 | (cp >> 12));
-        o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (uint8_t)(0xf0 | (cp >> 18));
-    o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (uint8_t)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 int pickle__raw_unicode_decode(zv_arena *a, const uint8_t *s, size_t n, uint8_t **out,
                                size_t *out_len)
 {
@@ -257,7 +233,7 @@ int pickle__raw_unicode_decode(zv_arena *a, const uint8_t *s, size_t n, uint8_t 
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i++];
         if (c != '\\' || i == n || (s[i] != 'u' && s[i] != 'U')) {
-            o += put_utf8(b + o, c);
+            o += zv_utf8_put(b + o, c);
             continue;
         }
         size_t count = s[i++] == 'u' ? 4 : 8;
@@ -272,7 +248,7 @@ int pickle__raw_unicode_decode(zv_arena *a, const uint8_t *s, size_t n, uint8_t 
         }
         if (cp > 0x10ffff)
             return ZE_CORRUPT;
-        o += put_utf8(b + o, cp);
+        o += zv_utf8_put(b + o, cp);
     }
     b[o] = 0;
     *out = b;
