@@ -14,6 +14,9 @@
  * the whole undo with ZE_UNDO. "Current" counts the records of transactions
  * undone earlier in the same store transaction, but not those of T itself:
  * FileStorage merges an undo's records into its index only after all of T.
+ * Not modelled: FileStorage would also count a store of the oid queued
+ * before the undo in the same transaction as current; here that store is
+ * only checked against committed data, like any store.
  */
 #include "store/txn.h"
 
