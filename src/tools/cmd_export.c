@@ -2,31 +2,12 @@
 #include "tools/commands.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "convert/convert.h"
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-/* Ctrl-C or a kill stops at a transaction boundary and cleans up. */
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-}
+#include "tools/cli.h"
 
 static int usage(FILE *f)
 {
@@ -91,8 +72,7 @@ int cmd_export(int argc, char **argv)
         return usage(stderr);
     zerr err = {0};
     zfs_export_stats st;
-    opt.cancel = &interrupted;
-    catch_signals();
+    opt.cancel = cli_catch_stop_signals();
     if (zfs_export(pos[0], pos[1], &opt, &st, &err)) {
         fprintf(stderr, "zeolite export: %s\n", err.msg);
         return 1;

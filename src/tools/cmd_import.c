@@ -2,30 +2,11 @@
 #include "tools/commands.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "convert/convert.h"
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-/* Ctrl-C or a kill stops at a transaction boundary and cleans up. */
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-}
+#include "tools/cli.h"
 
 static int usage(FILE *f)
 {
@@ -71,8 +52,7 @@ int cmd_import(int argc, char **argv)
         return usage(stderr);
     zerr err = {0};
     zfs_import_stats st;
-    opt.cancel = &interrupted;
-    catch_signals();
+    opt.cancel = cli_catch_stop_signals();
     int rc = zfs_import(pos[0], pos[1], &opt, &st, &err);
     if (rc) {
         fprintf(stderr, "zeolite import: %s\n", err.msg);

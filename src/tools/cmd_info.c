@@ -2,9 +2,9 @@
  * (get_info, lastTransaction, server_status). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "client/client.h"
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 static void usage(FILE *f)
@@ -52,46 +52,5 @@ static int show(zcl_client *c, zerr *err)
 
 int cmd_info(int argc, char **argv)
 {
-    zcl_opts o;
-    zcl_opts_init(&o);
-    o.read_only = 1;
-    o.timeout_ms = 10000;
-    const char *addr = NULL;
-    zerr err = {0};
-    for (int i = 1; i < argc; i++) {
-        int rc = zcl_opts_parse_flag(&o, argc, argv, &i, &err);
-        if (rc < 0) {
-            fprintf(stderr, "zeolite info: %s\n", err.msg);
-            return 2;
-        }
-        if (rc)
-            continue;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-            o.timeout_ms = (unsigned)(atof(argv[++i]) * 1000);
-        } else if (argv[i][0] == '-' || addr) {
-            usage(stderr);
-            return 2;
-        } else {
-            addr = argv[i];
-        }
-    }
-    if (!addr) {
-        usage(stderr);
-        return 2;
-    }
-    zcl_client *c;
-    int rc = zcl_open_sync(addr, &o, &c, &err);
-    if (rc == 0) {
-        rc = show(c, &err);
-        zcl_free(c);
-    }
-    if (rc < 0) {
-        fprintf(stderr, "zeolite info: %s\n", err.msg);
-        return 1;
-    }
-    return 0;
+    return cli_run_client("info", argc, argv, usage, show);
 }

@@ -1,9 +1,8 @@
 /* cmd_last_tid.c: `zeolite last-tid ADDR`: print the storage's last tid. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "client/client.h"
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 static void usage(FILE *f)
@@ -17,50 +16,16 @@ static void usage(FILE *f)
                "%s", zcl_opts_flags_help);
 }
 
+static int print_last_tid(zcl_client *c, zerr *err)
+{
+    uint64_t tid;
+    int rc = zcl_last_transaction_sync(c, &tid, err);
+    if (rc == 0)
+        printf("%016llx\n", (unsigned long long)tid);
+    return rc;
+}
+
 int cmd_last_tid(int argc, char **argv)
 {
-    zcl_opts o;
-    zcl_opts_init(&o);
-    o.read_only = 1;
-    o.timeout_ms = 10000;
-    const char *addr = NULL;
-    zerr err = {0};
-    for (int i = 1; i < argc; i++) {
-        int rc = zcl_opts_parse_flag(&o, argc, argv, &i, &err);
-        if (rc < 0) {
-            fprintf(stderr, "zeolite last-tid: %s\n", err.msg);
-            return 2;
-        }
-        if (rc)
-            continue;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-            o.timeout_ms = (unsigned)(atof(argv[++i]) * 1000);
-        } else if (argv[i][0] == '-' || addr) {
-            usage(stderr);
-            return 2;
-        } else {
-            addr = argv[i];
-        }
-    }
-    if (!addr) {
-        usage(stderr);
-        return 2;
-    }
-    zcl_client *c;
-    uint64_t tid = 0;
-    int rc = zcl_open_sync(addr, &o, &c, &err);
-    if (rc == 0) {
-        rc = zcl_last_transaction_sync(c, &tid, &err);
-        zcl_free(c);
-    }
-    if (rc < 0) {
-        fprintf(stderr, "zeolite last-tid: %s\n", err.msg);
-        return 1;
-    }
-    printf("%016llx\n", (unsigned long long)tid);
-    return 0;
+    return cli_run_client("last-tid", argc, argv, usage, print_last_tid);
 }

@@ -1,0 +1,40 @@
+/* cli.h: what several subcommands do the same way (process setup, argument
+ * handling, connecting). Private to src/tools.
+ */
+#ifndef ZEOLITE_TOOLS_CLI_H
+#define ZEOLITE_TOOLS_CLI_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "client/client.h"
+
+/**
+ * @brief Make SIGINT, SIGTERM and SIGHUP ask a long job to stop.
+ *
+ * @return the flag the handlers set to 1; pass it as the job's cancel flag
+ *         (the import and export stop at a transaction boundary and clean up).
+ *         The flag lives for the whole process.
+ */
+const volatile sig_atomic_t *cli_catch_stop_signals(void);
+
+/* The work of a client command once connected; errors go into err. */
+typedef int (*cli_client_fn)(zcl_client *c, zerr *err);
+
+/**
+ * @brief Run `zeolite NAME [OPTIONS] ADDR` for a read-only client command.
+ *
+ * Accepts the connection flags (zcl_opts_parse_flag), --timeout SECONDS
+ * (default 10) and -h/--help; opens a read-only client on ADDR, calls @p run,
+ * and closes the client.
+ *
+ * @param[in] name   the subcommand, for error messages ("zeolite NAME: ...")
+ * @param[in] usage  prints the command's help to the given stream
+ * @param[in] run    the command's work
+ * @return the exit status: 0 (also after --help), 1 when connecting or @p run
+ *         failed (the message is printed to stderr), 2 on bad usage.
+ */
+int cli_run_client(const char *name, int argc, char **argv, void (*usage)(FILE *),
+                   cli_client_fn run);
+
+#endif
