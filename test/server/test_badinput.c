@@ -174,7 +174,7 @@ Test(server_badinput, bad_transactions_are_refused)
 
 Test(server_badinput, many_connections_opened_and_dropped)
 {
-    for (int i = 0; i < 250; i++) {
+    for (int i = 0; i < 1000; i++) {
         tc c;
         cr_assert_eq(tc_open(&c, srv.port), 0, "connection %d refused", i);
         if (i % 2)
