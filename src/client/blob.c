@@ -167,17 +167,6 @@ int zcl_load_blob(zcl_client *c, uint64_t oid, uint64_t serial, zcl_done_cb cb, 
     return zcl__send_call(c, "sendBlob", args, on_sent_blob, (void *)cb, data, oid, serial);
 }
 
-typedef struct blob_wait {
-    int done, status;
-} blob_wait;
-
-static void on_blob_sync(zcl_client *c, int status, void *data)
-{
-    blob_wait *w = data;
-    w->done = 1;
-    w->status = status;
-}
-
 int zcl_load_blob_sync(zcl_client *c, uint64_t oid, uint64_t serial, char **path, zerr *err)
 {
     *path = zcl_blob_path(c, oid, serial);
@@ -189,12 +178,9 @@ int zcl_load_blob_sync(zcl_client *c, uint64_t oid, uint64_t serial, char **path
     if (c->opts.shared_blob_dir) {
         zerr_set(err, rc, "no blob file at %s", *path);
     } else {
-        blob_wait w = {0, 0};
-        rc = zcl_load_blob(c, oid, serial, on_blob_sync, &w);
-        if (rc < 0)
-            zcl__err_copy(err, &c->err, rc);
-        else if ((rc = zcl__wait(c, &w.done, err)) == 0 && w.status < 0)
-            rc = zcl__err_copy(err, &c->err, w.status);
+        zcl__done_wait w = {0, 0};
+        rc = zcl_load_blob(c, oid, serial, zcl__on_done_sync, &w);
+        rc = zcl__sync_finish(c, rc, &w.done, &w.status, &c->err, err);
     }
     if (rc < 0) {
         free(*path);

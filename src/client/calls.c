@@ -232,16 +232,11 @@ int zcl_call_sync(zcl_client *c, const char *method, const zv *args, zv_arena *a
 {
     sync_wait w = {.a = a};
     int rc = zcl_call(c, method, args, sync_reply, &w);
-    if (rc < 0)
-        return zcl__err_copy(err, &c->err, rc);
-    rc = zcl__wait(c, &w.done, err);
-    if (rc < 0)
-        return rc;
-    if (result)
+    rc = zcl__sync_finish(c, rc, &w.done, &w.status, &w.err, err);
+    /* An error reply's value is handed out too (ZEO's exception args). */
+    if (result && w.done)
         *result = w.result;
-    if (w.status < 0)
-        return zcl__err_copy(err, &w.err, w.status);
-    return 0;
+    return rc;
 }
 
 int zcl__err_copy(zerr *dst, const zerr *src, int status)

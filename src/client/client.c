@@ -223,6 +223,25 @@ int zcl__wait(zcl_client *c, const int *done, zerr *err)
                     c->opts.timeout_ms);
 }
 
+int zcl__sync_finish(zcl_client *c, int started, const int *done, const int *status,
+                     const zerr *why, zerr *err)
+{
+    if (started < 0)
+        return zcl__err_copy(err, &c->err, started);
+    int rc = zcl__wait(c, done, err);
+    if (rc < 0)
+        return rc;
+    return *status < 0 ? zcl__err_copy(err, why, *status) : 0;
+}
+
+void zcl__on_done_sync(zcl_client *c, int status, void *data)
+{
+    zcl__done_wait *w = data;
+    (void)c;
+    w->done = 1;
+    w->status = status;
+}
+
 zv *zcl__tid(zcl_client *c, uint64_t v)
 {
     return zv_oid(c->tmp_arena, v);

@@ -206,6 +206,18 @@ struct zcl_client {
 /* Run c's loop until *done or the sync timeout (then the connection is
  * dropped and ZE_TIMEOUT returned). */
 int zcl__wait(zcl_client *c, const int *done, zerr *err);
+/* The tail every *_sync call shares. started is what the async call returned:
+ * when negative, c->err explains it. Otherwise wait for *done (zcl__wait);
+ * then a negative *status is the result, explained by why. Returns 0 or the
+ * code, with its message copied into err. */
+int zcl__sync_finish(zcl_client *c, int started, const int *done, const int *status,
+                     const zerr *why, zerr *err);
+/* What a *_sync call over a zcl_done_cb waits on, and that callback
+ * (data: a zcl__done_wait; the message of a failure is in c->err). */
+typedef struct zcl__done_wait {
+    int done, status;
+} zcl__done_wait;
+void zcl__on_done_sync(zcl_client *c, int status, void *data);
 /* Arm the reconnect timer when the options ask for it. */
 void zcl__schedule_retry(zcl_client *c);
 /* Copy of a zerr (NULL-safe) into dst, returns its code. */

@@ -101,12 +101,10 @@ int zcl_load_before_sync(zcl_client *c, uint64_t oid, uint64_t before, zbuf *dat
     load_wait w = {.data = data};
     zcl_rev hit;
     int rc = zcl_load_before(c, oid, before, &hit, on_load_sync, &w);
-    if (rc < 0)
-        return zcl__err_copy(err, &c->err, rc);
-    if (rc == 1)
+    if (rc == 1) /* a cache hit: no call was made */
         rc = take_rev(&w, &hit);
-    else if ((rc = zcl__wait(c, &w.done, err)) == 0 && w.status < 0)
-        rc = zcl__err_copy(err, &w.err, w.status);
+    else
+        rc = zcl__sync_finish(c, rc, &w.done, &w.status, &w.err, err);
     if (rc < 0)
         return rc;
     if (start)

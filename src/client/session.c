@@ -287,27 +287,9 @@ int zcl_connect(zcl_client *c, zcl_done_cb cb, void *data)
     return 0;
 }
 
-typedef struct connect_wait {
-    int done, status;
-} connect_wait;
-
-static void on_connect_sync(zcl_client *c, int status, void *data)
-{
-    connect_wait *w = data;
-    w->done = 1;
-    w->status = status;
-}
-
 int zcl_connect_sync(zcl_client *c, zerr *err)
 {
-    connect_wait w = {0, 0};
-    int rc = zcl_connect(c, on_connect_sync, &w);
-    if (rc < 0)
-        return zcl__err_copy(err, &c->err, rc);
-    rc = zcl__wait(c, &w.done, err);
-    if (rc < 0)
-        return rc;
-    if (w.status < 0)
-        return zcl__err_copy(err, &c->err, w.status);
-    return 0;
+    zcl__done_wait w = {0, 0};
+    int rc = zcl_connect(c, zcl__on_done_sync, &w);
+    return zcl__sync_finish(c, rc, &w.done, &w.status, &c->err, err);
 }

@@ -371,18 +371,14 @@ int zcl_tpc_vote_sync(zcl_client *c, zcl_conflict **conf, size_t *nconf, zerr *e
 {
     txn_wait w = {0};
     int rc = zcl_tpc_vote(c, on_vote_sync, &w);
-    if (rc < 0)
-        return zcl__err_copy(err, &c->err, rc);
-    rc = zcl__wait(c, &w.done, err);
+    rc = zcl__sync_finish(c, rc, &w.done, &w.status, &w.err, err);
     if (conf) {
         *conf = w.conf;
         *nconf = w.nconf;
     } else {
         zcl_conflicts_free(w.conf, w.nconf);
     }
-    if (rc < 0)
-        return rc;
-    return w.status < 0 ? zcl__err_copy(err, &w.err, w.status) : 0;
+    return rc;
 }
 
 static void on_tid_sync(zcl_client *c, int status, uint64_t tid, const zerr *err, void *data)
@@ -397,33 +393,15 @@ int zcl_tpc_finish_sync(zcl_client *c, uint64_t *tid, zerr *err)
 {
     txn_wait w = {0};
     int rc = zcl_tpc_finish(c, on_tid_sync, &w);
-    if (rc < 0)
-        return zcl__err_copy(err, &c->err, rc);
-    rc = zcl__wait(c, &w.done, err);
-    if (rc < 0)
-        return rc;
-    if (w.status < 0)
-        return zcl__err_copy(err, &w.err, w.status);
-    if (tid)
+    rc = zcl__sync_finish(c, rc, &w.done, &w.status, &w.err, err);
+    if (rc == 0 && tid)
         *tid = w.tid;
-    return 0;
-}
-
-static void on_done_sync(zcl_client *c, int status, void *data)
-{
-    txn_wait *w = data;
-    w->done = 1;
-    w->status = status;
+    return rc;
 }
 
 int zcl_tpc_abort_sync(zcl_client *c, zerr *err)
 {
-    txn_wait w = {0};
-    int rc = zcl_tpc_abort(c, on_done_sync, &w);
-    if (rc < 0)
-        return zcl__err_copy(err, &c->err, rc);
-    rc = zcl__wait(c, &w.done, err);
-    if (rc < 0)
-        return rc;
-    return w.status < 0 ? zcl__err_copy(err, &c->err, w.status) : 0;
+    zcl__done_wait w = {0, 0};
+    int rc = zcl_tpc_abort(c, zcl__on_done_sync, &w);
+    return zcl__sync_finish(c, rc, &w.done, &w.status, &c->err, err);
 }
