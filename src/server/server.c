@@ -68,6 +68,12 @@ static void storages_close(zsrv *s)
 {
     for (size_t i = 0; i < s->n_storages; i++) {
         zsrv_storage *st = &s->storages[i];
+        if (st->st && st->stats.commits) {
+            store_stats ss;
+            store_get_stats(st->st, &ss);
+            zsrv_log(ZSRV_LOG_INFO, "storage %s: %llu commits in %llu durable syncs", st->name,
+                     (unsigned long long)ss.commits, (unsigned long long)ss.syncs);
+        }
         zsrv_invq_free(st);
         store_reader_free(st->rd);
         store_close(st->st);

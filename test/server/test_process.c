@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "testutil.h"
@@ -171,4 +172,29 @@ Test(server_process, sigterm_lets_a_voted_commit_finish)
     char *log = th_log(&srv);
     cr_expect(log && strstr(log, "terminated by SIGTERM"));
     free(log);
+}
+
+Test(server_process, sigusr2_reopens_the_log_file)
+{
+    char log[1024], moved[1024], db[1024], addr[64];
+    path_in(log, sizeof log, "zeo.log");
+    path_in(moved, sizeof moved, "zeo.log.1");
+    path_in(db, sizeof db, "db");
+    srv.port = th_free_port();
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
+    const char *args[] = {"-a", addr, "-f", db, "--log-file", log, NULL};
+    cr_assert_eq(th_spawn(&srv, args, NULL), 0);
+    cr_assert_eq(rename(log, moved), 0, "no log file at %s", log);
+    kill(srv.pid, SIGUSR2);
+    size_t len = 0;
+    char *text = NULL;
+    for (int i = 0; i < 200 && !text; i++) {
+        text = (char *)tu_read_file(log, &len);
+        if (!text)
+            usleep(10000);
+    }
+    cr_assert(text, "the log file was not reopened");
+    cr_expect(strstr(text, "Log files reopened"), "%s", text);
+    free(text);
+    cr_expect_eq(th_stop(&srv), 0);
 }
