@@ -122,6 +122,14 @@ uint64_t ops_commit(store *s, int n, const uint64_t *oids, const uint64_t *seria
     return finish(t);
 }
 
+uint64_t ops_undo(store *s, uint64_t undo_tid)
+{
+    store_txn *t = begin(s);
+    zerr err;
+    cr_assert_eq(store_txn_undo(t, undo_tid, &err), 0, "undo: %s", err.msg);
+    return finish(t);
+}
+
 uint64_t ops_put(store *s, uint64_t oid, uint64_t serial, const test_ref *refs, int nrefs,
                  const char *payload)
 {

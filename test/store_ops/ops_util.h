@@ -38,6 +38,8 @@ uint64_t ops_commit(store *s, int n, const uint64_t *oids, const uint64_t *seria
 /* ops_commit of one object holding refs and payload. */
 uint64_t ops_put(store *s, uint64_t oid, uint64_t serial, const test_ref *refs, int nrefs,
                  const char *payload);
+/* One committed transaction undoing transaction undo_tid; returns its tid. */
+uint64_t ops_undo(store *s, uint64_t undo_tid);
 /* ops_put of a blob object whose file holds `content`. */
 uint64_t ops_put_blob(store *s, uint64_t oid, uint64_t serial, const char *content);
 

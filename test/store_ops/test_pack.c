@@ -430,20 +430,24 @@ Test(pack, empty_store_packs_to_nothing)
 }
 
 /* Pack leaves the positions of removed records in a kept transaction empty
- * (indices stay stable for back-pointers); iteration must skip them in a 'p'
- * transaction. store-A's iter.c (17:30) still reports such a gap as damage:
- * enable this test once it skips them. */
-Test(pack, iteration_lists_only_the_records_a_packed_transaction_kept, .disabled = true)
+ * (indices stay stable for back-pointers); iteration skips them in a 'p'
+ * transaction, and a back-pointer into such a transaction names its target
+ * by the position iteration lists it at. */
+Test(pack, iteration_lists_only_the_records_a_packed_transaction_kept)
 {
     uint64_t a = ops_new_oid(s), b = ops_new_oid(s);
     put_root(0, &a, 1);
     zbuf data[2] = {ZBUF_INIT, ZBUF_INIT};
-    ops_record(&data[0], NULL, 0, "a");
-    ops_record(&data[1], NULL, 0, "b");
+    ops_record(&data[0], NULL, 0, "b");
+    ops_record(&data[1], NULL, 0, "a");
     uint64_t oids[2] = {b, a}, serials[2] = {0, 0};
     uint64_t t1 = ops_commit(s, 2, oids, serials, data);
+    ops_pause();
+    uint64_t a2 = ops_put(s, a, t1, NULL, 0, "a2");
 
-    pack(future(), 1);
+    pack(ops_time_between(t1, a2), 1);
+    /* a's record in t1 is store position 1, listed as 0 once b is gone */
+    uint64_t u = ops_undo(s, a2);
     store_iter *it;
     store_txn_info info;
     store_record rec;
@@ -452,8 +456,17 @@ Test(pack, iteration_lists_only_the_records_a_packed_transaction_kept, .disabled
     cr_expect_eq(info.status, 'p');
     cr_assert_eq(store_iter_next_record(it, &rec, NULL), 1);
     cr_expect_eq(rec.oid, a, "b was collected");
-    cr_expect(rec.data.len == data[0].len && !memcmp(rec.data.p, data[0].data, rec.data.len));
+    cr_expect(rec.data.len == data[1].len && !memcmp(rec.data.p, data[1].data, rec.data.len));
     cr_expect_eq(store_iter_next_record(it, &rec, NULL), 0);
+    store_iter_close(it);
+
+    cr_assert_eq(store_iter_open(s, u, u, &it, NULL), 0);
+    cr_assert_eq(store_iter_next_txn(it, &info, NULL), 1);
+    cr_assert_eq(store_iter_next_record(it, &rec, NULL), 1);
+    cr_expect_eq(rec.kind, STORE_REC_BACKPTR);
+    cr_expect_eq(rec.back_tid, t1);
+    cr_expect_eq(rec.back_index, 0);
+    cr_expect(rec.data.len == data[1].len && !memcmp(rec.data.p, data[1].data, rec.data.len));
     store_iter_close(it);
     zbuf_free(&data[0]);
     zbuf_free(&data[1]);
