@@ -232,6 +232,29 @@ static void handshake(zsrv_conn *c, const uint8_t *p, uint32_t len)
     uv_timer_stop(&c->timer);
 }
 
+static void on_timer(uv_timer_t *t)
+{
+    zsrv_conn *c = t->data;
+    if (c->state == CONN_HANDSHAKE)
+        zsrv_conn_close(c, ZSRV_LOG_WARNING, "handshake timeout");
+    else if (proto_framer_pending(&c->fr))
+        zsrv_conn_close(c, ZSRV_LOG_WARNING, "stalled in the middle of a message");
+}
+
+/* A handshake, or a message begun, must progress; registered clients may
+ * idle for ever (ZEO clients send a heartbeat only once a minute), and a
+ * connection we stopped reading is waiting for us, not stalling. */
+static void arm_stall_timer(zsrv_conn *c)
+{
+    double secs = c->srv->cfg->handshake_timeout;
+    if (secs <= 0)
+        return;
+    if (!conn_paused(c) && (c->state == CONN_HANDSHAKE || proto_framer_pending(&c->fr)))
+        uv_timer_start(&c->timer, on_timer, (uint64_t)(secs * 1000), 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
 /* Frames are handled until input runs out or the connection must wait for
  * its peer to read (see conn_paused). */
 static void process_frames(zsrv_conn *c)
@@ -262,29 +285,8 @@ static void process_frames(zsrv_conn *c)
         stop_reading(c);
     else
         start_reading(c);
+    arm_stall_timer(c);
     zsrv_conn_mark_dirty(c);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    zsrv_conn *c = t->data;
-    if (c->state == CONN_HANDSHAKE)
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, "handshake timeout");
-    else if (proto_framer_pending(&c->fr))
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, "stalled in the middle of a message");
-}
-
-/* A handshake, or a message begun, must progress; registered clients may
- * idle for ever (ZEO clients send a heartbeat only once a minute). */
-static void arm_stall_timer(zsrv_conn *c)
-{
-    double secs = c->srv->cfg->handshake_timeout;
-    if (secs <= 0)
-        return;
-    if (c->state == CONN_HANDSHAKE || proto_framer_pending(&c->fr))
-        uv_timer_start(&c->timer, on_timer, (uint64_t)(secs * 1000), 0);
-    else
-        uv_timer_stop(&c->timer);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -314,8 +316,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     process_frames(c);
-    if (c->state != CONN_CLOSING)
-        arm_stall_timer(c);
 }
 
 void zsrv_conn_pump(zsrv_conn *c)
