@@ -18,7 +18,9 @@
  *     target of a back-pointer written after the cutoff, with its blob file
  *     once the removal is durable;
  *  4. transactions at or before the cutoff that lost every record disappear;
- *     the others get status 'p' (not undoable, as FileStorage marks them).
+ *     all the others get status 'p' (not undoable, as FileStorage marks
+ *     them), even when the pack removed nothing: undoLog stops at the
+ *     first 'p', so what lies before the pack time is never listed again.
  *
  * Records keep their index in their transaction and the transaction keeps
  * its oid list, so back-pointers (tid, index) stay valid; a position whose
@@ -73,7 +75,8 @@ typedef struct pack_ctx {
     uint64_t cutoff;             /* records with tid <= cutoff are packed */
     uint64_t snap_last;          /* last tid of the snapshot */
     int gc;                      /* still collecting (cleared when not provable) */
-    int mark_packed;             /* records were removed: kept txns become 'p' */
+    int changed;                 /* records were removed or rewritten: the sizes
+                                    of packed txns need recomputing */
     obj_vec objs;                /* current at the cutoff, in oid order */
     uint8_t *reached;            /* one per objs entry */
     idx_vec todo;                /* objs to visit */
@@ -788,9 +791,8 @@ static int pack_txn(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zerr *err)
         rc = mdb_del(txn, c->s->dbi_txns, &k, NULL);
         return rc ? store__mdb_err(err, rc, "pack: remove transaction") : 0;
     }
-    char status = c->mark_packed ? 'p' : t.status;
-    if (status != t.status || size != t.size)
-        return rewrite_txn(c, txn, &k, &t, status, size, b, err);
+    if (t.status != 'p' || size != t.size)
+        return rewrite_txn(c, txn, &k, &t, 'p', size, b, err);
     return 0;
 }
 
@@ -824,7 +826,8 @@ static int flush_txns_if_full(pack_ctx *c)
     return c->tids.n >= PACK_TXN_BATCH ? flush_txns(c) : 0;
 }
 
-/* Without removed records only empty transactions change (they disappear). */
+/* Every transaction up to the cutoff turns 'p'; one already 'p' changes only
+ * when it lost records (its size) or has none (it disappears). */
 static int note_txn(pack_ctx *c, const MDB_val *k, const MDB_val *v)
 {
     st_txnval t;
@@ -833,7 +836,7 @@ static int note_txn(pack_ctx *c, const MDB_val *k, const MDB_val *v)
     uint64_t tid = zbe64(k->mv_data);
     if (tid > c->cutoff)
         return SCAN_STOP;
-    if (!c->mark_packed && t.nrec)
+    if (!c->changed && t.status == 'p' && t.nrec)
         return 0;
     return PUSH(c, c->tids, tid);
 }
@@ -908,7 +911,7 @@ static int run_pack(pack_ctx *c, double pack_time)
     end_snapshot(c);
     if ((rc = inline_backptrs(c)) || (rc = sweep(c)))
         return rc;
-    c->mark_packed = c->stats->records_removed > 0 || c->inlined > 0;
+    c->changed = c->stats->records_removed > 0 || c->inlined > 0;
     return pack_txns(c);
 }
 

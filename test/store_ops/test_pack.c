@@ -423,6 +423,50 @@ Test(pack, marks_kept_transactions_packed_and_drops_empty_ones)
     store_iter_close(it);
 }
 
+static int list_tid(const store_txn_info *info, void *ud)
+{
+    uint64_t *tids = ud;
+    cr_assert_lt(tids[0], 3, "undo log lists too many transactions");
+    tids[++tids[0]] = info->tid;
+    return 0;
+}
+
+/* ZODB's checkPackUndoLog: a pack that removes nothing still marks every
+ * transaction at or before the pack time 'p', so undoLog (which stops at the
+ * first 'p') lists only the later ones. */
+Test(pack, removing_nothing_still_marks_transactions_before_the_pack_time_packed)
+{
+    uint64_t a = ops_new_oid(s);
+    uint64_t r1 = put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a1");
+    ops_pause();
+    uint64_t a2 = ops_put(s, a, a1, NULL, 0, "a2");
+
+    store_pack_stats st = pack(ops_time_between(a1, a2), 1);
+    cr_expect_eq(st.records_removed + st.txns_removed, 0, "both revisions were current");
+    uint64_t tids[4] = {0};
+    store_reader *r;
+    zerr err;
+    cr_assert_eq(store_reader_new(s, &r, NULL), 0);
+    cr_assert_eq(store_undo_log(r, 0, -20, NULL, NULL, list_tid, tids, &err), 0, "%s",
+                 err.msg);
+    store_reader_free(r);
+    cr_expect_eq(tids[0], 1);
+    cr_expect_eq(tids[1], a2);
+
+    store_iter *it;
+    store_txn_info info;
+    cr_assert_eq(store_iter_open(s, 0, 0, &it, NULL), 0);
+    uint64_t want[3] = {r1, a1, a2};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_iter_next_txn(it, &info, NULL), 1);
+        cr_expect_eq(info.tid, want[i]);
+        cr_expect_eq(info.status, i < 2 ? 'p' : ' ', "txn %d", i);
+    }
+    store_iter_close(it);
+    expect_current(a, "a2", a2);
+}
+
 Test(pack, empty_store_packs_to_nothing)
 {
     store_pack_stats st = pack(future(), 1);
