@@ -1,11 +1,19 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 char *tu_tmpdir(const char *tag)
@@ -85,4 +93,84 @@ const char *tu_zeolite_bin(void)
 {
     const char *b = getenv("ZEOLITE_BIN");
     return b && *b ? b : ZEOLITE_BINARY_DIR "/src/tools/zeolite";
+}
+
+int tu_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+pid_t tu_spawn(const char *const *argv, const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid < 0 ? -1 : pid;
+    if (log_path) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+    }
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
+static int accepts(const char *unix_path, int port)
+{
+    struct sockaddr_un su = {.sun_family = AF_UNIX};
+    struct sockaddr_in si = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr *sa = unix_path ? (struct sockaddr *)&su : (struct sockaddr *)&si;
+    socklen_t len = unix_path ? sizeof su : sizeof si;
+    if (unix_path)
+        snprintf(su.sun_path, sizeof su.sun_path, "%s", unix_path);
+    int fd = socket(sa->sa_family, SOCK_STREAM, 0);
+    int ok = fd >= 0 && connect(fd, sa, len) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+int tu_wait_accepting(pid_t *pid, const char *unix_path, int port, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        if (accepts(unix_path, port))
+            return 0;
+        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+            *pid = 0;
+            return -1;
+        }
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+int tu_stop_process(pid_t pid, int grace_ms)
+{
+    int status = 0;
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited < grace_ms; waited += 10) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
 }

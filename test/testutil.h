@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Make a fresh empty directory under $TMPDIR (or /tmp); returns a malloc'd path. */
 char *tu_tmpdir(const char *tag);
@@ -17,5 +18,21 @@ uint8_t *tu_read_file(const char *path, size_t *len);
 int tu_write_file(const char *path, const void *p, size_t len);
 /* Path of the built zeolite executable (ZEOLITE_BIN or the build tree). */
 const char *tu_zeolite_bin(void);
+
+/* ---- server processes (a `zeolite serve`, or another ZEO server) ---------- */
+
+/* A loopback TCP port that is free now (the kernel's choice), or -1. */
+int tu_free_port(void);
+/* Fork and exec argv (argv[0] a path), its stdout and stderr appended to
+ * log_path (NULL: inherited). Returns the child's pid, or -1. */
+pid_t tu_spawn(const char *const *argv, const char *log_path);
+/* Wait up to timeout_ms until the server accepts a connection, on the Unix
+ * socket unix_path when non-NULL, else on 127.0.0.1:port. 0 once it does;
+ * -1 on timeout (the process is left running) or when the process exited
+ * (then it is reaped and *pid set to 0). */
+int tu_wait_accepting(pid_t *pid, const char *unix_path, int port, int timeout_ms);
+/* SIGTERM, then SIGKILL after grace_ms; reaps the process. Returns its exit
+ * status, or -1 if it died of a signal or had to be killed. */
+int tu_stop_process(pid_t pid, int grace_ms);
 
 #endif

@@ -4,6 +4,23 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+ts_server th_srv;
+
+void th_serve(void)
+{
+    cr_assert_eq(ts_server_start(&th_srv, ""), 0, "server did not start");
+}
+
+void th_serve_m5(void)
+{
+    cr_assert_eq(ts_server_start(&th_srv, "--msgpack"), 0, "server did not start");
+}
+
+void th_unserve(void)
+{
+    ts_server_free(&th_srv);
+}
+
 void th_record(zbuf *out, const char *text)
 {
     static const char cls[] = "\x80\x03" "czeolite.test\nThing\n" ".";

@@ -5,6 +5,15 @@
 #include "client/client.h"
 #include "server.h"
 
+/* The live server of the running test, for suites whose .init/.fini are the
+ * fixtures below (Criterion runs each test in a process of its own). */
+extern ts_server th_srv;
+/* Fixtures: start th_srv, plain or speaking msgpack, asserting it started. */
+void th_serve(void);
+void th_serve_m5(void);
+/* Fixture: stop th_srv and remove its dir. */
+void th_unserve(void);
+
 /* An object record as ZODB writes one: a class pickle, then a state pickle
  * holding text. Appended to out. */
 void th_record(zbuf *out, const char *text);

@@ -6,28 +6,11 @@
 
 #include "helpers.h"
 
-static ts_server srv;
-
-static void start_z5(void)
-{
-    cr_assert_eq(ts_server_start(&srv, ""), 0, "server did not start");
-}
-
-static void start_m5(void)
-{
-    cr_assert_eq(ts_server_start(&srv, "--msgpack"), 0, "server did not start");
-}
-
-static void stop(void)
-{
-    ts_server_free(&srv);
-}
-
 /* Commit two new objects, load them back from the server and check what
  * lastTransaction, history and loadBefore say about the tids. */
 static void full_commit(proto_enc want)
 {
-    zcl_client *c = th_connect(&srv, NULL);
+    zcl_client *c = th_connect(&th_srv, NULL);
     cr_expect_eq(zcl_encoding(c), want);
     zerr err = {0};
     uint64_t oids[2] = {th_new_oid(c), th_new_oid(c)};
@@ -76,42 +59,42 @@ static void full_commit(proto_enc want)
     zcl_free(c);
 }
 
-Test(client_commit, full_two_phase_commit_z5, .init = start_z5, .fini = stop)
+Test(client_commit, full_two_phase_commit_z5, .init = th_serve, .fini = th_unserve)
 {
     full_commit(PROTO_PICKLE);
 }
 
-Test(client_commit, full_two_phase_commit_m5, .init = start_m5, .fini = stop)
+Test(client_commit, full_two_phase_commit_m5, .init = th_serve_m5, .fini = th_unserve)
 {
     full_commit(PROTO_MSGPACK);
 }
 
 static void start_unix(void)
 {
-    cr_assert_eq(ts_server_start(&srv, "unix"), 0, "server did not start");
+    cr_assert_eq(ts_server_start(&th_srv, "unix"), 0, "server did not start");
 }
 
-Test(client_commit, full_two_phase_commit_unix_socket, .init = start_unix, .fini = stop)
+Test(client_commit, full_two_phase_commit_unix_socket, .init = start_unix, .fini = th_unserve)
 {
     full_commit(PROTO_PICKLE);
 }
 
 /* A client may answer an M5 server in Z5 (the server follows the client). */
-Test(client_commit, client_picks_encoding, .init = start_m5, .fini = stop)
+Test(client_commit, client_picks_encoding, .init = th_serve_m5, .fini = th_unserve)
 {
     zcl_opts o;
     zcl_opts_init(&o);
     o.encoding = PROTO_PICKLE;
-    zcl_client *c = th_connect(&srv, &o);
+    zcl_client *c = th_connect(&th_srv, &o);
     cr_expect_eq(zcl_encoding(c), PROTO_PICKLE);
     uint64_t oid = th_new_oid(c);
     cr_expect_neq(th_commit(c, &oid, NULL, 1, "x"), 0);
     zcl_free(c);
 }
 
-Test(client_commit, abort_discards_stores, .init = start_z5, .fini = stop)
+Test(client_commit, abort_discards_stores, .init = th_serve, .fini = th_unserve)
 {
-    zcl_client *c = th_connect(&srv, NULL);
+    zcl_client *c = th_connect(&th_srv, NULL);
     zerr err = {0};
     uint64_t oid = th_new_oid(c);
     zbuf rec = ZBUF_INIT;
@@ -147,9 +130,9 @@ static void on_fanout_load(zcl_client *c, int status, const zcl_rev *rev, const 
         f->bad++;
 }
 
-Test(client_commit, pipelined_loads, .init = start_z5, .fini = stop)
+Test(client_commit, pipelined_loads, .init = th_serve, .fini = th_unserve)
 {
-    zcl_client *c = th_connect(&srv, NULL);
+    zcl_client *c = th_connect(&th_srv, NULL);
     uint64_t oids[20];
     for (int i = 0; i < 20; i++)
         oids[i] = th_new_oid(c);
@@ -167,21 +150,21 @@ Test(client_commit, pipelined_loads, .init = start_z5, .fini = stop)
 
 static void start_read_only(void)
 {
-    cr_assert_eq(ts_server_start(&srv, "--read-only"), 0, "server did not start");
+    cr_assert_eq(ts_server_start(&th_srv, "--read-only"), 0, "server did not start");
 }
 
 /* A read-only server refuses a writable register; with read_only_fallback
  * the client registers read-only on the same connection and can load. */
-Test(client_commit, read_only_server_and_fallback, .init = start_read_only, .fini = stop)
+Test(client_commit, read_only_server_and_fallback, .init = start_read_only, .fini = th_unserve)
 {
     zcl_opts o;
     zcl_opts_init(&o);
     o.timeout_ms = 10000;
     zcl_client *c = NULL;
     zerr err = {0};
-    cr_expect_eq(zcl_open_sync(srv.addr, &o, &c, &err), ZE_READONLY, "%s", err.msg);
+    cr_expect_eq(zcl_open_sync(th_srv.addr, &o, &c, &err), ZE_READONLY, "%s", err.msg);
     o.read_only_fallback = 1;
-    c = th_connect(&srv, &o);
+    c = th_connect(&th_srv, &o);
     uint64_t oid;
     size_t got;
     cr_expect_eq(zcl_new_oids_sync(c, 1, &oid, &got, &err), ZE_READONLY);

@@ -4,23 +4,11 @@
 
 #include "helpers.h"
 
-static ts_server srv;
-
-static void start(void)
-{
-    cr_assert_eq(ts_server_start(&srv, ""), 0, "server did not start");
-}
-
-static void stop(void)
-{
-    ts_server_free(&srv);
-}
-
-TestSuite(client_conflict, .init = start, .fini = stop);
+TestSuite(client_conflict, .init = th_serve, .fini = th_unserve);
 
 Test(client_conflict, write_conflict_names_object_and_serials)
 {
-    zcl_client *a = th_connect(&srv, NULL), *b = th_connect(&srv, NULL);
+    zcl_client *a = th_connect(&th_srv, NULL), *b = th_connect(&th_srv, NULL);
     uint64_t oids[2] = {th_new_oid(a), th_new_oid(a)};
     uint64_t t1 = th_commit(a, oids, NULL, 2, "base");
     uint64_t serials[2] = {t1, t1};
@@ -53,7 +41,7 @@ Test(client_conflict, write_conflict_names_object_and_serials)
 
 Test(client_conflict, read_conflict_from_check_current)
 {
-    zcl_client *a = th_connect(&srv, NULL), *b = th_connect(&srv, NULL);
+    zcl_client *a = th_connect(&th_srv, NULL), *b = th_connect(&th_srv, NULL);
     uint64_t oids[2] = {th_new_oid(a), th_new_oid(a)};
     uint64_t t1 = th_commit(a, oids, NULL, 2, "base");
     th_commit(a, oids, &t1, 1, "moved on");

@@ -5,24 +5,6 @@
 
 #include "helpers.h"
 
-static ts_server srv;
-
-static void start(void)
-{
-    cr_assert_eq(ts_server_start(&srv, ""), 0, "server did not start");
-}
-
-static void start_m5(void)
-{
-    cr_assert_eq(ts_server_start(&srv, "--msgpack"), 0, "server did not start");
-}
-
-static void stop(void)
-{
-    ts_server_free(&srv);
-}
-
-
 typedef struct seen {
     int calls;
     uint64_t tid, oid;
@@ -43,7 +25,7 @@ static zcl_client *cached_client(seen *s)
     o.cache_size = 1 << 20;
     o.on_invalidate = on_inval;
     o.cb_data = s;
-    return th_connect(&srv, &o);
+    return th_connect(&th_srv, &o);
 }
 
 static void load(zcl_client *c, uint64_t oid, uint64_t before, zbuf *data, uint64_t *start,
@@ -99,19 +81,20 @@ static void other_client_commit_invalidates_cache(void)
     zcl_free(b);
 }
 
-Test(client_invalidate, other_client_commit_invalidates_cache_z5, .init = start, .fini = stop)
+Test(client_invalidate, other_client_commit_invalidates_cache_z5, .init = th_serve,
+     .fini = th_unserve)
 {
     other_client_commit_invalidates_cache();
 }
 
-Test(client_invalidate, other_client_commit_invalidates_cache_m5, .init = start_m5,
-     .fini = stop)
+Test(client_invalidate, other_client_commit_invalidates_cache_m5, .init = th_serve_m5,
+     .fini = th_unserve)
 {
     other_client_commit_invalidates_cache();
 }
 
 /* The committer's own cache takes what it stored. */
-Test(client_invalidate, own_commit_updates_own_cache, .init = start, .fini = stop)
+Test(client_invalidate, own_commit_updates_own_cache, .init = th_serve, .fini = th_unserve)
 {
     seen sa = {0};
     zcl_client *a = cached_client(&sa);
@@ -131,11 +114,11 @@ Test(client_invalidate, own_commit_updates_own_cache, .init = start, .fini = sto
 }
 
 /* A prefetch fills the cache with one batch of pipelined loads. */
-Test(client_invalidate, prefetch_fills_cache, .init = start, .fini = stop)
+Test(client_invalidate, prefetch_fills_cache, .init = th_serve, .fini = th_unserve)
 {
     seen sa = {0};
     zcl_client *a = cached_client(&sa);
-    zcl_client *w = th_connect(&srv, NULL);
+    zcl_client *w = th_connect(&th_srv, NULL);
     uint64_t oids[30];
     for (int i = 0; i < 30; i++)
         oids[i] = th_new_oid(w);

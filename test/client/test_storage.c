@@ -9,28 +9,16 @@
 #include "helpers.h"
 #include "testutil.h"
 
-static ts_server srv;
-
-static void start(void)
-{
-    cr_assert_eq(ts_server_start(&srv, ""), 0, "server did not start");
-}
-
-static void stop(void)
-{
-    ts_server_free(&srv);
-}
-
-TestSuite(client_storage, .init = start, .fini = stop);
+TestSuite(client_storage, .init = th_serve, .fini = th_unserve);
 
 static zcl_client *blob_client(const char *sub)
 {
     char *dir = NULL;
-    cr_assert_geq(asprintf(&dir, "%s/%s", srv.dir, sub), 0);
+    cr_assert_geq(asprintf(&dir, "%s/%s", th_srv.dir, sub), 0);
     zcl_opts o;
     zcl_opts_init(&o);
     o.blob_dir = dir;
-    zcl_client *c = th_connect(&srv, &o);
+    zcl_client *c = th_connect(&th_srv, &o);
     free(dir); /* the client keeps its own copy */
     return c;
 }
@@ -44,7 +32,7 @@ Test(client_storage, blob_upload_and_download)
     for (size_t i = 0; i < size; i++)
         content[i] = (uint8_t)(i * 31 + 7);
     char *src = NULL;
-    cr_assert_geq(asprintf(&src, "%s/upload.bin", srv.dir), 0);
+    cr_assert_geq(asprintf(&src, "%s/upload.bin", th_srv.dir), 0);
     cr_assert_eq(tu_write_file(src, content, size), 0);
 
     uint64_t oid = th_new_oid(a);
@@ -86,13 +74,13 @@ Test(client_storage, shared_blob_dir)
     char *dir = NULL, *src = NULL;
     /* zeolite keeps blobs in DB/blobs; the runzeo wrapper in DIR/blobs. */
     cr_assert_geq(asprintf(&dir, getenv("ZCL_TEST_SERVER") ? "%s/blobs" : "%s/db/blobs",
-                           srv.dir), 0);
+                           th_srv.dir), 0);
     zcl_opts o;
     zcl_opts_init(&o);
     o.blob_dir = dir;
     o.shared_blob_dir = 1;
-    zcl_client *a = th_connect(&srv, &o), *b = th_connect(&srv, &o);
-    cr_assert_geq(asprintf(&src, "%s/shared.bin", srv.dir), 0);
+    zcl_client *a = th_connect(&th_srv, &o), *b = th_connect(&th_srv, &o);
+    cr_assert_geq(asprintf(&src, "%s/shared.bin", th_srv.dir), 0);
     cr_assert_eq(tu_write_file(src, "shared blob", 11), 0);
     uint64_t oid = th_new_oid(a), tid;
     zbuf rec = ZBUF_INIT;
@@ -120,7 +108,7 @@ Test(client_storage, shared_blob_dir)
 
 Test(client_storage, undo_log_and_undo)
 {
-    zcl_client *c = th_connect(&srv, NULL);
+    zcl_client *c = th_connect(&th_srv, NULL);
     uint64_t oid = th_new_oid(c);
     uint64_t t1 = th_commit(c, &oid, NULL, 1, "v1");
     uint64_t t2 = th_commit(c, &oid, &t1, 1, "v2");
@@ -150,7 +138,7 @@ Test(client_storage, undo_log_and_undo)
 
 Test(client_storage, iterate_transactions_and_records)
 {
-    zcl_client *c = th_connect(&srv, NULL);
+    zcl_client *c = th_connect(&th_srv, NULL);
     uint64_t oids[2] = {th_new_oid(c), th_new_oid(c)};
     uint64_t t1 = th_commit(c, oids, NULL, 2, "it");
     uint64_t t2 = th_commit(c, oids, &t1, 1, "it2");
@@ -184,7 +172,7 @@ Test(client_storage, iterate_transactions_and_records)
 
 Test(client_storage, pack_and_status)
 {
-    zcl_client *c = th_connect(&srv, NULL);
+    zcl_client *c = th_connect(&th_srv, NULL);
     uint64_t root = 0;
     uint64_t t1 = th_commit(c, &root, NULL, 1, "old root");
     th_commit(c, &root, &t1, 1, "new root");

@@ -10,19 +10,7 @@
 #include "helpers.h"
 #include "testutil.h"
 
-static ts_server srv;
-
-static void start(void)
-{
-    cr_assert_eq(ts_server_start(&srv, ""), 0, "server did not start");
-}
-
-static void stop(void)
-{
-    ts_server_free(&srv);
-}
-
-TestSuite(client_tools, .init = start, .fini = stop);
+TestSuite(client_tools, .init = th_serve, .fini = th_unserve);
 
 /* Run `zeolite ARGS` (stderr dropped); exit status, stdout in *out. */
 static int zeolite(char **out, const char *fmt, ...)
@@ -42,14 +30,14 @@ static int zeolite(char **out, const char *fmt, ...)
 /* An address nobody listens on: the server's, once stopped. */
 static char *dead_addr(void)
 {
-    char *a = strdup(srv.addr);
-    ts_server_stop(&srv);
+    char *a = strdup(th_srv.addr);
+    ts_server_stop(&th_srv);
     return a;
 }
 
 static uint64_t commit_something(void)
 {
-    zcl_client *c = th_connect(&srv, NULL);
+    zcl_client *c = th_connect(&th_srv, NULL);
     uint64_t oid = 0; /* the root, so that pack has something to start from */
     uint64_t tid = th_commit(c, &oid, NULL, 1, "root");
     zcl_free(c);
@@ -59,7 +47,7 @@ static uint64_t commit_something(void)
 Test(client_tools, status_warns_on_empty_storage)
 {
     char *out = NULL;
-    cr_expect_eq(zeolite(&out, "status %s", srv.addr), 1);
+    cr_expect_eq(zeolite(&out, "status %s", th_srv.addr), 1);
     cr_expect_str_eq(out, "Empty storage '1'\n");
     free(out);
 }
@@ -68,10 +56,10 @@ Test(client_tools, status_ok_with_metrics)
 {
     commit_something();
     char *out = NULL;
-    cr_expect_eq(zeolite(&out, "status %s", srv.addr), 0);
+    cr_expect_eq(zeolite(&out, "status %s", th_srv.addr), 0);
     cr_expect_str_eq(out, "OK\n");
     free(out);
-    cr_expect_eq(zeolite(&out, "status -m %s", srv.addr), 0);
+    cr_expect_eq(zeolite(&out, "status -m %s", th_srv.addr), 0);
     cr_expect_str_eq(out, "OK|active_txns=0\n| connections=0\n waiting=0\n");
     free(out);
 }
@@ -80,14 +68,14 @@ Test(client_tools, status_rates_from_status_file)
 {
     commit_something();
     char *path = NULL, *out = NULL;
-    cr_assert_geq(asprintf(&path, "%s/nagios.json", srv.dir), 0);
-    cr_expect_eq(zeolite(&out, "status -m -s %s %s", path, srv.addr), 0);
+    cr_assert_geq(asprintf(&path, "%s/nagios.json", th_srv.dir), 0);
+    cr_expect_eq(zeolite(&out, "status -m -s %s %s", path, th_srv.addr), 0);
     free(out);
     /* Age the sample so that the next run computes rates. */
     char *cmd = NULL;
     cr_assert_geq(asprintf(&cmd, "touch -d '-60 seconds' %s", path), 0);
     cr_assert_eq(ts_run(cmd, NULL), 0);
-    cr_expect_eq(zeolite(&out, "status -m -s %s -u seconds %s", path, srv.addr), 0);
+    cr_expect_eq(zeolite(&out, "status -m -s %s -u seconds %s", path, th_srv.addr), 0);
     cr_expect(strstr(out, "\n commits=0.0\n") != NULL, "got: %s", out);
     cr_expect(strstr(out, "\n loads=") != NULL, "got: %s", out);
     free(out);
@@ -108,11 +96,11 @@ Test(client_tools, status_critical_when_unreachable)
 Test(client_tools, last_tid_prints_the_commit)
 {
     char *out = NULL, want[32];
-    cr_expect_eq(zeolite(&out, "last-tid %s", srv.addr), 0);
+    cr_expect_eq(zeolite(&out, "last-tid %s", th_srv.addr), 0);
     cr_expect_str_eq(out, "0000000000000000\n");
     free(out);
     snprintf(want, sizeof want, "%016llx\n", (unsigned long long)commit_something());
-    cr_expect_eq(zeolite(&out, "last-tid %s", srv.addr), 0);
+    cr_expect_eq(zeolite(&out, "last-tid %s", th_srv.addr), 0);
     cr_expect_str_eq(out, want);
     free(out);
     char *addr = dead_addr();
@@ -125,7 +113,7 @@ Test(client_tools, info_lists_storage_facts)
     char *out = NULL, want[64];
     snprintf(want, sizeof want, "last-transaction: %016llx\n",
              (unsigned long long)commit_something());
-    cr_expect_eq(zeolite(&out, "info %s", srv.addr), 0);
+    cr_expect_eq(zeolite(&out, "info %s", th_srv.addr), 0);
     cr_expect(strstr(out, want) != NULL, "got: %s", out);
     cr_expect(strstr(out, "supportsUndo: ") != NULL);
     cr_expect(strstr(out, "status.commits: ") != NULL);
@@ -135,10 +123,10 @@ Test(client_tools, info_lists_storage_facts)
 Test(client_tools, pack_exit_codes)
 {
     commit_something();
-    cr_expect_eq(zeolite(NULL, "pack %s -d 0", srv.addr), 0);
-    cr_expect_eq(zeolite(NULL, "pack %s:1 -d 1 -t 12:00", srv.addr), 0);
-    cr_expect_eq(zeolite(NULL, "pack %s -t 1:2:3:4", srv.addr), 1, "bad time");
-    cr_expect_eq(zeolite(NULL, "pack %s:nosuch", srv.addr), 1, "unknown storage");
+    cr_expect_eq(zeolite(NULL, "pack %s -d 0", th_srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "pack %s:1 -d 1 -t 12:00", th_srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "pack %s -t 1:2:3:4", th_srv.addr), 1, "bad time");
+    cr_expect_eq(zeolite(NULL, "pack %s:nosuch", th_srv.addr), 1, "unknown storage");
     char *addr = dead_addr();
     cr_expect_eq(zeolite(NULL, "pack %s --timeout 5", addr), 1, "unreachable");
     free(addr);
@@ -167,7 +155,7 @@ Test(client_tools, bench_workloads_report_json)
     for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
         char *out = NULL;
         cr_assert_eq(zeolite(&out, "bench %s --workload %s --duration 0.5 --objects 50 --json",
-                             srv.addr, runs[i]), 0, "%s", runs[i]);
+                             th_srv.addr, runs[i]), 0, "%s", runs[i]);
         char *last = strrchr(out, '{');
         cr_assert_not_null(last, "%s: no JSON in %s", runs[i], out);
         char name[32];
