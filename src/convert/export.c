@@ -27,6 +27,8 @@ typedef struct exporter {
     zfs_writer *w;
     zfs_layout layout;
     int made_blob_dir;       /* 1: created by us; 2: was an empty folder */
+    uint64_t *blob_oids;     /* oids whose blob file the current txn copied, sorted */
+    size_t n_blob_oids, cap_blob_oids;
 } exporter;
 
 /* The record kind in the file, 0 for a kind the store should never give. */
@@ -66,9 +68,43 @@ static int make_blob_dir(exporter *ex, zerr *err)
     return 0;
 }
 
+/* There is one blob file per (oid, tid), named by every blob record of that
+ * oid in the transaction (a ZEO blob commit stores the oid twice), as in
+ * FileStorage: 1 when the current transaction already copied oid's file,
+ * else 0 after noting oid. */
+static int blob_copied(exporter *ex, uint64_t oid, zerr *err)
+{
+    size_t lo = 0, hi = ex->n_blob_oids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ex->blob_oids[mid] < oid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < ex->n_blob_oids && ex->blob_oids[lo] == oid)
+        return 1;
+    if (ex->n_blob_oids == ex->cap_blob_oids) {
+        size_t cap = ex->cap_blob_oids ? 2 * ex->cap_blob_oids : 16;
+        uint64_t *v = realloc(ex->blob_oids, cap * sizeof *v);
+        if (!v)
+            return zerr_set(err, ZE_NOMEM, "out of memory");
+        ex->blob_oids = v;
+        ex->cap_blob_oids = cap;
+    }
+    memmove(ex->blob_oids + lo + 1, ex->blob_oids + lo,
+            (ex->n_blob_oids - lo) * sizeof *ex->blob_oids);
+    ex->blob_oids[lo] = oid;
+    ex->n_blob_oids++;
+    return 0;
+}
+
 static int export_blob(exporter *ex, const store_record *rec, zerr *err)
 {
     char src[PATH_MAX], dst[PATH_MAX];
+    int rc = blob_copied(ex, rec->oid, err);
+    if (rc)
+        return rc < 0 ? rc : 0;
     if (!ex->opt->blob_dir)
         return zerr_set(err, ZE_INVAL, "oid 0x%016" PRIx64 " has a blob in transaction 0x%016"
                         PRIx64 ": give a target blob directory with --blobs", rec->oid,
@@ -76,7 +112,7 @@ static int export_blob(exporter *ex, const store_record *rec, zerr *err)
     if (store_blob_path(ex->s, rec->oid, rec->tid, src, sizeof src) ||
         zfs_blob_path(ex->opt->blob_dir, ex->layout, rec->oid, rec->tid, dst, sizeof dst))
         return zerr_set(err, ZE_TOOBIG, "blob path too long");
-    int rc = zfs_copy_file(src, dst, 0, err);
+    rc = zfs_copy_file(src, dst, 0, err);
     if (!rc)
         ex->stats->blobs++;
     return rc;
@@ -87,6 +123,7 @@ static int export_txn(exporter *ex, store_iter *it, const store_txn_info *info, 
     store_record rec;
     int rc = zfs_writer_begin(ex->w, info->tid, info->status, info->user, info->description,
                               info->extension, err);
+    ex->n_blob_oids = 0;
     while (!rc && (rc = store_iter_next_record(it, &rec, err)) == 1) {
         zfs_wrec w = {
             .oid = rec.oid,
@@ -185,6 +222,7 @@ int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *op
     if (!rc)
         rc = run(&ex, tmp, want_index, err);
     store_close(ex.s);
+    free(ex.blob_oids);
     if (!rc)
         rc = publish(tmp, want_index, fs_path, index, err);
     if (rc) {
