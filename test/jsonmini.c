@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zbuf.h"
+
 int json_parse(const char *text, size_t len, zv_arena *a, zv **out, zerr *err)
 {
     return zjson_parse(text, len, a, out, err);
@@ -20,17 +22,6 @@ const char *json_str(const zv *obj, const char *key)
     return v && v->type == ZV_STR ? (const char *)v->u.s.p : NULL;
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 unsigned char *json_unhex(const char *hex, size_t *len)
 {
     size_t n = strlen(hex);
@@ -40,7 +31,7 @@ unsigned char *json_unhex(const char *hex, size_t *len)
     if (!b)
         return NULL;
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexdigit(hex[2 * i]), lo = hexdigit(hex[2 * i + 1]);
+        int hi = zhex_digit(hex[2 * i]), lo = zhex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             free(b);
             return NULL;

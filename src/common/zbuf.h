@@ -1,4 +1,4 @@
-/* zbuf.h: a growable byte buffer and big-endian integer helpers.
+/* zbuf.h: a growable byte buffer, big-endian integer and hex digit helpers.
  *
  * A zbuf owns its bytes; zbuf_free releases them. A zeroed zbuf (ZBUF_INIT)
  * is a valid empty buffer. Growth failures return ZE_NOMEM and leave the
@@ -73,6 +73,18 @@ static inline void zbe16_put(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);
     p[1] = (uint8_t)v;
+}
+
+/* Value of the hex digit c (either case), or -1 when c is not one. */
+static inline int zhex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
 }
 
 #endif

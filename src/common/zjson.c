@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zbuf.h"
+
 typedef struct reader {
     const char *s;
     size_t len, pos;
@@ -38,24 +40,13 @@ static int literal(reader *r, const char *word)
     return 1;
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int hex4(reader *r, unsigned *out)
 {
     if (r->len - r->pos < 4)
         return 0;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int d = hexdigit(r->s[r->pos++]);
+        int d = zhex_digit(r->s[r->pos++]);
         if (d < 0)
             return 0;
         v = (v << 4) | (unsigned)d;

@@ -5,6 +5,8 @@
  */
 #include "pickle/pickle_int.h"
 
+#include "common/zbuf.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,17 +160,6 @@ int pickle__parse_float(const uint8_t *s, size_t n, double *out)
     return end == buf + n ? 0 : ZE_CORRUPT;
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One backslash escape of a Python 2 str repr, s[*i] being the character
  * after the backslash. Appends to out; returns 0 or ZE_CORRUPT. */
 static int escape_one(const uint8_t *s, size_t n, size_t *i, uint8_t *out, size_t *o)
@@ -185,9 +176,9 @@ static int escape_one(const uint8_t *s, size_t n, size_t *i, uint8_t *out, size_
             v = v * 8 + (unsigned)(s[(*i)++] - '0');
         out[(*o)++] = (uint8_t)v;
     } else if (c == 'x') {
-        if (n - *i < 2 || hexval(s[*i]) < 0 || hexval(s[*i + 1]) < 0)
+        if (n - *i < 2 || zhex_digit(s[*i]) < 0 || zhex_digit(s[*i + 1]) < 0)
             return ZE_CORRUPT;
-        out[(*o)++] = (uint8_t)(hexval(s[*i]) * 16 + hexval(s[*i + 1]));
+        out[(*o)++] = (uint8_t)(zhex_digit(s[*i]) * 16 + zhex_digit(s[*i + 1]));
         *i += 2;
     } else if (c != '\n') {
         out[(*o)++] = '\\';
@@ -241,7 +232,7 @@ int pickle__raw_unicode_decode(zv_arena *a, const uint8_t *s, size_t n, uint8_t 
             return ZE_CORRUPT;
         uint32_t cp = 0;
         for (size_t k = 0; k < count; k++) {
-            int h = hexval(s[i++]);
+            int h = zhex_digit(s[i++]);
             if (h < 0 || cp > 0x10ffff)
                 return ZE_CORRUPT;
             cp = cp * 16 + (uint32_t)h;

@@ -42,3 +42,14 @@ Test(zerr, messages_and_codes)
     cr_assert_str_eq(zerr_name(ZE_NOTFOUND), "ZE_NOTFOUND");
     cr_assert_eq(zerr_set(NULL, ZE_IO, "x"), ZE_IO);
 }
+
+Test(zbuf, hex_digits)
+{
+    cr_assert_eq(zhex_digit('0'), 0);
+    cr_assert_eq(zhex_digit('9'), 9);
+    cr_assert_eq(zhex_digit('a'), 10);
+    cr_assert_eq(zhex_digit('F'), 15);
+    cr_assert_eq(zhex_digit('g'), -1);
+    cr_assert_eq(zhex_digit('/'), -1);
+    cr_assert_eq(zhex_digit('\0'), -1);
+}

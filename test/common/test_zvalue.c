@@ -92,3 +92,23 @@ Test(zvalue, arena_handles_large_and_many_allocations)
     cr_assert_null(zv_alloc(a, SIZE_MAX - 3));
     zv_arena_free(a);
 }
+
+/* The boundaries of RFC 3629's table: 1 to 4 bytes. */
+Test(zvalue, utf8_put_boundaries)
+{
+    static const struct {
+        uint32_t cp;
+        const char *want;
+    } cases[] = {{0x41, "A"},
+                 {0x7ff, "\xdf\xbf"},
+                 {0x800, "\xe0\xa0\x80"},
+                 {0xffff, "\xef\xbf\xbf"},
+                 {0x10000, "\xf0\x90\x80\x80"},
+                 {0x10ffff, "\xf4\x8f\xbf\xbf"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t out[4];
+        size_t n = zv_utf8_put(out, cases[i].cp);
+        cr_assert_eq(n, strlen(cases[i].want), "U+%04X", (unsigned)cases[i].cp);
+        cr_assert_arr_eq(out, cases[i].want, n, "U+%04X", (unsigned)cases[i].cp);
+    }
+}
