@@ -1,199 +1,77 @@
-/* tjson.c: a small recursive-descent JSON parser (manifests are trusted input). */
+/* tjson.c: the manifests' tj trees, read with the common JSON reader
+ * (common/zjson.h) and copied into malloc'd nodes the tests free one by one. */
 #include "tjson.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { const char *p, *end; } rd;
+#include "common/zjson.h"
+#include "jsonmini.h"
+#include "testutil.h"
 
-static void ws(rd *r)
+static tj *from_zv(const zv *v);
+
+/* Items of an array, or members of an object (named by key), into t. */
+static int copy_items(tj *t, const zv *v)
 {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
-        r->p++;
-}
-
-static tj *node(tj_type t)
-{
-    tj *v = calloc(1, sizeof *v);
-    if (v)
-        v->type = t;
-    return v;
-}
-
-static int put_utf8(char *o, unsigned c)
-{
-    if (c < 0x80) { o[0] = (char)c; return 1; }
-    if (c < 0x800) { o[0] = (char)(0xc0 | c >> 6); o[1] = (char)(0x80 | (c & 63)); return 2; }
-    o[0] = (char)(0xe0 | c >> 12);
-    o[1] = (char)(0x80 | ((c >> 6) & 63));
-    o[2] = (char)(0x80 | (c & 63));
-    return 3;
-}
-
-static char *str(rd *r)
-{
-    if (r->p >= r->end || *r->p != '"')
-        return NULL;
-    r->p++;
-    const char *s = r->p;
-    while (r->p < r->end && *r->p != '"')
-        r->p += *r->p == '\\' ? 2 : 1;
-    if (r->p >= r->end)
-        return NULL;
-    char *out = malloc((size_t)(r->p - s) + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (const char *q = s; q < r->p; q++) {
-        if (*q != '\\') {
-            *o++ = *q;
-            continue;
-        }
-        q++;
-        switch (*q) {
-        case 'n': *o++ = '\n'; break;
-        case 't': *o++ = '\t'; break;
-        case 'r': *o++ = '\r'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'u': {
-            unsigned c = 0;
-            sscanf(q + 1, "%4x", &c);
-            q += 4;
-            o += put_utf8(o, c);
-            break;
-        }
-        default: *o++ = *q;
-        }
-    }
-    *o = 0;
-    r->p++;
-    return out;
-}
-
-static tj *value(rd *r);
-
-static int add(tj *v, tj *item)
-{
-    tj **n = realloc(v->items, (v->n + 1) * sizeof *n);
-    if (!n)
+    int obj = v->type == ZV_DICT;
+    t->n = v->u.seq.n;
+    if (t->n && !(t->items = calloc(t->n, sizeof *t->items)))
         return -1;
-    v->items = n;
-    v->items[v->n++] = item;
+    for (size_t i = 0; i < t->n; i++) {
+        const zv *item = obj ? v->u.seq.items[2 * i + 1] : v->u.seq.items[i];
+        if (!(t->items[i] = from_zv(item)))
+            return -1;
+        if (obj && !(t->items[i]->key = strdup((const char *)v->u.seq.items[2 * i]->u.s.p)))
+            return -1;
+    }
     return 0;
 }
 
-static tj *container(rd *r, char close, int obj)
+static tj *from_zv(const zv *v)
 {
-    tj *v = node(obj ? TJ_OBJ : TJ_ARR);
-    r->p++;
-    ws(r);
-    if (r->p < r->end && *r->p == close) {
-        r->p++;
-        return v;
-    }
-    for (;;) {
-        char *key = NULL;
-        ws(r);
-        if (obj) {
-            key = str(r);
-            ws(r);
-            if (!key || r->p >= r->end || *r->p != ':') {
-                free(key);
-                goto bad;
-            }
-            r->p++;
-        }
-        tj *item = value(r);
-        if (!item) {
-            free(key);
-            goto bad;
-        }
-        item->key = key;
-        if (add(v, item)) {
-            tj_free(item);
-            goto bad;
-        }
-        ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
-            continue;
-        }
-        if (r->p < r->end && *r->p == close) {
-            r->p++;
-            return v;
-        }
-        goto bad;
-    }
-bad:
-    tj_free(v);
-    return NULL;
-}
-
-static tj *value(rd *r)
-{
-    ws(r);
-    if (r->p >= r->end)
+    tj *t = calloc(1, sizeof *t);
+    if (!t)
         return NULL;
-    char c = *r->p;
-    if (c == '{')
-        return container(r, '}', 1);
-    if (c == '[')
-        return container(r, ']', 0);
-    if (c == '"') {
-        tj *v = node(TJ_STR);
-        if (v && !(v->str = str(r))) {
-            free(v);
-            return NULL;
-        }
-        return v;
+    int ok = 1;
+    switch (v->type) {
+    case ZV_BOOL: t->type = TJ_BOOL; t->num = v->u.b; break;
+    case ZV_INT: t->type = TJ_NUM; t->num = (double)v->u.i; break;
+    case ZV_FLOAT: t->type = TJ_NUM; t->num = v->u.f; break;
+    case ZV_STR:
+        t->type = TJ_STR;
+        ok = (t->str = strdup((const char *)v->u.s.p)) != NULL;
+        break;
+    case ZV_LIST: t->type = TJ_ARR; ok = copy_items(t, v) == 0; break;
+    case ZV_DICT: t->type = TJ_OBJ; ok = copy_items(t, v) == 0; break;
+    default: t->type = TJ_NULL; break;
     }
-    if (!strncmp(r->p, "null", 4)) {
-        r->p += 4;
-        return node(TJ_NULL);
-    }
-    if (!strncmp(r->p, "true", 4) || !strncmp(r->p, "false", 5)) {
-        tj *v = node(TJ_BOOL);
-        v->num = c == 't';
-        r->p += c == 't' ? 4 : 5;
-        return v;
-    }
-    char *e;
-    double d = strtod(r->p, &e);
-    if (e == r->p)
+    if (!ok) {
+        tj_free(t);
         return NULL;
-    r->p = e;
-    tj *v = node(TJ_NUM);
-    v->num = d;
-    return v;
+    }
+    return t;
 }
 
 tj *tj_parse_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    rd r = {buf, buf + n};
-    tj *v = value(&r);
-    free(buf);
-    return v;
+    size_t len;
+    char *text = (char *)tu_read_file(path, &len);
+    zv_arena *a = zv_arena_new();
+    zv *v;
+    tj *t = NULL;
+    if (text && a && zjson_parse(text, len, a, &v, NULL) == 0)
+        t = from_zv(v);
+    zv_arena_free(a);
+    free(text);
+    return t;
 }
 
 void tj_free(tj *v)
 {
     if (!v)
         return;
-    for (size_t i = 0; i < v->n; i++)
+    for (size_t i = 0; v->items && i < v->n; i++)
         tj_free(v->items[i]);
     free(v->items);
     free(v->str);
@@ -230,13 +108,5 @@ uint64_t tj_hex64(const char *s)
 
 uint8_t *tj_unhex(const char *s, size_t *len)
 {
-    size_t n = strlen(s) / 2;
-    uint8_t *out = malloc(n + 1);
-    for (size_t i = 0; out && i < n; i++) {
-        unsigned b;
-        sscanf(s + 2 * i, "%2x", &b);
-        out[i] = (uint8_t)b;
-    }
-    *len = n;
-    return out;
+    return json_unhex(s, len);
 }

@@ -1,4 +1,5 @@
-/* tjson.h: a small JSON reader for the tests' fixture manifests. */
+/* tjson.h: the convert tests' view of the fixture manifests: a JSON tree of
+ * malloc'd nodes (parsed by common/zjson.h). */
 #ifndef ZEOLITE_TJSON_H
 #define ZEOLITE_TJSON_H
 
@@ -26,7 +27,7 @@ const char *tj_gets(const tj *obj, const char *key);
 double tj_getn(const tj *obj, const char *key);
 /* A 16-hex-digit id as a number (oids, tids). */
 uint64_t tj_hex64(const char *s);
-/* Decode hex into a malloc'd buffer; *len set. */
+/* Decode hex into a malloc'd buffer; *len set. NULL on bad hex. */
 uint8_t *tj_unhex(const char *s, size_t *len);
 
 #endif
