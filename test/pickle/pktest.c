@@ -70,3 +70,14 @@ zv *pt_from_fixture_json(zv_arena *a, const zv *j)
     }
     return d;
 }
+
+zv *pt_tuple4(zv_arena *a, zv *a0, zv *a1, zv *a2, zv *a3)
+{
+    zv *t = zv_tuple(a, 4);
+    cr_assert_not_null(t, "out of memory");
+    t->u.seq.items[0] = a0;
+    t->u.seq.items[1] = a1;
+    t->u.seq.items[2] = a2;
+    t->u.seq.items[3] = a3;
+    return t;
+}

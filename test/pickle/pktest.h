@@ -12,6 +12,9 @@
  * (at most cap); aborts the test on a malformed string. */
 size_t pt_bytes(const char *spec, uint8_t *out, size_t cap);
 
+/* The tuple (a0, a1, a2, a3) in arena a: a ZEO message's shape. */
+zv *pt_tuple4(zv_arena *a, zv *a0, zv *a1, zv *a2, zv *a3);
+
 /* The value a fixture's JSON "decoded" field describes (wire/README.md:
  * {"bytes": hex}, {"tuple": [...]}, {"dict": [[k, v]...]}, lists as
  * arrays, numbers, strings, booleans, null), built in arena a. */

@@ -52,16 +52,6 @@ static void expect_equal(const zv *got, const zv *want)
     free(w);
 }
 
-static zv *tuple4(zv *a0, zv *a1, zv *a2, zv *a3)
-{
-    zv *t = zv_tuple(a, 4);
-    t->u.seq.items[0] = a0;
-    t->u.seq.items[1] = a1;
-    t->u.seq.items[2] = a2;
-    t->u.seq.items[3] = a3;
-    return t;
-}
-
 static zv *tuple1(zv *x)
 {
     zv *t = zv_tuple(a, 1);
@@ -73,15 +63,15 @@ Test(pickle_decode, spec_register_call)
 {
     zv *v = decode_spec("80 03 28 4b 01 89 58 08 00 00 00 72 65 67 69 73 74 65 72"
                         "58 01 00 00 00 31 4b 00 86 74 2e", 0);
-    expect_equal(v, tuple4(zv_int(a, 1), zv_bool(a, 0), zv_cstr(a, "register"),
-                           zv_tuple2(a, zv_cstr(a, "1"), zv_int(a, 0))));
+    expect_equal(v, pt_tuple4(a, zv_int(a, 1), zv_bool(a, 0), zv_cstr(a, "register"),
+                              zv_tuple2(a, zv_cstr(a, "1"), zv_int(a, 0))));
 }
 
 Test(pickle_decode, spec_register_reply)
 {
     zv *v = decode_spec("80 03 28 4b 01 4b 00 58 06 00 00 00 2e 72 65 70 6c 79"
                         "43 08 00 00 00 00 00 00 00 00 74 2e", 0);
-    expect_equal(v, tuple4(zv_int(a, 1), zv_int(a, 0), zv_cstr(a, ".reply"), zv_oid(a, 0)));
+    expect_equal(v, pt_tuple4(a, zv_int(a, 1), zv_int(a, 0), zv_cstr(a, ".reply"), zv_oid(a, 0)));
 }
 
 Test(pickle_decode, spec_invalidate_transaction)
@@ -91,8 +81,8 @@ Test(pickle_decode, spec_invalidate_transaction)
                         "86 74 2e", 0);
     zv *oids = zv_list(a, 1);
     oids->u.seq.items[0] = zv_oid(a, 0);
-    expect_equal(v, tuple4(zv_int(a, 0), zv_bool(a, 1), zv_cstr(a, "invalidateTransaction"),
-                           zv_tuple2(a, zv_oid(a, 0x040d4167b3ab2933ULL), oids)));
+    expect_equal(v, pt_tuple4(a, zv_int(a, 0), zv_bool(a, 1), zv_cstr(a, "invalidateTransaction"),
+                              zv_tuple2(a, zv_oid(a, 0x040d4167b3ab2933ULL), oids)));
 }
 
 Test(pickle_decode, spec_exception_reply)
@@ -102,14 +92,14 @@ Test(pickle_decode, spec_exception_reply)
                         "43 08 00 00 00 00 00 00 00 63 85 86 74 2e", 0);
     zv *args = zv_tuple2(a, zv_cstr(a, "ZODB.POSException.POSKeyError"),
                          tuple1(zv_oid(a, 0x63)));
-    expect_equal(v, tuple4(zv_int(a, 9), zv_int(a, 2), zv_cstr(a, ".reply"), args));
+    expect_equal(v, pt_tuple4(a, zv_int(a, 9), zv_int(a, 2), zv_cstr(a, ".reply"), args));
 }
 
 Test(pickle_decode, spec_heartbeat)
 {
     zv *v = decode_spec("80 03 28 4a ff ff ff ff 4b 00 58 06 00 00 00 2e 72 65 70 6c 79 4e 74 2e",
                         0);
-    expect_equal(v, tuple4(zv_int(a, -1), zv_int(a, 0), zv_cstr(a, ".reply"), zv_none(a)));
+    expect_equal(v, pt_tuple4(a, zv_int(a, -1), zv_int(a, 0), zv_cstr(a, ".reply"), zv_none(a)));
 }
 
 Test(pickle_decode, used_stops_at_stop)
@@ -395,7 +385,7 @@ Test(pickle_decode, python3_client_dict_subclass_extension)
     it[3] = dict1(zv_cstr(a, "foo"), zv_int(a, 1));
     it[4] = zv_none(a);
     it[5] = zv_cstr(a, " ");
-    expect_equal(v, tuple4(zv_int(a, 0), zv_bool(a, 1), zv_cstr(a, "tpc_begin"), args));
+    expect_equal(v, pt_tuple4(a, zv_int(a, 0), zv_bool(a, 1), zv_cstr(a, "tpc_begin"), args));
 
     /* Records keep the object form. */
     v = decode_ok(tpc_begin_ext_subclass, sizeof tpc_begin_ext_subclass, PICKLE_ALLOW_OBJECTS);

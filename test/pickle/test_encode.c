@@ -34,40 +34,30 @@ static void expect_bytes(const zv *v, const char *spec)
     cr_assert_arr_eq(out.data, want, n, "bytes differ from %s", spec);
 }
 
-static zv *tuple4(zv *a0, zv *a1, zv *a2, zv *a3)
-{
-    zv *t = zv_tuple(a, 4);
-    t->u.seq.items[0] = a0;
-    t->u.seq.items[1] = a1;
-    t->u.seq.items[2] = a2;
-    t->u.seq.items[3] = a3;
-    return t;
-}
-
 Test(pickle_encode, spec_frames)
 {
-    expect_bytes(tuple4(zv_int(a, 1), zv_bool(a, 0), zv_cstr(a, "register"),
-                        zv_tuple2(a, zv_cstr(a, "1"), zv_int(a, 0))),
+    expect_bytes(pt_tuple4(a, zv_int(a, 1), zv_bool(a, 0), zv_cstr(a, "register"),
+                           zv_tuple2(a, zv_cstr(a, "1"), zv_int(a, 0))),
                  "80 03 28 4b 01 89 58 08 00 00 00 72 65 67 69 73 74 65 72"
                  "58 01 00 00 00 31 4b 00 86 74 2e");
-    expect_bytes(tuple4(zv_int(a, 1), zv_int(a, 0), zv_cstr(a, ".reply"), zv_oid(a, 0)),
+    expect_bytes(pt_tuple4(a, zv_int(a, 1), zv_int(a, 0), zv_cstr(a, ".reply"), zv_oid(a, 0)),
                  "80 03 28 4b 01 4b 00 58 06 00 00 00 2e 72 65 70 6c 79"
                  "43 08 00 00 00 00 00 00 00 00 74 2e");
     zv *oids = zv_list(a, 1);
     oids->u.seq.items[0] = zv_oid(a, 0);
-    expect_bytes(tuple4(zv_int(a, 0), zv_bool(a, 1), zv_cstr(a, "invalidateTransaction"),
-                        zv_tuple2(a, zv_oid(a, 0x040d4167b3ab2933ULL), oids)),
+    expect_bytes(pt_tuple4(a, zv_int(a, 0), zv_bool(a, 1), zv_cstr(a, "invalidateTransaction"),
+                           zv_tuple2(a, zv_oid(a, 0x040d4167b3ab2933ULL), oids)),
                  "80 03 28 4b 00 88 58 15 00 00 00 \"invalidateTransaction\""
                  "43 08 04 0d 41 67 b3 ab 29 33  5d 43 08 00 00 00 00 00 00 00 00 61"
                  "86 74 2e");
     zv *oid_args = zv_tuple(a, 1);
     oid_args->u.seq.items[0] = zv_oid(a, 0x63);
-    expect_bytes(tuple4(zv_int(a, 9), zv_int(a, 2), zv_cstr(a, ".reply"),
-                        zv_tuple2(a, zv_cstr(a, "ZODB.POSException.POSKeyError"), oid_args)),
+    expect_bytes(pt_tuple4(a, zv_int(a, 9), zv_int(a, 2), zv_cstr(a, ".reply"),
+                           zv_tuple2(a, zv_cstr(a, "ZODB.POSException.POSKeyError"), oid_args)),
                  "80 03 28 4b 09 4b 02 58 06 00 00 00 2e 72 65 70 6c 79"
                  "58 1d 00 00 00 \"ZODB.POSException.POSKeyError\""
                  "43 08 00 00 00 00 00 00 00 63 85 86 74 2e");
-    expect_bytes(tuple4(zv_int(a, -1), zv_int(a, 0), zv_cstr(a, ".reply"), zv_none(a)),
+    expect_bytes(pt_tuple4(a, zv_int(a, -1), zv_int(a, 0), zv_cstr(a, ".reply"), zv_none(a)),
                  "80 03 28 4a ff ff ff ff 4b 00 58 06 00 00 00 2e 72 65 70 6c 79 4e 74 2e");
 }
 
@@ -134,7 +124,7 @@ Test(pickle_encode, tuples_by_length)
     for (int i = 0; i < 3; i++)
         t->u.seq.items[i] = zv_int(a, i);
     expect_bytes(t, "80 03 4b 00 4b 01 4b 02 87 2e");
-    zv *t4 = tuple4(zv_int(a, 0), zv_int(a, 1), zv_int(a, 2), zv_int(a, 3));
+    zv *t4 = pt_tuple4(a, zv_int(a, 0), zv_int(a, 1), zv_int(a, 2), zv_int(a, 3));
     expect_bytes(t4, "80 03 28 4b 00 4b 01 4b 02 4b 03 74 2e");
 }
 
@@ -181,7 +171,7 @@ Test(pickle_encode, decode_of_encode_is_identity)
     d->u.seq.items[2] = zv_bytes(a, "\0\1", 2);
     uint8_t le[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     d->u.seq.items[3] = zv_bigint(a, le, sizeof le);
-    zv *v = tuple4(d, zv_list(a, 0), zv_tuple(a, 0), zv_int(a, -70000));
+    zv *v = pt_tuple4(a, d, zv_list(a, 0), zv_tuple(a, 0), zv_int(a, -70000));
     zerr err;
     cr_assert_eq(pickle_encode(v, &out, &err), 0);
     zv *back;
