@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -115,6 +116,10 @@ int th_spawn(th_server *s, const char *const *args, const char *wait_path)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+#ifdef __linux__
+        /* A test that aborts must not leave its server behind. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
