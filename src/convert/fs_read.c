@@ -369,7 +369,7 @@ static int read_header(zfs_reader *r, zfs_txn *txn, zerr *err)
  * sane, its trailer matches and its first record names it. */
 static int plausible_txn(zfs_reader *r, uint64_t p, zerr *err, int *yes)
 {
-    const uint8_t *h;
+    const uint8_t *h = NULL;
     int rc = get(r, p, ZFS_TXN_HDR, &h, err);
     *yes = 0;
     if (rc)
