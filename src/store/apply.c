@@ -10,7 +10,7 @@ typedef struct apply_ctx {
     MDB_cursor *cur;      /* on records */
     store_txn *t;
     zbuf scratch;
-    int64_t new_objects;
+    uint64_t new_objects;
     uint64_t max_oid;
     int any;              /* at least one record written */
 } apply_ctx;
@@ -181,15 +181,12 @@ static int write_txn_value(apply_ctx *c, const zbuf *oids, uint32_t nrec, uint64
     return rc ? store__mdb_err(err, rc, "write transaction") : 0;
 }
 
+/* The last tid is the txns key just written and the object count is saved
+ * later (store_internal.h, "meta"): a commit touches meta only when restored
+ * oids (import) move the oid counter past them. */
 static int update_meta(apply_ctx *c, zerr *err)
 {
     store *s = c->s;
-    int rc = store__meta_put(c->txn, s, "last_tid", c->t->tid, err);
-    if (!rc && c->new_objects)
-        rc = store__objects_add(s, c->txn, c->new_objects, err);
-    if (rc)
-        return rc;
-    /* Restored oids (import) move the oid counter past them. */
     pthread_mutex_lock(&s->oid_mu);
     int bump = c->any && c->max_oid >= s->oid_limit;
     if (bump) {
@@ -226,6 +223,7 @@ int store__apply_txn(store *s, MDB_txn *txn, store_txn *t, zerr *err)
     if (!rc)
         rc = update_meta(&c, err);
     t->n_written = index;
+    t->new_objects = c.new_objects;
     zbuf_free(&oids);
     zbuf_free(&c.scratch);
     return rc;

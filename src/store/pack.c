@@ -667,8 +667,6 @@ static int delete_job(store *s, MDB_txn *txn, void *ud, zerr *err)
     }
     mdb_cursor_close(cur);
     zbuf_free(&b);
-    if (!rc && c->job_objects)
-        rc = store__objects_add(s, txn, -(int64_t)c->job_objects, err);
     return rc;
 }
 
@@ -707,6 +705,7 @@ static int flush_deletions(pack_ctx *c)
     if (!rc) {
         c->stats->records_removed += c->job_records;
         c->stats->objects_removed += c->job_objects;
+        store__objects_adjust(c->s, -(int64_t)c->job_objects);
         remove_blobs(c);
     }
     c->del.n = 0;
@@ -796,11 +795,20 @@ static int pack_txn(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zerr *err)
     return 0;
 }
 
+/* Commits do not write meta "last_tid": before pack may remove the last
+ * transaction, the last tid goes there so that it never goes back. */
+static int keep_last_tid(store *s, MDB_txn *txn, zerr *err)
+{
+    uint64_t last;
+    int rc = store__last_tid(txn, s, NULL, &last, err);
+    return rc ? rc : store__meta_put(txn, s, "last_tid", last, err);
+}
+
 static int txn_job(store *s, MDB_txn *txn, void *ud, zerr *err)
 {
     pack_ctx *c = ud;
     zbuf b = ZBUF_INIT;
-    int rc = 0;
+    int rc = keep_last_tid(s, txn, err);
     c->job_txns = 0;
     for (size_t i = 0; i < c->tids.n && !rc; i++)
         rc = pack_txn(c, txn, c->tids.v[i], &b, err);
@@ -885,11 +893,8 @@ static int begin_snapshot(pack_ctx *c, double pack_time)
 {
     store__map_enter(c->s);
     int rc = store__read_begin(c->s, &c->rtxn, c->err);
-    if (!rc) {
-        rc = store__meta_get(c->rtxn, c->s, "last_tid", &c->snap_last, c->err);
-        if (rc == ZE_NOTFOUND)
-            c->snap_last = 0, rc = 0;
-    }
+    if (!rc)
+        rc = store__last_tid(c->rtxn, c->s, NULL, &c->snap_last, c->err);
     store__map_leave(c->s);
     if (rc)
         return rc;

@@ -47,9 +47,7 @@ void store_reader_free(store_reader *r)
 
 int store__reader_load_tid(store_reader *r, zerr *err)
 {
-    r->last_tid = 0;
-    int rc = store__meta_get(r->txn, r->s, "last_tid", &r->last_tid, err);
-    return rc == ZE_NOTFOUND ? 0 : rc;
+    return store__last_tid(r->txn, r->s, r->txc, &r->last_tid, err);
 }
 
 int store_reader_refresh(store_reader *r, zerr *err)

@@ -83,20 +83,38 @@ int store__meta_put(MDB_txn *txn, store *s, const char *name, uint64_t v, zerr *
     return rc ? store__mdb_err(err, rc, "write meta") : 0;
 }
 
-int store__objects_add(store *s, MDB_txn *txn, int64_t delta, zerr *err)
+int store__last_tid(MDB_txn *txn, store *s, MDB_cursor *txc, uint64_t *tid, zerr *err)
 {
-    uint64_t n = 0;
-    int rc = store__meta_get(txn, s, "objects", &n, err);
+    MDB_cursor *cur = txc;
+    MDB_val k, v;
+    *tid = 0;
+    int rc = store__meta_get(txn, s, "last_tid", tid, err);
     if (rc && rc != ZE_NOTFOUND)
         return rc;
-    n = (delta < 0 && (uint64_t)-delta > n) ? 0 : n + (uint64_t)delta;
-    rc = store__meta_put(txn, s, "objects", n, err);
-    if (!rc) {
-        pthread_mutex_lock(&s->mu);
-        s->objects = n;
-        pthread_mutex_unlock(&s->mu);
-    }
-    return rc;
+    if (!cur && (rc = mdb_cursor_open(txn, s->dbi_txns, &cur)))
+        return store__mdb_err(err, rc, "open cursor");
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (!txc)
+        mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store__mdb_err(err, rc, "read the last transaction");
+    if (k.mv_size != 8)
+        return zerr_set(err, ZE_CORRUPT, "transaction key of %zu bytes", k.mv_size);
+    if (zbe64(k.mv_data) > *tid)
+        *tid = zbe64(k.mv_data);
+    return 0;
+}
+
+void store__objects_adjust(store *s, int64_t delta)
+{
+    pthread_mutex_lock(&s->mu);
+    if (delta < 0 && (uint64_t)-delta > s->objects)
+        s->objects = 0;
+    else
+        s->objects += (uint64_t)delta;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- the folder and its lock -------------------------------------------- */
@@ -235,7 +253,7 @@ static int load_meta(store *s, MDB_txn *txn, zerr *err)
                         "zeolite reads version %d", s->dir,
                         (unsigned long long)version, STORE_FORMAT_VERSION);
     struct { const char *name; uint64_t *v; } vals[] = {
-        {"next_oid", &s->next_oid}, {"last_tid", &s->last_tid}, {"objects", &s->objects},
+        {"next_oid", &s->next_oid}, {"objects", &s->objects},
     };
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         *vals[i].v = 0;
@@ -243,7 +261,10 @@ static int load_meta(store *s, MDB_txn *txn, zerr *err)
         if (rc && rc != ZE_NOTFOUND)
             return rc;
     }
+    if ((rc = store__last_tid(txn, s, NULL, &s->last_tid, err)))
+        return rc;
     s->durable_tid = s->last_tid;
+    s->objects_saved = s->objects;
     s->oid_limit = s->next_oid;
     if (!s->next_oid)
         s->next_oid = 1;   /* oid 0 is the root, which the first client stores */

@@ -6,9 +6,17 @@
  *              "version"   u64  STORE_FORMAT_VERSION
  *              "next_oid"  u64  first oid neither handed out nor reserved
  *                               (store_new_oids reserves ahead, in batches)
- *              "last_tid"  u64  last committed tid (never goes back, even when
- *                               pack removes the last transaction)
- *              "objects"   u64  number of oids with at least one record
+ *              "last_tid"  u64  a floor for the last committed tid: the last
+ *                               tid is the larger of it and the last key of
+ *                               "txns" (store__last_tid). Commits do not write
+ *                               it (one page less per commit); pack sets it
+ *                               before it may remove the last transaction,
+ *                               so the last tid never goes back
+ *              "objects"   u64  number of oids with at least one record, as
+ *                               of the last save: the writer saves the count
+ *                               kept in memory at most once a second, when
+ *                               idle, and at close (a crash loses at most the
+ *                               last second's changes: the count is approximate)
  *              "pack_tid"  u64  tid of the last pack time (0: never packed)
  *
  * "records"  key: oid (8, BE) || tid (8, BE), so key order is (oid, time) order.
@@ -60,8 +68,9 @@
  * One writer thread owns every LMDB write transaction. Everything that writes
  * (commits, pack batches, meta updates) is a job on its queue. The writer takes
  * all queued jobs, runs each in a nested LMDB transaction of one outer write
- * transaction (a failed job aborts only its nested txn), commits the outer
- * one (one durable sync), then completes each job. Readers use MDB_NOTLS read
+ * transaction (a failed job aborts only its nested txn; a lone job runs in
+ * the outer one), commits the outer one (one durable sync), then completes
+ * each job. Readers use MDB_NOTLS read
  * transactions on any thread.
  *
  * Map growth: on MDB_MAP_FULL the writer aborts its outer transaction, takes
@@ -246,7 +255,9 @@ struct store {
     uint64_t oid_limit;    /* meta next_oid: oids below it are reserved */
     oidmap pending;        /* oid -> tid of commits handed out, not yet durable */
     size_t n_pending;      /* such transactions */
-    uint64_t objects;      /* in-memory copy of meta objects */
+    uint64_t objects;      /* object count (meta "objects" is saved from it) */
+    uint64_t objects_saved; /* writer thread: the count last saved */
+    double objects_saved_at; /* writer thread: when (monotonic seconds) */
 
     int bulk;              /* bulk mode: commits share write txns, no sync */
     MDB_txn *bulk_txn;     /* the open bulk write txn (writer side) */
@@ -303,8 +314,12 @@ int store__current(MDB_cursor *cur, uint64_t oid, uint64_t *tid, MDB_val *val);
 /* Remove the blob file of (oid, tid); a missing file is not an error. */
 int store__blob_remove(store *s, uint64_t oid, uint64_t tid, zerr *err);
 
-/* Add delta to the object count (meta "objects" and its in-memory copy).
- * Writer thread only (pack calls it when an oid disappears). */
-int store__objects_add(store *s, MDB_txn *txn, int64_t delta, zerr *err);
+/* The last committed tid a transaction sees: the larger of meta "last_tid"
+ * and the last key of "txns". txc: a cursor on txns in txn, or NULL. */
+int store__last_tid(MDB_txn *txn, store *s, MDB_cursor *txc, uint64_t *tid, zerr *err);
+
+/* Add delta to the in-memory object count, once the writes that changed it
+ * are committed (the writer saves it to meta "objects" later). */
+void store__objects_adjust(store *s, int64_t delta);
 
 #endif

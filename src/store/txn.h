@@ -68,6 +68,7 @@ struct store_txn {
     size_t n_changed;
 
     uint32_t n_written;    /* records written by the commit (set by the writer) */
+    uint64_t new_objects;  /* oids the commit created (set by the writer) */
     st_job job;            /* the commit job, embedded: committing allocates nothing */
     store_commit_cb cb;
     void *ud;

@@ -34,9 +34,9 @@ static void overlay_lookup(store_txn *t, cur_tid *cur)
 static int check_backptrs(store_txn *t, MDB_txn *txn, zerr *err)
 {
     store *s = t->s;
-    uint64_t last = 0;
-    int rc = store__meta_get(txn, s, "last_tid", &last, err);
-    if (rc && rc != ZE_NOTFOUND)
+    uint64_t last;
+    int rc = store__last_tid(txn, s, NULL, &last, err);
+    if (rc)
         return rc;
     for (size_t i = 0; i < t->n_ops; i++) {
         const txn_op *op = &t->ops[i];

@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "store/txn.h"
 
 #define BULK_COMMIT_BYTES (8u << 20)   /* bulk mode: commit the write txn past this */
+#define OBJECTS_SAVE_SECONDS 1.0       /* the object count is saved at most this often */
 
 void store__writer_enqueue_locked(store *s, st_job *job)
 {
@@ -46,17 +48,22 @@ int store__write(store *s, st_write_fn fn, void *ud, zerr *err)
 
 /* ---- one group ---------------------------------------------------------- */
 
+static int run_in(store *s, MDB_txn *txn, st_job *job)
+{
+    if (job->txn)
+        return store__apply_txn(s, txn, job->txn, &job->err);
+    return job->fn(s, txn, job->ud, &job->err);
+}
+
+/* A job of a group sharing the outer transaction runs in a nested one, so
+ * that its failure discards only its own writes. */
 static int run_job(store *s, MDB_txn *outer, st_job *job)
 {
     MDB_txn *child;
     int rc = mdb_txn_begin(s->env, outer, 0, &child);
     if (rc)
         return store__mdb_err(&job->err, rc, "begin nested transaction");
-    if (job->txn)
-        rc = store__apply_txn(s, child, job->txn, &job->err);
-    else
-        rc = job->fn(s, child, job->ud, &job->err);
-    if (rc) {
+    if ((rc = run_in(s, child, job))) {
         mdb_txn_abort(child);
         return rc;
     }
@@ -131,11 +138,35 @@ static int finish_group(store *s, MDB_txn *outer, st_job *start)
     return 0;
 }
 
+/* A lone job (the common case of one commit per sync) outside bulk mode
+ * owns the outer transaction: it runs there directly, and a failure aborts
+ * it. This spares a nested transaction's setup (LMDB allocates megabytes of
+ * page lists for each). */
+static int run_alone(store *s, st_job *job)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return job->rc = store__mdb_err(&job->err, rc, "begin write transaction");
+    if ((job->rc = run_in(s, txn, job))) {
+        mdb_txn_abort(txn);
+        return job->rc == ZE_FULL ? MDB_MAP_FULL : 0;
+    }
+    return finish_group(s, txn, job);
+}
+
 static void run_group(store *s, st_job *jobs)
 {
     st_job *start = jobs;
     for (;;) {
         MDB_txn *outer = s->bulk_txn;
+        if (!outer && !start->next && !bulk_on(s)) {
+            if (run_alone(s, start) != MDB_MAP_FULL || grow_map(s))
+                return;
+            start->rc = 0;
+            zerr_clear(&start->err);
+            continue;
+        }
         int rc = outer ? 0 : mdb_txn_begin(s->env, NULL, 0, &outer);
         if (rc) {
             zerr e;
@@ -195,6 +226,7 @@ static void complete(store *s, st_job *jobs)
                 s->stats.commits++;
                 s->stats.transactions++;
                 s->stats.records += t->n_written;
+                s->objects += t->new_objects;
             }
             t->state = TXN_DONE;
         }
@@ -217,6 +249,45 @@ static void complete(store *s, st_job *jobs)
     }
 }
 
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Save the in-memory object count to meta "objects" in a write transaction
+ * of its own (best effort: a failure leaves it for the next time). Commits
+ * do not write it, so most of them leave the meta DB's page alone. */
+static void save_objects(store *s, uint64_t n)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, 0, &txn))
+        return;
+    if (store__meta_put(txn, s, "objects", n, NULL)) {
+        mdb_txn_abort(txn);
+        return;
+    }
+    if (!mdb_txn_commit(txn)) {
+        s->objects_saved = n;
+        s->objects_saved_at = monotonic_now();
+    }
+}
+
+/* With s->mu held: save the object count when it changed and the last save
+ * is old enough (at most one extra sync a second), or when forced (at
+ * exit). Not during bulk mode, whose write transaction stays open. */
+static void maybe_save_objects(store *s, int force)
+{
+    uint64_t n = s->objects;
+    if (n == s->objects_saved || s->bulk_txn ||
+        (!force && monotonic_now() - s->objects_saved_at < OBJECTS_SAVE_SECONDS))
+        return;
+    pthread_mutex_unlock(&s->mu);
+    save_objects(s, n);
+    pthread_mutex_lock(&s->mu);
+}
+
 static void *writer_main(void *arg)
 {
     store *s = arg;
@@ -232,14 +303,16 @@ static void *writer_main(void *arg)
         run_group(s, jobs);
         complete(s, jobs);
         pthread_mutex_lock(&s->mu);
+        maybe_save_objects(s, 0);
     }
-    pthread_mutex_unlock(&s->mu);
     if (s->bulk_txn) {
         mdb_txn_commit(s->bulk_txn);
         s->bulk_txn = NULL;
         if (!s->opt.no_sync)
             mdb_env_sync(s->env, 1);
     }
+    maybe_save_objects(s, 1);
+    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 

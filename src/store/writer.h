@@ -1,8 +1,9 @@
 /* writer.h: the store's writer thread and its job queue (private).
  *
  * The writer takes every queued job at once, runs each in a nested LMDB
- * transaction of one outer write transaction, commits that (one durable
- * sync for the group), then completes the jobs in queue order: a commit job
+ * transaction of one outer write transaction (a lone job outside bulk mode
+ * runs in the outer one itself), commits that (one durable sync for the
+ * group), then completes the jobs in queue order: a commit job
  * with a callback calls it (and never touches the txn again); any other job
  * is marked done and its waiter woken. On MDB_MAP_FULL it grows the map and
  * runs the group again. In bulk mode the outer transaction stays open across

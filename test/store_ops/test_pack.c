@@ -467,6 +467,27 @@ Test(pack, removing_nothing_still_marks_transactions_before_the_pack_time_packed
     expect_current(a, "a2", a2);
 }
 
+/* Commits do not write the last tid or the object count into meta: the last
+ * tid comes from the last transaction, so when pack removes that one the
+ * tid must still survive a reopen (a tid never goes back). */
+Test(pack, last_tid_and_object_count_survive_removing_the_last_transaction)
+{
+    uint64_t a = ops_new_oid(s), g = ops_new_oid(s);
+    put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a");
+    uint64_t last = ops_put(s, g, 0, NULL, 0, "garbage");
+    cr_assert_eq(store_object_count(s), 3);
+
+    store_pack_stats st = pack(future(), 1);
+    cr_expect_eq(st.objects_removed, 1);
+    cr_expect_eq(st.txns_removed, 1, "the last transaction held only garbage");
+    store_close(s);
+    s = ops_reopen(dir);
+    cr_expect_eq(store_last_tid(s), last);
+    cr_expect_eq(store_object_count(s), 2);
+    cr_expect_gt(ops_put(s, a, a1, NULL, 0, "a2"), last);
+}
+
 Test(pack, empty_store_packs_to_nothing)
 {
     store_pack_stats st = pack(future(), 1);
