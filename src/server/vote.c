@@ -175,10 +175,21 @@ static zv *undo_errors(zv_arena *a, const char *msg)
 }
 
 /* Build the error for a failed vote, then forget the transaction. */
+/* The conflict the error reports: the client drops that oid from its cache,
+ * so it must be the one that made the vote fail (a read or delete conflict),
+ * not a resolvable write conflict listed before it. */
+static const store_conflict *failing_conflict(const store_vote_result *res)
+{
+    for (size_t i = 0; i < res->n_conflicts; i++)
+        if (res->conflicts[i].read_conflict || res->conflicts[i].delete_conflict)
+            return &res->conflicts[i];
+    return res->n_conflicts ? &res->conflicts[0] : NULL;
+}
+
 static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_result *res,
                         const zerr *err)
 {
-    const store_conflict *k = res->n_conflicts ? &res->conflicts[0] : NULL;
+    const store_conflict *k = failing_conflict(res);
     const char *cls;
     zv *payload;
     if (rc == ZE_READCONFLICT || (k && k->read_conflict)) {

@@ -220,6 +220,36 @@ Test(server_commit, read_conflict_fails_the_vote_and_frees_the_lock)
     tc_close(&b);
 }
 
+Test(server_commit, read_conflict_error_names_the_read_oid_not_a_write_conflict)
+{
+    tc a, b;
+    client(&a, PROTO_PICKLE);
+    client(&b, PROTO_PICKLE);
+    uint64_t w1 = tc_commit_one(&a, 1, 5, 0, "w1");
+    uint64_t r1 = tc_commit_one(&a, 2, 8, 0, "r1");
+    uint64_t w2 = tc_commit_one(&a, 3, 5, w1, "w2");
+    uint64_t r2 = tc_commit_one(&a, 4, 8, r1, "r2");
+    cr_assert(w1 && r1 && w2 && r2);
+    /* A resolvable write conflict on 5 is queued before the read conflict on
+     * 8; the error must name 8, the oid the client has to drop from its cache. */
+    begin_store(&b, 6, 5, w1, "stale");
+    tc_send(&b, NULL, 1, "checkCurrentSerialInTransaction",
+            tv_tuple(b.a, 3, tv_oid(b.a, 8), tv_oid(b.a, r1), tv_int(b.a, 6)));
+    int64_t flag;
+    zv *v = tc_call(&b, "vote", tv_tuple(b.a, 1, tv_int(b.a, 6)), &flag);
+    cr_assert(v);
+    cr_expect_eq(flag, 2);
+    cr_expect_str_eq(tv_error_class(v), "ZODB.POSException.ReadConflictError");
+    const zv *d = v->u.seq.items[1];
+    cr_expect_eq(tv_u64(zv_dict_get(d, "oid")), 8);
+    const zv *serials = zv_dict_get(d, "serials");
+    cr_assert(serials && serials->u.seq.n == 2);
+    cr_expect_eq(tv_u64(serials->u.seq.items[0]), r2);
+    cr_expect_eq(tv_u64(serials->u.seq.items[1]), r1);
+    tc_close(&a);
+    tc_close(&b);
+}
+
 Test(server_commit, stalled_voter_times_out_and_releases_the_lock)
 {
     tc a, b;
