@@ -4,14 +4,15 @@
  * Every argument is checked for type and size here or in the handler before
  * anything reaches the store, so no request can leave a storage in a state
  * that hurts other clients. A failing sync call gets an error reply; a failing
- * async call closes the connection (spec section 6.3). */
+ * async call closes the connection (spec section 6.3), except a bad argument
+ * in a call of the open transaction, which fails that transaction's vote. */
 #include "server/server_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { BEFORE_REGISTER = 1 };
+enum { BEFORE_REGISTER = 1, IN_TXN = 2 };
 
 typedef struct method {
     const char *name;
@@ -23,7 +24,7 @@ typedef struct method {
 static const method methods[] = {
     {"register", zsrv_m_register, 1, 2, BEFORE_REGISTER},
     {"loadBefore", zsrv_m_load_before, 2, 2, 0},
-    {"storea", zsrv_m_storea, 4, 4, 0},
+    {"storea", zsrv_m_storea, 4, 4, IN_TXN},
     {"tpc_begin", zsrv_m_tpc_begin, 4, 6, 0},
     {"vote", zsrv_m_vote, 1, 1, 0},
     {"tpc_finish", zsrv_m_tpc_finish, 1, 1, 0},
@@ -35,14 +36,14 @@ static const method methods[] = {
     {"loadSerial", zsrv_m_load_serial, 2, 2, 0},
     {"getTid", zsrv_m_get_tid, 1, 1, 0},
     {"new_oid", zsrv_m_new_oid, 0, 255, 0},
-    {"checkCurrentSerialInTransaction", zsrv_m_check_current, 3, 3, 0},
-    {"restorea", zsrv_m_restorea, 5, 5, 0},
-    {"deleteObject", zsrv_m_delete_object, 3, 3, 0},
+    {"checkCurrentSerialInTransaction", zsrv_m_check_current, 3, 3, IN_TXN},
+    {"restorea", zsrv_m_restorea, 5, 5, IN_TXN},
+    {"deleteObject", zsrv_m_delete_object, 3, 3, IN_TXN},
     {"history", zsrv_m_history, 1, 2, 0},
     {"record_iternext", zsrv_m_record_iternext, 0, 1, 0},
     {"undoLog", zsrv_m_undo_log, 0, 2, 0},
     {"undoInfo", zsrv_m_undo_info, 0, 3, 0},
-    {"undoa", zsrv_m_undoa, 2, 2, 0},
+    {"undoa", zsrv_m_undoa, 2, 2, IN_TXN},
     {"pack", zsrv_m_pack, 1, 2, 0},
     {"iterator_start", zsrv_m_iterator_start, 0, 2, 0},
     {"iterator_next", zsrv_m_iterator_next, 1, 1, 0},
@@ -51,8 +52,8 @@ static const method methods[] = {
     {"iterator_gc", zsrv_m_iterator_gc, 1, 1, 0},
     {"storeBlobStart", zsrv_m_store_blob_start, 0, 0, 0},
     {"storeBlobChunk", zsrv_m_store_blob_chunk, 1, 1, 0},
-    {"storeBlobEnd", zsrv_m_store_blob_end, 4, 4, 0},
-    {"storeBlobShared", zsrv_m_store_blob_shared, 5, 5, 0},
+    {"storeBlobEnd", zsrv_m_store_blob_end, 4, 4, IN_TXN},
+    {"storeBlobShared", zsrv_m_store_blob_shared, 5, 5, IN_TXN},
     {"sendBlob", zsrv_m_send_blob, 2, 2, 0},
     {"server_status", zsrv_m_server_status, 0, 0, 0},
     {"set_client_label", zsrv_m_set_client_label, 1, 1, 0},
@@ -291,6 +292,8 @@ void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
     if (rc >= 0 || c->state == CONN_CLOSING)
         return;
     if (m.async) {
+        if ((md->flags & IN_TXN) && rc == ZE_INVAL && zsrv_txn_defer_error(&call))
+            return;
         snprintf(why, sizeof why, "async %s failed: %s", md->name, call.err.msg);
         zsrv_conn_close(c, ZSRV_LOG_WARNING, why);
         return;

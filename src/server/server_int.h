@@ -156,6 +156,8 @@ typedef struct zsrv_txn {
     zv *vote_msgid;
     int had_conflicts;
     zsrv_conn *wait_next;          /* commit-lock queue link */
+    zerr deferred;                 /* first bad argument of a queued call: fails the vote */
+    const char *deferred_class;
 } zsrv_txn;
 
 typedef struct zsrv_iter {
@@ -333,6 +335,9 @@ zsrv_txn *zsrv_txn_check(zsrv_call *call, const zv *txn);
 zsrv_txn *zsrv_txn_open(zsrv_call *call, const zv *txn);
 /* Abort and forget the connection's transaction (disconnect, timeout). */
 void zsrv_txn_drop(zsrv_conn *c);
+/* An async call of the open transaction failed its argument checks: keep the
+ * error for the vote instead of closing the connection. 1 when kept. */
+int zsrv_txn_defer_error(zsrv_call *call);
 /* lock.c: the per-storage commit lock, FIFO, with the transaction timeout */
 /* Take the lock and vote now, or queue the connection (VOTE_WAITING). */
 void zsrv_lock_request(zsrv_conn *c);

@@ -226,6 +226,25 @@ void zsrv_txn_drop(zsrv_conn *c)
         zsrv_lock_release(st);
 }
 
+/* ZEO queues a transaction's calls unchecked, so a client that sent a bad
+ * value and then aborts never notices; closing the connection instead would
+ * break that client. The transaction's txn id is each such call's last
+ * argument. */
+int zsrv_txn_defer_error(zsrv_call *call)
+{
+    zsrv_txn *x = &call->c->txn;
+    if (!x->active || call->argc == 0 || !zv_equal(x->id, call->argv[call->argc - 1]) ||
+        (x->vote != VOTE_NONE && x->vote != VOTE_CONFLICT))
+        return 0;
+    if (!x->deferred.code) {
+        x->deferred = call->err;
+        x->deferred_class = call->err_class ? call->err_class : "builtins.TypeError";
+    }
+    zsrv_log(ZSRV_LOG_INFO, "%s: %s (its transaction's vote will fail)", call->c->peer,
+             call->err.msg);
+    return 1;
+}
+
 int zsrv_m_tpc_abort(zsrv_call *call)
 {
     zsrv_txn *x = &call->c->txn;

@@ -261,6 +261,13 @@ int zsrv_m_vote(zsrv_call *call)
     default:
         break;
     }
+    if (x->deferred.code) {
+        /* Like every failed vote, this one aborts the transaction. */
+        call->err = x->deferred;
+        call->err_class = x->deferred_class;
+        zsrv_txn_drop(c);
+        return call->err.code;
+    }
     if (!(x->vote_msgid = zv_copy(x->arena, call->m->msgid)))
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     if (x->vote == VOTE_CONFLICT)
