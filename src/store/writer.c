@@ -257,21 +257,19 @@ static double monotonic_now(void)
 }
 
 /* Save the in-memory object count to meta "objects" in a write transaction
- * of its own (best effort: a failure leaves it for the next time). Commits
- * do not write it, so most of them leave the meta DB's page alone. */
+ * of its own (best effort: a failure leaves it for the next try, a second
+ * later). Commits do not write it, so most of them leave the meta DB's page
+ * alone. */
 static void save_objects(store *s, uint64_t n)
 {
     MDB_txn *txn;
+    s->objects_saved_at = monotonic_now();
     if (mdb_txn_begin(s->env, NULL, 0, &txn))
         return;
-    if (store__meta_put(txn, s, "objects", n, NULL)) {
+    if (store__meta_put(txn, s, "objects", n, NULL))
         mdb_txn_abort(txn);
-        return;
-    }
-    if (!mdb_txn_commit(txn)) {
+    else if (!mdb_txn_commit(txn))
         s->objects_saved = n;
-        s->objects_saved_at = monotonic_now();
-    }
 }
 
 /* With s->mu held: save the object count when it changed and the last save
@@ -305,12 +303,14 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
         maybe_save_objects(s, 0);
     }
+    pthread_mutex_unlock(&s->mu);
     if (s->bulk_txn) {
         mdb_txn_commit(s->bulk_txn);
         s->bulk_txn = NULL;
         if (!s->opt.no_sync)
             mdb_env_sync(s->env, 1);
     }
+    pthread_mutex_lock(&s->mu);
     maybe_save_objects(s, 1);
     pthread_mutex_unlock(&s->mu);
     return NULL;
