@@ -123,6 +123,15 @@ void zsrv_flush_dirty(zsrv *s)
     }
 }
 
+/* b's bytes are all out: a blob download can leave a large buffer behind,
+ * give it back. */
+static void output_done(zbuf *b)
+{
+    if (b->cap > ZSRV_OUT_HIGH)
+        zbuf_free(b);
+    zbuf_reset(b);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     zsrv_conn *c = req->data;
@@ -133,15 +142,16 @@ static void on_write(uv_write_t *req, int status)
         zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(status));
         return;
     }
-    /* A blob download can leave a large buffer behind: give it back. */
-    if (c->wbuf.cap > ZSRV_OUT_HIGH)
-        zbuf_free(&c->wbuf);
-    zbuf_reset(&c->wbuf);
+    output_done(&c->wbuf);
     zsrv_conn_pump(c);
     if (c->state != CONN_CLOSING)
         conn_flush(c);
 }
 
+/* The queued output goes to the socket directly first: when it takes it
+ * all, as it does for replies to an idle client, libuv needs no write
+ * request and the poller no write interest (no epoll_ctl pair per reply).
+ * Only a remainder is handed to uv_write, completed in on_write. */
 static void conn_flush(zsrv_conn *c)
 {
     if (c->writing || c->state == CONN_CLOSING)
@@ -160,10 +170,27 @@ static void conn_flush(zsrv_conn *c)
             zsrv_conn_close(c, ZSRV_LOG_DEBUG, "done");
         return;
     }
+    uv_buf_t buf = uv_buf_init((char *)src->data, (unsigned)src->len);
+    int n = uv_try_write(&c->h.stream, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(n));
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    if (done == src->len) {
+        output_done(src);
+        /* Resume what waited for the output to drain; the connection comes
+         * back to this function through the dirty list. */
+        if (c->blob_out || c->close_after_flush || !c->reading) {
+            zsrv_conn_pump(c);
+            zsrv_conn_mark_dirty(c);
+        }
+        return;
+    }
     zbuf tmp = c->wbuf;
     c->wbuf = *src;
     *src = tmp;
-    uv_buf_t buf = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
+    buf = uv_buf_init((char *)c->wbuf.data + done, (unsigned)(c->wbuf.len - done));
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, &c->h.stream, &buf, 1, on_write);
     if (rc < 0) {
