@@ -15,33 +15,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
 /* ---- the server process ------------------------------------------------ */
-
-int th_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 int tc_open(tc *c, int port)
 {
@@ -69,7 +47,7 @@ int th_start(th_server *s, const char *const *extra)
 {
     memset(s, 0, sizeof *s);
     s->dir = tu_tmpdir("server");
-    s->port = th_free_port();
+    s->port = tu_free_port();
     if (!s->dir || s->port < 0)
         return -1;
     char addr[64], db[1024];
@@ -112,6 +90,7 @@ int th_spawn(th_server *s, const char *const *args, const char *wait_path)
     for (size_t i = 0; args[i] && n < 39; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
+    /* Not tu_spawn: the child must also set its parent-death signal. */
     pid_t pid = fork();
     if (pid < 0)
         return -1;
@@ -129,38 +108,16 @@ int th_spawn(th_server *s, const char *const *args, const char *wait_path)
         _exit(127);
     }
     s->pid = pid;
-    for (int i = 0; i < 500; i++) {
-        tc probe;
-        int ok = wait_path ? tc_open_unix(&probe, wait_path) : tc_open(&probe, s->port);
-        tc_close(&probe);
-        if (ok == 0)
-            return 0;
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            s->pid = 0;
-            return -1;
-        }
-        sleep_ms(10);
-    }
-    return -1;
+    return tu_wait_accepting(&s->pid, wait_path, s->port, 5000);
 }
 
 int th_stop(th_server *s)
 {
     if (s->pid <= 0)
         return -1;
-    kill(s->pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 500; i++) {
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            s->pid = 0;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        sleep_ms(10);
-    }
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, &status, 0);
+    int status = tu_stop_process(s->pid, 5000);
     s->pid = 0;
-    return -1;
+    return status;
 }
 
 void th_free(th_server *s)

@@ -27,8 +27,6 @@ int th_start(th_server *s, const char *const *extra);
  * the caller names the address; port 0 means "do not wait for a port"
  * (then wait_path, if set, is a Unix socket to wait for). */
 int th_spawn(th_server *s, const char *const *args, const char *wait_path);
-/* A loopback port that is free now. */
-int th_free_port(void);
 /* Connect to a Unix socket instead of a port. */
 int tc_open_unix(tc *c, const char *path);
 /* SIGTERM and wait; returns the exit status (or -1 if it had to be killed). */

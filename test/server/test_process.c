@@ -104,7 +104,7 @@ Test(server_process, read_only_server_creates_and_serves)
     char db[1024];
     path_in(db, sizeof db, "ro");
     char addr[64];
-    srv.port = th_free_port();
+    srv.port = tu_free_port();
     snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
     const char *args[] = {"-a", addr, "-f", db, "--read-only", NULL};
     cr_assert_eq(th_spawn(&srv, args, NULL), 0, "read-only server did not start");
@@ -132,7 +132,7 @@ Test(server_process, sigterm_lets_a_voted_commit_finish)
     char pid_file[1024], db[1024], addr[64];
     path_in(pid_file, sizeof pid_file, "zeo.pid");
     path_in(db, sizeof db, "db");
-    srv.port = th_free_port();
+    srv.port = tu_free_port();
     snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
     const char *args[] = {"-a", addr, "-f", db, "--pid-file", pid_file, NULL};
     cr_assert_eq(th_spawn(&srv, args, NULL), 0);
@@ -180,7 +180,7 @@ Test(server_process, sigusr2_reopens_the_log_file)
     path_in(log, sizeof log, "zeo.log");
     path_in(moved, sizeof moved, "zeo.log.1");
     path_in(db, sizeof db, "db");
-    srv.port = th_free_port();
+    srv.port = tu_free_port();
     snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
     const char *args[] = {"-a", addr, "-f", db, "--log-file", log, NULL};
     cr_assert_eq(th_spawn(&srv, args, NULL), 0);
