@@ -132,7 +132,8 @@ field() { # field JSON NAME
   jq -r ".$2 // empty" <<<"$1" 2>/dev/null || true
 }
 
-declare -A res
+declare -A res load_start
+loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 # bench_one KIND ENC LABEL|FLAGS: the median of $repeat runs into res[]
 bench_one() {
   local kind=$1 enc=$2 w=$3 name=${3%%|*} runs=() r out key
@@ -161,6 +162,9 @@ report() { # report ENC
   local enc=$1 w name z p zv pv unit suffix
   echo
   echo "== encoding ${enc}5, ${duration}s per workload, median of $repeat =="
+  # Both servers and the bench share the machine with whatever else runs:
+  # the load average says how much of it they had.
+  echo "load average (1/5/15 min) before: ${load_start[$enc]}, after: $(loadavg)"
   printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s\n" workload clients \
     "zeolite" "python" ratio "z p50us" "z p99us" "py p50us" "py p99us"
   for w in "${workloads[@]}"; do
@@ -193,6 +197,7 @@ else
   echo "compare.sh: no Python ZEO server found (set RUNZEO or ZEO_PY); python column skipped" >&2
 fi
 for enc in $encodings; do
+  load_start[$enc]=$(loadavg)
   up=()
   for k in "${kinds[@]}"; do
     if start_server "$k" "$enc"; then up+=("$k"); fi
