@@ -171,7 +171,10 @@ static void conn_flush(zsrv_conn *c)
         return;
     }
     uv_buf_t buf = uv_buf_init((char *)src->data, (unsigned)src->len);
-    int n = uv_try_write(&c->h.stream, &buf, 1);
+    /* A blob download keeps going through on_write, one buffer per loop
+     * iteration: written directly, a fast reader could hold the loop for
+     * the whole blob while other clients wait. */
+    int n = c->blob_out ? UV_EAGAIN : uv_try_write(&c->h.stream, &buf, 1);
     if (n < 0 && n != UV_EAGAIN) {
         zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(n));
         return;
@@ -181,7 +184,7 @@ static void conn_flush(zsrv_conn *c)
         output_done(src);
         /* Resume what waited for the output to drain; the connection comes
          * back to this function through the dirty list. */
-        if (c->blob_out || c->close_after_flush || !c->reading) {
+        if (c->close_after_flush || !c->reading) {
             zsrv_conn_pump(c);
             zsrv_conn_mark_dirty(c);
         }
