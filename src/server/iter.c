@@ -83,6 +83,22 @@ static zsrv_iter *iter_add(zsrv_call *call, uint64_t start, uint64_t stop, int i
     return i;
 }
 
+/* The iterator is exhausted: forget it and answer None, as ZEO does. */
+static int reply_end(zsrv_call *call, zsrv_iter *i)
+{
+    iter_remove(call->c, i->id);
+    return zsrv_reply(call, zv_none(call->a));
+}
+
+/* Reply with tuple t, unless allocating it or one of its items failed. */
+static int reply_tuple(zsrv_call *call, zv *t)
+{
+    for (size_t k = 0; t && k < t->u.seq.n; k++)
+        if (!t->u.seq.items[k])
+            t = NULL;
+    return t ? zsrv_reply(call, t) : zerr_set(&call->err, ZE_NOMEM, "out of memory");
+}
+
 int zsrv_m_iterator_start(zsrv_call *call)
 {
     uint64_t start = 0, stop = 0;
@@ -105,11 +121,9 @@ int zsrv_m_iterator_next(zsrv_call *call)
     int rc = store_iter_next_txn(i->it, &info, &call->err);
     if (rc < 0)
         return rc;
+    if (rc == 0)
+        return reply_end(call, i);
     zv_arena *a = call->a;
-    if (rc == 0) {
-        iter_remove(call->c, i->id);
-        return zsrv_reply(call, zv_none(a));
-    }
     i->last_tid = info.tid;
     i->has_last = 1;
     zv *ext = NULL;
@@ -118,18 +132,15 @@ int zsrv_m_iterator_next(zsrv_call *call)
         ext = zv_dict(a, 0);   /* unreadable extension: still iterate */
     char status = info.status;
     zv *t = zv_tuple(a, 5);
-    if (!t)
-        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    zv **it = t->u.seq.items;
-    it[0] = zv_oid(a, info.tid);
-    it[1] = zv_str(a, &status, 1);
-    it[2] = zv_bytes(a, info.user.p, info.user.len);
-    it[3] = zv_bytes(a, info.description.p, info.description.len);
-    it[4] = ext;
-    for (int k = 0; k < 5; k++)
-        if (!it[k])
-            return zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    return zsrv_reply(call, t);
+    if (t) {
+        zv **it = t->u.seq.items;
+        it[0] = zv_oid(a, info.tid);
+        it[1] = zv_str(a, &status, 1);
+        it[2] = zv_bytes(a, info.user.p, info.user.len);
+        it[3] = zv_bytes(a, info.description.p, info.description.len);
+        it[4] = ext;
+    }
+    return reply_tuple(call, t);
 }
 
 int zsrv_m_iterator_record_start(zsrv_call *call)
@@ -166,24 +177,20 @@ int zsrv_m_iterator_record_next(zsrv_call *call)
     int rc = store_iter_next_record(i->it, &rec, &call->err);
     if (rc < 0)
         return rc;
+    if (rc == 0)
+        return reply_end(call, i);
     zv_arena *a = call->a;
-    if (rc == 0) {
-        iter_remove(call->c, i->id);
-        return zsrv_reply(call, zv_none(a));
-    }
     zv *t = zv_tuple(a, 4);
-    if (!t)
-        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    zv **it = t->u.seq.items;
-    int has_data = rec.kind == STORE_REC_DATA || (rec.kind == STORE_REC_BACKPTR && rec.data.len);
-    it[0] = zv_oid(a, rec.oid);
-    it[1] = zv_oid(a, rec.tid);
-    it[2] = has_data ? zv_bytes(a, rec.data.p, rec.data.len) : zv_none(a);
-    it[3] = rec.kind == STORE_REC_BACKPTR ? zv_oid(a, rec.back_tid) : zv_none(a);
-    for (int k = 0; k < 4; k++)
-        if (!it[k])
-            return zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    return zsrv_reply(call, t);
+    if (t) {
+        zv **it = t->u.seq.items;
+        int has_data =
+            rec.kind == STORE_REC_DATA || (rec.kind == STORE_REC_BACKPTR && rec.data.len);
+        it[0] = zv_oid(a, rec.oid);
+        it[1] = zv_oid(a, rec.tid);
+        it[2] = has_data ? zv_bytes(a, rec.data.p, rec.data.len) : zv_none(a);
+        it[3] = rec.kind == STORE_REC_BACKPTR ? zv_oid(a, rec.back_tid) : zv_none(a);
+    }
+    return reply_tuple(call, t);
 }
 
 int zsrv_m_iterator_gc(zsrv_call *call)

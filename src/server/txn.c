@@ -168,13 +168,19 @@ int zsrv_m_restorea(zsrv_call *call)
                              has_prev ? prev : 0, &call->err);
 }
 
+/* The (oid, serial, txn) arguments of checkCurrentSerialInTransaction and
+ * deleteObject; NULL with call->err set when one is wrong. */
+static zsrv_txn *oid_serial_txn(zsrv_call *call, uint64_t *oid, uint64_t *serial)
+{
+    if (zsrv_arg_oid(call, 0, oid) < 0 || zsrv_arg_serial(call, 1, serial) < 0)
+        return NULL;
+    return zsrv_txn_open(call, call->argv[2]);
+}
+
 int zsrv_m_check_current(zsrv_call *call)
 {
     uint64_t oid, serial;
-    int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0)
-        return rc;
-    zsrv_txn *x = zsrv_txn_open(call, call->argv[2]);
+    zsrv_txn *x = oid_serial_txn(call, &oid, &serial);
     if (!x)
         return call->err.code;
     return store_txn_check_current(x->t, oid, serial, &call->err);
@@ -183,10 +189,7 @@ int zsrv_m_check_current(zsrv_call *call)
 int zsrv_m_delete_object(zsrv_call *call)
 {
     uint64_t oid, serial;
-    int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0)
-        return rc;
-    zsrv_txn *x = zsrv_txn_open(call, call->argv[2]);
+    zsrv_txn *x = oid_serial_txn(call, &oid, &serial);
     if (!x)
         return call->err.code;
     call->c->stor->stats.stores++;
