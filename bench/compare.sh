@@ -5,6 +5,7 @@
 #
 # usage: bench/compare.sh [--duration SECONDS] [--encoding Z|M|both] [--only W1,W2]
 #                         [--repeat N]  (N runs of each; the median one is shown)
+#                         [--unix]      (both servers on Unix sockets, not TCP)
 # env:   ZEOLITE   zeolite executable (default: build/src/tools/zeolite)
 #        RUNZEO    Python runzeo command (default: /work/venv/bin/runzeo, or
 #                  "$ZEO_PY -m ZEO.runzeo" when ZEO_PY is set); if none works,
@@ -12,6 +13,9 @@
 # Both servers run at once, each workload goes to one then the other right
 # away (so that both see the same background load), in client-conflict-
 # resolution mode with a blob directory; zeolite runs with fsync on.
+# Server CPU per operation is the server process's user+system time (all its
+# threads and child processes) across the whole bench run, untimed setup
+# included, divided by the run's operation count.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,13 +24,15 @@ duration=10
 repeat=1
 encodings=Z
 only=""
+transport=tcp
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2;;
     --encoding) encodings=$2; [ "$encodings" = both ] && encodings="Z M"; shift 2;;
     --only) only=$2; shift 2;;
     --repeat) repeat=$2; shift 2;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0;;
+    --unix) transport=unix; shift;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -56,7 +62,7 @@ workloads=(
 )
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zeolite-compare-XXXXXX")
-declare -A pid port
+declare -A pid addr
 cleanup() {
   local k
   for k in "${!pid[@]}"; do
@@ -70,20 +76,46 @@ trap cleanup EXIT
 free_port() {
   local p
   for p in $(seq 18400 18499 | shuf); do
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   return 1
 }
 
-wait_port() { # wait_port PORT PID
-  local i
-  for i in $(seq 1 200); do
-    (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+accepting() { # accepting ADDR: 0 when a server answers at ADDR
+  if [[ $1 == */* ]]; then
+    [ -S "$1" ] && "$ZEOLITE" last-tid --timeout 1 "$1" >/dev/null 2>&1
+  else
+    (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
+  fi
+}
+
+wait_accepting() { # wait_accepting ADDR PID
+  for _ in $(seq 1 200); do
+    accepting "$1" && return 0
     kill -0 "$2" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
 }
+
+# cpu_ticks PID: user+system clock ticks of PID and every process under it
+# (a runzeo wrapper's child does the work); /proc/PID/stat sums all threads.
+cpu_ticks() {
+  local p s total=0 f
+  for p in $(ps -e -o pid= -o ppid= | awk -v root="$1" '
+      { parent[$1] = $2 }
+      END { for (p in parent) { q = p
+              while (q != root && q in parent) q = parent[q]
+              if (q == root) print p } }'); do
+    s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    # The command name (field 2) may hold spaces: fields 14 and 15 (utime,
+    # stime) are the 12th and 13th after its closing parenthesis.
+    read -r -a f <<<"${s##*) }"
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+hz=$(getconf CLK_TCK)
 
 stop_server() { # stop_server KIND
   if [ -n "${pid[$1]:-}" ]; then
@@ -95,17 +127,26 @@ stop_server() { # stop_server KIND
 
 # start_server KIND ENC: a fresh database in $tmp/KIND-ENC; 0 once it listens
 start_server() {
-  local kind=$1 enc=$2 dir=$tmp/$1-$2 mp="" p
-  p=$(free_port) || { echo "compare.sh: no free port" >&2; return 1; }
+  local kind=$1 enc=$2 dir=$tmp/$1-$2 mp="" a
+  if [ "$transport" = unix ]; then
+    a=$dir/server.sock
+    # sun_path holds 108 bytes with the terminating NUL.
+    if [ ${#a} -gt 107 ]; then
+      echo "compare.sh: socket path $a is too long (set TMPDIR)" >&2
+      return 1
+    fi
+  else
+    a=127.0.0.1:$(free_port) || { echo "compare.sh: no free port" >&2; return 1; }
+  fi
   mkdir -p "$dir"
   if [ "$kind" = zeolite ]; then
     [ "$enc" = M ] && mp=--msgpack
-    "$ZEOLITE" serve -a "127.0.0.1:$p" -f "$dir/db" $mp >"$dir/server.log" 2>&1 &
+    "$ZEOLITE" serve -a "$a" -f "$dir/db" $mp >"$dir/server.log" 2>&1 &
   else
     [ "$enc" = M ] && mp="msgpack true"
     cat >"$dir/zeo.conf" <<EOF
 <zeo>
-  address 127.0.0.1:$p
+  address $a
   client-conflict-resolution true
   $mp
 </zeo>
@@ -119,8 +160,8 @@ EOF
     $RUNZEO -C "$dir/zeo.conf" >"$dir/server.log" 2>&1 &
   fi
   pid[$kind]=$!
-  port[$kind]=$p
-  if ! wait_port "$p" "${pid[$kind]}"; then
+  addr[$kind]=$a
+  if ! wait_accepting "$a" "${pid[$kind]}"; then
     echo "compare.sh: $kind server did not start:" >&2
     tail -5 "$dir/server.log" >&2 || true
     stop_server "$kind"
@@ -136,13 +177,19 @@ declare -A res load_start
 loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 # bench_one KIND ENC LABEL|FLAGS: the median of $repeat runs into res[]
 bench_one() {
-  local kind=$1 enc=$2 w=$3 name=${3%%|*} runs=() r out key
+  local kind=$1 enc=$2 w=$3 name=${3%%|*} runs=() out key t0 t1
   local err=$tmp/$kind-$enc/bench-$name.err
-  for r in $(seq 1 "$repeat"); do
+  for _ in $(seq 1 "$repeat"); do
+    t0=$(cpu_ticks "${pid[$kind]}")
     # shellcheck disable=SC2086
-    out=$("$ZEOLITE" bench "127.0.0.1:${port[$kind]}" --workload ${w#*|} \
+    out=$("$ZEOLITE" bench "${addr[$kind]}" --workload ${w#*|} \
           --duration "$duration" --json 2>"$err" | tail -1) || out=""
-    if [ -n "$out" ]; then runs+=("$out"); fi
+    t1=$(cpu_ticks "${pid[$kind]}")
+    if [ -n "$out" ]; then
+      runs+=("$(jq -c --argjson t $((t1 - t0)) --argjson hz "$hz" \
+        '. + {server_cpu_us_per_op: (if .ops > 0 then $t * 1e6 / $hz / .ops else null end)}' \
+        <<<"$out")")
+    fi
   done
   if [ ${#runs[@]} -eq 0 ]; then
     echo "compare.sh: $kind $name failed: $(tail -1 "$err")" >&2
@@ -158,15 +205,23 @@ ratio() { # ratio A B
   awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.1fx", a / b }'
 }
 
+cpu() { # cpu JSON: server CPU microseconds per operation, one decimal
+  awk -v c="$(field "$1" server_cpu_us_per_op)" 'BEGIN { if (c == "") print "-"; else printf "%.1f", c }'
+}
+
 report() { # report ENC
-  local enc=$1 w name z p zv pv unit suffix
+  local enc=$1 w name z p zv pv unit suffix where=127.0.0.1
+  [ "$transport" = unix ] && where="Unix sockets"
   echo
-  echo "== encoding ${enc}5, ${duration}s per workload, median of $repeat =="
+  echo "== encoding ${enc}5, $where, ${duration}s per workload, median of $repeat =="
   # Both servers and the bench share the machine with whatever else runs:
   # the load average says how much of it they had.
   echo "load average (1/5/15 min) before: ${load_start[$enc]}, after: $(loadavg)"
-  printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s\n" workload clients \
-    "zeolite" "python" ratio "z p50us" "z p99us" "py p50us" "py p99us"
+  # cpu columns: server CPU microseconds per operation; py/z: how much less
+  # CPU zeolite spends per operation.
+  printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s %12s %12s %8s\n" workload clients \
+    "zeolite" "python" ratio "z p50us" "z p99us" "py p50us" "py p99us" \
+    "z cpu us/op" "py cpu us/op" "py/z cpu"
   for w in "${workloads[@]}"; do
     name=${w%%|*}
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
@@ -175,10 +230,12 @@ report() { # report ENC
     unit=ops_per_s; suffix=""
     if [ "$name" = large ] || [ "$name" = blob ]; then unit=mb_per_s; suffix=" MB/s"; fi
     zv=$(field "$z" $unit); pv=$(field "$p" $unit)
-    printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s\n" "$name" \
+    printf "%-15s %-8s %14s %14s %8s %10s %10s %10s %10s %12s %12s %8s\n" "$name" \
       "$(sed -n 's/.*--clients \([0-9]*\).*/\1/p' <<<"$w")" \
       "${zv:--}$suffix" "${pv:--}$suffix" "$(ratio "$zv" "$pv")" \
-      "$(field "$z" p50_us)" "$(field "$z" p99_us)" "$(field "$p" p50_us)" "$(field "$p" p99_us)"
+      "$(field "$z" p50_us)" "$(field "$z" p99_us)" "$(field "$p" p50_us)" "$(field "$p" p99_us)" \
+      "$(cpu "$z")" "$(cpu "$p")" \
+      "$(ratio "$(field "$p" server_cpu_us_per_op)" "$(field "$z" server_cpu_us_per_op)")"
     if [ "$name" = conflict ]; then
       printf "%-15s %-8s %14s %14s\n" "" conflicts "$(field "$z" conflicts)" "$(field "$p" conflicts)"
     fi
@@ -186,6 +243,8 @@ report() { # report ENC
   z=${res[zeolite,$enc,load]:-}; p=${res[python,$enc,load]:-}
   echo "goal load x16 >= 10x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")," \
        "zeolite load p99 < 1000 us: $(field "$z" p99_us) us"
+  echo "server CPU per load: zeolite $(cpu "$z") us, python $(cpu "$p") us" \
+       "($(ratio "$(field "$p" server_cpu_us_per_op)" "$(field "$z" server_cpu_us_per_op)") less)"
   z=${res[zeolite,$enc,commit]:-}; p=${res[python,$enc,commit]:-}
   echo "goal commit K=10 x8 >= 5x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")"
 }
