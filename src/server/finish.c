@@ -1,7 +1,7 @@
 /* finish.c: tpc_finish and the return of durable commits to the loop.
  *
  * tpc_finish hands the voted transaction to the store's writer thread and
- * releases the commit lock at once, so the next voter overlaps this commit's
+ * releases its oid locks at once, so the next voter overlaps this commit's
  * sync (group commit). The writer's callback only queues the commit and
  * wakes the loop. On the loop, once a commit is durable: refresh the reader,
  * send invalidateTransaction to every other client, then info and the tid to
@@ -84,7 +84,7 @@ int zsrv_m_tpc_finish(zsrv_call *call)
         pp = &(*pp)->next;
     *pp = cm;
     x->vote = VOTE_FINISHING;
-    zsrv_lock_release(st);
+    zsrv_lock_release(c);
     return 0;
 }
 

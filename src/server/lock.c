@@ -1,11 +1,25 @@
-/* lock.c: the commit lock of a storage: one voter at a time, the others
- * served first come, first served (ZEO's own lock lets busy writers starve
- * the rest). The holder keeps the lock from its vote until the commit is
- * handed to the writer, or until tpc_abort, disconnect or the transaction
- * timeout; a holder whose vote returned conflicts keeps it while its client
- * resolves them, so the re-vote cannot meet yet another commit. */
+/* lock.c: the commit locks of a storage, one per oid.
+ *
+ * ZEO has one commit lock per storage, held from the vote until tpc_finish:
+ * every commit then waits one client round trip for the one before it. Here
+ * a vote locks only the oids its transaction stores, checks or deletes, so
+ * transactions with disjoint oids vote and finish side by side (their votes
+ * stay true whatever the others commit: store_txn_vote), while one that
+ * touches a locked oid waits until the holder's commit is handed to the
+ * writer, or until tpc_abort, disconnect or the transaction timeout. An undo
+ * or an explicit tid (store_txn_exclusive) waits until it can be alone.
+ * RelStorage locks objects at vote in the same way; what ZODB needs is that
+ * overlapping commits are serialised, and tids follow the finishes.
+ *
+ * Waiters are served first come, first served (ZEO's own lock lets busy
+ * writers starve the rest): a waiter may not take an oid an earlier waiter
+ * is waiting for, nor pass an earlier exclusive one. A holder whose vote
+ * returned conflicts keeps its oids while its client resolves them, so the
+ * re-vote cannot meet yet another commit. */
 #include "server/server_int.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <sys/time.h>
 
 static double now(void)
@@ -15,23 +29,120 @@ static double now(void)
     return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-static void acquire(zsrv_storage *st, zsrv_conn *c)
+/* ---- the oid set of a transaction ----------------------------------------- */
+
+static int push_oid(uint64_t oid, void *ud)
 {
-    st->lock_holder = c;
-    st->lock_time = now();
-    double secs = st->srv->cfg->txn_timeout;
-    if (secs > 0)
-        uv_timer_start(&st->timeout_timer, zsrv_txn_timeout, (uint64_t)(secs * 1000), 0);
+    zsrv_txn *x = ud;
+    if (x->n_oids == x->cap_oids) {
+        size_t cap = x->cap_oids ? x->cap_oids * 2 : 16;
+        uint64_t *p = realloc(x->oids, cap * sizeof *p);
+        if (!p)
+            return ZE_NOMEM;
+        x->oids = p;
+        x->cap_oids = cap;
+    }
+    x->oids[x->n_oids++] = oid;
+    return 0;
 }
 
-void zsrv_lock_request(zsrv_conn *c)
+/* What the coming vote locks, read again for every vote: the client may have
+ * stored more while resolving conflicts. */
+static int collect_oids(zsrv_txn *x)
 {
-    zsrv_storage *st = c->stor;
-    if (!st->lock_holder) {
-        acquire(st, c);
-        zsrv_vote_run(c);
+    x->n_oids = 0;
+    x->exclusive = store_txn_exclusive(x->t);
+    return store_txn_each_oid(x->t, push_oid, x);
+}
+
+static zsrv_conn *owner(const zsrv_storage *st, uint64_t oid)
+{
+    uint64_t v;
+    return oidmap_get(&st->locked, oid, &v) ? (zsrv_conn *)(uintptr_t)v : NULL;
+}
+
+/* ---- holders ---------------------------------------------------------------- */
+
+static void arm_timeout(zsrv_storage *st)
+{
+    double secs = st->srv->cfg->txn_timeout;
+    uv_timer_stop(&st->timeout_timer);
+    if (secs <= 0 || !st->holders)
         return;
+    double left = st->holders->txn.lock_time + secs - now();
+    uint64_t ms = left > 0 ? (uint64_t)(left * 1000) + 1 : 0;
+    uv_timer_start(&st->timeout_timer, zsrv_txn_timeout, ms, 0);
+}
+
+static void unlock_oids(zsrv_storage *st, zsrv_conn *c)
+{
+    for (size_t i = 0; i < c->txn.n_oids; i++)
+        if (owner(st, c->txn.oids[i]) == c)
+            oidmap_del(&st->locked, c->txn.oids[i]);
+}
+
+/* Lock every oid of c for c. ZE_NOMEM leaves none of the new ones locked. */
+static int lock_oids(zsrv_storage *st, zsrv_conn *c)
+{
+    for (size_t i = 0; i < c->txn.n_oids; i++) {
+        if (owner(st, c->txn.oids[i]) == c)
+            continue;
+        if (oidmap_put(&st->locked, c->txn.oids[i], (uint64_t)(uintptr_t)c)) {
+            unlock_oids(st, c);
+            return ZE_NOMEM;
+        }
     }
+    return 0;
+}
+
+static int acquire(zsrv_storage *st, zsrv_conn *c)
+{
+    zsrv_txn *x = &c->txn;
+    if (lock_oids(st, c) < 0)
+        return ZE_NOMEM;
+    x->holding = 1;
+    x->lock_time = now();
+    x->lock_prev = st->holders_tail;
+    x->lock_next = NULL;
+    if (st->holders_tail)
+        st->holders_tail->txn.lock_next = c;
+    else
+        st->holders = c;
+    st->holders_tail = c;
+    st->n_holders++;
+    if (x->exclusive)
+        st->exclusive_holder = c;
+    if (st->holders == c)
+        arm_timeout(st);
+    return 0;
+}
+
+static void drop_holder(zsrv_storage *st, zsrv_conn *c)
+{
+    zsrv_txn *x = &c->txn;
+    unlock_oids(st, c);
+    int was_oldest = st->holders == c;
+    if (x->lock_prev)
+        x->lock_prev->txn.lock_next = x->lock_next;
+    else
+        st->holders = x->lock_next;
+    if (x->lock_next)
+        x->lock_next->txn.lock_prev = x->lock_prev;
+    else
+        st->holders_tail = x->lock_prev;
+    x->lock_next = x->lock_prev = NULL;
+    x->holding = 0;
+    st->n_holders--;
+    if (st->exclusive_holder == c)
+        st->exclusive_holder = NULL;
+    if (was_oldest)
+        arm_timeout(st);
+}
+
+/* ---- waiters ------------------------------------------------------------------ */
+
+static void enqueue(zsrv_storage *st, zsrv_conn *c)
+{
     c->txn.vote = VOTE_WAITING;
     c->txn.wait_next = NULL;
     if (st->wait_tail)
@@ -42,9 +153,8 @@ void zsrv_lock_request(zsrv_conn *c)
     st->n_waiting++;
 }
 
-void zsrv_lock_unqueue(zsrv_conn *c)
+static void unqueue(zsrv_storage *st, zsrv_conn *c)
 {
-    zsrv_storage *st = c->stor;
     zsrv_conn *prev = NULL;
     for (zsrv_conn *w = st->wait_head; w; prev = w, w = w->txn.wait_next) {
         if (w != c)
@@ -61,33 +171,128 @@ void zsrv_lock_unqueue(zsrv_conn *c)
     }
 }
 
-void zsrv_lock_release(zsrv_storage *st)
+/* May c vote now? claimed holds the oids of the waiters before it. */
+static int may_vote(const zsrv_storage *st, const zsrv_conn *c, const oidmap *claimed)
 {
-    st->lock_holder = NULL;
-    st->lock_time = 0;
-    uv_timer_stop(&st->timeout_timer);
-    /* A waiter whose vote fails releases the lock again: loop, not recurse. */
-    while (!st->lock_holder && st->wait_head) {
-        zsrv_conn *c = st->wait_head;
-        st->wait_head = c->txn.wait_next;
-        if (!st->wait_head)
-            st->wait_tail = NULL;
-        st->n_waiting--;
-        c->txn.wait_next = NULL;
-        acquire(st, c);
-        zsrv_vote_run(c);
+    const zsrv_txn *x = &c->txn;
+    if (st->exclusive_holder && st->exclusive_holder != c)
+        return 0;
+    if (x->exclusive)
+        return st->n_holders == (x->holding ? 1u : 0u) && claimed->count == 0;
+    uint64_t v;
+    for (size_t i = 0; i < x->n_oids; i++) {
+        zsrv_conn *o = owner(st, x->oids[i]);
+        if ((o && o != c) || oidmap_get(claimed, x->oids[i], &v))
+            return 0;
     }
+    return 1;
+}
+
+/* The first waiter that may vote now, or NULL. An exclusive waiter stops the
+ * scan: nobody passes it. */
+static zsrv_conn *next_voter(zsrv_storage *st)
+{
+    oidmap_clear(&st->claimed);
+    for (zsrv_conn *w = st->wait_head; w; w = w->txn.wait_next) {
+        if (may_vote(st, w, &st->claimed))
+            return w;
+        if (w->txn.exclusive)
+            return NULL;
+        for (size_t i = 0; i < w->txn.n_oids; i++)
+            if (oidmap_put(&st->claimed, w->txn.oids[i], 1))
+                return NULL;   /* out of memory: try again at the next release */
+    }
+    return NULL;
+}
+
+static void run_vote(zsrv_storage *st, zsrv_conn *c)
+{
+    if (acquire(st, c) < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        return;
+    }
+    zsrv_vote_run(c);
+}
+
+/* Let waiters vote, oldest first. A vote that fails releases its oids from
+ * inside this loop: loop, do not recurse. */
+static void grant(zsrv_storage *st)
+{
+    if (st->granting || !st->wait_head)
+        return;
+    st->granting = 1;
+    zsrv_conn *c;
+    while ((c = next_voter(st))) {
+        unqueue(st, c);
+        run_vote(st, c);
+    }
+    st->granting = 0;
+}
+
+/* ---- the contract ---------------------------------------------------------------- */
+
+void zsrv_lock_request(zsrv_conn *c)
+{
+    zsrv_storage *st = c->stor;
+    zsrv_txn *x = &c->txn;
+    if (x->holding)
+        unlock_oids(st, c);    /* the oid set is read again below */
+    if (collect_oids(x) < 0) {
+        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        return;
+    }
+    if (x->holding) {
+        /* A re-vote after conflicts: it keeps its place if what it added
+         * is free; waiting for another holder while holding its own oids
+         * could deadlock, so otherwise it queues again like a new voter. */
+        oidmap none = OIDMAP_INIT;
+        if (may_vote(st, c, &none) && lock_oids(st, c) == 0) {
+            if (x->exclusive)
+                st->exclusive_holder = c;
+            else if (st->exclusive_holder == c)
+                st->exclusive_holder = NULL;
+            zsrv_vote_run(c);
+            grant(st);         /* oids it no longer touches are free */
+            return;
+        }
+        drop_holder(st, c);
+    }
+    enqueue(st, c);
+    grant(st);
+}
+
+void zsrv_lock_release(zsrv_conn *c)
+{
+    zsrv_storage *st = c->stor;
+    zsrv_txn *x = &c->txn;
+    if (x->holding)
+        drop_holder(st, c);
+    else if (x->vote == VOTE_WAITING)
+        unqueue(st, c);
+    free(x->oids);
+    x->oids = NULL;
+    x->n_oids = x->cap_oids = 0;
+    grant(st);
+}
+
+double zsrv_lock_oldest(const zsrv_storage *st)
+{
+    return st->holders ? st->holders->txn.lock_time : 0;
 }
 
 void zsrv_txn_timeout(uv_timer_t *timer)
 {
     zsrv_storage *st = timer->data;
-    zsrv_conn *c = st->lock_holder;
-    if (!c)
-        return;
+    double secs = st->srv->cfg->txn_timeout;
     char why[96];
-    snprintf(why, sizeof why, "Transaction timeout after %g seconds", st->srv->cfg->txn_timeout);
-    /* Closing drops the transaction, which aborts it and releases the lock
+    snprintf(why, sizeof why, "Transaction timeout after %g seconds", secs);
+    /* Closing drops the transaction, which aborts it and releases its oids
      * (unlike ZEO 6, whose timed-out connection keeps the lock for ever). */
-    zsrv_conn_close(c, ZSRV_LOG_CRITICAL, why);
+    zsrv_conn *c;
+    while ((c = st->holders) && c->txn.lock_time + secs <= now() + 0.001) {
+        zsrv_conn_close(c, ZSRV_LOG_CRITICAL, why);
+        if (st->holders == c)
+            break;             /* already closing: its drop is under way */
+    }
+    arm_timeout(st);
 }

@@ -75,6 +75,8 @@ static void storages_close(zsrv *s)
                      (unsigned long long)ss.commits, (unsigned long long)ss.syncs);
         }
         zsrv_invq_free(st);
+        oidmap_free(&st->locked);
+        oidmap_free(&st->claimed);
         store_reader_free(st->rd);
         store_close(st->st);
     }

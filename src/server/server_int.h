@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "common/zbuf.h"
+#include "common/oidmap.h"
 #include "common/zerr.h"
 #include "common/zvalue.h"
 #include "proto/proto.h"
@@ -68,12 +69,16 @@ struct zsrv_storage {
     /* registered connections (invalidation fan-out) */
     zsrv_conn *conns;
     size_t n_conns;
-    /* commit lock: one holder, FIFO waiters */
-    zsrv_conn *lock_holder;
+    /* commit locks (lock.c): the oids of voting transactions, FIFO waiters */
+    oidmap locked;                 /* oid -> the zsrv_conn holding it */
+    zsrv_conn *holders, *holders_tail;   /* oldest lock first */
+    size_t n_holders;
+    zsrv_conn *exclusive_holder;   /* a holder that must be alone, or NULL */
     zsrv_conn *wait_head, *wait_tail;
     size_t n_waiting;
-    double lock_time;
-    uv_timer_t timeout_timer;
+    oidmap claimed;                /* scratch: oids of earlier waiters */
+    int granting;                  /* waiters are being served: do not recurse */
+    uv_timer_t timeout_timer;      /* the oldest holder's transaction timeout */
     /* commits handed to the writer, oldest first */
     zsrv_commit *inflight;
     uint64_t handed_tid;           /* newest tid handed to the writer */
@@ -141,9 +146,9 @@ typedef enum zsrv_conn_state {
 
 typedef enum zsrv_vote_state {
     VOTE_NONE,         /* begun, not voted */
-    VOTE_WAITING,      /* queued for the commit lock */
-    VOTE_CONFLICT,     /* holds the lock; conflicts returned, client resolving */
-    VOTE_OK,           /* holds the lock; voted */
+    VOTE_WAITING,      /* queued for its oids' locks */
+    VOTE_CONFLICT,     /* holds its oids; conflicts returned, client resolving */
+    VOTE_OK,           /* holds its oids; voted */
     VOTE_FINISHING,    /* handed to the writer */
 } zsrv_vote_state;
 
@@ -155,7 +160,14 @@ typedef struct zsrv_txn {
     zsrv_vote_state vote;
     zv *vote_msgid;
     int had_conflicts;
-    zsrv_conn *wait_next;          /* commit-lock queue link */
+    /* commit locks (lock.c) */
+    uint64_t *oids;                /* what its vote locks */
+    size_t n_oids, cap_oids;
+    int exclusive;                 /* store_txn_exclusive */
+    int holding;                   /* its oids are locked for it */
+    double lock_time;              /* when it took them */
+    zsrv_conn *lock_prev, *lock_next;   /* zsrv_storage.holders */
+    zsrv_conn *wait_next;          /* zsrv_storage.wait_head queue */
     zerr deferred;                 /* first bad argument of a queued call: fails the vote */
     const char *deferred_class;
 } zsrv_txn;
@@ -338,12 +350,15 @@ void zsrv_txn_drop(zsrv_conn *c);
 /* An async call of the open transaction failed its argument checks: keep the
  * error for the vote instead of closing the connection. 1 when kept. */
 int zsrv_txn_defer_error(zsrv_call *call);
-/* lock.c: the per-storage commit lock, FIFO, with the transaction timeout */
-/* Take the lock and vote now, or queue the connection (VOTE_WAITING). */
+/* lock.c: per-oid commit locks, FIFO, with the transaction timeout */
+/* Lock the oids of c's transaction and vote now, or queue it (VOTE_WAITING)
+ * until no other voter holds them. Also for the re-vote after conflicts. */
 void zsrv_lock_request(zsrv_conn *c);
-/* The holder is done: the next waiters get the lock and vote in turn. */
-void zsrv_lock_release(zsrv_storage *st);
-void zsrv_lock_unqueue(zsrv_conn *c);
+/* c's transaction stops waiting or holding (handed to the writer, aborted,
+ * dropped): its oids are freed and waiters vote in turn. A no-op otherwise. */
+void zsrv_lock_release(zsrv_conn *c);
+/* When the oldest holder took its locks (ruok's lock_time), 0 for none. */
+double zsrv_lock_oldest(const zsrv_storage *st);
 /* vote.c */
 /* Run the vote of the lock holder c and answer its pending vote call. */
 void zsrv_vote_run(zsrv_conn *c);

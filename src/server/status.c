@@ -23,7 +23,7 @@ static void gather(zsrv_storage *st, status *s)
     s->commits = (int64_t)st->stats.commits;
     s->aborts = (int64_t)st->stats.aborts;
     s->active_txns = (int64_t)st->active_txns;
-    s->lock_time = st->lock_holder ? st->lock_time : 0;
+    s->lock_time = zsrv_lock_oldest(st);
     s->conflicts = (int64_t)st->stats.conflicts;
     s->conflicts_resolved = (int64_t)st->stats.conflicts_resolved;
     s->waiting = (int64_t)st->n_waiting;

@@ -202,31 +202,23 @@ void zsrv_txn_drop(zsrv_conn *c)
     if (!x->active)
         return;
     zsrv_storage *st = c->stor;
-    int held = st->lock_holder == c;
-    switch (x->vote) {
-    case VOTE_WAITING:
-        zsrv_lock_unqueue(c);
-        break;
-    case VOTE_FINISHING:
+    if (x->vote == VOTE_FINISHING) {
         /* The commit goes on without its client; the store owns the txn. */
         for (zsrv_commit *cm = st->inflight; cm; cm = cm->next)
             if (cm->conn == c)
                 cm->conn = NULL;
-        break;
-    default:
-        break;
-    }
-    if (x->vote != VOTE_FINISHING) {
+    } else {
         store_txn_abort(x->t);
         store_txn_free(x->t);
+        x->t = NULL;
         st->stats.aborts++;
         st->active_txns--;
     }
     zsrv_blob_upload_discard(c);
+    /* Waiters may vote from here on: the transaction is gone for them. */
+    zsrv_lock_release(c);
     zv_arena_free(x->arena);
     memset(x, 0, sizeof *x);
-    if (held)
-        zsrv_lock_release(st);
 }
 
 /* ZEO queues a transaction's calls unchecked, so a client that sent a bad

@@ -1,9 +1,9 @@
 /* vote.c: the vote of spec section 9.2 in client-conflict-resolution mode.
  *
  * Write conflicts go back to the client as a list of dicts while the
- * connection keeps the commit lock; its re-stores and re-vote are then
+ * connection keeps its oid locks; its re-stores and re-vote are then
  * checked against the same committed state. Any other failure aborts the
- * transaction and releases the lock.
+ * transaction and releases its locks.
  *
  * A reply that names a tid (conflict dicts, conflict errors) must not reach
  * the client before that tid's invalidation, and a tid handed to the writer
@@ -270,9 +270,6 @@ int zsrv_m_vote(zsrv_call *call)
     }
     if (!(x->vote_msgid = zv_copy(x->arena, call->m->msgid)))
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    if (x->vote == VOTE_CONFLICT)
-        zsrv_vote_run(c);      /* still the lock holder: vote again at once */
-    else
-        zsrv_lock_request(c);
+    zsrv_lock_request(c);
     return 0;
 }

@@ -257,8 +257,21 @@ typedef struct store_vote_result {
  * when write conflicts can be resolved by the client (the transaction stays
  * open: store again and vote again), or ZE_READCONFLICT / ZE_CONFLICT (delete)
  * / ZE_UNDO / ZE_NOTFOUND... with a message. The caller serialises votes
- * (the server's commit lock): only one transaction between vote and commit. */
+ * (the server's commit lock) per oid: transactions between vote and commit
+ * (or abort) at the same time must have disjoint store_txn_each_oid sets, and
+ * one that store_txn_exclusive names must be alone there. Each vote then stays
+ * true whatever the others commit, in any order. */
 int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err);
+
+/* Every oid the transaction stores, checks, deletes or restores, in queue
+ * order (an oid may come more than once; undo operations are not expanded).
+ * A callback returning nonzero stops the walk and that value is returned. */
+int store_txn_each_oid(store_txn *t, store_oid_cb cb, void *ud);
+
+/* 1 when the transaction must be alone between vote and commit: it undoes a
+ * transaction (its oids are known only once the vote expands the undo) or
+ * has an explicit tid (a later tid committed first would make it fail). */
+int store_txn_exclusive(store_txn *t);
 
 /* Completion of an asynchronous commit, called on the store's writer thread
  * once the transaction is durable (rc 0, tid set) or failed (rc < 0). */

@@ -91,7 +91,7 @@
 
 #include "common/zbuf.h"
 #include "common/zerr.h"
-#include "store/oidmap.h"
+#include "common/oidmap.h"
 #include "store/store.h"
 
 /* ---- record values ------------------------------------------------------ */

@@ -239,6 +239,23 @@ const txn_op *store__txn_next_rec(const store_txn *t, txn_rec_it *it)
     return NULL;
 }
 
+int store_txn_each_oid(store_txn *t, store_oid_cb cb, void *ud)
+{
+    for (size_t i = 0; i < t->n_ops; i++) {
+        if (t->ops[i].type == OP_UNDO)
+            continue;
+        int rc = cb(t->ops[i].oid, ud);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int store_txn_exclusive(store_txn *t)
+{
+    return t->has_undo || t->explicit_tid;
+}
+
 const uint64_t *store_txn_oids(store_txn *t, size_t *n)
 {
     size_t count = 0;

@@ -385,14 +385,28 @@ int64_t tc_register(tc *c)
     return (int64_t)tv_u64(r);
 }
 
-uint64_t tc_commit_one(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data)
+void tc_begin_store(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data)
 {
     zv_arena *a = c->a;
     zv *id = tv_int(a, txn);
     tc_send(c, NULL, 1, "tpc_begin",
             tv_tuple(a, 4, id, tv_bytes(a, "user"), tv_bytes(a, "desc"), tv_dict0(a)));
+    tc_store(c, txn, oid, serial, data);
+}
+
+void tc_store(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data)
+{
+    zv_arena *a = c->a;
     tc_send(c, NULL, 1, "storea",
-            tv_tuple(a, 4, tv_oid(a, oid), tv_oid(a, serial), tv_bytes(a, data), id));
+            tv_tuple(a, 4, tv_oid(a, oid), tv_oid(a, serial), tv_bytes(a, data),
+                     tv_int(a, txn)));
+}
+
+uint64_t tc_commit_one(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data)
+{
+    zv_arena *a = c->a;
+    zv *id = tv_int(a, txn);
+    tc_begin_store(c, txn, oid, serial, data);
     int64_t flag;
     zv *v = tc_call(c, "vote", tv_tuple(a, 1, id), &flag);
     if (!v || flag != 0 || !zv_is_seq(v) || v->u.seq.n != 0)

@@ -93,6 +93,10 @@ uint64_t tv_u64(const zv *v);
 
 /* Register on storage "1"; the reply tid, or -1 on failure. */
 int64_t tc_register(tc *c);
+/* tpc_begin(txn) and storea(oid, serial, data, txn), both async. */
+void tc_begin_store(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data);
+/* storea(oid, serial, data, txn), async. */
+void tc_store(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data);
 /* One transaction storing data for oid with serial; its tid (0 on failure). */
 uint64_t tc_commit_one(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data);
 

@@ -1,4 +1,4 @@
-#include "store/oidmap.h"
+#include "common/oidmap.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,11 +2,12 @@
  *
  * Open addressing with linear probing and backward-shift deletion, so there
  * are no tombstones and lookups stay short after many removals. Used for the
- * pending-commit overlay (oid -> tid) and for per-transaction oid indexes.
+ * store's pending-commit overlay (oid -> tid), per-transaction oid indexes
+ * and the server's oid locks (oid -> holder).
  * Not thread-safe: the owner serialises access.
  */
-#ifndef ZEOLITE_STORE_OIDMAP_H
-#define ZEOLITE_STORE_OIDMAP_H
+#ifndef ZEOLITE_COMMON_OIDMAP_H
+#define ZEOLITE_COMMON_OIDMAP_H
 
 #include <stddef.h>
 #include <stdint.h>
