@@ -11,7 +11,7 @@
 
 #include "fsmini.h"
 #include "jsonmini.h"
-#include "store/oidmap.h"
+#include "common/oidmap.h"
 
 typedef struct fixture {
     fs_file fs;
