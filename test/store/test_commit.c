@@ -442,3 +442,67 @@ Test(store_commit, stats_and_counts)
     free(big);
     cr_assert_gt(store_size_bytes(f.s), size0 + (1 << 20));
 }
+
+static int collect(uint64_t oid, void *ud)
+{
+    uint64_t *seen = ud;
+    seen[++seen[0]] = oid;
+    return seen[0] == 4 ? 42 : 0;   /* stop after four, to see the stop */
+}
+
+Test(store_commit, each_oid_lists_what_the_vote_locks)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "one");
+    store_txn *t = stt_begin(f.s);
+    cr_assert_eq(store_txn_store(t, 5, 0, "x", 1, NULL), 0);
+    cr_assert_eq(store_txn_check_current(t, 1, t1, NULL), 0);
+    cr_assert_eq(store_txn_restore(t, 9, "r", 1, 0, NULL), 0);
+    cr_assert_eq(store_txn_delete(t, 1, t1, NULL), 0);
+    cr_assert_eq(store_txn_store(t, 5, 0, "y", 1, NULL), 0);
+    uint64_t seen[8] = {0};
+    cr_assert_eq(store_txn_each_oid(t, collect, seen), 42, "the callback's value stops the walk");
+    cr_assert_eq(seen[0], 4);
+    cr_expect(seen[1] == 5 && seen[2] == 1 && seen[3] == 9 && seen[4] == 1, "queue order");
+    cr_expect_eq(store_txn_exclusive(t), 0);
+    store_txn_abort(t);
+    store_txn_free(t);
+
+    /* An undo, or an explicit tid, must be alone between vote and commit. */
+    t = stt_begin(f.s);
+    cr_assert_eq(store_txn_undo(t, t1, NULL), 0);
+    cr_expect_eq(store_txn_exclusive(t), 1);
+    store_txn_abort(t);
+    store_txn_free(t);
+    store_txn_meta meta = {.status = ' ', .tid = t1 + 1000};
+    cr_assert_eq(store_txn_begin(f.s, &meta, &t, NULL), 0);
+    cr_expect_eq(store_txn_exclusive(t), 1);
+    store_txn_abort(t);
+    store_txn_free(t);
+}
+
+Test(store_commit, disjoint_votes_stay_true_in_either_commit_order)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "a1");
+    uint64_t t2 = stt_commit1(f.s, 2, 0, "b1");
+    /* A writes 1 and reads 3; B writes 2: both vote before either commits. */
+    store_txn *a = stt_begin(f.s), *b = stt_begin(f.s);
+    cr_assert_eq(store_txn_store(a, 1, t1, "a2", 2, NULL), 0);
+    cr_assert_eq(store_txn_check_current(a, 3, 0, NULL), 0);
+    cr_assert_eq(store_txn_store(b, 2, t2, "b2", 2, NULL), 0);
+    cr_assert_eq(store_txn_vote(a, NULL, NULL), 0);
+    cr_assert_eq(store_txn_vote(b, NULL, NULL), 0);
+    uint64_t tb, ta;
+    cr_assert_eq(store_txn_finish(b, &tb, NULL), 0);
+    cr_assert_eq(store_txn_finish(a, &ta, NULL), 0);
+    cr_expect_gt(ta, tb, "tids follow the commits, not the votes");
+    store_txn_free(a);
+    store_txn_free(b);
+    cr_assert_eq(store_reader_refresh(f.r, NULL), 0);
+    char buf[8];
+    uint64_t start, end;
+    cr_assert_eq(stt_load(f.r, 1, STORE_TID_MAX, buf, sizeof buf, &start, &end), 0);
+    cr_expect(!strcmp(buf, "a2") && start == ta);
+    cr_assert_eq(stt_load(f.r, 2, STORE_TID_MAX, buf, sizeof buf, &start, &end), 0);
+    cr_expect(!strcmp(buf, "b2") && start == tb);
+    cr_expect_eq(store_last_tid(f.s), ta);
+}
