@@ -20,7 +20,7 @@ int zerr_set(zerr *e, int code, const char *fmt, ...)
 int zerr_sys(zerr *e, int errnum, const char *fmt, ...)
 {
     int code = ZE_IO;
-    if (errnum == ENOSPC || errnum == EDQUOT)
+    if (errnum == ENOSPC || errnum == EDQUOT || errnum == EFBIG)
         code = ZE_FULL;
     else if (errnum == ENOMEM)
         code = ZE_NOMEM;

@@ -45,7 +45,8 @@ int zerr_set(zerr *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* As zerr_set, appending ": strerror(errnum)". Returns ZE_IO, or ZE_FULL for
- * ENOSPC/EDQUOT, or ZE_NOMEM for ENOMEM. */
+ * ENOSPC/EDQUOT/EFBIG (no room: the disk, a quota or the file size limit),
+ * or ZE_NOMEM for ENOMEM. */
 int zerr_sys(zerr *e, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

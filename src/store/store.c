@@ -25,7 +25,7 @@ int store__mdb_err(zerr *err, int rc, const char *what)
     int code;
     switch (rc) {
     case MDB_NOTFOUND: code = ZE_NOTFOUND; break;
-    case MDB_MAP_FULL: case ENOSPC: case EDQUOT: code = ZE_FULL; break;
+    case MDB_MAP_FULL: case ENOSPC: case EDQUOT: case EFBIG: code = ZE_FULL; break;
     case MDB_READERS_FULL: case MDB_MAP_RESIZED: code = ZE_BUSY; break;
     case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: case MDB_INVALID:
     case MDB_VERSION_MISMATCH: case MDB_INCOMPATIBLE: code = ZE_CORRUPT; break;
