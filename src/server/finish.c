@@ -113,6 +113,22 @@ static void txn_finished(zsrv_conn *c)
     memset(&c->txn, 0, sizeof c->txn);
 }
 
+/* A failed commit's tid never becomes visible (a full disk): replies held
+ * back until it would be wait only for the commits still in flight. */
+static void forget_tid(zsrv_storage *st, const zsrv_commit *failed)
+{
+    uint64_t newest = store_reader_last_tid(st->rd);
+    for (const zsrv_commit *x = st->inflight; x; x = x->next)
+        if (x != failed && !(x->cb_done && x->rc < 0) && x->tid > newest)
+            newest = x->tid;
+    if (st->handed_tid <= newest)
+        return;
+    st->handed_tid = newest;
+    for (zsrv_conn *c = st->conns; c; c = c->snext)
+        if (c->deferred.len && c->deferred_tid > newest)
+            c->deferred_tid = newest;
+}
+
 /* failed: the callback reported an error (rc and err are read only after
  * the callback has run: the writer thread sets them). */
 static void complete(zsrv_commit *cm, int failed)
@@ -124,6 +140,7 @@ static void complete(zsrv_commit *cm, int failed)
     if (failed) {
         zsrv_log(ZSRV_LOG_CRITICAL, "commit of %016llx failed: %s",
                  (unsigned long long)cm->tid, cm->err.msg);
+        forget_tid(st, cm);
         if (c) {
             txn_finished(c);
             zsrv_send_error_msg(c, cm->msgid, "ZODB.POSException.StorageError", cm->err.msg);

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store/blob.h"
@@ -16,6 +18,7 @@
 
 #define LOCK_NAME "zeolite.lock"
 #define DATA_NAME "data.mdb"
+#define FULL_DISK_BYTES (1u << 20)   /* less free than this: the disk is full */
 #define DEFAULT_MAP (1ull << 30)       /* first reservation; grows by doubling */
 #define DEFAULT_MAP_MAX (1ull << 40)   /* growth cap with the default size */
 #define MAX_READERS 510
@@ -34,6 +37,51 @@ int store__mdb_err(zerr *err, int rc, const char *what)
     default: code = ZE_IO; break;
     }
     return zerr_set(err, code, "%s: %s", what, mdb_strerror(rc));
+}
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (p) {
+        memcpy(p, a, la);
+        p[la] = '/';
+        memcpy(p + la + 1, b, lb + 1);
+    }
+    return p;
+}
+
+/* LMDB reports a write cut short as EIO, and a write that meets a full disk
+ * or the file size limit is usually cut short: say which, when one of them
+ * explains it, so the operator knows what to do. */
+static int explain_full(store *s, zerr *err, const char *what)
+{
+    char *path = path_join(s->dir, DATA_NAME);
+    struct stat st;
+    struct rlimit lim;
+    struct statvfs vfs;
+    int known = path && stat(path, &st) == 0;
+    free(path);
+    if (known && getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)st.st_size >= (uint64_t)lim.rlim_cur)
+        return zerr_set(err, ZE_FULL, "%s: no room to write %s: the file size limit "
+                        "(%llu bytes) is reached", what, DATA_NAME,
+                        (unsigned long long)lim.rlim_cur);
+    if (statvfs(s->dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < FULL_DISK_BYTES)
+        return zerr_set(err, ZE_FULL, "%s: no room to write %s: the disk holding it is "
+                        "full (%llu bytes free)", what, s->dir,
+                        (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+    return 0;
+}
+
+int store__mdb_write_err(store *s, zerr *err, int rc, const char *what)
+{
+    if (rc == EIO || rc == ENOSPC || rc == EFBIG) {
+        int code = explain_full(s, err, what);
+        if (code)
+            return code;
+    }
+    return store__mdb_err(err, rc, what);
 }
 
 int store__adopt_map_size(store *s)
@@ -118,18 +166,6 @@ void store__objects_adjust(store *s, int64_t delta)
 }
 
 /* ---- the folder and its lock -------------------------------------------- */
-
-static char *path_join(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = malloc(la + lb + 2);
-    if (p) {
-        memcpy(p, a, la);
-        p[la] = '/';
-        memcpy(p + la + 1, b, lb + 1);
-    }
-    return p;
-}
 
 static int check_folder(const char *dir, const store_options *opt, zerr *err)
 {

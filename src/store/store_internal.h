@@ -271,6 +271,9 @@ struct store {
 
 /* Map an LMDB return code to a ZE_* code with a message naming `what`. */
 int store__mdb_err(zerr *err, int rc, const char *what);
+/* As store__mdb_err for a failed write (a commit): an EIO that a full disk
+ * or the file size limit explains becomes ZE_FULL, saying which. */
+int store__mdb_write_err(store *s, zerr *err, int rc, const char *what);
 
 /* Bracket LMDB read calls made outside the writer thread (see map growth). */
 static inline void store__map_enter(store *s) { pthread_rwlock_rdlock(&s->map_lock); }

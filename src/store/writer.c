@@ -124,7 +124,7 @@ static int finish_group(store *s, MDB_txn *outer, st_job *start)
         return rc;
     if (rc) {
         zerr e;
-        int code = store__mdb_err(&e, rc, "commit");
+        int code = store__mdb_write_err(s, &e, rc, "commit");
         fail_from(start, NULL, code, &e);
         if (was_bulk && !s->bulk_err.code)
             s->bulk_err = e;
