@@ -30,11 +30,32 @@ void zsrv_blob_upload_discard(zsrv_conn *c)
     }
 }
 
+/* A blob that cannot be written (a full disk) fails its transaction's vote,
+ * as a bad argument of a queued call does: closing the connection would
+ * reach the application as ClientDisconnected. The rest of the upload is
+ * dropped. */
+static int upload_failed(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    zsrv_txn *x = &c->txn;
+    zsrv_blob_upload_discard(c);
+    zsrv_log(ZSRV_LOG_ERROR, "%s: %s", c->peer, call->err.msg);
+    if (!x->active)
+        return call->err.code;
+    if (!x->deferred.code) {
+        x->deferred = call->err;
+        x->deferred_class = "ZODB.POSException.StorageError";
+    }
+    x->blob_failed = 1;
+    return 0;
+}
+
 int zsrv_m_store_blob_start(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     if (!c->txn.active)
         return zerr_set(&call->err, ZE_TXN, "storeBlobStart outside a transaction");
+    c->txn.blob_failed = 0;
     if (c->blob_fd >= 0)
         return zerr_set(&call->err, ZE_PROTO, "storeBlobStart while another upload is open");
     int rc = store_blob_tmpname(c->stor->st, c->blob_tmp, sizeof c->blob_tmp, &call->err);
@@ -58,14 +79,18 @@ int zsrv_m_store_blob_chunk(zsrv_call *call)
     int rc = zsrv_arg_bytes(call, 0, &chunk);
     if (rc < 0)
         return rc;
+    if (c->txn.blob_failed)
+        return 0;
     if (c->blob_fd < 0)
         return zerr_set(&call->err, ZE_PROTO, "storeBlobChunk without storeBlobStart");
     while (chunk.len) {
         ssize_t n = write(c->blob_fd, chunk.p, chunk.len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            return zerr_sys(&call->err, errno, "cannot write %s", c->blob_tmp);
+        if (n < 0) {
+            zerr_sys(&call->err, errno, "cannot write the blob file %s", c->blob_tmp);
+            return upload_failed(call);
+        }
         chunk.p += n;
         chunk.len -= (size_t)n;
     }
@@ -81,6 +106,10 @@ int zsrv_m_store_blob_end(zsrv_call *call)
     if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
         (rc = zsrv_arg_bytes(call, 2, &data)) < 0)
         return rc;
+    if (c->txn.blob_failed) {
+        c->txn.blob_failed = 0;   /* the vote reports it */
+        return 0;
+    }
     if (c->blob_fd < 0)
         return zerr_set(&call->err, ZE_PROTO, "storeBlobEnd without storeBlobStart");
     zsrv_txn *x = zsrv_txn_open(call, call->argv[3]);
@@ -88,7 +117,8 @@ int zsrv_m_store_blob_end(zsrv_call *call)
         return call->err.code;
     if (close(c->blob_fd) < 0) {
         c->blob_fd = -1;
-        return zerr_sys(&call->err, errno, "cannot write %s", c->blob_tmp);
+        zerr_sys(&call->err, errno, "cannot write the blob file %s", c->blob_tmp);
+        return upload_failed(call);
     }
     c->blob_fd = -1;
     c->stor->stats.stores++;

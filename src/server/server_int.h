@@ -170,6 +170,7 @@ typedef struct zsrv_txn {
     zsrv_conn *wait_next;          /* zsrv_storage.wait_head queue */
     zerr deferred;                 /* first bad argument of a queued call: fails the vote */
     const char *deferred_class;
+    int blob_failed;               /* the blob upload under way could not be written */
 } zsrv_txn;
 
 typedef struct zsrv_iter {

@@ -3,6 +3,7 @@
  * grow. A commit that does not fit fails with a clear error; the server and
  * its other clients go on; nothing that was acknowledged is lost. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,19 @@ static void client(tc *c)
 {
     cr_assert_eq(tc_connect(c, srv.port, PROTO_PICKLE, NULL), 0);
     cr_assert_geq(tc_register(c), 0);
+}
+
+/* Files in dir (-1 when it cannot be read). */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
 }
 
 static zv *load(tc *c, uint64_t oid, int64_t *flag)
@@ -127,4 +141,41 @@ Test(server_full, a_commit_that_does_not_fit_fails_and_nothing_acknowledged_is_l
     cr_expect_neq(commit_big(&a, n, data, &err_class), 0, "no commit after the restart");
     tc_close(&a);
     free(data);
+}
+
+Test(server_full, a_blob_that_does_not_fit_fails_the_vote_not_the_connection)
+{
+    cr_assert_eq(start_limited(), 0, "server did not start");
+    tc a;
+    client(&a);
+    size_t chunk_len = LIMIT / 2;
+    char *chunk = malloc(chunk_len + 1);
+    cr_assert(chunk);
+    memset(chunk, 'b', chunk_len);
+    chunk[chunk_len] = '\0';
+    zv_arena *ar = a.a;
+    zv *id = tv_int(ar, 1);
+    tc_send(&a, NULL, 1, "tpc_begin",
+            tv_tuple(ar, 4, id, tv_bytes(ar, "u"), tv_bytes(ar, "d"), tv_dict0(ar)));
+    tc_send(&a, NULL, 1, "storeBlobStart", zv_tuple(ar, 0));
+    for (int i = 0; i < 3; i++)   /* 1.5 times the limit */
+        tc_send(&a, NULL, 1, "storeBlobChunk", tv_tuple(ar, 1, tv_bytes(ar, chunk)));
+    tc_send(&a, NULL, 1, "storeBlobEnd",
+            tv_tuple(ar, 4, tv_oid(ar, 1), tv_oid(ar, 0), tv_bytes(ar, "blob record"), id));
+    int64_t flag;
+    zv *v = tc_call(&a, "vote", tv_tuple(ar, 1, id), &flag);
+    cr_assert(v, "no vote reply: the connection was closed");
+    cr_expect_eq(flag, 2);
+    cr_expect_str_eq(tv_error_class(v), "ZODB.POSException.StorageError");
+    char *log = th_log(&srv);
+    cr_expect(log && strstr(log, "cannot write the blob file"), "the log names the blob");
+    free(log);
+    free(chunk);
+    /* The same connection commits again; the failed upload left no file. */
+    tc_reset(&a);
+    cr_expect_neq(tc_commit_one(&a, 2, 1, 0, "small"), 0);
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s/db/blobs/tmp", srv.dir);
+    cr_expect_eq(count_entries(tmp), 0, "the partial blob file was removed");
+    tc_close(&a);
 }
