@@ -198,3 +198,76 @@ Test(server_process, sigusr2_reopens_the_log_file)
     free(text);
     cr_expect_eq(th_stop(&srv), 0);
 }
+
+/* The data a commit of the kill test stores: oid and round, so every
+ * revision differs. */
+static void round_data(char *buf, size_t cap, uint64_t oid, int round)
+{
+    snprintf(buf, cap, "oid %llu round %d", (unsigned long long)oid, round);
+}
+
+Test(server_process, kill_9_mid_commit_loses_no_acknowledged_commit)
+{
+    enum { OIDS = 8, ROUNDS = 60 };
+    int port = tu_free_port();
+    cr_assert_geq(port, 0);
+    srv.port = port;
+    char addr[64], db[1024];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    path_in(db, sizeof db, "db");
+    const char *args[] = {"-a", addr, "-f", db, NULL};   /* durable: fsync on */
+    cr_assert_eq(th_spawn(&srv, args, NULL), 0, "server did not start");
+    tc a;
+    cr_assert_eq(tc_connect(&a, port, PROTO_PICKLE, NULL), 0);
+    cr_assert_geq(tc_register(&a), 0);
+    srand((unsigned)time(NULL));
+    int kill_at = 20 + rand() % (ROUNDS - 20);
+    uint64_t acked[ROUNDS], serial[OIDS] = {0};
+    char data[64];
+    int64_t flag;
+    for (int i = 0; i < kill_at; i++) {
+        uint64_t oid = (uint64_t)i % OIDS;
+        round_data(data, sizeof data, oid, i);
+        acked[i] = tc_commit_one(&a, i + 1, oid, serial[oid], data);
+        cr_assert_neq(acked[i], 0, "commit %d failed", i);
+        serial[oid] = acked[i];
+        tc_reset(&a);
+    }
+    /* The next commit is killed after its tpc_finish left: not acknowledged. */
+    uint64_t open_oid = (uint64_t)kill_at % OIDS;
+    round_data(data, sizeof data, open_oid, kill_at);
+    tc_begin_store(&a, kill_at + 1, open_oid, serial[open_oid], data);
+    zv *v = tc_call(&a, "vote", tv_tuple(a.a, 1, tv_int(a.a, kill_at + 1)), &flag);
+    cr_assert(v && flag == 0);
+    tc_send(&a, NULL, 0, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, kill_at + 1)));
+    kill(srv.pid, SIGKILL);
+    waitpid(srv.pid, NULL, 0);
+    srv.pid = 0;
+    tc_close(&a);
+
+    cr_assert_eq(th_spawn(&srv, args, NULL), 0, "no restart after kill -9");
+    cr_assert_eq(tc_connect(&a, port, PROTO_PICKLE, NULL), 0);
+    cr_assert_geq(tc_register(&a), 0);
+    for (int i = 0; i < kill_at; i++) {
+        uint64_t oid = (uint64_t)i % OIDS;
+        round_data(data, sizeof data, oid, i);
+        zv *r = tc_call(&a, "loadSerial", tv_tuple(a.a, 2, tv_oid(a.a, oid), tv_oid(a.a, acked[i])),
+                        &flag);
+        cr_assert(r && flag == 0, "acknowledged commit %d of %d lost", i, kill_at);
+        cr_expect(r->u.s.len == strlen(data) && !memcmp(r->u.s.p, data, r->u.s.len));
+        tc_reset(&a);
+    }
+    /* The killed commit is all or nothing: its oid holds its data or the last acknowledged. */
+    zv *r = tc_call(&a, "loadBefore",
+                    tv_tuple(a.a, 2, tv_oid(a.a, open_oid), tv_oid(a.a, 0x7fffffffffffffffULL)),
+                    &flag);
+    cr_assert(r && flag == 0);
+    uint64_t cur = tv_u64(r->u.seq.items[1]);
+    if (cur != serial[open_oid]) {
+        cr_expect_gt(cur, serial[open_oid]);
+        cr_expect(r->u.seq.items[0]->u.s.len == strlen(data) &&
+                  !memcmp(r->u.seq.items[0]->u.s.p, data, strlen(data)));
+    }
+    cr_expect_neq(tc_commit_one(&a, 999, open_oid, cur, "after"), 0, "no commit after restart");
+    tc_close(&a);
+}
