@@ -6,7 +6,8 @@
  * the two passes catches it, unless a pack removed it in between; the last
  * step therefore checks every blob record of the copy against the copied
  * files. Files newer than the snapshot are orphans in the copy, which its
- * first read-write open removes, as after a crash.
+ * first read-write open removes, as after a crash. A backup that fails
+ * leaves dest as it was given: removed when it was created here, else empty.
  */
 #define _GNU_SOURCE /* syncfs */
 #include "store/store_internal.h"
@@ -14,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +24,11 @@
 
 #define BLOB_DEPTH_MAX 9    /* bushy: 8 oid levels, then the files */
 
-static int make_dest(const char *dest, zerr *err)
+/* Create dest, or accept it when it is an empty folder; *created says which. */
+static int make_dest(const char *dest, int *created, zerr *err)
 {
-    if (mkdir(dest, 0777) == 0)
+    *created = mkdir(dest, 0777) == 0;
+    if (*created)
         return 0;
     if (errno != EEXIST)
         return zerr_sys(err, errno, "backup: create %s", dest);
@@ -248,16 +252,40 @@ static int sync_dest(const char *dest, zerr *err)
     return rc;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    if (ftw->level > 0)
+        remove(path);
+    return 0;
+}
+
+/* A failed copy (a full disk, most often) must not leave a folder that looks
+ * like a backup: a cut-off data.mdb holds meta pages naming pages it lacks.
+ * Empty dest, and remove it when this call made it, so that dest is as the
+ * caller gave it and a retry is accepted. */
+static void discard_dest(const char *dest, int created)
+{
+    nftw(dest, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (created)
+        rmdir(dest);
+}
+
 int store_backup(store *s, const char *dest, int compact, zerr *err)
 {
     char blobs[4096];
-    int rc = make_dest(dest, err);
-    if (rc || (rc = join(blobs, sizeof blobs, dest, "blobs", err)) ||
+    int created;
+    int rc = make_dest(dest, &created, err);
+    if (rc)
+        return rc;
+    if ((rc = join(blobs, sizeof blobs, dest, "blobs", err)) ||
         (rc = blob_skeleton(s, blobs, err)) ||
         (rc = copy_blob_tree(store_blob_dir(s), blobs, 0, err)) ||
         (rc = copy_env(s, dest, compact, err)) ||
         (rc = copy_blob_tree(store_blob_dir(s), blobs, 0, err)) ||
-        (rc = check_copy(s, dest, blobs, err)))
-        return rc;
-    return sync_dest(dest, err);
+        (rc = check_copy(s, dest, blobs, err)) ||
+        (rc = sync_dest(dest, err)))
+        discard_dest(dest, created);
+    return rc;
 }

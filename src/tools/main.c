@@ -1,4 +1,5 @@
 /* main.c: the zeolite executable; dispatches to one subcommand. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* A write past the file size limit (RLIMIT_FSIZE) must fail with EFBIG,
+     * which the commands report as "no room" and clean up after, instead of
+     * the signal killing the process halfway through a file. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;
