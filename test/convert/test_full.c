@@ -146,7 +146,8 @@ static void expect_no_room(int status, const char *cmd)
     char *text = (char *)tu_read_file(log, &n);
     cr_assert_not_null(text);
     snprintf(prefix, sizeof prefix, "zeolite %s: ", cmd);
-    cr_expect_eq(status, 1, "%s: exit status %d (128 + N: killed by signal N), output: %s", cmd, status, text);
+    cr_expect_eq(status, 1, "%s: exit status %d (128 + N: killed by signal N), output: %s",
+                 cmd, status, text);
     cr_expect_not_null(strstr(text, prefix), "%s", text);
     cr_expect(strstr(text, "no room") || strstr(text, "File too large") ||
               strstr(text, "No space left"), "the message must name the cause: %s", text);
