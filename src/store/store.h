@@ -339,7 +339,9 @@ int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr
 /* ---- operations -------------------------------------------------------- */
 
 /* Hot backup of a live database into a new folder dest (must not exist or be
- * empty): a consistent LMDB copy (compacted when compact) plus its blobs. */
+ * empty): a consistent LMDB copy (compacted when compact) plus its blobs. On
+ * failure (a full disk: ZE_FULL) dest is as it was: removed when the backup
+ * made it, else emptied, so no partial copy looks like a backup. */
 int store_backup(store *s, const char *dest, int compact, zerr *err);
 
 /* Statistics for store_bench and ruok. */
