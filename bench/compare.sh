@@ -48,13 +48,14 @@ if [ -z "${RUNZEO:-}" ]; then
 fi
 
 # label|workload and flags: the goals are judged on load at 16 clients and
-# commit of 10 objects by 8 committers; load-pipelined shows loads with 8
+# commit of 10 objects by 8 and by 16 committers; load-pipelined shows loads with 8
 # requests in flight per connection (prefetch-style).
 workloads=(
   "load|load --clients 16"
   "load-pipelined|load --clients 16 --in-flight 8"
   "cold|cold --clients 4"
   "commit|commit --clients 8 --objects-per-txn 10"
+  "commit-16|commit --clients 16 --objects-per-txn 10"
   "mixed|mixed --clients 16"
   "conflict|conflict --clients 4 --objects-per-txn 2"
   "large|large --clients 4"
@@ -247,6 +248,8 @@ report() { # report ENC
        "($(ratio "$(field "$p" server_cpu_us_per_op)" "$(field "$z" server_cpu_us_per_op)") less)"
   z=${res[zeolite,$enc,commit]:-}; p=${res[python,$enc,commit]:-}
   echo "goal commit K=10 x8 >= 5x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")"
+  z=${res[zeolite,$enc,commit-16]:-}; p=${res[python,$enc,commit-16]:-}
+  echo "goal commit K=10 x16 >= 5x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")"
 }
 
 kinds=(zeolite)
