@@ -12,6 +12,10 @@ char *tu_tmpdir(const char *tag);
 void tu_rmrf(const char *path);
 /* Path of a file under the shared/ reference folder; malloc'd. */
 char *tu_shared(const char *rel);
+/* dir/name, malloc'd (NULL when out of memory). */
+char *tu_path(const char *dir, const char *name);
+/* 1 when path names anything (a dangling symlink too). */
+int tu_exists(const char *path);
 /* Read a whole file; returns malloc'd bytes (NUL-terminated) and sets *len, or NULL. */
 uint8_t *tu_read_file(const char *path, size_t *len);
 /* Write bytes to a file (created or truncated); 0 on success. */

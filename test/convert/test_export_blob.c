@@ -29,13 +29,6 @@ static void teardown(void)
 
 TestSuite(convert_export_blob, .init = setup, .fini = teardown);
 
-static char *tpath(const char *name)
-{
-    char *p = NULL;
-    cr_assert_gt(asprintf(&p, "%s/%s", tmp, name), 0);
-    return p;
-}
-
 /* A blob file in the store's tmp folder holding content. */
 static void blob_file(store *s, const char *content, char *path, size_t cap)
 {
@@ -115,7 +108,7 @@ Test(convert_export_blob, one_oid_stored_twice_with_a_blob_exports_two_records_o
 {
     const char *const data[2] = {"blob record 1", "blob record 2"};
     const char *const blobs[2] = {"first content", "second content"};
-    char *db = tpath("db"), *fs = tpath("out.fs"), *bdir = tpath("out.blobs");
+    char *db = tu_path(tmp, "db"), *fs = tu_path(tmp, "out.fs"), *bdir = tu_path(tmp, "out.blobs");
     uint64_t oid = 7, tid = commit_blob_twice(db, oid, data, blobs);
 
     zfs_export_opts eo = {.quiet = 1, .blob_dir = bdir};

@@ -46,19 +46,6 @@ static void teardown(void)
 
 TestSuite(full_disk, .init = setup, .fini = teardown, .timeout = 60);
 
-static char *tpath(const char *name)
-{
-    char *p = NULL;
-    cr_assert_gt(asprintf(&p, "%s/%s", tmp, name), 0);
-    return p;
-}
-
-static int exists(const char *p)
-{
-    struct stat st;
-    return lstat(p, &st) == 0;
-}
-
 static int is_empty_dir(const char *p)
 {
     DIR *d = opendir(p);
@@ -98,7 +85,7 @@ static int same_file(const char *a, const char *b)
 /* The last run's stdout and stderr. */
 static char *log_path(void)
 {
-    return tpath("zeolite.log");
+    return tu_path(tmp, "zeolite.log");
 }
 
 /* Run `zeolite ARGS... NULL` with the file size limit at limit bytes (0: no
@@ -158,8 +145,8 @@ static void expect_no_room(int status, const char *cmd)
 /* A database of fixture name in tmp/db, imported in-process without limit. */
 static char *make_db(const char *name)
 {
-    char *db = tpath("db"), *fs = fx_path(name, ".fs"), *blobs = fx_path(name, ".blobs");
-    zfs_import_opts opt = {.quiet = 1, .blob_dir = exists(blobs) ? blobs : NULL};
+    char *db = tu_path(tmp, "db"), *fs = fx_path(name, ".fs"), *blobs = fx_path(name, ".blobs");
+    zfs_import_opts opt = {.quiet = 1, .blob_dir = tu_exists(blobs) ? blobs : NULL};
     zerr err = {0};
     cr_assert_eq(zfs_import(fs, db, &opt, NULL, &err), 0, "%s", err.msg);
     free(fs);
@@ -170,7 +157,7 @@ static char *make_db(const char *name)
 /* Export db in-process to tmp/out_name (which must not exist). */
 static char *export_db(const char *db, const char *out_name)
 {
-    char *out = tpath(out_name);
+    char *out = tu_path(tmp, out_name);
     zfs_export_opts opt = {.quiet = 1};
     zerr err = {0};
     cr_assert_eq(zfs_export(db, out, &opt, NULL, &err), 0, "%s: %s", db, err.msg);
@@ -179,9 +166,9 @@ static char *export_db(const char *db, const char *out_name)
 
 Test(full_disk, import_into_a_new_folder_leaves_nothing_and_a_retry_succeeds)
 {
-    char *fs = fx_path("btrees", ".fs"), *db = tpath("db");
+    char *fs = fx_path("btrees", ".fs"), *db = tu_path(tmp, "db");
     expect_no_room(zeolite(LIMIT, "import", fs, db, "--quiet", NULL), "import");
-    cr_expect(!exists(db), "a failed import must not create the database");
+    cr_expect(!tu_exists(db), "a failed import must not create the database");
     cr_expect_eq(count_prefixed("db.import-"), 0, "the temporary database must be removed");
 
     cr_assert_eq(zeolite(0, "import", fs, db, "--quiet", NULL), 0);
@@ -194,7 +181,7 @@ Test(full_disk, import_into_a_new_folder_leaves_nothing_and_a_retry_succeeds)
 
 Test(full_disk, import_into_an_empty_folder_leaves_it_empty)
 {
-    char *fs = fx_path("btrees", ".fs"), *db = tpath("db");
+    char *fs = fx_path("btrees", ".fs"), *db = tu_path(tmp, "db");
     cr_assert_eq(mkdir(db, 0755), 0);
     expect_no_room(zeolite(LIMIT, "import", fs, db, "--quiet", NULL), "import");
     cr_expect(is_empty_dir(db), "the folder must stay an empty folder");
@@ -261,7 +248,7 @@ static int is_btrees_prefix(const char *path, size_t min_end)
 
 Test(full_disk, an_append_that_fills_the_disk_keeps_the_database)
 {
-    char *half = tpath("half.fs"), *db = tpath("db"), *fs = fx_path("btrees", ".fs");
+    char *half = tu_path(tmp, "half.fs"), *db = tu_path(tmp, "db"), *fs = fx_path("btrees", ".fs");
     size_t half_len = write_prefix(half);
     zerr err = {0};
     zfs_import_opts opt = {.quiet = 1};
@@ -286,10 +273,10 @@ Test(full_disk, an_append_that_fills_the_disk_keeps_the_database)
 
 Test(full_disk, export_leaves_no_file_and_no_temporary)
 {
-    char *db = make_db("btrees"), *out = tpath("out.fs"), *index = tpath("out.fs.index");
+    char *db = make_db("btrees"), *out = tu_path(tmp, "out.fs"), *index = tu_path(tmp, "out.fs.index");
     expect_no_room(zeolite(LIMIT, "export", db, out, "--index", "--quiet", NULL), "export");
-    cr_expect(!exists(out), "no partial Data.fs in place");
-    cr_expect(!exists(index), "no index for a file that is not there");
+    cr_expect(!tu_exists(out), "no partial Data.fs in place");
+    cr_expect(!tu_exists(index), "no index for a file that is not there");
     cr_expect_eq(count_prefixed("out.fs"), 0, "no temporary file left");
 
     char *fs = fx_path("btrees", ".fs");
@@ -303,17 +290,17 @@ Test(full_disk, export_leaves_no_file_and_no_temporary)
 
 Test(full_disk, export_removes_the_blob_folder_it_made_and_empties_a_given_one)
 {
-    char *db = make_db("blobs-bushy"), *out = tpath("out.fs"), *blobs = tpath("out.blobs");
+    char *db = make_db("blobs-bushy"), *out = tu_path(tmp, "out.fs"), *blobs = tu_path(tmp, "out.blobs");
     expect_no_room(zeolite(LIMIT, "export", db, out, "--blobs", blobs, "--quiet", NULL),
                    "export");
-    cr_expect(!exists(out));
-    cr_expect(!exists(blobs), "the blob folder made by the export must go");
+    cr_expect(!tu_exists(out));
+    cr_expect(!tu_exists(blobs), "the blob folder made by the export must go");
     cr_expect_eq(count_prefixed("out.fs"), 0);
 
     cr_assert_eq(mkdir(blobs, 0755), 0);
     expect_no_room(zeolite(LIMIT, "export", db, out, "--blobs", blobs, "--quiet", NULL),
                    "export");
-    cr_expect(!exists(out));
+    cr_expect(!tu_exists(out));
     cr_expect(is_empty_dir(blobs), "a given empty blob folder must stay empty");
 
     cr_assert_eq(zeolite(0, "export", db, out, "--blobs", blobs, "--quiet", NULL), 0);
@@ -328,9 +315,9 @@ Test(full_disk, export_removes_the_blob_folder_it_made_and_empties_a_given_one)
 static void backup_fails_cleanly(const char *compact)
 {
     char *db = make_db("btrees"), *before = export_db(db, "before.fs");
-    char *bk = tpath("bk"), *given = tpath("given");
+    char *bk = tu_path(tmp, "bk"), *given = tu_path(tmp, "given");
     expect_no_room(zeolite(LIMIT, "backup", db, bk, compact, NULL), "backup");
-    cr_expect(!exists(bk), "a backup folder the backup made must go");
+    cr_expect(!tu_exists(bk), "a backup folder the backup made must go");
 
     cr_assert_eq(mkdir(given, 0755), 0);
     expect_no_room(zeolite(LIMIT, "backup", db, given, compact, NULL), "backup");

@@ -31,19 +31,6 @@ static void teardown(void)
 
 TestSuite(convert_import, .init = setup, .fini = teardown);
 
-static char *tpath(const char *name)
-{
-    char *p = NULL;
-    cr_assert_gt(asprintf(&p, "%s/%s", tmp, name), 0);
-    return p;
-}
-
-static int exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
 static int same_file(const char *a, const char *b)
 {
     size_t na, nb;
@@ -58,7 +45,7 @@ static int same_file(const char *a, const char *b)
 static int import_fixture(const char *name, const char *dbdir, zfs_import_stats *st, zerr *err)
 {
     char *fs = fx_path(name, ".fs"), *blobs = fx_path(name, ".blobs");
-    zfs_import_opts opt = {.quiet = 1, .blob_dir = exists(blobs) ? blobs : NULL};
+    zfs_import_opts opt = {.quiet = 1, .blob_dir = tu_exists(blobs) ? blobs : NULL};
     int rc = zfs_import(fs, dbdir, &opt, st, err);
     free(fs);
     free(blobs);
@@ -181,7 +168,7 @@ static void round_trip(const char *name, int fi)
 {
     char sub[64];
     snprintf(sub, sizeof sub, "db%d", fi);
-    char *db = tpath(sub), *out, *blobs;
+    char *db = tu_path(tmp, sub), *out, *blobs;
     zfs_import_stats st;
     zerr err = {0};
     tj *m = fx_manifest(name);
@@ -246,13 +233,13 @@ Test(convert_import, every_bad_fixture_gets_its_documented_behaviour)
         tj *bad = fx_manifest(names[i]);
         char sub[64];
         snprintf(sub, sizeof sub, "bad%d", i);
-        char *db = tpath(sub);
+        char *db = tu_path(tmp, sub);
         zfs_import_stats st;
         zerr err = {0};
         int rc = import_fixture(names[i], db, &st, &err);
         if (!strncmp(tj_gets(bad, "converter_should"), "Refuse", 6)) {
             cr_expect_lt(rc, 0, "%s must be refused", names[i]);
-            cr_expect(!exists(db), "%s: nothing may be left", names[i]);
+            cr_expect(!tu_exists(db), "%s: nothing may be left", names[i]);
         } else {
             uint64_t tail;
             size_t ntxn;
@@ -262,11 +249,11 @@ Test(convert_import, every_bad_fixture_gets_its_documented_behaviour)
             cr_expect_eq(st.tail_pos, tail, "%s", names[i]);
             cr_expect_eq(txn_count(db), ntxn, "%s", names[i]);
             /* --strict refuses the same file and leaves nothing */
-            char *db2 = tpath("strict");
+            char *db2 = tu_path(tmp, "strict");
             char *fs = fx_path(names[i], ".fs");
             zfs_import_opts strict = {.quiet = 1, .strict = 1};
             cr_expect_lt(zfs_import(fs, db2, &strict, &st, &err), 0);
-            cr_expect(!exists(db2));
+            cr_expect(!tu_exists(db2));
             free(fs);
             free(db2);
         }
@@ -278,7 +265,7 @@ Test(convert_import, every_bad_fixture_gets_its_documented_behaviour)
 
 Test(convert_import, append_adds_only_newer_transactions)
 {
-    char *db = tpath("db"), *out = tpath("out.fs");
+    char *db = tu_path(tmp, "db"), *out = tu_path(tmp, "out.fs");
     char *full = fx_path("small", ".fs");
     zfs_import_stats st;
     zerr err = {0};
@@ -301,7 +288,7 @@ Test(convert_import, append_adds_only_newer_transactions)
 
 Test(convert_import, append_refuses_another_history_and_corrupt_files)
 {
-    char *db = tpath("db"), *before = tpath("before.fs"), *after = tpath("after.fs");
+    char *db = tu_path(tmp, "db"), *before = tu_path(tmp, "before.fs"), *after = tu_path(tmp, "after.fs");
     char *other = fx_path("undo", ".fs"), *corrupt = fx_path("bad/tlen-too-small", ".fs");
     zfs_import_stats st;
     zerr err = {0};
@@ -326,12 +313,12 @@ Test(convert_import, append_refuses_another_history_and_corrupt_files)
 Test(convert_import, a_failure_after_good_transactions_leaves_no_database)
 {
     /* tlen-too-small has four good transactions before the damage */
-    char *db = tpath("db");
+    char *db = tu_path(tmp, "db");
     zfs_import_stats st;
     zerr err = {0};
     cr_expect_lt(import_fixture("bad/tlen-too-small", db, &st, &err), 0);
     cr_expect_gt(st.txns, 0, "the failure came after imported transactions");
-    cr_expect(!exists(db));
+    cr_expect(!tu_exists(db));
     DIR *d = opendir(tmp);
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
@@ -342,7 +329,7 @@ Test(convert_import, a_failure_after_good_transactions_leaves_no_database)
 
 Test(convert_import, a_database_open_by_a_server_is_refused)
 {
-    char *db = tpath("db"), *fs = fx_path("small", ".fs");
+    char *db = tu_path(tmp, "db"), *fs = fx_path("small", ".fs");
     zfs_import_stats st;
     zerr err = {0};
     zfs_import_opts opt = {.quiet = 1};
@@ -353,7 +340,7 @@ Test(convert_import, a_database_open_by_a_server_is_refused)
     cr_expect_eq(zfs_import(fs, db, &opt, &st, &err), ZE_BUSY);
     cr_expect_not_null(strstr(err.msg, "server"), "%s", err.msg);
     /* a live database can be exported */
-    char *out = tpath("live.fs");
+    char *out = tu_path(tmp, "live.fs");
     zfs_export_opts eo = {.quiet = 1};
     cr_expect_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
     store_close(server);
@@ -372,7 +359,7 @@ static void copy_tree(const char *from, const char *to)
 Test(convert_import, missing_blob_and_unknown_layout_are_errors)
 {
     char *src = fx_path("blobs-bushy", ".blobs"), *fs = fx_path("blobs-bushy", ".fs");
-    char *blobs = tpath("blobs"), *db = tpath("db"), path[1024];
+    char *blobs = tu_path(tmp, "blobs"), *db = tu_path(tmp, "db"), path[1024];
     tj *m = fx_manifest("blobs-bushy");
     const tj *files = tj_get(m, "blob_files");
     zfs_import_stats st;
@@ -389,7 +376,7 @@ Test(convert_import, missing_blob_and_unknown_layout_are_errors)
     zfs_import_opts opt = {.quiet = 1, .blob_dir = blobs};
     cr_expect_lt(zfs_import(fs, db, &opt, &st, &err), 0);
     cr_expect_not_null(strstr(err.msg, "missing"), "%s", err.msg);
-    cr_expect(!exists(db));
+    cr_expect(!tu_exists(db));
 
     snprintf(path, sizeof path, "%s/.layout", blobs);
     chmod(path, 0644);
@@ -400,7 +387,7 @@ Test(convert_import, missing_blob_and_unknown_layout_are_errors)
     zfs_import_opts none = {.quiet = 1};
     cr_expect_lt(zfs_import(fs, db, &none, &st, &err), 0);
     cr_expect_not_null(strstr(err.msg, "--blobs"), "%s", err.msg);
-    cr_expect(!exists(db));
+    cr_expect(!tu_exists(db));
     tj_free(m);
     free(src);
     free(fs);
@@ -410,7 +397,7 @@ Test(convert_import, missing_blob_and_unknown_layout_are_errors)
 
 Test(convert_import, lawn_blobs_import_and_export_in_both_layouts)
 {
-    char *db = tpath("db"), *out = tpath("out.fs"), *blobs = tpath("out.blobs");
+    char *db = tu_path(tmp, "db"), *out = tu_path(tmp, "out.fs"), *blobs = tu_path(tmp, "out.blobs");
     zfs_import_stats st;
     zerr err = {0};
     tj *m = fx_manifest("blobs-lawn");
@@ -419,7 +406,7 @@ Test(convert_import, lawn_blobs_import_and_export_in_both_layouts)
     zfs_export_opts noblobs = {.quiet = 1};
     cr_expect_lt(zfs_export(db, out, &noblobs, NULL, &err), 0);
     cr_expect_not_null(strstr(err.msg, "--blobs"), "%s", err.msg);
-    cr_expect(!exists(out), "a failed export leaves no file");
+    cr_expect(!tu_exists(out), "a failed export leaves no file");
     zfs_export_opts eo = {.quiet = 1, .blob_dir = blobs, .layout = ZFS_LAYOUT_BUSHY};
     cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
     expect_blob_files(m, blobs, ZFS_LAYOUT_BUSHY);
@@ -434,14 +421,14 @@ Test(convert_import, lawn_blobs_import_and_export_in_both_layouts)
 
 Test(convert_import, an_interrupted_import_leaves_nothing)
 {
-    char *db = tpath("db"), *fs = fx_path("btrees", ".fs");
+    char *db = tu_path(tmp, "db"), *fs = fx_path("btrees", ".fs");
     volatile sig_atomic_t stop = 1;
     zfs_import_opts opt = {.quiet = 1, .cancel = &stop};
     zfs_import_stats st;
     zerr err = {0};
     cr_expect_lt(zfs_import(fs, db, &opt, &st, &err), 0);
     cr_expect_not_null(strstr(err.msg, "interrupted"), "%s", err.msg);
-    cr_expect(!exists(db));
+    cr_expect(!tu_exists(db));
     free(fs);
     free(db);
 }
@@ -450,7 +437,7 @@ Test(convert_import, an_interrupted_import_leaves_nothing)
  * *out (may be NULL) and stderr in *errout (malloc'd). */
 static int run_zeolite2(const char *args, char **out, char **errout)
 {
-    char cmd[4096], *so = tpath("stdout.txt"), *se = tpath("stderr.txt");
+    char cmd[4096], *so = tu_path(tmp, "stdout.txt"), *se = tu_path(tmp, "stderr.txt");
     snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", tu_zeolite_bin(), args, so, se);
     int st = system(cmd);
     size_t n;
@@ -503,7 +490,7 @@ Test(convert_import, verify_prints_what_fstest_prints)
 Test(convert_import, the_commands_report_like_fstest)
 {
     char *good = fx_path("small", ".fs"), *bad = fx_path("bad/bad-tloc", ".fs");
-    char *torn = fx_path("bad/checkpoint-tail", ".fs"), *db = tpath("db"), *out = NULL;
+    char *torn = fx_path("bad/checkpoint-tail", ".fs"), *db = tu_path(tmp, "db"), *out = NULL;
     char args[2048];
     snprintf(args, sizeof args, "verify '%s'", good);
     cr_expect_eq(run_zeolite(args, &out), 0);
@@ -521,7 +508,7 @@ Test(convert_import, the_commands_report_like_fstest)
     tu_rmrf(db);
     snprintf(args, sizeof args, "import --quiet --strict '%s' '%s'", torn, db);
     cr_expect_eq(run_zeolite(args, &out), 1);
-    cr_expect(!exists(db));
+    cr_expect(!tu_exists(db));
     free(out);
     free(good);
     free(bad);
@@ -531,7 +518,7 @@ Test(convert_import, the_commands_report_like_fstest)
 
 Test(convert_import, export_writes_filestorage_index_or_removes_a_stale_one)
 {
-    char *db = tpath("db"), *out = tpath("small.fs"), *index = tpath("small.fs.index");
+    char *db = tu_path(tmp, "db"), *out = tu_path(tmp, "small.fs"), *index = tu_path(tmp, "small.fs.index");
     char *want = tu_shared("fixtures/datafs/index-sample/small.fs.index");
     zfs_import_stats st;
     zerr err = {0};
@@ -539,7 +526,7 @@ Test(convert_import, export_writes_filestorage_index_or_removes_a_stale_one)
     cr_assert_eq(tu_write_file(index, "stale", 5), 0);
     zfs_export_opts eo = {.quiet = 1};
     cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
-    cr_expect(!exists(index), "a stale index must not survive an export");
+    cr_expect(!tu_exists(index), "a stale index must not survive an export");
     unlink(out);
     eo.write_index = 1;
     cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
@@ -552,7 +539,7 @@ Test(convert_import, export_writes_filestorage_index_or_removes_a_stale_one)
 
 Test(convert_import, salvage_imports_every_readable_transaction)
 {
-    char *db = tpath("db"), *out = tpath("out.fs");
+    char *db = tu_path(tmp, "db"), *out = tu_path(tmp, "out.fs");
     char *fs = fx_path("bad/checkpoint-middle", ".fs");
     tj *bad = fx_manifest("bad/checkpoint-middle");
     zfs_import_opts opt = {.quiet = 1, .salvage = 1};
@@ -576,7 +563,7 @@ Test(convert_import, salvage_imports_every_readable_transaction)
 Test(convert_import, link_hard_links_the_blob_files)
 {
     char *src = fx_path("blobs-bushy", ".blobs"), *fs = fx_path("blobs-bushy", ".fs");
-    char *blobs = tpath("blobs"), *db = tpath("db");
+    char *blobs = tu_path(tmp, "blobs"), *db = tu_path(tmp, "db");
     copy_tree(src, blobs);   /* on the database's file system, so links can work */
     zfs_import_opts opt = {.quiet = 1, .blob_dir = blobs, .link = 1};
     zfs_import_stats st;
@@ -617,7 +604,7 @@ Test(convert_import, link_hard_links_the_blob_files)
 
 Test(convert_import, a_tid_range_exports_a_valid_filestorage)
 {
-    char *db = tpath("db"), *out = tpath("range.fs");
+    char *db = tu_path(tmp, "db"), *out = tu_path(tmp, "range.fs");
     tj *m = fx_manifest("undo");
     const tj *txns = tj_get(m, "transactions");
     zfs_import_stats st;

@@ -89,6 +89,18 @@ static int64_t status_int(tc *c, const char *key)
     return v;
 }
 
+/* A votes a store of new oid 1; B stores oid 1 too, and its vote waits.
+ * Returns B's vote msgid (A's txn is 1, B's 2). */
+static int64_t b_waits_for_a(tc *a, tc *b)
+{
+    tc_begin_store(a, 1, 1, 0, "a");
+    vote(a, 1);
+    tc_begin_store(b, 2, 1, 0, "b");
+    int64_t bvote = send_vote(b, 2);
+    expect_waiting(b, "B voted while A held oid 1");
+    return bvote;
+}
+
 Test(server_lock, disjoint_transactions_vote_side_by_side)
 {
     tc a, b;
@@ -122,13 +134,9 @@ Test(server_lock, a_voter_waits_for_the_holder_of_its_oid)
     tc a, b;
     client(&a);
     client(&b);
-    tc_begin_store(&a, 1, 1, 0, "a");
-    vote(&a, 1);
     /* B stores the same new oid: it waits for A's commit, then meets it as
      * a conflict that names A's tid. */
-    tc_begin_store(&b, 2, 1, 0, "b");
-    int64_t bvote = send_vote(&b, 2);
-    expect_waiting(&b, "B voted while A held oid 1");
+    int64_t bvote = b_waits_for_a(&a, &b);
     cr_expect_eq(status_int(&b, "waiting"), 1);
     uint64_t ta = finish(&a, 1);
     int invalidated = 0;
@@ -308,11 +316,10 @@ Test(server_lock, stalled_voter_times_out_and_releases_its_oids)
     tc a, b;
     client(&a);
     client(&b);
-    tc_begin_store(&a, 1, 1, 0, "a");
-    vote(&a, 1);
-    tc_begin_store(&b, 2, 1, 0, "b");
+    int64_t bvote = b_waits_for_a(&a, &b);
     /* A never finishes: after the 1 s timeout it is closed and B votes. */
-    zv *v = vote(&b, 2);
+    int inv = 0;
+    zv *v = vote_reply(&b, bvote, 0, &inv);
     cr_expect_eq(v->u.seq.n, 0, "A's stores were aborted: no conflict");
     cr_expect(tc_wait_closed(&a, TC_TIMEOUT), "the stalled voter must be disconnected");
     cr_expect_neq(finish(&b, 2), 0);
@@ -350,11 +357,7 @@ Test(server_lock, disconnect_mid_commit_releases_the_oids)
     tc a, b;
     client(&a);
     client(&b);
-    tc_begin_store(&a, 1, 1, 0, "a");
-    vote(&a, 1);
-    tc_begin_store(&b, 2, 1, 0, "b");
-    int64_t bvote = send_vote(&b, 2);
-    expect_waiting(&b, "B voted while A held oid 1");
+    int64_t bvote = b_waits_for_a(&a, &b);
     tc_close(&a);
     proto_msg m;
     cr_assert_eq(tc_recv(&b, &m, 800), 1, "B's vote must follow A's disconnect promptly");
