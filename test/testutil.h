@@ -16,6 +16,8 @@ char *tu_shared(const char *rel);
 char *tu_path(const char *dir, const char *name);
 /* 1 when path names anything (a dangling symlink too). */
 int tu_exists(const char *path);
+/* 1 when both files can be read and hold the same bytes. */
+int tu_same_file(const char *a, const char *b);
 /* Read a whole file; returns malloc'd bytes (NUL-terminated) and sets *len, or NULL. */
 uint8_t *tu_read_file(const char *path, size_t *len);
 /* Write bytes to a file (created or truncated); 0 on success. */

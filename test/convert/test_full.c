@@ -72,16 +72,6 @@ static int count_prefixed(const char *prefix)
     return n;
 }
 
-static int same_file(const char *a, const char *b)
-{
-    size_t na, nb;
-    uint8_t *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
-    int same = x && y && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
-}
-
 /* The last run's stdout and stderr. */
 static char *log_path(void)
 {
@@ -173,7 +163,7 @@ Test(full_disk, import_into_a_new_folder_leaves_nothing_and_a_retry_succeeds)
 
     cr_assert_eq(zeolite(0, "import", fs, db, "--quiet", NULL), 0);
     char *out = export_db(db, "out.fs");
-    cr_expect(same_file(fs, out), "the retried import must hold the whole file");
+    cr_expect(tu_same_file(fs, out), "the retried import must hold the whole file");
     free(out);
     free(db);
     free(fs);
@@ -263,7 +253,7 @@ Test(full_disk, an_append_that_fills_the_disk_keeps_the_database)
 
     cr_assert_eq(zeolite(0, "import", fs, db, "--quiet", NULL), 0);
     char *again = export_db(db, "after-retry.fs");
-    cr_expect(same_file(fs, again), "the retry appends the rest");
+    cr_expect(tu_same_file(fs, again), "the retry appends the rest");
     free(again);
     free(out);
     free(fs);
@@ -281,7 +271,7 @@ Test(full_disk, export_leaves_no_file_and_no_temporary)
 
     char *fs = fx_path("btrees", ".fs");
     cr_assert_eq(zeolite(0, "export", db, out, "--quiet", NULL), 0);
-    cr_expect(same_file(fs, out));
+    cr_expect(tu_same_file(fs, out));
     free(fs);
     free(index);
     free(out);
@@ -305,7 +295,7 @@ Test(full_disk, export_removes_the_blob_folder_it_made_and_empties_a_given_one)
 
     cr_assert_eq(zeolite(0, "export", db, out, "--blobs", blobs, "--quiet", NULL), 0);
     char *fs = fx_path("blobs-bushy", ".fs");
-    cr_expect(same_file(fs, out));
+    cr_expect(tu_same_file(fs, out));
     free(fs);
     free(blobs);
     free(out);
@@ -324,11 +314,11 @@ static void backup_fails_cleanly(const char *compact)
     cr_expect(is_empty_dir(given), "a given empty folder must stay empty");
 
     char *after = export_db(db, "after.fs");
-    cr_expect(same_file(before, after), "the database must be untouched");
+    cr_expect(tu_same_file(before, after), "the database must be untouched");
 
     cr_assert_eq(zeolite(0, "backup", db, given, compact, NULL), 0);
     char *copy = export_db(given, "copy.fs");
-    cr_expect(same_file(before, copy), "the retried backup must hold the database");
+    cr_expect(tu_same_file(before, copy), "the retried backup must hold the database");
     free(copy);
     free(after);
     free(given);

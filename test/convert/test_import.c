@@ -31,16 +31,6 @@ static void teardown(void)
 
 TestSuite(convert_import, .init = setup, .fini = teardown);
 
-static int same_file(const char *a, const char *b)
-{
-    size_t na, nb;
-    uint8_t *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
-    int same = x && y && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
-}
-
 /* Import fixture name into dbdir (with its blob directory when it has one). */
 static int import_fixture(const char *name, const char *dbdir, zfs_import_stats *st, zerr *err)
 {
@@ -191,7 +181,7 @@ static void round_trip(const char *name, int fi)
         zfs_export_stats es;
         cr_assert_eq(zfs_export(db, out, &eo, &es, &err), 0, "%s: %s", name, err.msg);
         char *orig = fx_path(name, ".fs");
-        cr_expect(same_file(orig, out), "%s: export differs from the original", name);
+        cr_expect(tu_same_file(orig, out), "%s: export differs from the original", name);
         if (has_blobs)
             expect_blob_files(m, blobs, layout);
         free(orig);
@@ -280,7 +270,7 @@ Test(convert_import, append_adds_only_newer_transactions)
     cr_expect_eq(st.txns, 0, "a second run finds nothing new");
     zfs_export_opts eo = {.quiet = 1};
     cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
-    cr_expect(same_file(full, out));
+    cr_expect(tu_same_file(full, out));
     free(full);
     free(out);
     free(db);
@@ -302,7 +292,7 @@ Test(convert_import, append_refuses_another_history_and_corrupt_files)
     cr_expect_lt(zfs_import(corrupt, db, &opt, &st, &err), 0);
     cr_expect_eq(st.txns, 0);
     cr_assert_eq(zfs_export(db, after, &eo, NULL, &err), 0);
-    cr_expect(same_file(before, after), "the database must be as it was");
+    cr_expect(tu_same_file(before, after), "the database must be as it was");
     free(other);
     free(corrupt);
     free(before);
@@ -530,7 +520,7 @@ Test(convert_import, export_writes_filestorage_index_or_removes_a_stale_one)
     unlink(out);
     eo.write_index = 1;
     cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
-    cr_expect(same_file(index, want), "the index FileStorage would write");
+    cr_expect(tu_same_file(index, want), "the index FileStorage would write");
     free(want);
     free(index);
     free(out);
