@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -115,6 +118,10 @@ pid_t tu_spawn(const char *const *argv, const char *log_path)
     pid_t pid = fork();
     if (pid != 0)
         return pid < 0 ? -1 : pid;
+#ifdef __linux__
+    /* A test that aborts must not leave its server behind. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
     if (log_path) {
         int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {

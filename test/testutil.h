@@ -30,7 +30,8 @@ const char *tu_zeolite_bin(void);
 /* A loopback TCP port that is free now (the kernel's choice), or -1. */
 int tu_free_port(void);
 /* Fork and exec argv (argv[0] a path), its stdout and stderr appended to
- * log_path (NULL: inherited). Returns the child's pid, or -1. */
+ * log_path (NULL: inherited). The child gets SIGTERM if the test process
+ * dies first. Returns the child's pid, or -1. */
 pid_t tu_spawn(const char *const *argv, const char *log_path);
 /* Wait up to timeout_ms until the server accepts a connection, on the Unix
  * socket unix_path when non-NULL, else on 127.0.0.1:port. 0 once it does;

@@ -3,16 +3,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -90,23 +87,9 @@ int th_spawn(th_server *s, const char *const *args, const char *wait_path)
     for (size_t i = 0; args[i] && n < 39; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    /* Not tu_spawn: the child must also set its parent-death signal. */
-    pid_t pid = fork();
+    pid_t pid = tu_spawn(argv, log);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-#ifdef __linux__
-        /* A test that aborts must not leave its server behind. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-#endif
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
     s->pid = pid;
     return tu_wait_accepting(&s->pid, wait_path, s->port, 5000);
 }
