@@ -227,6 +227,7 @@ typedef struct zfs_import_opts {
 
 typedef struct zfs_import_stats {
     uint64_t txns;         /* transactions imported */
+    uint64_t leftovers;    /* temporary folders of a killed earlier import, removed */
     uint64_t skipped;      /* transactions already in the database (append) */
     uint64_t undone;       /* obsolete 'u' transactions, which readers skip */
     uint64_t records;
@@ -242,8 +243,10 @@ typedef struct zfs_import_stats {
 } zfs_import_stats;
 
 /* Import a Data.fs into the database folder dbdir. A missing (or empty)
- * dbdir gets a new database built in a temporary folder beside it and renamed
- * into place only when everything succeeded. An existing database gets the
+ * dbdir gets a new database built in a temporary folder beside it
+ * (dbdir.import-XXXXXX) and renamed into place only when everything
+ * succeeded; such folders left by a killed import (unlocked, over a minute
+ * old) are removed first. An existing database gets the
  * transactions newer than its last tid, after the whole file has been checked
  * and shown to continue the database (its last transaction is in the file,
  * with the same user, description and extension); they are committed in
@@ -272,12 +275,15 @@ typedef struct zfs_export_stats {
     uint64_t records;
     uint64_t blobs;
     uint64_t bytes;        /* Data.fs bytes written */
+    uint64_t leftovers;    /* temporary files of a killed earlier export, removed */
 } zfs_export_stats;
 
 /* Export the database in dbdir (opened read-only; a running server may have
  * it open) to a new Data.fs at fs_path (ZE_EXISTS if present), written under a
- * temporary name and renamed when complete. On failure nothing is left: no
- * file, no index, and no blob directory if this call created it. */
+ * temporary name (fs_path.export-PID) and renamed when complete. On failure
+ * nothing is left: no file, no index, and no blob directory if this call
+ * created it. Temporary files of a killed export (its PID gone, over a
+ * minute old) are removed first. */
 int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *opt,
                zfs_export_stats *stats, zerr *err);
 

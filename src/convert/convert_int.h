@@ -72,4 +72,13 @@ void zfs__remove_tree(const char *path);
 int zfs__dir_is_empty(const char *path);
 void zfs__fsync_parent(const char *path);
 
+/* Leftovers of an import or export that was killed (kill -9, a crash):
+ * entries beside path named <path's name><marker><suffix>, over
+ * ZFS_STALE_SECONDS old (a run that has just made its temporary name may not
+ * hold it yet), that in_use(entry, suffix) says no running process holds,
+ * are removed. Returns how many were. */
+#define ZFS_STALE_SECONDS 60
+typedef int (*zfs_in_use_fn)(const char *entry, const char *suffix);
+int zfs__remove_leftovers(const char *path, const char *marker, zfs_in_use_fn in_use);
+
 #endif

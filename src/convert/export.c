@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,18 @@ static int publish(const char *tmp, const char *tmp_index, const char *fs_path,
     return 0;
 }
 
+/* A temporary file of a running export carries its pid; a name that is not
+ * a pid is not ours. */
+static int export_in_use(const char *entry, const char *suffix)
+{
+    (void)entry;
+    char *end;
+    long pid = strtol(suffix, &end, 10);
+    if (*end || pid <= 0)
+        return 1;
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
 int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *opt,
                zfs_export_stats *stats, zerr *err)
 {
@@ -212,6 +225,8 @@ int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *op
             (int)sizeof tmp_index ||
         snprintf(index, sizeof index, "%s.index", fs_path) >= (int)sizeof index)
         return zerr_set(err, ZE_TOOBIG, "path too long: %s", fs_path);
+    ex.stats->leftovers = (uint64_t)(zfs__remove_leftovers(fs_path, ".export-", export_in_use) +
+                                     zfs__remove_leftovers(index, ".export-", export_in_use));
     const char *want_index = ex.opt->write_index ? tmp_index : NULL;
     store_options so = {.read_only = 1};
     int rc = store_open(&ex.s, dbdir, &so, err);

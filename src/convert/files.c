@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -47,4 +48,33 @@ void zfs__fsync_parent(const char *path)
         fsync(fd);
         close(fd);
     }
+}
+
+int zfs__remove_leftovers(const char *path, const char *marker, zfs_in_use_fn in_use)
+{
+    char dir[PATH_MAX], base[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return 0;
+    snprintf(base, sizeof base, "%s", path);
+    const char *d = dirname(dir), *b = basename(base);
+    size_t blen = strlen(b), mlen = strlen(marker);
+    DIR *dp = opendir(d);
+    if (!dp)
+        return 0;
+    int removed = 0;
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(dp)) != NULL;) {
+        if (strncmp(e->d_name, b, blen) || strncmp(e->d_name + blen, marker, mlen))
+            continue;
+        const char *suffix = e->d_name + blen + mlen;
+        char full[PATH_MAX];
+        struct stat st;
+        if (!*suffix || snprintf(full, sizeof full, "%s/%s", d, e->d_name) >= (int)sizeof full ||
+            lstat(full, &st) < 0 || now - st.st_mtime < ZFS_STALE_SECONDS || in_use(full, suffix))
+            continue;
+        zfs__remove_tree(full);
+        removed++;
+    }
+    closedir(dp);
+    return removed;
 }

@@ -341,9 +341,17 @@ static int import_append(importer *im, const char *fs_path, const char *dbdir, z
     return rc;
 }
 
+/* A temporary database of a running import is open, hence locked; one whose
+ * import was killed is not. A name not from mkdtemp is not ours. */
+static int import_in_use(const char *entry, const char *suffix)
+{
+    return strlen(suffix) != 6 || store_is_locked(entry);
+}
+
 static int import_new(importer *im, const char *fs_path, const char *dbdir, zerr *err)
 {
     char tmp[PATH_MAX];
+    im->stats->leftovers = (uint64_t)zfs__remove_leftovers(dbdir, ".import-", import_in_use);
     if (snprintf(tmp, sizeof tmp, "%s.import-XXXXXX", dbdir) >= (int)sizeof tmp)
         return zerr_set(err, ZE_TOOBIG, "path too long: %s", dbdir);
     if (!mkdtemp(tmp))

@@ -77,6 +77,9 @@ int cmd_export(int argc, char **argv)
         fprintf(stderr, "zeolite export: %s\n", err.msg);
         return 1;
     }
+    if (st.leftovers)
+        fprintf(stderr, "zeolite export: removed %" PRIu64 " temporary file(s) left by an "
+                "export that was killed\n", st.leftovers);
     if (!opt.quiet)
         fprintf(stderr, "exported %" PRIu64 " transactions (%" PRIu64 " records, %" PRIu64
                 " blobs), %" PRIu64 " bytes\n", st.txns, st.records, st.blobs, st.bytes);

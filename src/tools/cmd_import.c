@@ -58,6 +58,9 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "zeolite import: %s\n", err.msg);
         return 1;
     }
+    if (st.leftovers)
+        fprintf(stderr, "zeolite import: removed %" PRIu64 " temporary folder(s) left by an "
+                "import that was killed\n", st.leftovers);
     if (st.torn)
         fprintf(stderr, "zeolite import: warning: %s: ignored the tail at offset %" PRIu64
                 ": %s\n", pos[0], st.tail_pos, st.tail_what);

@@ -2,12 +2,14 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "convert/convert.h"
@@ -421,6 +423,80 @@ Test(convert_import, an_interrupted_import_leaves_nothing)
     cr_expect(!tu_exists(db));
     free(fs);
     free(db);
+}
+
+/* name in tmp, a folder (with a file in it) or a file, made to look old
+ * enough (or not) to be a leftover of a killed run. */
+static char *leftover(const char *name, int is_dir, int old)
+{
+    char *p = tu_path(tmp, name);
+    cr_assert(p);
+    if (is_dir) {
+        cr_assert_eq(mkdir(p, 0755), 0);
+        char *f = tu_path(p, "data.mdb");
+        cr_assert_eq(tu_write_file(f, "x", 1), 0);
+        free(f);
+    } else {
+        cr_assert_eq(tu_write_file(p, "partial", 7), 0);
+    }
+    if (old) {
+        struct timespec t[2] = {{time(NULL) - 2 * 60, 0}, {time(NULL) - 2 * 60, 0}};
+        cr_assert_eq(utimensat(AT_FDCWD, p, t, 0), 0);
+    }
+    return p;
+}
+
+/* A pid no process has: a child that has exited and been reaped. */
+static long dead_pid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    cr_assert_gt(pid, 0);
+    waitpid(pid, NULL, 0);
+    return (long)pid;
+}
+
+Test(convert_import, leftovers_of_a_killed_import_or_export_are_removed)
+{
+    char *stale = leftover("db.import-AbC123", 1, 1);
+    char *fresh = leftover("db.import-XyZ789", 1, 0);     /* may be starting up */
+    char *other = leftover("db.import-notours1", 1, 1);   /* not a mkdtemp name */
+    char *held = tu_path(tmp, "db.import-Held00");        /* a running import's */
+    store *s;
+    store_options so = {.create = 1, .exclusive = 1};
+    cr_assert_eq(store_open(&s, held, &so, NULL), 0);
+    struct timespec t[2] = {{time(NULL) - 2 * 60, 0}, {time(NULL) - 2 * 60, 0}};
+    cr_assert_eq(utimensat(AT_FDCWD, held, t, 0), 0);
+
+    char *db = tu_path(tmp, "db"), *fs = fx_path("btrees", ".fs");
+    zfs_import_opts opt = {.quiet = 1};
+    zfs_import_stats ist;
+    zerr err = {0};
+    cr_assert_eq(zfs_import(fs, db, &opt, &ist, &err), 0, "%s", err.msg);
+    cr_expect_eq(ist.leftovers, 1);
+    cr_expect(!tu_exists(stale), "the killed import's folder is gone");
+    cr_expect(tu_exists(fresh) && tu_exists(other) && tu_exists(held));
+    store_close(s);
+
+    char buf[128];
+    snprintf(buf, sizeof buf, "out.fs.export-%ld", dead_pid());
+    char *dead_fs = leftover(buf, 0, 1);
+    snprintf(buf, sizeof buf, "out.fs.index.export-%ld", dead_pid());
+    char *dead_index = leftover(buf, 0, 1);
+    snprintf(buf, sizeof buf, "out.fs.export-%ld", (long)getppid());
+    char *live = leftover(buf, 0, 1);                       /* its export still runs */
+    char *out = tu_path(tmp, "out.fs");
+    zfs_export_opts eo = {.quiet = 1};
+    zfs_export_stats est;
+    cr_assert_eq(zfs_export(db, out, &eo, &est, &err), 0, "%s", err.msg);
+    cr_expect_eq(est.leftovers, 2);
+    cr_expect(!tu_exists(dead_fs) && !tu_exists(dead_index));
+    cr_expect(tu_exists(live));
+    cr_expect(tu_same_file(out, fs), "the export is still the fixture");
+    char *paths[] = {stale, fresh, other, held, db, fs, dead_fs, dead_index, live, out};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        free(paths[i]);
 }
 
 /* Run the zeolite executable; returns its exit status, with its stdout in
