@@ -47,19 +47,25 @@ int oidmap_put(oidmap *m, uint64_t key, uint64_t val)
     return 0;
 }
 
-int oidmap_get(const oidmap *m, uint64_t key, uint64_t *val)
+uint64_t *oidmap_ref(const oidmap *m, uint64_t key)
 {
     if (!m->count)
-        return 0;
+        return NULL;
     size_t i = slot_of(key, m->cap);
     while (m->used[i]) {
-        if (m->keys[i] == key) {
-            *val = m->vals[i];
-            return 1;
-        }
+        if (m->keys[i] == key)
+            return &m->vals[i];
         i = (i + 1) & (m->cap - 1);
     }
-    return 0;
+    return NULL;
+}
+
+int oidmap_get(const oidmap *m, uint64_t key, uint64_t *val)
+{
+    const uint64_t *v = oidmap_ref(m, key);
+    if (v)
+        *val = *v;
+    return v != NULL;
 }
 
 void oidmap_del(oidmap *m, uint64_t key)

@@ -26,6 +26,9 @@ typedef struct oidmap {
 int oidmap_put(oidmap *m, uint64_t key, uint64_t val);
 /* 1 and *val when key is present, else 0. */
 int oidmap_get(const oidmap *m, uint64_t key, uint64_t *val);
+/* The value slot of key, to read or change in place (never allocates), or
+ * NULL when key is absent. Valid until the next put or del. */
+uint64_t *oidmap_ref(const oidmap *m, uint64_t key);
 /* Remove key if present. */
 void oidmap_del(oidmap *m, uint64_t key);
 /* Remove every key, keep the allocation. */

@@ -2,18 +2,21 @@
  *
  * ZEO has one commit lock per storage, held from the vote until tpc_finish:
  * every commit then waits one client round trip for the one before it. Here
- * a vote locks only the oids its transaction stores, checks or deletes, so
- * transactions with disjoint oids vote and finish side by side (their votes
- * stay true whatever the others commit: store_txn_vote), while one that
- * touches a locked oid waits until the holder's commit is handed to the
- * writer, or until tpc_abort, disconnect or the transaction timeout. An undo
- * or an explicit tid (store_txn_exclusive) waits until it can be alone.
+ * a vote locks only the oids its transaction writes (alone) or checks with
+ * readCurrent (shared with other checkers: BTrees check every node above the
+ * bucket they change), so transactions that write different oids vote and
+ * finish side by side (their votes stay true whatever the others commit:
+ * store_txn_vote), while one that needs a held oid waits until the holder's
+ * commit is handed to the writer, or until tpc_abort, disconnect or the
+ * transaction timeout. An undo or an explicit tid (store_txn_exclusive) waits
+ * until it can be alone.
  * RelStorage locks objects at vote in the same way; what ZODB needs is that
  * overlapping commits are serialised, and tids follow the finishes.
  *
  * Waiters are served first come, first served (ZEO's own lock lets busy
  * writers starve the rest): a waiter may not take an oid an earlier waiter
- * is waiting for, nor pass an earlier exclusive one. A holder whose vote
+ * is waiting to write, nor write one an earlier waiter is waiting to check,
+ * nor pass an earlier exclusive one. A holder whose vote
  * returned conflicts keeps its oids while its client resolves them, so the
  * re-vote cannot meet yet another commit. */
 #include "server/server_int.h"
@@ -31,34 +34,99 @@ static double now(void)
 
 /* ---- the oid set of a transaction ----------------------------------------- */
 
-static int push_oid(uint64_t oid, void *ud)
+/* One oid a vote locks: written (the writer alone holds it) or only checked
+ * (readCurrent: other checkers may hold it too, a writer may not). */
+typedef struct zsrv_oidlock {
+    uint64_t oid;
+    int writes;
+} zsrv_oidlock;
+
+static int push_lock(uint64_t oid, int writes, void *ud)
 {
     zsrv_txn *x = ud;
-    if (x->n_oids == x->cap_oids) {
-        size_t cap = x->cap_oids ? x->cap_oids * 2 : 16;
-        uint64_t *p = realloc(x->oids, cap * sizeof *p);
+    if (x->n_locks == x->cap_locks) {
+        size_t cap = x->cap_locks ? x->cap_locks * 2 : 16;
+        zsrv_oidlock *p = realloc(x->locks, cap * sizeof *p);
         if (!p)
             return ZE_NOMEM;
-        x->oids = p;
-        x->cap_oids = cap;
+        x->locks = p;
+        x->cap_locks = cap;
     }
-    x->oids[x->n_oids++] = oid;
+    x->locks[x->n_locks++] = (zsrv_oidlock){oid, writes};
     return 0;
 }
 
-/* What the coming vote locks, read again for every vote: the client may have
- * stored more while resolving conflicts. */
-static int collect_oids(zsrv_txn *x)
+static int by_oid(const void *a, const void *b)
 {
-    x->n_oids = 0;
-    x->exclusive = store_txn_exclusive(x->t);
-    return store_txn_each_oid(x->t, push_oid, x);
+    uint64_t x = ((const zsrv_oidlock *)a)->oid, y = ((const zsrv_oidlock *)b)->oid;
+    return (x > y) - (x < y);
 }
 
-static zsrv_conn *owner(const zsrv_storage *st, uint64_t oid)
+/* What the coming vote locks, one entry per oid (writing wins over checking),
+ * read again for every vote: the client may have stored more while
+ * resolving conflicts. */
+static int collect_locks(zsrv_txn *x)
 {
-    uint64_t v;
-    return oidmap_get(&st->locked, oid, &v) ? (zsrv_conn *)(uintptr_t)v : NULL;
+    x->n_locks = 0;
+    x->exclusive = store_txn_exclusive(x->t);
+    int rc = store_txn_each_oid(x->t, push_lock, x);
+    if (rc || !x->n_locks)
+        return rc;
+    qsort(x->locks, x->n_locks, sizeof *x->locks, by_oid);
+    size_t n = 1;
+    for (size_t i = 1; i < x->n_locks; i++) {
+        if (x->locks[i].oid == x->locks[n - 1].oid)
+            x->locks[n - 1].writes |= x->locks[i].writes;
+        else
+            x->locks[n++] = x->locks[i];
+    }
+    x->n_locks = n;
+    return 0;
+}
+
+/* st->locked holds, per oid, its writer (a pointer: even) or 2 * checkers + 1. */
+#define CHECKERS(v) ((v) & 1)
+
+static void unlock_one(zsrv_storage *st, zsrv_conn *c, const zsrv_oidlock *l)
+{
+    uint64_t *v = oidmap_ref(&st->locked, l->oid);
+    if (!v)
+        return;
+    if (!l->writes && CHECKERS(*v) && *v > 3)
+        *v -= 2;
+    else if (l->writes ? *v == (uint64_t)(uintptr_t)c : CHECKERS(*v))
+        oidmap_del(&st->locked, l->oid);
+}
+
+static int lock_one(zsrv_storage *st, zsrv_conn *c, const zsrv_oidlock *l)
+{
+    uint64_t *v = oidmap_ref(&st->locked, l->oid);
+    if (v && !l->writes) {
+        *v += 2;   /* one more checker (may_vote saw checkers only) */
+        return 0;
+    }
+    return oidmap_put(&st->locked, l->oid, l->writes ? (uint64_t)(uintptr_t)c : 3);
+}
+
+static void unlock_oids(zsrv_storage *st, zsrv_conn *c)
+{
+    zsrv_txn *x = &c->txn;
+    for (size_t i = 0; i < x->n_locked; i++)
+        unlock_one(st, c, &x->locks[i]);
+    x->n_locked = 0;
+}
+
+/* Lock every oid of c for c. ZE_NOMEM leaves none of them locked. */
+static int lock_oids(zsrv_storage *st, zsrv_conn *c)
+{
+    zsrv_txn *x = &c->txn;
+    for (x->n_locked = 0; x->n_locked < x->n_locks; x->n_locked++) {
+        if (lock_one(st, c, &x->locks[x->n_locked]) < 0) {
+            unlock_oids(st, c);
+            return ZE_NOMEM;
+        }
+    }
+    return 0;
 }
 
 /* ---- holders ---------------------------------------------------------------- */
@@ -72,27 +140,6 @@ static void arm_timeout(zsrv_storage *st)
     double left = st->holders->txn.lock_time + secs - now();
     uint64_t ms = left > 0 ? (uint64_t)(left * 1000) + 1 : 0;
     uv_timer_start(&st->timeout_timer, zsrv_txn_timeout, ms, 0);
-}
-
-static void unlock_oids(zsrv_storage *st, zsrv_conn *c)
-{
-    for (size_t i = 0; i < c->txn.n_oids; i++)
-        if (owner(st, c->txn.oids[i]) == c)
-            oidmap_del(&st->locked, c->txn.oids[i]);
-}
-
-/* Lock every oid of c for c. ZE_NOMEM leaves none of the new ones locked. */
-static int lock_oids(zsrv_storage *st, zsrv_conn *c)
-{
-    for (size_t i = 0; i < c->txn.n_oids; i++) {
-        if (owner(st, c->txn.oids[i]) == c)
-            continue;
-        if (oidmap_put(&st->locked, c->txn.oids[i], (uint64_t)(uintptr_t)c)) {
-            unlock_oids(st, c);
-            return ZE_NOMEM;
-        }
-    }
-    return 0;
 }
 
 static int acquire(zsrv_storage *st, zsrv_conn *c)
@@ -171,7 +218,8 @@ static void unqueue(zsrv_storage *st, zsrv_conn *c)
     }
 }
 
-/* May c vote now? claimed holds the oids of the waiters before it. */
+/* May c vote now? c holds none of its locks here; claimed holds what the
+ * waiters before it want (2: to write, 1: to check). */
 static int may_vote(const zsrv_storage *st, const zsrv_conn *c, const oidmap *claimed)
 {
     const zsrv_txn *x = &c->txn;
@@ -179,10 +227,12 @@ static int may_vote(const zsrv_storage *st, const zsrv_conn *c, const oidmap *cl
         return 0;
     if (x->exclusive)
         return st->n_holders == (x->holding ? 1u : 0u) && claimed->count == 0;
-    uint64_t v;
-    for (size_t i = 0; i < x->n_oids; i++) {
-        zsrv_conn *o = owner(st, x->oids[i]);
-        if ((o && o != c) || oidmap_get(claimed, x->oids[i], &v))
+    for (size_t i = 0; i < x->n_locks; i++) {
+        const zsrv_oidlock *l = &x->locks[i];
+        uint64_t v;
+        if (oidmap_get(&st->locked, l->oid, &v) && (l->writes || !CHECKERS(v)))
+            return 0;
+        if (oidmap_get(claimed, l->oid, &v) && (l->writes || v == 2))
             return 0;
     }
     return 1;
@@ -198,9 +248,14 @@ static zsrv_conn *next_voter(zsrv_storage *st)
             return w;
         if (w->txn.exclusive)
             return NULL;
-        for (size_t i = 0; i < w->txn.n_oids; i++)
-            if (oidmap_put(&st->claimed, w->txn.oids[i], 1))
+        for (size_t i = 0; i < w->txn.n_locks; i++) {
+            const zsrv_oidlock *l = &w->txn.locks[i];
+            uint64_t *v = oidmap_ref(&st->claimed, l->oid);
+            if (v)
+                *v |= l->writes ? 2 : 1;
+            else if (oidmap_put(&st->claimed, l->oid, l->writes ? 2 : 1))
                 return NULL;   /* out of memory: try again at the next release */
+        }
     }
     return NULL;
 }
@@ -235,9 +290,8 @@ void zsrv_lock_request(zsrv_conn *c)
 {
     zsrv_storage *st = c->stor;
     zsrv_txn *x = &c->txn;
-    if (x->holding)
-        unlock_oids(st, c);    /* the oid set is read again below */
-    if (collect_oids(x) < 0) {
+    unlock_oids(st, c);        /* a re-vote: its oid set is read again below */
+    if (collect_locks(x) < 0) {
         zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
@@ -269,9 +323,9 @@ void zsrv_lock_release(zsrv_conn *c)
         drop_holder(st, c);
     else if (x->vote == VOTE_WAITING)
         unqueue(st, c);
-    free(x->oids);
-    x->oids = NULL;
-    x->n_oids = x->cap_oids = 0;
+    free(x->locks);
+    x->locks = NULL;
+    x->n_locks = x->cap_locks = 0;
     grant(st);
 }
 

@@ -70,7 +70,8 @@ struct zsrv_storage {
     zsrv_conn *conns;
     size_t n_conns;
     /* commit locks (lock.c): the oids of voting transactions, FIFO waiters */
-    oidmap locked;                 /* oid -> the zsrv_conn holding it */
+    oidmap locked;                 /* oid -> its writer (a zsrv_conn *), or
+                                      2 * checkers + 1 (lock.c) */
     zsrv_conn *holders, *holders_tail;   /* oldest lock first */
     size_t n_holders;
     zsrv_conn *exclusive_holder;   /* a holder that must be alone, or NULL */
@@ -161,8 +162,9 @@ typedef struct zsrv_txn {
     zv *vote_msgid;
     int had_conflicts;
     /* commit locks (lock.c) */
-    uint64_t *oids;                /* what its vote locks */
-    size_t n_oids, cap_oids;
+    struct zsrv_oidlock *locks;    /* what its vote locks, one entry per oid */
+    size_t n_locks, cap_locks;
+    size_t n_locked;               /* how many of them it holds now */
     int exclusive;                 /* store_txn_exclusive */
     int holding;                   /* its oids are locked for it */
     double lock_time;              /* when it took them */

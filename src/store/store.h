@@ -257,16 +257,19 @@ typedef struct store_vote_result {
  * when write conflicts can be resolved by the client (the transaction stays
  * open: store again and vote again), or ZE_READCONFLICT / ZE_CONFLICT (delete)
  * / ZE_UNDO / ZE_NOTFOUND... with a message. The caller serialises votes
- * (the server's commit lock) per oid: transactions between vote and commit
- * (or abort) at the same time must have disjoint store_txn_each_oid sets, and
- * one that store_txn_exclusive names must be alone there. Each vote then stays
- * true whatever the others commit, in any order. */
+ * (the server's commit locks) per oid: transactions between vote and commit
+ * (or abort) at the same time may share an oid of store_txn_each_oid only if
+ * none of them writes it, and one that store_txn_exclusive names must be
+ * alone there. Each vote then stays true whatever the others commit, in any
+ * order. */
 int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err);
 
-/* Every oid the transaction stores, checks, deletes or restores, in queue
- * order (an oid may come more than once; undo operations are not expanded).
- * A callback returning nonzero stops the walk and that value is returned. */
-int store_txn_each_oid(store_txn *t, store_oid_cb cb, void *ud);
+/* Every oid the transaction stores, deletes or restores (writes 1) or checks
+ * with store_txn_check_current (writes 0), in queue order; an oid may come
+ * more than once; undo operations are not expanded. A callback returning
+ * nonzero stops the walk and that value is returned. */
+typedef int (*store_lock_cb)(uint64_t oid, int writes, void *ud);
+int store_txn_each_oid(store_txn *t, store_lock_cb cb, void *ud);
 
 /* 1 when the transaction must be alone between vote and commit: it undoes a
  * transaction (its oids are known only once the vote expands the undo) or

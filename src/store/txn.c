@@ -239,12 +239,12 @@ const txn_op *store__txn_next_rec(const store_txn *t, txn_rec_it *it)
     return NULL;
 }
 
-int store_txn_each_oid(store_txn *t, store_oid_cb cb, void *ud)
+int store_txn_each_oid(store_txn *t, store_lock_cb cb, void *ud)
 {
     for (size_t i = 0; i < t->n_ops; i++) {
         if (t->ops[i].type == OP_UNDO)
             continue;
-        int rc = cb(t->ops[i].oid, ud);
+        int rc = cb(t->ops[i].oid, t->ops[i].type != OP_CHECK, ud);
         if (rc)
             return rc;
     }

@@ -188,6 +188,66 @@ Test(server_lock, waiters_are_served_first_come_first_served)
     tc_close(&c);
 }
 
+static void check_current(tc *c, int64_t txn, uint64_t oid, uint64_t serial)
+{
+    tc_send(c, NULL, 1, "checkCurrentSerialInTransaction",
+            tv_tuple(c->a, 3, tv_oid(c->a, oid), tv_oid(c->a, serial), tv_int(c->a, txn)));
+}
+
+Test(server_lock, checkers_share_an_oid_and_a_writer_waits_for_them)
+{
+    tc a, b, c, d;
+    client(&a);
+    client(&b);
+    client(&c);
+    client(&d);
+    uint64_t t9 = tc_commit_one(&a, 1, 9, 0, "nine");
+    cr_assert_neq(t9, 0);
+    /* A and B both read oid 9 as current (as BTrees do with the nodes above
+     * the bucket they change) and write other oids: they vote side by side. */
+    tc_begin_store(&a, 2, 2, 0, "a");
+    check_current(&a, 2, 9, t9);
+    cr_expect_eq(vote(&a, 2)->u.seq.n, 0);
+    tc_begin_store(&b, 3, 3, 0, "b");
+    check_current(&b, 3, 9, t9);
+    cr_expect_eq(vote(&b, 3)->u.seq.n, 0, "B waited for A although both only check oid 9");
+    /* C writes oid 9: it waits for both checkers. D checks oid 9 after C
+     * asked to write it: D waits behind C. */
+    tc_begin_store(&c, 4, 9, t9, "nine-2");
+    int64_t cvote = send_vote(&c, 4);
+    expect_waiting(&c, "C wrote oid 9 while others checked it");
+    tc_begin_store(&d, 5, 4, 0, "d");
+    check_current(&d, 5, 9, t9);
+    int64_t dvote = send_vote(&d, 5);
+    expect_waiting(&d, "D passed C, which waited first for oid 9");
+    uint64_t ta = finish(&a, 2);
+    expect_waiting(&c, "C wrote oid 9 while B still checked it");
+    uint64_t tb = finish(&b, 3);
+    cr_expect_gt(tb, ta);
+    int inv = 0;
+    zv *v = vote_reply(&c, cvote, tb, &inv);
+    cr_expect_eq(v->u.seq.n, 0, "oid 9 did not change under C");
+    uint64_t tc9 = finish(&c, 4);
+    /* D read oid 9 at t9; C changed it: a read conflict, not resolvable. */
+    for (;;) {
+        proto_msg m;
+        cr_assert_eq(tc_recv(&d, &m, TC_TIMEOUT), 1, "no vote reply for D");
+        if (strcmp(m.name, ".reply"))
+            continue;
+        int64_t id;
+        cr_assert(zv_get_int(m.msgid, &id) && id == dvote);
+        cr_expect_eq(m.flag, 2);
+        cr_expect_str_eq(tv_error_class(m.args), "ZODB.POSException.ReadConflictError");
+        const zv *serials = zv_dict_get(m.args->u.seq.items[1], "serials");
+        cr_expect(serials && tv_u64(serials->u.seq.items[0]) == tc9);
+        break;
+    }
+    tc_close(&a);
+    tc_close(&b);
+    tc_close(&c);
+    tc_close(&d);
+}
+
 Test(server_lock, undo_waits_to_be_alone_and_others_wait_behind_it)
 {
     tc a, b, c;

@@ -443,11 +443,13 @@ Test(store_commit, stats_and_counts)
     cr_assert_gt(store_size_bytes(f.s), size0 + (1 << 20));
 }
 
-static int collect(uint64_t oid, void *ud)
+/* seen[0]: how many; then oid, writes pairs. */
+static int collect(uint64_t oid, int writes, void *ud)
 {
     uint64_t *seen = ud;
-    seen[++seen[0]] = oid;
-    return seen[0] == 4 ? 42 : 0;   /* stop after four, to see the stop */
+    seen[1 + 2 * seen[0]] = oid;
+    seen[2 + 2 * seen[0]] = (uint64_t)writes;
+    return ++seen[0] == 4 ? 42 : 0;   /* stop after four, to see the stop */
 }
 
 Test(store_commit, each_oid_lists_what_the_vote_locks)
@@ -459,10 +461,12 @@ Test(store_commit, each_oid_lists_what_the_vote_locks)
     cr_assert_eq(store_txn_restore(t, 9, "r", 1, 0, NULL), 0);
     cr_assert_eq(store_txn_delete(t, 1, t1, NULL), 0);
     cr_assert_eq(store_txn_store(t, 5, 0, "y", 1, NULL), 0);
-    uint64_t seen[8] = {0};
+    uint64_t seen[16] = {0};
     cr_assert_eq(store_txn_each_oid(t, collect, seen), 42, "the callback's value stops the walk");
     cr_assert_eq(seen[0], 4);
-    cr_expect(seen[1] == 5 && seen[2] == 1 && seen[3] == 9 && seen[4] == 1, "queue order");
+    cr_expect(seen[1] == 5 && seen[3] == 1 && seen[5] == 9 && seen[7] == 1, "queue order");
+    cr_expect(seen[2] == 1 && seen[4] == 0 && seen[6] == 1 && seen[8] == 1,
+              "a store, a restore and a delete write; a check does not");
     cr_expect_eq(store_txn_exclusive(t), 0);
     store_txn_abort(t);
     store_txn_free(t);
