@@ -218,8 +218,12 @@ static void unqueue(zsrv_storage *st, zsrv_conn *c)
     }
 }
 
+/* What the waiters before a voter want of an oid (st->claimed). */
+#define CLAIM_CHECK 1
+#define CLAIM_WRITE 2
+
 /* May c vote now? c holds none of its locks here; claimed holds what the
- * waiters before it want (2: to write, 1: to check). */
+ * waiters before it want. */
 static int may_vote(const zsrv_storage *st, const zsrv_conn *c, const oidmap *claimed)
 {
     const zsrv_txn *x = &c->txn;
@@ -232,7 +236,7 @@ static int may_vote(const zsrv_storage *st, const zsrv_conn *c, const oidmap *cl
         uint64_t v;
         if (oidmap_get(&st->locked, l->oid, &v) && (l->writes || !CHECKERS(v)))
             return 0;
-        if (oidmap_get(claimed, l->oid, &v) && (l->writes || v == 2))
+        if (oidmap_get(claimed, l->oid, &v) && (l->writes || (v & CLAIM_WRITE)))
             return 0;
     }
     return 1;
@@ -251,9 +255,10 @@ static zsrv_conn *next_voter(zsrv_storage *st)
         for (size_t i = 0; i < w->txn.n_locks; i++) {
             const zsrv_oidlock *l = &w->txn.locks[i];
             uint64_t *v = oidmap_ref(&st->claimed, l->oid);
+            uint64_t want = l->writes ? CLAIM_WRITE : CLAIM_CHECK;
             if (v)
-                *v |= l->writes ? 2 : 1;
-            else if (oidmap_put(&st->claimed, l->oid, l->writes ? 2 : 1))
+                *v |= want;
+            else if (oidmap_put(&st->claimed, l->oid, want))
                 return NULL;   /* out of memory: try again at the next release */
         }
     }

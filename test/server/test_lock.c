@@ -248,6 +248,38 @@ Test(server_lock, checkers_share_an_oid_and_a_writer_waits_for_them)
     tc_close(&d);
 }
 
+Test(server_lock, a_checker_does_not_pass_an_earlier_writer)
+{
+    tc a, b, c, d;
+    client(&a);
+    client(&b);
+    client(&c);
+    client(&d);
+    uint64_t tr = tc_commit_one(&a, 1, 9, 0, "r");
+    cr_assert_neq(tr, 0);
+    /* A holds oid 1. B checks oid 9 but waits for oid 1; C, to write oid 9,
+     * waits behind B's check; D only checks oid 9, which nobody holds, but
+     * C asked to write it first. */
+    tc_begin_store(&a, 2, 1, 0, "a");
+    vote(&a, 2);
+    tc_begin_store(&b, 3, 1, 0, "b");
+    check_current(&b, 3, 9, tr);
+    send_vote(&b, 3);
+    tc_begin_store(&c, 4, 9, tr, "c");
+    send_vote(&c, 4);
+    tc_begin_store(&d, 5, 2, 0, "d");
+    check_current(&d, 5, 9, tr);
+    send_vote(&d, 5);
+    expect_waiting(&b, "B took oid 1 from A");
+    expect_waiting(&c, "C wrote oid 9 before B checked it");
+    expect_waiting(&d, "D checked oid 9 before C, which asked first, wrote it");
+    cr_expect_eq(status_int(&a, "waiting"), 3);
+    tc_close(&a);
+    tc_close(&b);
+    tc_close(&c);
+    tc_close(&d);
+}
+
 Test(server_lock, undo_waits_to_be_alone_and_others_wait_behind_it)
 {
     tc a, b, c;
