@@ -4,8 +4,11 @@
  * resolves conflicts, and released by the transaction timeout or a
  * disconnect. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -460,4 +463,126 @@ Test(server_lock, disconnect_mid_commit_releases_the_oids)
     cr_expect_eq(status_int(&b, "active_txns"), 0, "nothing left behind");
     cr_expect_eq(status_int(&b, "aborts"), 1);
     tc_close(&b);
+}
+
+/* ---- many clients at once ------------------------------------------------------ */
+
+enum { STRESS_CLIENTS = 4, STRESS_COMMITS = 120, STRESS_OIDS = 6 };
+
+/* The current value (a decimal counter) and tid of oid; 0 on success. */
+static int read_counter(tc *c, uint64_t oid, long *value, uint64_t *tid)
+{
+    int64_t flag;
+    zv *r = tc_call(c, "loadBefore",
+                    tv_tuple(c->a, 2, tv_oid(c->a, oid), tv_oid(c->a, 0x7fffffffffffffffULL)),
+                    &flag);
+    if (!r || flag != 0 || !zv_is_seq(r) || r->u.seq.n != 3)
+        return -1;
+    char buf[32];
+    size_t n = r->u.seq.items[0]->u.s.len < sizeof buf - 1 ? r->u.seq.items[0]->u.s.len
+                                                           : sizeof buf - 1;
+    memcpy(buf, r->u.seq.items[0]->u.s.p, n);
+    buf[n] = '\0';
+    *value = strtol(buf, NULL, 10);
+    *tid = tv_u64(r->u.seq.items[1]);
+    return 0;
+}
+
+/* One transaction: add 1 to one or two counters, readCurrent a third. 1 when
+ * it committed, 0 when it met a conflict (and aborted), -1 on failure. */
+static int increment(tc *c, int64_t txn, unsigned *seed, int counts[STRESS_OIDS])
+{
+    uint64_t w1 = (uint64_t)(rand_r(seed) % STRESS_OIDS), w2 = (uint64_t)(rand_r(seed) % STRESS_OIDS);
+    uint64_t chk = (uint64_t)(rand_r(seed) % STRESS_OIDS);
+    int two = w2 != w1 && rand_r(seed) % 2;
+    long v1, v2, vc;
+    uint64_t t1, t2, tchk;
+    if (read_counter(c, w1, &v1, &t1) || (two && read_counter(c, w2, &v2, &t2)) ||
+        read_counter(c, chk, &vc, &tchk))
+        return -1;
+    char d1[32], d2[32];
+    snprintf(d1, sizeof d1, "%ld", v1 + 1);
+    snprintf(d2, sizeof d2, "%ld", two ? v2 + 1 : 0);
+    tc_begin_store(c, txn, w1, t1, d1);
+    if (two)
+        tc_store(c, txn, w2, t2, d2);
+    if (chk != w1 && (!two || chk != w2))
+        check_current(c, txn, chk, tchk);
+    int64_t flag;
+    zv *v = tc_call(c, "vote", tv_tuple(c->a, 1, tv_int(c->a, txn)), &flag);
+    if (!v)
+        return -1;
+    if (flag != 0 || v->u.seq.n != 0) {
+        /* A conflict (resolvable or not): give up this one, as an
+         * application without resolution would. */
+        tc_call(c, "tpc_abort", tv_tuple(c->a, 1, tv_int(c->a, txn)), &flag);
+        return 0;
+    }
+    zv *t = tc_call(c, "tpc_finish", tv_tuple(c->a, 1, tv_int(c->a, txn)), &flag);
+    if (!t || flag != 0)
+        return -1;
+    counts[w1]++;
+    if (two)
+        counts[w2]++;
+    return 1;
+}
+
+/* A child process: STRESS_COMMITS committed increments; their counts per oid
+ * go to fd. Exit status 0, or 1 on failure. */
+static void stress_child(int port, int index, int fd)
+{
+    tc c;
+    int counts[STRESS_OIDS] = {0};
+    unsigned seed = (unsigned)index * 7919u + 1;
+    if (tc_connect(&c, port, index % 2 ? PROTO_MSGPACK : PROTO_PICKLE, NULL) < 0 ||
+        tc_register(&c) < 0)
+        _exit(1);
+    for (int done = 0, txn = 1; done < STRESS_COMMITS; txn++) {
+        int rc = increment(&c, txn, &seed, counts);
+        if (rc < 0)
+            _exit(1);
+        done += rc;
+        tc_reset(&c);
+    }
+    ssize_t n = write(fd, counts, sizeof counts);
+    _exit(n == (ssize_t)sizeof counts ? 0 : 1);
+}
+
+Test(server_lock, concurrent_increments_lose_nothing)
+{
+    tc a;
+    client(&a);
+    for (uint64_t oid = 0; oid < STRESS_OIDS; oid++)
+        cr_assert_neq(tc_commit_one(&a, (int64_t)oid + 1, oid, 0, "0"), 0);
+    int fds[STRESS_CLIENTS][2];
+    pid_t pids[STRESS_CLIENTS];
+    for (int i = 0; i < STRESS_CLIENTS; i++) {
+        cr_assert_eq(pipe(fds[i]), 0);
+        pids[i] = fork();
+        cr_assert_geq(pids[i], 0);
+        if (pids[i] == 0)
+            stress_child(srv.port, i, fds[i][1]);
+        close(fds[i][1]);
+    }
+    int total[STRESS_OIDS] = {0};
+    for (int i = 0; i < STRESS_CLIENTS; i++) {
+        int counts[STRESS_OIDS], status;
+        ssize_t n = read(fds[i][0], counts, sizeof counts);
+        close(fds[i][0]);
+        waitpid(pids[i], &status, 0);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0 && n == (ssize_t)sizeof counts,
+                  "client %d failed", i);
+        for (int k = 0; k < STRESS_OIDS; k++)
+            total[k] += counts[k];
+    }
+    /* Every committed increment is there, none twice. */
+    for (uint64_t oid = 0; oid < STRESS_OIDS; oid++) {
+        long value;
+        uint64_t tid;
+        cr_assert_eq(read_counter(&a, oid, &value, &tid), 0);
+        cr_expect_eq(value, total[oid], "oid %llu: %ld, but %d increments committed",
+                     (unsigned long long)oid, value, total[oid]);
+    }
+    cr_expect_eq(status_int(&a, "active_txns"), 0);
+    tc_close(&a);
 }
