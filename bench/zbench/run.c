@@ -107,6 +107,13 @@ static size_t default_size(zbench_workload w)
     return w == ZB_BLOB ? 10u << 20 : w == ZB_LARGE ? 1u << 20 : 128;
 }
 
+/* The pickle each commit stores: the object, or for blobs a small record
+ * beside the object_size blob file, as a ZODB Blob's pickle is. */
+static size_t record_size(const bench *b)
+{
+    return b->o->workload == ZB_BLOB ? default_size(ZB_LOAD) : b->object_size;
+}
+
 /* Which objects each client commits: its own, or (conflict) everyone the
  * same ones. The oids come from the setup client, created up front except
  * for blobs, whose first commit creates them. */
@@ -236,7 +243,7 @@ static int client_init(bench *b, bclient *bc, int id, zerr *err)
         co.blob_dir = bc->blob_dir;
     }
     if (o->workload != ZB_LOAD && o->workload != ZB_COLD &&
-        zb_record(&bc->rec, b->object_size, (uint32_t)id) < 0)
+        zb_record(&bc->rec, record_size(b), (uint32_t)id) < 0)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     zcl_addr a;
     int rc = zcl_addr_parse(o->addr, 1, &a, err);
