@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zarray.h"
+
 void zcl__txn_reset(zcl_txn *t)
 {
     t->open = 0;
@@ -67,14 +69,10 @@ int zcl_tpc_begin(zcl_client *c, const char *user, const char *description,
 /* Remember a stored record so the cache can take it after tpc_finish. */
 static int remember(zcl_txn *t, uint64_t oid, const void *data, size_t len, int cache)
 {
-    if (t->nstored == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        zcl_stored *s = realloc(t->stored, cap * sizeof *s);
-        if (!s)
-            return ZE_NOMEM;
-        t->stored = s;
-        t->cap = cap;
-    }
+    zcl_stored *room = zarray_room(t->stored, t->nstored, &t->cap, sizeof *room, 16);
+    if (!room)
+        return ZE_NOMEM;
+    t->stored = room;
     zcl_stored *s = &t->stored[t->nstored];
     s->oid = oid;
     s->off = t->data.len;
@@ -165,14 +163,10 @@ static int parse_conflict(const zv *d, zcl_conflict *out)
 
 static int note_resolved(zcl_txn *t, uint64_t oid)
 {
-    if (t->nresolved == t->rcap) {
-        size_t cap = t->rcap ? t->rcap * 2 : 8;
-        uint64_t *r = realloc(t->resolved, cap * sizeof *r);
-        if (!r)
-            return ZE_NOMEM;
-        t->resolved = r;
-        t->rcap = cap;
-    }
+    uint64_t *r = zarray_room(t->resolved, t->nresolved, &t->rcap, sizeof *r, 8);
+    if (!r)
+        return ZE_NOMEM;
+    t->resolved = r;
     t->resolved[t->nresolved++] = oid;
     return 0;
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "common/zarray.h"
+
 typedef struct seed {
     uint64_t *tids;   /* newest first */
     size_t n, cap;
@@ -133,16 +135,12 @@ typedef struct oid_set {
 static int collect_oid(uint64_t oid, void *ud)
 {
     oid_set *s = ud;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        uint64_t *n = realloc(s->v, cap * sizeof *n);
-        if (!n) {
-            s->nomem = 1;
-            return ZE_NOMEM;
-        }
-        s->v = n;
-        s->cap = cap;
+    uint64_t *v = zarray_room(s->v, s->n, &s->cap, sizeof *v, 256);
+    if (!v) {
+        s->nomem = 1;
+        return ZE_NOMEM;
     }
+    s->v = v;
     s->v[s->n++] = oid;
     return 0;
 }

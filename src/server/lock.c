@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <sys/time.h>
 
+#include "common/zarray.h"
+
 static double now(void)
 {
     struct timeval tv;
@@ -44,14 +46,10 @@ typedef struct zsrv_oidlock {
 static int push_lock(uint64_t oid, int writes, void *ud)
 {
     zsrv_txn *x = ud;
-    if (x->n_locks == x->cap_locks) {
-        size_t cap = x->cap_locks ? x->cap_locks * 2 : 16;
-        zsrv_oidlock *p = realloc(x->locks, cap * sizeof *p);
-        if (!p)
-            return ZE_NOMEM;
-        x->locks = p;
-        x->cap_locks = cap;
-    }
+    zsrv_oidlock *p = zarray_room(x->locks, x->n_locks, &x->cap_locks, sizeof *p, 16);
+    if (!p)
+        return ZE_NOMEM;
+    x->locks = p;
     x->locks[x->n_locks++] = (zsrv_oidlock){oid, writes};
     return 0;
 }

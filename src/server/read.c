@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zarray.h"
+
 static zv *tid_value(zv_arena *a, uint64_t tid)
 {
     return zv_oid(a, tid);
@@ -207,14 +209,10 @@ int zsrv_vec_push(zsrv_vec *v, zv *x)
 {
     if (!x)
         return ZE_NOMEM;
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        zv **n = realloc(v->items, cap * sizeof *n);
-        if (!n)
-            return ZE_NOMEM;
-        v->items = n;
-        v->cap = cap;
-    }
+    zv **items = zarray_room(v->items, v->n, &v->cap, sizeof *items, 16);
+    if (!items)
+        return ZE_NOMEM;
+    v->items = items;
     v->items[v->n++] = x;
     return 0;
 }

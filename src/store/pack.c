@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/zarray.h"
 #include "pickle/record.h"
 
 #define PACK_CHUNK 1024     /* entries read per map section */
@@ -100,21 +101,17 @@ typedef struct pack_ctx {
     zerr *err;
 } pack_ctx;
 
-/* p grown to twice its capacity; on failure p itself, with *cap unchanged. */
-static void *grown(void *p, size_t *cap, size_t size)
+/* p with room for element n, or p itself (*cap unchanged) when out of memory. */
+static void *grown(void *p, size_t n, size_t *cap, size_t size)
 {
-    size_t nc = *cap ? *cap * 2 : 256;
-    void *q = realloc(p, nc * size);
-    if (!q)
-        return p;
-    *cap = nc;
-    return q;
+    void *q = zarray_room(p, n, cap, size, 256);
+    return q ? q : p;
 }
 
-#define PUSH(c, vec, val)                                                           \
-    ((vec).n == (vec).cap &&                                                        \
-             ((vec).v = grown((vec).v, &(vec).cap, sizeof *(vec).v), (vec).n == (vec).cap) \
-         ? zerr_set((c)->err, ZE_NOMEM, "pack: out of memory")                      \
+#define PUSH(c, vec, val)                                                         \
+    (((vec).v = grown((vec).v, (vec).n, &(vec).cap, sizeof *(vec).v),             \
+      (vec).n == (vec).cap)                                                       \
+         ? zerr_set((c)->err, ZE_NOMEM, "pack: out of memory")                    \
          : ((vec).v[(vec).n++] = (val), 0))
 
 static void pack_log(const pack_ctx *c, const char *fmt, ...)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/zarray.h"
 #include "store/writer.h"
 
 #define DEFAULT_MAX_RECORD 0x7fffffffu
@@ -58,16 +59,12 @@ static int check_open(store_txn *t, zerr *err)
 /* Append an op (zeroed but for type and oid); NULL when out of memory. */
 static txn_op *push_op(store_txn *t, int type, uint64_t oid, zerr *err)
 {
-    if (t->n_ops == t->cap_ops) {
-        size_t cap = t->cap_ops ? t->cap_ops * 2 : 16;
-        txn_op *ops = realloc(t->ops, cap * sizeof *ops);
-        if (!ops) {
-            zerr_set(err, ZE_NOMEM, "out of memory");
-            return NULL;
-        }
-        t->ops = ops;
-        t->cap_ops = cap;
+    txn_op *ops = zarray_room(t->ops, t->n_ops, &t->cap_ops, sizeof *ops, 16);
+    if (!ops) {
+        zerr_set(err, ZE_NOMEM, "out of memory");
+        return NULL;
     }
+    t->ops = ops;
     txn_op *op = &t->ops[t->n_ops];
     memset(op, 0, sizeof *op);
     op->type = (uint8_t)type;

@@ -22,6 +22,8 @@
 
 #include <stdlib.h>
 
+#include "common/zarray.h"
+
 /* A record by its place: transaction and index; absent for "no record"
  * (a deletion, or the end of a chain that ends in one). */
 typedef struct rec_pos {
@@ -148,14 +150,10 @@ static int prev_record(undo_ctx *c, uint64_t oid, uint64_t T, const st_rec *r,
 static txn_op *push_gen(undo_ctx *c)
 {
     store_txn *t = c->t;
-    if (t->n_gen == t->cap_gen) {
-        size_t cap = t->cap_gen ? t->cap_gen * 2 : 16;
-        txn_op *gen = realloc(t->gen, cap * sizeof *gen);
-        if (!gen)
-            return NULL;
-        t->gen = gen;
-        t->cap_gen = cap;
-    }
+    txn_op *gen = zarray_room(t->gen, t->n_gen, &t->cap_gen, sizeof *gen, 16);
+    if (!gen)
+        return NULL;
+    t->gen = gen;
     txn_op *op = &t->gen[t->n_gen++];
     memset(op, 0, sizeof *op);
     op->type = OP_RECORD;
