@@ -4,6 +4,7 @@
  * resolves conflicts, and released by the transaction timeout or a
  * disconnect. */
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,25 @@ static void client(tc *c)
 {
     cr_assert_eq(tc_connect(c, srv.port, PROTO_PICKLE, NULL), 0);
     cr_assert_geq(tc_register(c), 0);
+}
+
+/* Connect and register n clients (tc * arguments). */
+static void clients(int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        client(va_arg(ap, tc *));
+    va_end(ap);
+}
+
+static void close_all(int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        tc_close(va_arg(ap, tc *));
+    va_end(ap);
 }
 
 static int64_t send_vote(tc *c, int64_t txn)
@@ -107,8 +127,7 @@ static int64_t b_waits_for_a(tc *a, tc *b)
 Test(server_lock, disjoint_transactions_vote_side_by_side)
 {
     tc a, b;
-    client(&a);
-    client(&b);
+    clients(2, &a, &b);
     tc_begin_store(&a, 1, 1, 0, "a");
     cr_expect_eq(vote(&a, 1)->u.seq.n, 0);
     /* B touches other oids: its vote is answered while A is voted. */
@@ -128,15 +147,13 @@ Test(server_lock, disjoint_transactions_vote_side_by_side)
     int64_t flag;
     zv *last = tc_call(&b, "lastTransaction", zv_tuple(b.a, 0), &flag);
     cr_expect_eq(tv_u64(last), ta);
-    tc_close(&a);
-    tc_close(&b);
+    close_all(2, &a, &b);
 }
 
 Test(server_lock, a_voter_waits_for_the_holder_of_its_oid)
 {
     tc a, b;
-    client(&a);
-    client(&b);
+    clients(2, &a, &b);
     /* B stores the same new oid: it waits for A's commit, then meets it as
      * a conflict that names A's tid. */
     int64_t bvote = b_waits_for_a(&a, &b);
@@ -153,16 +170,13 @@ Test(server_lock, a_voter_waits_for_the_holder_of_its_oid)
     tc_store(&b, 2, 1, ta, "b-resolved");
     cr_expect_eq(vote(&b, 2)->u.seq.n, 0);
     cr_expect_gt(finish(&b, 2), ta);
-    tc_close(&a);
-    tc_close(&b);
+    close_all(2, &a, &b);
 }
 
 Test(server_lock, waiters_are_served_first_come_first_served)
 {
     tc a, b, c;
-    client(&a);
-    client(&b);
-    client(&c);
+    clients(3, &a, &b, &c);
     tc_begin_store(&a, 1, 1, 0, "a");
     vote(&a, 1);
     /* B waits for oid 1 and wants oid 2 too; C wants only oid 2, which is
@@ -186,9 +200,7 @@ Test(server_lock, waiters_are_served_first_come_first_served)
     v = vote_reply(&c, cvote, tb, &inv);
     cr_assert_eq(v->u.seq.n, 1, "C meets B's commit of oid 2");
     cr_expect_eq(tv_u64(zv_dict_get(v->u.seq.items[0], "oid")), 2);
-    tc_close(&a);
-    tc_close(&b);
-    tc_close(&c);
+    close_all(3, &a, &b, &c);
 }
 
 static void check_current(tc *c, int64_t txn, uint64_t oid, uint64_t serial)
@@ -200,10 +212,7 @@ static void check_current(tc *c, int64_t txn, uint64_t oid, uint64_t serial)
 Test(server_lock, checkers_share_an_oid_and_a_writer_waits_for_them)
 {
     tc a, b, c, d;
-    client(&a);
-    client(&b);
-    client(&c);
-    client(&d);
+    clients(4, &a, &b, &c, &d);
     uint64_t t9 = tc_commit_one(&a, 1, 9, 0, "nine");
     cr_assert_neq(t9, 0);
     /* A and B both read oid 9 as current (as BTrees do with the nodes above
@@ -245,19 +254,13 @@ Test(server_lock, checkers_share_an_oid_and_a_writer_waits_for_them)
         cr_expect(serials && tv_u64(serials->u.seq.items[0]) == tc9);
         break;
     }
-    tc_close(&a);
-    tc_close(&b);
-    tc_close(&c);
-    tc_close(&d);
+    close_all(4, &a, &b, &c, &d);
 }
 
 Test(server_lock, a_checker_does_not_pass_an_earlier_writer)
 {
     tc a, b, c, d;
-    client(&a);
-    client(&b);
-    client(&c);
-    client(&d);
+    clients(4, &a, &b, &c, &d);
     uint64_t tr = tc_commit_one(&a, 1, 9, 0, "r");
     cr_assert_neq(tr, 0);
     /* A holds oid 1. B checks oid 9 but waits for oid 1; C, to write oid 9,
@@ -277,18 +280,13 @@ Test(server_lock, a_checker_does_not_pass_an_earlier_writer)
     expect_waiting(&c, "C wrote oid 9 before B checked it");
     expect_waiting(&d, "D checked oid 9 before C, which asked first, wrote it");
     cr_expect_eq(status_int(&a, "waiting"), 3);
-    tc_close(&a);
-    tc_close(&b);
-    tc_close(&c);
-    tc_close(&d);
+    close_all(4, &a, &b, &c, &d);
 }
 
 Test(server_lock, undo_waits_to_be_alone_and_others_wait_behind_it)
 {
     tc a, b, c;
-    client(&a);
-    client(&b);
-    client(&c);
+    clients(3, &a, &b, &c);
     uint64_t t0 = tc_commit_one(&a, 1, 7, 0, "seven");
     cr_assert_neq(t0, 0);
     tc_begin_store(&a, 2, 1, 0, "a");
@@ -324,17 +322,13 @@ Test(server_lock, undo_waits_to_be_alone_and_others_wait_behind_it)
     cr_assert(r);
     cr_expect_eq(flag, 2, "oid 7 was created by t0: undone, it is gone");
     cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.POSKeyError");
-    tc_close(&a);
-    tc_close(&b);
-    tc_close(&c);
+    close_all(3, &a, &b, &c);
 }
 
 Test(server_lock, conflicts_go_back_and_the_oids_stay_locked_for_the_revote)
 {
     tc a, b, c;
-    client(&a);
-    client(&b);
-    client(&c);
+    clients(3, &a, &b, &c);
     uint64_t t1 = tc_commit_one(&a, 1, 5, 0, "v1");
     uint64_t t2 = tc_commit_one(&a, 2, 5, t1, "v2");
     cr_assert(t1 && t2);
@@ -370,17 +364,13 @@ Test(server_lock, conflicts_go_back_and_the_oids_stay_locked_for_the_revote)
                     tv_tuple(a.a, 2, tv_oid(a.a, 5), tv_oid(a.a, 0x7fffffffffffffffULL)), &flag);
     cr_assert(r && flag == 0);
     cr_expect(r->u.seq.items[0]->u.s.len == 8 && !memcmp(r->u.seq.items[0]->u.s.p, "resolved", 8));
-    tc_close(&a);
-    tc_close(&b);
-    tc_close(&c);
+    close_all(3, &a, &b, &c);
 }
 
 Test(server_lock, a_revote_that_needs_a_held_oid_queues_again)
 {
     tc a, b, c;
-    client(&a);
-    client(&b);
-    client(&c);
+    clients(3, &a, &b, &c);
     uint64_t t1 = tc_commit_one(&a, 1, 5, 0, "v1");
     uint64_t t2 = tc_commit_one(&a, 2, 5, t1, "v2");
     cr_assert(t1 && t2);
@@ -401,16 +391,13 @@ Test(server_lock, a_revote_that_needs_a_held_oid_queues_again)
     tc_store(&b, 3, 6, tc6, "b6-resolved");
     cr_expect_eq(vote(&b, 3)->u.seq.n, 0);
     cr_expect_gt(finish(&b, 3), tc6);
-    tc_close(&a);
-    tc_close(&b);
-    tc_close(&c);
+    close_all(3, &a, &b, &c);
 }
 
 Test(server_lock, stalled_voter_times_out_and_releases_its_oids)
 {
     tc a, b;
-    client(&a);
-    client(&b);
+    clients(2, &a, &b);
     int64_t bvote = b_waits_for_a(&a, &b);
     /* A never finishes: after the 1 s timeout it is closed and B votes. */
     int inv = 0;
@@ -426,15 +413,13 @@ Test(server_lock, stalled_voter_times_out_and_releases_its_oids)
     char *log = th_log(&srv);
     cr_expect(log && strstr(log, "Transaction timeout"));
     free(log);
-    tc_close(&a);
-    tc_close(&b);
+    close_all(2, &a, &b);
 }
 
 Test(server_lock, each_holder_has_its_own_timeout)
 {
     tc a, b;
-    client(&a);
-    client(&b);
+    clients(2, &a, &b);
     tc_begin_store(&a, 1, 1, 0, "a");
     vote(&a, 1);
     tc_begin_store(&b, 2, 2, 0, "b");
@@ -443,15 +428,13 @@ Test(server_lock, each_holder_has_its_own_timeout)
     cr_expect_neq(finish(&b, 2), 0);
     cr_expect(tc_wait_closed(&a, TC_TIMEOUT), "the stalled voter must be disconnected");
     cr_expect_eq(status_int(&b, "active_txns"), 0);
-    tc_close(&a);
-    tc_close(&b);
+    close_all(2, &a, &b);
 }
 
 Test(server_lock, disconnect_mid_commit_releases_the_oids)
 {
     tc a, b;
-    client(&a);
-    client(&b);
+    clients(2, &a, &b);
     int64_t bvote = b_waits_for_a(&a, &b);
     tc_close(&a);
     proto_msg m;
