@@ -368,6 +368,13 @@ int64_t tc_register(tc *c)
     return (int64_t)tv_u64(r);
 }
 
+zv *tc_load_current(tc *c, uint64_t oid, int64_t *flag)
+{
+    return tc_call(c, "loadBefore",
+                   tv_tuple(c->a, 2, tv_oid(c->a, oid), tv_oid(c->a, 0x7fffffffffffffffULL)),
+                   flag);
+}
+
 void tc_begin_store(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data)
 {
     zv_arena *a = c->a;

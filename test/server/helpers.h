@@ -93,6 +93,9 @@ uint64_t tv_u64(const zv *v);
 
 /* Register on storage "1"; the reply tid, or -1 on failure. */
 int64_t tc_register(tc *c);
+/* loadBefore(oid, the largest tid): the current revision; the reply (or NULL
+ * when none came) with its flag in *flag. */
+zv *tc_load_current(tc *c, uint64_t oid, int64_t *flag);
 /* tpc_begin(txn) and storea(oid, serial, data, txn), both async. */
 void tc_begin_store(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data);
 /* storea(oid, serial, data, txn), async. */

@@ -31,9 +31,7 @@ static void client(tc *c, proto_enc enc)
 static zv *load(tc *c, uint64_t oid)
 {
     int64_t flag;
-    zv *r = tc_call(c, "loadBefore",
-                    tv_tuple(c->a, 2, tv_oid(c->a, oid), tv_oid(c->a, 0x7fffffffffffffffULL)),
-                    &flag);
+    zv *r = tc_load_current(c, oid, &flag);
     cr_assert(r && flag == 0, "loadBefore failed");
     return r;
 }

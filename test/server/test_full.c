@@ -58,13 +58,6 @@ static int count_entries(const char *dir)
     return n;
 }
 
-static zv *load(tc *c, uint64_t oid, int64_t *flag)
-{
-    return tc_call(c, "loadBefore",
-                   tv_tuple(c->a, 2, tv_oid(c->a, oid), tv_oid(c->a, 0x7fffffffffffffffULL)),
-                   flag);
-}
-
 /* Commit oid with a RECORD-sized value starting with its number; the tid,
  * or 0 with *err_class set when tpc_finish failed. */
 static uint64_t commit_big(tc *c, uint64_t oid, char *data, const char **err_class)
@@ -110,10 +103,10 @@ Test(server_full, a_commit_that_does_not_fit_fails_and_nothing_acknowledged_is_l
      * conflict that names the last good tid is answered (it must not wait
      * for the failed commit to become visible). */
     int64_t flag;
-    zv *r = load(&b, n - 1, &flag);
+    zv *r = tc_load_current(&b, n - 1, &flag);
     cr_assert(r && flag == 0);
     cr_expect_eq(tv_u64(r->u.seq.items[1]), tids[n - 1]);
-    r = load(&b, n, &flag);
+    r = tc_load_current(&b, n, &flag);
     cr_expect_eq(flag, 2, "the failed commit left nothing visible");
     tc_begin_store(&b, 999, 0, 0, "stale");
     zv *v = tc_call(&b, "vote", tv_tuple(b.a, 1, tv_int(b.a, 999)), &flag);
@@ -132,7 +125,7 @@ Test(server_full, a_commit_that_does_not_fit_fails_and_nothing_acknowledged_is_l
     cr_assert_eq(th_spawn(&srv, args, NULL), 0, "no restart after the full disk");
     client(&a);
     for (size_t i = 0; i < n; i++) {
-        r = load(&a, i, &flag);
+        r = tc_load_current(&a, i, &flag);
         cr_assert(r && flag == 0, "acknowledged commit %zu lost", i);
         cr_expect_eq(tv_u64(r->u.seq.items[1]), tids[i]);
         cr_expect_eq(r->u.seq.items[0]->u.s.len, RECORD);

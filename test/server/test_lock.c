@@ -317,8 +317,7 @@ Test(server_lock, undo_waits_to_be_alone_and_others_wait_behind_it)
     v = vote_reply(&c, cvote, tb, &inv);
     cr_expect_eq(v->u.seq.n, 0);
     cr_expect_gt(finish(&c, 4), tb);
-    zv *r = tc_call(&a, "loadBefore",
-                    tv_tuple(a.a, 2, tv_oid(a.a, 7), tv_oid(a.a, 0x7fffffffffffffffULL)), &flag);
+    zv *r = tc_load_current(&a, 7, &flag);
     cr_assert(r);
     cr_expect_eq(flag, 2, "oid 7 was created by t0: undone, it is gone");
     cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.POSKeyError");
@@ -360,8 +359,7 @@ Test(server_lock, conflicts_go_back_and_the_oids_stay_locked_for_the_revote)
     v = vote_reply(&c, cvote, t3, &inv);
     cr_expect_eq(inv, 1);
     cr_expect_eq(v->u.seq.n, 1, "C meets B's resolved commit");
-    zv *r = tc_call(&a, "loadBefore",
-                    tv_tuple(a.a, 2, tv_oid(a.a, 5), tv_oid(a.a, 0x7fffffffffffffffULL)), &flag);
+    zv *r = tc_load_current(&a, 5, &flag);
     cr_assert(r && flag == 0);
     cr_expect(r->u.seq.items[0]->u.s.len == 8 && !memcmp(r->u.seq.items[0]->u.s.p, "resolved", 8));
     close_all(3, &a, &b, &c);
@@ -406,8 +404,7 @@ Test(server_lock, stalled_voter_times_out_and_releases_its_oids)
     cr_expect(tc_wait_closed(&a, TC_TIMEOUT), "the stalled voter must be disconnected");
     cr_expect_neq(finish(&b, 2), 0);
     int64_t flag;
-    zv *r = tc_call(&b, "loadBefore",
-                    tv_tuple(b.a, 2, tv_oid(b.a, 1), tv_oid(b.a, 0x7fffffffffffffffULL)), &flag);
+    zv *r = tc_load_current(&b, 1, &flag);
     cr_assert(r && flag == 0);
     cr_expect(r->u.seq.items[0]->u.s.len == 1 && r->u.seq.items[0]->u.s.p[0] == 'b');
     char *log = th_log(&srv);
@@ -456,9 +453,7 @@ enum { STRESS_CLIENTS = 4, STRESS_COMMITS = 120, STRESS_OIDS = 6 };
 static int read_counter(tc *c, uint64_t oid, long *value, uint64_t *tid)
 {
     int64_t flag;
-    zv *r = tc_call(c, "loadBefore",
-                    tv_tuple(c->a, 2, tv_oid(c->a, oid), tv_oid(c->a, 0x7fffffffffffffffULL)),
-                    &flag);
+    zv *r = tc_load_current(c, oid, &flag);
     if (!r || flag != 0 || !zv_is_seq(r) || r->u.seq.n != 3)
         return -1;
     char buf[32];

@@ -74,8 +74,7 @@ Test(server_process, unix_socket_two_storages_and_restart_after_kill)
     uint64_t t = tc_commit_one(&a, 1, 0, 0, "in one");
     cr_assert_neq(t, 0);
     /* Storage 2 is another database: oid 0 does not exist there. */
-    zv *r = tc_call(&b, "loadBefore",
-                    tv_tuple(b.a, 2, tv_oid(b.a, 0), tv_oid(b.a, 0x7fffffffffffffffULL)), &flag);
+    zv *r = tc_load_current(&b, 0, &flag);
     cr_expect_eq(flag, 2);
     cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.POSKeyError");
     cr_expect_null(tc_wait_async(&b, "invalidateTransaction", 200),
@@ -90,8 +89,7 @@ Test(server_process, unix_socket_two_storages_and_restart_after_kill)
     cr_assert_eq(th_spawn(&srv, args, sock), 0, "no restart after kill -9");
     cr_assert_eq(hello_unix(&a, sock), 0);
     cr_assert(register_on(&a, "1", 0, &flag) && flag == 0);
-    r = tc_call(&a, "loadBefore",
-                tv_tuple(a.a, 2, tv_oid(a.a, 0), tv_oid(a.a, 0x7fffffffffffffffULL)), &flag);
+    r = tc_load_current(&a, 0, &flag);
     cr_assert(r && flag == 0, "the commit did not survive the restart");
     cr_expect_eq(tv_u64(r->u.seq.items[1]), t);
     tc_close(&a);
@@ -258,9 +256,7 @@ Test(server_process, kill_9_mid_commit_loses_no_acknowledged_commit)
         tc_reset(&a);
     }
     /* The killed commit is all or nothing: its oid holds its data or the last acknowledged. */
-    zv *r = tc_call(&a, "loadBefore",
-                    tv_tuple(a.a, 2, tv_oid(a.a, open_oid), tv_oid(a.a, 0x7fffffffffffffffULL)),
-                    &flag);
+    zv *r = tc_load_current(&a, open_oid, &flag);
     cr_assert(r && flag == 0);
     uint64_t cur = tv_u64(r->u.seq.items[1]);
     if (cur != serial[open_oid]) {

@@ -182,8 +182,7 @@ Test(server_session, load_of_a_missing_oid_is_poskeyerror)
     cr_assert_eq(tc_connect(&c, srv.port, PROTO_MSGPACK, NULL), 0);
     cr_assert_geq(tc_register(&c), 0);
     int64_t flag;
-    zv *r = tc_call(&c, "loadBefore",
-                    tv_tuple(c.a, 2, tv_oid(c.a, 0x63), tv_oid(c.a, 0x7fffffffffffffffULL)), &flag);
+    zv *r = tc_load_current(&c, 0x63, &flag);
     cr_assert(r);
     cr_expect_eq(flag, 2);
     cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.POSKeyError");
