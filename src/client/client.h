@@ -376,8 +376,4 @@ int zcl_opts_parse_flag(zcl_opts *o, int argc, char **argv, int *i, zerr *err);
 /* Help text for those flags, one per line, for --help outputs. */
 extern const char zcl_opts_flags_help[];
 
-/* Tid <-> seconds since the epoch (ZODB TimeStamp, UTC). */
-double zcl_tid_time(uint64_t tid);
-uint64_t zcl_tid_from_time(double t);
-
 #endif

@@ -13,6 +13,7 @@
 #include <sys/time.h>
 
 #include "common/zarray.h"
+#include "common/ztid.h"
 
 typedef struct seed {
     uint64_t *tids;   /* newest first */
@@ -160,7 +161,7 @@ static int covered(zsrv_storage *st, uint64_t tid)
         return 0;
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    return store_tid_time(tid) >= (double)tv.tv_sec + tv.tv_usec / 1e6 - age;
+    return ztid_time(tid) >= (double)tv.tv_sec + tv.tv_usec / 1e6 - age;
 }
 
 int zsrv_m_get_invalidations(zsrv_call *call)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/zarray.h"
+#include "common/ztid.h"
 
 static zv *tid_value(zv_arena *a, uint64_t tid)
 {
@@ -242,7 +243,7 @@ zv *zsrv_txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, z
         return NULL;
     zv **it = d->u.seq.items;
     it[0] = zv_cstr(a, "time");
-    it[1] = zv_float(a, store_tid_time(info->tid));
+    it[1] = zv_float(a, ztid_time(info->tid));
     it[2] = zv_cstr(a, "user_name");
     it[3] = zv_bytes(a, info->user.p, info->user.len);
     it[4] = zv_cstr(a, "description");

@@ -32,6 +32,7 @@
  */
 #include "store/store_internal.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@
 #include <unistd.h>
 
 #include "common/zarray.h"
+#include "common/ztid.h"
 #include "pickle/record.h"
 
 #define PACK_CHUNK 1024     /* entries read per map section */
@@ -888,6 +890,8 @@ static void ctx_free(pack_ctx *c)
  * (a pack time in the future packs up to the last transaction). */
 static int begin_snapshot(pack_ctx *c, double pack_time)
 {
+    if (isnan(pack_time))
+        return zerr_set(c->err, ZE_INVAL, "pack time is not a number");
     store__map_enter(c->s);
     int rc = store__read_begin(c->s, &c->rtxn, c->err);
     if (!rc)
@@ -896,8 +900,10 @@ static int begin_snapshot(pack_ctx *c, double pack_time)
     if (rc)
         return rc;
     c->cutoff = c->snap_last;
-    if (pack_time < store_tid_time(c->snap_last)) {
-        uint64_t t = store_tid_from_time(pack_time);
+    if (pack_time < ztid_time(c->snap_last)) {
+        /* FileStorage's stop tid; before 1900 nothing is old enough. */
+        uint64_t t = 0;
+        ztid_from_time(pack_time, &t);
         c->cutoff = t < c->cutoff ? t : c->cutoff;
     }
     return 0;

@@ -69,14 +69,6 @@ const char *store_blob_dir(store *s);
  * never hands them out again. */
 int store_new_oids(store *s, int n, uint64_t *out, zerr *err);
 
-/* A new tid as ZODB's TimeStamp makes it from the clock, strictly greater than
- * every tid handed out before (last + 1 when the clock is behind). */
-uint64_t store_tid_now(uint64_t last);
-/* Seconds since the epoch of a tid (UTC), as ZODB's TimeStamp.timeTime(). */
-double store_tid_time(uint64_t tid);
-/* The smallest tid at or after a time in seconds since the epoch. */
-uint64_t store_tid_from_time(double t);
-
 /* ---- reads ------------------------------------------------------------- */
 
 /* A reader is a consistent snapshot of committed data. It sees transactions

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/zarray.h"
+#include "common/ztid.h"
 #include "store/writer.h"
 
 #define DEFAULT_MAX_RECORD 0x7fffffffu
@@ -315,8 +316,11 @@ int store_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *ud, 
         return zerr_set(err, ZE_INVAL, "tid %016llx is not after the last tid %016llx",
                         (unsigned long long)t->tid, (unsigned long long)s->last_tid);
     }
-    if (!t->explicit_tid)
-        t->tid = store_tid_now(s->last_tid);
+    if (!t->explicit_tid && ztid_now(s->last_tid, &t->tid)) {
+        pthread_mutex_unlock(&s->mu);
+        return zerr_set(err, ZE_TOOBIG, "no tid follows the last tid %016llx",
+                        (unsigned long long)s->last_tid);
+    }
     if (add_pending(s, t)) {
         pthread_mutex_unlock(&s->mu);
         return zerr_set(err, ZE_NOMEM, "out of memory");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "common/ztid.h"
 #include "testutil.h"
 
 TestSuite(client_storage, .init = th_serve, .fini = th_unserve);
@@ -177,7 +178,7 @@ Test(client_storage, pack_and_status)
     uint64_t t1 = th_commit(c, &root, NULL, 1, "old root");
     th_commit(c, &root, &t1, 1, "new root");
     zerr err = {0};
-    cr_assert_eq(zcl_pack_sync(c, zcl_tid_time(zcl_last_tid(c)) + 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(zcl_pack_sync(c, ztid_time(zcl_last_tid(c)) + 1, &err), 0, "%s", err.msg);
     zbuf data = ZBUF_INIT;
     cr_expect_neq(zcl_load_serial_sync(c, root, t1, &data, &err), 0,
                   "the old revision is gone after the pack");

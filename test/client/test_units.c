@@ -1,6 +1,5 @@
 /* test_units.c: address parsing, the JSON reader, tid timestamps. */
 #include <criterion/criterion.h>
-#include <math.h>
 #include <string.h>
 
 #include "client/client.h"
@@ -60,13 +59,3 @@ Test(client_json, ruok_answer)
     zv_arena_free(a);
 }
 
-/* Spec section 12.2: 04 0d 41 67 b3 b7 f7 55 = 1795620942.121551. */
-Test(client_tid, timestamp_from_spec)
-{
-    uint64_t tid = 0x040d4167b3b7f755ULL;
-    cr_expect(fabs(zcl_tid_time(tid) - 1795620942.121551) < 1e-5);
-    uint64_t back = zcl_tid_from_time(1795620942.121551);
-    cr_expect_eq(back >> 32, tid >> 32);
-    int64_t d = (int64_t)(back - tid);
-    cr_expect(d >= -2 && d <= 2, "round trip within a few units, got %lld", (long long)d);
-}

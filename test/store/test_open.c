@@ -179,32 +179,3 @@ Test(store_open, restored_oids_move_the_counter)
     cr_assert_eq(oid, 5001);
     stt_done(&f);
 }
-
-/* ---- tids ---------------------------------------------------------------- */
-
-Test(store_tid, timestamp_layout_from_spec)
-{
-    /* filestorage-format.md section 10: 03f8a3ba08888888 = 2024-05-17 09:30:02 */
-    double t = store_tid_time(0x03f8a3ba08888888ull);
-    cr_assert_float_eq(t, 1715938202.0, 1e-5, "%f", t);
-    /* zeo-protocol.md 12.2: 040d4167b3b7f755 = 1795620942.121551 */
-    cr_assert_float_eq(store_tid_time(0x040d4167b3b7f755ull), 1795620942.121551, 1e-6);
-    cr_assert_eq(store_tid_from_time(1715938202.0), 0x03f8a3ba00000000ull + 0x08888888ull);
-    cr_assert_eq(store_tid_from_time(1795620942.121551) >> 32, 0x040d4167ull);
-}
-
-Test(store_tid, strictly_increasing)
-{
-    uint64_t now = store_tid_now(0);
-    cr_assert_gt(now, 0x03f8a3ba08888888ull);
-    uint64_t future = now + (100ull << 32);
-    cr_assert_eq(store_tid_now(future), future + 1);
-    /* a full low word carries into the next minute, seconds 0 */
-    uint64_t full = (future & ~0xffffffffull) | 0xffffffffull;
-    cr_assert_eq(store_tid_now(full), (future & ~0xffffffffull) + (1ull << 32));
-    /* the last minute of a 30-day month rolls to the 1st of the next month:
-     * 2124-04-30 23:59 -> 2124-05-01 00:00 (in the future, so the clock loses) */
-    uint64_t a = ((((224ull * 12 + 3) * 31 + 29) * 24 + 23) * 60 + 59);
-    uint64_t b = ((((224ull * 12 + 4) * 31 + 0) * 24 + 0) * 60 + 0);
-    cr_assert_eq(store_tid_now((a << 32) | 0xffffffffull), b << 32);
-}

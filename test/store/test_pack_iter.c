@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include "common/ztid.h"
 #include "store/store_internal.h"
 
 static st_fixture f;
@@ -25,7 +26,7 @@ static void pause_ms(void)
 
 static double time_between(uint64_t a, uint64_t b)
 {
-    double ta = store_tid_time(a), tb = store_tid_time(b);
+    double ta = ztid_time(a), tb = ztid_time(b);
     cr_assert_lt(ta, tb, "commits too close together to split by time");
     return (ta + tb) / 2;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/ztid.h"
 #include "testutil.h"
 
 static void put_oid(zbuf *b, uint64_t oid)
@@ -180,7 +181,7 @@ int ops_load_serial(store *s, uint64_t oid, uint64_t serial, zbuf *data)
 
 double ops_time_between(uint64_t a, uint64_t b)
 {
-    double ta = store_tid_time(a), tb = store_tid_time(b);
+    double ta = ztid_time(a), tb = ztid_time(b);
     cr_assert_lt(ta, tb, "commits too close together to split by time");
     return (ta + tb) / 2;
 }

@@ -2,6 +2,7 @@
  * section 7): old revisions, garbage collection, back-pointer targets, blobs,
  * and the cases where nothing may be proven unreachable. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,24 @@ Test(pack, keeps_the_revision_current_at_pack_time)
     cr_expect_eq(store_load_before(r, a, a2, &got, &start, &end, NULL), ZE_NOREV);
     store_reader_free(r);
     zbuf_free(&got);
+}
+
+/* A pack time is turned into FileStorage's stop tid (common/ztid.h): one
+ * before 1900 has no tid and packs nothing; NaN is refused. */
+Test(pack, a_time_before_any_tid_packs_nothing_and_nan_is_refused)
+{
+    uint64_t a = ops_new_oid(s);
+    put_root(0, &a, 1);
+    uint64_t a1 = ops_put(s, a, 0, NULL, 0, "a1");
+    uint64_t a2 = ops_put(s, a, a1, NULL, 0, "a2");
+
+    store_pack_stats st = pack(-3e9, 1);
+    cr_expect_eq(st.records_removed, 0);
+    cr_expect(has_serial(a, a1));
+    zerr err;
+    cr_expect_eq(store_pack(s, NAN, 1, &st, &err), ZE_INVAL);
+    cr_expect(has_serial(a, a1), "a refused pack removes nothing");
+    expect_current(a, "a2", a2);
 }
 
 Test(pack, collects_objects_unreachable_from_the_root)
