@@ -1,0 +1,67 @@
+/* zblob.h: where ZODB keeps blob files (ZODB/blob.py: BushyLayout, LawnLayout,
+ * auto_layout_select), for the store, the converter and the client alike.
+ *
+ *   bushy  DIR/0x00/0x00/0x00/0x00/0x00/0x00/0x12/0x34/0x03d5e6a4b3c2f1.blob
+ *          one folder per oid byte, most significant first, then tid_repr
+ *   lawn   DIR/0x1234/0x03d5e6a4b3c2f1.blob
+ *          oid_repr, then tid_repr
+ *
+ * A blob folder names its layout in DIR/.layout ("bushy" or "lawn", with
+ * surrounding white space ignored).
+ */
+#ifndef ZEOLITE_COMMON_ZBLOB_H
+#define ZEOLITE_COMMON_ZBLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/zerr.h"
+
+typedef enum zblob_layout { ZBLOB_BUSHY = 1, ZBLOB_LAWN = 2 } zblob_layout;
+
+/* Room for an id's repr and its NUL: "0x" + 16 hex digits + 1. */
+#define ZBLOB_REPR_MAX 19
+
+/**
+ * @brief ZODB.utils.oid_repr / tid_repr: "0x", then the id in lowercase hex
+ *        without its leading zero bytes ("0x00" for 0).
+ * @return the length written to @p buf (4 to 18), NUL not counted.
+ */
+int zblob_repr(uint64_t id, char buf[ZBLOB_REPR_MAX]);
+
+/**
+ * @brief The folder of @p oid's files under @p dir, in @p layout.
+ * @return 0, or ZE_TOOBIG when it does not fit @p cap bytes (@p buf then
+ *         holds no usable path).
+ */
+int zblob_oid_dir(const char *dir, zblob_layout layout, uint64_t oid, char *buf, size_t cap);
+
+/**
+ * @brief The file of revision (@p oid, @p tid) under @p dir, in @p layout:
+ *        the oid's folder, "/", tid_repr, ".blob".
+ * @return 0, or ZE_TOOBIG when it does not fit @p cap bytes.
+ */
+int zblob_path(const char *dir, zblob_layout layout, uint64_t oid, uint64_t tid, char *buf,
+               size_t cap);
+
+/* "bushy" or "lawn": what the .layout marker says. */
+const char *zblob_layout_name(zblob_layout layout);
+
+/**
+ * @brief The layout @p dir's .layout marker names.
+ * @return 0; ZE_NOTFOUND when there is no marker (or no @p dir);
+ *         ZE_INVAL when it names an unknown layout; ZE_IO when it cannot be read.
+ */
+int zblob_layout_read(const char *dir, zblob_layout *out, zerr *err);
+
+/**
+ * @brief ZODB's auto_layout_select: the marker's layout; without one, bushy
+ *        for a missing folder or one holding only dot files, else lawn.
+ * @return 0, or an error of zblob_layout_read other than ZE_NOTFOUND.
+ */
+int zblob_layout_select(const char *dir, zblob_layout *out, zerr *err);
+
+/* Write @p dir/.layout naming @p layout. 0, or ZE_IO / ZE_FULL. */
+int zblob_layout_write(const char *dir, zblob_layout layout, zerr *err);
+
+#endif
