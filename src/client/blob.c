@@ -4,32 +4,19 @@
 #include "client/client_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* "0x" + hex without leading zero bytes, as ZODB's oid_repr. */
-static void id_repr(uint64_t v, char *buf, size_t size)
-{
-    char hex[17];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)v);
-    const char *p = hex;
-    while (p[0] == '0' && p[1] == '0' && p[2])
-        p += 2;
-    snprintf(buf, size, "0x%s", p);
-}
+#include "common/zblob.h"
 
-/* The bushy directory of oid in a shared blob dir: one level per byte. */
+/* The bushy folder of oid in a shared blob dir, malloc'd. */
 static char *shared_oid_dir(const char *dir, uint64_t oid)
 {
-    char *path = NULL;
-    int n = asprintf(&path, "%s/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x/0x%02x", dir,
-                     (unsigned)(oid >> 56) & 0xff, (unsigned)(oid >> 48) & 0xff,
-                     (unsigned)(oid >> 40) & 0xff, (unsigned)(oid >> 32) & 0xff,
-                     (unsigned)(oid >> 24) & 0xff, (unsigned)(oid >> 16) & 0xff,
-                     (unsigned)(oid >> 8) & 0xff, (unsigned)oid & 0xff);
-    return n < 0 ? NULL : path;
+    char path[PATH_MAX];
+    return zblob_oid_dir(dir, ZBLOB_BUSHY, oid, path, sizeof path) ? NULL : strdup(path);
 }
 
 char *zcl_blob_path(const zcl_client *c, uint64_t oid, uint64_t serial)
@@ -39,12 +26,8 @@ char *zcl_blob_path(const zcl_client *c, uint64_t oid, uint64_t serial)
     if (!dir)
         return NULL;
     if (c->opts.shared_blob_dir) {
-        char tid[24];
-        char *odir = shared_oid_dir(dir, oid);
-        id_repr(serial, tid, sizeof tid);
-        int n = odir ? asprintf(&path, "%s/%s.blob", odir, tid) : -1;
-        free(odir);
-        return n < 0 ? NULL : path;
+        char buf[PATH_MAX];
+        return zblob_path(dir, ZBLOB_BUSHY, oid, serial, buf, sizeof buf) ? NULL : strdup(buf);
     }
     int n = asprintf(&path, "%s/%llu/%llu.%016llx.blob", dir, (unsigned long long)(oid % 997),
                      (unsigned long long)(oid / 997), (unsigned long long)serial);

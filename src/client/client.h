@@ -340,7 +340,8 @@ void zcl_conflicts_free(zcl_conflict *conf, size_t n);
 
 /* Path of the blob file of (oid, serial) under the blob dir: the ZEO cache
  * layout DIR/<oid % 997>/<oid / 997>.<tid hex>.blob, or the bushy layout
- * DIR/0x../0x../<tid hex>.blob in shared mode. malloc'd; NULL on ENOMEM. */
+ * DIR/0x../0x../<tid hex>.blob in shared mode. malloc'd; NULL on ENOMEM or
+ * when the path would pass PATH_MAX. */
 char *zcl_blob_path(const zcl_client *c, uint64_t oid, uint64_t serial);
 /* Make sure the blob is in the blob dir (sendBlob unless already there or
  * shared) and return its path in *path (malloc'd). ZE_NOTFOUND if the server

@@ -1,4 +1,4 @@
-/* blob_dir.c: ZODB blob directories (spec section 12) and file copies. */
+/* blob_dir.c: blob records and file copies for import and export. */
 #define _GNU_SOURCE
 #include "convert/convert.h"
 
@@ -12,77 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int dir_has_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int found = 0;
-    if (!d)
-        return 0;
-    while (!found && (e = readdir(d)) != NULL)
-        found = e->d_name[0] != '.';
-    closedir(d);
-    return found;
-}
-
-int zfs_blob_layout(const char *dir, zfs_layout *out, zerr *err)
-{
-    char path[4096], text[64];
-    snprintf(path, sizeof path, "%s/.layout", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno != ENOENT)
-            return zerr_sys(err, errno, "%s", path);
-        /* ZODB's rule for unmarked directories: empty is bushy, legacy is lawn */
-        *out = dir_has_entries(dir) ? ZFS_LAYOUT_LAWN : ZFS_LAYOUT_BUSHY;
-        return 0;
-    }
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    char *s = text, *e = text + n;
-    while (s < e && isspace((unsigned char)*s))
-        s++;
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = 0;
-    if (!strcmp(s, "bushy"))
-        *out = ZFS_LAYOUT_BUSHY;
-    else if (!strcmp(s, "lawn"))
-        *out = ZFS_LAYOUT_LAWN;
-    else
-        return zerr_set(err, ZE_INVAL, "%s: unknown blob directory layout '%.40s' "
-                        "(expected bushy or lawn)", path, s);
-    return 0;
-}
-
-/* ZODB's utils.oid_repr/tid_repr: 0x + hex without leading zero bytes. */
-static void id_repr(uint64_t v, char *buf)
-{
-    int shift = 56;
-    while (shift > 0 && ((v >> shift) & 0xff) == 0)
-        shift -= 8;
-    char *p = buf + sprintf(buf, "0x");
-    for (; shift >= 0; shift -= 8)
-        p += sprintf(p, "%02x", (unsigned)((v >> shift) & 0xff));
-}
-
-int zfs_blob_path(const char *dir, zfs_layout layout, uint64_t oid, uint64_t tid,
-                  char *buf, size_t cap)
-{
-    char tid_s[20], oid_s[20], sub[48];
-    int n;
-    id_repr(tid, tid_s);
-    if (layout == ZFS_LAYOUT_LAWN) {
-        id_repr(oid, oid_s);
-        n = snprintf(buf, cap, "%s/%s/%s.blob", dir, oid_s, tid_s);
-    } else {
-        for (int i = 0; i < 8; i++)
-            sprintf(sub + 5 * i, "/0x%02x", (unsigned)((oid >> (56 - 8 * i)) & 0xff));
-        n = snprintf(buf, cap, "%s%s/%s.blob", dir, sub, tid_s);
-    }
-    return n < 0 || (size_t)n >= cap ? ZE_TOOBIG : 0;
-}
 
 int zfs_is_blob_record(const uint8_t *p, size_t len)
 {

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/zblob.h"
 #include "common/zbuf.h"
 #include "common/zerr.h"
 
@@ -193,15 +194,7 @@ uint64_t zfs_writer_size(const zfs_writer *w);
 
 /* ---- blob directories (section 12) -------------------------------------- */
 
-typedef enum zfs_layout { ZFS_LAYOUT_BUSHY = 1, ZFS_LAYOUT_LAWN = 2 } zfs_layout;
-
-/* Layout of an existing blob directory from its .layout marker (or, without
- * one, bushy when it is empty, lawn otherwise). Unknown marker: ZE_INVAL. */
-int zfs_blob_layout(const char *dir, zfs_layout *out, zerr *err);
-/* Path of the blob file of (oid, tid) in dir. Returns 0, or ZE_TOOBIG when cap
- * is too small. */
-int zfs_blob_path(const char *dir, zfs_layout layout, uint64_t oid, uint64_t tid,
-                  char *buf, size_t cap);
+/* Layouts, paths and the .layout marker are common/zblob.h's. */
 /* 1 when a record's pickle is a ZODB.blob.Blob record (its class metadata
  * names ZODB.blob Blob), else 0. */
 int zfs_is_blob_record(const uint8_t *p, size_t len);
@@ -262,7 +255,7 @@ int zfs_import(const char *fs_path, const char *dbdir, const zfs_import_opts *op
 typedef struct zfs_export_opts {
     const char *blob_dir;  /* target blob directory (new or empty), or NULL; needed
                               when the database has blobs */
-    zfs_layout layout;     /* 0 = bushy */
+    zblob_layout layout;   /* 0 = bushy */
     uint64_t from_tid;     /* 0 = from the first transaction */
     uint64_t to_tid;       /* 0 = to the last */
     int write_index;       /* also write DATA.fs.index (else a stale one is removed) */

@@ -26,7 +26,7 @@ typedef struct exporter {
     zfs_export_stats *stats;
     store *s;
     zfs_writer *w;
-    zfs_layout layout;
+    zblob_layout layout;
     int made_blob_dir;       /* 1: created by us; 2: was an empty folder */
     uint64_t *blob_oids;     /* oids whose blob file the current txn copied, sorted */
     size_t n_blob_oids, cap_blob_oids;
@@ -59,14 +59,7 @@ static int make_blob_dir(exporter *ex, zerr *err)
     snprintf(path, sizeof path, "%s/tmp", dir);
     if (mkdir(path, 0755) != 0)
         return zerr_sys(err, errno, "mkdir %s", path);
-    snprintf(path, sizeof path, "%s/.layout", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return zerr_sys(err, errno, "%s", path);
-    fputs(ex->layout == ZFS_LAYOUT_LAWN ? "lawn" : "bushy", f);
-    if (fclose(f) != 0)
-        return zerr_sys(err, errno, "%s", path);
-    return 0;
+    return zblob_layout_write(dir, ex->layout, err);
 }
 
 /* There is one blob file per (oid, tid), named by every blob record of that
@@ -111,7 +104,7 @@ static int export_blob(exporter *ex, const store_record *rec, zerr *err)
                         PRIx64 ": give a target blob directory with --blobs", rec->oid,
                         rec->tid);
     if (store_blob_path(ex->s, rec->oid, rec->tid, src, sizeof src) ||
-        zfs_blob_path(ex->opt->blob_dir, ex->layout, rec->oid, rec->tid, dst, sizeof dst))
+        zblob_path(ex->opt->blob_dir, ex->layout, rec->oid, rec->tid, dst, sizeof dst))
         return zerr_set(err, ZE_TOOBIG, "blob path too long");
     rc = zfs_copy_file(src, dst, 0, err);
     if (!rc)
@@ -216,7 +209,7 @@ int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *op
     char tmp[PATH_MAX], tmp_index[PATH_MAX], index[PATH_MAX];
     struct stat st;
     memset(ex.stats, 0, sizeof *ex.stats);
-    ex.layout = ex.opt->layout ? ex.opt->layout : ZFS_LAYOUT_BUSHY;
+    ex.layout = ex.opt->layout ? ex.opt->layout : ZBLOB_BUSHY;
     if (lstat(fs_path, &st) == 0)
         return zerr_set(err, ZE_EXISTS, "%s already exists: export writes a new file", fs_path);
     long pid = (long)getpid();

@@ -27,7 +27,7 @@ typedef struct importer {
     zfs_import_stats *stats;
     store *s;
     zfs_reader *r;
-    zfs_layout layout;
+    zblob_layout layout;
     uint64_t after;          /* append: import only tids above this */
     zfs_progress *progress;
 } importer;
@@ -70,7 +70,7 @@ static int stage_blob(importer *im, const zfs_rec *rec, char *tmp, size_t cap, z
     if (!im->opt->blob_dir)
         return zerr_set(err, ZE_INVAL, "the record at offset %" PRIu64 " (oid 0x%016" PRIx64
                         ") is a blob: give the blob directory with --blobs", rec->pos, rec->oid);
-    if (zfs_blob_path(im->opt->blob_dir, im->layout, rec->oid, rec->tid, src, sizeof src))
+    if (zblob_path(im->opt->blob_dir, im->layout, rec->oid, rec->tid, src, sizeof src))
         return zerr_set(err, ZE_TOOBIG, "blob path too long under %s", im->opt->blob_dir);
     if (stat(src, &st) != 0 || !S_ISREG(st.st_mode))
         return zerr_set(err, ZE_NOTFOUND, "blob file %s of oid 0x%016" PRIx64 " tid 0x%016"
@@ -212,15 +212,15 @@ done:
 }
 
 /* The blob layout of the source directory (bushy when there is none). */
-static int source_layout(const char *dir, zfs_layout *out, zerr *err)
+static int source_layout(const char *dir, zblob_layout *out, zerr *err)
 {
     struct stat st;
-    *out = ZFS_LAYOUT_BUSHY;
+    *out = ZBLOB_BUSHY;
     if (!dir)
         return 0;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return zerr_set(err, ZE_NOTFOUND, "blob directory %s does not exist", dir);
-    return zfs_blob_layout(dir, out, err);
+    return zblob_layout_select(dir, out, err);
 }
 
 /* The database's transaction tid must carry the metadata the file has. */

@@ -11,29 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LAYOUT "bushy"
-#define OID_DEPTH 8
+#include "common/zblob.h"
 
-/* DIR/0xNN/... one folder per oid byte (len = the blob dir's length + 8*5). */
-static int oid_dir(const store *s, uint64_t oid, char *buf, size_t cap)
-{
-    int n = snprintf(buf, cap, "%s", s->blob_dir);
-    for (int i = 7; i >= 0 && n > 0 && (size_t)n < cap; i--)
-        n += snprintf(buf + n, cap - (size_t)n, "/0x%02x", (unsigned)(oid >> (8 * i)) & 0xff);
-    return (n < 0 || (size_t)n >= cap) ? ZE_TOOBIG : n;
-}
+#define OID_DEPTH 8
 
 int store_blob_path(store *s, uint64_t oid, uint64_t tid, char *buf, size_t cap)
 {
-    int n = oid_dir(s, oid, buf, cap);
-    if (n < 0)
-        return n;
-    /* tid_repr: lowercase hex without leading zero bytes, "0x00" for zero. */
-    int bytes = 8;
-    while (bytes > 1 && !(tid >> (8 * (bytes - 1))))
-        bytes--;
-    int m = snprintf(buf + n, cap - (size_t)n, "/0x%0*" PRIx64 ".blob", 2 * bytes, tid);
-    return (m < 0 || (size_t)m >= cap - (size_t)n) ? ZE_TOOBIG : 0;
+    return zblob_path(s->blob_dir, ZBLOB_BUSHY, oid, tid, buf, cap);
 }
 
 int store_blob_tmpname(store *s, char *buf, size_t cap, zerr *err)
@@ -71,9 +55,9 @@ static int fsync_path(const char *path, int flags, zerr *err)
 /* mkdir -p of the oid's folder; returns the path length or <0. */
 static int make_oid_dir(store *s, uint64_t oid, char *buf, size_t cap, zerr *err)
 {
-    int n = oid_dir(s, oid, buf, cap);
-    if (n < 0)
+    if (zblob_oid_dir(s->blob_dir, ZBLOB_BUSHY, oid, buf, cap))
         return zerr_set(err, ZE_TOOBIG, "blob path too long");
+    int n = (int)strlen(buf);
     size_t base = strlen(s->blob_dir);
     for (int level = 1; level <= OID_DEPTH; level++) {
         size_t end = base + 5 * (size_t)level;
@@ -196,35 +180,24 @@ static int unmarked_is_empty(store *s)
 
 static int check_layout(store *s, zerr *err)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/.layout", s->blob_dir);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno != ENOENT)
-            return zerr_sys(err, errno, "open %s", path);
+    zblob_layout layout;
+    int rc = zblob_layout_read(s->blob_dir, &layout, err);
+    if (rc == ZE_NOTFOUND) {
         if (!unmarked_is_empty(s))
             return zerr_set(err, ZE_CORRUPT, "%s has files but no .layout marker (a "
                             "'lawn' blob folder?); zeolite uses 'bushy'", s->blob_dir);
-        if (s->opt.read_only)
-            return 0;
-        f = fopen(path, "w");
-        if (!f || fputs(LAYOUT, f) < 0 || fclose(f) != 0)
-            return zerr_sys(err, errno, "write %s", path);
-        return 0;
+        zerr_clear(err);
+        return s->opt.read_only ? 0 : zblob_layout_write(s->blob_dir, ZBLOB_BUSHY, err);
     }
-    char buf[32] = {0};
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    char *p = buf;
-    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-        p++;
-    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n' || buf[n - 1] == '\t' ||
-                     buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    if (strcmp(p, LAYOUT) != 0)
-        return zerr_set(err, ZE_CORRUPT, "%s says layout '%s', zeolite uses '" LAYOUT "'",
-                        path, p);
-    return 0;
+    if (rc == ZE_INVAL) {   /* the message names the marker and its text */
+        if (err)
+            err->code = ZE_CORRUPT;
+        return ZE_CORRUPT;
+    }
+    if (!rc && layout != ZBLOB_BUSHY)
+        return zerr_set(err, ZE_CORRUPT, "%s/.layout says '%s', zeolite uses 'bushy'",
+                        s->blob_dir, zblob_layout_name(layout));
+    return rc;
 }
 
 static void empty_tmp(store *s)

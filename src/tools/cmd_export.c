@@ -47,9 +47,9 @@ int cmd_export(int argc, char **argv)
         } else if (!strcmp(a, "--layout") && i + 1 < argc) {
             const char *l = argv[++i];
             if (!strcmp(l, "bushy"))
-                opt.layout = ZFS_LAYOUT_BUSHY;
+                opt.layout = ZBLOB_BUSHY;
             else if (!strcmp(l, "lawn"))
-                opt.layout = ZFS_LAYOUT_LAWN;
+                opt.layout = ZBLOB_LAWN;
             else
                 return usage(stderr);
         } else if (!strcmp(a, "--from") && i + 1 < argc) {

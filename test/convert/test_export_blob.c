@@ -129,7 +129,7 @@ Test(convert_export_blob, one_oid_stored_twice_with_a_blob_exports_two_records_o
 
     char path[4096];
     size_t len;
-    cr_assert_eq(zfs_blob_path(bdir, ZFS_LAYOUT_BUSHY, oid, tid, path, sizeof path), 0);
+    cr_assert_eq(zblob_path(bdir, ZBLOB_BUSHY, oid, tid, path, sizeof path), 0);
     char *got = (char *)tu_read_file(path, &len);
     cr_assert_not_null(got, "no blob file %s", path);
     cr_expect(len == strlen(blobs[1]) && !memcmp(got, blobs[1], len),

@@ -134,7 +134,7 @@ static void expect_load_before(store *s, const tj *m)
 }
 
 /* Each blob file of the manifest, at its place in the exported directory. */
-static void expect_blob_files(const tj *m, const char *dir, zfs_layout layout)
+static void expect_blob_files(const tj *m, const char *dir, zblob_layout layout)
 {
     const tj *txns = tj_get(m, "transactions");
     for (size_t i = 0; i < txns->n; i++) {
@@ -144,7 +144,7 @@ static void expect_blob_files(const tj *m, const char *dir, zfs_layout layout)
             if (!blob)
                 continue;
             char path[1024], sha[65];
-            zfs_blob_path(dir, layout, tj_hex64(tj_gets(recs->items[k], "oid")),
+            zblob_path(dir, layout, tj_hex64(tj_gets(recs->items[k], "oid")),
                           tj_hex64(tj_gets(txns->items[i], "tid")), path, sizeof path);
             size_t n;
             uint8_t *b = tu_read_file(path, &n);
@@ -175,7 +175,7 @@ static void round_trip(const char *name, int fi)
     expect_load_before(s, m);
     store_close(s);
 
-    for (int layout = ZFS_LAYOUT_BUSHY; layout <= ZFS_LAYOUT_LAWN; layout++) {
+    for (int layout = ZBLOB_BUSHY; layout <= ZBLOB_LAWN; layout++) {
         cr_assert_gt(asprintf(&out, "%s/out%d-%d.fs", tmp, fi, layout), 0);
         cr_assert_gt(asprintf(&blobs, "%s/out%d-%d.blobs", tmp, fi, layout), 0);
         int has_blobs = tj_get(m, "blob_dir") != NULL;
@@ -399,12 +399,12 @@ Test(convert_import, lawn_blobs_import_and_export_in_both_layouts)
     cr_expect_lt(zfs_export(db, out, &noblobs, NULL, &err), 0);
     cr_expect_not_null(strstr(err.msg, "--blobs"), "%s", err.msg);
     cr_expect(!tu_exists(out), "a failed export leaves no file");
-    zfs_export_opts eo = {.quiet = 1, .blob_dir = blobs, .layout = ZFS_LAYOUT_BUSHY};
+    zfs_export_opts eo = {.quiet = 1, .blob_dir = blobs, .layout = ZBLOB_BUSHY};
     cr_assert_eq(zfs_export(db, out, &eo, NULL, &err), 0, "%s", err.msg);
-    expect_blob_files(m, blobs, ZFS_LAYOUT_BUSHY);
-    zfs_layout got;
-    cr_expect_eq(zfs_blob_layout(blobs, &got, NULL), 0);
-    cr_expect_eq(got, ZFS_LAYOUT_BUSHY);
+    expect_blob_files(m, blobs, ZBLOB_BUSHY);
+    zblob_layout got;
+    cr_expect_eq(zblob_layout_select(blobs, &got, NULL), 0);
+    cr_expect_eq(got, ZBLOB_BUSHY);
     tj_free(m);
     free(db);
     free(out);
@@ -653,7 +653,7 @@ Test(convert_import, link_hard_links_the_blob_files)
             uint64_t tid = tj_hex64(tj_gets(txns->items[i], "tid"));
             store_blob_path(s, oid, tid, path, sizeof path);
             cr_assert_eq(stat(path, &a), 0, "%s", path);
-            zfs_blob_path(blobs, ZFS_LAYOUT_BUSHY, oid, tid, path, sizeof path);
+            zblob_path(blobs, ZBLOB_BUSHY, oid, tid, path, sizeof path);
             cr_assert_eq(stat(path, &b), 0, "%s", path);
             cr_expect_eq(a.st_ino, b.st_ino, "%s is not a link of the source", path);
             linked++;

@@ -12,6 +12,7 @@
 #include "fsmini.h"
 #include "jsonmini.h"
 #include "common/oidmap.h"
+#include "common/zblob.h"
 
 typedef struct fixture {
     fs_file fs;
@@ -65,10 +66,7 @@ static int fixture_blob(fixture *fx, store *s, uint64_t oid, uint64_t tid, char 
     if (!fx->blob_dir)
         return 0;
     char path[1024];
-    int n = snprintf(path, sizeof path, "%s", fx->blob_dir);
-    for (int i = 7; i >= 0; i--)
-        n += snprintf(path + n, sizeof path - (size_t)n, "/0x%02x", (unsigned)(oid >> (8 * i)) & 0xff);
-    snprintf(path + n, sizeof path - (size_t)n, "/0x%016llx.blob", (unsigned long long)tid);
+    cr_assert_eq(zblob_path(fx->blob_dir, ZBLOB_BUSHY, oid, tid, path, sizeof path), 0);
     size_t len;
     uint8_t *data = tu_read_file(path, &len);
     if (!data)
