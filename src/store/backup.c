@@ -15,12 +15,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/zfile.h"
 
 #define BLOB_DEPTH_MAX 9    /* bushy: 8 oid levels, then the files */
 
@@ -32,55 +33,23 @@ static int make_dest(const char *dest, int *created, zerr *err)
         return 0;
     if (errno != EEXIST)
         return zerr_sys(err, errno, "backup: create %s", dest);
-    DIR *d = opendir(dest);
-    if (!d)
-        return zerr_sys(err, errno, "backup: %s", dest);
-    struct dirent *e;
-    int empty = 1;
-    while (empty && (e = readdir(d)))
-        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-    closedir(d);
-    return empty ? 0 : zerr_set(err, ZE_EXISTS, "backup: %s exists and is not empty", dest);
+    int rc = zfile_dir_is_empty(dest, err);
+    if (rc == 0)
+        return zerr_set(err, ZE_EXISTS, "backup: %s exists and is not empty", dest);
+    return rc < 0 ? rc : 0;
 }
 
-static int copy_fd(int in, int out)
-{
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof buf)) > 0) {
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno != EINTR)
-                return -1;
-            off += w > 0 ? w : 0;
-        }
-    }
-    return n < 0 ? -1 : 0;   /* made durable with the rest by sync_dest */
-}
-
-/* A hard link, or a copy when linking is impossible (another filesystem). A
- * source that vanished meanwhile is skipped: the final check decides. */
+/* A hard link, or a copy when linking is impossible (another filesystem),
+ * made durable with the rest by sync_dest. A source that vanished meanwhile
+ * is skipped (the final check decides), and so is a file copied already. */
 static int link_or_copy(const char *src, const char *dst, zerr *err)
 {
-    if (link(src, dst) == 0 || errno == EEXIST || errno == ENOENT)
+    int rc = zfile_copy(src, dst, 0444, ZFILE_LINK, err);
+    if (rc == ZE_NOTFOUND || rc == ZE_EXISTS) {
+        zerr_clear(err);
         return 0;
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return errno == ENOENT ? 0 : zerr_sys(err, errno, "backup: open %s", src);
-    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    int rc = out < 0 ? -1 : copy_fd(in, out);
-    int saved = errno;
-    close(in);
-    if (out >= 0 && close(out) < 0 && !rc)
-        rc = -1, saved = errno;
-    if (out < 0 && saved == EEXIST)
-        return 0;
-    if (rc) {
-        if (out >= 0)
-            unlink(dst);
-        return zerr_sys(err, saved, "backup: copy %s", src);
     }
-    return 0;
+    return rc;
 }
 
 static int is_blob_name(const char *name)
@@ -154,19 +123,6 @@ static int copy_env(store *s, const char *dest, int compact, zerr *err)
     return rc ? store__mdb_err(err, rc, "backup: copy the database") : 0;
 }
 
-/* Create the folders of path below its first `keep` bytes (mkdir -p). */
-static int make_parents(char *path, size_t keep, zerr *err)
-{
-    for (char *p = path + keep + 1; (p = strchr(p, '/')); p++) {
-        *p = 0;
-        int rc = mkdir(path, 0777) < 0 && errno != EEXIST;
-        *p = '/';
-        if (rc)
-            return zerr_sys(err, errno, "backup: create folders of %s", path);
-    }
-    return 0;
-}
-
 /* ---- the final check ------------------------------------------------------ */
 
 typedef struct check_ctx {
@@ -189,7 +145,7 @@ static int check_blob(check_ctx *c, uint64_t oid, uint64_t tid)
         return rc;
     if (stat(dst, &st) == 0)
         return 0;
-    if ((rc = make_parents(dst, strlen(c->blobs), c->err)) ||
+    if ((rc = zfile_mkdirs_parent(dst, 0777, c->err)) ||
         (rc = link_or_copy(src, dst, c->err)))
         return rc;
     if (stat(dst, &st) < 0)
@@ -252,22 +208,13 @@ static int sync_dest(const char *dest, zerr *err)
     return rc;
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    if (ftw->level > 0)
-        remove(path);
-    return 0;
-}
-
 /* A failed copy (a full disk, most often) must not leave a folder that looks
  * like a backup: a cut-off data.mdb holds meta pages naming pages it lacks.
  * Empty dest, and remove it when this call made it, so that dest is as the
  * caller gave it and a retry is accepted. */
 static void discard_dest(const char *dest, int created)
 {
-    nftw(dest, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    zfile_empty_dir(dest, NULL);
     if (created)
         rmdir(dest);
 }

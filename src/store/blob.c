@@ -3,8 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/zblob.h"
+#include "common/zfile.h"
 
 #define OID_DEPTH 8
 
@@ -42,108 +41,38 @@ int store__blob_remove(store *s, uint64_t oid, uint64_t tid, zerr *err)
     return 0;
 }
 
-static int fsync_path(const char *path, int flags, zerr *err)
-{
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        return zerr_sys(err, errno, "open %s", path);
-    int rc = fsync(fd) < 0 ? zerr_sys(err, errno, "fsync %s", path) : 0;
-    close(fd);
-    return rc;
-}
-
-/* mkdir -p of the oid's folder; returns the path length or <0. */
-static int make_oid_dir(store *s, uint64_t oid, char *buf, size_t cap, zerr *err)
-{
-    if (zblob_oid_dir(s->blob_dir, ZBLOB_BUSHY, oid, buf, cap))
-        return zerr_set(err, ZE_TOOBIG, "blob path too long");
-    int n = (int)strlen(buf);
-    size_t base = strlen(s->blob_dir);
-    for (int level = 1; level <= OID_DEPTH; level++) {
-        size_t end = base + 5 * (size_t)level;
-        char saved = buf[end];
-        buf[end] = '\0';
-        int rc = mkdir(buf, 0777);
-        buf[end] = saved;
-        if (rc < 0 && errno != EEXIST)
-            return zerr_sys(err, errno, "create blob folder for oid %016" PRIx64, oid);
-    }
-    return n;
-}
-
-static int copy_file(const char *src, const char *dst, zerr *err)
-{
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return zerr_sys(err, errno, "open %s", src);
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (out < 0) {
-        int rc = zerr_sys(err, errno, "create %s", dst);
-        close(in);
-        return rc;
-    }
-    char buf[65536];
-    ssize_t n;
-    int rc = 0;
-    while ((n = read(in, buf, sizeof buf)) > 0) {
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                rc = zerr_sys(err, errno, "write %s", dst);
-                goto done;
-            }
-            off += w;
-        }
-    }
-    if (n < 0)
-        rc = zerr_sys(err, errno, "read %s", src);
-done:
-    close(in);
-    if (close(out) < 0 && !rc)
-        rc = zerr_sys(err, errno, "close %s", dst);
-    if (rc)
-        unlink(dst);
-    return rc;
-}
-
-/* Durably install the file at tmp under path (renamed when possible). */
+/* Durably install the file at tmp under path (renamed when possible, else
+ * linked or copied), creating the oid's folders. */
 static int install(store *s, const char *tmp, const char *path, int move, zerr *err)
 {
-    int rc;
+    int rc = zfile_mkdirs_parent(path, 0777, err);
+    if (rc)
+        return rc;
     if (move && rename(tmp, path) == 0)
         rc = 0;
     else if (move && errno != EXDEV)
         return zerr_sys(err, errno, "move blob %s to %s", tmp, path);
-    else if (!move && link(tmp, path) == 0)
-        rc = 0;
-    else if ((rc = copy_file(tmp, path, err)) == 0 && move)
+    else if ((rc = zfile_copy(tmp, path, 0444, move ? 0 : ZFILE_LINK, err)) == 0 && move)
         unlink(tmp);
     if (rc)
         return rc;
     chmod(path, 0444);
     if (s->opt.no_sync)
         return 0;
-    if ((rc = fsync_path(path, O_RDONLY, err)))
+    if ((rc = zfile_fsync(path, err)))
         return rc;
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s", path);
-    *strrchr(dir, '/') = '\0';
-    return fsync_path(dir, O_RDONLY | O_DIRECTORY, err);
+    return zfile_fsync_parent(path, err);
 }
 
 int store__blob_place(store *s, const char *src, uint64_t oid, uint64_t tid, zerr *err)
 {
     char path[512];
-    int rc = make_oid_dir(s, oid, path, sizeof path, err);
-    if (rc < 0)
-        return rc;
+    int rc;
     if (store_blob_path(s, oid, tid, path, sizeof path))
         return zerr_set(err, ZE_TOOBIG, "blob path too long");
     /* The data must be on disk before the name is: a crash may leave a
      * complete orphan, never a committed record with a short file. */
-    if (!s->opt.no_sync && (rc = fsync_path(src, O_RDONLY, err)))
+    if (!s->opt.no_sync && (rc = zfile_fsync(src, err)))
         return rc;
     return install(s, src, path, 1, err);
 }
@@ -151,9 +80,6 @@ int store__blob_place(store *s, const char *src, uint64_t oid, uint64_t tid, zer
 int store__blob_link(store *s, uint64_t oid, uint64_t src_tid, uint64_t dst_tid, zerr *err)
 {
     char src[512], dst[512];
-    int rc = make_oid_dir(s, oid, dst, sizeof dst, err);
-    if (rc < 0)
-        return rc;
     if (store_blob_path(s, oid, src_tid, src, sizeof src) ||
         store_blob_path(s, oid, dst_tid, dst, sizeof dst))
         return zerr_set(err, ZE_TOOBIG, "blob path too long");
@@ -198,22 +124,6 @@ static int check_layout(store *s, zerr *err)
         return zerr_set(err, ZE_CORRUPT, "%s/.layout says '%s', zeolite uses 'bushy'",
                         s->blob_dir, zblob_layout_name(layout));
     return rc;
-}
-
-static void empty_tmp(store *s)
-{
-    DIR *d = opendir(s->blob_tmp);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", s->blob_tmp, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
 }
 
 /* A blob file whose record is absent or has no blob flag is an orphan. */
@@ -265,16 +175,15 @@ int store__blob_init(store *s, zerr *err)
 {
     if (s->opt.read_only)
         return check_layout(s, err);
-    if ((mkdir(s->blob_dir, 0777) < 0 && errno != EEXIST) ||
-        (mkdir(s->blob_tmp, 0777) < 0 && errno != EEXIST))
-        return zerr_sys(err, errno, "create %s", s->blob_tmp);
-    int rc = check_layout(s, err);
+    int rc = zfile_mkdirs(s->blob_tmp, 0777, err);
     if (rc)
+        return rc;
+    if ((rc = check_layout(s, err)))
         return rc;
     /* Another process's temp files are not ours to clean. */
     if (!s->opt.exclusive && store_is_locked(s->dir))
         return 0;
-    empty_tmp(s);
+    zfile_empty_dir(s->blob_tmp, NULL);   /* a leftover there harms nothing */
     MDB_txn *txn;
     if ((rc = store__read_begin(s, &txn, err)))
         return rc;
