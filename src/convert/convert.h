@@ -198,9 +198,6 @@ uint64_t zfs_writer_size(const zfs_writer *w);
 /* 1 when a record's pickle is a ZODB.blob.Blob record (its class metadata
  * names ZODB.blob Blob), else 0. */
 int zfs_is_blob_record(const uint8_t *p, size_t len);
-/* Copy (or hard-link when link is set) src to dst, creating dst's parent
- * directories; dst must not exist. */
-int zfs_copy_file(const char *src, const char *dst, int link, zerr *err);
 
 /* ---- import / export ---------------------------------------------------- */
 

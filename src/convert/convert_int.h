@@ -65,13 +65,6 @@ typedef struct zfs_spill {
 int zfs__spill_resize(zfs_spill *r, size_t cap, zerr *err);
 void zfs__spill_free(zfs_spill *r);
 
-/* Folder helpers (files.c). remove_tree is rm -rf (errors ignored: used to
- * clean up after a failure); fsync_parent makes a rename in path's folder
- * durable. */
-void zfs__remove_tree(const char *path);
-int zfs__dir_is_empty(const char *path);
-void zfs__fsync_parent(const char *path);
-
 /* Leftovers of an import or export that was killed (kill -9, a crash):
  * entries beside path named <path's name><marker><suffix>, over
  * ZFS_STALE_SECONDS old (a run that has just made its temporary name may not

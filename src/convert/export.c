@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/zfile.h"
 #include "convert/convert_int.h"
 #include "store/store.h"
 
@@ -50,12 +51,12 @@ static int make_blob_dir(exporter *ex, zerr *err)
     char path[PATH_MAX];
     if (mkdir(dir, 0755) == 0)
         ex->made_blob_dir = 1;
-    else if (errno == EEXIST && zfs__dir_is_empty(dir))
+    else if (errno != EEXIST)
+        return zerr_sys(err, errno, "mkdir %s", dir);
+    else if (zfile_dir_is_empty(dir, NULL) == 1)
         ex->made_blob_dir = 2;
     else
-        return errno == EEXIST ? zerr_set(err, ZE_EXISTS, "blob directory %s exists and is "
-                                          "not empty", dir)
-                               : zerr_sys(err, errno, "mkdir %s", dir);
+        return zerr_set(err, ZE_EXISTS, "blob directory %s exists and is not empty", dir);
     snprintf(path, sizeof path, "%s/tmp", dir);
     if (mkdir(path, 0755) != 0)
         return zerr_sys(err, errno, "mkdir %s", path);
@@ -106,7 +107,9 @@ static int export_blob(exporter *ex, const store_record *rec, zerr *err)
     if (store_blob_path(ex->s, rec->oid, rec->tid, src, sizeof src) ||
         zblob_path(ex->opt->blob_dir, ex->layout, rec->oid, rec->tid, dst, sizeof dst))
         return zerr_set(err, ZE_TOOBIG, "blob path too long");
-    rc = zfs_copy_file(src, dst, 0, err);
+    rc = zfile_mkdirs_parent(dst, 0755, err);
+    if (!rc)
+        rc = zfile_copy(src, dst, 0444, 0, err);
     if (!rc)
         ex->stats->blobs++;
     return rc;
@@ -184,7 +187,9 @@ static int publish(const char *tmp, const char *tmp_index, const char *fs_path,
         return zerr_sys(err, errno, "rename %s -> %s", tmp, fs_path);
     if (tmp_index && rename(tmp_index, index) != 0)
         return zerr_sys(err, errno, "rename %s -> %s", tmp_index, index);
-    zfs__fsync_parent(fs_path);
+    /* The file is in place and complete: a folder that cannot be synced
+     * does not make it less so, so that is no failure to undo. */
+    zfile_fsync_parent(fs_path, NULL);
     return 0;
 }
 
@@ -236,10 +241,10 @@ int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *op
     if (rc) {
         unlink(tmp);
         unlink(tmp_index);
-        if (ex.made_blob_dir)
-            zfs__remove_tree(ex.opt->blob_dir);
-        if (ex.made_blob_dir == 2)
-            mkdir(ex.opt->blob_dir, 0755);  /* leave the empty folder we were given */
+        if (ex.made_blob_dir == 1)
+            zfile_rm_rf(ex.opt->blob_dir, NULL);
+        else if (ex.made_blob_dir == 2)
+            zfile_empty_dir(ex.opt->blob_dir, NULL);  /* leave the empty folder we were given */
     }
     return rc;
 }

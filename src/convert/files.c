@@ -1,54 +1,16 @@
-/* files.c: folder helpers shared by import and export. */
+/* files.c: what a killed import or export left behind. */
 #define _GNU_SOURCE
 #include "convert/convert_int.h"
 
 #include <dirent.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-static int remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
-
-void zfs__remove_tree(const char *path)
-{
-    nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
-}
-
-int zfs__dir_is_empty(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int empty = 1;
-    if (!d)
-        return 0;
-    while (empty && (e = readdir(d)) != NULL)
-        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-    closedir(d);
-    return empty;
-}
-
-void zfs__fsync_parent(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
+#include "common/zfile.h"
 
 int zfs__remove_leftovers(const char *path, const char *marker, zfs_in_use_fn in_use)
 {
@@ -72,7 +34,7 @@ int zfs__remove_leftovers(const char *path, const char *marker, zfs_in_use_fn in
         if (!*suffix || snprintf(full, sizeof full, "%s/%s", d, e->d_name) >= (int)sizeof full ||
             lstat(full, &st) < 0 || now - st.st_mtime < ZFS_STALE_SECONDS || in_use(full, suffix))
             continue;
-        zfs__remove_tree(full);
+        zfile_rm_rf(full, NULL);
         removed++;
     }
     closedir(dp);

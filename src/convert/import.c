@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/zfile.h"
 #include "convert/convert_int.h"
 #include "store/store.h"
 
@@ -80,7 +81,7 @@ static int stage_blob(importer *im, const zfs_rec *rec, char *tmp, size_t cap, z
     if (rc)
         return rc;
     unlink(tmp);  /* a fresh name; the copy or link must create it */
-    if ((rc = zfs_copy_file(src, tmp, im->opt->link, err)) != 0)
+    if ((rc = zfile_copy(src, tmp, 0444, im->opt->link ? ZFILE_LINK : 0, err)) != 0)
         return rc;
     im->stats->blobs++;
     return 0;
@@ -261,7 +262,7 @@ static int db_state(const char *dbdir)
         return errno == ENOENT ? DB_ABSENT : DB_OTHER;
     if (!S_ISDIR(st.st_mode))
         return DB_OTHER;
-    if (zfs__dir_is_empty(dbdir))
+    if (zfile_dir_is_empty(dbdir, NULL) == 1)
         return DB_ABSENT;
     store *s;
     store_options so = {.read_only = 1};
@@ -370,9 +371,9 @@ static int import_new(importer *im, const char *fs_path, const char *dbdir, zerr
                  ? zerr_set(err, ZE_EXISTS, "%s appeared during the import", dbdir)
                  : zerr_sys(err, errno, "rename %s -> %s", tmp, dbdir);
     if (rc)
-        zfs__remove_tree(tmp);
+        zfile_rm_rf(tmp, NULL);
     else
-        zfs__fsync_parent(dbdir);
+        zfile_fsync_parent(dbdir, NULL);   /* in place; nothing to undo (as export) */
     return rc;
 }
 
