@@ -7,17 +7,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/zblob.h"
-
-/* The bushy folder of oid in a shared blob dir, malloc'd. */
-static char *shared_oid_dir(const char *dir, uint64_t oid)
-{
-    char path[PATH_MAX];
-    return zblob_oid_dir(dir, ZBLOB_BUSHY, oid, path, sizeof path) ? NULL : strdup(path);
-}
+#include "common/zfile.h"
 
 char *zcl_blob_path(const zcl_client *c, uint64_t oid, uint64_t serial)
 {
@@ -32,19 +25,6 @@ char *zcl_blob_path(const zcl_client *c, uint64_t oid, uint64_t serial)
     int n = asprintf(&path, "%s/%llu/%llu.%016llx.blob", dir, (unsigned long long)(oid % 997),
                      (unsigned long long)(oid / 997), (unsigned long long)serial);
     return n < 0 ? NULL : path;
-}
-
-/* mkdir -p of the directory part of path. */
-static int make_parents(char *path)
-{
-    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
-        *p = '\0';
-        int rc = mkdir(path, 0700);
-        *p = '/';
-        if (rc < 0 && errno != EEXIST)
-            return -1;
-    }
-    return 0;
 }
 
 void zcl__blob_dl_abort(zcl_client *c)
@@ -71,7 +51,10 @@ static int dl_start(zcl_client *c, uint64_t oid, uint64_t serial)
         d->tmp = NULL;
         return zerr_set(&c->err, ZE_NOMEM, "out of memory");
     }
-    if (make_parents(d->tmp) < 0 || !(d->f = fopen(d->tmp, "wb")))
+    int rc = zfile_mkdirs_parent(d->tmp, 0700, &c->err);
+    if (rc)
+        return rc;
+    if (!(d->f = fopen(d->tmp, "wb")))
         return zerr_sys(&c->err, errno, "cannot write %s", d->tmp);
     d->oid = oid;
     d->serial = serial;
@@ -192,46 +175,23 @@ static int send_chunks(zcl_client *c, FILE *f, zerr *err)
     return rc;
 }
 
-/* Copy src to dst (a hard link when both are on one filesystem). */
-static int copy_file(const char *src, const char *dst, zerr *err)
-{
-    if (link(src, dst) == 0)
-        return 0;
-    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "wb") : NULL;
-    char buf[65536];
-    size_t n;
-    int rc = in && out ? 0 : zerr_sys(err, errno, "cannot copy %s to %s", src, dst);
-    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            rc = zerr_sys(err, errno, "cannot write %s", dst);
-    if (rc == 0 && ferror(in))
-        rc = zerr_sys(err, errno, "cannot read %s", src);
-    if (out && fclose(out) != 0 && rc == 0)
-        rc = zerr_sys(err, errno, "cannot write %s", dst);
-    if (in)
-        fclose(in);
-    if (rc < 0)
-        unlink(dst);
-    return rc;
-}
-
 /* Shared blob dir: put the file in the oid's folder under a .tmp name the
  * server accepts, and tell the server that name. */
 static int store_blob_shared(zcl_client *c, uint64_t oid, uint64_t serial, const void *data,
                              size_t len, const char *path, zerr *err)
 {
-    char *dir = shared_oid_dir(c->opts.blob_dir, oid), *tmp = NULL;
-    if (!dir || asprintf(&tmp, "%s/zclXXXXXX.tmp", dir) < 0) {
-        free(dir);
+    char dir[PATH_MAX], *tmp = NULL;
+    if (zblob_oid_dir(c->opts.blob_dir, ZBLOB_BUSHY, oid, dir, sizeof dir))
+        return zerr_set(err, ZE_TOOBIG, "blob folder path too long under %s", c->opts.blob_dir);
+    if (asprintf(&tmp, "%s/zclXXXXXX.tmp", dir) < 0)
         return zerr_set(err, ZE_NOMEM, "out of memory");
-    }
-    int fd = -1, rc = make_parents(tmp) < 0 ? zerr_sys(err, errno, "cannot create %s", dir) : 0;
+    int fd = -1, rc = zfile_mkdirs(dir, 0700, err);
     if (rc == 0 && (fd = mkstemps(tmp, 4)) < 0)
         rc = zerr_sys(err, errno, "cannot create a file in %s", dir);
     if (fd >= 0) {
         close(fd);
         unlink(tmp);
-        rc = copy_file(path, tmp, err);
+        rc = zfile_copy(path, tmp, 0666, ZFILE_LINK, err);
     }
     if (rc == 0)
         rc = zcl_store(c, oid, serial, data, len);
@@ -248,7 +208,6 @@ static int store_blob_shared(zcl_client *c, uint64_t oid, uint64_t serial, const
     if (rc < 0 && fd >= 0)
         unlink(tmp);
     free(tmp);
-    free(dir);
     return rc;
 }
 
