@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/zfile.h"
+
 char *tu_tmpdir(const char *tag)
 {
     const char *base = getenv("TMPDIR");
@@ -33,17 +34,10 @@ char *tu_tmpdir(const char *tag)
     return path;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    remove(p);
-    return 0;
-}
-
 void tu_rmrf(const char *path)
 {
     if (path)
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        zfile_rm_rf(path, NULL);
 }
 
 char *tu_shared(const char *rel)

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/zfile.h"
+
 #define GROUP_FIRST 100 /* group-commit threads use objects from here on */
 
 /* The committed serials of objects [first, first + k), as a committer needs them. */
@@ -255,6 +257,6 @@ void bench_raw_close(raw_env *e)
         return;
     if (e->env)
         mdb_env_close(e->env);
-    bench_remove_tree(e->path);
+    zfile_rm_rf(e->path, NULL);
     free(e);
 }

@@ -4,16 +4,16 @@
  * line is one JSON object with every figure (see the README of the issue for
  * the names). This is a benchmark, not a test: it is never run by ctest.
  */
-#define _GNU_SOURCE /* nftw */
 #include "store_bench.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common/zfile.h"
 
 static uint64_t heap_peak;
 
@@ -231,16 +231,6 @@ static void print_json(const bench_cfg *cfg, const bench_result *r)
     printf("}\n");
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-int bench_remove_tree(const char *dir)
-{
-    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int make_dir(const bench_cfg *cfg, bench_db *db)
 {
     if (cfg->dir) {
@@ -270,8 +260,9 @@ int main(int argc, char **argv)
     int rc = run_phases(&db, &cfg, &r);
     store_close(db.s);
     free(db.oids);
-    if (!cfg.dir && bench_remove_tree(root) != 0)
-        fprintf(stderr, "store_bench: could not remove %s\n", root);
+    zerr err;
+    if (!cfg.dir && zfile_rm_rf(root, &err) != 0)
+        fprintf(stderr, "store_bench: could not remove %s: %s\n", root, err.msg);
     if (rc)
         return 1;
     if (cfg.json)

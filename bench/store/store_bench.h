@@ -39,8 +39,6 @@ void bench_heap_reset(void);
 uint64_t bench_heap_peak(void);
 /* splitmix64: a deterministic stream, so store and raw loops do the same lookups. */
 uint64_t bench_rand(uint64_t *state);
-/* Remove a directory tree; 0 on success. */
-int bench_remove_tree(const char *dir);
 
 /* Record pickle of tree node idx, revision rev (about 300 bytes), with
  * persistent references to its children as ZODB writes them. */

@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "common/zblob.h"
+#include "common/zfile.h"
 #include "helpers.h"
 #include "testutil.h"
 #include "wirefix.h"
@@ -166,13 +168,12 @@ static void shared_blob_file(replay *r, const proto_msg *m)
 {
     uint64_t oid = tv_u64(m->args->u.seq.items[0]);
     const zv *name = m->args->u.seq.items[3];
-    char path[2048];
-    int n = snprintf(path, sizeof path, "%s/db/blobs", r->srv.dir);
-    for (int i = 7; i >= 0; i--) {
-        n += snprintf(path + n, sizeof path - (size_t)n, "/0x%02x", (unsigned)(oid >> (8 * i)) & 0xff);
-        mkdir(path, 0755);
-    }
-    snprintf(path + n, sizeof path - (size_t)n, "/%.*s", (int)name->u.s.len, name->u.s.p);
+    char blobs[2048], path[2048];
+    snprintf(blobs, sizeof blobs, "%s/db/blobs", r->srv.dir);
+    cr_assert_eq(zblob_oid_dir(blobs, ZBLOB_BUSHY, oid, path, sizeof path), 0);
+    cr_assert_eq(zfile_mkdirs(path, 0755, NULL), 0, "%s", path);
+    size_t n = strlen(path);
+    snprintf(path + n, sizeof path - n, "/%.*s", (int)name->u.s.len, name->u.s.p);
     cr_assert_eq(tu_write_file(path, "shared blob", 11), 0, "%s", path);
 }
 
