@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/zfile.h"
 #include "convert/convert.h"
 #include "fixtures.h"
 #include "store/store.h"
@@ -45,19 +46,6 @@ static void teardown(void)
 }
 
 TestSuite(full_disk, .init = setup, .fini = teardown, .timeout = 60);
-
-static int is_empty_dir(const char *p)
-{
-    DIR *d = opendir(p);
-    struct dirent *e;
-    int n = 0;
-    if (!d)
-        return 0;
-    while ((e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n == 0;
-}
 
 /* Entries of the test folder whose name starts with prefix (temporaries). */
 static int count_prefixed(const char *prefix)
@@ -174,7 +162,7 @@ Test(full_disk, import_into_an_empty_folder_leaves_it_empty)
     char *fs = fx_path("btrees", ".fs"), *db = tu_path(tmp, "db");
     cr_assert_eq(mkdir(db, 0755), 0);
     expect_no_room(zeolite(LIMIT, "import", fs, db, "--quiet", NULL), "import");
-    cr_expect(is_empty_dir(db), "the folder must stay an empty folder");
+    cr_expect_eq(zfile_dir_is_empty(db, NULL), 1, "the folder must stay an empty folder");
     cr_expect_eq(count_prefixed("db.import-"), 0);
     free(db);
     free(fs);
@@ -291,7 +279,7 @@ Test(full_disk, export_removes_the_blob_folder_it_made_and_empties_a_given_one)
     expect_no_room(zeolite(LIMIT, "export", db, out, "--blobs", blobs, "--quiet", NULL),
                    "export");
     cr_expect(!tu_exists(out));
-    cr_expect(is_empty_dir(blobs), "a given empty blob folder must stay empty");
+    cr_expect_eq(zfile_dir_is_empty(blobs, NULL), 1, "a given empty blob folder must stay empty");
 
     cr_assert_eq(zeolite(0, "export", db, out, "--blobs", blobs, "--quiet", NULL), 0);
     char *fs = fx_path("blobs-bushy", ".fs");
@@ -311,7 +299,7 @@ static void backup_fails_cleanly(const char *compact)
 
     cr_assert_eq(mkdir(given, 0755), 0);
     expect_no_room(zeolite(LIMIT, "backup", db, given, compact, NULL), "backup");
-    cr_expect(is_empty_dir(given), "a given empty folder must stay empty");
+    cr_expect_eq(zfile_dir_is_empty(given, NULL), 1, "a given empty folder must stay empty");
 
     char *after = export_db(db, "after.fs");
     cr_expect(tu_same_file(before, after), "the database must be untouched");
