@@ -91,6 +91,20 @@ void oidmap_del(oidmap *m, uint64_t key)
     m->count--;
 }
 
+int oidmap_next(const oidmap *m, size_t *pos, uint64_t *key, uint64_t *val)
+{
+    for (size_t i = *pos; i < m->cap; i++) {
+        if (m->used[i]) {
+            *key = m->keys[i];
+            *val = m->vals[i];
+            *pos = i + 1;
+            return 1;
+        }
+    }
+    *pos = m->cap;
+    return 0;
+}
+
 void oidmap_clear(oidmap *m)
 {
     if (m->used)

@@ -31,6 +31,11 @@ int oidmap_get(const oidmap *m, uint64_t key, uint64_t *val);
 uint64_t *oidmap_ref(const oidmap *m, uint64_t key);
 /* Remove key if present. */
 void oidmap_del(oidmap *m, uint64_t key);
+/* Walk the map: start with *pos = 0; each call gives one key and its value
+ * and returns 1, then 0 once every key was given. The order is the table's,
+ * not the keys'. Valid while no key is put or deleted (oidmap_ref writes to
+ * values are fine). */
+int oidmap_next(const oidmap *m, size_t *pos, uint64_t *key, uint64_t *val);
 /* Remove every key, keep the allocation. */
 void oidmap_clear(oidmap *m);
 void oidmap_free(oidmap *m);
