@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/zarray.h"
 #include "common/zfile.h"
 #include "convert/convert_int.h"
 #include "store/store.h"
@@ -79,14 +80,10 @@ static int blob_copied(exporter *ex, uint64_t oid, zerr *err)
     }
     if (lo < ex->n_blob_oids && ex->blob_oids[lo] == oid)
         return 1;
-    if (ex->n_blob_oids == ex->cap_blob_oids) {
-        size_t cap = ex->cap_blob_oids ? 2 * ex->cap_blob_oids : 16;
-        uint64_t *v = realloc(ex->blob_oids, cap * sizeof *v);
-        if (!v)
-            return zerr_set(err, ZE_NOMEM, "out of memory");
-        ex->blob_oids = v;
-        ex->cap_blob_oids = cap;
-    }
+    uint64_t *v = zarray_room(ex->blob_oids, ex->n_blob_oids, &ex->cap_blob_oids, sizeof *v, 16);
+    if (!v)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    ex->blob_oids = v;
     memmove(ex->blob_oids + lo + 1, ex->blob_oids + lo,
             (ex->n_blob_oids - lo) * sizeof *ex->blob_oids);
     ex->blob_oids[lo] = oid;

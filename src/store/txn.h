@@ -62,10 +62,10 @@ struct store_txn {
     size_t n_oids;
     oidmap seen;
     store_conflict *conflicts;
-    size_t n_conflicts;
+    size_t n_conflicts, cap_conflicts;
     zbuf conflict_data;    /* copies of conflicting data */
     uint64_t *changed;
-    size_t n_changed;
+    size_t n_changed, cap_changed;
 
     uint32_t n_written;    /* records written by the commit (set by the writer) */
     uint64_t new_objects;  /* oids the commit created (set by the writer) */

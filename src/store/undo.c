@@ -186,14 +186,10 @@ static int push_revert(undo_ctx *c, uint64_t oid, uint64_t pre_tid, const st_rec
 
 static int add_failure(undo_ctx *c, uint64_t oid, const char *why)
 {
-    if (c->n_fails == c->cap_fails) {
-        size_t cap = c->cap_fails ? c->cap_fails * 2 : 8;
-        undo_fail *f = realloc(c->fails, cap * sizeof *f);
-        if (!f)
-            return nomem(c);
-        c->fails = f;
-        c->cap_fails = cap;
-    }
+    undo_fail *f = zarray_room(c->fails, c->n_fails, &c->cap_fails, sizeof *f, 8);
+    if (!f)
+        return nomem(c);
+    c->fails = f;
     c->fails[c->n_fails] = (undo_fail){oid, why};
     if (oidmap_put(&c->failed, oid, ++c->n_fails))
         return nomem(c);
@@ -253,7 +249,7 @@ static int note_records(undo_ctx *c, size_t from)
         if (oidmap_put(&c->last_gen, oid, i + 1))
             return nomem(c);
         if (is_new) {
-            uint64_t *ch = realloc(t->changed, (t->n_changed + 1) * sizeof *ch);
+            uint64_t *ch = zarray_room(t->changed, t->n_changed, &t->cap_changed, sizeof *ch, 16);
             if (!ch)
                 return nomem(c);
             t->changed = ch;

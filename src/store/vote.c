@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include "common/zarray.h"
+
 /* Current serial of each checked op's oid: 0 = no record. */
 typedef struct cur_tid {
     uint64_t tid;
@@ -89,7 +91,8 @@ static void wait_drained(store *s)
 
 static int add_conflict(store_txn *t, const txn_op *op, uint64_t committed, zerr *err)
 {
-    store_conflict *c = realloc(t->conflicts, (t->n_conflicts + 1) * sizeof *c);
+    store_conflict *c =
+        zarray_room(t->conflicts, t->n_conflicts, &t->cap_conflicts, sizeof *c, 8);
     if (!c)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     t->conflicts = c;
