@@ -360,21 +360,4 @@ int zcl_load_blob(zcl_client *c, uint64_t oid, uint64_t serial, zcl_done_cb cb,
 int zcl_ruok(const zcl_addr *addr, const zcl_opts *opts, unsigned timeout_ms, char **json,
              zerr *err);
 
-/* Parse NUL-terminated JSON text (such as the ruok answer) into zv values in
- * arena a, as common/zjson.h maps them: objects -> DICT, arrays -> LIST,
- * integers -> INT, other numbers -> FLOAT, strings -> STR, true/false -> BOOL,
- * null -> NONE. 0, ZE_PROTO (malformed) or ZE_NOMEM. */
-int zcl_json_parse(const char *text, zv_arena *a, zv **out, zerr *err);
-
-/* ---- command-line helpers for tools ------------------------------------- */
-
-/* If argv[*i] is a connection flag (--tls, --tls-ca FILE, --tls-cert FILE,
- * --tls-key FILE, --tls-server-name NAME, --storage NAME, --encoding Z|M),
- * apply it to o (strings borrowed from argv), advance *i past its value and
- * return 1; 0 if it is not one; ZE_INVAL (message in err) when its value is
- * missing or bad. */
-int zcl_opts_parse_flag(zcl_opts *o, int argc, char **argv, int *i, zerr *err);
-/* Help text for those flags, one per line, for --help outputs. */
-extern const char zcl_opts_flags_help[];
-
 #endif

@@ -18,13 +18,27 @@
  */
 const volatile sig_atomic_t *cli_catch_stop_signals(void);
 
+/**
+ * @brief Apply argv[*i] to @p o when it is a connection flag: --storage NAME,
+ *        --encoding Z|M, --tls, --tls-ca FILE, --tls-cert FILE, --tls-key FILE,
+ *        --tls-server-name NAME (each --tls-* flag implies --tls).
+ *
+ * Strings are borrowed from argv. On a flag, *i is advanced past its value.
+ * @return 1 for a connection flag; 0 when argv[*i] is not one; ZE_INVAL
+ *         (message in @p err) when its value is missing or bad.
+ */
+int cli_conn_flag(zcl_opts *o, int argc, char **argv, int *i, zerr *err);
+
+/* Help text for the connection flags, one line each, for --help outputs. */
+extern const char cli_conn_flags_help[];
+
 /* The work of a client command once connected; errors go into err. */
 typedef int (*cli_client_fn)(zcl_client *c, zerr *err);
 
 /**
  * @brief Run `zeolite NAME [OPTIONS] ADDR` for a read-only client command.
  *
- * Accepts the connection flags (zcl_opts_parse_flag), --timeout SECONDS
+ * Accepts the connection flags (cli_conn_flag), --timeout SECONDS
  * (default 10) and -h/--help; opens a read-only client on ADDR, calls @p run,
  * and closes the client.
  *

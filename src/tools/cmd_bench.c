@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/cli.h"
 #include "tools/commands.h"
 #include "zbench.h"
 
@@ -23,7 +24,7 @@ static void usage(FILE *f)
             "  --duration SECONDS     timed part of the run (default 10)\n"
             "  --json                 print one JSON object on the last line\n"
             "%s",
-            zcl_opts_flags_help);
+            cli_conn_flags_help);
 }
 
 /* Parse a number option into *out; 0 or -1 with a message. */
@@ -43,7 +44,7 @@ static int parse(int argc, char **argv, zbench_opts *o)
 {
     zerr err = {0};
     for (int i = 1; i < argc; i++) {
-        int rc = zcl_opts_parse_flag(&o->conn, argc, argv, &i, &err);
+        int rc = cli_conn_flag(&o->conn, argc, argv, &i, &err);
         if (rc < 0) {
             fprintf(stderr, "zeolite bench: %s\n", err.msg);
             return -1;

@@ -15,7 +15,7 @@ static void usage(FILE *f)
                "ADDR is HOST:PORT[:STORAGE], [V6ADDR]:PORT[:STORAGE] or a Unix socket path.\n\n"
                "options:\n"
                "  --timeout SECONDS      give up after this long (default 10)\n"
-               "%s", zcl_opts_flags_help);
+               "%s", cli_conn_flags_help);
 }
 
 static void print_dict(const char *prefix, const zv *d)

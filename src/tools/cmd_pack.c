@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "client/client.h"
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 #define MAX_SERVERS 64
@@ -35,7 +36,7 @@ static void usage(FILE *f)
                "  -h HOST -p PORT [-S NAME], -U PATH  deprecated zeopack forms\n"
                "  --timeout SECONDS      wait this long for each server (default 60)\n"
                "  --help\n"
-               "%s", zcl_opts_flags_help);
+               "%s", cli_conn_flags_help);
 }
 
 /* zeopack's error output; returns its exit status. */
@@ -80,7 +81,7 @@ static int parse_args(int argc, char **argv, pack_opts *o)
     zerr err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = zcl_opts_parse_flag(&o->conn, argc, argv, &i, &err);
+        int rc = cli_conn_flag(&o->conn, argc, argv, &i, &err);
         if (rc < 0) {
             fail(err.msg);
             return -1;

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "client/client.h"
+#include "common/zjson.h"
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 enum { NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN };
@@ -159,7 +161,7 @@ static void sample_rates(const status_opts *o, lines *l, const zv *data, zv **ke
             fclose(f);
         buf[len] = '\0';
         zv *old = NULL;
-        if (dt > 0 && zcl_json_parse(buf, a, &old, NULL) == 0 && old->type == ZV_DICT) {
+        if (dt > 0 && zjson_parse(buf, strlen(buf), a, &old, NULL) == 0 && old->type == ZV_DICT) {
             dt /= o->per;
             for (size_t i = 0; i < data->u.seq.n; i++) {
                 char id[256];
@@ -232,7 +234,7 @@ static int parse_args(int argc, char **argv, status_opts *o)
     zerr err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = zcl_opts_parse_flag(&o->conn, argc, argv, &i, &err);
+        int rc = cli_conn_flag(&o->conn, argc, argv, &i, &err);
         if (rc < 0) {
             fprintf(stderr, "zeolite status: %s\n", err.msg);
             return -1;
@@ -299,7 +301,7 @@ int cmd_status(int argc, char **argv)
     zv_arena *a = zv_arena_new();
     zv *data = NULL;
     if (rc == 0 && a)
-        rc = zcl_json_parse(json, a, &data, &err);
+        rc = zjson_parse(json, strlen(json), a, &data, &err);
     int level;
     if (rc < 0 || !a || !data || data->type != ZV_DICT) {
         printf("UNKNOWN: %s\n", rc < 0 ? err.msg : "unexpected ruok answer");

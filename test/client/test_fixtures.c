@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "common/zjson.h"
 #include "fake.h"
 #include "testutil.h"
 
@@ -96,7 +97,7 @@ static void load_replay(replay *r, const char *rel, int64_t conn)
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         zv *v = NULL;
         zv_arena_reset(a);
-        cr_assert_eq(zcl_json_parse(line, a, &v, NULL), 0, "bad line in %s", rel);
+        cr_assert_eq(zjson_parse(line, strlen(line), a, &v, NULL), 0, "bad line in %s", rel);
         take_frame(r, v, conn);
     }
     zv_arena_free(a);

@@ -108,6 +108,23 @@ Test(client_tools, last_tid_prints_the_commit)
     free(addr);
 }
 
+/* The connection flags every client command takes (tools/cli.c). */
+Test(client_tools, connection_flags_are_applied_and_checked)
+{
+    char *out = NULL;
+    cr_expect_eq(zeolite(&out, "last-tid --encoding M %s", th_srv.addr), 0);
+    cr_expect_str_eq(out, "0000000000000000\n");
+    free(out);
+    cr_expect_eq(zeolite(NULL, "last-tid --encoding Z --storage 1 %s", th_srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "last-tid --storage nosuch %s", th_srv.addr), 1,
+                 "the storage named is the one asked for");
+    cr_expect_eq(zeolite(NULL, "last-tid --encoding X %s", th_srv.addr), 2, "bad value");
+    cr_expect_eq(zeolite(NULL, "last-tid %s --storage", th_srv.addr), 2, "missing value");
+    cr_expect_eq(zeolite(NULL, "info %s --tls-ca", th_srv.addr), 2, "missing value");
+    cr_expect_eq(zeolite(NULL, "last-tid --tls %s --timeout 5", th_srv.addr), 1,
+                 "--tls to a plain server fails to connect");
+}
+
 Test(client_tools, info_lists_storage_facts)
 {
     char *out = NULL, want[64];

@@ -1,4 +1,4 @@
-/* The JSON reader shared by the client (ruok) and the fixture tests. */
+/* The JSON reader shared by the tools (ruok) and the fixture tests. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,4 +87,24 @@ Test(zjson, nesting_is_bounded)
     cr_assert_eq(zjson_parse(deep, 2 * n, a, &v, &err), ZE_CORRUPT);
     cr_assert(strstr(err.msg, "nested too deep"), "%s", err.msg);
     cr_assert_eq(zjson_parse(deep + 2, 2 * (n - 2), a, &v, &err), 0, "%s", err.msg);
+}
+
+/* The ruok payload recorded from the Python server (spec section 3), as
+ * `zeolite status` reads it. */
+Test(zjson, the_python_servers_ruok_answer)
+{
+    zv *v = parse_ok("{\"1\": {\"connections\": 0, \"loads\": 5, \"lock_time\": null, "
+                     "\"timeout-thread-is-alive\": true, \"ratio\": 0.5, "
+                     "\"start\": \"Wed Nov 25 15:35:40 2026\", \"last-transaction\": "
+                     "\"040d4167b60344bb\", \"esc\": \"a\\u00e9\\n\"}}");
+    const zv *s = zv_dict_get(v, "1");
+    cr_assert_not_null(s);
+    int64_t n;
+    cr_expect(zv_get_int(zv_dict_get(s, "loads"), &n) && n == 5);
+    cr_expect_eq(zv_dict_get(s, "lock_time")->type, ZV_NONE);
+    cr_expect_eq(zv_dict_get(s, "timeout-thread-is-alive")->type, ZV_BOOL);
+    cr_expect_eq(zv_dict_get(s, "ratio")->type, ZV_FLOAT);
+    const zv *esc = zv_dict_get(s, "esc");
+    cr_expect_eq(esc->u.s.len, 4);
+    cr_expect_eq(memcmp(esc->u.s.p, "a\xc3\xa9\n", 4), 0);
 }
