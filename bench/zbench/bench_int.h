@@ -1,8 +1,34 @@
-/* bench_int.h: the harness's run state, shared by run.c and ops.c. */
+/* bench_int.h: what the harness's files share: the run state (run.c, ops.c),
+ * the latency histogram (hist.c) and the object records (setup.c). */
 #ifndef ZEOLITE_BENCH_INT_H
 #define ZEOLITE_BENCH_INT_H
 
 #include "zbench.h"
+
+/* Latency histogram, microsecond resolution below 1 ms and ~0.2% above. */
+typedef struct zb_hist {
+    uint64_t *counts;
+    size_t nbuckets;
+    uint64_t n;
+    double sum_us, max_us;
+} zb_hist;
+
+int zb_hist_init(zb_hist *h);
+void zb_hist_free(zb_hist *h);
+void zb_hist_add(zb_hist *h, uint64_t ns);
+/* The value (us) at or below which a fraction p of the samples fall. */
+double zb_hist_quantile(const zb_hist *h, double p);
+
+/* A ZODB-shaped record (class pickle + a bytes state of size bytes). */
+int zb_record(zbuf *out, size_t size, uint32_t seed);
+
+/* Untimed setup through a blocking client: n new objects of size bytes,
+ * committed 100 a transaction; their oids and serials into the arrays
+ * (malloc'd by the callee). */
+int zb_make_objects(zcl_client *c, size_t n, size_t size, uint64_t **oids,
+                    uint64_t **serials, zerr *err);
+
+/* ---- the run ------------------------------------------------------------- */
 
 typedef struct bench bench;
 typedef struct bclient bclient;

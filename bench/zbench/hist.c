@@ -1,5 +1,5 @@
 /* hist.c: a fixed-size log-linear latency histogram. */
-#include "zbench.h"
+#include "bench_int.h"
 
 #include <stdlib.h>
 

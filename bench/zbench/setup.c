@@ -1,5 +1,5 @@
 /* setup.c: records and the untimed object pool. */
-#include "zbench.h"
+#include "bench_int.h"
 
 #include <stdlib.h>
 #include <string.h>

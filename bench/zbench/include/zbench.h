@@ -1,4 +1,5 @@
-/* zbench.h: the benchmark harness behind `zeolite bench`.
+/* zbench.h: the benchmark harness behind `zeolite bench`, the one public
+ * header of the zl_bench library (its internals are in bench_int.h).
  *
  * Drives one ZEO server (zeolite or Python ZEO, either encoding) with one
  * workload from one process: one libuv loop, `clients` connections, requests
@@ -66,30 +67,5 @@ int zbench_run(const zbench_opts *o, zbench_result *r, zerr *err);
 
 /* Human-readable summary, or the JSON object on one line. */
 void zbench_report(const zbench_opts *o, const zbench_result *r, FILE *f);
-
-/* ---- internals shared by the harness's files ------------------------------ */
-
-/* Latency histogram, microsecond resolution below 1 ms and ~0.2% above. */
-typedef struct zb_hist {
-    uint64_t *counts;
-    size_t nbuckets;
-    uint64_t n;
-    double sum_us, max_us;
-} zb_hist;
-
-int zb_hist_init(zb_hist *h);
-void zb_hist_free(zb_hist *h);
-void zb_hist_add(zb_hist *h, uint64_t ns);
-/* The value (us) at or below which a fraction p of the samples fall. */
-double zb_hist_quantile(const zb_hist *h, double p);
-
-/* A ZODB-shaped record (class pickle + a bytes state of size bytes). */
-int zb_record(zbuf *out, size_t size, uint32_t seed);
-
-/* Untimed setup through a blocking client: n new objects of size bytes,
- * committed 100 a transaction; their oids and serials into the arrays
- * (malloc'd by the callee). */
-int zb_make_objects(zcl_client *c, size_t n, size_t size, uint64_t **oids,
-                    uint64_t **serials, zerr *err);
 
 #endif
