@@ -316,9 +316,12 @@ int store_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *ud, 
         return zerr_set(err, ZE_INVAL, "tid %016llx is not after the last tid %016llx",
                         (unsigned long long)t->tid, (unsigned long long)s->last_tid);
     }
-    if (!t->explicit_tid && ztid_now(s->last_tid, &t->tid)) {
+    int rc = t->explicit_tid ? 0 : ztid_now(s->last_tid, &t->tid);
+    if (rc) {
         pthread_mutex_unlock(&s->mu);
-        return zerr_set(err, ZE_TOOBIG, "no tid follows the last tid %016llx",
+        return zerr_set(err, rc, rc == ZE_TOOBIG ? "no tid follows the last tid %016llx"
+                                                 : "the clock is outside ZODB's tid range "
+                                                   "(last tid %016llx)",
                         (unsigned long long)s->last_tid);
     }
     if (add_pending(s, t)) {

@@ -510,3 +510,37 @@ Test(store_commit, disjoint_votes_stay_true_in_either_commit_order)
     cr_expect(!strcmp(buf, "b2") && start == tb);
     cr_expect_eq(store_last_tid(f.s), ta);
 }
+
+/* Tids come from common/ztid: past a last tid whose low word is full they
+ * carry into the next minute, and after the very last tid there is none, so
+ * the commit fails instead of wrapping to 0000000000000000. */
+Test(store_commit, tids_carry_and_never_wrap)
+{
+    store_txn_meta m = {.status = ' ', .tid = 0xfffffffeffffffffull};
+    store_txn *t;
+    zerr e;
+    cr_assert_eq(store_txn_begin(f.s, &m, &t, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_txn_store(t, 0, 0, "root", 4, &e), 0);
+    cr_assert_eq(stt_finish(t), 0xfffffffeffffffffull);
+    uint64_t next = stt_commit1(f.s, 1, 0, "one");
+    cr_expect_eq(next, 0xffffffff00000000ull, "the next minute, second 0: %016llx",
+                 (unsigned long long)next);
+
+    m.tid = UINT64_MAX;
+    cr_assert_eq(store_txn_begin(f.s, &m, &t, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_txn_store(t, 2, 0, "last", 4, &e), 0);
+    cr_assert_eq(stt_finish(t), UINT64_MAX);
+
+    t = stt_begin(f.s);
+    uint64_t tid = 0;
+    cr_assert_eq(store_txn_store(t, 3, 0, "none", 4, &e), 0);
+    cr_assert_eq(store_txn_vote(t, NULL, &e), 0, "%s", e.msg);
+    cr_expect_eq(store_txn_commit(t, &tid, NULL, NULL, &e), ZE_TOOBIG);
+    cr_expect(strstr(e.msg, "ffffffffffffffff"), "%s", e.msg);
+    store_txn_abort(t);
+    store_txn_free(t);
+    cr_expect_eq(store_last_tid(f.s), UINT64_MAX);
+    cr_assert_eq(store_reader_refresh(f.r, NULL), 0);
+    cr_expect_eq(stt_load(f.r, 3, STORE_TID_MAX, NULL, 0, NULL, NULL), ZE_NOTFOUND,
+                 "the refused commit wrote nothing");
+}
