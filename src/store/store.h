@@ -211,9 +211,10 @@ int store_txn_restore(store_txn *t, uint64_t oid, const void *data, size_t len,
                       uint64_t prev_txn, zerr *err);
 /* Undo the transaction with tid undo_tid (spec filestorage-format.md section 6),
  * checked at vote as FileStorage checks it: one revert record per record of
- * the undone txn; an oid whose last record there cannot be reverted gives
- * ZE_UNDO (the whole undo fails) with a message
- * "cannot undo <tid>: oid <16 hex digits>: <FileStorage's reason> (...)". */
+ * the undone txn; oids whose last record there cannot be reverted make the
+ * vote fail with ZE_UNDO (the whole undo fails), each listed with its reason
+ * in the vote result's undo_failures. An undo_tid that names no undoable
+ * transaction fails the vote with ZE_UNDO and no undo_failures. */
 int store_txn_undo(store_txn *t, uint64_t undo_tid, zerr *err);
 
 /* Exact-fidelity record for the converter: kind, back-pointer target
@@ -234,12 +235,24 @@ typedef struct store_conflict {
                             or until the txn is freed */
 } store_conflict;
 
+/* One oid an undo cannot revert (store_txn_undo). */
+typedef struct store_undo_failure {
+    uint64_t oid;
+    const char *reason;  /* FileStorage's words, e.g. "Some data were modified by a
+                            later transaction"; a constant string */
+} store_undo_failure;
+
+/* What a vote found. Everything here is owned by the txn and valid until its
+ * next vote or until it is freed. */
 typedef struct store_vote_result {
-    store_conflict *conflicts;  /* write conflicts; owned by the txn */
+    store_conflict *conflicts;  /* ZE_CONFLICT / ZE_READCONFLICT: each conflict */
     size_t n_conflicts;
     uint64_t *changed;          /* oids whose committed data differ from what the
-                                   client sent (undo); owned by the txn */
+                                   client sent (undo) */
     size_t n_changed;
+    store_undo_failure *undo_failures;   /* ZE_UNDO: the oids the undo cannot
+                                            revert, in FileStorage's order */
+    size_t n_undo_failures;
 } store_vote_result;
 
 /* Vote: check every queued operation against committed data and against
@@ -248,7 +261,10 @@ typedef struct store_vote_result {
  * except for a crash or a full disk), ZE_CONFLICT with res->conflicts filled
  * when write conflicts can be resolved by the client (the transaction stays
  * open: store again and vote again), or ZE_READCONFLICT / ZE_CONFLICT (delete)
- * / ZE_UNDO / ZE_NOTFOUND... with a message. The caller serialises votes
+ * / ZE_UNDO / ZE_NOTFOUND... with a message. A failed vote's objects are in
+ * res, never only in the message: a read or delete conflict is among
+ * res->conflicts (read_conflict / delete_conflict set), and a failed undo
+ * lists its oids in res->undo_failures. The caller serialises votes
  * (the server's commit locks) per oid: transactions between vote and commit
  * (or abort) at the same time may share an oid of store_txn_each_oid only if
  * none of them writes it, and one that store_txn_exclusive names must be

@@ -392,5 +392,6 @@ void store_txn_free(store_txn *t)
     free(t->conflicts);
     zbuf_free(&t->conflict_data);
     free(t->changed);
+    free(t->undo_failures);
     free(t);
 }

@@ -66,6 +66,8 @@ struct store_txn {
     zbuf conflict_data;    /* copies of conflicting data */
     uint64_t *changed;
     size_t n_changed, cap_changed;
+    store_undo_failure *undo_failures;   /* the failed undo's oids (vote) */
+    size_t n_undo_failures;
 
     uint32_t n_written;    /* records written by the commit (set by the writer) */
     uint64_t new_objects;  /* oids the commit created (set by the writer) */

@@ -223,8 +223,8 @@ static int undo_record(undo_ctx *c, uint64_t T, uint32_t index, uint64_t oid)
     return why ? add_failure(c, oid, why) : push_revert(c, oid, pre_tid, &pre);
 }
 
-/* The failures left once all of T is read. The server takes the first
- * "oid <16 hex digits>" of the message as the MultipleUndoErrors oid. */
+/* The failures left once all of T is read, in the order FileStorage lists
+ * them, go to the vote result as well as into the message. */
 static int report_failures(undo_ctx *c, uint64_t T)
 {
     const undo_fail *first = NULL;
@@ -234,6 +234,15 @@ static int report_failures(undo_ctx *c, uint64_t T)
             first = &c->fails[i];
     if (!first)
         return 0;
+    store_txn *t = c->t;
+    free(t->undo_failures);
+    if (!(t->undo_failures = malloc(n * sizeof *t->undo_failures)))
+        return nomem(c);
+    t->n_undo_failures = 0;
+    for (size_t i = 0; i < c->n_fails; i++)
+        if (c->fails[i].why)
+            t->undo_failures[t->n_undo_failures++] = (store_undo_failure){c->fails[i].oid,
+                                                                          c->fails[i].why};
     return zerr_set(c->err, ZE_UNDO, "cannot undo %016llx: oid %016llx: %s (%zu oid%s failed)",
                     (unsigned long long)T, (unsigned long long)first->oid, first->why, n,
                     n == 1 ? "" : "s");

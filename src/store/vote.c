@@ -179,6 +179,7 @@ int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err)
     t->n_conflicts = 0;
     zbuf_reset(&t->conflict_data);
     t->n_changed = 0;
+    t->n_undo_failures = 0;
     cur_tid *cur = calloc(t->n_ops ? t->n_ops : 1, sizeof *cur);
     if (!cur)
         return zerr_set(err, ZE_NOMEM, "out of memory");
@@ -191,6 +192,8 @@ int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err)
     res->n_conflicts = t->n_conflicts;
     res->changed = t->changed;
     res->n_changed = t->n_changed;
+    res->undo_failures = t->undo_failures;
+    res->n_undo_failures = t->n_undo_failures;
     if (!rc)
         t->state = TXN_VOTED;
     return rc;

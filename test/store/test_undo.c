@@ -14,6 +14,8 @@ TestSuite(store_undo, .init = setup, .fini = teardown);
 typedef struct undo_res {
     size_t n_changed;
     uint64_t changed[8];
+    size_t n_failed;
+    store_undo_failure failed[8];
 } undo_res;
 
 static int undo(uint64_t tid, uint64_t *new_tid, undo_res *out)
@@ -26,6 +28,10 @@ static int undo(uint64_t tid, uint64_t *new_tid, undo_res *out)
     out->n_changed = res.n_changed;
     for (size_t i = 0; i < res.n_changed && i < 8; i++)
         out->changed[i] = res.changed[i];
+    out->n_failed = res.n_undo_failures;
+    for (size_t i = 0; i < res.n_undo_failures && i < 8; i++)
+        out->failed[i] = res.undo_failures[i];   /* reasons are constants */
+    cr_assert_eq(rc == ZE_UNDO || !res.n_undo_failures, 1, "failures only with ZE_UNDO");
     if (!rc) {
         cr_assert_eq(store_txn_finish(t, new_tid, &e), 0, "%s", e.msg);
     } else {
@@ -105,10 +111,37 @@ Test(store_undo, refused_when_changed_later)
     undo_res res;
     uint64_t u;
     cr_assert_eq(undo(t2, &u, &res), ZE_UNDO);
+    /* the vote result names the oid and FileStorage's reason */
+    cr_assert_eq(res.n_failed, 1);
+    cr_assert_eq(res.failed[0].oid, 1);
+    cr_assert_str_eq(res.failed[0].reason, "Some data were modified by a later transaction");
     /* undoing a creation followed by changes is refused as well */
     cr_assert_eq(undo(t1, &u, &res), ZE_UNDO);
+    cr_assert_eq(res.n_failed, 1);
+    cr_assert_str_eq(res.failed[0].reason,
+                     "Can't undo an add transaction followed by conflicting transactions.");
     expect(1, "v3");
     cr_assert_eq(undo(0x0123, &u, &res), ZE_UNDO);   /* no such transaction */
+    cr_assert_eq(res.n_failed, 0, "no oid to name");
+}
+
+/* Every oid that fails is listed, in the undone transaction's order; one
+ * that can be reverted is not. */
+Test(store_undo, failures_list_every_oid)
+{
+    uint64_t t1 = stt_commit_n(f.s, 3, (uint64_t[]){7, 3, 5}, (uint64_t[]){0, 0, 0},
+                               (const char *const[]){"a7", "a3", "a5"});
+    uint64_t t2 = stt_commit_n(f.s, 3, (uint64_t[]){7, 3, 5}, (uint64_t[]){t1, t1, t1},
+                               (const char *const[]){"b7", "b3", "b5"});
+    stt_commit1(f.s, 7, t2, "c7");
+    stt_commit1(f.s, 5, t2, "c5");
+    undo_res res;
+    uint64_t u;
+    cr_assert_eq(undo(t2, &u, &res), ZE_UNDO);
+    cr_assert_eq(res.n_failed, 2);
+    cr_assert_eq(res.failed[0].oid, 7);
+    cr_assert_eq(res.failed[1].oid, 5);
+    expect(3, "b3");
 }
 
 Test(store_undo, several_records_and_multiple_undo)
@@ -337,8 +370,11 @@ Test(store_undo, duplicate_oid_changed_later_fails)
     store_txn *t = stt_begin(f.s);
     zerr e;
     cr_assert_eq(store_txn_undo(t, t2, &e), 0);
-    cr_assert_eq(store_txn_vote(t, NULL, &e), ZE_UNDO);
+    store_vote_result res;
+    cr_assert_eq(store_txn_vote(t, &res, &e), ZE_UNDO);
     cr_assert(strstr(e.msg, "oid 0000000000000001: Some data were modified"), "%s", e.msg);
+    cr_assert_eq(res.n_undo_failures, 1, "the forgiven first record is not listed");
+    cr_assert_eq(res.undo_failures[0].oid, 1);
     store_txn_abort(t);
     store_txn_free(t);
     expect(1, "c");
