@@ -83,9 +83,10 @@ static int dl_stop(zcl_client *c)
 int zcl__blob_callback(zcl_client *c, const char *name, const zv *args)
 {
     uint64_t oid, serial;
-    if (!zv_is_seq(args) || args->u.seq.n < 2 || !zv_get_u64be(args->u.seq.items[0], &oid) ||
-        !zv_get_u64be(args->u.seq.items[1], &serial))
-        return zerr_set(&c->err, ZE_PROTO, "malformed %s", name);
+    int chunk = !strcmp(name, "receiveBlobChunk");
+    if (proto_args_count(args, 2 + chunk, 2 + chunk, &c->err) < 0 ||
+        proto_arg_oid(args, 0, &oid, &c->err) < 0 || proto_arg_tid(args, 1, &serial, &c->err) < 0)
+        return zcl__malformed(c, name);
     if (!strcmp(name, "receiveBlobStart"))
         return dl_start(c, oid, serial);
     zcl_blob_dl *d = &c->dl;
@@ -93,10 +94,12 @@ int zcl__blob_callback(zcl_client *c, const char *name, const zv *args)
         return zerr_set(&c->err, ZE_PROTO, "%s without receiveBlobStart", name);
     if (!strcmp(name, "receiveBlobStop"))
         return dl_stop(c);
-    const zv *chunk = args->u.seq.n == 3 ? args->u.seq.items[2] : NULL;
-    if (strcmp(name, "receiveBlobChunk") || !chunk || chunk->type != ZV_BYTES)
-        return zerr_set(&c->err, ZE_PROTO, "malformed %s", name);
-    if (fwrite(chunk->u.s.p, 1, chunk->u.s.len, d->f) != chunk->u.s.len)
+    zslice data;
+    if (!chunk)
+        return zerr_set(&c->err, ZE_PROTO, "unexpected call '%s' from server", name);
+    if (proto_arg_bytes(args, 2, &data, &c->err) < 0)
+        return zcl__malformed(c, name);
+    if (fwrite(data.p, 1, data.len, d->f) != data.len)
         return zerr_sys(&c->err, errno, "cannot write %s", d->tmp);
     return 0;
 }

@@ -93,27 +93,6 @@ int zcl__send_call(zcl_client *c, const char *method, const zv *args, zcl_handle
     return 0;
 }
 
-int zcl__exc_code(const char *cls)
-{
-    static const struct {
-        const char *cls;
-        int code;
-    } map[] = {
-        {"ZODB.POSException.POSKeyError", ZE_NOTFOUND},
-        {"ZODB.POSException.ConflictError", ZE_CONFLICT},
-        {"ZODB.POSException.BTreesConflictError", ZE_CONFLICT},
-        {"ZODB.POSException.ReadConflictError", ZE_READCONFLICT},
-        {"ZODB.POSException.ReadOnlyError", ZE_READONLY},
-        {"ZODB.POSException.StorageTransactionError", ZE_TXN},
-        {"ZODB.POSException.UndoError", ZE_UNDO},
-        {"ZODB.POSException.MultipleUndoErrors", ZE_UNDO},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (!strcmp(cls, map[i].cls))
-            return map[i].code;
-    return ZE_INVAL;
-}
-
 /* An error reply's args: (class_path, payload). */
 static int parse_exception(const zv *v, const zv **payload, zerr *err)
 {
@@ -128,7 +107,7 @@ static int parse_exception(const zv *v, const zv **payload, zerr *err)
     *payload = v->u.seq.items[1];
     char *repr = NULL;
     zv_repr(*payload, &repr);
-    int code = zcl__exc_code(name);
+    int code = proto_exc_code(name);
     zerr_set(err, code, "%s%s", name, repr ? repr : "");
     free(repr);
     return code;

@@ -46,7 +46,8 @@
  * Errors: server exceptions map to ZE_* codes: POSKeyError -> ZE_NOTFOUND,
  * ConflictError/BTreesConflictError -> ZE_CONFLICT, ReadConflictError ->
  * ZE_READCONFLICT, ReadOnlyError -> ZE_READONLY, StorageTransactionError ->
- * ZE_TXN, UndoError/MultipleUndoErrors -> ZE_UNDO, any other class -> ZE_INVAL.
+ * ZE_TXN, UndoError/MultipleUndoErrors -> ZE_UNDO, TypeError -> ZE_TYPE, any
+ * other class -> ZE_INVAL (proto_exc_code).
  * The class path and payload are in the zerr message. A lost connection fails
  * every pending call with ZE_CLOSED.
  */

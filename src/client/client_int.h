@@ -59,8 +59,6 @@ int zcl__send_call(zcl_client *c, const char *method, const zv *args, zcl_handle
 void zcl__on_reply(zcl_client *c, const proto_msg *m);
 /* Fail every pending call with status (ZE_CLOSED on a lost connection). */
 void zcl__fail_pending(zcl_client *c, int status, const zerr *err);
-/* Map an exception class path to a ZE_* code. */
-int zcl__exc_code(const char *class_path);
 
 /* ---- transport (conn.c, tls.c) ------------------------------------------ */
 
@@ -120,6 +118,9 @@ int zcl__on_bytes(zcl_client *c, const uint8_t *p, size_t n);
 void zcl__on_transport_ready(zcl_client *c);
 /* The session ended (link gone); finish connect with an error if needed. */
 void zcl__session_ended(zcl_client *c, int status);
+/* A server call (name) whose arguments proto refused, its reason in c->err:
+ * ZE_PROTO, the server's error, which closes the connection. */
+int zcl__malformed(zcl_client *c, const char *name);
 
 /* ---- transactions, blobs ----------------------------------------------- */
 

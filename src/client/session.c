@@ -16,10 +16,7 @@ static void finish_connect(zcl_client *c, int status)
 static void on_heartbeat(uv_timer_t *t)
 {
     zcl_client *c = t->data;
-    zv none = {.type = ZV_NONE};
-    zv id = {.type = ZV_INT, .u.i = -1};
-    /* (-1, 0, ".reply", None): what ZEO's client sends; servers ignore it. */
-    if (proto_encode_reply(c->enc, &c->out, &id, &none, NULL) == 0)
+    if (proto_encode_heartbeat(c->enc, &c->out, NULL) == 0)
         zcl__conn_want_flush(c);
 }
 
@@ -166,13 +163,21 @@ static int on_probe_answer(zcl_client *c, const uint8_t *p, uint32_t len)
     return 0;
 }
 
+/* A server call whose arguments proto refused is the server's error. */
+int zcl__malformed(zcl_client *c, const char *name)
+{
+    char why[ZERR_MSG_MAX];
+    memcpy(why, c->err.msg, sizeof why);
+    return zerr_set(&c->err, ZE_PROTO, "malformed %s from server: %s", name, why);
+}
+
 static int on_invalidate_call(zcl_client *c, const zv *args)
 {
     uint64_t tid;
-    if (!args || !zv_is_seq(args) || args->u.seq.n != 2 ||
-        !zv_get_u64be(args->u.seq.items[0], &tid) || !zv_is_seq(args->u.seq.items[1]))
-        return zerr_set(&c->err, ZE_PROTO, "malformed invalidateTransaction");
-    const zv *list = args->u.seq.items[1];
+    const zv *list;
+    if (proto_args_count(args, 2, 2, &c->err) < 0 ||
+        proto_arg_tid(args, 0, &tid, &c->err) < 0 || proto_arg_seq(args, 1, &list, &c->err) < 0)
+        return zcl__malformed(c, "invalidateTransaction");
     uint64_t *oids = zv_alloc(c->msg_arena, (list->u.seq.n + 1) * sizeof *oids);
     if (!oids)
         return ZE_NOMEM;
@@ -196,9 +201,9 @@ static int on_invalidate_call(zcl_client *c, const zv *args)
  * session). Keys get_info did not have are ignored. */
 static int on_info_update(zcl_client *c, const zv *args)
 {
-    const zv *d = zv_is_seq(args) && args->u.seq.n == 1 ? args->u.seq.items[0] : NULL;
-    if (!d || d->type != ZV_DICT)
-        return zerr_set(&c->err, ZE_PROTO, "malformed info call");
+    const zv *d;
+    if (proto_args_count(args, 1, 1, &c->err) < 0 || proto_arg_dict(args, 0, &d, &c->err) < 0)
+        return zcl__malformed(c, "info");
     for (size_t i = 0; c->info && i < d->u.seq.n; i++) {
         const zv *k = d->u.seq.items[2 * i], *v = d->u.seq.items[2 * i + 1];
         for (size_t j = 0; k->type == ZV_STR && j < c->info->u.seq.n; j++) {

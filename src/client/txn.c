@@ -141,24 +141,15 @@ int zcl_undo(zcl_client *c, const void *undo_id, size_t len)
 
 /* ---- vote ------------------------------------------------------------------ */
 
-/* A conflict dict {'oid', 'serials': (committed, sent), 'data'} (vote list
- * item or ConflictError payload); missing parts stay 0/NULL. */
+/* A conflict dict (vote list item or ConflictError payload) into out: 1, or
+ * 0 when d is not one. */
 static int parse_conflict(const zv *d, zcl_conflict *out)
 {
-    memset(out, 0, sizeof *out);
-    if (!d || d->type != ZV_DICT || !zv_get_u64be(zv_dict_get(d, "oid"), &out->oid))
-        return 0;
-    const zv *serials = zv_dict_get(d, "serials");
-    if (serials && zv_is_seq(serials) && serials->u.seq.n == 2) {
-        zv_get_u64be(serials->u.seq.items[0], &out->committed);
-        zv_get_u64be(serials->u.seq.items[1], &out->serial);
-    }
-    const zv *data = zv_dict_get(d, "data");
-    if (data && data->type == ZV_BYTES) {
-        out->data = data->u.s.p;
-        out->len = data->u.s.len;
-    }
-    return 1;
+    proto_conflict pc;
+    int ok = proto_conflict_parse(d, &pc);
+    *out = (zcl_conflict){.oid = pc.oid, .committed = pc.current, .serial = pc.sent,
+                          .data = pc.data.p, .len = pc.data.len};
+    return ok;
 }
 
 static int note_resolved(zcl_txn *t, uint64_t oid)

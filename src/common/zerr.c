@@ -67,6 +67,7 @@ const char *zerr_name(int code)
     case ZE_CLOSED: return "ZE_CLOSED";
     case ZE_TIMEOUT: return "ZE_TIMEOUT";
     case ZE_EXISTS: return "ZE_EXISTS";
+    case ZE_TYPE: return "ZE_TYPE";
     default: return "ZE_UNKNOWN";
     }
 }

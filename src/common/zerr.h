@@ -31,6 +31,7 @@ enum {
     ZE_CLOSED = -17,       /* connection closed / disconnected */
     ZE_TIMEOUT = -18,      /* operation timed out */
     ZE_EXISTS = -19,       /* target already exists */
+    ZE_TYPE = -20,         /* argument of the wrong type or count: TypeError */
 };
 
 #define ZERR_MSG_MAX 512

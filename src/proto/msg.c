@@ -158,16 +158,16 @@ int proto_encode_reply(proto_enc enc, zbuf *out, const zv *msgid, const zv *resu
     return encode_msg(enc, out, msgid, &flag, ".reply", result, err);
 }
 
-int proto_encode_error(proto_enc enc, zbuf *out, const zv *msgid, const char *class_path,
-                       const zv *payload, zerr *err)
+int proto_encode_error(proto_enc enc, zbuf *out, const zv *msgid, const proto_exc *e,
+                       zerr *err)
 {
     zv flag = {.type = ZV_INT, .u.i = 2};
-    zv cls = {.type = ZV_STR, .u.s = {(const uint8_t *)class_path, strlen(class_path)}};
-    zv *items[2] = {&cls, (zv *)payload};
+    zv cls = {.type = ZV_STR, .u.s = {(const uint8_t *)e->class_path, strlen(e->class_path)}};
+    zv *items[2] = {&cls, e->payload};
     zv exc = {.type = ZV_TUPLE, .u.seq = {items, 2}};
 
-    if (!payload)
-        return zerr_set(err, ZE_INVAL, "error %s without payload", class_path);
+    if (!e->payload)
+        return zerr_set(err, ZE_INVAL, "error %s without payload", e->class_path);
     return encode_msg(enc, out, msgid, &flag, ".reply", &exc, err);
 }
 

@@ -4,10 +4,12 @@
  *  - framing: 4-byte big-endian length + payload, with a maximum size;
  *  - handshake: the protocol announcement "Z5"/"M5" and the reply, "ruok";
  *  - messages: the 4-tuple (msgid, flag, name, args) in pickle (Z5) or
- *    msgpack (M5), decoded into zv values and encoded from them, including
- *    exception replies in the exact shape the Python client rebuilds.
- * Message-level validation of arguments belongs to the caller (server/client),
- * helped by the typed accessors at the end.
+ *    msgpack (M5), decoded into zv values and encoded from them;
+ *  - the protocol's facts above the codec, which server and client share:
+ *    the exceptions of error replies in the exact shape the Python client
+ *    rebuilds, the conflict dicts of a vote, and the argument checks of
+ *    each call (which forms an argument may take, and the TypeError
+ *    message when it takes none of them).
  */
 #ifndef ZEOLITE_PROTO_H
 #define ZEOLITE_PROTO_H
@@ -106,16 +108,12 @@ int proto_decode(proto_enc enc, const uint8_t *p, size_t len, zv_arena *a,
  * sets, ints within the 64-bit range), and every str valid UTF-8: the
  * Python peer drops the connection on a str it cannot decode. Returns 0, or ZE_INVAL / ZE_TOOBIG /
  * ZE_NOMEM with out left unchanged. A reply whose result cannot be encoded
- * is answered, per spec 6.6, with proto_encode_error_msg(PROTO_EXC_VALUE,
+ * is answered, per spec 6.6, with proto_exc_msg(PROTO_EXC_VALUE,
  * "Couldn't pickle response"). */
 int proto_encode_call(proto_enc enc, zbuf *out, const zv *msgid, int async,
                       const char *name, const zv *args, zerr *err);
 int proto_encode_reply(proto_enc enc, zbuf *out, const zv *msgid,
                        const zv *result, zerr *err);
-/* Error reply: (msgid, 2, ".reply", (class_path, payload)); payload is a dict
- * or a tuple, as the spec's section 11 gives per class. */
-int proto_encode_error(proto_enc enc, zbuf *out, const zv *msgid,
-                       const char *class_path, const zv *payload, zerr *err);
 /* Server -> client async call: (0, True, name, args). */
 int proto_encode_async(proto_enc enc, zbuf *out, const char *name,
                        const zv *args, zerr *err);
@@ -126,74 +124,150 @@ int proto_encode_heartbeat(proto_enc enc, zbuf *out, zerr *err);
 /* True for the heartbeat (msgid == -1), which must be ignored. */
 int proto_is_heartbeat(const proto_msg *msg);
 
-/* ---- standard error replies (spec 11.2) ------------------------------- */
+/* ---- exceptions (spec section 11) ------------------------------------- */
 
-/* The client matches these class paths exactly. */
-#define PROTO_EXC_CONFLICT      "ZODB.POSException.ConflictError"
-#define PROTO_EXC_READ_CONFLICT "ZODB.POSException.ReadConflictError"
-#define PROTO_EXC_POSKEY        "ZODB.POSException.POSKeyError"
-#define PROTO_EXC_READONLY      "ZODB.POSException.ReadOnlyError"
-#define PROTO_EXC_TXN           "ZODB.POSException.StorageTransactionError"
-#define PROTO_EXC_UNDO          "ZODB.POSException.UndoError"
-#define PROTO_EXC_STORAGE       "ZODB.POSException.StorageError"
-#define PROTO_EXC_VALUE         "builtins.ValueError"
-#define PROTO_EXC_TYPE          "builtins.TypeError"
-#define PROTO_EXC_KEY           "builtins.KeyError"
-#define PROTO_EXC_ATTRIBUTE     "builtins.AttributeError"
-#define PROTO_EXC_ASSERTION     "builtins.AssertionError"
-#define PROTO_EXC_EXCEPTION     "builtins.Exception"
+/* The class paths of the exceptions zeolite sends or recognises. The Python
+ * client matches them exactly (spec 11.2); no other module spells one. */
+#define PROTO_EXC_CONFLICT        "ZODB.POSException.ConflictError"
+#define PROTO_EXC_READ_CONFLICT   "ZODB.POSException.ReadConflictError"
+#define PROTO_EXC_BTREES_CONFLICT "ZODB.POSException.BTreesConflictError"
+#define PROTO_EXC_POSKEY          "ZODB.POSException.POSKeyError"
+#define PROTO_EXC_READONLY        "ZODB.POSException.ReadOnlyError"
+#define PROTO_EXC_TXN             "ZODB.POSException.StorageTransactionError"
+#define PROTO_EXC_UNDO            "ZODB.POSException.UndoError"
+#define PROTO_EXC_MULTIPLE_UNDO   "ZODB.POSException.MultipleUndoErrors"
+#define PROTO_EXC_STORAGE         "ZODB.POSException.StorageError"
+#define PROTO_EXC_VALUE           "builtins.ValueError"
+#define PROTO_EXC_TYPE            "builtins.TypeError"
+#define PROTO_EXC_KEY             "builtins.KeyError"
+#define PROTO_EXC_ATTRIBUTE       "builtins.AttributeError"
+#define PROTO_EXC_ASSERTION       "builtins.AssertionError"
+#define PROTO_EXC_EXCEPTION       "builtins.Exception"
 
-/* A write conflict (vote) or, with read set, a failed
- * checkCurrentSerialInTransaction. */
+/* An exception as an error reply carries it: the class path (a PROTO_EXC_*
+ * name) and the payload, the exception's attribute dict for the classes the
+ * client rebuilds from one, else its args tuple. The builders below fill one
+ * with a payload allocated in arena a (what they are given is copied there:
+ * e lives as long as a) and return 0, or ZE_NOMEM with e unchanged. */
+typedef struct proto_exc {
+    const char *class_path;
+    zv *payload;
+} proto_exc;
+
+/* The class a zeolite error code is reported as: ZE_NOTFOUND POSKeyError,
+ * ZE_CONFLICT ConflictError, ZE_READCONFLICT ReadConflictError, ZE_UNDO
+ * UndoError, ZE_READONLY ReadOnlyError, ZE_TXN StorageTransactionError,
+ * ZE_TYPE TypeError, ZE_INVAL and ZE_TOOBIG ValueError, any other
+ * StorageError. */
+const char *proto_exc_class(int code);
+/* The code a client reports a class path as: the reverse of
+ * proto_exc_class, plus BTreesConflictError ZE_CONFLICT and
+ * MultipleUndoErrors ZE_UNDO; ZE_INVAL for a class not named there. */
+int proto_exc_code(const char *class_path);
+
+/* class_path(message): ValueError("unknown storage: x"),
+ * StorageTransactionError("Already voting (locked)")... */
+int proto_exc_msg(proto_exc *e, zv_arena *a, const char *class_path, const char *message);
+/* The exception err is reported as: proto_exc_class(err->code) with args
+ * (err->msg,), but ReadOnlyError() without args as ZODB raises it, and an
+ * UndoError as proto_exc_undo(err->msg, none). */
+int proto_exc_from_err(proto_exc *e, zv_arena *a, const zerr *err);
+/* POSKeyError(oid). */
+int proto_exc_poskey(proto_exc *e, zv_arena *a, uint64_t oid);
+/* POSKeyError("No blob file at <path>", oid, serial): sendBlob of a
+ * revision whose blob file is missing, as ZEO words it. */
+int proto_exc_no_blob(proto_exc *e, zv_arena *a, const char *path, uint64_t oid,
+                      uint64_t serial);
+/* KeyError(key): an iterator id the server does not know. */
+int proto_exc_key(proto_exc *e, zv_arena *a, const zv *key);
+/* StorageTransactionError(current, txn): current is the open transaction's
+ * id, or NULL for None; txn the id the client sent (not NULL). */
+int proto_exc_txn_mismatch(proto_exc *e, zv_arena *a, const zv *current, const zv *txn);
+
+/* A conflict on one object: a write conflict the client resolves (an item
+ * of the vote's list, spec section 10), or a ConflictError /
+ * ReadConflictError that fails the vote. */
 typedef struct proto_conflict {
     int read;               /* ReadConflictError instead of ConflictError */
+    int no_oid;             /* oid and serials are None (an object not known) */
     const char *message;    /* NULL: "database [read ]conflict error" */
     uint64_t oid;
     uint64_t current;       /* serials[0]: the tid committed now */
     uint64_t sent;          /* serials[1]: the serial the client sent */
     const char *class_name; /* "module.Class" of the record, or NULL for None */
+    zslice data;            /* the record the client stored (vote items only) */
 } proto_conflict;
 
-/* (msgid, 2, ".reply", (class, {'message', 'oid', 'class_name', 'serials'})),
- * keys in the reference server's order. */
-int proto_encode_conflict(proto_enc enc, zbuf *out, const zv *msgid, const proto_conflict *c,
-                          zerr *err);
-/* POSKeyError with args (oid,). */
-int proto_encode_poskey(proto_enc enc, zbuf *out, const zv *msgid, uint64_t oid, zerr *err);
-/* ReadOnlyError with args (). */
-int proto_encode_readonly(proto_enc enc, zbuf *out, const zv *msgid, zerr *err);
-/* Any class with args (message,): builtins.ValueError("unknown storage: x"),
- * StorageTransactionError("Already voting (locked)"), TypeError for bad
- * arguments... */
-int proto_encode_error_msg(proto_enc enc, zbuf *out, const zv *msgid, const char *class_path,
-                           const char *message, zerr *err);
-/* StorageTransactionError(current, txn): current is the open transaction's
- * id, or NULL for None; txn the id the client sent. */
-int proto_encode_txn_mismatch(proto_enc enc, zbuf *out, const zv *msgid, const zv *current,
-                              const zv *txn, zerr *err);
-/* Other shapes (POSKeyError of a missing blob: (message, oid, serial);
- * KeyError(iid); UndoError...) go through proto_encode_error. */
+/* ConflictError or ReadConflictError with the attribute dict
+ * {'message', 'oid', 'class_name', 'serials'}, keys in the reference
+ * server's order. */
+int proto_exc_conflict(proto_exc *e, zv_arena *a, const proto_conflict *c);
+/* The vote reply's item for a conflict the client resolves:
+ * {'oid', 'serials': (current, sent), 'data'}, in the reference server's
+ * order. *out is NULL and ZE_NOMEM returned when out of memory. */
+int proto_conflict_item(zv **out, zv_arena *a, const proto_conflict *c);
+/* Read a vote item or a ConflictError payload back: 1 with *c filled when d
+ * is a dict with an 8-byte 'oid'; serials and data are 0/empty when absent,
+ * c->data points into d, and the other fields are 0/NULL. */
+int proto_conflict_parse(const zv *d, proto_conflict *c);
+
+/* One object an undo cannot revert, and FileStorage's reason. */
+typedef struct proto_undo_error {
+    uint64_t oid;
+    const char *reason;
+} proto_undo_error;
+
+/* A failed undo. With n > 0, MultipleUndoErrors as FileStorage raises it,
+ * {'_errs': [(oid, reason), ...]} (the reference sends UndoError instances
+ * as the reasons, which no C server can pickle and no msgpack carries; the
+ * client keeps what it gets). With n == 0 (no transaction to undo, a
+ * non-undoable one), UndoError with its attributes {'_reason': message,
+ * '_oid': None}, as the reference sends it. */
+int proto_exc_undo(proto_exc *e, zv_arena *a, const char *message, const proto_undo_error *errs,
+                   size_t n);
+
+/* Error reply: (msgid, 2, ".reply", (e->class_path, e->payload)). */
+int proto_encode_error(proto_enc enc, zbuf *out, const zv *msgid, const proto_exc *e,
+                       zerr *err);
 
 /* ---- typed arguments -------------------------------------------------- */
 
-/* Checks for the args TUPLE of a decoded call; i is 0-based. Each returns 0
- * and stores the value (slices point into the message's arena), or ZE_INVAL
- * with a message such as "argument 2: expected an oid (8 bytes), got str";
- * a server answers a sync call with proto_encode_error_msg(PROTO_EXC_TYPE,
- * that message) and closes the connection after an async one (spec 6.3). */
+/* Checks for the args TUPLE of a decoded call, by server and client alike;
+ * i is 0-based. Each returns 0 and stores the value (slices and values point
+ * into the message's arena), or ZE_TYPE with a message such as
+ * "argument 2 must be 8 bytes (an oid), not str of length 3". A server
+ * answers a sync call with proto_exc_from_err (a TypeError of that message)
+ * and closes the connection after an async one (spec 6.3). */
 
 /* The i-th argument, or NULL when there is none. */
 const zv *proto_arg(const zv *args, size_t i);
-/* min <= number of arguments <= max. */
+/* min <= number of arguments <= max; ZE_TYPE "takes 1 to 2 arguments, got
+ * 3" otherwise (or when args is not a tuple). */
 int proto_args_count(const zv *args, size_t min, size_t max, zerr *err);
 /* bytes of exactly 8, as a big-endian integer. */
 int proto_arg_oid(const zv *args, size_t i, uint64_t *out, zerr *err);
 int proto_arg_tid(const zv *args, size_t i, uint64_t *out, zerr *err);
-/* None (*present = 0) or bytes of exactly 8 (*present = 1). */
-int proto_arg_optional_tid(const zv *args, size_t i, uint64_t *out, int *present, zerr *err);
+/* The serial of storea, restorea, deleteObject and
+ * checkCurrentSerialInTransaction: 8 bytes, or the forms ZEO's server also
+ * takes because ZODB's own tests send them for new objects: None (z64), and
+ * a str of 8 characters below U+0080 (its bytes, e.g. '\0' * 8). */
+int proto_arg_serial(const zv *args, size_t i, uint64_t *out, zerr *err);
+/* The (oid, serial, ...) that open storea, restorea, deleteObject,
+ * checkCurrentSerialInTransaction, storeBlobEnd, storeBlobShared,
+ * loadSerial and sendBlob: proto_arg_oid and proto_arg_serial of arguments
+ * 1 and 2. */
+int proto_args_oid_serial(const zv *args, uint64_t *oid, uint64_t *serial, zerr *err);
 /* bytes of any length. */
 int proto_arg_bytes(const zv *args, size_t i, zslice *out, zerr *err);
-/* None (*present = 0) or bytes (restorea's data). */
+/* tpc_begin's user and description: bytes, or a str taken as its UTF-8
+ * bytes, as ZODB's TransactionMetaData encodes one. */
+int proto_arg_text(const zv *args, size_t i, zslice *out, zerr *err);
+/* Optional arguments: None, or no argument at all (Python's default for a
+ * trailing argument; proto_args_count bounds how many there are), sets
+ * *present = 0; else the value must be as below and *present = 1. */
+/* None or bytes of exactly 8. */
+int proto_arg_optional_tid(const zv *args, size_t i, uint64_t *out, int *present, zerr *err);
+/* None or bytes (restorea's data). */
 int proto_arg_optional_bytes(const zv *args, size_t i, zslice *out, int *present, zerr *err);
 /* str (UTF-8, not NUL-terminated in the slice's view). */
 int proto_arg_str(const zv *args, size_t i, zslice *out, zerr *err);
@@ -201,8 +275,11 @@ int proto_arg_str(const zv *args, size_t i, zslice *out, zerr *err);
 int proto_arg_int(const zv *args, size_t i, int64_t *out, zerr *err);
 /* float, or an int/bool converted (pack's time). */
 int proto_arg_float(const zv *args, size_t i, double *out, zerr *err);
-/* dict (the extension; undoInfo's spec when not None). */
+/* dict (undoInfo's spec when not None). */
 int proto_arg_dict(const zv *args, size_t i, const zv **out, zerr *err);
+/* tuple or list (iterator_gc's ids, invalidateTransaction's oids: a list
+ * in pickle, an array, decoded as a tuple, in msgpack). */
+int proto_arg_seq(const zv *args, size_t i, const zv **out, zerr *err);
 
 /* ---- transaction extension ------------------------------------------- */
 

@@ -42,10 +42,8 @@ static int upload_failed(zsrv_call *call)
     zsrv_log(ZSRV_LOG_ERROR, "%s: %s", c->peer, call->err.msg);
     if (!x->active)
         return call->err.code;
-    if (!x->deferred.code) {
-        x->deferred = call->err;
-        x->deferred_class = "ZODB.POSException.StorageError";
-    }
+    if (!x->deferred.code)
+        x->deferred = call->err;   /* ZE_IO or ZE_FULL: a StorageError */
     x->blob_failed = 1;
     return 0;
 }
@@ -76,7 +74,7 @@ int zsrv_m_store_blob_chunk(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zslice chunk;
-    int rc = zsrv_arg_bytes(call, 0, &chunk);
+    int rc = proto_arg_bytes(call->args, 0, &chunk, &call->err);
     if (rc < 0)
         return rc;
     if (c->txn.blob_failed)
@@ -103,8 +101,8 @@ int zsrv_m_store_blob_end(zsrv_call *call)
     uint64_t oid, serial;
     zslice data;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
-        (rc = zsrv_arg_bytes(call, 2, &data)) < 0)
+    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0 ||
+        (rc = proto_arg_bytes(call->args, 2, &data, &call->err)) < 0)
         return rc;
     if (c->txn.blob_failed) {
         c->txn.blob_failed = 0;   /* the vote reports it */
@@ -147,8 +145,9 @@ int zsrv_m_store_blob_shared(zsrv_call *call)
     uint64_t oid, serial;
     zslice data, name;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
-        (rc = zsrv_arg_bytes(call, 2, &data)) < 0 || (rc = zsrv_arg_str(call, 3, &name)) < 0)
+    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0 ||
+        (rc = proto_arg_bytes(call->args, 2, &data, &call->err)) < 0 ||
+        (rc = proto_arg_str(call->args, 3, &name, &call->err)) < 0)
         return rc;
     zsrv_txn *x = zsrv_txn_open(call, call->argv[4]);
     if (!x)
@@ -224,18 +223,8 @@ int zsrv_blob_out_pump(zsrv_conn *c)
 
 static int missing_blob(zsrv_call *call, const char *path, uint64_t oid, uint64_t serial)
 {
-    zv_arena *a = call->a;
-    zv *t = zv_tuple(a, 3);
-    if (t) {
-        char msg[4200];
-        snprintf(msg, sizeof msg, "No blob file at %s", path);
-        t->u.seq.items[0] = zv_cstr(a, msg);
-        t->u.seq.items[1] = zv_oid(a, oid);
-        t->u.seq.items[2] = zv_oid(a, serial);
-        if (t->u.seq.items[0] && t->u.seq.items[1] && t->u.seq.items[2])
-            call->err_payload = t;
-    }
-    call->err_class = "ZODB.POSException.POSKeyError";
+    if (proto_exc_no_blob(&call->exc, call->a, path, oid, serial) < 0)
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     return zerr_set(&call->err, ZE_NOTFOUND, "no blob for %016llx", (unsigned long long)oid);
 }
 
@@ -244,7 +233,7 @@ int zsrv_m_send_blob(zsrv_call *call)
     zsrv_conn *c = call->c;
     uint64_t oid, serial;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0)
+    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0)
         return rc;
     char path[4096];
     zerr err = {0};

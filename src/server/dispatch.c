@@ -1,15 +1,16 @@
 /* dispatch.c: the method table, the per-state allowed set (spec section 2.4),
- * argument validation and the mapping of errors to replies.
+ * the argument count, and the error reply of a failed call.
  *
- * Every argument is checked for type and size here or in the handler before
- * anything reaches the store, so no request can leave a storage in a state
- * that hurts other clients. A failing sync call gets an error reply; a failing
+ * Every argument is checked for type and size, with proto's checks, here or
+ * in the handler before anything reaches the store, so no request can leave
+ * a storage in a state that hurts other clients. A failing sync call gets the
+ * error reply proto builds (the handler's exception, else the one of its
+ * error code); a failing
  * async call closes the connection (spec section 6.3), except a bad argument
  * in a call of the open transaction, which fails that transaction's vote. */
 #include "server/server_int.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum { BEFORE_REGISTER = 1, IN_TXN = 2 };
@@ -68,135 +69,20 @@ static const method *find_method(const char *name)
     return NULL;
 }
 
-/* ---- arguments --------------------------------------------------------- */
-
-static int type_error(zsrv_call *call, size_t i, const char *want)
-{
-    char *repr = NULL;
-    if (i < call->argc)
-        zv_repr(call->argv[i], &repr);
-    call->err_class = "builtins.TypeError";
-    zerr_set(&call->err, ZE_INVAL, "%s: argument %zu must be %s, not %.60s", call->m->name, i + 1,
-             want, repr ? repr : "nothing");
-    free(repr);
-    return ZE_INVAL;
-}
-
-static const zv *arg(zsrv_call *call, size_t i)
-{
-    return i < call->argc ? call->argv[i] : NULL;
-}
-
-int zsrv_arg_oid(zsrv_call *call, size_t i, uint64_t *out)
-{
-    const zv *v = arg(call, i);
-    if (!v || !zv_get_u64be(v, out))
-        return type_error(call, i, "8 bytes");
-    return 0;
-}
-
-int zsrv_arg_serial(zsrv_call *call, size_t i, uint64_t *out)
-{
-    const zv *v = arg(call, i);
-    /* ZODB's own tests store new objects with a serial of None, or the str
-     * '\0' * 8, and ZEO's server takes both: None is z64, an 8-character
-     * ASCII str its bytes. */
-    if (v && v->type == ZV_NONE) {
-        *out = 0;
-        return 0;
-    }
-    if (v && v->type == ZV_STR && v->u.s.len == 8) {
-        for (size_t k = 0; k < 8; k++)
-            if (v->u.s.p[k] >= 0x80)
-                return type_error(call, i, "8 bytes");
-        *out = zbe64(v->u.s.p);
-        return 0;
-    }
-    return zsrv_arg_oid(call, i, out);
-}
-
-int zsrv_arg_text(zsrv_call *call, size_t i, zslice *out)
-{
-    const zv *v = arg(call, i);
-    if (!v || (v->type != ZV_BYTES && v->type != ZV_STR))
-        return type_error(call, i, "bytes");
-    out->p = v->u.s.p;
-    out->len = v->u.s.len;
-    return 0;
-}
-
-int zsrv_arg_tid_opt(zsrv_call *call, size_t i, uint64_t *out, int *present)
-{
-    const zv *v = arg(call, i);
-    *present = 0;
-    if (!v || v->type == ZV_NONE)
-        return 0;
-    if (!zv_get_u64be(v, out))
-        return type_error(call, i, "8 bytes or None");
-    *present = 1;
-    return 0;
-}
-
-int zsrv_arg_bytes(zsrv_call *call, size_t i, zslice *out)
-{
-    const zv *v = arg(call, i);
-    if (!v || v->type != ZV_BYTES)
-        return type_error(call, i, "bytes");
-    out->p = v->u.s.p;
-    out->len = v->u.s.len;
-    return 0;
-}
-
-int zsrv_arg_bytes_opt(zsrv_call *call, size_t i, zslice *out, int *present)
-{
-    const zv *v = arg(call, i);
-    *present = 0;
-    if (!v || v->type == ZV_NONE)
-        return 0;
-    *present = 1;
-    return zsrv_arg_bytes(call, i, out);
-}
-
-int zsrv_arg_str(zsrv_call *call, size_t i, zslice *out)
-{
-    const zv *v = arg(call, i);
-    if (!v || v->type != ZV_STR)
-        return type_error(call, i, "str");
-    out->p = v->u.s.p;
-    out->len = v->u.s.len;
-    return 0;
-}
-
-int zsrv_arg_int(zsrv_call *call, size_t i, int64_t *out)
-{
-    const zv *v = arg(call, i);
-    if (!v || !zv_get_int(v, out))
-        return type_error(call, i, "int");
-    return 0;
-}
-
-int zsrv_arg_number(zsrv_call *call, size_t i, double *out)
-{
-    const zv *v = arg(call, i);
-    int64_t n;
-    if (v && v->type == ZV_FLOAT) {
-        *out = v->u.f;
-        return 0;
-    }
-    if (v && zv_get_int(v, &n)) {
-        *out = (double)n;
-        return 0;
-    }
-    return type_error(call, i, "a number");
-}
+/* ---- replies and errors ------------------------------------------------ */
 
 int zsrv_fail_poskey(zsrv_call *call, uint64_t oid)
 {
-    zv *t = zv_tuple(call->a, 1);
-    if (t && (t->u.seq.items[0] = zv_oid(call->a, oid)))
-        call->err_payload = t;
-    call->err_class = "ZODB.POSException.POSKeyError";
+    if (proto_exc_poskey(&call->exc, call->a, oid) < 0)
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     return zerr_set(&call->err, ZE_NOTFOUND, "no object %016llx", (unsigned long long)oid);
+}
+
+int zsrv_fail_as(zsrv_call *call, const char *class_path)
+{
+    if (proto_exc_msg(&call->exc, call->a, class_path, call->err.msg) < 0)
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    return call->err.code;
 }
 
 int zsrv_reply(zsrv_call *call, const zv *result)
@@ -208,42 +94,20 @@ int zsrv_reply(zsrv_call *call, const zv *result)
     return zsrv_send_reply(call->c, call->m->msgid, result);
 }
 
-/* ---- errors ------------------------------------------------------------ */
-
-static const char *class_for(int rc)
-{
-    switch (rc) {
-    case ZE_NOTFOUND: return "ZODB.POSException.POSKeyError";
-    case ZE_CONFLICT: return "ZODB.POSException.ConflictError";
-    case ZE_READCONFLICT: return "ZODB.POSException.ReadConflictError";
-    case ZE_UNDO: return "ZODB.POSException.UndoError";
-    case ZE_READONLY: return "ZODB.POSException.ReadOnlyError";
-    case ZE_TXN: return "ZODB.POSException.StorageTransactionError";
-    case ZE_INVAL:
-    case ZE_TOOBIG: return "builtins.ValueError";
-    default: return "ZODB.POSException.StorageError";
-    }
-}
-
+/* The handler's exception, or the one its error code is reported as. */
 static void send_call_error(zsrv_call *call, int rc)
 {
-    const char *cls = call->err_class ? call->err_class : class_for(rc);
-    zv *payload = call->err_payload;
-    if (!payload) {
-        /* ReadOnlyError() carries no args; the others carry the message. */
-        payload = zv_tuple(call->a, rc == ZE_READONLY ? 0 : 1);
-        if (payload && rc != ZE_READONLY &&
-            !(payload->u.seq.items[0] = zv_cstr(call->a, call->err.msg)))
-            payload = NULL;
-    }
+    proto_exc e = call->exc;
+    call->err.code = rc;
+    int built = e.class_path ? 0 : proto_exc_from_err(&e, call->a, &call->err);
     if (rc != ZE_NOTFOUND && rc != ZE_CONFLICT && rc != ZE_READCONFLICT)
-        zsrv_log(ZSRV_LOG_INFO, "%s: %s failed: %s: %s", call->c->peer, call->m->name, cls,
-                 call->err.msg);
-    if (!payload) {
+        zsrv_log(ZSRV_LOG_INFO, "%s: %s failed: %s: %s", call->c->peer, call->m->name,
+                 e.class_path ? e.class_path : proto_exc_class(rc), call->err.msg);
+    if (built < 0) {
         zsrv_conn_close(call->c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    zsrv_send_error(call->c, call->m->msgid, cls, payload);
+    zsrv_send_error(call->c, call->m->msgid, &e);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -279,20 +143,15 @@ void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
         zsrv_conn_close(c, ZSRV_LOG_WARNING, "arguments are not a tuple");
         return;
     }
-    zsrv_call call = {.c = c, .m = &m, .argv = m.args->u.seq.items, .argc = m.args->u.seq.n,
-                      .a = c->arena};
-    int rc;
-    if (call.argc < md->min_args || call.argc > md->max_args) {
-        call.err_class = "builtins.TypeError";
-        rc = zerr_set(&call.err, ZE_INVAL, "%s takes %d to %d arguments, not %zu", md->name,
-                      md->min_args, md->max_args, call.argc);
-    } else {
+    zsrv_call call = {.c = c, .m = &m, .args = m.args, .argv = m.args->u.seq.items,
+                      .argc = m.args->u.seq.n, .a = c->arena};
+    int rc = proto_args_count(m.args, md->min_args, md->max_args, &call.err);
+    if (rc == 0)
         rc = md->fn(&call);
-    }
     if (rc >= 0 || c->state == CONN_CLOSING)
         return;
     if (m.async) {
-        if ((md->flags & IN_TXN) && rc == ZE_INVAL && zsrv_txn_defer_error(&call))
+        if ((md->flags & IN_TXN) && zsrv_txn_defer_error(&call, rc))
             return;
         snprintf(why, sizeof why, "async %s failed: %s", md->name, call.err.msg);
         zsrv_conn_close(c, ZSRV_LOG_WARNING, why);

@@ -52,8 +52,8 @@ int zsrv_m_tpc_finish(zsrv_call *call)
         return zsrv_reply(call, zv_none(call->a));
     }
     if (x->vote != VOTE_OK) {
-        call->err_class = "builtins.AssertionError";
-        return zerr_set(&call->err, ZE_TXN, "tpc_finish without a successful vote");
+        zerr_set(&call->err, ZE_TXN, "tpc_finish without a successful vote");
+        return zsrv_fail_as(call, PROTO_EXC_ASSERTION);
     }
     zsrv_commit *cm = calloc(1, sizeof *cm);
     if (!cm || !(cm->arena = zv_arena_new()) ||
@@ -143,7 +143,7 @@ static void complete(zsrv_commit *cm, int failed)
         forget_tid(st, cm);
         if (c) {
             txn_finished(c);
-            zsrv_send_error_msg(c, cm->msgid, "ZODB.POSException.StorageError", cm->err.msg);
+            zsrv_send_error_msg(c, cm->msgid, PROTO_EXC_STORAGE, cm->err.msg);
         }
         return;
     }

@@ -168,7 +168,7 @@ int zsrv_m_get_invalidations(zsrv_call *call)
 {
     zsrv_storage *st = call->c->stor;
     uint64_t tid;
-    int rc = zsrv_arg_oid(call, 0, &tid);
+    int rc = proto_arg_tid(call->args, 0, &tid, &call->err);
     if (rc < 0)
         return rc;
     uint64_t last = store_reader_last_tid(st->rd);

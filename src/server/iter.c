@@ -37,17 +37,15 @@ static void iter_remove(zsrv_conn *c, int64_t id)
 
 static int key_error(zsrv_call *call, size_t arg)
 {
-    zv *t = zv_tuple(call->a, 1);
-    if (t && (t->u.seq.items[0] = zv_copy(call->a, call->argv[arg])))
-        call->err_payload = t;
-    call->err_class = "builtins.KeyError";
+    if (proto_exc_key(&call->exc, call->a, call->argv[arg]) < 0)
+        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     return zerr_set(&call->err, ZE_INVAL, "no such iterator");
 }
 
 static zsrv_iter *iter_find(zsrv_call *call, size_t arg, int is_record)
 {
     int64_t id;
-    if (zsrv_arg_int(call, arg, &id) < 0)
+    if (proto_arg_int(call->args, arg, &id, &call->err) < 0)
         return NULL;
     for (zsrv_iter *i = call->c->iters; i; i = i->next)
         if (i->id == id && i->is_record == is_record)
@@ -103,8 +101,8 @@ int zsrv_m_iterator_start(zsrv_call *call)
 {
     uint64_t start = 0, stop = 0;
     int has_start, has_stop, rc;
-    if ((rc = zsrv_arg_tid_opt(call, 0, &start, &has_start)) < 0 ||
-        (rc = zsrv_arg_tid_opt(call, 1, &stop, &has_stop)) < 0)
+    if ((rc = proto_arg_optional_tid(call->args, 0, &start, &has_start, &call->err)) < 0 ||
+        (rc = proto_arg_optional_tid(call->args, 1, &stop, &has_stop, &call->err)) < 0)
         return rc;
     zsrv_iter *i = iter_add(call, start, stop, 0);
     if (!i)
@@ -150,12 +148,12 @@ int zsrv_m_iterator_record_start(zsrv_call *call)
     zsrv_iter *txi = iter_find(call, 0, 0);
     if (!txi)
         return call->err.code;
-    if ((rc = zsrv_arg_oid(call, 1, &tid)) < 0)
+    if ((rc = proto_arg_tid(call->args, 1, &tid, &call->err)) < 0)
         return rc;
     if (!txi->has_last || txi->last_tid != tid) {
-        call->err_class = "builtins.Exception";
-        return zerr_set(&call->err, ZE_INVAL, "Out-of-order request for records of %016llx",
-                        (unsigned long long)tid);
+        zerr_set(&call->err, ZE_INVAL, "Out-of-order request for records of %016llx",
+                 (unsigned long long)tid);
+        return zsrv_fail_as(call, PROTO_EXC_EXCEPTION);
     }
     zsrv_iter *ri = iter_add(call, tid, tid, 1);
     if (!ri)
@@ -195,11 +193,10 @@ int zsrv_m_iterator_record_next(zsrv_call *call)
 
 int zsrv_m_iterator_gc(zsrv_call *call)
 {
-    const zv *ids = call->argv[0];
-    if (!zv_is_seq(ids)) {
-        call->err_class = "builtins.TypeError";
-        return zerr_set(&call->err, ZE_INVAL, "iterator_gc takes a list of ids");
-    }
+    const zv *ids;
+    int rc = proto_arg_seq(call->args, 0, &ids, &call->err);
+    if (rc < 0)
+        return rc;
     for (size_t k = 0; k < ids->u.seq.n; k++) {
         int64_t id;
         if (zv_get_int(ids->u.seq.items[k], &id))

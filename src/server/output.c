@@ -28,18 +28,18 @@ int zsrv_send_reply(zsrv_conn *c, const zv *msgid, const zv *result)
     if (rc < 0) {
         c->out.len = mark;
         zsrv_log(ZSRV_LOG_ERROR, "%s: cannot encode a reply: %s", c->peer, err.msg);
-        return zsrv_send_error_msg(c, msgid, "builtins.ValueError", "Couldn't pickle response");
+        return zsrv_send_error_msg(c, msgid, PROTO_EXC_VALUE, "Couldn't pickle response");
     }
     return after_encode(c, rc, &err);
 }
 
-int zsrv_send_error(zsrv_conn *c, const zv *msgid, const char *cls, const zv *payload)
+int zsrv_send_error(zsrv_conn *c, const zv *msgid, const proto_exc *e)
 {
     if (c->state == CONN_CLOSING)
         return ZE_CLOSED;
     zerr err = {0};
     size_t mark = c->out.len;
-    int rc = proto_encode_error(c->enc, &c->out, msgid, cls, payload, &err);
+    int rc = proto_encode_error(c->enc, &c->out, msgid, e, &err);
     if (rc < 0)
         c->out.len = mark;
     return after_encode(c, rc, &err);
@@ -50,10 +50,10 @@ int zsrv_send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const ch
     zv_arena *a = zv_arena_new();
     if (!a)
         return ZE_NOMEM;
-    zv *payload = zv_tuple(a, 1);
-    int rc = ZE_NOMEM;
-    if (payload && (payload->u.seq.items[0] = zv_cstr(a, msg)))
-        rc = zsrv_send_error(c, msgid, cls, payload);
+    proto_exc e;
+    int rc = proto_exc_msg(&e, a, cls, msg);
+    if (rc == 0)
+        rc = zsrv_send_error(c, msgid, &e);
     zv_arena_free(a);
     return rc;
 }

@@ -45,7 +45,7 @@ static void pack_done(uv_work_t *w, int status)
             if (none)
                 zsrv_send_reply(p->conn, p->msgid, none);
         } else {
-            zsrv_send_error_msg(p->conn, p->msgid, "ZODB.POSException.StorageError",
+            zsrv_send_error_msg(p->conn, p->msgid, PROTO_EXC_STORAGE,
                                 p->err.msg);
         }
     }
@@ -66,7 +66,7 @@ int zsrv_m_pack(zsrv_call *call)
     zsrv_storage *st = c->stor;
     double when;
     int rc;
-    if ((rc = zsrv_arg_number(call, 0, &when)) < 0)
+    if ((rc = proto_arg_float(call->args, 0, &when, &call->err)) < 0)
         return rc;
     int wait = call->argc < 2 || zv_truthy(call->argv[1]);
     if (st->packing)

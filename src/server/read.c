@@ -23,16 +23,14 @@ int zsrv_m_register(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zslice name;
-    int rc = zsrv_arg_str(call, 0, &name);
+    int rc = proto_arg_str(call->args, 0, &name, &call->err);
     if (rc < 0)
         return rc;
     int read_only = call->argc > 1 && zv_truthy(call->argv[1]);
     zsrv_storage *st = zsrv_find_storage(c->srv, (const char *)name.p, name.len);
-    if (!st) {
-        call->err_class = "builtins.ValueError";
+    if (!st)   /* a ValueError */
         return zerr_set(&call->err, ZE_INVAL, "unknown storage: %.*s", (int)name.len,
                         (const char *)name.p);
-    }
     if (!read_only && (c->srv->cfg->read_only || st->read_only))
         return zerr_set(&call->err, ZE_READONLY, "read-only storage");
     c->stor = st;
@@ -118,7 +116,8 @@ int zsrv_m_load_before(zsrv_call *call)
     zsrv_storage *st = call->c->stor;
     uint64_t oid, before, start, end;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_oid(call, 1, &before)) < 0)
+    if ((rc = proto_arg_oid(call->args, 0, &oid, &call->err)) < 0 ||
+        (rc = proto_arg_tid(call->args, 1, &before, &call->err)) < 0)
         return rc;
     st->stats.loads++;
     zbuf data = ZBUF_INIT;
@@ -149,7 +148,7 @@ int zsrv_m_load_serial(zsrv_call *call)
 {
     uint64_t oid, serial;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0)
+    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0)
         return rc;
     zbuf data = ZBUF_INIT;
     zerr err = {0};
@@ -167,7 +166,7 @@ int zsrv_m_get_tid(zsrv_call *call)
 {
     uint64_t oid, tid;
     zerr err = {0};
-    int rc = zsrv_arg_oid(call, 0, &oid);
+    int rc = proto_arg_oid(call->args, 0, &oid, &call->err);
     if (rc < 0)
         return rc;
     if ((rc = store_current_tid(call->c->stor->rd, oid, &tid, &err)) < 0)
@@ -180,7 +179,7 @@ int zsrv_m_new_oids(zsrv_call *call)
 {
     int64_t n = 100;
     int rc;
-    if (call->argc > 0 && (rc = zsrv_arg_int(call, 0, &n)) < 0)
+    if (call->argc > 0 && (rc = proto_arg_int(call->args, 0, &n, &call->err)) < 0)
         return rc;
     if (call->c->read_only)
         return zerr_set(&call->err, ZE_READONLY, "read-only connection");
@@ -200,8 +199,8 @@ int zsrv_m_new_oids(zsrv_call *call)
 int zsrv_m_new_oid(zsrv_call *call)
 {
     /* Listed in ZEO's method table but not implemented there either. */
-    call->err_class = "builtins.AttributeError";
-    return zerr_set(&call->err, ZE_INVAL, "'ZEOStorage' object has no attribute 'new_oid'");
+    zerr_set(&call->err, ZE_INVAL, "'ZEOStorage' object has no attribute 'new_oid'");
+    return zsrv_fail_as(call, PROTO_EXC_ATTRIBUTE);
 }
 
 /* ---- history ----------------------------------------------------------- */
@@ -276,9 +275,10 @@ int zsrv_m_history(zsrv_call *call)
     uint64_t oid;
     int64_t size = 1;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0)
+    if ((rc = proto_arg_oid(call->args, 0, &oid, &call->err)) < 0)
         return rc;
-    if (call->argc > 1 && call->argv[1]->type != ZV_NONE && (rc = zsrv_arg_int(call, 1, &size)) < 0)
+    if (call->argc > 1 && call->argv[1]->type != ZV_NONE &&
+        (rc = proto_arg_int(call->args, 1, &size, &call->err)) < 0)
         return rc;
     if (size < 1)
         size = 1;
@@ -299,7 +299,7 @@ int zsrv_m_record_iternext(zsrv_call *call)
 {
     uint64_t from = 0, oid, tid, next;
     int present, has_next, rc;
-    if ((rc = zsrv_arg_tid_opt(call, 0, &from, &present)) < 0)
+    if ((rc = proto_arg_optional_tid(call->args, 0, &from, &present, &call->err)) < 0)
         return rc;
     zbuf data = ZBUF_INIT;
     rc = store_record_iternext(call->c->stor->rd, from, &oid, &tid, &data, &next, &has_next,

@@ -171,7 +171,6 @@ typedef struct zsrv_txn {
     zsrv_conn *lock_prev, *lock_next;   /* zsrv_storage.holders */
     zsrv_conn *wait_next;          /* zsrv_storage.wait_head queue */
     zerr deferred;                 /* first bad argument of a queued call: fails the vote */
-    const char *deferred_class;
     int blob_failed;               /* the blob upload under way could not be written */
 } zsrv_txn;
 
@@ -255,7 +254,7 @@ void zsrv_conn_pump(zsrv_conn *c);
 /* ---- output helpers (output.c) ----------------------------------------- */
 
 int zsrv_send_reply(zsrv_conn *c, const zv *msgid, const zv *result);
-int zsrv_send_error(zsrv_conn *c, const zv *msgid, const char *cls, const zv *payload);
+int zsrv_send_error(zsrv_conn *c, const zv *msgid, const proto_exc *e);
 int zsrv_send_async(zsrv_conn *c, const char *name, const zv *args);
 /* Error reply with a (message,) payload. */
 int zsrv_send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg);
@@ -264,16 +263,16 @@ int zsrv_send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const ch
 
 /* One call being served. A handler either replies (sync calls), or returns a
  * negative ZE_* code with err filled; the dispatcher then sends the error
- * reply (class err_class, else derived from the code; payload err_payload,
- * else (message,)) or, for async calls, closes the connection. */
+ * reply (exc when a handler built one, else proto_exc_from_err(err)) or, for
+ * async calls, closes the connection. */
 typedef struct zsrv_call {
     zsrv_conn *c;
     const proto_msg *m;
+    const zv *args;                /* m->args: the arguments tuple, for proto_arg_* */
     zv *const *argv;
     size_t argc;
     zv_arena *a;
-    const char *err_class;
-    zv *err_payload;
+    proto_exc exc;                 /* class_path NULL: derived from err */
     zerr err;
 } zsrv_call;
 
@@ -282,22 +281,11 @@ typedef int (*zsrv_handler)(zsrv_call *call);
 /* Handle one frame payload received on an established connection. */
 void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len);
 
-/* Argument accessors: 0, or ZE_INVAL with a TypeError set on the call. */
-int zsrv_arg_oid(zsrv_call *call, size_t i, uint64_t *out);
-int zsrv_arg_tid_opt(zsrv_call *call, size_t i, uint64_t *out, int *present);
-/* A serial: 8 bytes, None (z64) or an 8-character ASCII str (ZODB's tests
- * send both for new objects, and ZEO accepts them). */
-int zsrv_arg_serial(zsrv_call *call, size_t i, uint64_t *out);
-/* bytes, or a str taken as its UTF-8 bytes (ZODB's TransactionMetaData
- * encodes a str user or description the same way). */
-int zsrv_arg_text(zsrv_call *call, size_t i, zslice *out);
-int zsrv_arg_bytes(zsrv_call *call, size_t i, zslice *out);
-int zsrv_arg_bytes_opt(zsrv_call *call, size_t i, zslice *out, int *present);
-int zsrv_arg_str(zsrv_call *call, size_t i, zslice *out);
-int zsrv_arg_int(zsrv_call *call, size_t i, int64_t *out);
-int zsrv_arg_number(zsrv_call *call, size_t i, double *out);
 /* Set a POSKeyError(oid) on the call and return ZE_NOTFOUND. */
 int zsrv_fail_poskey(zsrv_call *call, uint64_t oid);
+/* Report call->err (already set) as class_path(message) instead of the
+ * class of its code; returns its code. */
+int zsrv_fail_as(zsrv_call *call, const char *class_path);
 /* Reply on behalf of the handler. */
 int zsrv_reply(zsrv_call *call, const zv *result);
 
@@ -350,9 +338,10 @@ zsrv_txn *zsrv_txn_check(zsrv_call *call, const zv *txn);
 zsrv_txn *zsrv_txn_open(zsrv_call *call, const zv *txn);
 /* Abort and forget the connection's transaction (disconnect, timeout). */
 void zsrv_txn_drop(zsrv_conn *c);
-/* An async call of the open transaction failed its argument checks: keep the
- * error for the vote instead of closing the connection. 1 when kept. */
-int zsrv_txn_defer_error(zsrv_call *call);
+/* An async call of the open transaction failed with rc: keep a bad
+ * argument's error (ZE_TYPE, ZE_INVAL, ZE_UNDO) for the vote instead of
+ * closing the connection. 1 when kept. */
+int zsrv_txn_defer_error(zsrv_call *call, int rc);
 /* lock.c: per-oid commit locks, FIFO, with the transaction timeout */
 /* Lock the oids of c's transaction and vote now, or queue it (VOTE_WAITING)
  * until no other voter holds them. Also for the re-vote after conflicts. */

@@ -10,24 +10,15 @@
 
 #include <string.h>
 
-static int txn_error(zsrv_call *call, const zv *current, const zv *txn)
-{
-    zv *t = zv_tuple(call->a, 2);
-    if (t) {
-        t->u.seq.items[0] = current ? zv_copy(call->a, current) : zv_none(call->a);
-        t->u.seq.items[1] = zv_copy(call->a, txn);
-        if (t->u.seq.items[0] && t->u.seq.items[1])
-            call->err_payload = t;
-    }
-    return zerr_set(&call->err, ZE_TXN, "transaction mismatch");
-}
-
 zsrv_txn *zsrv_txn_check(zsrv_call *call, const zv *txn)
 {
     zsrv_txn *x = &call->c->txn;
     if (x->active && zv_equal(x->id, txn))
         return x;
-    txn_error(call, x->active ? x->id : NULL, txn);
+    if (proto_exc_txn_mismatch(&call->exc, call->a, x->active ? x->id : NULL, txn) < 0)
+        zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    else
+        zerr_set(&call->err, ZE_TXN, "transaction mismatch");
     return NULL;
 }
 
@@ -45,15 +36,16 @@ static int check_meta(zsrv_call *call, zslice *user, zslice *desc, zslice *tidb,
                       char *status)
 {
     int rc;
-    if ((rc = zsrv_arg_text(call, 1, user)) < 0 || (rc = zsrv_arg_text(call, 2, desc)) < 0)
+    if ((rc = proto_arg_text(call->args, 1, user, &call->err)) < 0 ||
+        (rc = proto_arg_text(call->args, 2, desc, &call->err)) < 0)
         return rc;
+    /* The extension: a dict, or what TransactionMetaData also takes. */
     const zv *ext = call->argv[3];
-    if (ext->type != ZV_DICT && ext->type != ZV_NONE && ext->type != ZV_BYTES) {
-        call->err_class = "builtins.TypeError";
-        return zerr_set(&call->err, ZE_INVAL, "tpc_begin: the extension must be a dict");
-    }
+    if (ext->type != ZV_NONE && ext->type != ZV_BYTES &&
+        (rc = proto_arg_dict(call->args, 3, &ext, &call->err)) < 0)
+        return rc;
     uint64_t tid;
-    if ((rc = zsrv_arg_tid_opt(call, 4, &tid, has_tid)) < 0)
+    if ((rc = proto_arg_optional_tid(call->args, 4, &tid, has_tid, &call->err)) < 0)
         return rc;
     if (*has_tid) {
         tidb->p = call->argv[4]->u.s.p;
@@ -62,7 +54,7 @@ static int check_meta(zsrv_call *call, zslice *user, zslice *desc, zslice *tidb,
     *status = ' ';
     if (call->argc > 5) {
         zslice st;
-        if ((rc = zsrv_arg_str(call, 5, &st)) < 0)
+        if ((rc = proto_arg_str(call->args, 5, &st, &call->err)) < 0)
             return rc;
         if (st.len != 1 || (st.p[0] != ' ' && st.p[0] != 'p'))
             return zerr_set(&call->err, ZE_INVAL, "tpc_begin: bad transaction status");
@@ -141,8 +133,8 @@ int zsrv_m_storea(zsrv_call *call)
     uint64_t oid, serial;
     zslice data;
     int rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
-        (rc = zsrv_arg_bytes(call, 2, &data)) < 0)
+    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0 ||
+        (rc = proto_arg_bytes(call->args, 2, &data, &call->err)) < 0)
         return rc;
     zsrv_txn *x = zsrv_txn_open(call, call->argv[3]);
     if (!x)
@@ -156,9 +148,9 @@ int zsrv_m_restorea(zsrv_call *call)
     uint64_t oid, serial, prev = 0;
     zslice data = {0};
     int has_data, has_prev, rc;
-    if ((rc = zsrv_arg_oid(call, 0, &oid)) < 0 || (rc = zsrv_arg_serial(call, 1, &serial)) < 0 ||
-        (rc = zsrv_arg_bytes_opt(call, 2, &data, &has_data)) < 0 ||
-        (rc = zsrv_arg_tid_opt(call, 3, &prev, &has_prev)) < 0)
+    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0 ||
+        (rc = proto_arg_optional_bytes(call->args, 2, &data, &has_data, &call->err)) < 0 ||
+        (rc = proto_arg_optional_tid(call->args, 3, &prev, &has_prev, &call->err)) < 0)
         return rc;
     zsrv_txn *x = zsrv_txn_open(call, call->argv[4]);
     if (!x)
@@ -172,7 +164,7 @@ int zsrv_m_restorea(zsrv_call *call)
  * deleteObject; NULL with call->err set when one is wrong. */
 static zsrv_txn *oid_serial_txn(zsrv_call *call, uint64_t *oid, uint64_t *serial)
 {
-    if (zsrv_arg_oid(call, 0, oid) < 0 || zsrv_arg_serial(call, 1, serial) < 0)
+    if (proto_args_oid_serial(call->args, oid, serial, &call->err) < 0)
         return NULL;
     return zsrv_txn_open(call, call->argv[2]);
 }
@@ -225,16 +217,15 @@ void zsrv_txn_drop(zsrv_conn *c)
  * value and then aborts never notices; closing the connection instead would
  * break that client. The transaction's txn id is each such call's last
  * argument. */
-int zsrv_txn_defer_error(zsrv_call *call)
+int zsrv_txn_defer_error(zsrv_call *call, int rc)
 {
     zsrv_txn *x = &call->c->txn;
-    if (!x->active || call->argc == 0 || !zv_equal(x->id, call->argv[call->argc - 1]) ||
+    if ((rc != ZE_TYPE && rc != ZE_INVAL && rc != ZE_UNDO) || !x->active || call->argc == 0 ||
+        !zv_equal(x->id, call->argv[call->argc - 1]) ||
         (x->vote != VOTE_NONE && x->vote != VOTE_CONFLICT))
         return 0;
-    if (!x->deferred.code) {
+    if (!x->deferred.code)
         x->deferred = call->err;
-        x->deferred_class = call->err_class ? call->err_class : "builtins.TypeError";
-    }
     zsrv_log(ZSRV_LOG_INFO, "%s: %s (its transaction's vote will fail)", call->c->peer,
              call->err.msg);
     return 1;

@@ -129,8 +129,8 @@ int zsrv_m_undo_log(zsrv_call *call)
 {
     int64_t first = 0, last = -20;
     int rc;
-    if ((call->argc > 0 && (rc = zsrv_arg_int(call, 0, &first)) < 0) ||
-        (call->argc > 1 && (rc = zsrv_arg_int(call, 1, &last)) < 0))
+    if ((call->argc > 0 && (rc = proto_arg_int(call->args, 0, &first, &call->err)) < 0) ||
+        (call->argc > 1 && (rc = proto_arg_int(call->args, 1, &last, &call->err)) < 0))
         return rc;
     return undo_list(call, first, last, NULL);
 }
@@ -139,16 +139,14 @@ int zsrv_m_undo_info(zsrv_call *call)
 {
     int64_t first = 0, last = -20;
     int rc;
-    if ((call->argc > 0 && (rc = zsrv_arg_int(call, 0, &first)) < 0) ||
-        (call->argc > 1 && (rc = zsrv_arg_int(call, 1, &last)) < 0))
+    if ((call->argc > 0 && (rc = proto_arg_int(call->args, 0, &first, &call->err)) < 0) ||
+        (call->argc > 1 && (rc = proto_arg_int(call->args, 1, &last, &call->err)) < 0))
         return rc;
-    const zv *spec = call->argc > 2 ? call->argv[2] : NULL;
+    const zv *spec = proto_arg(call->args, 2);
     if (spec && spec->type == ZV_NONE)
         spec = NULL;
-    if (spec && spec->type != ZV_DICT) {
-        call->err_class = "builtins.TypeError";
-        return zerr_set(&call->err, ZE_INVAL, "undoInfo: specification must be a dict or None");
-    }
+    if (spec && (rc = proto_arg_dict(call->args, 2, &spec, &call->err)) < 0)
+        return rc;
     return undo_list(call, first, last, spec && spec->u.seq.n ? spec : NULL);
 }
 
@@ -157,14 +155,12 @@ int zsrv_m_undoa(zsrv_call *call)
     zslice id;
     uint64_t tid;
     int rc;
-    if ((rc = zsrv_arg_bytes(call, 0, &id)) < 0)
+    if ((rc = proto_arg_bytes(call->args, 0, &id, &call->err)) < 0)
         return rc;
     zsrv_txn *x = zsrv_txn_open(call, call->argv[1]);
     if (!x)
         return call->err.code;
-    if (parse_undo_id(id, &tid) < 0) {
-        call->err_class = "ZODB.POSException.UndoError";
+    if (parse_undo_id(id, &tid) < 0)
         return zerr_set(&call->err, ZE_UNDO, "undo id is not a transaction id");
-    }
     return store_txn_undo(x->t, tid, &call->err);
 }

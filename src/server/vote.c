@@ -12,28 +12,27 @@
 #include "server/server_int.h"
 #include "pickle/record.h"
 
-#include <stdio.h>
 #include <string.h>
 
-/* Queue the vote reply, or hold it back until the newest handed-off commit
- * is visible. */
-static void vote_answer(zsrv_conn *c, const zv *msgid, const char *err_cls, const zv *value)
+/* Queue the vote reply (value, or the exception e when not NULL), or hold
+ * it back until the newest handed-off commit is visible. */
+static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const zv *value)
 {
     zsrv_storage *st = c->stor;
     uint64_t visible = store_reader_last_tid(st->rd);
-    int reveals = err_cls || value->type != ZV_LIST || value->u.seq.n != 0;
+    int reveals = e || value->type != ZV_LIST || value->u.seq.n != 0;
     /* A reply already held back keeps its place: later ones queue behind it. */
     if (!c->deferred.len && (!reveals || st->handed_tid <= visible)) {
-        if (err_cls)
-            zsrv_send_error(c, msgid, err_cls, value);
+        if (e)
+            zsrv_send_error(c, msgid, e);
         else
             zsrv_send_reply(c, msgid, value);
         return;
     }
     zerr err = {0};
     size_t mark = c->deferred.len;
-    int rc = err_cls ? proto_encode_error(c->enc, &c->deferred, msgid, err_cls, value, &err)
-                     : proto_encode_reply(c->enc, &c->deferred, msgid, value, &err);
+    int rc = e ? proto_encode_error(c->enc, &c->deferred, msgid, e, &err)
+               : proto_encode_reply(c->enc, &c->deferred, msgid, value, &err);
     if (rc < 0) {
         c->deferred.len = mark;
         zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot encode a vote reply");
@@ -62,53 +61,11 @@ void zsrv_release_deferred(zsrv_storage *st)
     }
 }
 
-static zv *conflict_dict(zv_arena *a, const store_conflict *k)
+/* The store's conflict as the protocol states it. */
+static proto_conflict proto_view(const store_conflict *k)
 {
-    zv *d = zv_dict(a, 3);
-    if (!d)
-        return NULL;
-    zv **it = d->u.seq.items;
-    it[0] = zv_cstr(a, "oid");
-    it[1] = zv_oid(a, k->oid);
-    it[2] = zv_cstr(a, "serials");
-    zv *c = zv_oid(a, k->committed), *e = zv_oid(a, k->expected);
-    it[3] = c && e ? zv_tuple2(a, c, e) : NULL;
-    it[4] = zv_cstr(a, "data");
-    it[5] = zv_bytes(a, k->data.p, k->data.len);
-    for (int i = 0; i < 6; i++)
-        if (!it[i])
-            return NULL;
-    return d;
-}
-
-/* The ConflictError / ReadConflictError attribute dict the client rebuilds
- * (spec section 11.2): message, oid, serials, class_name. */
-static zv *conflict_error(zv_arena *a, const store_conflict *k, const char *message)
-{
-    zv *d = zv_dict(a, 4);
-    if (!d)
-        return NULL;
-    zv **it = d->u.seq.items;
-    char cls[256];
-    int have_cls = k && !k->read_conflict && k->data.len &&
-                   record_class_name(k->data.p, k->data.len, cls, sizeof cls) == 0;
-    it[0] = zv_cstr(a, "message");
-    it[1] = zv_cstr(a, message);
-    it[2] = zv_cstr(a, "oid");
-    it[3] = k ? zv_oid(a, k->oid) : zv_none(a);
-    it[4] = zv_cstr(a, "serials");
-    if (k) {
-        zv *c = zv_oid(a, k->committed), *e = zv_oid(a, k->expected);
-        it[5] = c && e ? zv_tuple2(a, c, e) : NULL;
-    } else {
-        it[5] = zv_none(a);
-    }
-    it[6] = zv_cstr(a, "class_name");
-    it[7] = have_cls ? zv_cstr(a, cls) : zv_none(a);
-    for (int i = 0; i < 8; i++)
-        if (!it[i])
-            return NULL;
-    return d;
+    return (proto_conflict){.read = k->read_conflict, .oid = k->oid, .current = k->committed,
+                            .sent = k->expected, .data = k->data};
 }
 
 static int all_resolvable(const store_vote_result *res)
@@ -145,9 +102,11 @@ static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *r
     x->had_conflicts = 1;
     c->stor->stats.conflicts += res->n_conflicts;
     zv *l = zv_list(a, res->n_conflicts);
-    for (size_t i = 0; l && i < res->n_conflicts; i++)
-        if (!(l->u.seq.items[i] = conflict_dict(a, &res->conflicts[i])))
+    for (size_t i = 0; l && i < res->n_conflicts; i++) {
+        proto_conflict pc = proto_view(&res->conflicts[i]);
+        if (proto_conflict_item(&l->u.seq.items[i], a, &pc) < 0)
             l = NULL;
+    }
     if (!l) {
         zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
@@ -155,26 +114,6 @@ static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *r
     vote_answer(c, x->vote_msgid, NULL, l);
 }
 
-/* The MultipleUndoErrors FileStorage raises, which the ZEO client rebuilds
- * from {'_errs': [(oid, reason)]} (a plain UndoError would reach the
- * application as a ServerException). The store names the oid in its
- * message as "oid <16 hex digits>". */
-static zv *undo_errors(zv_arena *a, const char *msg)
-{
-    const char *at = strstr(msg, "oid ");
-    unsigned long long oid;
-    zv *oidv = at && sscanf(at + 4, "%16llx", &oid) == 1 ? zv_oid(a, oid) : zv_none(a);
-    zv *reason = zv_cstr(a, msg);
-    zv *pair = oidv && reason ? zv_tuple2(a, oidv, reason) : NULL;
-    zv *list = zv_list(a, 1), *d = zv_dict(a, 1);
-    if (!pair || !list || !d || !(d->u.seq.items[0] = zv_cstr(a, "_errs")))
-        return NULL;
-    list->u.seq.items[0] = pair;
-    d->u.seq.items[1] = list;
-    return d;
-}
-
-/* Build the error for a failed vote, then forget the transaction. */
 /* The conflict the error reports: the client drops that oid from its cache,
  * so it must be the one that made the vote fail (a read or delete conflict),
  * not a resolvable write conflict listed before it. */
@@ -186,41 +125,53 @@ static const store_conflict *failing_conflict(const store_vote_result *res)
     return res->n_conflicts ? &res->conflicts[0] : NULL;
 }
 
-static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_result *res,
-                        const zerr *err)
+/* The exception of a failed vote, from the store's structured result. */
+static int vote_exc(proto_exc *e, zv_arena *a, int rc, const store_vote_result *res,
+                    const zerr *err)
 {
     const store_conflict *k = failing_conflict(res);
-    const char *cls;
-    zv *payload;
-    if (rc == ZE_READCONFLICT || (k && k->read_conflict)) {
-        cls = "ZODB.POSException.ReadConflictError";
-        payload = conflict_error(a, k, "database read conflict error");
-    } else if (rc == ZE_CONFLICT) {
-        cls = "ZODB.POSException.ConflictError";
-        payload = conflict_error(a, k, "database conflict error");
-    } else if (rc == ZE_UNDO) {
-        cls = "ZODB.POSException.MultipleUndoErrors";
-        payload = undo_errors(a, err->msg);
-    } else {
-        cls = rc == ZE_NOTFOUND ? "ZODB.POSException.POSKeyError"
-              : rc == ZE_READONLY ? "ZODB.POSException.ReadOnlyError"
-              : rc == ZE_TXN ? "ZODB.POSException.StorageTransactionError"
-                             : "ZODB.POSException.StorageError";
-        payload = zv_tuple(a, 1);
-        if (payload && !(payload->u.seq.items[0] = zv_cstr(a, err->msg)))
-            payload = NULL;
-        zsrv_log(ZSRV_LOG_INFO, "%s: vote failed: %s", c->peer, err->msg);
+    if (rc == ZE_READCONFLICT || rc == ZE_CONFLICT || (k && k->read_conflict)) {
+        char cls[256];
+        proto_conflict pc = {.no_oid = 1};
+        if (k)
+            pc = proto_view(k);
+        pc.read |= rc == ZE_READCONFLICT;
+        /* The reference names the record's class for write conflicts only. */
+        if (k && !pc.read && k->data.len &&
+            record_class_name(k->data.p, k->data.len, cls, sizeof cls) == 0)
+            pc.class_name = cls;
+        return proto_exc_conflict(e, a, &pc);
     }
-    if (k || rc == ZE_CONFLICT || rc == ZE_READCONFLICT)
+    if (rc == ZE_UNDO) {
+        proto_undo_error *errs = zv_alloc(a, (res->n_undo_failures + 1) * sizeof *errs);
+        if (!errs)
+            return ZE_NOMEM;
+        for (size_t i = 0; i < res->n_undo_failures; i++)
+            errs[i] = (proto_undo_error){res->undo_failures[i].oid, res->undo_failures[i].reason};
+        return proto_exc_undo(e, a, err->msg, errs, res->n_undo_failures);
+    }
+    return proto_exc_from_err(e, a, err);
+}
+
+/* Answer the failed vote, then forget the transaction. */
+static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_result *res,
+                        zerr *err)
+{
+    err->code = rc;
+    if (rc == ZE_CONFLICT || rc == ZE_READCONFLICT || res->n_conflicts)
         c->stor->stats.conflicts++;
+    else
+        zsrv_log(ZSRV_LOG_INFO, "%s: vote failed: %s", c->peer, err->msg);
+    proto_exc e;
+    int built = vote_exc(&e, a, rc, res, err);
     /* The reply goes out after the drop: the msgid lives in the txn arena. */
     zv *msgid = c->txn.vote_msgid ? zv_copy(a, c->txn.vote_msgid) : NULL;
     zsrv_txn_drop(c);
-    if (!payload || !msgid) {
+    if (built < 0 || !msgid) {
         zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, msgid, cls, payload);
+    vote_answer(c, msgid, &e, NULL);
 }
 
 void zsrv_vote_run(zsrv_conn *c)
@@ -264,7 +215,6 @@ int zsrv_m_vote(zsrv_call *call)
     if (x->deferred.code) {
         /* Like every failed vote, this one aborts the transaction. */
         call->err = x->deferred;
-        call->err_class = x->deferred_class;
         zsrv_txn_drop(c);
         return call->err.code;
     }

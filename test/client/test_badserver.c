@@ -6,9 +6,11 @@
 
 #include "client/client.h"
 #include "fake.h"
+#include "proto/proto.h"
 
-/* Connect to the scripted server; the connect's status. */
-static int try_connect(const void *bytes, size_t len, int hangup)
+/* Connect to the scripted server; the connect's status, and its message in
+ * err when err is not NULL. */
+static int try_connect_err(const void *bytes, size_t len, int hangup, zerr *err)
 {
     fake_server s;
     fake_start(&s, bytes, len, hangup);
@@ -19,12 +21,17 @@ static int try_connect(const void *bytes, size_t len, int hangup)
     o.timeout_ms = 3000;
     o.max_frame = 1 << 20;
     zcl_client *c = NULL;
-    zerr err = {0};
-    int rc = zcl_open_sync(addr, &o, &c, &err);
+    zerr mine = {0};
+    int rc = zcl_open_sync(addr, &o, &c, err ? err : &mine);
     if (rc == 0)
         zcl_free(c);
     fake_end(&s);
     return rc;
+}
+
+static int try_connect(const void *bytes, size_t len, int hangup)
+{
+    return try_connect_err(bytes, len, hangup, NULL);
 }
 
 Test(client_badserver, old_protocol_announcement)
@@ -79,4 +86,33 @@ Test(client_badserver, nobody_listening)
     cr_expect_eq(zcl_connect_sync(c, &err), ZE_IO);
     cr_expect_neq(err.msg[0], '\0');
     zcl_free(c);
+}
+
+/* The announcement, then the server call name(args): the client checks the
+ * arguments with proto's checks, and the connect fails with ZE_PROTO naming
+ * the argument. */
+static void bad_server_call(const char *name, zv *args, const char *why)
+{
+    zbuf b = ZBUF_INIT;
+    cr_assert_eq(zbuf_append(&b, "\0\0\0\2M5", 6), 0);
+    cr_assert_eq(proto_encode_async(PROTO_MSGPACK, &b, name, args, NULL), 0);
+    zerr err = {0};
+    cr_expect_eq(try_connect_err(b.data, b.len, 0, &err), ZE_PROTO);
+    cr_expect(strstr(err.msg, why), "%s: got \"%s\"", name, err.msg);
+    zbuf_free(&b);
+}
+
+Test(client_badserver, malformed_server_calls)
+{
+    zv_arena *a = zv_arena_new();
+    bad_server_call("invalidateTransaction", zv_tuple2(a, zv_bytes(a, "abc", 3), zv_list(a, 0)),
+                    "malformed invalidateTransaction from server: argument 1 must be 8 bytes "
+                    "(a tid), not bytes of length 3");
+    bad_server_call("invalidateTransaction", zv_tuple2(a, zv_oid(a, 1), zv_int(a, 5)),
+                    "argument 2 must be list, not int");
+    bad_server_call("info", zv_tuple(a, 0), "malformed info from server: takes 1 argument, got 0");
+    zv *one = zv_tuple(a, 1);
+    one->u.seq.items[0] = zv_none(a);
+    bad_server_call("info", one, "argument 1 must be dict, not None");
+    zv_arena_free(a);
 }

@@ -115,7 +115,9 @@ Test(proto_msg, z5_poskey_error)
     spechex(&want, "80 03 28 4b 09 4b 02 58 06 00 00 00 2e 72 65 70 6c 79"
                    "58 1d 00 00 00 \"ZODB.POSException.POSKeyError\""
                    "43 08 00 00 00 00 00 00 00 63 85 86 74 2e");
-    cr_assert_eq(proto_encode_poskey(PROTO_PICKLE, &got, zv_int(arena, 9), 0x63, NULL), 0);
+    proto_exc e;
+    cr_assert_eq(proto_exc_poskey(&e, arena, 0x63), 0);
+    cr_assert_eq(proto_encode_error(PROTO_PICKLE, &got, zv_int(arena, 9), &e, NULL), 0);
     assert_same_payload();
 }
 
@@ -123,7 +125,9 @@ Test(proto_msg, m5_poskey_error)
 {
     spechex(&want, "94 09 02 a6 2e 72 65 70 6c 79 92 bd \"ZODB.POSException.POSKeyError\""
                    "91 c4 08 00 00 00 00 00 00 00 09");
-    cr_assert_eq(proto_encode_poskey(PROTO_MSGPACK, &got, zv_int(arena, 9), 9, NULL), 0);
+    proto_exc e;
+    cr_assert_eq(proto_exc_poskey(&e, arena, 9), 0);
+    cr_assert_eq(proto_encode_error(PROTO_MSGPACK, &got, zv_int(arena, 9), &e, NULL), 0);
     assert_same_payload();
 }
 

@@ -19,9 +19,8 @@ static int reencode(proto_enc enc, wf_dir dir, const proto_msg *m, zbuf *out, ze
         cr_assert_eq(m->flag, 2);
         cr_assert(m->args->type == ZV_TUPLE && m->args->u.seq.n == 2 &&
                   m->args->u.seq.items[0]->type == ZV_STR);
-        return proto_encode_error(enc, out, m->msgid,
-                                  (const char *)m->args->u.seq.items[0]->u.s.p,
-                                  m->args->u.seq.items[1], err);
+        proto_exc e = {(const char *)m->args->u.seq.items[0]->u.s.p, m->args->u.seq.items[1]};
+        return proto_encode_error(enc, out, m->msgid, &e, err);
     }
     if (dir == WF_S2C) {
         /* server -> client calls are always async with msgid 0 (spec 6.4) */

@@ -353,6 +353,12 @@ const char *tv_error_class(const zv *reply)
     return buf;
 }
 
+int tv_is_exc(const zv *reply, const proto_exc *e)
+{
+    return !strcmp(tv_error_class(reply), e->class_path) &&
+           zv_equal(reply->u.seq.items[1], e->payload);
+}
+
 uint64_t tv_u64(const zv *v)
 {
     uint64_t x = 0;

@@ -88,6 +88,9 @@ zv *tv_none(zv_arena *a);
 zv *tv_dict0(zv_arena *a);
 /* The class path of an error reply's (class, payload), or "". */
 const char *tv_error_class(const zv *reply);
+/* 1 when the error reply is exactly e, class and payload (compare replies
+ * decoded from pickle: msgpack has no lists, only arrays read as tuples). */
+int tv_is_exc(const zv *reply, const proto_exc *e);
 /* 8-byte value as uint64 (0 when not 8 bytes). */
 uint64_t tv_u64(const zv *v);
 

@@ -112,29 +112,61 @@ Test(server_badinput, stalled_handshake_and_stalled_frame_are_closed)
     tc_close(&idle);
 }
 
+/* A sync call with a wrong argument gets exactly the TypeError that proto's
+ * checks word (what the Python client rebuilds as a TypeError). */
 Test(server_badinput, wrong_argument_types_get_error_replies)
 {
-    tc c = registered();
+    tc c;
+    cr_assert_eq(tc_connect(&c, srv.port, PROTO_PICKLE, NULL), 0);
+    cr_assert_geq(tc_register(&c), 0);
     int64_t flag;
     zv_arena *a = c.a;
-    zv *calls[][2] = {
-        {tv_str(a, "loadBefore"), tv_tuple(a, 2, tv_oid(a, 0), tv_str(a, "notatid"))},
-        {tv_str(a, "loadBefore"), tv_tuple(a, 2, tv_bytes(a, "ab"), tv_oid(a, 1))},
-        {tv_str(a, "loadBefore"), tv_tuple(a, 1, tv_oid(a, 0))},
-        {tv_str(a, "history"), tv_tuple(a, 2, tv_oid(a, 0), tv_str(a, "x"))},
-        {tv_str(a, "new_oids"), tv_tuple(a, 1, tv_bytes(a, "x"))},
-        {tv_str(a, "getInvalidations"), tv_tuple(a, 1, tv_int(a, 5))},
-        {tv_str(a, "iterator_next"), tv_tuple(a, 1, tv_int(a, 42))},
+    static const struct {
+        const char *name, *why;
+    } want[] = {
+        {"loadBefore", "argument 2 must be 8 bytes (a tid), not str of length 7"},
+        {"loadBefore", "argument 1 must be 8 bytes (an oid), not bytes of length 2"},
+        {"loadBefore", "takes 2 arguments, got 1"},
+        {"history", "argument 2 must be int, not str of length 1"},
+        {"new_oids", "argument 1 must be int, not bytes of length 1"},
+        {"getInvalidations", "argument 1 must be 8 bytes (a tid), not int"},
+        {"undoInfo", "argument 3 must be dict, not int"},
+        {"iterator_gc", "argument 1 must be list, not int"},
+        {"pack", "argument 1 must be float, not str of length 1"},
+        {"loadSerial", "argument 2 must be 8 bytes (a serial), not str of length 3"},
     };
-    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "%.*s", (int)calls[i][0]->u.s.len, calls[i][0]->u.s.p);
-        zv *r = tc_call(&c, name, calls[i][1], &flag);
-        cr_assert(r, "%s: connection lost", name);
-        cr_expect_eq(flag, 2, "%s: expected an error reply", name);
-        cr_expect(!strncmp(tv_error_class(r), "builtins.", 9), "%s: got %s", name,
-                  tv_error_class(r));
+    zv *args[] = {
+        tv_tuple(a, 2, tv_oid(a, 0), tv_str(a, "notatid")),
+        tv_tuple(a, 2, tv_bytes(a, "ab"), tv_oid(a, 1)),
+        tv_tuple(a, 1, tv_oid(a, 0)),
+        tv_tuple(a, 2, tv_oid(a, 0), tv_str(a, "x")),
+        tv_tuple(a, 1, tv_bytes(a, "x")),
+        tv_tuple(a, 1, tv_int(a, 5)),
+        tv_tuple(a, 3, tv_int(a, 0), tv_int(a, 10), tv_int(a, 5)),
+        tv_tuple(a, 1, tv_int(a, 5)),
+        tv_tuple(a, 1, tv_str(a, "x")),
+        tv_tuple(a, 2, tv_oid(a, 0), tv_str(a, "abc")),
+    };
+    zv_arena *x = zv_arena_new();
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        zv *r = tc_call(&c, want[i].name, args[i], &flag);
+        cr_assert(r, "%s: connection lost", want[i].name);
+        cr_expect_eq(flag, 2, "%s: expected an error reply", want[i].name);
+        proto_exc e;
+        zerr err;
+        zerr_set(&err, ZE_TYPE, "%s", want[i].why);
+        cr_assert_eq(proto_exc_from_err(&e, x, &err), 0);
+        cr_expect(tv_is_exc(r, &e), "%s: got %s %s", want[i].name, tv_error_class(r),
+                  zv_is_seq(r) && zv_is_seq(r->u.seq.items[1]) && r->u.seq.items[1]->u.seq.n
+                      ? (const char *)r->u.seq.items[1]->u.seq.items[0]->u.s.p
+                      : "?");
     }
+    /* an unknown iterator is a KeyError of the id, as ZEO's */
+    zv *r = tc_call(&c, "iterator_next", tv_tuple(a, 1, tv_int(a, 42)), &flag);
+    proto_exc e;
+    cr_assert_eq(proto_exc_key(&e, x, tv_int(x, 42)), 0);
+    cr_expect(r && flag == 2 && tv_is_exc(r, &e));
+    zv_arena_free(x);
     tc_close(&c);
     still_serving();
 }

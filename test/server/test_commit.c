@@ -132,6 +132,149 @@ Test(server_commit, read_conflict_error_names_the_read_oid_not_a_write_conflict)
     tc_close(&b);
 }
 
+/* Why r is not e, for a failure message (static buffer). */
+static const char *diff(const zv *r, const proto_exc *e)
+{
+    static char buf[1024];
+    char *got = NULL, *want = NULL;
+    zv_repr(r, &got);
+    zv_repr(e->payload, &want);
+    snprintf(buf, sizeof buf, "got %s, want %s %s", got ? got : "?", e->class_path,
+             want ? want : "?");
+    free(got);
+    free(want);
+    return buf;
+}
+
+/* A write conflict the client resolves, a delete conflict and a read
+ * conflict: each reply is exactly what proto builds from the store's
+ * structured conflict (oid, serials, data), in the reference's key order. */
+Test(server_commit, conflict_replies_are_the_protocol_s)
+{
+    tc a, b;
+    client(&a, PROTO_PICKLE);
+    client(&b, PROTO_PICKLE);
+    uint64_t t1 = tc_commit_one(&a, 1, 20, 0, "v1");
+    uint64_t t2 = tc_commit_one(&a, 2, 20, t1, "v2");
+    uint64_t r1 = tc_commit_one(&a, 3, 21, 0, "r1");
+    uint64_t r2 = tc_commit_one(&a, 4, 21, r1, "r2");
+    cr_assert(t1 && t2 && r1 && r2);
+    zv_arena *x = zv_arena_new();
+    int64_t flag;
+
+    /* write conflict: the vote lists {'oid', 'serials', 'data'} */
+    tc_begin_store(&b, 5, 20, t1, "mine");
+    zv *v = tc_call(&b, "vote", tv_tuple(b.a, 1, tv_int(b.a, 5)), &flag);
+    cr_assert(v && flag == 0 && v->type == ZV_LIST && v->u.seq.n == 1);
+    proto_conflict w = {.oid = 20, .current = t2, .sent = t1,
+                        .data = {(const uint8_t *)"mine", 4}};
+    zv *item;
+    cr_assert_eq(proto_conflict_item(&item, x, &w), 0);
+    cr_expect(zv_equal(v->u.seq.items[0], item), "the vote's conflict dict");
+    tc_call(&b, "tpc_abort", tv_tuple(b.a, 1, tv_int(b.a, 5)), &flag);
+
+    /* delete conflict: ConflictError, no class name (no record sent) */
+    tc_send(&b, NULL, 1, "tpc_begin",
+            tv_tuple(b.a, 6, tv_int(b.a, 6), tv_bytes(b.a, ""), tv_bytes(b.a, ""),
+                     tv_dict0(b.a), tv_none(b.a), tv_str(b.a, " ")));
+    tc_send(&b, NULL, 1, "deleteObject",
+            tv_tuple(b.a, 3, tv_oid(b.a, 20), tv_oid(b.a, t1), tv_int(b.a, 6)));
+    v = tc_call(&b, "vote", tv_tuple(b.a, 1, tv_int(b.a, 6)), &flag);
+    cr_assert(v);
+    cr_expect_eq(flag, 2);
+    proto_exc e;
+    proto_conflict d = {.oid = 20, .current = t2, .sent = t1};
+    cr_assert_eq(proto_exc_conflict(&e, x, &d), 0);
+    cr_expect(tv_is_exc(v, &e), "%s", diff(v, &e));
+
+    /* read conflict: ReadConflictError */
+    tc_begin_store(&b, 7, 22, 0, "new");
+    tc_send(&b, NULL, 1, "checkCurrentSerialInTransaction",
+            tv_tuple(b.a, 3, tv_oid(b.a, 21), tv_oid(b.a, r1), tv_int(b.a, 7)));
+    v = tc_call(&b, "vote", tv_tuple(b.a, 1, tv_int(b.a, 7)), &flag);
+    cr_assert(v);
+    cr_expect_eq(flag, 2);
+    proto_conflict rc = {.read = 1, .oid = 21, .current = r2, .sent = r1};
+    cr_assert_eq(proto_exc_conflict(&e, x, &rc), 0);
+    cr_expect(tv_is_exc(v, &e), "%s", diff(v, &e));
+    zv_arena_free(x);
+    tc_close(&a);
+    tc_close(&b);
+}
+
+/* An undo the store cannot do fails the vote with FileStorage's
+ * MultipleUndoErrors, each oid in turn with its reason, taken from the
+ * store's vote result; an undo of no transaction, or an id that names
+ * none, with UndoError as the reference sends it. */
+Test(server_commit, undo_errors_name_every_oid)
+{
+    tc a;
+    client(&a, PROTO_PICKLE);
+    int64_t flag;
+    zv *r;
+    /* one transaction writes 30 and 31; later ones change both */
+    tc_begin_store(&a, 1, 30, 0, "a30");
+    tc_store(&a, 1, 31, 0, "a31");
+    r = tc_call(&a, "vote", tv_tuple(a.a, 1, tv_int(a.a, 1)), &flag);
+    cr_assert(r && flag == 0);
+    r = tc_call(&a, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 1)), &flag);
+    cr_assert(r && flag == 0);
+    uint64_t t1 = tv_u64(r);
+    uint64_t t2 = tc_commit_one(&a, 2, 30, t1, "b30");
+    uint64_t t3 = tc_commit_one(&a, 3, 31, t1, "b31");
+    uint64_t t4 = tc_commit_one(&a, 4, 30, t2, "c30");
+    cr_assert(t1 && t2 && t3 && t4);
+    zv_arena *x = zv_arena_new();
+    proto_exc e;
+
+    /* undo t1, which created both oids: both were changed since */
+    tc_send(&a, NULL, 1, "tpc_begin",
+            tv_tuple(a.a, 6, tv_int(a.a, 5), tv_bytes(a.a, ""), tv_bytes(a.a, ""),
+                     tv_dict0(a.a), tv_none(a.a), tv_str(a.a, " ")));
+    tc_send(&a, NULL, 1, "undoa", tv_tuple(a.a, 2, tv_oid(a.a, t1), tv_int(a.a, 5)));
+    r = tc_call(&a, "vote", tv_tuple(a.a, 1, tv_int(a.a, 5)), &flag);
+    cr_assert(r, "the connection was closed");
+    cr_expect_eq(flag, 2);
+    static const proto_undo_error both[2] = {
+        {30, "Can't undo an add transaction followed by conflicting transactions."},
+        {31, "Can't undo an add transaction followed by conflicting transactions."},
+    };
+    cr_assert_eq(proto_exc_undo(&e, x, "", both, 2), 0);
+    cr_expect(tv_is_exc(r, &e), "%s", diff(r, &e));
+
+    /* undo of a tid that is no transaction */
+    tc_send(&a, NULL, 1, "tpc_begin",
+            tv_tuple(a.a, 6, tv_int(a.a, 6), tv_bytes(a.a, ""), tv_bytes(a.a, ""),
+                     tv_dict0(a.a), tv_none(a.a), tv_str(a.a, " ")));
+    tc_send(&a, NULL, 1, "undoa", tv_tuple(a.a, 2, tv_oid(a.a, t4 + 1), tv_int(a.a, 6)));
+    r = tc_call(&a, "vote", tv_tuple(a.a, 1, tv_int(a.a, 6)), &flag);
+    cr_assert(r, "the connection was closed");
+    cr_expect_eq(flag, 2);
+    cr_expect_str_eq(tv_error_class(r), PROTO_EXC_UNDO);
+    const zv *p = r->u.seq.items[1];
+    cr_assert(p->type == ZV_DICT && p->u.seq.n == 2);
+    cr_expect_str_eq((const char *)p->u.seq.items[0]->u.s.p, "_reason");
+    cr_expect(strstr((const char *)p->u.seq.items[1]->u.s.p, "to undo"));
+    cr_expect_str_eq((const char *)p->u.seq.items[2]->u.s.p, "_oid");
+    cr_expect_eq(p->u.seq.items[3]->type, ZV_NONE);
+
+    /* an id that is no tid at all: queued as ZEO queues it, the vote fails */
+    tc_send(&a, NULL, 1, "tpc_begin",
+            tv_tuple(a.a, 6, tv_int(a.a, 7), tv_bytes(a.a, ""), tv_bytes(a.a, ""),
+                     tv_dict0(a.a), tv_none(a.a), tv_str(a.a, " ")));
+    tc_send(&a, NULL, 1, "undoa", tv_tuple(a.a, 2, tv_bytes(a.a, "xyz"), tv_int(a.a, 7)));
+    r = tc_call(&a, "vote", tv_tuple(a.a, 1, tv_int(a.a, 7)), &flag);
+    cr_assert(r, "the connection was closed");
+    cr_expect_eq(flag, 2);
+    zerr why = {.code = ZE_UNDO, .msg = "undo id is not a transaction id"};
+    cr_assert_eq(proto_exc_from_err(&e, x, &why), 0);
+    cr_expect(tv_is_exc(r, &e), "%s", diff(r, &e));
+    /* the connection still commits */
+    cr_expect_neq(tc_commit_one(&a, 8, 32, 0, "fine"), 0);
+    zv_arena_free(x);
+    tc_close(&a);
+}
+
 Test(server_commit, protocol_misuse_is_reported)
 {
     tc a;
