@@ -1,11 +1,15 @@
-/* log.c: the server's log: levels, stderr or a file, reopened on SIGUSR2.
+/* log.c: the server's log: levels, stderr or a file, reopened on SIGUSR2,
+ * and the store's log lines.
  *
  * The log is a process resource like stderr, so its state is file-static;
- * everything else in the server is passed down from zsrv. */
+ * everything else in the server is passed down from zsrv. Lines come from
+ * the loop thread and from the store's operations on other threads (a pack
+ * runs on the thread pool), so writing and reopening take one lock. */
 #define _GNU_SOURCE
 #include "server/server_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +17,8 @@
 #include <sys/time.h>
 #include <time.h>
 
-static FILE *log_file;        /* NULL: stderr */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *log_file;        /* NULL: stderr; swapped under log_lock */
 static char *log_path;
 static int log_level = ZSRV_LOG_INFO;
 
@@ -34,6 +39,17 @@ int zsrv_log_level_parse(const char *s)
     return -1;
 }
 
+/* Write to f from now on (NULL: stderr) and close the file written so far. */
+static void use_file(FILE *f)
+{
+    pthread_mutex_lock(&log_lock);
+    FILE *old = log_file;
+    log_file = f;
+    pthread_mutex_unlock(&log_lock);
+    if (old)
+        fclose(old);
+}
+
 int zsrv_log_open(const char *path, int level, zerr *err)
 {
     log_level = level;
@@ -49,9 +65,7 @@ int zsrv_log_open(const char *path, int level, zerr *err)
         fclose(f);
         return zerr_set(err, ZE_NOMEM, "out of memory");
     }
-    if (log_file)
-        fclose(log_file);
-    log_file = f;
+    use_file(f);
     return 0;
 }
 
@@ -65,17 +79,14 @@ int zsrv_log_reopen(void)
         return ZE_IO;
     }
     setvbuf(f, NULL, _IOLBF, 0);
-    fclose(log_file);
-    log_file = f;
+    use_file(f);
     zsrv_log(ZSRV_LOG_INFO, "Log files reopened successfully");
     return 0;
 }
 
 void zsrv_log_close(void)
 {
-    if (log_file)
-        fclose(log_file);
-    log_file = NULL;
+    use_file(NULL);
     free(log_path);
     log_path = NULL;
 }
@@ -96,7 +107,17 @@ void zsrv_log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&log_lock);
     FILE *f = log_file ? log_file : stderr;
     fprintf(f, "%s.%03d %s zeolite.server %s\n", stamp, (int)(tv.tv_usec / 1000),
             level_names[level < 0 ? 0 : level > 4 ? 4 : level], line);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void zsrv_log_store(void *storage_name, int level, const char *msg)
+{
+    int lv = level == STORE_LOG_ERROR     ? ZSRV_LOG_ERROR
+             : level == STORE_LOG_WARNING ? ZSRV_LOG_WARNING
+                                          : ZSRV_LOG_INFO;
+    zsrv_log(lv, "storage %s: %s", (const char *)storage_name, msg);
 }

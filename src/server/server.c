@@ -39,11 +39,13 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     if (mkdir(sc->path, 0755) < 0 && errno != EEXIST && !st->read_only)
         return zerr_sys(err, errno, "cannot create %s", sc->path);
     store_options opt = {.read_only = st->read_only, .create = !st->read_only,
-                         .exclusive = 1, .no_sync = cfg->no_sync};
+                         .exclusive = 1, .no_sync = cfg->no_sync,
+                         .log = zsrv_log_store, .log_data = sc->name};
     int rc = store_open(&st->st, sc->path, &opt, err);
     if (rc == ZE_NOTFOUND && st->read_only) {
         /* -f creates a missing database, even one then served read-only. */
-        store_options mk = {.create = 1, .exclusive = 1};
+        store_options mk = {.create = 1, .exclusive = 1, .log = zsrv_log_store,
+                            .log_data = sc->name};
         if ((rc = store_open(&st->st, sc->path, &mk, err)) < 0)
             return rc;
         store_close(st->st);

@@ -35,6 +35,9 @@ int zsrv_log_reopen(void);
 void zsrv_log_close(void);
 void zsrv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int zsrv_log_level_parse(const char *s);   /* -1 when unknown */
+/* The store's log (store_log_fn), data the storage's name: its lines go to
+ * the server's log. Thread-safe, as zsrv_log is. */
+void zsrv_log_store(void *storage_name, int level, const char *msg);
 
 /* ---- storages and the commit pipeline ---------------------------------- */
 

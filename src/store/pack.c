@@ -119,15 +119,19 @@ static void *grown(void *p, size_t n, size_t *cap, size_t size)
 static void pack_log(const pack_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Pack has no caller to hand warnings to, so they go to stderr, once each. */
+/* Pack fails for none of these, so they go to the store's log, once each. */
 static void pack_log(const pack_ctx *c, const char *fmt, ...)
 {
+    const store_options *o = &c->s->opt;
+    if (!o->log)
+        return;
+    char what[ZERR_MSG_MAX], line[ZERR_MSG_MAX + 256];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "zeolite: pack %s: ", c->s->dir);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    snprintf(line, sizeof line, "pack %s: %s", c->s->dir, what);
+    o->log(o->log_data, STORE_LOG_WARNING, line);
 }
 
 static int loc_cmp(const void *a, const void *b)

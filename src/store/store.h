@@ -37,6 +37,17 @@ typedef struct store_iter store_iter;
 
 /* ---- open / close ------------------------------------------------------ */
 
+/* Severity of a line the store logs. */
+enum { STORE_LOG_ERROR, STORE_LOG_WARNING, STORE_LOG_INFO };
+
+/* The store's log: what it tells without failing (a pack keeping objects it
+ * cannot prove unreachable, a reference to an oid that does not exist...).
+ * msg is one line without a newline, valid during the call. It is called on
+ * the thread that runs the operation (a pack runs on its caller's thread,
+ * possibly beside loads and commits on others), so it must be thread-safe.
+ * The store never writes to stderr itself. */
+typedef void (*store_log_fn)(void *data, int level, const char *msg);
+
 typedef struct store_options {
     int read_only;        /* open read-only; writes give ZE_READONLY */
     int create;           /* create the database when the folder has none */
@@ -45,6 +56,8 @@ typedef struct store_options {
     int no_sync;          /* skip fsync on commit (tests, bulk import); NOT durable */
     uint64_t map_size;    /* LMDB map size in bytes; 0 = a large default */
     uint32_t max_record;  /* largest accepted record; 0 = default (2 GiB - 1) */
+    store_log_fn log;     /* NULL: the store logs nothing */
+    void *log_data;       /* passed to log */
 } store_options;
 
 /* Open the database in folder dir (an LMDB environment plus dir/blobs). The

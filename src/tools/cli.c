@@ -123,3 +123,9 @@ int cli_run_client(const char *name, int argc, char **argv, void (*usage)(FILE *
     }
     return 0;
 }
+
+void cli_store_log(void *command_name, int level, const char *msg)
+{
+    (void)level;   /* a command's user sees every line the store has */
+    fprintf(stderr, "zeolite %s: %s\n", (const char *)command_name, msg);
+}

@@ -51,4 +51,12 @@ typedef int (*cli_client_fn)(zcl_client *c, zerr *err);
 int cli_run_client(const char *name, int argc, char **argv, void (*usage)(FILE *),
                    cli_client_fn run);
 
+/**
+ * @brief The store's log for a command (a store_log_fn): each line to stderr
+ *        as "zeolite NAME: line".
+ *
+ * @param[in] command_name  the subcommand (a const char *), the log's data
+ */
+void cli_store_log(void *command_name, int level, const char *msg);
+
 #endif

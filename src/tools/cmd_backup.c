@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 static void usage(FILE *f)
@@ -55,7 +56,7 @@ int cmd_backup(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    store_options opt = {.read_only = 1};
+    store_options opt = {.read_only = 1, .log = cli_store_log, .log_data = "backup"};
     store *s;
     zerr err;
     int rc = store_open(&s, dir, &opt, &err);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -335,4 +336,24 @@ Test(server_commit_invq, quick_verification_within_the_queue)
     cr_expect(r && r->type == ZV_NONE);
     tc_close(&a);
     th_free(&s2);
+}
+
+/* The store's log is the server's: a pack's warning (a GC pack of a
+ * database without a root object) is a WARNING line naming the storage. */
+Test(server_commit, store_warnings_reach_the_server_log)
+{
+    tc a;
+    client(&a, PROTO_PICKLE);
+    cr_assert_neq(tc_commit_one(&a, 1, 5, 0, "no root"), 0);
+    int64_t flag;
+    zv *r = tc_call(&a, "pack", tv_tuple(a.a, 2, zv_float(a.a, (double)time(NULL) + 1e6),
+                                         tv_int(a.a, 1)), &flag);
+    cr_assert(r && flag == 0, "pack failed");
+    tc_close(&a);
+    char *log = th_log(&srv);
+    cr_assert(log);
+    cr_expect(strstr(log, "WARNING zeolite.server storage 1: pack "), "%s", log);
+    cr_expect(strstr(log, "no root object (oid 0) at the pack time: garbage collection skipped"),
+              "%s", log);
+    free(log);
 }

@@ -4,7 +4,10 @@
  * pack did not remove it is still reported as damage. */
 #include "storetest.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/ztid.h"
 #include "store/store_internal.h"
@@ -196,4 +199,63 @@ Test(store_pack_iter, missing_record_elsewhere_is_damage)
     cr_assert_eq(store_iter_next_record(it, &rec, &e), ZE_CORRUPT);
     cr_assert(strstr(e.msg, "record 0 of transaction"), "%s", e.msg);
     store_iter_close(it);
+}
+
+/* ---- the store's log ------------------------------------------------------ */
+
+typedef struct log_lines {
+    int n, level;
+    char last[1024];
+} log_lines;
+
+static void capture(void *data, int level, const char *msg)
+{
+    log_lines *l = data;
+    l->n++;
+    l->level = level;
+    snprintf(l->last, sizeof l->last, "%s", msg);
+}
+
+/* Run a GC pack of a store that has no root object (a warning), with
+ * stderr sent to a file; the bytes written to stderr meanwhile. */
+static long pack_stderr_bytes(store *s)
+{
+    char path[] = "/tmp/zeolite-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(2);
+    cr_assert_eq(dup2(fd, 2), 2);
+    zerr e;
+    int rc = store_pack(s, (double)time(NULL) + 1e6, 1, NULL, &e);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    cr_assert_eq(rc, 0, "%s", e.msg);
+    long n = lseek(fd, 0, SEEK_END);
+    close(fd);
+    return n;
+}
+
+/* A pack's warnings go to the log its opener gave (store_options.log),
+ * and without one nowhere: the store never writes to stderr. */
+Test(store_log, pack_warnings_go_to_the_log_never_to_stderr)
+{
+    log_lines got = {0};
+    store_options o = {.create = 1, .no_sync = 1, .log = capture, .log_data = &got};
+    st_fixture g;
+    stt_open(&g, &o);
+    stt_commit1(g.s, 5, 0, "no root");
+    cr_expect_eq(pack_stderr_bytes(g.s), 0);
+    cr_assert_eq(got.n, 1);
+    cr_expect_eq(got.level, STORE_LOG_WARNING);
+    cr_expect(strstr(got.last, "pack ") && strstr(got.last, g.dir), "%s", got.last);
+    cr_expect(strstr(got.last, "no root object (oid 0) at the pack time: garbage collection "
+                               "skipped"), "%s", got.last);
+    stt_close(&g);
+    store_options quiet = {.no_sync = 1};
+    stt_reopen(&g, &quiet);
+    cr_expect_eq(pack_stderr_bytes(g.s), 0, "a store without a log says nothing");
+    stt_done(&g);
 }
