@@ -3,7 +3,7 @@
  *
  * An upload goes to a temporary file in the store's blob folder, which the
  * store takes over at storeBlobEnd. A download is streamed as the connection
- * drains (zsrv_blob_out_pump), so a large blob never sits in memory; the
+ * drains (zsrv__blob_out_pump), so a large blob never sits in memory; the
  * connection reads no further requests until it is done, which keeps the
  * callbacks ahead of the reply without interleaving other replies. */
 #define _GNU_SOURCE
@@ -18,7 +18,7 @@
 
 #define BLOB_CHUNK 59000   /* what ZEO sends */
 
-void zsrv_blob_upload_discard(zsrv_conn *c)
+void zsrv__blob_upload_discard(zsrv_conn *c)
 {
     if (c->blob_fd >= 0) {
         close(c->blob_fd);
@@ -38,8 +38,8 @@ static int upload_failed(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zsrv_txn *x = &c->txn;
-    zsrv_blob_upload_discard(c);
-    zsrv_log(ZSRV_LOG_ERROR, "%s: %s", c->peer, call->err.msg);
+    zsrv__blob_upload_discard(c);
+    zsrv__log(ZSRV_LOG_ERROR, "%s: %s", c->peer, call->err.msg);
     if (!x->active)
         return call->err.code;
     if (!x->deferred.code)
@@ -48,7 +48,7 @@ static int upload_failed(zsrv_call *call)
     return 0;
 }
 
-int zsrv_m_store_blob_start(zsrv_call *call)
+int zsrv__m_store_blob_start(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     if (!c->txn.active)
@@ -70,7 +70,7 @@ int zsrv_m_store_blob_start(zsrv_call *call)
     return 0;
 }
 
-int zsrv_m_store_blob_chunk(zsrv_call *call)
+int zsrv__m_store_blob_chunk(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zslice chunk;
@@ -95,7 +95,7 @@ int zsrv_m_store_blob_chunk(zsrv_call *call)
     return 0;
 }
 
-int zsrv_m_store_blob_end(zsrv_call *call)
+int zsrv__m_store_blob_end(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     uint64_t oid, serial;
@@ -110,7 +110,7 @@ int zsrv_m_store_blob_end(zsrv_call *call)
     }
     if (c->blob_fd < 0)
         return zerr_set(&call->err, ZE_PROTO, "storeBlobEnd without storeBlobStart");
-    zsrv_txn *x = zsrv_txn_open(call, call->argv[3]);
+    zsrv_txn *x = zsrv__txn_open(call, call->argv[3]);
     if (!x)
         return call->err.code;
     if (close(c->blob_fd) < 0) {
@@ -139,7 +139,7 @@ static int shared_name_ok(zslice name)
     return 0;
 }
 
-int zsrv_m_store_blob_shared(zsrv_call *call)
+int zsrv__m_store_blob_shared(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     uint64_t oid, serial;
@@ -149,7 +149,7 @@ int zsrv_m_store_blob_shared(zsrv_call *call)
         (rc = proto_arg_bytes(call->args, 2, &data, &call->err)) < 0 ||
         (rc = proto_arg_str(call->args, 3, &name, &call->err)) < 0)
         return rc;
-    zsrv_txn *x = zsrv_txn_open(call, call->argv[4]);
+    zsrv_txn *x = zsrv__txn_open(call, call->argv[4]);
     if (!x)
         return call->err.code;
     if (!shared_name_ok(name))
@@ -166,7 +166,7 @@ int zsrv_m_store_blob_shared(zsrv_call *call)
 
 /* ---- download ---------------------------------------------------------- */
 
-void zsrv_blob_out_free(zsrv_conn *c)
+void zsrv__blob_out_free(zsrv_conn *c)
 {
     zsrv_blob_out *b = c->blob_out;
     if (!b)
@@ -189,36 +189,36 @@ static int blob_callback(zsrv_conn *c, const char *name, const uint8_t *chunk, s
     if (args && (args->u.seq.items[0] = zv_oid(a, b->oid)) &&
         (args->u.seq.items[1] = zv_oid(a, b->serial)) &&
         (!chunk || (args->u.seq.items[2] = zv_bytes(a, chunk, len))))
-        rc = zsrv_send_async(c, name, args);
+        rc = zsrv__send_async(c, name, args);
     zv_arena_free(a);
     return rc;
 }
 
-int zsrv_blob_out_pump(zsrv_conn *c)
+int zsrv__blob_out_pump(zsrv_conn *c)
 {
     zsrv_blob_out *b = c->blob_out;
     uint8_t buf[BLOB_CHUNK];
-    while (c->state != CONN_CLOSING && c->out.len + c->wbuf.len < ZSRV_OUT_HIGH) {
+    while (c->state != ZSRV_CONN_CLOSING && c->out.len + c->wbuf.len < ZSRV_OUT_HIGH) {
         ssize_t n = read(b->fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot read a blob file");
+            zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot read a blob file");
             return 0;
         }
         if (n == 0) {
             zv *none = zv_none(b->arena);
             if (blob_callback(c, "receiveBlobStop", NULL, 0) < 0 || !none ||
-                zsrv_send_reply(c, b->msgid, none) < 0)
-                zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot send a blob");
+                zsrv__send_reply(c, b->msgid, none) < 0)
+                zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot send a blob");
             return 0;
         }
         if (blob_callback(c, "receiveBlobChunk", buf, (size_t)n) < 0) {
-            zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot send a blob");
+            zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot send a blob");
             return 0;
         }
     }
-    return c->state != CONN_CLOSING;
+    return c->state != ZSRV_CONN_CLOSING;
 }
 
 static int missing_blob(zsrv_call *call, const char *path, uint64_t oid, uint64_t serial)
@@ -228,7 +228,7 @@ static int missing_blob(zsrv_call *call, const char *path, uint64_t oid, uint64_
     return zerr_set(&call->err, ZE_NOTFOUND, "no blob for %016llx", (unsigned long long)oid);
 }
 
-int zsrv_m_send_blob(zsrv_call *call)
+int zsrv__m_send_blob(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     uint64_t oid, serial;
@@ -259,10 +259,10 @@ int zsrv_m_send_blob(zsrv_call *call)
     b->serial = serial;
     c->blob_out = b;
     if (blob_callback(c, "receiveBlobStart", NULL, 0) < 0) {
-        zsrv_blob_out_free(c);
+        zsrv__blob_out_free(c);
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     }
-    if (!zsrv_blob_out_pump(c))
-        zsrv_blob_out_free(c);
+    if (!zsrv__blob_out_pump(c))
+        zsrv__blob_out_free(c);
     return 0;
 }

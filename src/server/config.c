@@ -1,4 +1,5 @@
-/* config.c: `zeolite serve` flags and runzeo's zeo.conf.
+/* config.c: the server's configuration: its defaults and final checks, the
+ * value parsers the command line (cmdline.c) shares, and runzeo's zeo.conf.
  *
  * The file is ZConfig syntax: `key value` lines, `<section [name]>` ...
  * `</section>`, `#` comments, `%define NAME VALUE` with `$NAME`/`${NAME}`
@@ -12,10 +13,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "common/zarray.h"
 
 void zsrv_config_init(zsrv_config *c)
 {
@@ -42,7 +44,7 @@ void zsrv_config_free(zsrv_config *c)
     memset(c, 0, sizeof *c);
 }
 
-static int set_str(char **dst, const char *v, zerr *err)
+int zsrv__conf_str(char **dst, const char *v, zerr *err)
 {
     char *s = strdup(v);
     if (!s)
@@ -52,16 +54,15 @@ static int set_str(char **dst, const char *v, zerr *err)
     return 0;
 }
 
-/* Add a storage; name NULL means the next free number ("1", "2", ...), as
- * runzeo names its -f storages. */
-static int add_storage(zsrv_config *c, const char *name, const char *path, zerr *err)
+int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path, zerr *err)
 {
     char numbuf[24];
     if (!name) {
         snprintf(numbuf, sizeof numbuf, "%zu", c->n_storages + 1);
         name = numbuf;
     }
-    zsrv_storage_cfg *n = realloc(c->storages, (c->n_storages + 1) * sizeof *n);
+    zsrv_storage_cfg *n =
+        zarray_room(c->storages, c->n_storages, &c->cap_storages, sizeof *n, 4);
     if (!n)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     c->storages = n;
@@ -92,7 +93,7 @@ static int parse_bool(const char *v, int *out)
     return ZE_INVAL;
 }
 
-static int parse_double(const char *v, double *out)
+int zsrv__conf_number(const char *v, double *out)
 {
     char *end;
     errno = 0;
@@ -103,7 +104,7 @@ static int parse_double(const char *v, double *out)
     return 0;
 }
 
-static int parse_int(const char *v, long long max, long long *out)
+int zsrv__conf_size(const char *v, long long max, long long *out)
 {
     char *end;
     errno = 0;
@@ -121,131 +122,6 @@ static int parse_int(const char *v, long long max, long long *out)
     if (errno || end == v || n < 0 || n > max / mul)
         return ZE_INVAL;
     *out = n * mul;
-    return 0;
-}
-
-/* ---- command line ------------------------------------------------------ */
-
-const char *zsrv_usage(void)
-{
-    return "usage: zeolite serve [options]\n"
-           "  -a, --address ADDR        HOST:PORT, :PORT, PORT, [V6]:PORT or a socket path\n"
-           "  -f, --filename DBDIR      serve DBDIR (created if missing) as storage 1, 2, ...\n"
-           "  -C, --configure FILE      runzeo-style zeo.conf (with <lmdb NAME> storages)\n"
-           "  -t, --timeout SECONDS     transaction timeout (abort a stalled voter)\n"
-           "      --read-only           serve every storage read-only\n"
-           "      --msgpack             announce the msgpack encoding (M5)\n"
-           "      --invalidation-queue-size N   transactions kept for getInvalidations\n"
-           "      --invalidation-age SECONDS    iterate for older getInvalidations\n"
-           "      --no-pack-gc          pack without garbage collection\n"
-           "      --pid-file FILE       write the process id\n"
-           "      --ssl-cert FILE --ssl-key FILE [--ssl-ca FILE|DIR]  TLS (client certs)\n"
-           "      --max-frame BYTES     largest accepted message (default 256MB)\n"
-           "      --handshake-timeout SECONDS  to finish the handshake or a begun message\n"
-           "      --log-file FILE --log-level LEVEL   (default stderr, INFO)\n"
-           "      --no-sync             do not fsync commits (tests only)\n"
-           "      --test                check the configuration and exit\n"
-           "  -h, --help\n";
-}
-
-enum {
-    OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
-    OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
-    OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE,
-};
-
-static const struct option long_opts[] = {
-    {"address", required_argument, NULL, 'a'},
-    {"filename", required_argument, NULL, 'f'},
-    {"configure", required_argument, NULL, 'C'},
-    {"timeout", required_argument, NULL, 't'},
-    {"help", no_argument, NULL, 'h'},
-    {"read-only", no_argument, NULL, OPT_READ_ONLY},
-    {"msgpack", no_argument, NULL, OPT_MSGPACK},
-    {"invalidation-queue-size", required_argument, NULL, OPT_INVQ},
-    {"invalidation-age", required_argument, NULL, OPT_INVAGE},
-    {"no-pack-gc", no_argument, NULL, OPT_NO_PACK_GC},
-    {"pid-file", required_argument, NULL, OPT_PID},
-    {"ssl-cert", required_argument, NULL, OPT_SSL_CERT},
-    {"ssl-key", required_argument, NULL, OPT_SSL_KEY},
-    {"ssl-ca", required_argument, NULL, OPT_SSL_CA},
-    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
-    {"log-file", required_argument, NULL, OPT_LOG_FILE},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"no-sync", no_argument, NULL, OPT_NO_SYNC},
-    {"test", no_argument, NULL, OPT_TEST},
-    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
-    {NULL, 0, NULL, 0},
-};
-
-static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *err)
-{
-    long long n;
-    switch (opt) {
-    case 'a': return set_str(&c->address, v, err);
-    case 'f': return add_storage(c, NULL, v, err);
-    case 'C': return zsrv_config_file(c, v, err);
-    case 't':
-        if (parse_double(v, &c->txn_timeout))
-            return zerr_set(err, ZE_INVAL, "bad --timeout '%s'", v);
-        return 0;
-    case OPT_READ_ONLY: c->read_only = 1; return 0;
-    case OPT_MSGPACK: c->msgpack = 1; return 0;
-    case OPT_INVQ:
-        if (parse_int(v, 10000000, &n))
-            return zerr_set(err, ZE_INVAL, "bad --invalidation-queue-size '%s'", v);
-        c->invq_size = (int)n;
-        return 0;
-    case OPT_INVAGE:
-        if (parse_double(v, &c->inv_age))
-            return zerr_set(err, ZE_INVAL, "bad --invalidation-age '%s'", v);
-        return 0;
-    case OPT_NO_PACK_GC: *no_gc = 1; return 0;
-    case OPT_PID: return set_str(&c->pid_file, v, err);
-    case OPT_SSL_CERT: return set_str(&c->ssl_cert, v, err);
-    case OPT_SSL_KEY: return set_str(&c->ssl_key, v, err);
-    case OPT_SSL_CA: return set_str(&c->ssl_ca, v, err);
-    case OPT_MAX_FRAME:
-        if (parse_int(v, UINT32_MAX, &n) || n < 1024)
-            return zerr_set(err, ZE_INVAL, "bad --max-frame '%s' (1024 .. 4GB-1)", v);
-        c->max_frame = (uint32_t)n;
-        return 0;
-    case OPT_LOG_FILE: return set_str(&c->log_path, v, err);
-    case OPT_LOG_LEVEL:
-        if ((c->log_level = zsrv_log_level_parse(v)) < 0)
-            return zerr_set(err, ZE_INVAL, "unknown log level '%s'", v);
-        return 0;
-    case OPT_NO_SYNC: c->no_sync = 1; return 0;
-    case OPT_HANDSHAKE:
-        if (parse_double(v, &c->handshake_timeout))
-            return zerr_set(err, ZE_INVAL, "bad --handshake-timeout '%s'", v);
-        return 0;
-    case OPT_TEST: c->test_only = 1; return 0;
-    default: return zerr_set(err, ZE_INVAL, "unknown option");
-    }
-}
-
-int zsrv_config_args(zsrv_config *c, int argc, char **argv, zerr *err)
-{
-    int no_gc = 0, opt, rc;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":a:f:C:t:h", long_opts, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(zsrv_usage(), stdout);
-            return 1;
-        }
-        if (opt == '?')
-            return zerr_set(err, ZE_INVAL, "unknown option '%s'", argv[optind - 1]);
-        if (opt == ':')
-            return zerr_set(err, ZE_INVAL, "option '%s' needs a value", argv[optind - 1]);
-        if ((rc = apply_opt(c, opt, optarg, &no_gc, err)) < 0)
-            return rc;
-    }
-    if (optind < argc)
-        return zerr_set(err, ZE_INVAL, "unexpected argument '%s'", argv[optind]);
-    for (size_t i = 0; no_gc && i < c->n_storages; i++)
-        c->storages[i].pack_gc = 0;
     return 0;
 }
 
@@ -279,7 +155,7 @@ typedef struct parser {
     const char *path;
     int line;
     defn *defs;
-    size_t n_defs;
+    size_t n_defs, cap_defs;
     char sections[8][32];  /* open section types, innermost last */
     int depth;
     zsrv_storage_cfg *storage;  /* inside <lmdb> */
@@ -348,7 +224,7 @@ static int add_define(parser *p, char *rest)
         value++;
     if (!*name)
         return perr(p, "%s", "%define needs a name");
-    defn *n = realloc(p->defs, (p->n_defs + 1) * sizeof *n);
+    defn *n = zarray_room(p->defs, p->n_defs, &p->cap_defs, sizeof *n, 8);
     if (!n)
         return zerr_set(p->err, ZE_NOMEM, "out of memory");
     p->defs = n;
@@ -393,7 +269,7 @@ static int open_section(parser *p, char *type, char *name)
         if (strcasecmp(parent, "eventlog"))
             return perr(p, "%s", "<logfile> belongs inside <eventlog>");
     } else if (!strcasecmp(type, "runner")) {
-        zsrv_log(ZSRV_LOG_INFO, "%s:%d: <runner> is for zdaemon; ignored", p->path, p->line);
+        zsrv__log(ZSRV_LOG_INFO, "%s:%d: <runner> is for zdaemon; ignored", p->path, p->line);
     } else if (!strcasecmp(type, "filestorage") || !strcasecmp(type, "blobstorage") ||
                !strcasecmp(type, "mappingstorage") || !strcasecmp(type, "demostorage")) {
         return perr(p, "<%s> is a Python ZODB storage; zeolite serves LMDB databases: convert "
@@ -405,7 +281,7 @@ static int open_section(parser *p, char *type, char *name)
         for (size_t i = 0; i < p->c->n_storages; i++)
             if (!strcmp(p->c->storages[i].name, name && *name ? name : "1"))
                 return perr(p, "two storages are named '%s'", name && *name ? name : "1");
-        if (add_storage(p->c, name && *name ? name : "1", NULL, p->err) < 0)
+        if (zsrv__conf_add_storage(p->c, name && *name ? name : "1", NULL, p->err) < 0)
             return p->err ? p->err->code : ZE_NOMEM;
         p->storage = &p->c->storages[p->c->n_storages - 1];
     } else {
@@ -440,29 +316,29 @@ static int zeo_key(parser *p, const char *key, const char *v)
     zsrv_config *c = p->c;
     long long n;
     if (!strcasecmp(key, "address"))
-        return set_str(&c->address, v, p->err);
+        return zsrv__conf_str(&c->address, v, p->err);
     if (!strcasecmp(key, "read-only"))
         return key_bool(p, key, v, &c->read_only);
     if (!strcasecmp(key, "msgpack"))
         return key_bool(p, key, v, &c->msgpack);
     if (!strcasecmp(key, "invalidation-queue-size")) {
-        if (parse_int(v, 10000000, &n))
+        if (zsrv__conf_size(v, 10000000, &n))
             return perr(p, "bad invalidation-queue-size '%s'", v);
         c->invq_size = (int)n;
         return 0;
     }
     if (!strcasecmp(key, "invalidation-age"))
-        return parse_double(v, &c->inv_age) ? perr(p, "bad invalidation-age '%s'", v) : 0;
+        return zsrv__conf_number(v, &c->inv_age) ? perr(p, "bad invalidation-age '%s'", v) : 0;
     if (!strcasecmp(key, "transaction-timeout"))
-        return parse_double(v, &c->txn_timeout) ? perr(p, "bad transaction-timeout '%s'", v) : 0;
+        return zsrv__conf_number(v, &c->txn_timeout) ? perr(p, "bad transaction-timeout '%s'", v) : 0;
     if (!strcasecmp(key, "pid-filename"))
-        return set_str(&c->pid_file, v, p->err);
+        return zsrv__conf_str(&c->pid_file, v, p->err);
     if (!strcasecmp(key, "client-conflict-resolution")) {
         int on = 1;
         if (key_bool(p, key, v, &on))
             return ZE_INVAL;
         if (!on)
-            zsrv_log(ZSRV_LOG_INFO, "%s:%d: zeolite always lets clients resolve conflicts",
+            zsrv__log(ZSRV_LOG_INFO, "%s:%d: zeolite always lets clients resolve conflicts",
                      p->path, p->line);
         return 0;
     }
@@ -474,14 +350,14 @@ static int zeo_key(parser *p, const char *key, const char *v)
 static int ssl_key(parser *p, const char *key, const char *v)
 {
     if (!strcasecmp(key, "certificate"))
-        return set_str(&p->c->ssl_cert, v, p->err);
+        return zsrv__conf_str(&p->c->ssl_cert, v, p->err);
     if (!strcasecmp(key, "key"))
-        return set_str(&p->c->ssl_key, v, p->err);
+        return zsrv__conf_str(&p->c->ssl_key, v, p->err);
     if (!strcasecmp(key, "authenticate")) {
         if (!strcmp(v, "-") || !strcmp(v, "SIGNED"))
             return perr(p, "authenticate %s is not supported: give the CA file or folder of "
                            "the client certificates", v);
-        return set_str(&p->c->ssl_ca, v, p->err);
+        return zsrv__conf_str(&p->c->ssl_ca, v, p->err);
     }
     if (!strcasecmp(key, "password-function"))
         return perr(p, "%s", "password-function names Python code, which zeolite cannot run: "
@@ -493,7 +369,7 @@ static int lmdb_key(parser *p, const char *key, const char *v)
 {
     zsrv_storage_cfg *s = p->storage;
     if (!strcasecmp(key, "path"))
-        return set_str(&s->path, v, p->err);
+        return zsrv__conf_str(&s->path, v, p->err);
     if (!strcasecmp(key, "read-only"))
         return key_bool(p, key, v, &s->read_only);
     if (!strcasecmp(key, "pack-gc"))
@@ -504,14 +380,14 @@ static int lmdb_key(parser *p, const char *key, const char *v)
 static int log_key(parser *p, const char *key, const char *v)
 {
     if (!strcasecmp(key, "level")) {
-        if ((p->c->log_level = zsrv_log_level_parse(v)) < 0)
+        if ((p->c->log_level = zsrv__log_level_parse(v)) < 0)
             return perr(p, "unknown log level '%s'", v);
         return 0;
     }
     if (!strcasecmp(cur_section(p), "logfile") && !strcasecmp(key, "path"))
-        return set_str(&p->c->log_path, v, p->err);
+        return zsrv__conf_str(&p->c->log_path, v, p->err);
     /* format, dateformat, max-size...: zeolite has one log format */
-    zsrv_log(ZSRV_LOG_DEBUG, "%s:%d: '%s' ignored", p->path, p->line, key);
+    zsrv__log(ZSRV_LOG_DEBUG, "%s:%d: '%s' ignored", p->path, p->line, key);
     return 0;
 }
 
@@ -551,7 +427,7 @@ static int parse_line(parser *p, char *raw)
         if (!strncasecmp(s, "%define", 7) && isspace((unsigned char)s[7]))
             return add_define(p, trim(s + 7));
         if (!strncasecmp(s, "%import", 7)) {
-            zsrv_log(ZSRV_LOG_WARNING, "%s:%d: %%import of Python packages ignored", p->path,
+            zsrv__log(ZSRV_LOG_WARNING, "%s:%d: %%import of Python packages ignored", p->path,
                      p->line);
             return 0;
         }

@@ -4,13 +4,15 @@
  * Input is processed frame by frame; a connection stops reading while its
  * queued output is over ZSRV_OUT_HIGH or a sendBlob is streaming, so neither
  * direction can grow without bound. Output is collected in c->out and written
- * once per loop iteration (zsrv_flush_dirty, from a uv_check handle), which
+ * once per loop iteration (zsrv__flush_dirty, from a uv_check handle), which
  * batches many replies into one write. */
 #define _GNU_SOURCE
 #include "server/server_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+static void conn_pump(zsrv_conn *c);
 
 static void process_frames(zsrv_conn *c);
 static void conn_flush(zsrv_conn *c);
@@ -31,7 +33,7 @@ static void conn_free(zsrv_conn *c)
     zbuf_free(&c->wbuf);
     zbuf_free(&c->tls_out);
     zbuf_free(&c->deferred);
-    zsrv_tls_free(c->tls);
+    zsrv__tls_free(c->tls);
     free(c->label);
     free(c);
 }
@@ -60,8 +62,8 @@ static void unlink_dirty(zsrv_conn *c)
  * registration, iterators, blob files. */
 static void release_session(zsrv_conn *c)
 {
-    zsrv_txn_drop(c);
-    zsrv_pack_detach(c);
+    zsrv__txn_drop(c);
+    zsrv__pack_detach(c);
     zsrv_storage *st = c->stor;
     if (st) {
         if (c->deferred.len)
@@ -75,18 +77,18 @@ static void release_session(zsrv_conn *c)
         st->n_conns--;
         c->stor = NULL;
     }
-    zsrv_iters_free(c);
-    zsrv_blob_upload_discard(c);
-    zsrv_blob_out_free(c);
+    zsrv__iters_free(c);
+    zsrv__blob_upload_discard(c);
+    zsrv__blob_out_free(c);
 }
 
-void zsrv_conn_close(zsrv_conn *c, int level, const char *why)
+void zsrv__conn_close(zsrv_conn *c, int level, const char *why)
 {
-    if (c->state == CONN_CLOSING)
+    if (c->state == ZSRV_CONN_CLOSING)
         return;
-    zsrv_log(level, "%s%s%s: closing: %s", c->peer, c->label ? " " : "",
+    zsrv__log(level, "%s%s%s: closing: %s", c->peer, c->label ? " " : "",
              c->label ? c->label : "", why);
-    c->state = CONN_CLOSING;
+    c->state = ZSRV_CONN_CLOSING;
     release_session(c);
     unlink_dirty(c);
     zsrv *s = c->srv;
@@ -104,16 +106,16 @@ void zsrv_conn_close(zsrv_conn *c, int level, const char *why)
 
 /* ---- output ------------------------------------------------------------ */
 
-void zsrv_conn_mark_dirty(zsrv_conn *c)
+void zsrv__conn_mark_dirty(zsrv_conn *c)
 {
-    if (c->dirty || c->state == CONN_CLOSING)
+    if (c->dirty || c->state == ZSRV_CONN_CLOSING)
         return;
     c->dirty = 1;
     c->dirty_next = c->srv->dirty;
     c->srv->dirty = c;
 }
 
-void zsrv_flush_dirty(zsrv *s)
+void zsrv__flush_dirty(zsrv *s)
 {
     while (s->dirty) {
         zsrv_conn *c = s->dirty;
@@ -136,15 +138,15 @@ static void on_write(uv_write_t *req, int status)
 {
     zsrv_conn *c = req->data;
     c->writing = 0;
-    if (c->state == CONN_CLOSING)
+    if (c->state == ZSRV_CONN_CLOSING)
         return;
     if (status < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(status));
+        zsrv__conn_close(c, ZSRV_LOG_INFO, uv_strerror(status));
         return;
     }
     output_done(&c->wbuf);
-    zsrv_conn_pump(c);
-    if (c->state != CONN_CLOSING)
+    conn_pump(c);
+    if (c->state != ZSRV_CONN_CLOSING)
         conn_flush(c);
 }
 
@@ -154,12 +156,12 @@ static void on_write(uv_write_t *req, int status)
  * Only a remainder is handed to uv_write, completed in on_write. */
 static void conn_flush(zsrv_conn *c)
 {
-    if (c->writing || c->state == CONN_CLOSING)
+    if (c->writing || c->state == ZSRV_CONN_CLOSING)
         return;
     if (c->tls && c->out.len) {
         zerr err = {0};
-        if (zsrv_tls_write(c->tls, c->out.data, c->out.len, &c->tls_out, &err) < 0) {
-            zsrv_conn_close(c, ZSRV_LOG_WARNING, err.msg);
+        if (zsrv__tls_write(c->tls, c->out.data, c->out.len, &c->tls_out, &err) < 0) {
+            zsrv__conn_close(c, ZSRV_LOG_WARNING, err.msg);
             return;
         }
         zbuf_reset(&c->out);
@@ -167,7 +169,7 @@ static void conn_flush(zsrv_conn *c)
     zbuf *src = c->tls ? &c->tls_out : &c->out;
     if (!src->len) {
         if (c->close_after_flush)
-            zsrv_conn_close(c, ZSRV_LOG_DEBUG, "done");
+            zsrv__conn_close(c, ZSRV_LOG_DEBUG, "done");
         return;
     }
     uv_buf_t buf = uv_buf_init((char *)src->data, (unsigned)src->len);
@@ -176,7 +178,7 @@ static void conn_flush(zsrv_conn *c)
      * the whole blob while other clients wait. */
     int n = c->blob_out ? UV_EAGAIN : uv_try_write(&c->h.stream, &buf, 1);
     if (n < 0 && n != UV_EAGAIN) {
-        zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(n));
+        zsrv__conn_close(c, ZSRV_LOG_INFO, uv_strerror(n));
         return;
     }
     size_t done = n > 0 ? (size_t)n : 0;
@@ -185,8 +187,8 @@ static void conn_flush(zsrv_conn *c)
         /* Resume what waited for the output to drain; the connection comes
          * back to this function through the dirty list. */
         if (c->close_after_flush || !c->reading) {
-            zsrv_conn_pump(c);
-            zsrv_conn_mark_dirty(c);
+            conn_pump(c);
+            zsrv__conn_mark_dirty(c);
         }
         return;
     }
@@ -197,7 +199,7 @@ static void conn_flush(zsrv_conn *c)
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, &c->h.stream, &buf, 1, on_write);
     if (rc < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(rc));
+        zsrv__conn_close(c, ZSRV_LOG_INFO, uv_strerror(rc));
         return;
     }
     c->writing = 1;
@@ -222,11 +224,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static void start_reading(zsrv_conn *c)
 {
-    if (c->reading || c->state == CONN_CLOSING)
+    if (c->reading || c->state == ZSRV_CONN_CLOSING)
         return;
     int rc = uv_read_start(&c->h.stream, on_alloc, on_read);
     if (rc < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_INFO, uv_strerror(rc));
+        zsrv__conn_close(c, ZSRV_LOG_INFO, uv_strerror(rc));
         return;
     }
     c->reading = 1;
@@ -243,32 +245,32 @@ static void handshake(zsrv_conn *c, const uint8_t *p, uint32_t len)
         break;
     case PROTO_HELLO_RUOK: {
         zbuf json = ZBUF_INIT;
-        if (zsrv_status_json(c->srv, &json) < 0 ||
+        if (zsrv__status_json(c->srv, &json) < 0 ||
             proto_frame_append(&c->out, json.data, json.len) < 0) {
             zbuf_free(&json);
-            zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory for ruok");
+            zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory for ruok");
             return;
         }
         zbuf_free(&json);
         c->close_after_flush = 1;
-        zsrv_conn_mark_dirty(c);
+        zsrv__conn_mark_dirty(c);
         return;
     }
     default:
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, "bad handshake");
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, "bad handshake");
         return;
     }
-    c->state = CONN_UNREGISTERED;
+    c->state = ZSRV_CONN_UNREGISTERED;
     uv_timer_stop(&c->timer);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     zsrv_conn *c = t->data;
-    if (c->state == CONN_HANDSHAKE)
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, "handshake timeout");
+    if (c->state == ZSRV_CONN_HANDSHAKE)
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, "handshake timeout");
     else if (proto_framer_pending(&c->fr))
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, "stalled in the middle of a message");
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, "stalled in the middle of a message");
 }
 
 /* A handshake, or a message begun, must progress; registered clients may
@@ -279,7 +281,7 @@ static void arm_stall_timer(zsrv_conn *c)
     double secs = c->srv->cfg->handshake_timeout;
     if (secs <= 0)
         return;
-    if (!conn_paused(c) && (c->state == CONN_HANDSHAKE || proto_framer_pending(&c->fr)))
+    if (!conn_paused(c) && (c->state == ZSRV_CONN_HANDSHAKE || proto_framer_pending(&c->fr)))
         uv_timer_start(&c->timer, on_timer, (uint64_t)(secs * 1000), 0);
     else
         uv_timer_stop(&c->timer);
@@ -292,40 +294,40 @@ static void process_frames(zsrv_conn *c)
     if (c->in_dispatch)
         return;
     c->in_dispatch = 1;
-    while (c->state != CONN_CLOSING && !conn_paused(c)) {
+    while (c->state != ZSRV_CONN_CLOSING && !conn_paused(c)) {
         const uint8_t *p;
         uint32_t len;
         int r = proto_framer_next(&c->fr, &p, &len);
         if (r == 0)
             break;
         if (r < 0) {
-            zsrv_conn_close(c, ZSRV_LOG_WARNING, "frame over the size limit (--max-frame)");
+            zsrv__conn_close(c, ZSRV_LOG_WARNING, "frame over the size limit (--max-frame)");
             break;
         }
-        if (c->state == CONN_HANDSHAKE)
+        if (c->state == ZSRV_CONN_HANDSHAKE)
             handshake(c, p, len);
         else
-            zsrv_dispatch(c, p, len);
+            zsrv__dispatch(c, p, len);
         zv_arena_reset(c->arena);
     }
     c->in_dispatch = 0;
-    if (c->state == CONN_CLOSING)
+    if (c->state == ZSRV_CONN_CLOSING)
         return;
     if (conn_paused(c))
         stop_reading(c);
     else
         start_reading(c);
     arm_stall_timer(c);
-    zsrv_conn_mark_dirty(c);
+    zsrv__conn_mark_dirty(c);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     zsrv_conn *c = stream->data;
-    if (nread == 0 || c->state == CONN_CLOSING)
+    if (nread == 0 || c->state == ZSRV_CONN_CLOSING)
         return;
     if (nread < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_INFO,
+        zsrv__conn_close(c, ZSRV_LOG_INFO,
                         nread == UV_EOF ? "disconnected" : uv_strerror((int)nread));
         return;
     }
@@ -333,28 +335,29 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     zerr err = {0};
     if (c->tls) {
         zbuf plain = ZBUF_INIT;
-        rc = zsrv_tls_read(c->tls, buf->base, (size_t)nread, &plain, &c->tls_out, &err);
+        rc = zsrv__tls_read(c->tls, buf->base, (size_t)nread, &plain, &c->tls_out, &err);
         if (rc == 0 && plain.len)
             rc = proto_framer_feed(&c->fr, plain.data, plain.len);
         zbuf_free(&plain);
-        zsrv_conn_mark_dirty(c);   /* handshake records */
+        zsrv__conn_mark_dirty(c);   /* handshake records */
     } else {
         rc = proto_framer_feed(&c->fr, buf->base, (size_t)nread);
     }
     if (rc < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, err.msg[0] ? err.msg : "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, err.msg[0] ? err.msg : "out of memory");
         return;
     }
     process_frames(c);
 }
 
-void zsrv_conn_pump(zsrv_conn *c)
+/* Continue a paused connection: sendBlob streaming, held input. */
+static void conn_pump(zsrv_conn *c)
 {
-    if (c->state == CONN_CLOSING)
+    if (c->state == ZSRV_CONN_CLOSING)
         return;
-    if (c->blob_out && !zsrv_blob_out_pump(c))
-        zsrv_blob_out_free(c);
-    if (c->state != CONN_CLOSING && !conn_paused(c))
+    if (c->blob_out && !zsrv__blob_out_pump(c))
+        zsrv__blob_out_free(c);
+    if (c->state != ZSRV_CONN_CLOSING && !conn_paused(c))
         process_frames(c);
 }
 
@@ -380,12 +383,12 @@ static void peer_name(zsrv_conn *c, int is_pipe)
     }
 }
 
-void zsrv_conn_accept(zsrv *s, uv_stream_t *server, int is_pipe)
+void zsrv__conn_accept(zsrv *s, uv_stream_t *server, int is_pipe)
 {
     zsrv_conn *c = calloc(1, sizeof *c);
     if (!c || !(c->arena = zv_arena_new())) {
         free(c);
-        zsrv_log(ZSRV_LOG_ERROR, "out of memory accepting a connection");
+        zsrv__log(ZSRV_LOG_ERROR, "out of memory accepting a connection");
         return;
     }
     c->srv = s;
@@ -406,28 +409,28 @@ void zsrv_conn_accept(zsrv *s, uv_stream_t *server, int is_pipe)
     s->n_conns++;
 
     if (uv_accept(server, &c->h.stream) < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, "accept failed");
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, "accept failed");
         return;
     }
     if (!is_pipe)
         uv_tcp_nodelay(&c->h.tcp, 1);
     peer_name(c, is_pipe);
     if (s->stopping) {
-        zsrv_conn_close(c, ZSRV_LOG_INFO, "server is stopping");
+        zsrv__conn_close(c, ZSRV_LOG_INFO, "server is stopping");
         return;
     }
-    if (s->ssl_ctx && !(c->tls = zsrv_tls_new(s))) {
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot start TLS");
+    if (s->ssl_ctx && !(c->tls = zsrv__tls_new(s))) {
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot start TLS");
         return;
     }
-    zsrv_log(ZSRV_LOG_DEBUG, "%s: connected", c->peer);
+    zsrv__log(ZSRV_LOG_DEBUG, "%s: connected", c->peer);
     const char *hello = proto_announcement(s->cfg->msgpack ? PROTO_MSGPACK : PROTO_PICKLE);
     if (proto_frame_append(&c->out, hello, strlen(hello)) < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    c->state = CONN_HANDSHAKE;
-    zsrv_conn_mark_dirty(c);
+    c->state = ZSRV_CONN_HANDSHAKE;
+    zsrv__conn_mark_dirty(c);
     arm_stall_timer(c);
     start_reading(c);
 }

@@ -23,42 +23,42 @@ typedef struct method {
 } method;
 
 static const method methods[] = {
-    {"register", zsrv_m_register, 1, 2, BEFORE_REGISTER},
-    {"loadBefore", zsrv_m_load_before, 2, 2, 0},
-    {"storea", zsrv_m_storea, 4, 4, IN_TXN},
-    {"tpc_begin", zsrv_m_tpc_begin, 4, 6, 0},
-    {"vote", zsrv_m_vote, 1, 1, 0},
-    {"tpc_finish", zsrv_m_tpc_finish, 1, 1, 0},
-    {"tpc_abort", zsrv_m_tpc_abort, 1, 1, 0},
-    {"new_oids", zsrv_m_new_oids, 0, 1, 0},
-    {"get_info", zsrv_m_get_info, 0, 0, 0},
-    {"lastTransaction", zsrv_m_last_transaction, 0, 0, 0},
-    {"getInvalidations", zsrv_m_get_invalidations, 1, 1, 0},
-    {"loadSerial", zsrv_m_load_serial, 2, 2, 0},
-    {"getTid", zsrv_m_get_tid, 1, 1, 0},
-    {"new_oid", zsrv_m_new_oid, 0, 255, 0},
-    {"checkCurrentSerialInTransaction", zsrv_m_check_current, 3, 3, IN_TXN},
-    {"restorea", zsrv_m_restorea, 5, 5, IN_TXN},
-    {"deleteObject", zsrv_m_delete_object, 3, 3, IN_TXN},
-    {"history", zsrv_m_history, 1, 2, 0},
-    {"record_iternext", zsrv_m_record_iternext, 0, 1, 0},
-    {"undoLog", zsrv_m_undo_log, 0, 2, 0},
-    {"undoInfo", zsrv_m_undo_info, 0, 3, 0},
-    {"undoa", zsrv_m_undoa, 2, 2, IN_TXN},
-    {"pack", zsrv_m_pack, 1, 2, 0},
-    {"iterator_start", zsrv_m_iterator_start, 0, 2, 0},
-    {"iterator_next", zsrv_m_iterator_next, 1, 1, 0},
-    {"iterator_record_start", zsrv_m_iterator_record_start, 2, 2, 0},
-    {"iterator_record_next", zsrv_m_iterator_record_next, 1, 1, 0},
-    {"iterator_gc", zsrv_m_iterator_gc, 1, 1, 0},
-    {"storeBlobStart", zsrv_m_store_blob_start, 0, 0, 0},
-    {"storeBlobChunk", zsrv_m_store_blob_chunk, 1, 1, 0},
-    {"storeBlobEnd", zsrv_m_store_blob_end, 4, 4, IN_TXN},
-    {"storeBlobShared", zsrv_m_store_blob_shared, 5, 5, IN_TXN},
-    {"sendBlob", zsrv_m_send_blob, 2, 2, 0},
-    {"server_status", zsrv_m_server_status, 0, 0, 0},
-    {"set_client_label", zsrv_m_set_client_label, 1, 1, 0},
-    {"ping", zsrv_m_ping, 0, 0, 0},
+    {"register", zsrv__m_register, 1, 2, BEFORE_REGISTER},
+    {"loadBefore", zsrv__m_load_before, 2, 2, 0},
+    {"storea", zsrv__m_storea, 4, 4, IN_TXN},
+    {"tpc_begin", zsrv__m_tpc_begin, 4, 6, 0},
+    {"vote", zsrv__m_vote, 1, 1, 0},
+    {"tpc_finish", zsrv__m_tpc_finish, 1, 1, 0},
+    {"tpc_abort", zsrv__m_tpc_abort, 1, 1, 0},
+    {"new_oids", zsrv__m_new_oids, 0, 1, 0},
+    {"get_info", zsrv__m_get_info, 0, 0, 0},
+    {"lastTransaction", zsrv__m_last_transaction, 0, 0, 0},
+    {"getInvalidations", zsrv__m_get_invalidations, 1, 1, 0},
+    {"loadSerial", zsrv__m_load_serial, 2, 2, 0},
+    {"getTid", zsrv__m_get_tid, 1, 1, 0},
+    {"new_oid", zsrv__m_new_oid, 0, 255, 0},
+    {"checkCurrentSerialInTransaction", zsrv__m_check_current, 3, 3, IN_TXN},
+    {"restorea", zsrv__m_restorea, 5, 5, IN_TXN},
+    {"deleteObject", zsrv__m_delete_object, 3, 3, IN_TXN},
+    {"history", zsrv__m_history, 1, 2, 0},
+    {"record_iternext", zsrv__m_record_iternext, 0, 1, 0},
+    {"undoLog", zsrv__m_undo_log, 0, 2, 0},
+    {"undoInfo", zsrv__m_undo_info, 0, 3, 0},
+    {"undoa", zsrv__m_undoa, 2, 2, IN_TXN},
+    {"pack", zsrv__m_pack, 1, 2, 0},
+    {"iterator_start", zsrv__m_iterator_start, 0, 2, 0},
+    {"iterator_next", zsrv__m_iterator_next, 1, 1, 0},
+    {"iterator_record_start", zsrv__m_iterator_record_start, 2, 2, 0},
+    {"iterator_record_next", zsrv__m_iterator_record_next, 1, 1, 0},
+    {"iterator_gc", zsrv__m_iterator_gc, 1, 1, 0},
+    {"storeBlobStart", zsrv__m_store_blob_start, 0, 0, 0},
+    {"storeBlobChunk", zsrv__m_store_blob_chunk, 1, 1, 0},
+    {"storeBlobEnd", zsrv__m_store_blob_end, 4, 4, IN_TXN},
+    {"storeBlobShared", zsrv__m_store_blob_shared, 5, 5, IN_TXN},
+    {"sendBlob", zsrv__m_send_blob, 2, 2, 0},
+    {"server_status", zsrv__m_server_status, 0, 0, 0},
+    {"set_client_label", zsrv__m_set_client_label, 1, 1, 0},
+    {"ping", zsrv__m_ping, 0, 0, 0},
 };
 
 static const method *find_method(const char *name)
@@ -71,27 +71,27 @@ static const method *find_method(const char *name)
 
 /* ---- replies and errors ------------------------------------------------ */
 
-int zsrv_fail_poskey(zsrv_call *call, uint64_t oid)
+int zsrv__fail_poskey(zsrv_call *call, uint64_t oid)
 {
     if (proto_exc_poskey(&call->exc, call->a, oid) < 0)
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     return zerr_set(&call->err, ZE_NOTFOUND, "no object %016llx", (unsigned long long)oid);
 }
 
-int zsrv_fail_as(zsrv_call *call, const char *class_path)
+int zsrv__fail_as(zsrv_call *call, const char *class_path)
 {
     if (proto_exc_msg(&call->exc, call->a, class_path, call->err.msg) < 0)
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     return call->err.code;
 }
 
-int zsrv_reply(zsrv_call *call, const zv *result)
+int zsrv__reply(zsrv_call *call, const zv *result)
 {
     if (!result)
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     if (call->m->async)
         return 0;
-    return zsrv_send_reply(call->c, call->m->msgid, result);
+    return zsrv__send_reply(call->c, call->m->msgid, result);
 }
 
 /* The handler's exception, or the one its error code is reported as. */
@@ -101,13 +101,13 @@ static void send_call_error(zsrv_call *call, int rc)
     call->err.code = rc;
     int built = e.class_path ? 0 : proto_exc_from_err(&e, call->a, &call->err);
     if (rc != ZE_NOTFOUND && rc != ZE_CONFLICT && rc != ZE_READCONFLICT)
-        zsrv_log(ZSRV_LOG_INFO, "%s: %s failed: %s: %s", call->c->peer, call->m->name,
+        zsrv__log(ZSRV_LOG_INFO, "%s: %s failed: %s: %s", call->c->peer, call->m->name,
                  e.class_path ? e.class_path : proto_exc_class(rc), call->err.msg);
     if (built < 0) {
-        zsrv_conn_close(call->c, ZSRV_LOG_ERROR, "out of memory");
+        zsrv__conn_close(call->c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    zsrv_send_error(call->c, call->m->msgid, &e);
+    zsrv__send_error(call->c, call->m->msgid, &e);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -116,19 +116,19 @@ static int method_allowed(const zsrv_conn *c, const method *md)
 {
     if (!md)
         return 0;
-    if (c->state == CONN_UNREGISTERED)
+    if (c->state == ZSRV_CONN_UNREGISTERED)
         return (md->flags & BEFORE_REGISTER) != 0;
-    return c->state == CONN_REGISTERED && !(md->flags & BEFORE_REGISTER);
+    return c->state == ZSRV_CONN_REGISTERED && !(md->flags & BEFORE_REGISTER);
 }
 
-void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
+void zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
 {
     proto_msg m;
     zerr err = {0};
     char why[ZERR_MSG_MAX + 64];
     if (proto_decode(c->enc, p, len, c->arena, &m, &err) < 0) {
         snprintf(why, sizeof why, "undecodable message: %s", err.msg);
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, why);
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, why);
         return;
     }
     if (proto_is_heartbeat(&m))
@@ -136,11 +136,11 @@ void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
     const method *md = find_method(m.name);
     if (!method_allowed(c, md)) {
         snprintf(why, sizeof why, "Invalid method %.100s", m.name);
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, why);
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, why);
         return;
     }
     if (!zv_is_seq(m.args)) {
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, "arguments are not a tuple");
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, "arguments are not a tuple");
         return;
     }
     zsrv_call call = {.c = c, .m = &m, .args = m.args, .argv = m.args->u.seq.items,
@@ -148,13 +148,13 @@ void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
     int rc = proto_args_count(m.args, md->min_args, md->max_args, &call.err);
     if (rc == 0)
         rc = md->fn(&call);
-    if (rc >= 0 || c->state == CONN_CLOSING)
+    if (rc >= 0 || c->state == ZSRV_CONN_CLOSING)
         return;
     if (m.async) {
-        if ((md->flags & IN_TXN) && zsrv_txn_defer_error(&call, rc))
+        if ((md->flags & IN_TXN) && zsrv__txn_defer_error(&call, rc))
             return;
         snprintf(why, sizeof why, "async %s failed: %s", md->name, call.err.msg);
-        zsrv_conn_close(c, ZSRV_LOG_WARNING, why);
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, why);
         return;
     }
     send_call_error(&call, rc);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud);
+
 static void commit_free(zsrv_commit *cm)
 {
     store_txn_free(cm->t);
@@ -20,7 +22,7 @@ static void commit_free(zsrv_commit *cm)
     free(cm);
 }
 
-void zsrv_send_info(zsrv_conn *c)
+void zsrv__send_info(zsrv_conn *c)
 {
     zv_arena *a = zv_arena_new();
     if (!a)
@@ -36,24 +38,24 @@ void zsrv_send_info(zsrv_conn *c)
         for (int i = 0; i < 4; i++)
             ok &= d->u.seq.items[i] != NULL;
         if (ok)
-            zsrv_send_async(c, "info", args);
+            zsrv__send_async(c, "info", args);
     }
     zv_arena_free(a);
 }
 
-int zsrv_m_tpc_finish(zsrv_call *call)
+int zsrv__m_tpc_finish(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zsrv_txn *x = &c->txn;
     zsrv_storage *st = c->stor;
     if (!x->active || !zv_equal(x->id, call->argv[0])) {
         /* ZEO answers None to an unknown txn; so do we. */
-        zsrv_log(ZSRV_LOG_INFO, "%s: tpc_finish for an unknown transaction", c->peer);
-        return zsrv_reply(call, zv_none(call->a));
+        zsrv__log(ZSRV_LOG_INFO, "%s: tpc_finish for an unknown transaction", c->peer);
+        return zsrv__reply(call, zv_none(call->a));
     }
-    if (x->vote != VOTE_OK) {
+    if (x->vote != ZSRV_VOTE_OK) {
         zerr_set(&call->err, ZE_TXN, "tpc_finish without a successful vote");
-        return zsrv_fail_as(call, PROTO_EXC_ASSERTION);
+        return zsrv__fail_as(call, PROTO_EXC_ASSERTION);
     }
     zsrv_commit *cm = calloc(1, sizeof *cm);
     if (!cm || !(cm->arena = zv_arena_new()) ||
@@ -67,13 +69,13 @@ int zsrv_m_tpc_finish(zsrv_call *call)
     cm->conn = c;
     cm->t = x->t;
     uint64_t tid;
-    int rc = store_txn_commit(x->t, &tid, zsrv_commit_cb, cm, &call->err);
+    int rc = store_txn_commit(x->t, &tid, commit_cb, cm, &call->err);
     if (rc < 0) {
         cm->t = NULL;
         commit_free(cm);
-        zsrv_log(ZSRV_LOG_ERROR, "%s: commit failed: %s", c->peer, call->err.msg);
+        zsrv__log(ZSRV_LOG_ERROR, "%s: commit failed: %s", c->peer, call->err.msg);
         zerr saved = call->err;
-        zsrv_txn_drop(c);
+        zsrv__txn_drop(c);
         call->err = saved;
         return rc;
     }
@@ -83,12 +85,13 @@ int zsrv_m_tpc_finish(zsrv_call *call)
     while (*pp)
         pp = &(*pp)->next;
     *pp = cm;
-    x->vote = VOTE_FINISHING;
-    zsrv_lock_release(c);
+    x->vote = ZSRV_VOTE_FINISHING;
+    zsrv__lock_release(c);
     return 0;
 }
 
-void zsrv_commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud)
+/* The store's commit callback (writer thread): queue cm for the loop. */
+static void commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud)
 {
     zsrv_commit *cm = ud;
     zsrv *s = cm->stor->srv;
@@ -138,39 +141,39 @@ static void complete(zsrv_commit *cm, int failed)
     cm->processed = 1;
     st->active_txns--;
     if (failed) {
-        zsrv_log(ZSRV_LOG_CRITICAL, "commit of %016llx failed: %s",
+        zsrv__log(ZSRV_LOG_CRITICAL, "commit of %016llx failed: %s",
                  (unsigned long long)cm->tid, cm->err.msg);
         forget_tid(st, cm);
         if (c) {
             txn_finished(c);
-            zsrv_send_error_msg(c, cm->msgid, PROTO_EXC_STORAGE, cm->err.msg);
+            zsrv__send_error_msg(c, cm->msgid, PROTO_EXC_STORAGE, cm->err.msg);
         }
         return;
     }
     size_t n;
     const uint64_t *oids = store_txn_oids(cm->t, &n);
-    zsrv_invalidate(st, c, cm->tid, oids, n);
-    zsrv_invq_push(st, cm->tid);
+    zsrv__invalidate(st, c, cm->tid, oids, n);
+    zsrv__invq_push(st, cm->tid);
     st->stats.commits++;
     if (c) {
         txn_finished(c);
         if (st->srv->stopping)
             c->close_after_flush = 1;
-        zsrv_send_info(c);
+        zsrv__send_info(c);
         zv_arena *a = cm->arena;
         zv *tid = zv_oid(a, cm->tid);
         if (tid)
-            zsrv_send_reply(c, cm->msgid, tid);
+            zsrv__send_reply(c, cm->msgid, tid);
         else
-            zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+            zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
     }
 }
 
-void zsrv_storage_sync(zsrv_storage *st)
+void zsrv__storage_sync(zsrv_storage *st)
 {
     zerr err = {0};
     if (store_reader_refresh(st->rd, &err) < 0)
-        zsrv_log(ZSRV_LOG_ERROR, "storage %s: cannot refresh the reader: %s", st->name, err.msg);
+        zsrv__log(ZSRV_LOG_ERROR, "storage %s: cannot refresh the reader: %s", st->name, err.msg);
     uint64_t visible = store_reader_last_tid(st->rd);
     /* Oldest first: everything visible now, and failures whose callback came. */
     for (zsrv_commit *x = st->inflight; x; x = x->next) {
@@ -186,11 +189,11 @@ void zsrv_storage_sync(zsrv_storage *st)
         st->inflight = x->next;
         commit_free(x);
     }
-    zsrv_release_deferred(st);
+    zsrv__release_deferred(st);
 }
 
-void zsrv_commit_done(zsrv_commit *cm)
+void zsrv__commit_done(zsrv_commit *cm)
 {
     cm->cb_done = 1;
-    zsrv_storage_sync(cm->stor);
+    zsrv__storage_sync(cm->stor);
 }

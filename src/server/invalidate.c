@@ -28,7 +28,7 @@ static int seed_tid(const store_txn_info *info, void *ud)
     return 0;
 }
 
-int zsrv_invq_init(zsrv_storage *st, size_t cap, zerr *err)
+int zsrv__invq_init(zsrv_storage *st, size_t cap, zerr *err)
 {
     st->invq_cap = cap ? cap : 1;
     st->invq = calloc(st->invq_cap, sizeof *st->invq);
@@ -42,22 +42,22 @@ int zsrv_invq_init(zsrv_storage *st, size_t cap, zerr *err)
         store_undo_log(st->rd, 0, -(int)st->invq_cap, NULL, NULL, seed_tid, &sd, NULL);
     uint64_t last = store_reader_last_tid(st->rd);
     if (last && (!sd.n || sd.tids[0] != last))
-        zsrv_invq_push(st, last);
+        zsrv__invq_push(st, last);
     else
         for (size_t i = sd.n; i > 0; i--)
-            zsrv_invq_push(st, sd.tids[i - 1]);
+            zsrv__invq_push(st, sd.tids[i - 1]);
     free(sd.tids);
     return 0;
 }
 
-void zsrv_invq_free(zsrv_storage *st)
+void zsrv__invq_free(zsrv_storage *st)
 {
     free(st->invq);
     st->invq = NULL;
     st->invq_len = st->invq_head = 0;
 }
 
-void zsrv_invq_push(zsrv_storage *st, uint64_t tid)
+void zsrv__invq_push(zsrv_storage *st, uint64_t tid)
 {
     if (!st->invq)
         return;
@@ -76,7 +76,7 @@ static uint64_t invq_oldest(const zsrv_storage *st)
     return st->invq[st->invq_head];
 }
 
-void zsrv_invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid, const uint64_t *oids,
+void zsrv__invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid, const uint64_t *oids,
                      size_t n)
 {
     if (st->n_conns <= (skip ? 1u : 0u))
@@ -88,11 +88,11 @@ void zsrv_invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid, const uint
     for (size_t i = 0; ok && i < n; i++)
         ok = (list->u.seq.items[i] = zv_oid(a, oids[i])) != NULL;
     if (!ok) {
-        zsrv_log(ZSRV_LOG_CRITICAL, "out of memory sending invalidations: closing clients");
+        zsrv__log(ZSRV_LOG_CRITICAL, "out of memory sending invalidations: closing clients");
         for (zsrv_conn *c = st->conns, *next; c; c = next) {
             next = c->snext;
             if (c != skip)
-                zsrv_conn_close(c, ZSRV_LOG_ERROR, "could not be sent an invalidation");
+                zsrv__conn_close(c, ZSRV_LOG_ERROR, "could not be sent an invalidation");
         }
         zv_arena_free(a);
         return;
@@ -105,20 +105,20 @@ void zsrv_invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid, const uint
         if (c == skip)
             continue;
         if (c->out.len > ZSRV_OUT_MAX) {
-            zsrv_conn_close(c, ZSRV_LOG_WARNING, "client does not read its invalidations");
+            zsrv__conn_close(c, ZSRV_LOG_WARNING, "client does not read its invalidations");
             continue;
         }
         zbuf *b = &enc[c->enc == PROTO_MSGPACK];
         zerr err = {0};
         if (!b->len && proto_encode_async(c->enc, b, "invalidateTransaction", args, &err) < 0) {
-            zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot encode an invalidation");
+            zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot encode an invalidation");
             continue;
         }
         if (zbuf_append(&c->out, b->data, b->len) < 0) {
-            zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory for an invalidation");
+            zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory for an invalidation");
             continue;
         }
-        zsrv_conn_mark_dirty(c);
+        zsrv__conn_mark_dirty(c);
     }
     zbuf_free(&enc[0]);
     zbuf_free(&enc[1]);
@@ -164,7 +164,7 @@ static int covered(zsrv_storage *st, uint64_t tid)
     return ztid_time(tid) >= (double)tv.tv_sec + tv.tv_usec / 1e6 - age;
 }
 
-int zsrv_m_get_invalidations(zsrv_call *call)
+int zsrv__m_get_invalidations(zsrv_call *call)
 {
     zsrv_storage *st = call->c->stor;
     uint64_t tid;
@@ -173,7 +173,7 @@ int zsrv_m_get_invalidations(zsrv_call *call)
         return rc;
     uint64_t last = store_reader_last_tid(st->rd);
     if (tid != last && !covered(st, tid))
-        return zsrv_reply(call, zv_none(call->a));
+        return zsrv__reply(call, zv_none(call->a));
     oid_set set = {0};
     uint64_t latest = last;
     if (tid < last) {
@@ -199,5 +199,5 @@ int zsrv_m_get_invalidations(zsrv_call *call)
     if (!ok)
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     res->u.seq.items[1] = list;
-    return zsrv_reply(call, res);
+    return zsrv__reply(call, res);
 }

@@ -14,7 +14,7 @@ static void iter_free(zsrv_iter *i)
     free(i);
 }
 
-void zsrv_iters_free(zsrv_conn *c)
+void zsrv__iters_free(zsrv_conn *c)
 {
     while (c->iters) {
         zsrv_iter *i = c->iters;
@@ -85,7 +85,7 @@ static zsrv_iter *iter_add(zsrv_call *call, uint64_t start, uint64_t stop, int i
 static int reply_end(zsrv_call *call, zsrv_iter *i)
 {
     iter_remove(call->c, i->id);
-    return zsrv_reply(call, zv_none(call->a));
+    return zsrv__reply(call, zv_none(call->a));
 }
 
 /* Reply with tuple t, unless allocating it or one of its items failed. */
@@ -94,10 +94,10 @@ static int reply_tuple(zsrv_call *call, zv *t)
     for (size_t k = 0; t && k < t->u.seq.n; k++)
         if (!t->u.seq.items[k])
             t = NULL;
-    return t ? zsrv_reply(call, t) : zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    return t ? zsrv__reply(call, t) : zerr_set(&call->err, ZE_NOMEM, "out of memory");
 }
 
-int zsrv_m_iterator_start(zsrv_call *call)
+int zsrv__m_iterator_start(zsrv_call *call)
 {
     uint64_t start = 0, stop = 0;
     int has_start, has_stop, rc;
@@ -107,10 +107,10 @@ int zsrv_m_iterator_start(zsrv_call *call)
     zsrv_iter *i = iter_add(call, start, stop, 0);
     if (!i)
         return call->err.code;
-    return zsrv_reply(call, zv_int(call->a, i->id));
+    return zsrv__reply(call, zv_int(call->a, i->id));
 }
 
-int zsrv_m_iterator_next(zsrv_call *call)
+int zsrv__m_iterator_next(zsrv_call *call)
 {
     zsrv_iter *i = iter_find(call, 0, 0);
     if (!i)
@@ -141,7 +141,7 @@ int zsrv_m_iterator_next(zsrv_call *call)
     return reply_tuple(call, t);
 }
 
-int zsrv_m_iterator_record_start(zsrv_call *call)
+int zsrv__m_iterator_record_start(zsrv_call *call)
 {
     uint64_t tid;
     int rc;
@@ -153,7 +153,7 @@ int zsrv_m_iterator_record_start(zsrv_call *call)
     if (!txi->has_last || txi->last_tid != tid) {
         zerr_set(&call->err, ZE_INVAL, "Out-of-order request for records of %016llx",
                  (unsigned long long)tid);
-        return zsrv_fail_as(call, PROTO_EXC_EXCEPTION);
+        return zsrv__fail_as(call, PROTO_EXC_EXCEPTION);
     }
     zsrv_iter *ri = iter_add(call, tid, tid, 1);
     if (!ri)
@@ -163,10 +163,10 @@ int zsrv_m_iterator_record_start(zsrv_call *call)
         iter_remove(call->c, ri->id);
         return rc < 0 ? rc : zerr_set(&call->err, ZE_NOTFOUND, "transaction vanished");
     }
-    return zsrv_reply(call, zv_int(call->a, ri->id));
+    return zsrv__reply(call, zv_int(call->a, ri->id));
 }
 
-int zsrv_m_iterator_record_next(zsrv_call *call)
+int zsrv__m_iterator_record_next(zsrv_call *call)
 {
     zsrv_iter *i = iter_find(call, 0, 1);
     if (!i)
@@ -191,7 +191,7 @@ int zsrv_m_iterator_record_next(zsrv_call *call)
     return reply_tuple(call, t);
 }
 
-int zsrv_m_iterator_gc(zsrv_call *call)
+int zsrv__m_iterator_gc(zsrv_call *call)
 {
     const zv *ids;
     int rc = proto_arg_seq(call->args, 0, &ids, &call->err);
@@ -202,5 +202,5 @@ int zsrv_m_iterator_gc(zsrv_call *call)
         if (zv_get_int(ids->u.seq.items[k], &id))
             iter_remove(call->c, id);
     }
-    return zsrv_reply(call, zv_none(call->a));
+    return zsrv__reply(call, zv_none(call->a));
 }

@@ -18,10 +18,10 @@ static void on_connection(uv_stream_t *server, int status)
 {
     zsrv_listener *l = server->data;
     if (status < 0) {
-        zsrv_log(ZSRV_LOG_WARNING, "accept failed: %s", uv_strerror(status));
+        zsrv__log(ZSRV_LOG_WARNING, "accept failed: %s", uv_strerror(status));
         return;
     }
-    zsrv_conn_accept(l->srv, server, l->unix_path != NULL);
+    zsrv__conn_accept(l->srv, server, l->unix_path != NULL);
 }
 
 static zsrv_listener *listener_new(zsrv *s)
@@ -62,7 +62,7 @@ static int clear_stale_socket(const char *path, zerr *err)
         return zerr_set(err, ZE_BUSY, "another server is listening on %s", path);
     if (unlink(path) < 0)
         return zerr_sys(err, errno, "cannot remove stale socket %s", path);
-    zsrv_log(ZSRV_LOG_INFO, "removed stale socket %s", path);
+    zsrv__log(ZSRV_LOG_INFO, "removed stale socket %s", path);
     return 0;
 }
 
@@ -91,7 +91,7 @@ static int listen_unix(zsrv *s, const char *path, zerr *err)
     }
     l->next = s->listeners;
     s->listeners = l;
-    zsrv_log(ZSRV_LOG_INFO, "listening on %s", path);
+    zsrv__log(ZSRV_LOG_INFO, "listening on %s", path);
     return 0;
 }
 
@@ -115,7 +115,7 @@ static int listen_addr(zsrv *s, const struct sockaddr *sa, zerr *err)
     }
     l->next = s->listeners;
     s->listeners = l;
-    zsrv_log(ZSRV_LOG_INFO, "listening on %s port %d", name,
+    zsrv__log(ZSRV_LOG_INFO, "listening on %s port %d", name,
              ntohs(((const struct sockaddr_in *)sa)->sin_port));
     return 0;
 }
@@ -146,7 +146,7 @@ static int split_address(const char *addr, char *host, size_t cap, char *port, s
     return 0;
 }
 
-int zsrv_listen(zsrv *s, const char *address, zerr *err)
+int zsrv__listen(zsrv *s, const char *address, zerr *err)
 {
     if (strchr(address, '/'))
         return listen_unix(s, address, err);
@@ -173,7 +173,7 @@ int zsrv_listen(zsrv *s, const char *address, zerr *err)
     return 0;
 }
 
-void zsrv_listen_close(zsrv *s)
+void zsrv__listen_close(zsrv *s)
 {
     while (s->listeners) {
         zsrv_listener *l = s->listeners;

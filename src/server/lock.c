@@ -27,6 +27,8 @@
 
 #include "common/zarray.h"
 
+static void txn_timeout(uv_timer_t *timer);
+
 static double now(void)
 {
     struct timeval tv;
@@ -137,7 +139,7 @@ static void arm_timeout(zsrv_storage *st)
         return;
     double left = st->holders->txn.lock_time + secs - now();
     uint64_t ms = left > 0 ? (uint64_t)(left * 1000) + 1 : 0;
-    uv_timer_start(&st->timeout_timer, zsrv_txn_timeout, ms, 0);
+    uv_timer_start(&st->timeout_timer, txn_timeout, ms, 0);
 }
 
 static int acquire(zsrv_storage *st, zsrv_conn *c)
@@ -188,7 +190,7 @@ static void drop_holder(zsrv_storage *st, zsrv_conn *c)
 
 static void enqueue(zsrv_storage *st, zsrv_conn *c)
 {
-    c->txn.vote = VOTE_WAITING;
+    c->txn.vote = ZSRV_VOTE_WAITING;
     c->txn.wait_next = NULL;
     if (st->wait_tail)
         st->wait_tail->txn.wait_next = c;
@@ -266,10 +268,10 @@ static zsrv_conn *next_voter(zsrv_storage *st)
 static void run_vote(zsrv_storage *st, zsrv_conn *c)
 {
     if (acquire(st, c) < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    zsrv_vote_run(c);
+    zsrv__vote_run(c);
 }
 
 /* Let waiters vote, oldest first. A vote that fails releases its oids from
@@ -289,13 +291,13 @@ static void grant(zsrv_storage *st)
 
 /* ---- the contract ---------------------------------------------------------------- */
 
-void zsrv_lock_request(zsrv_conn *c)
+void zsrv__lock_request(zsrv_conn *c)
 {
     zsrv_storage *st = c->stor;
     zsrv_txn *x = &c->txn;
     unlock_oids(st, c);        /* a re-vote: its oid set is read again below */
     if (collect_locks(x) < 0) {
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
     if (x->holding) {
@@ -308,7 +310,7 @@ void zsrv_lock_request(zsrv_conn *c)
                 st->exclusive_holder = c;
             else if (st->exclusive_holder == c)
                 st->exclusive_holder = NULL;
-            zsrv_vote_run(c);
+            zsrv__vote_run(c);
             grant(st);         /* oids it no longer touches are free */
             return;
         }
@@ -318,13 +320,13 @@ void zsrv_lock_request(zsrv_conn *c)
     grant(st);
 }
 
-void zsrv_lock_release(zsrv_conn *c)
+void zsrv__lock_release(zsrv_conn *c)
 {
     zsrv_storage *st = c->stor;
     zsrv_txn *x = &c->txn;
     if (x->holding)
         drop_holder(st, c);
-    else if (x->vote == VOTE_WAITING)
+    else if (x->vote == ZSRV_VOTE_WAITING)
         unqueue(st, c);
     free(x->locks);
     x->locks = NULL;
@@ -332,12 +334,13 @@ void zsrv_lock_release(zsrv_conn *c)
     grant(st);
 }
 
-double zsrv_lock_oldest(const zsrv_storage *st)
+double zsrv__lock_oldest(const zsrv_storage *st)
 {
     return st->holders ? st->holders->txn.lock_time : 0;
 }
 
-void zsrv_txn_timeout(uv_timer_t *timer)
+/* The storage's transaction-timeout timer fired. */
+static void txn_timeout(uv_timer_t *timer)
 {
     zsrv_storage *st = timer->data;
     double secs = st->srv->cfg->txn_timeout;
@@ -347,7 +350,7 @@ void zsrv_txn_timeout(uv_timer_t *timer)
      * (unlike ZEO 6, whose timed-out connection keeps the lock for ever). */
     zsrv_conn *c;
     while ((c = st->holders) && c->txn.lock_time + secs <= now() + 0.001) {
-        zsrv_conn_close(c, ZSRV_LOG_CRITICAL, why);
+        zsrv__conn_close(c, ZSRV_LOG_CRITICAL, why);
         if (st->holders == c)
             break;             /* already closing: its drop is under way */
     }

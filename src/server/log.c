@@ -24,7 +24,7 @@ static int log_level = ZSRV_LOG_INFO;
 
 static const char *const level_names[] = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"};
 
-int zsrv_log_level_parse(const char *s)
+int zsrv__log_level_parse(const char *s)
 {
     static const struct { const char *name; int level; } names[] = {
         {"critical", ZSRV_LOG_CRITICAL}, {"fatal", ZSRV_LOG_CRITICAL},
@@ -50,7 +50,7 @@ static void use_file(FILE *f)
         fclose(old);
 }
 
-int zsrv_log_open(const char *path, int level, zerr *err)
+int zsrv__log_open(const char *path, int level, zerr *err)
 {
     log_level = level;
     if (!path || !strcmp(path, "STDERR") || !strcmp(path, "-"))
@@ -69,29 +69,29 @@ int zsrv_log_open(const char *path, int level, zerr *err)
     return 0;
 }
 
-int zsrv_log_reopen(void)
+int zsrv__log_reopen(void)
 {
     if (!log_path)
         return 0;
     FILE *f = fopen(log_path, "a");
     if (!f) {
-        zsrv_log(ZSRV_LOG_ERROR, "cannot reopen log file %s: %s", log_path, strerror(errno));
+        zsrv__log(ZSRV_LOG_ERROR, "cannot reopen log file %s: %s", log_path, strerror(errno));
         return ZE_IO;
     }
     setvbuf(f, NULL, _IOLBF, 0);
     use_file(f);
-    zsrv_log(ZSRV_LOG_INFO, "Log files reopened successfully");
+    zsrv__log(ZSRV_LOG_INFO, "Log files reopened successfully");
     return 0;
 }
 
-void zsrv_log_close(void)
+void zsrv__log_close(void)
 {
     use_file(NULL);
     free(log_path);
     log_path = NULL;
 }
 
-void zsrv_log(int level, const char *fmt, ...)
+void zsrv__log(int level, const char *fmt, ...)
 {
     if (level > log_level)
         return;
@@ -114,10 +114,10 @@ void zsrv_log(int level, const char *fmt, ...)
     pthread_mutex_unlock(&log_lock);
 }
 
-void zsrv_log_store(void *storage_name, int level, const char *msg)
+void zsrv__log_store(void *storage_name, int level, const char *msg)
 {
     int lv = level == STORE_LOG_ERROR     ? ZSRV_LOG_ERROR
              : level == STORE_LOG_WARNING ? ZSRV_LOG_WARNING
                                           : ZSRV_LOG_INFO;
-    zsrv_log(lv, "storage %s: %s", (const char *)storage_name, msg);
+    zsrv__log(lv, "storage %s: %s", (const char *)storage_name, msg);
 }

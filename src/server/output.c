@@ -11,31 +11,31 @@
 static int after_encode(zsrv_conn *c, int rc, const zerr *err)
 {
     if (rc < 0) {
-        zsrv_log(ZSRV_LOG_ERROR, "%s: cannot encode a message: %s", c->peer, err->msg);
+        zsrv__log(ZSRV_LOG_ERROR, "%s: cannot encode a message: %s", c->peer, err->msg);
         return rc;
     }
-    zsrv_conn_mark_dirty(c);
+    zsrv__conn_mark_dirty(c);
     return 0;
 }
 
-int zsrv_send_reply(zsrv_conn *c, const zv *msgid, const zv *result)
+int zsrv__send_reply(zsrv_conn *c, const zv *msgid, const zv *result)
 {
-    if (c->state == CONN_CLOSING)
+    if (c->state == ZSRV_CONN_CLOSING)
         return ZE_CLOSED;
     zerr err = {0};
     size_t mark = c->out.len;
     int rc = proto_encode_reply(c->enc, &c->out, msgid, result, &err);
     if (rc < 0) {
         c->out.len = mark;
-        zsrv_log(ZSRV_LOG_ERROR, "%s: cannot encode a reply: %s", c->peer, err.msg);
-        return zsrv_send_error_msg(c, msgid, PROTO_EXC_VALUE, "Couldn't pickle response");
+        zsrv__log(ZSRV_LOG_ERROR, "%s: cannot encode a reply: %s", c->peer, err.msg);
+        return zsrv__send_error_msg(c, msgid, PROTO_EXC_VALUE, "Couldn't pickle response");
     }
     return after_encode(c, rc, &err);
 }
 
-int zsrv_send_error(zsrv_conn *c, const zv *msgid, const proto_exc *e)
+int zsrv__send_error(zsrv_conn *c, const zv *msgid, const proto_exc *e)
 {
-    if (c->state == CONN_CLOSING)
+    if (c->state == ZSRV_CONN_CLOSING)
         return ZE_CLOSED;
     zerr err = {0};
     size_t mark = c->out.len;
@@ -45,7 +45,7 @@ int zsrv_send_error(zsrv_conn *c, const zv *msgid, const proto_exc *e)
     return after_encode(c, rc, &err);
 }
 
-int zsrv_send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg)
+int zsrv__send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg)
 {
     zv_arena *a = zv_arena_new();
     if (!a)
@@ -53,14 +53,14 @@ int zsrv_send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const ch
     proto_exc e;
     int rc = proto_exc_msg(&e, a, cls, msg);
     if (rc == 0)
-        rc = zsrv_send_error(c, msgid, &e);
+        rc = zsrv__send_error(c, msgid, &e);
     zv_arena_free(a);
     return rc;
 }
 
-int zsrv_send_async(zsrv_conn *c, const char *name, const zv *args)
+int zsrv__send_async(zsrv_conn *c, const char *name, const zv *args)
 {
-    if (c->state == CONN_CLOSING)
+    if (c->state == ZSRV_CONN_CLOSING)
         return ZE_CLOSED;
     zerr err = {0};
     size_t mark = c->out.len;

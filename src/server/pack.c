@@ -29,23 +29,23 @@ static void pack_done(uv_work_t *w, int status)
     zsrv_storage *st = p->stor;
     st->packing = NULL;
     if (p->rc == 0) {
-        zsrv_log(ZSRV_LOG_INFO, "storage %s packed: %llu records, %llu objects, %llu blobs removed",
+        zsrv__log(ZSRV_LOG_INFO, "storage %s packed: %llu records, %llu objects, %llu blobs removed",
                  st->name, (unsigned long long)p->stats.records_removed,
                  (unsigned long long)p->stats.objects_removed,
                  (unsigned long long)p->stats.blobs_removed);
-        zsrv_storage_sync(st);
+        zsrv__storage_sync(st);
         for (zsrv_conn *c = st->conns; c; c = c->snext)
-            zsrv_send_info(c);
+            zsrv__send_info(c);
     } else {
-        zsrv_log(ZSRV_LOG_ERROR, "storage %s: pack failed: %s", st->name, p->err.msg);
+        zsrv__log(ZSRV_LOG_ERROR, "storage %s: pack failed: %s", st->name, p->err.msg);
     }
     if (p->conn) {
         if (p->rc == 0) {
             zv *none = zv_none(p->arena);
             if (none)
-                zsrv_send_reply(p->conn, p->msgid, none);
+                zsrv__send_reply(p->conn, p->msgid, none);
         } else {
-            zsrv_send_error_msg(p->conn, p->msgid, PROTO_EXC_STORAGE,
+            zsrv__send_error_msg(p->conn, p->msgid, PROTO_EXC_STORAGE,
                                 p->err.msg);
         }
     }
@@ -53,14 +53,14 @@ static void pack_done(uv_work_t *w, int status)
     free(p);
 }
 
-void zsrv_pack_detach(zsrv_conn *c)
+void zsrv__pack_detach(zsrv_conn *c)
 {
     zsrv_storage *st = c->stor;
     if (st && st->packing && st->packing->conn == c)
         st->packing->conn = NULL;
 }
 
-int zsrv_m_pack(zsrv_call *call)
+int zsrv__m_pack(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zsrv_storage *st = c->stor;
@@ -89,6 +89,6 @@ int zsrv_m_pack(zsrv_call *call)
     }
     st->packing = p;
     if (!p->conn)
-        return zsrv_reply(call, zv_none(call->a));
+        return zsrv__reply(call, zv_none(call->a));
     return 0;
 }

@@ -19,7 +19,7 @@ static int nomem(zsrv_call *call)
     return zerr_set(&call->err, ZE_NOMEM, "out of memory");
 }
 
-int zsrv_m_register(zsrv_call *call)
+int zsrv__m_register(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zslice name;
@@ -27,7 +27,7 @@ int zsrv_m_register(zsrv_call *call)
     if (rc < 0)
         return rc;
     int read_only = call->argc > 1 && zv_truthy(call->argv[1]);
-    zsrv_storage *st = zsrv_find_storage(c->srv, (const char *)name.p, name.len);
+    zsrv_storage *st = zsrv__find_storage(c->srv, (const char *)name.p, name.len);
     if (!st)   /* a ValueError */
         return zerr_set(&call->err, ZE_INVAL, "unknown storage: %.*s", (int)name.len,
                         (const char *)name.p);
@@ -41,11 +41,11 @@ int zsrv_m_register(zsrv_call *call)
         st->conns->sprev = c;
     st->conns = c;
     st->n_conns++;
-    c->state = CONN_REGISTERED;
-    zsrv_log(ZSRV_LOG_DEBUG, "%s: registered on storage %s%s", c->peer, st->name,
+    c->state = ZSRV_CONN_REGISTERED;
+    zsrv__log(ZSRV_LOG_DEBUG, "%s: registered on storage %s%s", c->peer, st->name,
              c->read_only ? " (read-only)" : "");
     zv *tid = tid_value(call->a, store_reader_last_tid(st->rd));
-    return tid ? zsrv_reply(call, tid) : nomem(call);
+    return tid ? zsrv__reply(call, tid) : nomem(call);
 }
 
 static zv *interfaces(zv_arena *a)
@@ -70,7 +70,7 @@ static zv *interfaces(zv_arena *a)
     return t;
 }
 
-int zsrv_m_get_info(zsrv_call *call)
+int zsrv__m_get_info(zsrv_call *call)
 {
     zsrv_storage *st = call->c->stor;
     zv_arena *a = call->a;
@@ -93,25 +93,25 @@ int zsrv_m_get_info(zsrv_call *call)
     for (int i = 0; i < 12; i++)
         if (!it[i])
             return nomem(call);
-    return zsrv_reply(call, d);
+    return zsrv__reply(call, d);
 }
 
-int zsrv_m_last_transaction(zsrv_call *call)
+int zsrv__m_last_transaction(zsrv_call *call)
 {
     zv *tid = tid_value(call->a, store_reader_last_tid(call->c->stor->rd));
-    return tid ? zsrv_reply(call, tid) : nomem(call);
+    return tid ? zsrv__reply(call, tid) : nomem(call);
 }
 
 /* Map a store read failure for oid onto the call. */
 static int read_error(zsrv_call *call, int rc, uint64_t oid, zerr *err)
 {
     if (rc == ZE_NOTFOUND)
-        return zsrv_fail_poskey(call, oid);
+        return zsrv__fail_poskey(call, oid);
     call->err = *err;
     return rc;
 }
 
-int zsrv_m_load_before(zsrv_call *call)
+int zsrv__m_load_before(zsrv_call *call)
 {
     zsrv_storage *st = call->c->stor;
     uint64_t oid, before, start, end;
@@ -126,7 +126,7 @@ int zsrv_m_load_before(zsrv_call *call)
     if (rc == ZE_NOREV) {
         zbuf_free(&data);
         zv *none = zv_none(call->a);
-        return none ? zsrv_reply(call, none) : nomem(call);
+        return none ? zsrv__reply(call, none) : nomem(call);
     }
     if (rc < 0) {
         zbuf_free(&data);
@@ -141,10 +141,10 @@ int zsrv_m_load_before(zsrv_call *call)
     zbuf_free(&data);
     if (!t || !t->u.seq.items[0] || !t->u.seq.items[1] || !t->u.seq.items[2])
         return nomem(call);
-    return zsrv_reply(call, t);
+    return zsrv__reply(call, t);
 }
 
-int zsrv_m_load_serial(zsrv_call *call)
+int zsrv__m_load_serial(zsrv_call *call)
 {
     uint64_t oid, serial;
     int rc;
@@ -159,10 +159,10 @@ int zsrv_m_load_serial(zsrv_call *call)
     }
     zv *v = zv_bytes(call->a, data.data, data.len);
     zbuf_free(&data);
-    return v ? zsrv_reply(call, v) : nomem(call);
+    return v ? zsrv__reply(call, v) : nomem(call);
 }
 
-int zsrv_m_get_tid(zsrv_call *call)
+int zsrv__m_get_tid(zsrv_call *call)
 {
     uint64_t oid, tid;
     zerr err = {0};
@@ -172,10 +172,10 @@ int zsrv_m_get_tid(zsrv_call *call)
     if ((rc = store_current_tid(call->c->stor->rd, oid, &tid, &err)) < 0)
         return read_error(call, rc, oid, &err);
     zv *v = tid_value(call->a, tid);
-    return v ? zsrv_reply(call, v) : nomem(call);
+    return v ? zsrv__reply(call, v) : nomem(call);
 }
 
-int zsrv_m_new_oids(zsrv_call *call)
+int zsrv__m_new_oids(zsrv_call *call)
 {
     int64_t n = 100;
     int rc;
@@ -193,19 +193,19 @@ int zsrv_m_new_oids(zsrv_call *call)
     for (int64_t i = 0; i < n; i++)
         if (!(l->u.seq.items[i] = zv_oid(call->a, oids[i])))
             return nomem(call);
-    return zsrv_reply(call, l);
+    return zsrv__reply(call, l);
 }
 
-int zsrv_m_new_oid(zsrv_call *call)
+int zsrv__m_new_oid(zsrv_call *call)
 {
     /* Listed in ZEO's method table but not implemented there either. */
     zerr_set(&call->err, ZE_INVAL, "'ZEOStorage' object has no attribute 'new_oid'");
-    return zsrv_fail_as(call, PROTO_EXC_ATTRIBUTE);
+    return zsrv__fail_as(call, PROTO_EXC_ATTRIBUTE);
 }
 
 /* ---- history ----------------------------------------------------------- */
 
-int zsrv_vec_push(zsrv_vec *v, zv *x)
+int zsrv__vec_push(zsrv_vec *v, zv *x)
 {
     if (!x)
         return ZE_NOMEM;
@@ -217,7 +217,7 @@ int zsrv_vec_push(zsrv_vec *v, zv *x)
     return 0;
 }
 
-zv *zsrv_vec_list(zsrv_vec *v, zv_arena *a)
+zv *zsrv__vec_list(zsrv_vec *v, zv_arena *a)
 {
     zv *l = zv_list(a, v->n);
     if (l && v->n)
@@ -229,7 +229,7 @@ zv *zsrv_vec_list(zsrv_vec *v, zv_arena *a)
 
 /* The extension's keys come last: they win when the client decodes, as
  * ZODB merges them over the standard ones. */
-zv *zsrv_txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, zv *id)
+zv *zsrv__txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, zv *id)
 {
     zv *ext = NULL;
     zerr err = {0};
@@ -267,10 +267,10 @@ typedef struct hist_ctx {
 static int history_cb(const store_txn_info *info, void *ud)
 {
     hist_ctx *h = ud;
-    return zsrv_vec_push(&h->out, zsrv_txn_dict(h->a, info, "tid", zv_oid(h->a, info->tid)));
+    return zsrv__vec_push(&h->out, zsrv__txn_dict(h->a, info, "tid", zv_oid(h->a, info->tid)));
 }
 
-int zsrv_m_history(zsrv_call *call)
+int zsrv__m_history(zsrv_call *call)
 {
     uint64_t oid;
     int64_t size = 1;
@@ -291,11 +291,11 @@ int zsrv_m_history(zsrv_call *call)
         free(h.out.items);
         return rc == ZE_NOMEM ? nomem(call) : read_error(call, rc, oid, &err);
     }
-    zv *l = zsrv_vec_list(&h.out, call->a);
-    return l ? zsrv_reply(call, l) : nomem(call);
+    zv *l = zsrv__vec_list(&h.out, call->a);
+    return l ? zsrv__reply(call, l) : nomem(call);
 }
 
-int zsrv_m_record_iternext(zsrv_call *call)
+int zsrv__m_record_iternext(zsrv_call *call)
 {
     uint64_t from = 0, oid, tid, next;
     int present, has_next, rc;
@@ -323,16 +323,16 @@ int zsrv_m_record_iternext(zsrv_call *call)
             res = NULL;
     }
     zbuf_free(&data);
-    return res ? zsrv_reply(call, res) : nomem(call);
+    return res ? zsrv__reply(call, res) : nomem(call);
 }
 
-int zsrv_m_ping(zsrv_call *call)
+int zsrv__m_ping(zsrv_call *call)
 {
     zv *none = zv_none(call->a);
-    return none ? zsrv_reply(call, none) : nomem(call);
+    return none ? zsrv__reply(call, none) : nomem(call);
 }
 
-int zsrv_m_set_client_label(zsrv_call *call)
+int zsrv__m_set_client_label(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     const zv *v = call->argv[0];
@@ -343,5 +343,5 @@ int zsrv_m_set_client_label(zsrv_call *call)
         zv_repr(v, &label);
     free(c->label);
     c->label = label;
-    return zsrv_reply(call, zv_none(call->a));
+    return zsrv__reply(call, zv_none(call->a));
 }

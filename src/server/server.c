@@ -15,10 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static void stop_progress(zsrv *s);
+
 #define STOP_GRACE 1500    /* ms for voted transactions to finish at shutdown */
 #define REFRESH_MS 1000    /* readers are renewed so LMDB can reuse pages */
 
-zsrv_storage *zsrv_find_storage(zsrv *s, const char *name, size_t len)
+zsrv_storage *zsrv__find_storage(zsrv *s, const char *name, size_t len)
 {
     for (size_t i = 0; i < s->n_storages; i++)
         if (strlen(s->storages[i].name) == len && !memcmp(s->storages[i].name, name, len))
@@ -40,11 +42,11 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
         return zerr_sys(err, errno, "cannot create %s", sc->path);
     store_options opt = {.read_only = st->read_only, .create = !st->read_only,
                          .exclusive = 1, .no_sync = cfg->no_sync,
-                         .log = zsrv_log_store, .log_data = sc->name};
+                         .log = zsrv__log_store, .log_data = sc->name};
     int rc = store_open(&st->st, sc->path, &opt, err);
     if (rc == ZE_NOTFOUND && st->read_only) {
         /* -f creates a missing database, even one then served read-only. */
-        store_options mk = {.create = 1, .exclusive = 1, .log = zsrv_log_store,
+        store_options mk = {.create = 1, .exclusive = 1, .log = zsrv__log_store,
                             .log_data = sc->name};
         if ((rc = store_open(&st->st, sc->path, &mk, err)) < 0)
             return rc;
@@ -56,11 +58,11 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
         return rc;
     if ((rc = store_reader_new(st->st, &st->rd, err)) < 0)
         return rc;
-    if ((rc = zsrv_invq_init(st, (size_t)cfg->invq_size, err)) < 0)
+    if ((rc = zsrv__invq_init(st, (size_t)cfg->invq_size, err)) < 0)
         return rc;
     uv_timer_init(s->loop, &st->timeout_timer);
     st->timeout_timer.data = st;
-    zsrv_log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx", st->name, sc->path,
+    zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx", st->name, sc->path,
              st->read_only ? " (read-only)" : "",
              (unsigned long long)store_reader_last_tid(st->rd));
     return 0;
@@ -73,10 +75,10 @@ static void storages_close(zsrv *s)
         if (st->st && st->stats.commits) {
             store_stats ss;
             store_get_stats(st->st, &ss);
-            zsrv_log(ZSRV_LOG_INFO, "storage %s: %llu commits in %llu durable syncs", st->name,
+            zsrv__log(ZSRV_LOG_INFO, "storage %s: %llu commits in %llu durable syncs", st->name,
                      (unsigned long long)ss.commits, (unsigned long long)ss.syncs);
         }
-        zsrv_invq_free(st);
+        zsrv__invq_free(st);
         oidmap_free(&st->locked);
         oidmap_free(&st->claimed);
         store_reader_free(st->rd);
@@ -90,7 +92,7 @@ static void storages_close(zsrv *s)
 
 static void on_check(uv_check_t *h)
 {
-    zsrv_flush_dirty(h->data);
+    zsrv__flush_dirty(h->data);
 }
 
 static void on_commit_async(uv_async_t *h)
@@ -103,16 +105,16 @@ static void on_commit_async(uv_async_t *h)
     while (list) {
         zsrv_commit *cm = list;
         list = cm->done_next;
-        zsrv_commit_done(cm);
+        zsrv__commit_done(cm);
     }
-    zsrv_stop_progress(s);
+    stop_progress(s);
 }
 
 static void on_refresh(uv_timer_t *t)
 {
     zsrv *s = t->data;
     for (size_t i = 0; i < s->n_storages; i++)
-        zsrv_storage_sync(&s->storages[i]);
+        zsrv__storage_sync(&s->storages[i]);
 }
 
 static int busy(zsrv *s)
@@ -142,12 +144,12 @@ static void finish_stop(zsrv *s)
         next = c->next;
         if (c->out.len || c->writing) {
             c->close_after_flush = 1;
-            zsrv_conn_mark_dirty(c);
+            zsrv__conn_mark_dirty(c);
         } else {
-            zsrv_conn_close(c, ZSRV_LOG_INFO, "server stopped");
+            zsrv__conn_close(c, ZSRV_LOG_INFO, "server stopped");
         }
     }
-    zsrv_flush_dirty(s);
+    zsrv__flush_dirty(s);
     close_handle((uv_handle_t *)&s->flush_check);
     close_handle((uv_handle_t *)&s->commit_async);
     close_handle((uv_handle_t *)&s->refresh_timer);
@@ -172,11 +174,11 @@ static int stop_check(zsrv *s, int force)
     int pending = 0;
     for (zsrv_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (c->txn.vote == VOTE_FINISHING)
+        if (c->txn.vote == ZSRV_VOTE_FINISHING)
             pending = 1;
         else if (c->txn.active && force)
-            zsrv_conn_close(c, ZSRV_LOG_WARNING, "server stopped before tpc_finish");
-        else if (c->txn.active && (c->txn.vote == VOTE_OK || c->txn.vote == VOTE_CONFLICT))
+            zsrv__conn_close(c, ZSRV_LOG_WARNING, "server stopped before tpc_finish");
+        else if (c->txn.active && (c->txn.vote == ZSRV_VOTE_OK || c->txn.vote == ZSRV_VOTE_CONFLICT))
             pending = 1;
     }
     if (pending || busy(s))
@@ -192,7 +194,8 @@ static void on_stop_timer(uv_timer_t *t)
         uv_timer_start(t, on_stop_timer, 20, 0);
 }
 
-void zsrv_stop_progress(zsrv *s)
+/* During shutdown: stop once no transaction can still finish. */
+static void stop_progress(zsrv *s)
 {
     if (s->stopping)
         stop_check(s, 0);
@@ -204,14 +207,14 @@ static void begin_stop(zsrv *s, const char *why, int status)
         return;
     s->stopping = 1;
     s->exit_status = status;
-    zsrv_log(ZSRV_LOG_INFO, "%s", why);
-    zsrv_listen_close(s);
+    zsrv__log(ZSRV_LOG_INFO, "%s", why);
+    zsrv__listen_close(s);
     /* Idle connections go now; voters get STOP_GRACE to finish. */
     for (zsrv_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        zsrv_vote_state v = c->txn.active ? c->txn.vote : VOTE_NONE;
-        if (v != VOTE_OK && v != VOTE_FINISHING && v != VOTE_CONFLICT)
-            zsrv_conn_close(c, ZSRV_LOG_INFO, "server stopping");
+        zsrv_vote_state v = c->txn.active ? c->txn.vote : ZSRV_VOTE_NONE;
+        if (v != ZSRV_VOTE_OK && v != ZSRV_VOTE_FINISHING && v != ZSRV_VOTE_CONFLICT)
+            zsrv__conn_close(c, ZSRV_LOG_INFO, "server stopping");
     }
     s->stop_timer.data = s;
     if (!stop_check(s, 0))
@@ -223,7 +226,7 @@ static void on_signal(uv_signal_t *h, int signum)
     zsrv *s = h->data;
     switch (signum) {
     case SIGUSR2:
-        zsrv_log_reopen();
+        zsrv__log_reopen();
         break;
     case SIGHUP:
         begin_stop(s, "restarted by SIGHUP", 1);
@@ -283,10 +286,10 @@ static int start(zsrv *s, zerr *err)
     }
     if (cfg->test_only)
         return 0;
-    if ((rc = zsrv_tls_ctx_new(s, cfg, err)) < 0)
+    if ((rc = zsrv__tls_ctx_new(s, cfg, err)) < 0)
         return rc;
     handles_init(s);
-    if ((rc = zsrv_listen(s, cfg->address, err)) < 0) {
+    if ((rc = zsrv__listen(s, cfg->address, err)) < 0) {
         begin_stop(s, "cannot listen", 1);
         return rc;
     }
@@ -294,7 +297,7 @@ static int start(zsrv *s, zerr *err)
         begin_stop(s, "cannot write the pid file", 1);
         return rc;
     }
-    zsrv_log(ZSRV_LOG_INFO, "serving %zu storage%s, protocol %s%s", s->n_storages,
+    zsrv__log(ZSRV_LOG_INFO, "serving %zu storage%s, protocol %s%s", s->n_storages,
              s->n_storages == 1 ? "" : "s", cfg->msgpack ? "M5" : "Z5",
              s->ssl_ctx ? " over TLS" : "");
     return 0;
@@ -302,7 +305,7 @@ static int start(zsrv *s, zerr *err)
 
 int zsrv_run(const zsrv_config *cfg, zerr *err)
 {
-    int rc = zsrv_log_open(cfg->log_path, cfg->log_level, err);
+    int rc = zsrv__log_open(cfg->log_path, cfg->log_level, err);
     if (rc < 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);
@@ -311,7 +314,7 @@ int zsrv_run(const zsrv_config *cfg, zerr *err)
     uv_loop_t loop;
     if (!s || uv_loop_init(&loop) < 0) {
         free(s);
-        zsrv_log_close();
+        zsrv__log_close();
         return zerr_set(err, ZE_NOMEM, "cannot set up the event loop");
     }
     s->cfg = cfg;
@@ -320,7 +323,7 @@ int zsrv_run(const zsrv_config *cfg, zerr *err)
     pthread_mutex_init(&s->done_lock, NULL);
     rc = start(s, err);
     if (rc < 0)
-        zsrv_log(ZSRV_LOG_CRITICAL, "%s", err->msg);
+        zsrv__log(ZSRV_LOG_CRITICAL, "%s", err->msg);
     if (rc == 0 && !cfg->test_only) {
         uv_run(&loop, UV_RUN_DEFAULT);
         rc = s->exit_status;
@@ -330,12 +333,12 @@ int zsrv_run(const zsrv_config *cfg, zerr *err)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     storages_close(s);
-    zsrv_tls_ctx_free(s);
+    zsrv__tls_ctx_free(s);
     if (cfg->pid_file && !cfg->test_only)
         unlink(cfg->pid_file);
     pthread_mutex_destroy(&s->done_lock);
     free(s);
-    zsrv_log(ZSRV_LOG_INFO, "stopped");
-    zsrv_log_close();
+    zsrv__log(ZSRV_LOG_INFO, "stopped");
+    zsrv__log_close();
     return rc;
 }

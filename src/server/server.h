@@ -41,7 +41,7 @@ typedef struct zsrv_storage_cfg {
 typedef struct zsrv_config {
     char *address;            /* HOST:PORT, :PORT, PORT, [V6]:PORT or a Unix socket path */
     zsrv_storage_cfg *storages;
-    size_t n_storages;
+    size_t n_storages, cap_storages;
     int read_only;            /* whole server read-only */
     int msgpack;              /* announce M5 instead of Z5 */
     int invq_size;            /* invalidation queue length (transactions) */

@@ -5,7 +5,12 @@
  * transaction and its iterators; a storage owns the commit lock queue (links
  * inside the connections) and the list of commits in flight. Everything runs
  * on the loop thread except the store's commit callback, which only touches
- * the mutex-protected done list and wakes the loop.
+ * the mutex-protected done list and wakes the loop, and a pack (libuv's
+ * thread pool), whose store logs through log.c's lock.
+ *
+ * The data structures come first, then the functions each file shares, one
+ * section a file ("conn.c --"), as Redis's server.h lists them. Cross-file
+ * functions are zsrv__; the public ones (zsrv_) are in server.h.
  */
 #ifndef ZEOLITE_SERVER_INT_H
 #define ZEOLITE_SERVER_INT_H
@@ -26,18 +31,6 @@ typedef struct zsrv zsrv;
 typedef struct zsrv_conn zsrv_conn;
 typedef struct zsrv_storage zsrv_storage;
 typedef struct zsrv_tls zsrv_tls;
-
-/* ---- log.c ------------------------------------------------------------- */
-
-/* Process-wide logger (a log file is a process resource, as stderr is). */
-int zsrv_log_open(const char *path, int level, zerr *err);
-int zsrv_log_reopen(void);
-void zsrv_log_close(void);
-void zsrv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int zsrv_log_level_parse(const char *s);   /* -1 when unknown */
-/* The store's log (store_log_fn), data the storage's name: its lines go to
- * the server's log. Thread-safe, as zsrv_log is. */
-void zsrv_log_store(void *storage_name, int level, const char *msg);
 
 /* ---- storages and the commit pipeline ---------------------------------- */
 
@@ -130,30 +123,21 @@ struct zsrv {
     char rbuf[65536];              /* read buffer shared by all connections */
 };
 
-/* server.c */
-zsrv_storage *zsrv_find_storage(zsrv *s, const char *name, size_t len);
-/* During shutdown: stop once no transaction can still finish. */
-void zsrv_stop_progress(zsrv *s);
-/* finish.c: refresh the storage's reader, then complete (invalidations,
- * replies) every commit that became visible, oldest first. Every refresh
- * goes through here, so no reply can show a tid before its invalidation. */
-void zsrv_storage_sync(zsrv_storage *st);
-
-/* ---- connections (conn.c) ---------------------------------------------- */
+/* ---- connections ------------------------------------------------------- */
 
 typedef enum zsrv_conn_state {
-    CONN_HANDSHAKE,    /* announcement sent, waiting for Z5/M5/ruok */
-    CONN_UNREGISTERED, /* only register allowed */
-    CONN_REGISTERED,
-    CONN_CLOSING,
+    ZSRV_CONN_HANDSHAKE,    /* announcement sent, waiting for Z5/M5/ruok */
+    ZSRV_CONN_UNREGISTERED, /* only register allowed */
+    ZSRV_CONN_REGISTERED,
+    ZSRV_CONN_CLOSING,
 } zsrv_conn_state;
 
 typedef enum zsrv_vote_state {
-    VOTE_NONE,         /* begun, not voted */
-    VOTE_WAITING,      /* queued for its oids' locks */
-    VOTE_CONFLICT,     /* holds its oids; conflicts returned, client resolving */
-    VOTE_OK,           /* holds its oids; voted */
-    VOTE_FINISHING,    /* handed to the writer */
+    ZSRV_VOTE_NONE,         /* begun, not voted */
+    ZSRV_VOTE_WAITING,      /* queued for its oids' locks */
+    ZSRV_VOTE_CONFLICT,     /* holds its oids; conflicts returned, client resolving */
+    ZSRV_VOTE_OK,           /* holds its oids; voted */
+    ZSRV_VOTE_FINISHING,    /* handed to the writer */
 } zsrv_vote_state;
 
 typedef struct zsrv_txn {
@@ -245,24 +229,7 @@ struct zsrv_conn {
  * reading, and would otherwise hold the server's memory without bound. */
 #define ZSRV_OUT_MAX (256u * 1024 * 1024)
 
-void zsrv_conn_accept(zsrv *s, uv_stream_t *server, int is_pipe);
-/* Close now (pending output is dropped), logging why at level. */
-void zsrv_conn_close(zsrv_conn *c, int level, const char *why);
-/* Mark for flushing at the end of this loop iteration. */
-void zsrv_conn_mark_dirty(zsrv_conn *c);
-void zsrv_flush_dirty(zsrv *s);
-/* Continue a paused connection: sendBlob streaming, held input. */
-void zsrv_conn_pump(zsrv_conn *c);
-
-/* ---- output helpers (output.c) ----------------------------------------- */
-
-int zsrv_send_reply(zsrv_conn *c, const zv *msgid, const zv *result);
-int zsrv_send_error(zsrv_conn *c, const zv *msgid, const proto_exc *e);
-int zsrv_send_async(zsrv_conn *c, const char *name, const zv *args);
-/* Error reply with a (message,) payload. */
-int zsrv_send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg);
-
-/* ---- dispatch (dispatch.c) --------------------------------------------- */
+/* ---- calls ------------------------------------------------------------- */
 
 /* One call being served. A handler either replies (sync calls), or returns a
  * negative ZE_* code with err filled; the dispatcher then sends the error
@@ -281,141 +248,210 @@ typedef struct zsrv_call {
 
 typedef int (*zsrv_handler)(zsrv_call *call);
 
-/* Handle one frame payload received on an established connection. */
-void zsrv_dispatch(zsrv_conn *c, const uint8_t *p, size_t len);
-
-/* Set a POSKeyError(oid) on the call and return ZE_NOTFOUND. */
-int zsrv_fail_poskey(zsrv_call *call, uint64_t oid);
-/* Report call->err (already set) as class_path(message) instead of the
- * class of its code; returns its code. */
-int zsrv_fail_as(zsrv_call *call, const char *class_path);
-/* Reply on behalf of the handler. */
-int zsrv_reply(zsrv_call *call, const zv *result);
-
-/* ---- handlers ---------------------------------------------------------- */
-
 /* A growing array of values, turned into a list at the end (read.c). */
 typedef struct zsrv_vec {
     zv **items;
     size_t n, cap;
 } zsrv_vec;
-/* Append x; ZE_NOMEM when x is NULL (a failed constructor) or on failure. */
-int zsrv_vec_push(zsrv_vec *v, zv *x);
-/* A list in a of the values; frees the array. NULL when out of memory. */
-zv *zsrv_vec_list(zsrv_vec *v, zv_arena *a);
 
-/* read.c */
-int zsrv_m_register(zsrv_call *call);
-int zsrv_m_get_info(zsrv_call *call);
-int zsrv_m_last_transaction(zsrv_call *call);
-int zsrv_m_load_before(zsrv_call *call);
-int zsrv_m_load_serial(zsrv_call *call);
-int zsrv_m_get_tid(zsrv_call *call);
-int zsrv_m_new_oids(zsrv_call *call);
-int zsrv_m_new_oid(zsrv_call *call);
-int zsrv_m_history(zsrv_call *call);
-int zsrv_m_record_iternext(zsrv_call *call);
-int zsrv_m_ping(zsrv_call *call);
-int zsrv_m_set_client_label(zsrv_call *call);
+/* ---- server.c: storages, the loop, start and stop ---------------------- */
+
+/* The storage a client registers with, by name; NULL when none has it. */
+zsrv_storage *zsrv__find_storage(zsrv *s, const char *name, size_t len);
+
+/* ---- listen.c: TCP and Unix listeners ---------------------------------- */
+
+int zsrv__listen(zsrv *s, const char *address, zerr *err);
+void zsrv__listen_close(zsrv *s);
+
+/* ---- conn.c: connections, reading and writing -------------------------- */
+
+void zsrv__conn_accept(zsrv *s, uv_stream_t *server, int is_pipe);
+/* Close now (pending output is dropped), logging why at level. */
+void zsrv__conn_close(zsrv_conn *c, int level, const char *why);
+/* Mark for flushing at the end of this loop iteration. */
+void zsrv__conn_mark_dirty(zsrv_conn *c);
+void zsrv__flush_dirty(zsrv *s);
+
+/* ---- tls.c: TLS sessions ----------------------------------------------- */
+
+int zsrv__tls_ctx_new(zsrv *s, const zsrv_config *cfg, zerr *err);
+void zsrv__tls_ctx_free(zsrv *s);
+zsrv_tls *zsrv__tls_new(zsrv *s);
+void zsrv__tls_free(zsrv_tls *t);
+/* Feed ciphertext; decrypted bytes are appended to plain, TLS records that
+ * must go to the peer to cipher. ZE_PROTO when the TLS session failed. */
+int zsrv__tls_read(zsrv_tls *t, const void *p, size_t n, zbuf *plain, zbuf *cipher, zerr *err);
+/* Encrypt plaintext into cipher (held until the handshake is done). */
+int zsrv__tls_write(zsrv_tls *t, const void *p, size_t n, zbuf *cipher, zerr *err);
+
+/* ---- output.c: replies, errors and callbacks onto a connection --------- */
+
+int zsrv__send_reply(zsrv_conn *c, const zv *msgid, const zv *result);
+int zsrv__send_error(zsrv_conn *c, const zv *msgid, const proto_exc *e);
+int zsrv__send_async(zsrv_conn *c, const char *name, const zv *args);
+/* Error reply class_path(message). */
+int zsrv__send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg);
+
+/* ---- dispatch.c: the method table and failed calls --------------------- */
+
+/* Handle one frame payload received on an established connection. */
+void zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len);
+/* Set a POSKeyError(oid) on the call and return ZE_NOTFOUND. */
+int zsrv__fail_poskey(zsrv_call *call, uint64_t oid);
+/* Report call->err (already set) as class_path(message) instead of the
+ * class of its code; returns its code. */
+int zsrv__fail_as(zsrv_call *call, const char *class_path);
+/* Reply on behalf of the handler. */
+int zsrv__reply(zsrv_call *call, const zv *result);
+
+/* ---- read.c: register, loads, oids, history ---------------------------- */
+
+int zsrv__m_register(zsrv_call *call);
+int zsrv__m_get_info(zsrv_call *call);
+int zsrv__m_last_transaction(zsrv_call *call);
+int zsrv__m_load_before(zsrv_call *call);
+int zsrv__m_load_serial(zsrv_call *call);
+int zsrv__m_get_tid(zsrv_call *call);
+int zsrv__m_new_oids(zsrv_call *call);
+int zsrv__m_new_oid(zsrv_call *call);
+int zsrv__m_history(zsrv_call *call);
+int zsrv__m_record_iternext(zsrv_call *call);
+int zsrv__m_ping(zsrv_call *call);
+int zsrv__m_set_client_label(zsrv_call *call);
+/* Append x; ZE_NOMEM when x is NULL (a failed constructor) or on failure. */
+int zsrv__vec_push(zsrv_vec *v, zv *x);
+/* A list in a of the values; frees the array. NULL when out of memory. */
+zv *zsrv__vec_list(zsrv_vec *v, zv_arena *a);
 /* A history / undo-log entry dict: time, user_name, description, id_key: id,
  * size, then the transaction extension's keys. NULL when out of memory. */
-zv *zsrv_txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, zv *id);
-/* undo.c */
-int zsrv_m_undo_log(zsrv_call *call);
-int zsrv_m_undo_info(zsrv_call *call);
-int zsrv_m_undoa(zsrv_call *call);
-/* txn.c: transaction begin, queued operations, abort */
-int zsrv_m_tpc_begin(zsrv_call *call);
-int zsrv_m_storea(zsrv_call *call);
-int zsrv_m_restorea(zsrv_call *call);
-int zsrv_m_check_current(zsrv_call *call);
-int zsrv_m_delete_object(zsrv_call *call);
-int zsrv_m_vote(zsrv_call *call);
-int zsrv_m_tpc_finish(zsrv_call *call);
-int zsrv_m_tpc_abort(zsrv_call *call);
+zv *zsrv__txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, zv *id);
+
+/* ---- txn.c: tpc_begin, the queued operations, tpc_abort ---------------- */
+
+int zsrv__m_tpc_begin(zsrv_call *call);
+int zsrv__m_storea(zsrv_call *call);
+int zsrv__m_restorea(zsrv_call *call);
+int zsrv__m_check_current(zsrv_call *call);
+int zsrv__m_delete_object(zsrv_call *call);
+int zsrv__m_tpc_abort(zsrv_call *call);
 /* The connection's current transaction if txn matches, else NULL with a
  * StorageTransactionError set on the call. */
-zsrv_txn *zsrv_txn_check(zsrv_call *call, const zv *txn);
-/* As zsrv_txn_check, and the transaction still accepts operations (not
+zsrv_txn *zsrv__txn_check(zsrv_call *call, const zv *txn);
+/* As zsrv__txn_check, and the transaction still accepts operations (not
  * voted, or back from a conflict round). */
-zsrv_txn *zsrv_txn_open(zsrv_call *call, const zv *txn);
+zsrv_txn *zsrv__txn_open(zsrv_call *call, const zv *txn);
 /* Abort and forget the connection's transaction (disconnect, timeout). */
-void zsrv_txn_drop(zsrv_conn *c);
+void zsrv__txn_drop(zsrv_conn *c);
 /* An async call of the open transaction failed with rc: keep a bad
  * argument's error (ZE_TYPE, ZE_INVAL, ZE_UNDO) for the vote instead of
  * closing the connection. 1 when kept. */
-int zsrv_txn_defer_error(zsrv_call *call, int rc);
-/* lock.c: per-oid commit locks, FIFO, with the transaction timeout */
-/* Lock the oids of c's transaction and vote now, or queue it (VOTE_WAITING)
- * until no other voter holds them. Also for the re-vote after conflicts. */
-void zsrv_lock_request(zsrv_conn *c);
+int zsrv__txn_defer_error(zsrv_call *call, int rc);
+
+/* ---- lock.c: per-oid commit locks, FIFO, the transaction timeout ------- */
+
+/* Lock the oids of c's transaction and vote now, or queue it
+ * (ZSRV_VOTE_WAITING) until no other voter holds them. Also for the re-vote
+ * after conflicts. */
+void zsrv__lock_request(zsrv_conn *c);
 /* c's transaction stops waiting or holding (handed to the writer, aborted,
  * dropped): its oids are freed and waiters vote in turn. A no-op otherwise. */
-void zsrv_lock_release(zsrv_conn *c);
+void zsrv__lock_release(zsrv_conn *c);
 /* When the oldest holder took its locks (ruok's lock_time), 0 for none. */
-double zsrv_lock_oldest(const zsrv_storage *st);
-/* vote.c */
+double zsrv__lock_oldest(const zsrv_storage *st);
+
+/* ---- vote.c: the vote -------------------------------------------------- */
+
+int zsrv__m_vote(zsrv_call *call);
 /* Run the vote of the lock holder c and answer its pending vote call. */
-void zsrv_vote_run(zsrv_conn *c);
-/* finish.c */
-/* The store's callback for cm has run (called on the loop thread). */
-void zsrv_commit_done(zsrv_commit *cm);
-/* The store's commit callback (writer thread): queue cm for the loop. */
-void zsrv_commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud);
-/* The storage's transaction-timeout timer fired. */
-void zsrv_txn_timeout(uv_timer_t *timer);
+void zsrv__vote_run(zsrv_conn *c);
 /* A connection's deferred vote replies whose tid became visible go out. */
-void zsrv_release_deferred(zsrv_storage *st);
-/* blob.c */
-int zsrv_m_store_blob_start(zsrv_call *call);
-int zsrv_m_store_blob_chunk(zsrv_call *call);
-int zsrv_m_store_blob_end(zsrv_call *call);
-int zsrv_m_store_blob_shared(zsrv_call *call);
-int zsrv_m_send_blob(zsrv_call *call);
-void zsrv_blob_upload_discard(zsrv_conn *c);
-void zsrv_blob_out_free(zsrv_conn *c);
-/* Queue more receiveBlobChunk frames; 1 while the download goes on. */
-int zsrv_blob_out_pump(zsrv_conn *c);
-/* iter.c */
-int zsrv_m_iterator_start(zsrv_call *call);
-int zsrv_m_iterator_next(zsrv_call *call);
-int zsrv_m_iterator_record_start(zsrv_call *call);
-int zsrv_m_iterator_record_next(zsrv_call *call);
-int zsrv_m_iterator_gc(zsrv_call *call);
-void zsrv_iters_free(zsrv_conn *c);
-/* invalidate.c */
-int zsrv_invq_init(zsrv_storage *st, size_t cap, zerr *err);
-void zsrv_invq_free(zsrv_storage *st);
-void zsrv_invq_push(zsrv_storage *st, uint64_t tid);
+void zsrv__release_deferred(zsrv_storage *st);
+
+/* ---- finish.c: tpc_finish and the commits in flight -------------------- */
+
+int zsrv__m_tpc_finish(zsrv_call *call);
+/* The store's callback for cm has run (called on the loop thread). */
+void zsrv__commit_done(zsrv_commit *cm);
+/* Refresh the storage's reader, then complete (invalidations, replies)
+ * every commit that became visible, oldest first. Every refresh goes
+ * through here, so no reply can show a tid before its invalidation. */
+void zsrv__storage_sync(zsrv_storage *st);
+/* Send info({length, size}) to one connection. */
+void zsrv__send_info(zsrv_conn *c);
+
+/* ---- invalidate.c: the invalidation queue and getInvalidations --------- */
+
+int zsrv__invq_init(zsrv_storage *st, size_t cap, zerr *err);
+void zsrv__invq_free(zsrv_storage *st);
+void zsrv__invq_push(zsrv_storage *st, uint64_t tid);
 /* invalidateTransaction(tid, oids) to every registered connection but skip. */
-void zsrv_invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid,
-                     const uint64_t *oids, size_t n);
-int zsrv_m_get_invalidations(zsrv_call *call);
-/* status.c */
-zv *zsrv_status_dict(zsrv_storage *st, zv_arena *a);
-int zsrv_m_server_status(zsrv_call *call);
-/* The ruok JSON for every storage, appended to out. */
-int zsrv_status_json(zsrv *s, zbuf *out);
-/* pack.c */
-int zsrv_m_pack(zsrv_call *call);
+void zsrv__invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid,
+                      const uint64_t *oids, size_t n);
+int zsrv__m_get_invalidations(zsrv_call *call);
+
+/* ---- undo.c: undoLog, undoInfo, undoa ---------------------------------- */
+
+int zsrv__m_undo_log(zsrv_call *call);
+int zsrv__m_undo_info(zsrv_call *call);
+int zsrv__m_undoa(zsrv_call *call);
+
+/* ---- blob.c: blob upload and download ---------------------------------- */
+
+int zsrv__m_store_blob_start(zsrv_call *call);
+int zsrv__m_store_blob_chunk(zsrv_call *call);
+int zsrv__m_store_blob_end(zsrv_call *call);
+int zsrv__m_store_blob_shared(zsrv_call *call);
+int zsrv__m_send_blob(zsrv_call *call);
+void zsrv__blob_upload_discard(zsrv_conn *c);
+void zsrv__blob_out_free(zsrv_conn *c);
+/* Queue more receiveBlobChunk frames; 1 while the download goes on. */
+int zsrv__blob_out_pump(zsrv_conn *c);
+
+/* ---- iter.c: transaction and record iterators -------------------------- */
+
+int zsrv__m_iterator_start(zsrv_call *call);
+int zsrv__m_iterator_next(zsrv_call *call);
+int zsrv__m_iterator_record_start(zsrv_call *call);
+int zsrv__m_iterator_record_next(zsrv_call *call);
+int zsrv__m_iterator_gc(zsrv_call *call);
+void zsrv__iters_free(zsrv_conn *c);
+
+/* ---- pack.c: pack on the thread pool ----------------------------------- */
+
+int zsrv__m_pack(zsrv_call *call);
 /* The connection goes away: a running pack will not reply to it. */
-void zsrv_pack_detach(zsrv_conn *c);
-/* Send info({length, size}) to one connection, or to all of a storage. */
-void zsrv_send_info(zsrv_conn *c);
+void zsrv__pack_detach(zsrv_conn *c);
 
-/* ---- listeners (listen.c) and TLS (tls.c) ------------------------------ */
+/* ---- status.c: server_status and ruok ---------------------------------- */
 
-int zsrv_listen(zsrv *s, const char *address, zerr *err);
-void zsrv_listen_close(zsrv *s);
+int zsrv__m_server_status(zsrv_call *call);
+/* The ruok JSON for every storage, appended to out. */
+int zsrv__status_json(zsrv *s, zbuf *out);
 
-int zsrv_tls_ctx_new(zsrv *s, const zsrv_config *cfg, zerr *err);
-void zsrv_tls_ctx_free(zsrv *s);
-zsrv_tls *zsrv_tls_new(zsrv *s);
-void zsrv_tls_free(zsrv_tls *t);
-/* Feed ciphertext; decrypted bytes are appended to plain, TLS records that
- * must go to the peer to cipher. ZE_PROTO when the TLS session failed. */
-int zsrv_tls_read(zsrv_tls *t, const void *p, size_t n, zbuf *plain, zbuf *cipher, zerr *err);
-/* Encrypt plaintext into cipher (held until the handshake is done). */
-int zsrv_tls_write(zsrv_tls *t, const void *p, size_t n, zbuf *cipher, zerr *err);
+/* ---- log.c: the log ---------------------------------------------------- */
+
+/* Process-wide logger (a log file is a process resource, as stderr is). */
+int zsrv__log_open(const char *path, int level, zerr *err);
+int zsrv__log_reopen(void);
+void zsrv__log_close(void);
+void zsrv__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int zsrv__log_level_parse(const char *s);   /* -1 when unknown */
+/* The store's log (store_log_fn), data the storage's name: its lines go to
+ * the server's log. Thread-safe, as zsrv__log is. */
+void zsrv__log_store(void *storage_name, int level, const char *msg);
+
+/* ---- config.c: the configuration and zeo.conf (cmdline.c: the flags) --- */
+
+/* Replace *dst with a copy of v. */
+int zsrv__conf_str(char **dst, const char *v, zerr *err);
+/* Add a storage; name NULL means the next free number ("1", "2", ...), as
+ * runzeo names its -f storages. */
+int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path, zerr *err);
+/* A number of seconds (>= 0); ZE_INVAL when v is none. */
+int zsrv__conf_number(const char *v, double *out);
+/* A count or byte size (ZConfig's KB/MB/GB suffixes) within 0..max;
+ * ZE_INVAL when v is none. */
+int zsrv__conf_size(const char *v, long long max, long long *out);
 
 #endif

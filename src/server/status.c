@@ -23,7 +23,7 @@ static void gather(zsrv_storage *st, status *s)
     s->commits = (int64_t)st->stats.commits;
     s->aborts = (int64_t)st->stats.aborts;
     s->active_txns = (int64_t)st->active_txns;
-    s->lock_time = zsrv_lock_oldest(st);
+    s->lock_time = zsrv__lock_oldest(st);
     s->conflicts = (int64_t)st->stats.conflicts;
     s->conflicts_resolved = (int64_t)st->stats.conflicts_resolved;
     s->waiting = (int64_t)st->n_waiting;
@@ -35,7 +35,7 @@ static void gather(zsrv_storage *st, status *s)
              (unsigned long long)store_reader_last_tid(st->rd));
 }
 
-zv *zsrv_status_dict(zsrv_storage *st, zv_arena *a)
+static zv *status_dict(zsrv_storage *st, zv_arena *a)
 {
     status s;
     gather(st, &s);
@@ -64,12 +64,12 @@ zv *zsrv_status_dict(zsrv_storage *st, zv_arena *a)
     return d;
 }
 
-int zsrv_m_server_status(zsrv_call *call)
+int zsrv__m_server_status(zsrv_call *call)
 {
-    zv *d = zsrv_status_dict(call->c->stor, call->a);
+    zv *d = status_dict(call->c->stor, call->a);
     if (!d)
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    return zsrv_reply(call, d);
+    return zsrv__reply(call, d);
 }
 
 /* Storage names are the only free text; escape them as json.dumps does. */
@@ -111,7 +111,7 @@ static int json_status(zbuf *out, zsrv_storage *st)
     return zbuf_append(out, buf, (size_t)n);
 }
 
-int zsrv_status_json(zsrv *s, zbuf *out)
+int zsrv__status_json(zsrv *s, zbuf *out)
 {
     int rc = zbuf_append_byte(out, '{');
     for (size_t i = 0; rc == 0 && i < s->n_storages; i++) {

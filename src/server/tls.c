@@ -29,7 +29,7 @@ static int ssl_error(zerr *err, const char *what)
     return zerr_set(err, ZE_PROTO, "%s: %s", what, e ? buf : "TLS failure");
 }
 
-int zsrv_tls_ctx_new(zsrv *s, const zsrv_config *cfg, zerr *err)
+int zsrv__tls_ctx_new(zsrv *s, const zsrv_config *cfg, zerr *err)
 {
     if (!cfg->ssl_cert)
         return 0;
@@ -61,13 +61,13 @@ int zsrv_tls_ctx_new(zsrv *s, const zsrv_config *cfg, zerr *err)
     return 0;
 }
 
-void zsrv_tls_ctx_free(zsrv *s)
+void zsrv__tls_ctx_free(zsrv *s)
 {
     SSL_CTX_free(s->ssl_ctx);
     s->ssl_ctx = NULL;
 }
 
-zsrv_tls *zsrv_tls_new(zsrv *s)
+zsrv_tls *zsrv__tls_new(zsrv *s)
 {
     zsrv_tls *t = calloc(1, sizeof *t);
     if (!t)
@@ -87,7 +87,7 @@ zsrv_tls *zsrv_tls_new(zsrv *s)
     return t;
 }
 
-void zsrv_tls_free(zsrv_tls *t)
+void zsrv__tls_free(zsrv_tls *t)
 {
     if (!t)
         return;
@@ -138,7 +138,7 @@ static int handshake(zsrv_tls *t, zbuf *cipher, zerr *err)
     return rc;
 }
 
-int zsrv_tls_read(zsrv_tls *t, const void *p, size_t n, zbuf *plain, zbuf *cipher, zerr *err)
+int zsrv__tls_read(zsrv_tls *t, const void *p, size_t n, zbuf *plain, zbuf *cipher, zerr *err)
 {
     if (BIO_write(t->rbio, p, (int)n) != (int)n)
         return zerr_set(err, ZE_NOMEM, "out of memory");
@@ -163,7 +163,7 @@ int zsrv_tls_read(zsrv_tls *t, const void *p, size_t n, zbuf *plain, zbuf *ciphe
     return drain(t, cipher) < 0 ? zerr_set(err, ZE_NOMEM, "out of memory") : 0;
 }
 
-int zsrv_tls_write(zsrv_tls *t, const void *p, size_t n, zbuf *cipher, zerr *err)
+int zsrv__tls_write(zsrv_tls *t, const void *p, size_t n, zbuf *cipher, zerr *err)
 {
     if (!t->ready)
         return zbuf_append(&t->pending, p, n) < 0 ? zerr_set(err, ZE_NOMEM, "out of memory") : 0;

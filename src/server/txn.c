@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-zsrv_txn *zsrv_txn_check(zsrv_call *call, const zv *txn)
+zsrv_txn *zsrv__txn_check(zsrv_call *call, const zv *txn)
 {
     zsrv_txn *x = &call->c->txn;
     if (x->active && zv_equal(x->id, txn))
@@ -22,10 +22,10 @@ zsrv_txn *zsrv_txn_check(zsrv_call *call, const zv *txn)
     return NULL;
 }
 
-zsrv_txn *zsrv_txn_open(zsrv_call *call, const zv *txn)
+zsrv_txn *zsrv__txn_open(zsrv_call *call, const zv *txn)
 {
-    zsrv_txn *x = zsrv_txn_check(call, txn);
-    if (x && x->vote != VOTE_NONE && x->vote != VOTE_CONFLICT) {
+    zsrv_txn *x = zsrv__txn_check(call, txn);
+    if (x && x->vote != ZSRV_VOTE_NONE && x->vote != ZSRV_VOTE_CONFLICT) {
         zerr_set(&call->err, ZE_TXN, "%s after the transaction was voted", call->m->name);
         return NULL;
     }
@@ -78,7 +78,7 @@ static int extension_bytes(zsrv_call *call, const zv *ext, zbuf *out)
     return zbuf_append(out, ext->u.s.p, ext->u.s.len);
 }
 
-int zsrv_m_tpc_begin(zsrv_call *call)
+int zsrv__m_tpc_begin(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zsrv_txn *x = &c->txn;
@@ -117,7 +117,7 @@ int zsrv_m_tpc_begin(zsrv_call *call)
     if ((rc = store_txn_begin(c->stor->st, &meta, &x->t, &call->err)) < 0)
         goto out;
     x->active = 1;
-    x->vote = VOTE_NONE;
+    x->vote = ZSRV_VOTE_NONE;
     c->stor->active_txns++;
 out:
     zbuf_free(&ext);
@@ -128,7 +128,7 @@ out:
     return rc;
 }
 
-int zsrv_m_storea(zsrv_call *call)
+int zsrv__m_storea(zsrv_call *call)
 {
     uint64_t oid, serial;
     zslice data;
@@ -136,14 +136,14 @@ int zsrv_m_storea(zsrv_call *call)
     if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0 ||
         (rc = proto_arg_bytes(call->args, 2, &data, &call->err)) < 0)
         return rc;
-    zsrv_txn *x = zsrv_txn_open(call, call->argv[3]);
+    zsrv_txn *x = zsrv__txn_open(call, call->argv[3]);
     if (!x)
         return call->err.code;
     call->c->stor->stats.stores++;
     return store_txn_store(x->t, oid, serial, data.p, data.len, &call->err);
 }
 
-int zsrv_m_restorea(zsrv_call *call)
+int zsrv__m_restorea(zsrv_call *call)
 {
     uint64_t oid, serial, prev = 0;
     zslice data = {0};
@@ -152,7 +152,7 @@ int zsrv_m_restorea(zsrv_call *call)
         (rc = proto_arg_optional_bytes(call->args, 2, &data, &has_data, &call->err)) < 0 ||
         (rc = proto_arg_optional_tid(call->args, 3, &prev, &has_prev, &call->err)) < 0)
         return rc;
-    zsrv_txn *x = zsrv_txn_open(call, call->argv[4]);
+    zsrv_txn *x = zsrv__txn_open(call, call->argv[4]);
     if (!x)
         return call->err.code;
     call->c->stor->stats.stores++;
@@ -166,10 +166,10 @@ static zsrv_txn *oid_serial_txn(zsrv_call *call, uint64_t *oid, uint64_t *serial
 {
     if (proto_args_oid_serial(call->args, oid, serial, &call->err) < 0)
         return NULL;
-    return zsrv_txn_open(call, call->argv[2]);
+    return zsrv__txn_open(call, call->argv[2]);
 }
 
-int zsrv_m_check_current(zsrv_call *call)
+int zsrv__m_check_current(zsrv_call *call)
 {
     uint64_t oid, serial;
     zsrv_txn *x = oid_serial_txn(call, &oid, &serial);
@@ -178,7 +178,7 @@ int zsrv_m_check_current(zsrv_call *call)
     return store_txn_check_current(x->t, oid, serial, &call->err);
 }
 
-int zsrv_m_delete_object(zsrv_call *call)
+int zsrv__m_delete_object(zsrv_call *call)
 {
     uint64_t oid, serial;
     zsrv_txn *x = oid_serial_txn(call, &oid, &serial);
@@ -188,13 +188,13 @@ int zsrv_m_delete_object(zsrv_call *call)
     return store_txn_delete(x->t, oid, serial, &call->err);
 }
 
-void zsrv_txn_drop(zsrv_conn *c)
+void zsrv__txn_drop(zsrv_conn *c)
 {
     zsrv_txn *x = &c->txn;
     if (!x->active)
         return;
     zsrv_storage *st = c->stor;
-    if (x->vote == VOTE_FINISHING) {
+    if (x->vote == ZSRV_VOTE_FINISHING) {
         /* The commit goes on without its client; the store owns the txn. */
         for (zsrv_commit *cm = st->inflight; cm; cm = cm->next)
             if (cm->conn == c)
@@ -206,9 +206,9 @@ void zsrv_txn_drop(zsrv_conn *c)
         st->stats.aborts++;
         st->active_txns--;
     }
-    zsrv_blob_upload_discard(c);
+    zsrv__blob_upload_discard(c);
     /* Waiters may vote from here on: the transaction is gone for them. */
-    zsrv_lock_release(c);
+    zsrv__lock_release(c);
     zv_arena_free(x->arena);
     memset(x, 0, sizeof *x);
 }
@@ -217,26 +217,26 @@ void zsrv_txn_drop(zsrv_conn *c)
  * value and then aborts never notices; closing the connection instead would
  * break that client. The transaction's txn id is each such call's last
  * argument. */
-int zsrv_txn_defer_error(zsrv_call *call, int rc)
+int zsrv__txn_defer_error(zsrv_call *call, int rc)
 {
     zsrv_txn *x = &call->c->txn;
     if ((rc != ZE_TYPE && rc != ZE_INVAL && rc != ZE_UNDO) || !x->active || call->argc == 0 ||
         !zv_equal(x->id, call->argv[call->argc - 1]) ||
-        (x->vote != VOTE_NONE && x->vote != VOTE_CONFLICT))
+        (x->vote != ZSRV_VOTE_NONE && x->vote != ZSRV_VOTE_CONFLICT))
         return 0;
     if (!x->deferred.code)
         x->deferred = call->err;
-    zsrv_log(ZSRV_LOG_INFO, "%s: %s (its transaction's vote will fail)", call->c->peer,
+    zsrv__log(ZSRV_LOG_INFO, "%s: %s (its transaction's vote will fail)", call->c->peer,
              call->err.msg);
     return 1;
 }
 
-int zsrv_m_tpc_abort(zsrv_call *call)
+int zsrv__m_tpc_abort(zsrv_call *call)
 {
     zsrv_txn *x = &call->c->txn;
     /* An unknown txn, or one already handed to the writer, is a no-op. */
-    if (x->active && zv_equal(x->id, call->argv[0]) && x->vote != VOTE_FINISHING)
-        zsrv_txn_drop(call->c);
+    if (x->active && zv_equal(x->id, call->argv[0]) && x->vote != ZSRV_VOTE_FINISHING)
+        zsrv__txn_drop(call->c);
     zv *none = zv_none(call->a);
-    return none ? zsrv_reply(call, none) : zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    return none ? zsrv__reply(call, none) : zerr_set(&call->err, ZE_NOMEM, "out of memory");
 }

@@ -67,7 +67,7 @@ static zv *entry(zv_arena *a, const store_txn_info *info)
 {
     char id[12];
     undo_id(info->tid, id);
-    return zsrv_txn_dict(a, info, "id", zv_bytes(a, id, sizeof id));
+    return zsrv__txn_dict(a, info, "id", zv_bytes(a, id, sizeof id));
 }
 
 /* ZODB's rule: every key of the specification equals the entry's value. */
@@ -97,7 +97,7 @@ static int spec_filter(const store_txn_info *info, void *ud)
 static int collect(const store_txn_info *info, void *ud)
 {
     undo_ctx *u = ud;
-    if (zsrv_vec_push(&u->out, entry(u->a, info)) < 0) {
+    if (zsrv__vec_push(&u->out, entry(u->a, info)) < 0) {
         u->nomem = 1;
         return ZE_NOMEM;
     }
@@ -116,16 +116,16 @@ static int undo_list(zsrv_call *call, int64_t first, int64_t last, const zv *spe
     int rc = store_undo_log(call->c->stor->rd, (int)first, (int)last,
                             spec ? spec_filter : NULL, &u, collect, &u, &call->err);
     zv_arena_free(u.scratch);
-    zv *l = u.nomem || rc < 0 ? NULL : zsrv_vec_list(&u.out, call->a);
+    zv *l = u.nomem || rc < 0 ? NULL : zsrv__vec_list(&u.out, call->a);
     free(u.out.items);
     if (rc < 0 && !u.nomem)
         return rc;
     if (!l)
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    return zsrv_reply(call, l);
+    return zsrv__reply(call, l);
 }
 
-int zsrv_m_undo_log(zsrv_call *call)
+int zsrv__m_undo_log(zsrv_call *call)
 {
     int64_t first = 0, last = -20;
     int rc;
@@ -135,7 +135,7 @@ int zsrv_m_undo_log(zsrv_call *call)
     return undo_list(call, first, last, NULL);
 }
 
-int zsrv_m_undo_info(zsrv_call *call)
+int zsrv__m_undo_info(zsrv_call *call)
 {
     int64_t first = 0, last = -20;
     int rc;
@@ -150,14 +150,14 @@ int zsrv_m_undo_info(zsrv_call *call)
     return undo_list(call, first, last, spec && spec->u.seq.n ? spec : NULL);
 }
 
-int zsrv_m_undoa(zsrv_call *call)
+int zsrv__m_undoa(zsrv_call *call)
 {
     zslice id;
     uint64_t tid;
     int rc;
     if ((rc = proto_arg_bytes(call->args, 0, &id, &call->err)) < 0)
         return rc;
-    zsrv_txn *x = zsrv_txn_open(call, call->argv[1]);
+    zsrv_txn *x = zsrv__txn_open(call, call->argv[1]);
     if (!x)
         return call->err.code;
     if (parse_undo_id(id, &tid) < 0)

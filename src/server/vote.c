@@ -24,9 +24,9 @@ static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const
     /* A reply already held back keeps its place: later ones queue behind it. */
     if (!c->deferred.len && (!reveals || st->handed_tid <= visible)) {
         if (e)
-            zsrv_send_error(c, msgid, e);
+            zsrv__send_error(c, msgid, e);
         else
-            zsrv_send_reply(c, msgid, value);
+            zsrv__send_reply(c, msgid, value);
         return;
     }
     zerr err = {0};
@@ -35,7 +35,7 @@ static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const
                : proto_encode_reply(c->enc, &c->deferred, msgid, value, &err);
     if (rc < 0) {
         c->deferred.len = mark;
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "cannot encode a vote reply");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot encode a vote reply");
         return;
     }
     c->deferred_tid = st->handed_tid;   /* tids only grow: covers earlier ones */
@@ -43,7 +43,7 @@ static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const
         st->n_deferred++;
 }
 
-void zsrv_release_deferred(zsrv_storage *st)
+void zsrv__release_deferred(zsrv_storage *st)
 {
     if (!st->n_deferred)
         return;
@@ -52,12 +52,12 @@ void zsrv_release_deferred(zsrv_storage *st)
         if (!c->deferred.len || c->deferred_tid > visible)
             continue;
         if (zbuf_append(&c->out, c->deferred.data, c->deferred.len) < 0) {
-            zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+            zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
             continue;   /* closing already unregistered it and fixed n_deferred */
         }
         zbuf_reset(&c->deferred);
         st->n_deferred--;
-        zsrv_conn_mark_dirty(c);
+        zsrv__conn_mark_dirty(c);
     }
 }
 
@@ -81,7 +81,7 @@ static int all_resolvable(const store_vote_result *res)
 static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
 {
     zsrv_txn *x = &c->txn;
-    x->vote = VOTE_OK;
+    x->vote = ZSRV_VOTE_OK;
     if (x->had_conflicts)
         c->stor->stats.conflicts_resolved++;
     zv *l = zv_list(a, res->n_changed);
@@ -89,7 +89,7 @@ static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
         if (!(l->u.seq.items[i] = zv_oid(a, res->changed[i])))
             l = NULL;
     if (!l) {
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
     vote_answer(c, x->vote_msgid, NULL, l);
@@ -98,7 +98,7 @@ static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
 static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
 {
     zsrv_txn *x = &c->txn;
-    x->vote = VOTE_CONFLICT;
+    x->vote = ZSRV_VOTE_CONFLICT;
     x->had_conflicts = 1;
     c->stor->stats.conflicts += res->n_conflicts;
     zv *l = zv_list(a, res->n_conflicts);
@@ -108,7 +108,7 @@ static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *r
             l = NULL;
     }
     if (!l) {
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
     vote_answer(c, x->vote_msgid, NULL, l);
@@ -161,25 +161,25 @@ static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_resu
     if (rc == ZE_CONFLICT || rc == ZE_READCONFLICT || res->n_conflicts)
         c->stor->stats.conflicts++;
     else
-        zsrv_log(ZSRV_LOG_INFO, "%s: vote failed: %s", c->peer, err->msg);
+        zsrv__log(ZSRV_LOG_INFO, "%s: vote failed: %s", c->peer, err->msg);
     proto_exc e;
     int built = vote_exc(&e, a, rc, res, err);
     /* The reply goes out after the drop: the msgid lives in the txn arena. */
     zv *msgid = c->txn.vote_msgid ? zv_copy(a, c->txn.vote_msgid) : NULL;
-    zsrv_txn_drop(c);
+    zsrv__txn_drop(c);
     if (built < 0 || !msgid) {
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
     vote_answer(c, msgid, &e, NULL);
 }
 
-void zsrv_vote_run(zsrv_conn *c)
+void zsrv__vote_run(zsrv_conn *c)
 {
     zsrv_txn *x = &c->txn;
     zv_arena *a = zv_arena_new();
     if (!a) {
-        zsrv_conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
     store_vote_result res;
@@ -195,19 +195,19 @@ void zsrv_vote_run(zsrv_conn *c)
     zv_arena_free(a);
 }
 
-int zsrv_m_vote(zsrv_call *call)
+int zsrv__m_vote(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
-    zsrv_txn *x = zsrv_txn_check(call, call->argv[0]);
+    zsrv_txn *x = zsrv__txn_check(call, call->argv[0]);
     if (!x)
         return call->err.code;
     if (call->m->async)
         return zerr_set(&call->err, ZE_PROTO, "vote must be a synchronous call");
     switch (x->vote) {
-    case VOTE_WAITING:
+    case ZSRV_VOTE_WAITING:
         return zerr_set(&call->err, ZE_TXN, "Already voting (waiting)");
-    case VOTE_OK:
-    case VOTE_FINISHING:
+    case ZSRV_VOTE_OK:
+    case ZSRV_VOTE_FINISHING:
         return zerr_set(&call->err, ZE_TXN, "Already voting (locked)");
     default:
         break;
@@ -215,11 +215,11 @@ int zsrv_m_vote(zsrv_call *call)
     if (x->deferred.code) {
         /* Like every failed vote, this one aborts the transaction. */
         call->err = x->deferred;
-        zsrv_txn_drop(c);
+        zsrv__txn_drop(c);
         return call->err.code;
     }
     if (!(x->vote_msgid = zv_copy(x->arena, call->m->msgid)))
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    zsrv_lock_request(c);
+    zsrv__lock_request(c);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* zeo.conf and command-line parsing (config.c), in process. */
+/* zeo.conf (config.c) and command-line (cmdline.c) parsing, in process. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +126,34 @@ Test(server_config, flags_name_storages_like_runzeo)
     cr_expect_eq(cfg.msgpack, 1);
     cr_expect_eq(cfg.invq_size, 7);
     cr_expect_eq(cfg.max_frame, 64u * 1024 * 1024);
+}
+
+/* Many storages and defines: the arrays grow past their first room, and a
+ * zeo.conf given with -C mixes with -f flags in order. */
+Test(server_config, many_storages_and_defines)
+{
+    char text[8192], *o = text;
+    for (int i = 0; i < 20; i++)
+        o += sprintf(o, "%%define D%d /data/%d\n", i, i);
+    for (int i = 0; i < 20; i++)
+        o += sprintf(o, "<lmdb s%d>\n  path $D%d\n</lmdb>\n", i, i);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/zeo.conf", dir);
+    cr_assert_eq(tu_write_file(path, text, strlen(text)), 0);
+    char *argv[] = {"serve", "-f", "/first", "-C", path, "-f", "/last", NULL};
+    zerr err = {0};
+    cr_assert_eq(zsrv_config_args(&cfg, 7, argv, &err), 0, "%s", err.msg);
+    cr_assert_eq(cfg.n_storages, 22);
+    cr_expect_str_eq(cfg.storages[0].path, "/first");
+    for (int i = 0; i < 20; i++) {
+        char name[8], want[16];
+        snprintf(name, sizeof name, "s%d", i);
+        snprintf(want, sizeof want, "/data/%d", i);
+        cr_expect_str_eq(cfg.storages[1 + i].name, name);
+        cr_expect_str_eq(cfg.storages[1 + i].path, want);
+    }
+    cr_expect_str_eq(cfg.storages[21].name, "22");
+    cr_expect_str_eq(cfg.storages[21].path, "/last");
 }
 
 Test(server_config, bad_flags_are_refused)

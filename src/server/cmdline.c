@@ -1,0 +1,132 @@
+/* cmdline.c: the flags of `zeolite serve` (runzeo's, and zeolite's own).
+ *
+ * -C FILE reads a zeo.conf (config.c) where it appears, so later flags
+ * override the file. */
+#include "server/server_int.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+const char *zsrv_usage(void)
+{
+    return "usage: zeolite serve [options]\n"
+           "  -a, --address ADDR        HOST:PORT, :PORT, PORT, [V6]:PORT or a socket path\n"
+           "  -f, --filename DBDIR      serve DBDIR (created if missing) as storage 1, 2, ...\n"
+           "  -C, --configure FILE      runzeo-style zeo.conf (with <lmdb NAME> storages)\n"
+           "  -t, --timeout SECONDS     transaction timeout (abort a stalled voter)\n"
+           "      --read-only           serve every storage read-only\n"
+           "      --msgpack             announce the msgpack encoding (M5)\n"
+           "      --invalidation-queue-size N   transactions kept for getInvalidations\n"
+           "      --invalidation-age SECONDS    iterate for older getInvalidations\n"
+           "      --no-pack-gc          pack without garbage collection\n"
+           "      --pid-file FILE       write the process id\n"
+           "      --ssl-cert FILE --ssl-key FILE [--ssl-ca FILE|DIR]  TLS (client certs)\n"
+           "      --max-frame BYTES     largest accepted message (default 256MB)\n"
+           "      --handshake-timeout SECONDS  to finish the handshake or a begun message\n"
+           "      --log-file FILE --log-level LEVEL   (default stderr, INFO)\n"
+           "      --no-sync             do not fsync commits (tests only)\n"
+           "      --test                check the configuration and exit\n"
+           "  -h, --help\n";
+}
+
+enum {
+    OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
+    OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
+    OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE,
+};
+
+static const struct option long_opts[] = {
+    {"address", required_argument, NULL, 'a'},
+    {"filename", required_argument, NULL, 'f'},
+    {"configure", required_argument, NULL, 'C'},
+    {"timeout", required_argument, NULL, 't'},
+    {"help", no_argument, NULL, 'h'},
+    {"read-only", no_argument, NULL, OPT_READ_ONLY},
+    {"msgpack", no_argument, NULL, OPT_MSGPACK},
+    {"invalidation-queue-size", required_argument, NULL, OPT_INVQ},
+    {"invalidation-age", required_argument, NULL, OPT_INVAGE},
+    {"no-pack-gc", no_argument, NULL, OPT_NO_PACK_GC},
+    {"pid-file", required_argument, NULL, OPT_PID},
+    {"ssl-cert", required_argument, NULL, OPT_SSL_CERT},
+    {"ssl-key", required_argument, NULL, OPT_SSL_KEY},
+    {"ssl-ca", required_argument, NULL, OPT_SSL_CA},
+    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"no-sync", no_argument, NULL, OPT_NO_SYNC},
+    {"test", no_argument, NULL, OPT_TEST},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
+    {NULL, 0, NULL, 0},
+};
+
+static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *err)
+{
+    long long n;
+    switch (opt) {
+    case 'a': return zsrv__conf_str(&c->address, v, err);
+    case 'f': return zsrv__conf_add_storage(c, NULL, v, err);
+    case 'C': return zsrv_config_file(c, v, err);
+    case 't':
+        if (zsrv__conf_number(v, &c->txn_timeout))
+            return zerr_set(err, ZE_INVAL, "bad --timeout '%s'", v);
+        return 0;
+    case OPT_READ_ONLY: c->read_only = 1; return 0;
+    case OPT_MSGPACK: c->msgpack = 1; return 0;
+    case OPT_INVQ:
+        if (zsrv__conf_size(v, 10000000, &n))
+            return zerr_set(err, ZE_INVAL, "bad --invalidation-queue-size '%s'", v);
+        c->invq_size = (int)n;
+        return 0;
+    case OPT_INVAGE:
+        if (zsrv__conf_number(v, &c->inv_age))
+            return zerr_set(err, ZE_INVAL, "bad --invalidation-age '%s'", v);
+        return 0;
+    case OPT_NO_PACK_GC: *no_gc = 1; return 0;
+    case OPT_PID: return zsrv__conf_str(&c->pid_file, v, err);
+    case OPT_SSL_CERT: return zsrv__conf_str(&c->ssl_cert, v, err);
+    case OPT_SSL_KEY: return zsrv__conf_str(&c->ssl_key, v, err);
+    case OPT_SSL_CA: return zsrv__conf_str(&c->ssl_ca, v, err);
+    case OPT_MAX_FRAME:
+        if (zsrv__conf_size(v, UINT32_MAX, &n) || n < 1024)
+            return zerr_set(err, ZE_INVAL, "bad --max-frame '%s' (1024 .. 4GB-1)", v);
+        c->max_frame = (uint32_t)n;
+        return 0;
+    case OPT_LOG_FILE: return zsrv__conf_str(&c->log_path, v, err);
+    case OPT_LOG_LEVEL:
+        if ((c->log_level = zsrv__log_level_parse(v)) < 0)
+            return zerr_set(err, ZE_INVAL, "unknown log level '%s'", v);
+        return 0;
+    case OPT_NO_SYNC: c->no_sync = 1; return 0;
+    case OPT_HANDSHAKE:
+        if (zsrv__conf_number(v, &c->handshake_timeout))
+            return zerr_set(err, ZE_INVAL, "bad --handshake-timeout '%s'", v);
+        return 0;
+    case OPT_TEST: c->test_only = 1; return 0;
+    default: return zerr_set(err, ZE_INVAL, "unknown option");
+    }
+}
+
+int zsrv_config_args(zsrv_config *c, int argc, char **argv, zerr *err)
+{
+    int no_gc = 0, opt, rc;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":a:f:C:t:h", long_opts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(zsrv_usage(), stdout);
+            return 1;
+        }
+        if (opt == '?')
+            return zerr_set(err, ZE_INVAL, "unknown option '%s'", argv[optind - 1]);
+        if (opt == ':')
+            return zerr_set(err, ZE_INVAL, "option '%s' needs a value", argv[optind - 1]);
+        if ((rc = apply_opt(c, opt, optarg, &no_gc, err)) < 0)
+            return rc;
+    }
+    if (optind < argc)
+        return zerr_set(err, ZE_INVAL, "unexpected argument '%s'", argv[optind]);
+    for (size_t i = 0; no_gc && i < c->n_storages; i++)
+        c->storages[i].pack_gc = 0;
+    return 0;
+}
+
