@@ -84,6 +84,13 @@ int proto_args_oid_serial(const zv *args, uint64_t *oid, uint64_t *serial, zerr 
     return rc ? rc : proto_arg_serial(args, 1, serial, err);
 }
 
+int proto_args_store(const zv *args, uint64_t *oid, uint64_t *serial, zslice *data, zerr *err)
+{
+    int rc = proto_args_oid_serial(args, oid, serial, err);
+
+    return rc ? rc : proto_arg_bytes(args, 2, data, err);
+}
+
 int proto_arg_optional_tid(const zv *args, size_t i, uint64_t *out, int *present, zerr *err)
 {
     const zv *v = proto_arg(args, i);
@@ -144,6 +151,17 @@ int proto_arg_int(const zv *args, size_t i, int64_t *out, zerr *err)
 {
     if (!zv_get_int(proto_arg(args, i), out))
         return wrong(args, i, "int", err);
+    return 0;
+}
+
+int proto_arg_optional_int(const zv *args, size_t i, int64_t *out, zerr *err)
+{
+    const zv *v = proto_arg(args, i);
+
+    if (!v || v->type == ZV_NONE)
+        return 0;
+    if (!zv_get_int(v, out))
+        return wrong(args, i, "None or int", err);
     return 0;
 }
 

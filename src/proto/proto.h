@@ -257,6 +257,9 @@ int proto_arg_serial(const zv *args, size_t i, uint64_t *out, zerr *err);
  * loadSerial and sendBlob: proto_arg_oid and proto_arg_serial of arguments
  * 1 and 2. */
 int proto_args_oid_serial(const zv *args, uint64_t *oid, uint64_t *serial, zerr *err);
+/* The (oid, serial, data, ...) of storea, storeBlobEnd and storeBlobShared:
+ * proto_args_oid_serial and the record's bytes. */
+int proto_args_store(const zv *args, uint64_t *oid, uint64_t *serial, zslice *data, zerr *err);
 /* bytes of any length. */
 int proto_arg_bytes(const zv *args, size_t i, zslice *out, zerr *err);
 /* tpc_begin's user and description: bytes, or a str taken as its UTF-8
@@ -269,6 +272,9 @@ int proto_arg_text(const zv *args, size_t i, zslice *out, zerr *err);
 int proto_arg_optional_tid(const zv *args, size_t i, uint64_t *out, int *present, zerr *err);
 /* None or bytes (restorea's data). */
 int proto_arg_optional_bytes(const zv *args, size_t i, zslice *out, int *present, zerr *err);
+/* None or an int (new_oids' n, history's size, undoLog's first and last):
+ * when absent, *out keeps the caller's default. */
+int proto_arg_optional_int(const zv *args, size_t i, int64_t *out, zerr *err);
 /* str (UTF-8, not NUL-terminated in the slice's view). */
 int proto_arg_str(const zv *args, size_t i, zslice *out, zerr *err);
 /* int or bool, within int64. */

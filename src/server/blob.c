@@ -101,8 +101,7 @@ int zsrv__m_store_blob_end(zsrv_call *call)
     uint64_t oid, serial;
     zslice data;
     int rc;
-    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0 ||
-        (rc = proto_arg_bytes(call->args, 2, &data, &call->err)) < 0)
+    if ((rc = proto_args_store(call->args, &oid, &serial, &data, &call->err)) < 0)
         return rc;
     if (c->txn.blob_failed) {
         c->txn.blob_failed = 0;   /* the vote reports it */
@@ -145,8 +144,7 @@ int zsrv__m_store_blob_shared(zsrv_call *call)
     uint64_t oid, serial;
     zslice data, name;
     int rc;
-    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0 ||
-        (rc = proto_arg_bytes(call->args, 2, &data, &call->err)) < 0 ||
+    if ((rc = proto_args_store(call->args, &oid, &serial, &data, &call->err)) < 0 ||
         (rc = proto_arg_str(call->args, 3, &name, &call->err)) < 0)
         return rc;
     zsrv_txn *x = zsrv__txn_open(call, call->argv[4]);
@@ -246,10 +244,7 @@ int zsrv__m_send_blob(zsrv_call *call)
         return missing_blob(call, path, oid, serial);
     }
     zsrv_blob_out *b = calloc(1, sizeof *b);
-    if (!b || !(b->arena = zv_arena_new()) ||
-        !(b->msgid = zv_copy(b->arena, call->m->msgid))) {
-        if (b)
-            zv_arena_free(b->arena);
+    if (!b || !(b->msgid = zsrv__keep_msgid(call, &b->arena))) {
         free(b);
         close(fd);
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");

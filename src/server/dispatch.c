@@ -85,6 +85,16 @@ int zsrv__fail_as(zsrv_call *call, const char *class_path)
     return call->err.code;
 }
 
+zv *zsrv__keep_msgid(zsrv_call *call, zv_arena **arena)
+{
+    zv *msgid = (*arena = zv_arena_new()) ? zv_copy(*arena, call->m->msgid) : NULL;
+    if (!msgid) {
+        zv_arena_free(*arena);
+        *arena = NULL;
+    }
+    return msgid;
+}
+
 int zsrv__reply(zsrv_call *call, const zv *result)
 {
     if (!result)

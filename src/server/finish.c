@@ -58,10 +58,7 @@ int zsrv__m_tpc_finish(zsrv_call *call)
         return zsrv__fail_as(call, PROTO_EXC_ASSERTION);
     }
     zsrv_commit *cm = calloc(1, sizeof *cm);
-    if (!cm || !(cm->arena = zv_arena_new()) ||
-        !(cm->msgid = zv_copy(cm->arena, call->m->msgid))) {
-        if (cm)
-            zv_arena_free(cm->arena);
+    if (!cm || !(cm->msgid = zsrv__keep_msgid(call, &cm->arena))) {
         free(cm);
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     }

@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+/* proto's encoders leave c->out as it was when they fail. */
 static int after_encode(zsrv_conn *c, int rc, const zerr *err)
 {
     if (rc < 0) {
@@ -23,10 +24,8 @@ int zsrv__send_reply(zsrv_conn *c, const zv *msgid, const zv *result)
     if (c->state == ZSRV_CONN_CLOSING)
         return ZE_CLOSED;
     zerr err = {0};
-    size_t mark = c->out.len;
     int rc = proto_encode_reply(c->enc, &c->out, msgid, result, &err);
     if (rc < 0) {
-        c->out.len = mark;
         zsrv__log(ZSRV_LOG_ERROR, "%s: cannot encode a reply: %s", c->peer, err.msg);
         return zsrv__send_error_msg(c, msgid, PROTO_EXC_VALUE, "Couldn't pickle response");
     }
@@ -38,11 +37,7 @@ int zsrv__send_error(zsrv_conn *c, const zv *msgid, const proto_exc *e)
     if (c->state == ZSRV_CONN_CLOSING)
         return ZE_CLOSED;
     zerr err = {0};
-    size_t mark = c->out.len;
-    int rc = proto_encode_error(c->enc, &c->out, msgid, e, &err);
-    if (rc < 0)
-        c->out.len = mark;
-    return after_encode(c, rc, &err);
+    return after_encode(c, proto_encode_error(c->enc, &c->out, msgid, e, &err), &err);
 }
 
 int zsrv__send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg)
@@ -63,9 +58,5 @@ int zsrv__send_async(zsrv_conn *c, const char *name, const zv *args)
     if (c->state == ZSRV_CONN_CLOSING)
         return ZE_CLOSED;
     zerr err = {0};
-    size_t mark = c->out.len;
-    int rc = proto_encode_async(c->enc, &c->out, name, args, &err);
-    if (rc < 0)
-        c->out.len = mark;
-    return after_encode(c, rc, &err);
+    return after_encode(c, proto_encode_async(c->enc, &c->out, name, args, &err), &err);
 }

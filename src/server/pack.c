@@ -72,9 +72,7 @@ int zsrv__m_pack(zsrv_call *call)
     if (st->packing)
         return zerr_set(&call->err, ZE_BUSY, "Already packing");
     zsrv_pack *p = calloc(1, sizeof *p);
-    if (!p || !(p->arena = zv_arena_new()) || !(p->msgid = zv_copy(p->arena, call->m->msgid))) {
-        if (p)
-            zv_arena_free(p->arena);
+    if (!p || !(p->msgid = zsrv__keep_msgid(call, &p->arena))) {
         free(p);
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     }

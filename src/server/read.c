@@ -179,7 +179,7 @@ int zsrv__m_new_oids(zsrv_call *call)
 {
     int64_t n = 100;
     int rc;
-    if (call->argc > 0 && (rc = proto_arg_int(call->args, 0, &n, &call->err)) < 0)
+    if ((rc = proto_arg_optional_int(call->args, 0, &n, &call->err)) < 0)
         return rc;
     if (call->c->read_only)
         return zerr_set(&call->err, ZE_READONLY, "read-only connection");
@@ -275,10 +275,8 @@ int zsrv__m_history(zsrv_call *call)
     uint64_t oid;
     int64_t size = 1;
     int rc;
-    if ((rc = proto_arg_oid(call->args, 0, &oid, &call->err)) < 0)
-        return rc;
-    if (call->argc > 1 && call->argv[1]->type != ZV_NONE &&
-        (rc = proto_arg_int(call->args, 1, &size, &call->err)) < 0)
+    if ((rc = proto_arg_oid(call->args, 0, &oid, &call->err)) < 0 ||
+        (rc = proto_arg_optional_int(call->args, 1, &size, &call->err)) < 0)
         return rc;
     if (size < 1)
         size = 1;

@@ -304,6 +304,10 @@ int zsrv__fail_poskey(zsrv_call *call, uint64_t oid);
 int zsrv__fail_as(zsrv_call *call, const char *class_path);
 /* Reply on behalf of the handler. */
 int zsrv__reply(zsrv_call *call, const zv *result);
+/* The call's msgid, for a reply sent after the handler returned: a copy in
+ * a new arena, *arena (the caller frees it). NULL when out of memory, with
+ * *arena NULL. */
+zv *zsrv__keep_msgid(zsrv_call *call, zv_arena **arena);
 
 /* ---- read.c: register, loads, oids, history ---------------------------- */
 

@@ -133,8 +133,7 @@ int zsrv__m_storea(zsrv_call *call)
     uint64_t oid, serial;
     zslice data;
     int rc;
-    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0 ||
-        (rc = proto_arg_bytes(call->args, 2, &data, &call->err)) < 0)
+    if ((rc = proto_args_store(call->args, &oid, &serial, &data, &call->err)) < 0)
         return rc;
     zsrv_txn *x = zsrv__txn_open(call, call->argv[3]);
     if (!x)

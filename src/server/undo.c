@@ -125,22 +125,27 @@ static int undo_list(zsrv_call *call, int64_t first, int64_t last, const zv *spe
     return zsrv__reply(call, l);
 }
 
+/* undoLog's and undoInfo's (first=0, last=-20). */
+static int undo_range(zsrv_call *call, int64_t *first, int64_t *last)
+{
+    *first = 0;
+    *last = -20;
+    int rc = proto_arg_optional_int(call->args, 0, first, &call->err);
+    return rc ? rc : proto_arg_optional_int(call->args, 1, last, &call->err);
+}
+
 int zsrv__m_undo_log(zsrv_call *call)
 {
-    int64_t first = 0, last = -20;
-    int rc;
-    if ((call->argc > 0 && (rc = proto_arg_int(call->args, 0, &first, &call->err)) < 0) ||
-        (call->argc > 1 && (rc = proto_arg_int(call->args, 1, &last, &call->err)) < 0))
-        return rc;
-    return undo_list(call, first, last, NULL);
+    int64_t first, last;
+    int rc = undo_range(call, &first, &last);
+    return rc ? rc : undo_list(call, first, last, NULL);
 }
 
 int zsrv__m_undo_info(zsrv_call *call)
 {
-    int64_t first = 0, last = -20;
-    int rc;
-    if ((call->argc > 0 && (rc = proto_arg_int(call->args, 0, &first, &call->err)) < 0) ||
-        (call->argc > 1 && (rc = proto_arg_int(call->args, 1, &last, &call->err)) < 0))
+    int64_t first, last;
+    int rc = undo_range(call, &first, &last);
+    if (rc)
         return rc;
     const zv *spec = proto_arg(call->args, 2);
     if (spec && spec->type == ZV_NONE)

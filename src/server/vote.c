@@ -30,16 +30,15 @@ static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const
         return;
     }
     zerr err = {0};
-    size_t mark = c->deferred.len;
+    int first = !c->deferred.len;
     int rc = e ? proto_encode_error(c->enc, &c->deferred, msgid, e, &err)
                : proto_encode_reply(c->enc, &c->deferred, msgid, value, &err);
     if (rc < 0) {
-        c->deferred.len = mark;
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot encode a vote reply");
         return;
     }
     c->deferred_tid = st->handed_tid;   /* tids only grow: covers earlier ones */
-    if (!mark)
+    if (first)
         st->n_deferred++;
 }
 

@@ -377,6 +377,13 @@ Test(proto_errors, typed_arguments)
     cr_assert_eq(proto_arg_int(args, 4, &i, NULL), 0);
     cr_assert_eq(i, -5);
     cr_assert_eq(proto_arg_int(args, 7, &i, NULL), 0, "bool is an int, as in Python");
+    i = 42;
+    cr_assert_eq(proto_arg_optional_int(args, 2, &i, NULL), 0, "None keeps the default");
+    cr_assert_eq(proto_arg_optional_int(args, 11, &i, NULL), 0, "so does a missing one");
+    cr_assert_eq(i, 42);
+    cr_assert_eq(proto_arg_optional_int(args, 4, &i, NULL), 0);
+    cr_assert_eq(i, -5);
+    cr_assert_eq(proto_arg_optional_int(args, 5, &i, NULL), ZE_TYPE, "a float");
     cr_assert_eq(proto_arg_float(args, 5, &d, NULL), 0);
     cr_assert_eq(d, 1.5);
     cr_assert_eq(proto_arg_float(args, 4, &d, NULL), 0);
@@ -416,6 +423,16 @@ Test(proto_errors, serial_and_text_forms)
     pair = zv_tuple2(arena, zv_none(arena), zv_oid(arena, 7));
     cr_assert_eq(proto_args_oid_serial(pair, &oid, &u, &err), ZE_TYPE, "None is no oid");
     cr_assert_str_eq(err.msg, "argument 1 must be 8 bytes (an oid), not None");
+    zslice data;
+    zv *store = zv_tuple(arena, 3);
+    store->u.seq.items[0] = zv_oid(arena, 9);
+    store->u.seq.items[1] = zv_oid(arena, 8);
+    store->u.seq.items[2] = zv_bytes(arena, "rec", 3);
+    cr_assert_eq(proto_args_store(store, &oid, &u, &data, NULL), 0);
+    cr_assert(oid == 9 && u == 8 && data.len == 3 && !memcmp(data.p, "rec", 3));
+    store->u.seq.items[2] = zv_cstr(arena, "rec");
+    cr_assert_eq(proto_args_store(store, &oid, &u, &data, &err), ZE_TYPE, "a str record");
+    cr_assert_str_eq(err.msg, "argument 3 must be bytes, not str of length 3");
 
     cr_assert_eq(proto_arg_text(args, 1, &s, NULL), 0, "bytes");
     cr_assert(s.len == 3 && !memcmp(s.p, "abc", 3));
