@@ -67,11 +67,28 @@ static int rebuild_error(const proto_msg *m, proto_exc *e, const char *where)
     return 1;
 }
 
-/* Every error the reference server sent in the recordings is reproduced
- * byte for byte by the builder of its class. */
-static void recorded_errors(const char *enc_name, proto_enc enc)
+/* got (a frame) holds exactly the recorded frame's payload. */
+static void same_frame(const wf_frame *fr, const char *where)
 {
-    size_t nfiles, typed = 0, conflicts = 0, blobs = 0;
+    cr_assert_eq(got.len, fr->len + 4, "%s", where);
+    cr_assert_arr_eq(got.data + 4, fr->payload, fr->len, "%s: bytes differ", where);
+}
+
+/* What a check counted: frames rebuilt, conflicts and missing blobs among them. */
+typedef struct counts {
+    size_t frames, conflicts, blobs;
+} counts;
+
+typedef void (*frame_check)(proto_enc enc, const wf_frame *fr, const proto_msg *m,
+                            const char *where, counts *n);
+
+/* Decode every recorded frame of one kind ("error", "reply") in the
+ * fixtures of an encoding and hand it to check. */
+static counts each_recorded(const char *enc_name, proto_enc enc, const char *kind,
+                            frame_check check)
+{
+    counts n = {0, 0, 0};
+    size_t nfiles;
     char **paths = wf_list(enc_name, &nfiles);
     cr_assert_not_null(paths);
     for (size_t i = 0; i < nfiles; i++) {
@@ -81,69 +98,71 @@ static void recorded_errors(const char *enc_name, proto_enc enc)
             const wf_frame *fr = &f.frames[j];
             char where[512];
             proto_msg m;
-            proto_exc e;
-            if (strcmp(fr->kind, "error") != 0)
+            if (strcmp(fr->kind, kind) != 0)
                 continue;
             snprintf(where, sizeof where, "%s:%zu", paths[i], fr->line);
             cr_assert_eq(proto_decode(enc, fr->payload, fr->len, arena, &m, NULL), 0, "%s", where);
-            if (!rebuild_error(&m, &e, where))
-                continue;
-            zbuf_reset(&got);
-            cr_assert_eq(proto_encode_error(enc, &got, m.msgid, &e, NULL), 0, "%s", where);
-            cr_assert_eq(got.len, fr->len + 4, "%s", where);
-            cr_assert_arr_eq(got.data + 4, fr->payload, fr->len, "%s: bytes differ", where);
-            typed++;
-            conflicts += strstr(where, "conflict") != NULL;
-            blobs += strstr(where, "blobs_server") != NULL;
+            check(enc, fr, &m, where, &n);
         }
         wf_free(&f);
     }
-    cr_assert_gt(typed, 10);
-    cr_assert_gt(conflicts, 0);
-    cr_assert_gt(blobs, 0);
     wf_list_free(paths, nfiles);
+    return n;
+}
+
+static void check_error(proto_enc enc, const wf_frame *fr, const proto_msg *m, const char *where,
+                        counts *n)
+{
+    proto_exc e;
+    if (!rebuild_error(m, &e, where))
+        return;
+    zbuf_reset(&got);
+    cr_assert_eq(proto_encode_error(enc, &got, m->msgid, &e, NULL), 0, "%s", where);
+    same_frame(fr, where);
+    n->frames++;
+    n->conflicts += strstr(where, "conflict") != NULL;
+    n->blobs += strstr(where, "blobs_server") != NULL;
+}
+
+/* Every error the reference server sent in the recordings is reproduced
+ * byte for byte by the builder of its class. */
+static void recorded_errors(const char *enc_name, proto_enc enc)
+{
+    counts n = each_recorded(enc_name, enc, "error", check_error);
+    cr_assert_gt(n.frames, 10);
+    cr_assert_gt(n.conflicts, 0);
+    cr_assert_gt(n.blobs, 0);
 }
 
 Test(proto_errors, recorded_errors_z5) { recorded_errors("z5", PROTO_PICKLE); }
 Test(proto_errors, recorded_errors_m5) { recorded_errors("m5", PROTO_MSGPACK); }
 
-/* The client-conflict-resolution vote replies of the recordings: each
- * conflict dict read back and built again gives the recorded bytes. */
+/* A client-conflict-resolution vote reply: each conflict dict read back and
+ * built again gives the recorded bytes. */
+static void check_vote_reply(proto_enc enc, const wf_frame *fr, const proto_msg *m,
+                             const char *where, counts *n)
+{
+    const zv *l = m->args;
+    if (!zv_is_seq(l) || !l->u.seq.n || l->u.seq.items[0]->type != ZV_DICT ||
+        !zv_dict_get(l->u.seq.items[0], "data"))
+        return;
+    zv *rebuilt = zv_list(arena, l->u.seq.n);
+    for (size_t k = 0; k < l->u.seq.n; k++) {
+        proto_conflict c;
+        cr_assert_eq(proto_conflict_parse(l->u.seq.items[k], &c), 1, "%s", where);
+        cr_assert_eq(proto_conflict_item(&rebuilt->u.seq.items[k], arena, &c), 0);
+        n->conflicts++;
+    }
+    zbuf_reset(&got);
+    cr_assert_eq(proto_encode_reply(enc, &got, m->msgid, rebuilt, NULL), 0);
+    same_frame(fr, where);
+    n->frames++;
+}
+
 static void recorded_vote_conflicts(const char *enc_name, proto_enc enc)
 {
-    size_t nfiles, items = 0;
-    char **paths = wf_list(enc_name, &nfiles);
-    cr_assert_not_null(paths);
-    for (size_t i = 0; i < nfiles; i++) {
-        wf_file f;
-        cr_assert_eq(wf_load(paths[i], &f), 0);
-        for (size_t j = 0; j < f.n; j++) {
-            const wf_frame *fr = &f.frames[j];
-            proto_msg m;
-            if (strcmp(fr->kind, "reply") != 0)
-                continue;
-            cr_assert_eq(proto_decode(enc, fr->payload, fr->len, arena, &m, NULL), 0);
-            const zv *l = m.args;
-            if (!zv_is_seq(l) || !l->u.seq.n || l->u.seq.items[0]->type != ZV_DICT ||
-                !zv_dict_get(l->u.seq.items[0], "data"))
-                continue;
-            zv *rebuilt = zv_list(arena, l->u.seq.n);
-            for (size_t k = 0; k < l->u.seq.n; k++) {
-                proto_conflict c;
-                cr_assert_eq(proto_conflict_parse(l->u.seq.items[k], &c), 1);
-                cr_assert_eq(proto_conflict_item(&rebuilt->u.seq.items[k], arena, &c), 0);
-                items++;
-            }
-            zbuf_reset(&got);
-            cr_assert_eq(proto_encode_reply(enc, &got, m.msgid, rebuilt, NULL), 0);
-            cr_assert_eq(got.len, fr->len + 4, "%s:%zu", paths[i], fr->line);
-            cr_assert_arr_eq(got.data + 4, fr->payload, fr->len, "%s:%zu: bytes differ",
-                             paths[i], fr->line);
-        }
-        wf_free(&f);
-    }
-    cr_assert_gt(items, 0);
-    wf_list_free(paths, nfiles);
+    counts n = each_recorded(enc_name, enc, "reply", check_vote_reply);
+    cr_assert_gt(n.conflicts, 0);
 }
 
 Test(proto_errors, recorded_vote_conflicts_z5) { recorded_vote_conflicts("z5", PROTO_PICKLE); }
