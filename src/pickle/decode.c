@@ -596,11 +596,28 @@ static int extend_from_top(pickle_vm *vm, zv_type want, size_t n)
 
 /* ---- opcodes with arguments ------------------------------------------- */
 
+/* The type a Python 2 str (STRING, BINSTRING, SHORT_BINSTRING) decodes to:
+ * bytes, or with PICKLE_PY2_ASCII what ZODB's conflict resolution reads
+ * (an ASCII str; anything else fails its strict ASCII decoding). */
+static int py2_string_type(pickle_vm *vm, const uint8_t *s, size_t n, zv_type *t)
+{
+    *t = ZV_BYTES;
+    if (!(vm->flags & PICKLE_PY2_ASCII))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= 0x80)
+            return fail(vm, ZE_CORRUPT, "Python 2 string is not ASCII");
+    *t = ZV_STR;
+    return 0;
+}
+
 static int op_bytes(pickle_vm *vm, zv_type t, size_t width, int is_signed)
 {
     const uint8_t *s;
     size_t n;
     int rc = read_counted(vm, width, is_signed, &s, &n);
+    if (!rc && (vm->op == OP_SHORT_BINSTRING || vm->op == OP_BINSTRING))
+        rc = py2_string_type(vm, s, n, &t);
     if (rc)
         return rc;
     if (t == ZV_STR && !pickle__utf8_ok(s, n, 1))
@@ -699,7 +716,10 @@ static int op_text_string(pickle_vm *vm)
         return nomem(vm);
     if (rc)
         return fail(vm, rc, "bad escape sequence");
-    zv *v = scalar(vm, vm->op == OP_UNICODE ? ZV_STR : ZV_BYTES);
+    zv_type t = ZV_STR;
+    if (vm->op == OP_STRING && (rc = py2_string_type(vm, out, out_len, &t)))
+        return rc;
+    zv *v = scalar(vm, t);
     if (v) {
         v->u.s.p = out;
         v->u.s.len = out_len;

@@ -166,3 +166,175 @@ int pickle_encode(const zv *v, zbuf *out, zerr *err)
     }
     return rc;
 }
+
+/* ---- with a memo, as CPython's C pickler ------------------------------- */
+
+/* The object a value is in Python, for the memo. A node is one object
+ * (a memo GET in the input gives the same node twice), but CPython (and
+ * zodbpickle's unpickler) hand out one shared object for each empty or
+ * one-character str below U+0100, for empty bytes and (zodbpickle) for
+ * each one-byte bytes: those are keyed by value, with keys no address
+ * can have. */
+static uint64_t identity(const zv *v)
+{
+    const uint8_t *p = v->u.s.p;
+    size_t n = v->u.s.len;
+    if (v->type == ZV_STR) {
+        if (n == 0)
+            return 1;
+        if (n == 1)
+            return 2 + p[0];
+        if (n == 2 && (p[0] == 0xc2 || p[0] == 0xc3))
+            return 2 + (((uint64_t)(p[0] & 0x1f) << 6) | (p[1] & 0x3f));
+    } else if (v->type == ZV_BYTES) {
+        if (n == 0)
+            return 258;
+        if (n == 1)
+            return 259 + p[0];
+    }
+    return (uint64_t)(uintptr_t)v;
+}
+
+static int put_memo_op(zbuf *b, uint8_t short_op, uint8_t long_op, uint64_t key)
+{
+    if (key < 256) {
+        uint8_t h[2] = {short_op, (uint8_t)key};
+        return put(b, h, 2);
+    }
+    return put_op_u32(b, long_op, (uint32_t)key);
+}
+
+static int memo_put(zbuf *b, pickle_memo *m, const zv *v)
+{
+    if (m->next > UINT32_MAX)
+        return ZE_TOOBIG;
+    int rc = oidmap_put(&m->ids, identity(v), m->next);
+    return rc ? rc : put_memo_op(b, 'q', 'r', m->next++);
+}
+
+static int put_memo_value(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr *err);
+
+static int put_memo_items(zbuf *b, zv *const *items, size_t n, pickle_memo *m, int depth,
+                          zerr *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = put_memo_value(b, items[i], m, depth + 1, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* batch_list_exact: one item is APPEND; more are MARK ... APPENDS in
+ * batches, a last batch of one included. */
+static int put_memo_list(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr *err)
+{
+    size_t n = v->u.seq.n;
+    int rc = zbuf_append_byte(b, ']');
+    if (!rc)
+        rc = memo_put(b, m, v);
+    if (!rc && n == 1) {
+        rc = put_memo_value(b, v->u.seq.items[0], m, depth + 1, err);
+        return rc ? rc : zbuf_append_byte(b, 'a');
+    }
+    for (size_t i = 0; !rc && i < n; i += BATCH) {
+        size_t k = n - i < BATCH ? n - i : BATCH;
+        rc = zbuf_append_byte(b, '(');
+        if (!rc)
+            rc = put_memo_items(b, v->u.seq.items + i, k, m, depth, err);
+        if (!rc)
+            rc = zbuf_append_byte(b, 'e');
+    }
+    return rc;
+}
+
+static int put_memo_compound(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr *err)
+{
+    int rc;
+    switch (v->type) {
+    case ZV_BYTES:
+    case ZV_STR:
+        rc = put_string(b, v, err);
+        break;
+    case ZV_TUPLE: {
+        size_t n = v->u.seq.n;
+        if (n == 0)
+            return zbuf_append_byte(b, ')'); /* the shared empty tuple: no memo */
+        rc = n > 3 ? zbuf_append_byte(b, '(') : 0;
+        if (!rc)
+            rc = put_memo_items(b, v->u.seq.items, n, m, depth, err);
+        if (!rc)
+            rc = zbuf_append_byte(b, n > 3 ? 't' : (uint8_t)(0x85 + n - 1));
+        break;
+    }
+    case ZV_LIST: return put_memo_list(b, v, m, depth, err);
+    case ZV_GLOBAL: {
+        const char *mod = v->u.global.module, *name = v->u.global.name;
+        if (strchr(mod, '\n') || strchr(name, '\n'))
+            return zerr_set(err, ZE_INVAL, "pickle: newline in a global's name");
+        rc = zbuf_append_byte(b, 'c');
+        if (!rc)
+            rc = put(b, mod, strlen(mod));
+        if (!rc)
+            rc = zbuf_append_byte(b, '\n');
+        if (!rc)
+            rc = put(b, name, strlen(name));
+        if (!rc)
+            rc = zbuf_append_byte(b, '\n');
+        break;
+    }
+    default:
+        return zerr_set(err, ZE_INVAL, "pickle: cannot encode value of type %d", (int)v->type);
+    }
+    return rc ? rc : memo_put(b, m, v);
+}
+
+static int put_memo_value(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr *err)
+{
+    if (!v)
+        return zerr_set(err, ZE_INVAL, "pickle: NULL value");
+    if (depth > PICKLE_MAX_DEPTH)
+        return zerr_set(err, ZE_TOOBIG, "pickle: value nested deeper than %d", PICKLE_MAX_DEPTH);
+    switch (v->type) {
+    case ZV_NONE:
+    case ZV_BOOL:
+    case ZV_INT:
+    case ZV_BIGINT:
+    case ZV_FLOAT: return put_value(b, v, depth, err); /* atoms: never memoized */
+    case ZV_PERSID: {
+        /* The id is saved as any value (memo included), then BINPERSID. */
+        int rc = put_memo_value(b, v->u.persid, m, depth + 1, err);
+        return rc ? rc : zbuf_append_byte(b, 'Q');
+    }
+    default: break;
+    }
+    uint64_t *key = oidmap_ref(&m->ids, identity(v));
+    if (key)
+        return put_memo_op(b, 'h', 'j', *key);
+    return put_memo_compound(b, v, m, depth, err);
+}
+
+int pickle_encode_memo(const zv *v, pickle_memo *m, zbuf *out, zerr *err)
+{
+    size_t start = out->len;
+    static const uint8_t proto[2] = {0x80, 3};
+    int rc = put(out, proto, 2);
+    if (!rc)
+        rc = put_memo_value(out, v, m, 0, err);
+    if (!rc)
+        rc = zbuf_append_byte(out, '.');
+    if (rc) {
+        if (rc == ZE_NOMEM)
+            zerr_set(err, ZE_NOMEM, "pickle: out of memory");
+        else if (rc == ZE_TOOBIG && m->next > UINT32_MAX)
+            zerr_set(err, ZE_TOOBIG, "pickle: memo over 2**32 entries");
+        out->len = start;
+    }
+    return rc;
+}
+
+void pickle_memo_free(pickle_memo *m)
+{
+    oidmap_free(&m->ids);
+    m->next = 0;
+}

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/zerr.h"
+#include "common/oidmap.h"
 #include "common/zbuf.h"
 #include "common/zvalue.h"
 
@@ -39,6 +40,11 @@
 enum {
     /* accept GLOBAL/REDUCE/BUILD/PERSID (records); off for wire messages */
     PICKLE_ALLOW_OBJECTS = 1,
+    /* Python 2 strings (STRING, BINSTRING, SHORT_BINSTRING) as ZODB's
+     * conflict resolution reads them: ZV_STR when ASCII, else ZE_CORRUPT
+     * (its unpickler decodes them as strict ASCII). Without the flag they
+     * are ZV_BYTES. */
+    PICKLE_PY2_ASCII = 2,
 };
 
 /* Decode one pickle starting at p. On success *out is the top value (in arena a)
@@ -47,7 +53,8 @@ enum {
  * offset and opcode. On error *out is untouched; whatever was allocated stays
  * in the arena until it is reset.
  *
- * Values: BINSTRING/SHORT_BINSTRING/STRING (Python 2 str) give ZV_BYTES;
+ * Values: BINSTRING/SHORT_BINSTRING/STRING (Python 2 str) give ZV_BYTES
+ * (but see PICKLE_PY2_ASCII);
  * every STR is valid UTF-8 (encoded surrogates allowed, as Python's
  * "surrogatepass"); STR and BYTES payloads are also NUL-terminated. Ints
  * that fit int64 are ZV_INT, others ZV_BIGINT in minimal form. Dict pairs
@@ -98,5 +105,39 @@ int pickle_decode(const uint8_t *p, size_t len, int flags, zv_arena *a,
  * Returns 0, ZE_INVAL, ZE_TOOBIG (nested deeper than PICKLE_MAX_DEPTH, or a
  * string over 4 GiB) or ZE_NOMEM; on error *out is as it was. */
 int pickle_encode(const zv *v, zbuf *out, zerr *err);
+
+/* The memo of one pickler, kept across the values it dumps: ZODB writes a
+ * record's class and state through one pickler, so the state may refer to
+ * memo entries of the class. Zero it (PICKLE_MEMO_INIT) before the first
+ * dump; free it after the last. */
+typedef struct pickle_memo {
+    oidmap ids;    /* object identity -> memo key */
+    uint64_t next; /* the next memo key */
+} pickle_memo;
+
+#define PICKLE_MEMO_INIT {OIDMAP_INIT, 0}
+
+/* Encode v as one protocol-3 pickle the way CPython's C pickler (and
+ * zodbpickle's, which ZODB uses) writes it with its memo on, appending to
+ * *out: PROTO 3 ... STOP, no FRAME. Every str, bytes, non-empty tuple, list
+ * and global is put in the memo (BINPUT, LONG_BINPUT from key 256) and
+ * written again as BINGET/LONG_BINGET; None, bools, ints and floats never
+ * are. Lists are EMPTY_LIST, then one item and APPEND, or MARK ...
+ * APPENDS batches of at most 1000. A ZV_PERSID is its id (memo applies)
+ * then BINPERSID; a ZV_GLOBAL is GLOBAL "module\nname\n". Other opcodes
+ * are pickle_encode's.
+ *
+ * Identity: a node is one Python object, so a node reached twice (as memo
+ * GETs decode) is written once and fetched after; give two nodes one node
+ * where Python would have one object (a class, a persistent reference).
+ * Nodes that are an empty or one-character str (below U+0100), empty
+ * bytes or one-byte bytes are one object per value, as the unpickler of a
+ * Python server hands them out.
+ *
+ * Returns 0, ZE_INVAL (a dict, set, call or build value, a name with a
+ * newline), ZE_TOOBIG or ZE_NOMEM. On error *out is as it was, and the
+ * memo must not be used for another dump. */
+int pickle_encode_memo(const zv *v, pickle_memo *m, zbuf *out, zerr *err);
+void pickle_memo_free(pickle_memo *m);
 
 #endif

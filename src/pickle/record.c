@@ -116,6 +116,23 @@ int record_refs_in(zv_arena *a, const uint8_t *rec, size_t len, record_ref_cb cb
     return rc;
 }
 
+int record_decode(zv_arena *a, const uint8_t *rec, size_t len, int flags, zv **meta,
+                  zv **state, zerr *err)
+{
+    pickle_vm vm;
+    zv *m, *st;
+    size_t used1, used2;
+    pickle__vm_init(&vm, a, flags | PICKLE_ALLOW_OBJECTS, err);
+    int rc = pickle__vm_run(&vm, rec, len, 0, &m, &used1);
+    if (!rc)
+        rc = pickle__vm_run(&vm, rec + used1, len - used1, used1, &st, &used2);
+    if (!rc) {
+        *meta = m;
+        *state = st;
+    }
+    return rc;
+}
+
 int record_refs(const uint8_t *rec, size_t len, record_ref_cb cb, void *ud, zerr *err)
 {
     zv_arena *a = zv_arena_new();

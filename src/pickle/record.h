@@ -45,6 +45,16 @@ int record_refs(const uint8_t *rec, size_t len, record_ref_cb cb, void *ud, zerr
 int record_refs_in(zv_arena *a, const uint8_t *rec, size_t len, record_ref_cb cb, void *ud,
                    zerr *err);
 
+/* Decode a record's two pickles, the class metadata then the state, with
+ * one memo as ZODB's unpickler reads them (the state may fetch memo entries
+ * of the class pickle). flags are pickle_decode's; PICKLE_ALLOW_OBJECTS is
+ * implied. Bytes after the state are ignored, as ZODB ignores them.
+ * *meta and *state live in a (the caller's). Returns 0, ZE_CORRUPT,
+ * ZE_TOOBIG or ZE_NOMEM (message in err); on error *meta and *state are
+ * untouched. */
+int record_decode(zv_arena *a, const uint8_t *rec, size_t len, int flags, zv **meta,
+                  zv **state, zerr *err);
+
 /* The record's class as "module.Name" into buf (NUL-terminated), for conflict
  * messages. Returns 0, or ZE_CORRUPT/ZE_NOTFOUND when it cannot be told
  * (ZE_TOOBIG when the name does not fit in cap bytes, ZE_NOMEM).
