@@ -2,7 +2,7 @@
 # Install the Debian packages zeolite builds and tests with (only the missing ones).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblmdb-dev libuv1-dev libmsgpack-dev libssl-dev
-      libcriterion-dev openssl)
+      libcriterion-dev openssl python3-btrees python3-persistent)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
