@@ -138,9 +138,11 @@ static resolve_status compare(rs_ctx *c, rs_slot slot, const zv *a, const zv *b,
         *cmp = a->u.f < b->u.f ? -1 : a->u.f > b->u.f;
         return RESOLVE_OK;
     }
-    rs_py r = rs__compare(a, b, cmp);
+    rs_py r = rs__compare(a, b, cmp, &c->work);
     if (r == RS_RAISE)
         return rs__fail(c, RESOLVE_UNORDERABLE, "a comparison BTrees makes would raise");
+    if (r != RS_TRUE && c->work == 0)
+        return rs__fail(c, RESOLVE_TOOBIG, "comparisons over their budget");
     if (r != RS_TRUE)
         return rs__fail(c, RESOLVE_UNSUPPORTED, "a comparison C cannot decide");
     return RESOLVE_OK;
@@ -152,7 +154,10 @@ static resolve_status check_order(rs_ctx *c, const side *s)
 {
     for (size_t i = 1; i < s->len; i++) {
         int cmp;
-        if (compare(c, c->cls->key, s->keys[i - 1], s->keys[i], &cmp) != RESOLVE_OK || cmp >= 0)
+        resolve_status st = compare(c, c->cls->key, s->keys[i - 1], s->keys[i], &cmp);
+        if (st == RESOLVE_TOOBIG || st == RESOLVE_NOMEM)
+            return st;
+        if (st || cmp >= 0)
             return rs__fail(c, RESOLVE_MALFORMED, "bucket keys out of order");
     }
     return RESOLVE_OK;

@@ -160,10 +160,11 @@ static int same_kind(const zv *a, const zv *b)
 /* PersistentReference.__cmp__: 0 when both are one object (one spelling,
  * so one canonical id node) or strong references to one oid in one
  * database; otherwise it raises. */
-static rs_py ref_same(const zv *a, const zv *b)
+static rs_py ref_same(const zv *a, const zv *b, uint64_t *work)
 {
     if (a->u.persid == b->u.persid)
         return RS_TRUE;
+    *work -= *work < 16 ? *work : 16; /* two short parses */
     rs_ref x, y;
     if (rs__ref_parse(a->u.persid, &x) || rs__ref_parse(b->u.persid, &y))
         return RS_UNSURE;
@@ -176,37 +177,42 @@ static rs_py ref_same(const zv *a, const zv *b)
     return RS_TRUE;
 }
 
-static rs_py eq(const zv *a, const zv *b);
+static rs_py eq(const zv *a, const zv *b, uint64_t *work);
 
-static int bytes_cmp(const zv *a, const zv *b)
+static int bytes_cmp(const zv *a, const zv *b, uint64_t *work)
 {
     size_t n = a->u.s.len < b->u.s.len ? a->u.s.len : b->u.s.len;
+    *work -= *work < n / 8 ? *work : n / 8;
     int r = n ? memcmp(a->u.s.p, b->u.s.p, n) : 0;
     if (r)
         return r < 0 ? -1 : 1;
     return a->u.s.len < b->u.s.len ? -1 : a->u.s.len > b->u.s.len;
 }
 
-/* Python's a < b. */
-static rs_py lt(const zv *a, const zv *b)
+/* Python's a < b. *work is what may still be spent: one unit a node, one
+ * per 8 bytes compared; at 0 the answer is RS_UNSURE. */
+static rs_py lt(const zv *a, const zv *b, uint64_t *work)
 {
+    if (*work == 0)
+        return RS_UNSURE;
+    --*work;
     if (a->type == ZV_PERSID || b->type == ZV_PERSID) {
         if (a->type != b->type)
             return RS_RAISE;
-        rs_py r = ref_same(a, b);
+        rs_py r = ref_same(a, b, work);
         return r == RS_TRUE ? RS_FALSE : r;
     }
     if (!same_kind(a, b) || a->type == ZV_NONE)
         return RS_RAISE;
     switch (a->type) {
     case ZV_STR: /* UTF-8 orders as code points */
-    case ZV_BYTES: return bytes_cmp(a, b) < 0 ? RS_TRUE : RS_FALSE;
+    case ZV_BYTES: return bytes_cmp(a, b, work) < 0 ? RS_TRUE : RS_FALSE;
     case ZV_TUPLE:
     case ZV_LIST: {
         /* The first items that differ (by ==) decide; else the lengths. */
         size_t n = a->u.seq.n < b->u.seq.n ? a->u.seq.n : b->u.seq.n, i;
         for (i = 0; i < n; i++) {
-            rs_py r = eq(a->u.seq.items[i], b->u.seq.items[i]);
+            rs_py r = eq(a->u.seq.items[i], b->u.seq.items[i], work);
             if (r == RS_FALSE)
                 break;
             if (r != RS_TRUE)
@@ -214,7 +220,7 @@ static rs_py lt(const zv *a, const zv *b)
         }
         if (i == n)
             return a->u.seq.n < b->u.seq.n ? RS_TRUE : RS_FALSE;
-        return lt(a->u.seq.items[i], b->u.seq.items[i]);
+        return lt(a->u.seq.items[i], b->u.seq.items[i], work);
     }
     default: break;
     }
@@ -226,21 +232,24 @@ static rs_py lt(const zv *a, const zv *b)
 
 /* PyObject_RichCompareBool(a, b, Py_EQ): one object is equal to itself
  * without being asked. */
-static rs_py eq(const zv *a, const zv *b)
+static rs_py eq(const zv *a, const zv *b, uint64_t *work)
 {
     if (a == b)
         return RS_TRUE;
+    if (*work == 0)
+        return RS_UNSURE;
+    --*work;
     if (a->type == ZV_PERSID || b->type == ZV_PERSID) {
         if (a->type != b->type)
             return RS_RAISE; /* the reference's __eq__ raises */
-        return ref_same(a, b);
+        return ref_same(a, b, work);
     }
     if (!same_kind(a, b))
         return RS_FALSE;
     switch (a->type) {
     case ZV_NONE: return RS_TRUE;
     case ZV_STR:
-    case ZV_BYTES: return bytes_cmp(a, b) == 0 ? RS_TRUE : RS_FALSE;
+    case ZV_BYTES: return bytes_cmp(a, b, work) == 0 ? RS_TRUE : RS_FALSE;
     case ZV_TUPLE:
     case ZV_LIST: {
         /* Lists of different lengths differ at once; tuples compare their
@@ -249,7 +258,7 @@ static rs_py eq(const zv *a, const zv *b)
             return RS_FALSE;
         size_t n = a->u.seq.n < b->u.seq.n ? a->u.seq.n : b->u.seq.n;
         for (size_t i = 0; i < n; i++) {
-            rs_py r = eq(a->u.seq.items[i], b->u.seq.items[i]);
+            rs_py r = eq(a->u.seq.items[i], b->u.seq.items[i], work);
             if (r != RS_TRUE)
                 return r;
         }
@@ -263,16 +272,16 @@ static rs_py eq(const zv *a, const zv *b)
     return r == 2 ? RS_UNSURE : r == 0 ? RS_TRUE : RS_FALSE;
 }
 
-rs_py rs__compare(const zv *a, const zv *b, int *cmp)
+rs_py rs__compare(const zv *a, const zv *b, int *cmp, uint64_t *work)
 {
-    rs_py r = lt(a, b);
+    rs_py r = lt(a, b, work);
     if (r == RS_TRUE) {
         *cmp = -1;
         return RS_TRUE;
     }
     if (r != RS_FALSE)
         return r;
-    r = eq(a, b);
+    r = eq(a, b, work);
     if (r == RS_RAISE || r == RS_UNSURE)
         return r;
     *cmp = r == RS_TRUE ? 0 : 1;

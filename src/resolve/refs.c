@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/oidmap.h"
+
 typedef struct table {
     zv **slots;
     uint64_t *hashes;
@@ -23,6 +25,8 @@ typedef struct table {
 
 struct rs_refs {
     table pids, globals;
+    oidmap seen;   /* id node -> its canonical node, so each node is hashed once */
+    oidmap hashes; /* string node -> hash of its bytes, computed once */
 };
 
 rs_refs *rs__refs_new(void)
@@ -42,6 +46,8 @@ void rs__refs_free(rs_refs *r)
         return;
     table_free(&r->pids);
     table_free(&r->globals);
+    oidmap_free(&r->seen);
+    oidmap_free(&r->hashes);
     free(r);
 }
 
@@ -91,32 +97,46 @@ static uint64_t mix(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+#define HASH_SEED 0xcbf29ce484222325ull
+
+/* A string's bytes are hashed once, however many ids share the node. */
+static uint64_t hash_string(oidmap *cache, const zv *v)
+{
+    uint64_t h;
+    if (oidmap_get(cache, (uintptr_t)v, &h))
+        return h;
+    h = mix(HASH_SEED, v->u.s.p, v->u.s.len);
+    oidmap_put(cache, (uintptr_t)v, h); /* out of memory: hashed again next time */
+    return h;
+}
+
 /* A hash agreeing with zv_equal on the values persistent ids hold (checked
- * by rs__ref_parse first, so shallow and small). */
-static uint64_t hash_value(const zv *v, uint64_t h)
+ * by rs__ref_parse first, so shallow, with short names). */
+static uint64_t hash_value(oidmap *cache, const zv *v, uint64_t h)
 {
     uint8_t t = (uint8_t)v->type;
     h = mix(h, &t, 1);
     switch (v->type) {
     case ZV_STR:
-    case ZV_BYTES: return mix(h, v->u.s.p, v->u.s.len);
+    case ZV_BYTES: {
+        uint64_t sh = hash_string(cache, v);
+        return mix(h, &sh, sizeof sh);
+    }
     case ZV_GLOBAL:
         h = mix(h, v->u.global.module, strlen(v->u.global.module) + 1);
         return mix(h, v->u.global.name, strlen(v->u.global.name));
     case ZV_TUPLE:
     case ZV_LIST:
         for (size_t i = 0; i < v->u.seq.n; i++)
-            h = hash_value(v->u.seq.items[i], h);
+            h = hash_value(cache, v->u.seq.items[i], h);
         return h;
     default: return h;
     }
 }
 
-#define HASH_SEED 0xcbf29ce484222325ull
-
 resolve_status rs__global(rs_ctx *c, zv *g, zv **out)
 {
-    *out = table_intern(&c->refs->globals, g, hash_value(g, HASH_SEED));
+    *out = table_intern(&c->refs->globals, g, hash_value(&c->refs->hashes, g, HASH_SEED));
     return *out ? RESOLVE_OK : rs__fail(c, RESOLVE_NOMEM, "out of memory");
 }
 
@@ -140,19 +160,29 @@ static int get_oid(const zv *v, uint8_t oid[8])
     return 1;
 }
 
+/* Names in ids (classes, databases) are short; a longer one is not
+ * accepted, so that hashing and comparing ids costs a bounded time each. */
+#define NAME_MAX_LEN 256
+
+static int short_str(const zv *v)
+{
+    return v->type == ZV_STR && v->u.s.len <= NAME_MAX_LEN;
+}
+
 static int get_class(const zv *v, const zv **klass)
 {
     *klass = v;
     if (v->type == ZV_GLOBAL)
-        return 1;
-    return v->type == ZV_TUPLE && v->u.seq.n == 2 && v->u.seq.items[0]->type == ZV_STR &&
-           v->u.seq.items[1]->type == ZV_STR;
+        return strnlen(v->u.global.module, NAME_MAX_LEN + 1) <= NAME_MAX_LEN &&
+               strnlen(v->u.global.name, NAME_MAX_LEN + 1) <= NAME_MAX_LEN;
+    return v->type == ZV_TUPLE && v->u.seq.n == 2 && short_str(v->u.seq.items[0]) &&
+           short_str(v->u.seq.items[1]);
 }
 
 static int get_db(const zv *v, const zv **db)
 {
     *db = v;
-    return v->type == ZV_STR;
+    return short_str(v);
 }
 
 /* ['m', (db, oid, class)], ['n', (db, oid)], ['w', (oid,)], ['w', (oid, db)]. */
@@ -213,13 +243,18 @@ static resolve_status canon_persid(rs_ctx *c, zv *v)
 {
     rs_ref ref;
     zv *pid = v->u.persid;
+    uint64_t known;
+    if (oidmap_get(&c->refs->seen, (uintptr_t)pid, &known)) {
+        v->u.persid = (zv *)(uintptr_t)known;
+        return RESOLVE_OK;
+    }
     if (rs__ref_parse(pid, &ref))
         return rs__fail(c, RESOLVE_UNSUPPORTED, "persistent id of an unknown form");
     resolve_status s = canon_globals(c, pid, 0);
     if (s)
         return s;
-    zv *canon = table_intern(&c->refs->pids, pid, hash_value(pid, HASH_SEED));
-    if (!canon)
+    zv *canon = table_intern(&c->refs->pids, pid, hash_value(&c->refs->hashes, pid, HASH_SEED));
+    if (!canon || oidmap_put(&c->refs->seen, (uintptr_t)pid, (uintptr_t)canon))
         return rs__fail(c, RESOLVE_NOMEM, "out of memory");
     v->u.persid = canon;
     return RESOLVE_OK;

@@ -15,6 +15,12 @@
 #include "pickle/pickle.h"
 #include "pickle/record.h"
 
+/* Comparison work allowed per byte of the records. A merge compares each
+ * key a few times (at most twice per step it is current, once for the
+ * order check), each time costing at most its size, so honest states stay
+ * far below this. */
+#define RESOLVE_WORK_PER_BYTE 64
+
 resolve_status rs__fail(rs_ctx *c, resolve_status status, const char *fmt, ...)
 {
     va_list ap;
@@ -145,6 +151,7 @@ resolve_status resolve_records(const uint8_t *old_rec, size_t old_len, const uin
     c.info->msg[0] = 0;
     const uint8_t *recs[3] = {old_rec, committed, new_rec};
     const size_t lens[3] = {old_len, committed_len, new_len};
+    c.work = RESOLVE_WORK_PER_BYTE * ((uint64_t)old_len + committed_len + new_len) + (1u << 20);
     c.arena = zv_arena_new();
     c.refs = rs__refs_new();
     resolve_status s = c.arena && c.refs ? resolve_in(&c, recs, lens, out)

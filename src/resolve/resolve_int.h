@@ -42,6 +42,9 @@ typedef struct rs_ctx {
     rs_refs *refs;
     const rs_class *cls;
     const zv *cls_global; /* the canonical global of cls */
+    /* What comparisons may still cost: a multiple of the records' sizes,
+     * so that no state makes the merge slower than linear in them. */
+    uint64_t work;
     resolve_info *info;
 } rs_ctx;
 
@@ -85,8 +88,10 @@ typedef enum rs_py { RS_FALSE = 0, RS_TRUE = 1, RS_RAISE = 2, RS_UNSURE = 3 } rs
 
 /* BTrees' COMPARE(a, b) on canonical values: *cmp is -1 when a < b, else 0
  * when a == b, else 1; the return value is RS_TRUE, or RS_RAISE / RS_UNSURE
- * when Python's a < b or a == b would raise / C cannot tell. */
-rs_py rs__compare(const zv *a, const zv *b, int *cmp);
+ * when Python's a < b or a == b would raise / C cannot tell. *work is
+ * spent (a unit a node visited, one per 8 bytes compared); when it runs
+ * out the answer is RS_UNSURE and *work 0. */
+rs_py rs__compare(const zv *a, const zv *b, int *cmp, uint64_t *work);
 
 /* Exact integer arithmetic for Length: *out = x + y - z as a new ZV_INT or
  * ZV_BIGINT in c's arena. x, y, z are ZV_INT, ZV_BOOL or ZV_BIGINT. */

@@ -509,3 +509,33 @@ Test(resolve, oversized_and_deep_records_fall_back)
     resolve_status s = run(deep, OO(k, zv_int(a, 1)), OO(k, zv_int(a, 1)));
     cr_expect(s == RESOLVE_TOOBIG || s == RESOLVE_MALFORMED, "%s", resolve_status_name(s));
 }
+
+/* Keys (big, i) whose big part is one shared string in each record but
+ * another object in each of the three: every comparison across the
+ * records reads all of it. Past a multiple of the records' sizes the
+ * merge stops (RESOLVE_TOOBIG) instead of running long. */
+static rec shared_prefix_bucket(zv *big, int n, int extra)
+{
+    zv *items = zv_tuple(a, 2 * (size_t)(n + (extra >= 0)));
+    size_t k = 0;
+    for (int i = 0; i <= n; i++) {
+        if (i == n && extra < 0)
+            break;
+        items->u.seq.items[k++] = zv_tuple2(a, big, zv_int(a, i == n ? extra : i));
+        items->u.seq.items[k++] = zv_int(a, i);
+    }
+    return record("BTrees.OOBTree", "OOBucket", tuple1(items));
+}
+
+Test(resolve, comparisons_stay_linear)
+{
+    static char text[65536];
+    memset(text, 'x', sizeof text - 1);
+    zv *big = zv_cstr(a, text);
+    cr_expect_eq(run(shared_prefix_bucket(big, 20, -1), shared_prefix_bucket(big, 20, 20),
+                     shared_prefix_bucket(big, 20, 21)),
+                 RESOLVE_OK, "%s", info.msg);
+    cr_expect_eq(run(shared_prefix_bucket(big, 3000, -1), shared_prefix_bucket(big, 3000, 3000),
+                     shared_prefix_bucket(big, 3000, 3001)),
+                 RESOLVE_TOOBIG, "%s", info.msg);
+}
