@@ -163,12 +163,11 @@ resolve_status resolve_records(const uint8_t *old_rec, size_t old_len, const uin
 
 int resolve_class_known(const uint8_t *rec, size_t len)
 {
-    char name[128];
-    if (len > RESOLVE_MAX_RECORD || record_class_name(rec, len, name, sizeof name))
-        return 0;
-    char *dot = strrchr(name, '.');
-    if (!dot)
-        return 0;
-    *dot = 0;
-    return rs__class_find(name, dot + 1) != NULL;
+    zv_arena *a = len <= RESOLVE_MAX_RECORD ? zv_arena_new() : NULL;
+    zv *meta;
+    size_t used;
+    int known = a && !pickle_decode(rec, len, PICKLE_ALLOW_OBJECTS, a, &meta, &used, NULL) &&
+                rs__class_of_meta(meta);
+    zv_arena_free(a);
+    return known;
 }

@@ -15,10 +15,12 @@
  *   BTrees and TreeSets     the same in the one-bucket case (state None or
  *                           ((bucket_state,),)), as BTree._p_resolveConflict.
  *
- * It refuses wherever BTrees refuses, and falls back to the client wherever
- * it cannot be certain of BTrees' answer: an unknown class, U/Q families,
- * trees of more than one bucket, keys or values whose Python comparison it
- * does not reproduce, a malformed or oversized record. Falling back is never
+ * It refuses wherever BTrees 4.3.1 refuses (newer BTrees resolve a little
+ * more: None keys and values since 4.4; those fall back here), and falls
+ * back to the client wherever it cannot be certain of BTrees' answer: an
+ * unknown class, U/Q families, trees of more than one bucket, keys or values
+ * whose Python comparison it does not reproduce, a malformed or oversized
+ * record. Falling back is never
  * wrong: the conflict then goes to the client, as it would without this
  * module. Everything here is pure computation on the caller's bytes: no
  * globals, no I/O, safe on any thread.
@@ -88,9 +90,13 @@ typedef struct resolve_info {
  * @param[out] out        on RESOLVE_OK, the resolved record is appended: the
  *                        class pickle and the merged state, pickled as
  *                        tryToResolveConflict pickles them (protocol 3, one
- *                        memo); for Length and the integer-valued classes
- *                        byte for byte what the Python server writes. On any
- *                        other outcome *out is as it was.
+ *                        memo), byte for byte what the Python server writes.
+ *                        (One exception: a persistent reference that names a
+ *                        class the Python server cannot import, it re-spells
+ *                        as (oid, (module, name)); this keeps the client's
+ *                        spelling. ZODB loads both alike. Length and buckets
+ *                        of numbers hold no references.) On any other
+ *                        outcome *out is as it was.
  * @param[out] info       may be NULL
  * @return RESOLVE_OK, or the reason the conflict goes back to the client.
  *         Never fails otherwise; out-of-memory is RESOLVE_NOMEM.
