@@ -516,8 +516,14 @@ def edit(g, base, kind, mk_key, mk_val, pool, mapping):
             del out[0 if g.chance(0.1) else r.randrange(len(out))]
         else:
             i = r.randrange(len(out))
-            old = dict((id(k), v) for k, v in base).get(id(out[i][0]), None)
-            v = old if g.chance(0.1) and old is not None else mk_val()
+            old = out[i][1]
+            v = mk_val()
+            for _ in range(8):  # mostly a new value of the same type
+                if type(v) is type(old) or g.chance(0.3):
+                    break
+                v = mk_val()
+            if g.chance(0.1):
+                v = old  # "changed" to the value it had
             out[i] = (out[i][0], v)
     return out
 
