@@ -35,7 +35,6 @@ The kind names the keys' type ("int", "str", "bytes", "tuple", "float",
 
 import argparse
 import io
-import math
 import os
 import pickle
 import random
@@ -47,7 +46,6 @@ import types
 os.environ.pop('PURE_PYTHON', None)
 os.environ.pop('BTREES_PURE_PYTHON', None)
 
-import BTrees  # noqa: E402
 from BTrees.Length import Length  # noqa: E402
 from BTrees.Interfaces import BTreesConflictError  # noqa: E402
 
