@@ -260,7 +260,7 @@ static resolve_status canon_persid(rs_ctx *c, zv *v)
     return RESOLVE_OK;
 }
 
-resolve_status rs__canon(rs_ctx *c, zv *v, int depth)
+resolve_status rs__canon(rs_ctx *c, zv *v)
 {
     switch (v->type) {
     case ZV_NONE:
@@ -274,7 +274,7 @@ resolve_status rs__canon(rs_ctx *c, zv *v, int depth)
     case ZV_LIST:
         /* The reader bounds the depth of what it returns. */
         for (size_t i = 0; i < v->u.seq.n; i++) {
-            resolve_status s = rs__canon(c, v->u.seq.items[i], depth + 1);
+            resolve_status s = rs__canon(c, v->u.seq.items[i]);
             if (s)
                 return s;
         }

@@ -130,7 +130,7 @@ static resolve_status resolve_in(rs_ctx *c, const uint8_t *recs[3], const size_t
             return s;
         if (i != 2 && rs__class_of_meta(meta[i]) != c->cls)
             return rs__fail(c, RESOLVE_CLASS, "%s record of another class", which[i]);
-        if ((s = rs__canon(c, states[i], 0)))
+        if ((s = rs__canon(c, states[i])))
             return s;
     }
     if (c->cls->shape == RS_LENGTH)

@@ -78,7 +78,7 @@ int rs__ref_parse(const zv *pid, rs_ref *ref);
  * on the way that v holds only values this module compares and re-pickles
  * (None, bool, int, float, str, bytes, tuple, list, persistent references of
  * ZODB's forms): RESOLVE_UNSUPPORTED otherwise. */
-resolve_status rs__canon(rs_ctx *c, zv *v, int depth);
+resolve_status rs__canon(rs_ctx *c, zv *v);
 
 /* ---- pyvalue.c: Python's comparisons ------------------------------------ */
 
