@@ -19,9 +19,6 @@ void zb_hist_add(zb_hist *h, uint64_t ns);
 /* The value (us) at or below which a fraction p of the samples fall. */
 double zb_hist_quantile(const zb_hist *h, double p);
 
-/* A ZODB-shaped record (class pickle + a bytes state of size bytes). */
-int zb_record(zbuf *out, size_t size, uint32_t seed);
-
 /* Untimed setup through a blocking client: n new objects of size bytes,
  * committed 100 a transaction; their oids and serials into the arrays
  * (malloc'd by the callee). */

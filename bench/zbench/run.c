@@ -104,7 +104,7 @@ static void on_deadline(uv_timer_t *t)
 
 static size_t default_size(zbench_workload w)
 {
-    return w == ZB_BLOB ? 10u << 20 : w == ZB_LARGE ? 1u << 20 : 128;
+    return w == ZB_BLOB ? 10u << 20 : w == ZB_LARGE ? 1u << 20 : ZBENCH_OBJECT_SIZE;
 }
 
 /* The pickle each commit stores: the object, or for blobs a small record
@@ -163,7 +163,7 @@ static int write_blob_source(bench *b, zerr *err)
         b->blob_src = NULL;
         return zerr_set(err, ZE_NOMEM, "out of memory");
     }
-    int rc = zb_record(&data, b->object_size, 7);
+    int rc = zbench_record(&data, b->object_size, 7);
     FILE *f = rc == 0 ? fopen(b->blob_src, "wb") : NULL;
     if (rc == 0 && (!f || fwrite(data.data, 1, data.len, f) != data.len))
         rc = zerr_sys(err, errno, "cannot write %s", b->blob_src);
@@ -243,7 +243,7 @@ static int client_init(bench *b, bclient *bc, int id, zerr *err)
         co.blob_dir = bc->blob_dir;
     }
     if (o->workload != ZB_LOAD && o->workload != ZB_COLD &&
-        zb_record(&bc->rec, record_size(b), (uint32_t)id) < 0)
+        zbench_record(&bc->rec, record_size(b), (uint32_t)id) < 0)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     zcl_addr a;
     int rc = zcl_addr_parse(o->addr, 1, &a, err);

@@ -6,7 +6,7 @@
 
 #define SETUP_BATCH 100
 
-int zb_record(zbuf *out, size_t size, uint32_t seed)
+int zbench_record(zbuf *out, size_t size, uint32_t seed)
 {
     static const char cls[] = "\x80\x03" "czeolite.bench\nObject\n" ".";
     uint8_t hdr[7] = {0x80, 0x03, 'B', (uint8_t)size, (uint8_t)(size >> 8),
@@ -33,7 +33,7 @@ static int commit_batch(zcl_client *c, const uint64_t *oids, size_t n, size_t si
     zbuf rec = ZBUF_INIT;
     int rc = zcl_tpc_begin(c, "zeolite bench", "setup", NULL);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = zb_record(&rec, size, (uint32_t)oids[i]);
+        rc = zbench_record(&rec, size, (uint32_t)oids[i]);
         if (rc == 0)
             rc = zcl_store(c, oids[i], 0, rec.data, rec.len);
     }

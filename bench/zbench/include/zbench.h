@@ -68,4 +68,14 @@ int zbench_run(const zbench_opts *o, zbench_result *r, zerr *err);
 /* Human-readable summary, or the JSON object on one line. */
 void zbench_report(const zbench_opts *o, const zbench_result *r, FILE *f);
 
+/* Bytes of state of an object when object_size is 0 (large and blob
+ * excepted): what a load of the load workload carries. */
+#define ZBENCH_OBJECT_SIZE 128
+
+/* The record the bench stores for an object: a ZODB-shaped pickle (class,
+ * then a bytes state of size bytes that does not compress to nothing, made
+ * from seed), replacing out's contents. 0 or ZE_NOMEM. bench/limit answers
+ * loads with it, so that its replies are the size of the bench's. */
+int zbench_record(zbuf *out, size_t size, uint32_t seed);
+
 #endif
