@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # compare.sh: run every `zeolite bench` workload against a zeolite server and
 # against the Python ZEO server, same machine, same run, and print the
-# results side by side with ratios (zeolite / Python).
+# results side by side with ratios (zeolite / Python). The load workloads
+# also run against bench/limit's zl_limit (a bare epoll ZEO server: the
+# machine's ceiling), beside zl_pingpong's bare round trips of the same
+# shape, and zeolite's loads are printed as a fraction of the limit.
 #
 # usage: bench/compare.sh [--duration SECONDS] [--encoding Z|M|both] [--only W1,W2]
 #                         [--repeat N]  (N runs of each; the median one is shown)
 #                         [--unix]      (both servers on Unix sockets, not TCP)
 # env:   ZEOLITE   zeolite executable (default: build/src/tools/zeolite)
+#        LIMIT     bench/limit directory with zl_limit and zl_pingpong (default:
+#                  build/bench/limit); without them the limit block is skipped.
 #        RUNZEO    Python runzeo command (default: /work/venv/bin/runzeo, or
 #                  "$ZEO_PY -m ZEO.runzeo" when ZEO_PY is set); if none works,
 #                  the Python column is skipped with a message.
@@ -16,10 +21,13 @@
 # Server CPU per operation is the server process's user+system time (all its
 # threads and child processes) across the whole bench run, untimed setup
 # included, divided by the run's operation count.
+# With --repeat N, each workload's runs alternate between the servers (N
+# rounds), so that the fraction of the limit compares runs made side by side.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 ZEOLITE=${ZEOLITE:-$here/../build/src/tools/zeolite}
+LIMIT=${LIMIT:-$here/../build/bench/limit}
 duration=10
 repeat=1
 encodings=Z
@@ -32,7 +40,7 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift 2;;
     --repeat) repeat=$2; shift 2;;
     --unix) transport=unix; shift;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -143,6 +151,9 @@ start_server() {
   if [ "$kind" = zeolite ]; then
     [ "$enc" = M ] && mp=--msgpack
     "$ZEOLITE" serve -a "$a" -f "$dir/db" $mp >"$dir/server.log" 2>&1 &
+  elif [ "$kind" = limit ]; then
+    [ "$enc" = M ] && mp=--msgpack
+    "$LIMIT/zl_limit" -a "$a" $mp >"$dir/server.log" 2>&1 &
   else
     [ "$enc" = M ] && mp="msgpack true"
     cat >"$dir/zeo.conf" <<EOF
@@ -174,31 +185,58 @@ field() { # field JSON NAME
   jq -r ".$2 // empty" <<<"$1" 2>/dev/null || true
 }
 
-declare -A res load_start
+declare -A res runs load_start
 loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
-# bench_one KIND ENC LABEL|FLAGS: the median of $repeat runs into res[]
-bench_one() {
-  local kind=$1 enc=$2 w=$3 name=${3%%|*} runs=() out key t0 t1
-  local err=$tmp/$kind-$enc/bench-$name.err
-  for _ in $(seq 1 "$repeat"); do
-    t0=$(cpu_ticks "${pid[$kind]}")
-    # shellcheck disable=SC2086
-    out=$("$ZEOLITE" bench "${addr[$kind]}" --workload ${w#*|} \
-          --duration "$duration" --json 2>"$err" | tail -1) || out=""
-    t1=$(cpu_ticks "${pid[$kind]}")
-    if [ -n "$out" ]; then
-      runs+=("$(jq -c --argjson t $((t1 - t0)) --argjson hz "$hz" \
-        '. + {server_cpu_us_per_op: (if .ops > 0 then $t * 1e6 / $hz / .ops else null end)}' \
-        <<<"$out")")
-    fi
-  done
-  if [ ${#runs[@]} -eq 0 ]; then
+
+# measured KIND ENC NAME CMD...: run CMD (which prints a JSON line last),
+# add the server's CPU per operation to it and keep it in runs[]
+measured() {
+  local kind=$1 enc=$2 name=$3 out t0 t1 srv=${pid[$1]:-}
+  local err=$tmp/bench-$kind-$enc-$name.err
+  shift 3
+  t0=0; [ -n "$srv" ] && t0=$(cpu_ticks "$srv")
+  out=$("$@" 2>"$err" | tail -1) || out=""
+  t1=0; [ -n "$srv" ] && t1=$(cpu_ticks "$srv")
+  if [ -z "$out" ]; then
     echo "compare.sh: $kind $name failed: $(tail -1 "$err")" >&2
     return 0
   fi
-  key=ops_per_s
-  if [[ $name == large || $name == blob ]]; then key=mb_per_s; fi
-  res[$kind,$enc,$name]=$(printf '%s\n' "${runs[@]}" |
+  # zl_pingpong measures the CPU of the server it forks itself.
+  [ -n "$srv" ] && out=$(jq -c --argjson t $((t1 - t0)) --argjson hz "$hz" \
+    '. + {server_cpu_us_per_op: (if .ops > 0 then $t * 1e6 / $hz / .ops else null end)}' \
+    <<<"$out")
+  runs[$kind,$enc,$name]+="$out"$'\n'
+}
+
+# bench_one KIND ENC LABEL|FLAGS: one `zeolite bench` run into runs[]
+bench_one() {
+  local kind=$1 enc=$2 w=$3
+  # shellcheck disable=SC2086
+  measured "$kind" "$enc" "${w%%|*}" "$ZEOLITE" bench "${addr[$kind]}" --workload ${w#*|} \
+    --duration "$duration" --json
+}
+
+# bare_one KIND ENC: zl_pingpong's bare client against KIND's server (its
+# object 1, made by the load workload's setup); KIND pingpong: bare round
+# trips with zl_pingpong's own server
+bare_one() {
+  local kind=$1 enc=$2 u=()
+  [ "$transport" = unix ] && u=(--unix)
+  if [ "$kind" = pingpong ]; then
+    measured pingpong "$enc" bare "$LIMIT/zl_pingpong" --clients 16 --duration "$duration" \
+      "${u[@]}" --json
+  else
+    measured "$kind" "$enc" bare "$LIMIT/zl_pingpong" --connect "${addr[$kind]}" --clients 16 \
+      --duration "$duration" --encoding "$enc" --oid 1 --json
+  fi
+}
+
+# median KIND ENC NAME: the run of median throughput into res[]
+median() {
+  local key=ops_per_s
+  [ -n "${runs[$1,$2,$3]:-}" ] || return 0
+  if [[ $3 == large || $3 == blob ]]; then key=mb_per_s; fi
+  res[$1,$2,$3]=$(printf '%s' "${runs[$1,$2,$3]}" |
     jq -s -c "sort_by(.$key) | .[(length - 1) / 2 | floor]")
 }
 
@@ -208,6 +246,42 @@ ratio() { # ratio A B
 
 cpu() { # cpu JSON: server CPU microseconds per operation, one decimal
   awk -v c="$(field "$1" server_cpu_us_per_op)" 'BEGIN { if (c == "") print "-"; else printf "%.1f", c }'
+}
+
+fraction() { # fraction A B: A / B with two decimals
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+# The limit block: zeolite's loads x16 (1 in flight) beside the ceiling.
+report_limit() { # report_limit ENC
+  local enc=$1 row j z l pp lb
+  [ -n "${res[limit,$enc,load]:-}" ] || return 0
+  echo "-- the limit (bench/limit): load, 16 clients, 1 in flight unless said --"
+  printf "%-40s %12s %8s %8s %12s %12s
+" "server, client" "loads/s" "p50us" "p99us" \
+    "server cpu" "client cpu"
+  for row in "pingpong,bare|ping-pong (bare server, bare client)" \
+             "limit,bare|zl_limit, bare client" "zeolite,bare|zeolite, bare client" \
+             "python,bare|python, bare client" \
+             "limit,load|zl_limit, zeolite bench" "zeolite,load|zeolite, zeolite bench" \
+             "limit,load-pipelined|zl_limit, zeolite bench, 8 in flight" \
+             "zeolite,load-pipelined|zeolite, zeolite bench, 8 in flight"; do
+    j=${res[${row%%,*},$enc,$(cut -d'|' -f1 <<<"${row#*,}")]:-}
+    [ -n "$j" ] || continue
+    printf "%-40s %12s %8s %8s %12s %12s
+" "${row#*|}" "$(field "$j" ops_per_s)" \
+      "$(field "$j" p50_us)" "$(field "$j" p99_us)" "$(cpu "$j")" \
+      "$(field "$j" client_cpu_us_per_op)"
+  done
+  z=$(field "${res[zeolite,$enc,load]:-}" ops_per_s)
+  l=$(field "${res[limit,$enc,load]}" ops_per_s)
+  echo "zeolite loads x16 = $(fraction "$z" "$l") of the limit (goal >= 0.95);" \
+       "with the bare client: $(fraction "$(field "${res[zeolite,$enc,bare]:-}" ops_per_s)" \
+       "$(field "${res[limit,$enc,bare]:-}" ops_per_s)")"
+  lb=$(field "${res[limit,$enc,bare]:-}" ops_per_s)
+  pp=$(field "${res[pingpong,$enc,bare]:-}" ops_per_s)
+  echo "zl_limit / ping-pong, bare clients: $(fraction "$lb" "$pp")" \
+       "(well below 1 is a bug in the limit)"
 }
 
 report() { # report ENC
@@ -250,6 +324,7 @@ report() { # report ENC
   echo "goal commit K=10 x8 >= 5x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")"
   z=${res[zeolite,$enc,commit-16]:-}; p=${res[python,$enc,commit-16]:-}
   echo "goal commit K=10 x16 >= 5x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")"
+  report_limit "$enc"
 }
 
 kinds=(zeolite)
@@ -257,6 +332,11 @@ if [ -n "$RUNZEO" ] && $RUNZEO --help >/dev/null 2>&1; then
   kinds+=(python)
 else
   echo "compare.sh: no Python ZEO server found (set RUNZEO or ZEO_PY); python column skipped" >&2
+fi
+if [ -x "$LIMIT/zl_limit" ] && [ -x "$LIMIT/zl_pingpong" ]; then
+  kinds+=(limit)
+else
+  echo "compare.sh: no zl_limit and zl_pingpong in $LIMIT (set LIMIT=...); limit skipped" >&2
 fi
 for enc in $encodings; do
   load_start[$enc]=$(loadavg)
@@ -267,7 +347,21 @@ for enc in $encodings; do
   for w in "${workloads[@]}"; do
     name=${w%%|*}
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
-    for k in "${up[@]}"; do bench_one "$k" "$enc" "$w"; done
+    for _ in $(seq 1 "$repeat"); do
+      for k in "${up[@]}"; do
+        # The limit serves the load workloads only.
+        [ "$k" = limit ] && [[ $name != load* ]] && continue
+        bench_one "$k" "$enc" "$w"
+      done
+      if [ "$name" = load ] && [ -n "${pid[limit]:-}" ]; then
+        bare_one pingpong "$enc"
+        for k in "${up[@]}"; do bare_one "$k" "$enc"; done
+      fi
+    done
+    for k in "${up[@]}" pingpong; do
+      median "$k" "$enc" "$name"
+      [ "$name" = load ] && median "$k" "$enc" bare
+    done
   done
   for k in "${up[@]}"; do stop_server "$k"; done
   report "$enc"
