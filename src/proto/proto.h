@@ -124,6 +124,35 @@ int proto_encode_heartbeat(proto_enc enc, zbuf *out, zerr *err);
 /* True for the heartbeat (msgid == -1), which must be ignored. */
 int proto_is_heartbeat(const proto_msg *msg);
 
+/* ---- loadBefore without value trees ----------------------------------- */
+
+/* A loadBefore(oid, tid) call as proto_decode_load_call reads it. msgid is
+ * the call's msgid as a value (an int, or the (oid, tid) 2-tuple of bytes
+ * ZEO 5's Python client uses) made of this struct's own fields, its bytes
+ * pointing into the payload read: valid while both are, and the struct
+ * must not be copied. */
+typedef struct proto_load_call {
+    zv msgid;
+    zv msgid_parts[2];
+    zv *msgid_items[2];
+    uint64_t oid;
+    uint64_t before;
+} proto_load_call;
+
+/* 1 when the payload is a loadBefore call in exactly the bytes the
+ * reference clients write (a sync call with two 8-byte arguments; msgid an
+ * int other than -1, written in its shortest form, or the pair), *out
+ * filled; proto_decode would give the same msgid, name and arguments.
+ * 0 for any other payload, which proto_decode then reads (an answer of 0
+ * says nothing about its validity). Allocates nothing. */
+int proto_decode_load_call(proto_enc enc, const uint8_t *p, size_t len, proto_load_call *out);
+
+/* The whole reply frame to loadBefore, byte for byte what
+ * proto_encode_reply(enc, out, msgid, (data, start, end)) writes, with end
+ * None when 0, onto out without building the tuple. Same returns. */
+int proto_encode_load_reply(proto_enc enc, zbuf *out, const zv *msgid, const uint8_t *data,
+                            size_t len, uint64_t start, uint64_t end, zerr *err);
+
 /* ---- exceptions (spec section 11) ------------------------------------- */
 
 /* The class paths of the exceptions zeolite sends or recognises. The Python
