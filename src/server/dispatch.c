@@ -133,6 +133,9 @@ static int method_allowed(const zsrv_conn *c, const method *md)
 
 void zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
 {
+    /* The call sent most, answered without building its values. */
+    if (zsrv__load_fast(c, p, len))
+        return;
     proto_msg m;
     zerr err = {0};
     char why[ZERR_MSG_MAX + 64];

@@ -111,37 +111,61 @@ static int read_error(zsrv_call *call, int rc, uint64_t oid, zerr *err)
     return rc;
 }
 
+/* A larger zsrv.load_data is given back after use. */
+#define LOAD_KEEP (1u << 20)
+
+/* Answer loadBefore(oid, before) on c, unless async: the data goes from the
+ * store into the server's scratch buffer and from there straight into the
+ * reply frame (no values built, nothing allocated once the buffer has
+ * grown). A store error (ZE_NOREV, ZE_NOTFOUND...) is returned with nothing
+ * sent. */
+static int answer_load(zsrv_conn *c, const zv *msgid, int async, uint64_t oid, uint64_t before,
+                       zerr *err)
+{
+    zbuf *data = &c->srv->load_data;
+    uint64_t start, end;
+    int rc = store_load_before(c->stor->rd, oid, before, data, &start, &end, err);
+    if (rc == 0 && !async && c->state != ZSRV_CONN_CLOSING) {
+        zerr eerr;
+        if (proto_encode_load_reply(c->enc, &c->out, msgid, data->data, data->len, start, end,
+                                    &eerr) == 0) {
+            zsrv__conn_mark_dirty(c);
+        } else {
+            /* As zsrv__send_reply answers a reply it cannot encode. */
+            zsrv__log(ZSRV_LOG_ERROR, "%s: cannot encode a reply: %s", c->peer, eerr.msg);
+            zsrv__send_error_msg(c, msgid, PROTO_EXC_VALUE, "Couldn't pickle response");
+        }
+    }
+    if (data->cap > LOAD_KEEP)
+        zbuf_free(data);
+    return rc;
+}
+
 int zsrv__m_load_before(zsrv_call *call)
 {
-    zsrv_storage *st = call->c->stor;
-    uint64_t oid, before, start, end;
+    uint64_t oid, before;
     int rc;
     if ((rc = proto_arg_oid(call->args, 0, &oid, &call->err)) < 0 ||
         (rc = proto_arg_tid(call->args, 1, &before, &call->err)) < 0)
         return rc;
-    st->stats.loads++;
-    zbuf data = ZBUF_INIT;
     zerr err = {0};
-    rc = store_load_before(st->rd, oid, before, &data, &start, &end, &err);
+    call->c->stor->stats.loads++;
+    rc = answer_load(call->c, call->m->msgid, call->m->async, oid, before, &err);
     if (rc == ZE_NOREV) {
-        zbuf_free(&data);
         zv *none = zv_none(call->a);
         return none ? zsrv__reply(call, none) : nomem(call);
     }
-    if (rc < 0) {
-        zbuf_free(&data);
-        return read_error(call, rc, oid, &err);
-    }
-    zv *t = zv_tuple(call->a, 3);
-    if (t) {
-        t->u.seq.items[0] = zv_bytes(call->a, data.data, data.len);
-        t->u.seq.items[1] = tid_value(call->a, start);
-        t->u.seq.items[2] = end ? tid_value(call->a, end) : zv_none(call->a);
-    }
-    zbuf_free(&data);
-    if (!t || !t->u.seq.items[0] || !t->u.seq.items[1] || !t->u.seq.items[2])
-        return nomem(call);
-    return zsrv__reply(call, t);
+    return rc < 0 ? read_error(call, rc, oid, &err) : 0;
+}
+
+int zsrv__load_fast(zsrv_conn *c, const uint8_t *p, size_t len)
+{
+    proto_load_call call;
+    if (c->state != ZSRV_CONN_REGISTERED || !proto_decode_load_call(c->enc, p, len, &call) ||
+        answer_load(c, &call.msgid, 0, call.oid, call.before, NULL) < 0)
+        return 0;
+    c->stor->stats.loads++;
+    return 1;
 }
 
 int zsrv__m_load_serial(zsrv_call *call)

@@ -337,6 +337,7 @@ int zsrv_run(const zsrv_config *cfg, zerr *err)
     if (cfg->pid_file && !cfg->test_only)
         unlink(cfg->pid_file);
     pthread_mutex_destroy(&s->done_lock);
+    zbuf_free(&s->load_data);
     free(s);
     zsrv__log(ZSRV_LOG_INFO, "stopped");
     zsrv__log_close();

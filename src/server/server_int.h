@@ -121,6 +121,7 @@ struct zsrv {
     int stopping;
     int exit_status;
     char rbuf[65536];              /* read buffer shared by all connections */
+    zbuf load_data;                /* a loaded object on its way to the reply (read.c) */
 };
 
 /* ---- connections ------------------------------------------------------- */
@@ -315,6 +316,11 @@ int zsrv__m_register(zsrv_call *call);
 int zsrv__m_get_info(zsrv_call *call);
 int zsrv__m_last_transaction(zsrv_call *call);
 int zsrv__m_load_before(zsrv_call *call);
+/* Read and answer the frame payload p if it is a loadBefore call in the
+ * reference clients' exact bytes on a registered connection and the object
+ * has a revision before the tid: 1 then. 0 leaves the frame, untouched, to
+ * zsrv__dispatch's general path (which answers errors as it always does). */
+int zsrv__load_fast(zsrv_conn *c, const uint8_t *p, size_t len);
 int zsrv__m_load_serial(zsrv_call *call);
 int zsrv__m_get_tid(zsrv_call *call);
 int zsrv__m_new_oids(zsrv_call *call);
