@@ -332,7 +332,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     int rc;
-    zerr err = {0};
+    zerr err;
+    err.msg[0] = '\0';   /* set in full only when TLS fails: not per read */
     if (c->tls) {
         zbuf plain = ZBUF_INIT;
         rc = zsrv__tls_read(c->tls, buf->base, (size_t)nread, &plain, &c->tls_out, &err);
