@@ -5,7 +5,8 @@
  * queued output is over ZSRV_OUT_HIGH or a sendBlob is streaming, so neither
  * direction can grow without bound. Output is collected in c->out and written
  * once per loop iteration (zsrv__flush_dirty, from a uv_check handle), which
- * batches many replies into one write. */
+ * batches many replies into one write; the replies to what a connection
+ * sent go out at the end of its read. */
 #define _GNU_SOURCE
 #include "server/server_int.h"
 
@@ -349,6 +350,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     process_frames(c);
+    /* The replies to what was just read go out now, not after every other
+     * ready connection has been read: the client works on them while this
+     * loop serves the others (the two sides overlap instead of alternating
+     * by batches). */
+    if (c->state != ZSRV_CONN_CLOSING)
+        conn_flush(c);
 }
 
 /* Continue a paused connection: sendBlob streaming, held input. */
