@@ -18,7 +18,7 @@ typedef struct cursor {
     const uint8_t *p, *end;
 } cursor;
 
-static int take(cursor *c, const void *bytes, size_t n)
+static inline int take(cursor *c, const void *bytes, size_t n)
 {
     if ((size_t)(c->end - c->p) < n || memcmp(c->p, bytes, n))
         return 0;
@@ -26,7 +26,7 @@ static int take(cursor *c, const void *bytes, size_t n)
     return 1;
 }
 
-static int take_u64(cursor *c, const void *head, size_t hlen, uint64_t *out)
+static inline int take_u64(cursor *c, const void *head, size_t hlen, uint64_t *out)
 {
     if (!take(c, head, hlen) || c->end - c->p < 8)
         return 0;
@@ -203,46 +203,75 @@ static size_t put_msgid(proto_enc enc, const zv *id, uint8_t *o)
     return 1 + n;
 }
 
-/* The length head of the data: SHORT_BINBYTES / BINBYTES, bin 8/16/32. */
-static size_t put_data_head(proto_enc enc, size_t len, uint8_t *o)
+/* The reply after its msgid, pickled: flag 0, ".reply", then the tuple
+ * (SHORT_BINBYTES or BINBYTES data, SHORT_BINBYTES tids or None, TUPLE3),
+ * TUPLE, STOP. */
+static uint8_t *pickle_rest(uint8_t *o, const uint8_t *data, size_t len, uint64_t start,
+                            uint64_t end)
 {
-    if (enc == PROTO_PICKLE) {
-        if (len <= 0xff) {
-            o[0] = 'C';
-            o[1] = (uint8_t)len;
-            return 2;
-        }
-        o[0] = 'B';
-        for (int k = 0; k < 4; k++)
-            o[1 + k] = (uint8_t)(len >> (8 * k));
-        return 5;
-    }
+    static const uint8_t reply[] = {'K', 0, 'X', 6, 0, 0, 0, '.', 'r', 'e', 'p', 'l', 'y'};
+    memcpy(o, reply, sizeof reply);
+    o += sizeof reply;
     if (len <= 0xff) {
-        o[0] = 0xc4;
-        o[1] = (uint8_t)len;
-        return 2;
+        *o++ = 'C';
+        *o++ = (uint8_t)len;
+    } else {
+        *o++ = 'B';
+        for (int k = 0; k < 4; k++)
+            *o++ = (uint8_t)(len >> (8 * k));
     }
-    if (len <= 0xffff) {
-        o[0] = 0xc5;
-        zbe16_put(o + 1, (uint16_t)len);
-        return 3;
+    memcpy(o, data, len);
+    o += len;
+    memcpy(o, pickle_bytes8, 2);
+    zbe64_put(o + 2, start);
+    o += 10;
+    if (end) {
+        memcpy(o, pickle_bytes8, 2);
+        zbe64_put(o + 2, end);
+        o += 10;
+    } else {
+        *o++ = 'N';
     }
-    o[0] = 0xc6;
-    zbe32_put(o + 1, (uint32_t)len);
-    return 5;
+    *o++ = 0x87;   /* TUPLE3 */
+    *o++ = 't';
+    *o++ = '.';
+    return o;
 }
 
-static size_t put_tid(proto_enc enc, uint64_t tid, uint8_t *o)
+/* The same in msgpack: 0, fixstr ".reply", fixarray 3 of bin 8/16/32 data
+ * and bin 8 tids or nil. */
+static uint8_t *msgpack_rest(uint8_t *o, const uint8_t *data, size_t len, uint64_t start,
+                             uint64_t end)
 {
-    memcpy(o, enc == PROTO_PICKLE ? pickle_bytes8 : msgpack_bin8, 2);
-    zbe64_put(o + 2, tid);
-    return 10;
+    static const uint8_t reply[] = {0, 0xa6, '.', 'r', 'e', 'p', 'l', 'y', 0x93};
+    memcpy(o, reply, sizeof reply);
+    o += sizeof reply;
+    if (len <= 0xff) {
+        *o++ = 0xc4;
+        *o++ = (uint8_t)len;
+    } else if (len <= 0xffff) {
+        *o++ = 0xc5;
+        zbe16_put(o, (uint16_t)len);
+        o += 2;
+    } else {
+        *o++ = 0xc6;
+        zbe32_put(o, (uint32_t)len);
+        o += 4;
+    }
+    memcpy(o, data, len);
+    o += len;
+    memcpy(o, msgpack_bin8, 2);
+    zbe64_put(o + 2, start);
+    o += 10;
+    if (end) {
+        memcpy(o, msgpack_bin8, 2);
+        zbe64_put(o + 2, end);
+        o += 10;
+    } else {
+        *o++ = 0xc0;
+    }
+    return o;
 }
-
-/* Everything around the data: the frame header, the message's head with
- * the msgid, then the tids and the closing opcodes. */
-#define HEAD_MAX 64
-#define TAIL_MAX 32
 
 static int encode_generic(proto_enc enc, zbuf *out, const zv *msgid, const uint8_t *data,
                           size_t len, uint64_t start, uint64_t end, zerr *err)
@@ -258,48 +287,32 @@ static int encode_generic(proto_enc enc, zbuf *out, const zv *msgid, const uint8
     return proto_encode_reply(enc, out, msgid, &t, err);
 }
 
+/* The most a frame holds besides the data: header 4, message head 3, msgid
+ * 21, flag and name 13, data head 5, tids 20, closing 3. */
+#define AROUND_MAX 80
+
 int proto_encode_load_reply(proto_enc enc, zbuf *out, const zv *msgid, const uint8_t *data,
                             size_t len, uint64_t start, uint64_t end, zerr *err)
 {
-    static const uint8_t pickle_reply[] = {'K', 0, 'X', 6, 0, 0, 0, '.', 'r', 'e', 'p', 'l', 'y'};
-    static const uint8_t msgpack_reply[] = {0, 0xa6, '.', 'r', 'e', 'p', 'l', 'y', 0x93};
-    uint8_t head[HEAD_MAX], tail[TAIL_MAX];
-    size_t h = 4, t = 0, m;
-    int pickle = enc == PROTO_PICKLE;
     if (!msgid || (enc != PROTO_PICKLE && enc != PROTO_MSGPACK) || len > INT32_MAX)
         return encode_generic(enc, out, msgid, data, len, start, end, err);
-    if (pickle) {
-        head[h++] = 0x80;
-        head[h++] = 3;
-        head[h++] = '(';
-    } else {
-        head[h++] = 0x94;
-    }
-    if (!(m = put_msgid(enc, msgid, head + h)))
-        return encode_generic(enc, out, msgid, data, len, start, end, err);
-    h += m;
-    memcpy(head + h, pickle ? pickle_reply : msgpack_reply,
-           pickle ? sizeof pickle_reply : sizeof msgpack_reply);
-    h += pickle ? sizeof pickle_reply : sizeof msgpack_reply;
-    h += put_data_head(enc, len, head + h);
-    t += put_tid(enc, start, tail);
-    if (end)
-        t += put_tid(enc, end, tail + t);
-    else
-        tail[t++] = pickle ? 'N' : 0xc0;
-    if (pickle) {
-        tail[t++] = 0x87;   /* TUPLE3 */
-        tail[t++] = 't';
-        tail[t++] = '.';
-    }
-    if (zbuf_reserve(out, h + len + t))
+    if (zbuf_reserve(out, AROUND_MAX + len))
         return zerr_set(err, ZE_NOMEM, "out of memory");
-    zbe32_put(head, (uint32_t)(h - 4 + len + t));
-    uint8_t *o = out->data + out->len;
-    memcpy(o, head, h);
-    if (len)
-        memcpy(o + h, data, len);
-    memcpy(o + h + len, tail, t);
-    out->len += h + len + t;
+    uint8_t *frame = out->data + out->len, *o = frame + 4;
+    if (enc == PROTO_PICKLE) {
+        *o++ = 0x80;
+        *o++ = 3;
+        *o++ = '(';
+    } else {
+        *o++ = 0x94;
+    }
+    size_t m = put_msgid(enc, msgid, o);
+    if (!m)
+        return encode_generic(enc, out, msgid, data, len, start, end, err);
+    o += m;
+    o = enc == PROTO_PICKLE ? pickle_rest(o, data, len, start, end)
+                            : msgpack_rest(o, data, len, start, end);
+    zbe32_put(frame, (uint32_t)(o - frame - 4));
+    out->len += (size_t)(o - frame);
     return 0;
 }
