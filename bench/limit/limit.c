@@ -54,6 +54,7 @@ typedef struct conn {
 
 typedef struct limit {
     int ep, lfd;
+    long work;                   /* --work: busy loop iterations per load */
     proto_enc announce;
     lim_reply replies[2][NREPLIES];   /* [0] pickle, [1] msgpack */
     uint64_t tid, next_oid;
@@ -117,6 +118,17 @@ static int make_replies(limit *L, size_t object_size, zerr *err)
             rc = lim_reply_init(&L->replies[e][r], encs[e], results[r], err);
     zv_arena_free(a);
     return rc;
+}
+
+/* About 5 instructions an iteration that no compiler removes: what a
+ * server spends per load beyond the limit's, to see what it costs. */
+static void busy(long n)
+{
+    static volatile uint32_t sink;
+    uint32_t x = sink;
+    for (long i = 0; i < n; i++)
+        x = x * 1664525u + 1013904223u;
+    sink = x;
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -190,7 +202,10 @@ static void on_frame(limit *L, conn *c, const uint8_t *p, uint32_t len)
     L->calls++;
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         if (lim_call_is(&call, methods[i].name)) {
-            L->loads += methods[i].reply == R_LOAD;
+            if (methods[i].reply == R_LOAD) {
+                L->loads++;
+                busy(L->work);
+            }
             if (put_reply(L, c, &call, methods[i].reply) < 0) {
                 fprintf(stderr, "zl_limit: out of memory\n");
                 c->dead = 1;
@@ -327,11 +342,13 @@ static void run(limit *L)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: zl_limit -a HOST:PORT|SOCKET [--object-size BYTES] [--msgpack]\n"
+    fprintf(f, "usage: zl_limit -a HOST:PORT|SOCKET [--object-size BYTES] [--msgpack] [--work N]\n"
                "\n"
                "A bare ZEO server for `zeolite bench --workload load`: every loadBefore\n"
                "gets the same object of BYTES bytes of state (default %d, the bench's),\n"
                "from a reply built at start. --msgpack announces M5 instead of Z5.\n"
+               "--work N adds N turns of a busy loop (about 5N instructions) to every\n"
+               "load: what a server's own work per load costs it on this machine.\n"
                "Runs until SIGTERM or SIGINT, then prints what it served on stderr.\n",
             ZBENCH_OBJECT_SIZE);
 }
@@ -351,6 +368,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "zl_limit: --object-size must be 0..%ld\n", 1l << 26);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--work") && i + 1 < argc) {
+            L.work = strtol(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--msgpack")) {
             L.announce = PROTO_MSGPACK;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
