@@ -187,15 +187,16 @@ static int write_txn_value(apply_ctx *c, const zbuf *oids, uint32_t nrec, uint64
 static int update_meta(apply_ctx *c, zerr *err)
 {
     store *s = c->s;
+    uint64_t after = store__oid_after(c->max_oid);
     pthread_mutex_lock(&s->oid_mu);
-    int bump = c->any && c->max_oid >= s->oid_limit;
+    int bump = c->any && after > s->oid_limit;
     if (bump) {
-        s->oid_limit = c->max_oid + 1;
+        s->oid_limit = after;
         if (s->next_oid < s->oid_limit)
             s->next_oid = s->oid_limit;
     }
     pthread_mutex_unlock(&s->oid_mu);
-    return bump ? store__meta_put(c->txn, s, "next_oid", c->max_oid + 1, err) : 0;
+    return bump ? store__meta_put(c->txn, s, "next_oid", after, err) : 0;
 }
 
 int store__apply_txn(store *s, MDB_txn *txn, store_txn *t, zerr *err)

@@ -268,6 +268,31 @@ static int open_dbis(store *s, MDB_txn *txn, zerr *err)
     return 0;
 }
 
+/* The oid counter is past every stored oid. A database written before the
+ * counter saturated may hold a counter that wrapped past the last oid:
+ * raise it (durably, so it never goes back) to what the records prove. */
+static int check_oid_counter(store *s, MDB_txn *txn, zerr *err)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, s->dbi_records, &cur);
+    if (rc)
+        return store__mdb_err(err, rc, "open cursor");
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store__mdb_err(err, rc, "read the last record");
+    if (k.mv_size != ST_KEY_LEN)
+        return zerr_set(err, ZE_CORRUPT, "record key of %zu bytes", k.mv_size);
+    uint64_t after = store__oid_after(zbe64(k.mv_data));
+    if (s->next_oid >= after)
+        return 0;
+    s->next_oid = after;
+    return s->opt.read_only ? 0 : store__meta_put(txn, s, "next_oid", after, err);
+}
+
 /* Check the format version (writing it into a new database) and load the
  * counters the store keeps in memory. */
 static int load_meta(store *s, MDB_txn *txn, zerr *err)
@@ -297,7 +322,8 @@ static int load_meta(store *s, MDB_txn *txn, zerr *err)
         if (rc && rc != ZE_NOTFOUND)
             return rc;
     }
-    if ((rc = store__last_tid(txn, s, NULL, &s->last_tid, err)))
+    if ((rc = store__last_tid(txn, s, NULL, &s->last_tid, err)) ||
+        (rc = check_oid_counter(s, txn, err)))
         return rc;
     s->durable_tid = s->last_tid;
     s->objects_saved = s->objects;

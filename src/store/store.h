@@ -79,7 +79,10 @@ uint64_t store_size_bytes(store *s);
 const char *store_blob_dir(store *s);
 
 /* Allocate n (1..1000) never-used oids into out[]. They are durable: a restart
- * never hands them out again. */
+ * never hands them out again. The counter only grows: every oid a commit
+ * stores moves it past that oid, and it stops below ffffffffffffffff, so no
+ * oid wraps round to 0 (the root). ZE_FULL when fewer than n oids are left
+ * (nothing is handed out then). */
 int store_new_oids(store *s, int n, uint64_t *out, zerr *err);
 
 /* ---- reads ------------------------------------------------------------- */

@@ -5,7 +5,9 @@
  * "meta"     key: a short ASCII name; value: a u64, big-endian.
  *              "version"   u64  STORE_FORMAT_VERSION
  *              "next_oid"  u64  first oid neither handed out nor reserved
- *                               (store_new_oids reserves ahead, in batches)
+ *                               (store_new_oids reserves ahead, in batches);
+ *                               it never goes back, and ST_OID_END means
+ *                               the oid space is used up
  *              "last_tid"  u64  a floor for the last committed tid: the last
  *                               tid is the larger of it and the last key of
  *                               "txns" (store__last_tid). Commits do not write
@@ -320,6 +322,12 @@ int store__blob_remove(store *s, uint64_t oid, uint64_t tid, zerr *err);
 /* The last committed tid a transaction sees: the larger of meta "last_tid"
  * and the last key of "txns". txc: a cursor on txns in txn, or NULL. */
 int store__last_tid(MDB_txn *txn, store *s, MDB_cursor *txc, uint64_t *tid, zerr *err);
+
+/* The oid counter's ceiling: new_oids hands out oids below it only, and a
+ * stored oid moves the counter to store__oid_after(oid). */
+#define ST_OID_END UINT64_MAX
+/* The counter value after oid is in use: oid + 1, saturating at ST_OID_END. */
+uint64_t store__oid_after(uint64_t oid);
 
 /* Add delta to the in-memory object count, once the writes that changed it
  * are committed (the writer saves it to meta "objects" later). */

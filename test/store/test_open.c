@@ -179,3 +179,69 @@ Test(store_open, restored_oids_move_the_counter)
     cr_assert_eq(oid, 5001);
     stt_done(&f);
 }
+
+Test(store_open, new_oids_stop_below_the_last_oid)
+{
+    st_fixture f;
+    stt_open(&f, NULL);
+    stt_commit1(f.s, UINT64_MAX - 3, 0, "high");
+    uint64_t oids[5];
+    zerr e;
+    /* Two oids are left below the ceiling: a call for more fails whole. */
+    cr_assert_eq(store_new_oids(f.s, 3, oids, &e), ZE_FULL);
+    cr_assert(strstr(e.msg, "no oids left"), "%s", e.msg);
+    cr_assert_eq(store_new_oids(f.s, 2, oids, &e), 0, "%s", e.msg);
+    cr_assert_eq(oids[0], UINT64_MAX - 2);
+    cr_assert_eq(oids[1], UINT64_MAX - 1);
+    cr_assert_eq(store_new_oids(f.s, 1, oids, &e), ZE_FULL);
+    stt_close(&f);
+    stt_reopen(&f, NULL);
+    cr_assert_eq(store_new_oids(f.s, 1, oids, &e), ZE_FULL, "the counter went back");
+    stt_done(&f);
+}
+
+Test(store_open, storing_the_last_oid_uses_up_the_counter_for_good)
+{
+    st_fixture f;
+    stt_open(&f, NULL);
+    uint64_t oid;
+    zerr e;
+    cr_assert_eq(store_new_oids(f.s, 1, &oid, &e), 0);
+    stt_commit1(f.s, oid, 0, "in use");
+    stt_commit1(f.s, UINT64_MAX, 0, "last");
+    cr_assert_eq(store_new_oids(f.s, 1, &oid, &e), ZE_FULL);
+    stt_close(&f);
+    stt_reopen(&f, NULL);
+    cr_assert_eq(store_new_oids(f.s, 1, &oid, &e), ZE_FULL, "oid %016llx handed out again",
+                 (unsigned long long)oid);
+    stt_done(&f);
+}
+
+static int set_next_oid(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    return store__meta_put(txn, s, "next_oid", *(uint64_t *)ud, err);
+}
+
+Test(store_open, a_wrapped_counter_is_raised_past_the_stored_oids)
+{
+    /* What an earlier zeolite wrote after a store of the last oid but one. */
+    st_fixture f;
+    stt_open(&f, NULL);
+    stt_commit1(f.s, 7000, 0, "x");
+    uint64_t wrapped = 0, oid;
+    zerr e;
+    cr_assert_eq(store__write(f.s, set_next_oid, &wrapped, &e), 0, "%s", e.msg);
+    stt_close(&f);
+    stt_reopen(&f, NULL);
+    /* The repair is written at open, so it holds even if pack later
+     * removes oid 7000. */
+    MDB_txn *txn;
+    uint64_t saved = 0;
+    cr_assert_eq(store__read_begin(f.s, &txn, &e), 0, "%s", e.msg);
+    cr_assert_eq(store__meta_get(txn, f.s, "next_oid", &saved, &e), 0, "%s", e.msg);
+    mdb_txn_abort(txn);
+    cr_assert_eq(saved, 7001);
+    cr_assert_eq(store_new_oids(f.s, 1, &oid, &e), 0, "%s", e.msg);
+    cr_assert_eq(oid, 7001);
+    stt_done(&f);
+}

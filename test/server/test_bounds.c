@@ -1,0 +1,170 @@
+/* Hostile clients against the server's bounds (issue 10): iterators cannot
+ * take the reader slots commits need, oids never wrap, a forged tid is
+ * refused, a conflicted transaction cannot hold its locks for ever, and an
+ * async tpc_finish gets no reply. Each attack is sent as raw frames; a
+ * well-behaved connection then commits, and the oid and tid cases restart
+ * the server and check what it hands out next. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/ztid.h"
+#include "helpers.h"
+
+static th_server srv;
+
+static void stop(void)
+{
+    th_free(&srv);
+}
+
+TestSuite(server_bounds, .fini = stop, .timeout = 120);
+
+static void start(const char *const *extra)
+{
+    cr_assert_eq(th_start(&srv, extra), 0, "server did not start");
+}
+
+/* Stop the server and start it again on the same database and port. */
+static void restart(const char *const *extra)
+{
+    cr_assert_eq(th_stop(&srv), 0, "the server did not stop cleanly");
+    char addr[64], db[1024];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
+    snprintf(db, sizeof db, "%s/db", srv.dir);
+    const char *args[16] = {"-a", addr, "-f", db, "--no-sync"};
+    size_t n = 5;
+    for (size_t i = 0; extra && extra[i] && n < 15; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    cr_assert_eq(th_spawn(&srv, args, NULL), 0, "the server did not restart");
+}
+
+static void client(tc *c)
+{
+    cr_assert_eq(tc_connect(c, srv.port, PROTO_PICKLE, NULL), 0);
+    cr_assert_geq(tc_register(c), 0);
+}
+
+static uint64_t last_transaction(tc *c)
+{
+    int64_t flag;
+    zv *r = tc_call(c, "lastTransaction", zv_tuple(c->a, 0), &flag);
+    cr_assert(r && flag == 0, "lastTransaction failed");
+    return tv_u64(r);
+}
+
+/* new_oids(n): the reply (a list, or an error with *flag 2). */
+static zv *new_oids(tc *c, int n, int64_t *flag)
+{
+    zv *r = tc_call(c, "new_oids", tv_tuple(c->a, 1, tv_int(c->a, n)), flag);
+    cr_assert(r, "no new_oids reply");
+    return r;
+}
+
+static int alive(tc *c)
+{
+    int64_t flag;
+    zv *r = tc_call(c, "ping", zv_tuple(c->a, 0), &flag);
+    return r && flag == 0;
+}
+
+/* The tid of the server's clock secs from now (the test shares its clock). */
+static uint64_t tid_in(double secs)
+{
+    uint64_t tid = 0;
+    cr_assert_eq(ztid_from_time((double)time(NULL) + secs, &tid), 0);
+    return tid;
+}
+
+/* A tid the server made just now: after last, and near the clock. */
+static void expect_sane_tid(uint64_t tid, uint64_t last)
+{
+    cr_expect_gt(tid, last, "tid %016llx is not after %016llx", (unsigned long long)tid,
+                 (unsigned long long)last);
+    cr_expect_lt(tid, tid_in(3600), "tid %016llx is far in the future", (unsigned long long)tid);
+}
+
+/* ---- oids --------------------------------------------------------------- */
+
+/* Every oid new_oids gave is >= above (so not one in use), or it failed
+ * with a StorageError. Returns 1 when it gave oids. */
+static int oids_above(tc *c, int n, uint64_t above)
+{
+    int64_t flag;
+    zv *r = new_oids(c, n, &flag);
+    if (flag != 0) {
+        cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.StorageError");
+        return 0;
+    }
+    cr_assert(zv_is_seq(r) && r->u.seq.n == (size_t)n);
+    for (size_t i = 0; i < r->u.seq.n; i++)
+        cr_expect_gt(tv_u64(r->u.seq.items[i]), above, "new_oids gave %016llx",
+                     (unsigned long long)tv_u64(r->u.seq.items[i]));
+    return 1;
+}
+
+Test(server_bounds, new_oids_does_not_wrap_past_the_last_oid)
+{
+    start(NULL);
+    tc a;
+    client(&a);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "root");
+    uint64_t t2 = tc_commit_one(&a, 2, UINT64_MAX - 1, 0, "high");
+    cr_assert(t1 && t2);
+    int64_t flag;
+    zv *r = new_oids(&a, 5, &flag);
+    cr_expect_eq(flag, 2, "new_oids(5) above fffffffffffffffe must fail");
+    cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.StorageError");
+    cr_expect(alive(&a));
+    tc_close(&a);
+
+    restart(NULL);
+    client(&a);
+    cr_expect_eq(last_transaction(&a), t2);
+    cr_expect_eq(oids_above(&a, 1, UINT64_MAX - 1), 0, "the oid space stays exhausted");
+    uint64_t t3 = tc_commit_one(&a, 3, 0, t1, "root2");
+    expect_sane_tid(t3, t2);
+    cr_expect_eq(last_transaction(&a), t3);
+    tc_close(&a);
+}
+
+Test(server_bounds, a_restart_does_not_move_the_oid_counter_back)
+{
+    start(NULL);
+    tc a;
+    client(&a);
+    int64_t flag;
+    zv *r = new_oids(&a, 1, &flag);
+    cr_assert(flag == 0 && r->u.seq.n == 1);
+    uint64_t oid = tv_u64(r->u.seq.items[0]);
+    uint64_t t1 = tc_commit_one(&a, 1, oid, 0, "in use");
+    uint64_t t2 = tc_commit_one(&a, 2, UINT64_MAX, 0, "last oid");
+    cr_assert(t1 && t2);
+    tc_close(&a);
+
+    restart(NULL);
+    client(&a);
+    cr_expect_eq(oids_above(&a, 5, UINT64_MAX), 0, "oids in use handed out again");
+    cr_expect_eq(last_transaction(&a), t2);
+    uint64_t t3 = tc_commit_one(&a, 3, oid, t1, "still works");
+    expect_sane_tid(t3, t2);
+    tc_close(&a);
+}
+
+Test(server_bounds, new_oids_counts_on_after_restored_oids)
+{
+    start(NULL);
+    tc a;
+    client(&a);
+    cr_assert(tc_commit_one(&a, 1, 5000, 0, "explicit"));
+    cr_expect_eq(oids_above(&a, 3, 5000), 1);
+    tc_close(&a);
+    restart(NULL);
+    client(&a);
+    cr_expect_eq(oids_above(&a, 3, 5000), 1);
+    tc_close(&a);
+}
+
