@@ -160,3 +160,18 @@ bool ztid_fits(uint64_t tid)
     tparts p = unpack((uint32_t)(tid >> 32));
     return p.day < month_len[leap(p.year)][p.month];
 }
+
+int ztid_check_client(uint64_t tid, double now, double max_ahead, zerr *err)
+{
+    if (tid >= ZTID_ZODB_MAX)
+        return zerr_set(err, ZE_INVAL, "tid %016llx is not below ZODB's maxtid %016llx",
+                        (unsigned long long)tid, (unsigned long long)ZTID_ZODB_MAX);
+    if (!ztid_fits(tid))
+        return zerr_set(err, ZE_INVAL, "tid %016llx is not a date: its day is past the "
+                        "end of its month", (unsigned long long)tid);
+    double ahead = ztid_time(tid) - now;
+    if (ahead > max_ahead)
+        return zerr_set(err, ZE_INVAL, "tid %016llx lies %.0f seconds past the server's "
+                        "clock (at most %g allowed)", (unsigned long long)tid, ahead, max_ahead);
+    return 0;
+}

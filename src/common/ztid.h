@@ -26,14 +26,21 @@
  *     TimeStamp(raw) accepts) with b full carries to the next month's 1st,
  *     00:00 (C raises ValueError building the invalid date).
  *
- * Policy (which tids a server accepts, how far in the future) lives with the
- * callers; ztid_fits tells them whether a tid is a date ZODB could make.
+ * Policy (how far in the future a server lets a client's tid lie) is the
+ * caller's; ztid_check_client applies the rules that hold for every bound.
  */
 #ifndef ZEOLITE_COMMON_ZTID_H
 #define ZEOLITE_COMMON_ZTID_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "common/zerr.h"
+
+/* ZODB.utils.maxtid: ZODB loads current data with loadBefore(oid, maxtid),
+ * so a revision at or past it is never seen, and persistent's pickle cache
+ * refuses such a serial (ValueError: long integer out of range). */
+#define ZTID_ZODB_MAX 0x7fffffffffffffffull
 
 /* Seconds since the epoch of the first tid, 0000000000000000 (1900-01-01). */
 #define ZTID_TIME_MIN (-2208988800.0)
@@ -89,5 +96,19 @@ int ztid_now(uint64_t last, uint64_t *out);
  * ztid_later gives every tid but the last a successor.
  */
 bool ztid_fits(uint64_t tid);
+
+/**
+ * @brief Whether a client may name @p tid (an explicit tid in tpc_begin, as
+ *        copyTransactionsFrom sends): a date ZODB makes (ztid_fits), below
+ *        ZTID_ZODB_MAX, and at most @p max_ahead seconds past @p now.
+ *
+ * A tid that broke one of these would break every client: later commits
+ * invisible to loads, or no tid left to follow it.
+ *
+ * @param now        the server's clock, seconds since the epoch
+ * @param max_ahead  seconds a tid may lie past now (>= 0)
+ * @return 0; ZE_INVAL with a message naming the tid and the rule it breaks.
+ */
+int ztid_check_client(uint64_t tid, double now, double max_ahead, zerr *err);
 
 #endif

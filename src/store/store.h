@@ -200,12 +200,19 @@ typedef struct store_txn_meta {
     const uint8_t *extension; size_t extension_len;   /* raw pickle bytes */
     char status;        /* ' ' normally, 'p' for copied packed txns */
     uint64_t tid;       /* 0: assigned at commit; else an explicit tid (restore,
-                           copyTransactionsFrom), which must exceed the last tid */
+                           copyTransactionsFrom), which must exceed the last tid
+                           and have a successor (not ffffffffffffffff); how far
+                           ahead of the clock it may lie is the caller's policy
+                           (ztid_check_client) */
 } store_txn_meta;
 
 /* Begin a transaction. Nothing is locked or written; stores are buffered
  * (spilling to a temporary file past a threshold). Metadata over
- * STORE_META_MAX bytes gives ZE_TOOBIG; a status other than ' ' or 'p' ZE_INVAL. */
+ * STORE_META_MAX bytes gives ZE_TOOBIG; a status other than ' ' or 'p', or an
+ * explicit tid the rules of store_txn_meta.tid refuse, ZE_INVAL.
+ * Tids the store assigns follow the last one (ztid_now): a last tid ahead
+ * of the clock gives its successors, and after ffffffffffffffff the commit
+ * fails with ZE_TOOBIG. */
 int store_txn_begin(store *s, const store_txn_meta *meta, store_txn **out, zerr *err);
 
 /* Queue operations, checked at vote in the order queued. The same oid may be

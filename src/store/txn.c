@@ -29,6 +29,10 @@ int store_txn_begin(store *s, const store_txn_meta *meta, store_txn **out, zerr 
     if (meta->tid && meta->tid <= store_last_tid(s))
         return zerr_set(err, ZE_INVAL, "tid %016llx is not after the last tid",
                         (unsigned long long)meta->tid);
+    uint64_t after;
+    if (meta->tid && ztid_later(meta->tid, meta->tid, &after))
+        return zerr_set(err, ZE_INVAL, "tid %016llx: no tid can follow it, so nothing "
+                        "could commit after it", (unsigned long long)meta->tid);
     store_txn *t = calloc(1, sizeof *t);
     if (!t)
         return zerr_set(err, ZE_NOMEM, "out of memory");

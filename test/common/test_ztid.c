@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/zerr.h"
@@ -224,4 +225,26 @@ Test(ztid, now_reads_the_clock_and_stays_after_last)
     uint64_t future = from_time(4102444800.0);
     cr_assert_eq(ztid_now(future, &tid), 0);
     cr_expect_eq(tid, future + 1);
+}
+
+Test(ztid, a_client_tid_is_a_date_below_maxtid_and_not_far_ahead)
+{
+    const double now = 1700000000.0;   /* 2023-11-14 22:13:20 UTC */
+    zerr e;
+    cr_expect_eq(ztid_check_client(from_time(now), now, 3600, &e), 0, "%s", e.msg);
+    cr_expect_eq(ztid_check_client(from_time(now - 86400 * 365), now, 3600, &e), 0);
+    cr_expect_eq(ztid_check_client(0, now, 0, &e), 0);
+    cr_expect_eq(ztid_check_client(from_time(now + 3599), now, 3600, &e), 0, "%s", e.msg);
+    cr_expect_eq(ztid_check_client(from_time(now + 3660), now, 3600, &e), ZE_INVAL);
+    cr_expect(strstr(e.msg, "lies 3660 seconds past the server's clock"), "%s", e.msg);
+    cr_expect_eq(ztid_check_client(from_time(now + 30), now, 0, &e), ZE_INVAL);
+    /* 2001-02-30 is long past, but no TimeStamp(y, m, d...) makes it. */
+    cr_expect_eq(ztid_check_client(0x033ae293ffffffffull, now, 3600, &e), ZE_INVAL);
+    cr_expect(strstr(e.msg, "past the end of its month"), "%s", e.msg);
+    /* Whatever the bound, nothing at or past maxtid: ZODB could not load it. */
+    cr_expect_eq(ztid_check_client(0x7ffffffffffffffeull, now, 3600, &e), ZE_INVAL);
+    cr_expect_eq(ztid_check_client(0x7ffffffffffffffeull, now, INFINITY, &e), 0, "%s", e.msg);
+    cr_expect_eq(ztid_check_client(ZTID_ZODB_MAX, now, INFINITY, &e), ZE_INVAL);
+    cr_expect(strstr(e.msg, "maxtid"), "%s", e.msg);
+    cr_expect_eq(ztid_check_client(UINT64_MAX, now, INFINITY, &e), ZE_INVAL);
 }

@@ -690,3 +690,54 @@ Test(convert_import, a_tid_range_exports_a_valid_filestorage)
     free(out);
     free(db);
 }
+
+/* A Data.fs of one-record transactions with the given tids. */
+static void write_fs(const char *path, const uint64_t *tids, size_t n)
+{
+    zfs_writer *w;
+    zerr err = {0};
+    cr_assert_eq(zfs_writer_open(&w, path, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        static const char pickle[] = "(c__main__\nC\nq\x01N)tq\x02.";
+        zfs_wrec rec = {.oid = i, .kind = ZFS_DATA, .data = {(const uint8_t *)pickle,
+                                                               sizeof pickle - 1}};
+        cr_assert_eq(zfs_writer_begin(w, tids[i], ' ', (zslice){0}, (zslice){0},
+                                      (zslice){0}, &err), 0, "%s", err.msg);
+        cr_assert_eq(zfs_writer_record(w, &rec, &err), 0, "%s", err.msg);
+        cr_assert_eq(zfs_writer_end(w, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(zfs_writer_finish(w, &err), 0, "%s", err.msg);
+}
+
+Test(convert_import, any_tid_zodb_wrote_is_kept_but_the_very_last)
+{
+    /* Tids past ZODB's maxtid and far past any clock are what a forged
+     * copyTransactionsFrom leaves in a Data.fs: the import keeps them, as
+     * the file is the truth. Only ffffffffffffffff is refused: no tid can
+     * follow it, so the database could never commit again. */
+    char *fs = tu_path(tmp, "future.fs"), *db = tu_path(tmp, "db");
+    const uint64_t tids[] = {0x03c4a1b200000000ull, 0x7ffffffffffffffeull,
+                             0xfffffffeffffffffull};
+    write_fs(fs, tids, 3);
+    zfs_import_stats st;
+    zfs_import_opts opt = {.quiet = 1};
+    zerr err = {0};
+    cr_assert_eq(zfs_import(fs, db, &opt, &st, &err), 0, "%s", err.msg);
+    store *s;
+    store_options ro = {.read_only = 1};
+    cr_assert_eq(store_open(&s, db, &ro, &err), 0, "%s", err.msg);
+    cr_expect_eq(store_last_tid(s), 0xfffffffeffffffffull);
+    store_close(s);
+
+    char *fs2 = tu_path(tmp, "last.fs"), *db2 = tu_path(tmp, "db2");
+    const uint64_t last[] = {0x03c4a1b200000000ull, UINT64_MAX};
+    write_fs(fs2, last, 2);
+    cr_expect_eq(zfs_import(fs2, db2, &opt, &st, &err), ZE_INVAL);
+    cr_expect(strstr(err.msg, "ffffffffffffffff") && strstr(err.msg, "no tid can follow"),
+              "%s", err.msg);
+    cr_expect(!tu_exists(db2));
+    free(fs);
+    free(db);
+    free(fs2);
+    free(db2);
+}
