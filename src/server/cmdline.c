@@ -23,6 +23,8 @@ const char *zsrv_usage(void)
            "      --ssl-cert FILE --ssl-key FILE [--ssl-ca FILE|DIR]  TLS (client certs)\n"
            "      --max-frame BYTES     largest accepted message (default 256MB)\n"
            "      --handshake-timeout SECONDS  to finish the handshake or a begun message\n"
+           "      --max-future-tid SECONDS     how far past the clock a client's tid may\n"
+           "                            lie (tpc_begin with a tid; default 3600)\n"
            "      --log-file FILE --log-level LEVEL   (default stderr, INFO)\n"
            "      --no-sync             do not fsync commits (tests only)\n"
            "      --test                check the configuration and exit\n"
@@ -32,7 +34,7 @@ const char *zsrv_usage(void)
 enum {
     OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
-    OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE,
+    OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID,
 };
 
 static const struct option long_opts[] = {
@@ -56,6 +58,7 @@ static const struct option long_opts[] = {
     {"no-sync", no_argument, NULL, OPT_NO_SYNC},
     {"test", no_argument, NULL, OPT_TEST},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
+    {"max-future-tid", required_argument, NULL, OPT_FUTURE_TID},
     {NULL, 0, NULL, 0},
 };
 
@@ -100,6 +103,10 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
     case OPT_HANDSHAKE:
         if (zsrv__conf_number(v, &c->handshake_timeout))
             return zerr_set(err, ZE_INVAL, "bad --handshake-timeout '%s'", v);
+        return 0;
+    case OPT_FUTURE_TID:
+        if (zsrv__conf_number(v, &c->max_future_tid))
+            return zerr_set(err, ZE_INVAL, "bad --max-future-tid '%s'", v);
         return 0;
     case OPT_TEST: c->test_only = 1; return 0;
     default: return zerr_set(err, ZE_INVAL, "unknown option");

@@ -24,6 +24,7 @@ void zsrv_config_init(zsrv_config *c)
     memset(c, 0, sizeof *c);
     c->invq_size = 100;
     c->handshake_timeout = 30;
+    c->max_future_tid = 3600;
     c->max_frame = PROTO_DEFAULT_MAX_FRAME;
     c->log_level = ZSRV_LOG_INFO;
 }
@@ -98,7 +99,7 @@ int zsrv__conf_number(const char *v, double *out)
     char *end;
     errno = 0;
     double d = strtod(v, &end);
-    if (errno || end == v || *end || d < 0)
+    if (errno || end == v || *end || !(d >= 0))   /* NaN fails too */
         return ZE_INVAL;
     *out = d;
     return 0;
@@ -331,6 +332,8 @@ static int zeo_key(parser *p, const char *key, const char *v)
         return zsrv__conf_number(v, &c->inv_age) ? perr(p, "bad invalidation-age '%s'", v) : 0;
     if (!strcasecmp(key, "transaction-timeout"))
         return zsrv__conf_number(v, &c->txn_timeout) ? perr(p, "bad transaction-timeout '%s'", v) : 0;
+    if (!strcasecmp(key, "max-future-tid"))
+        return zsrv__conf_number(v, &c->max_future_tid) ? perr(p, "bad max-future-tid '%s'", v) : 0;
     if (!strcasecmp(key, "pid-filename"))
         return zsrv__conf_str(&c->pid_file, v, p->err);
     if (!strcasecmp(key, "client-conflict-resolution")) {

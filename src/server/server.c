@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/ztid.h"
+
 static void stop_progress(zsrv *s);
 
 #define STOP_GRACE 1500    /* ms for voted transactions to finish at shutdown */
@@ -29,6 +31,23 @@ zsrv_storage *zsrv__find_storage(zsrv *s, const char *name, size_t len)
 }
 
 /* ---- storages ---------------------------------------------------------- */
+
+/* A last tid further ahead of the clock than a client may name one (an
+ * earlier build let a client commit it, or a Data.fs held it): the store
+ * goes on with tids after it, which the operator should know. */
+static void warn_future_tid(const zsrv_storage *st, uint64_t last)
+{
+    double ahead = ztid_time(last) - (double)time(NULL);
+    if (!(ahead > st->srv->cfg->max_future_tid))
+        return;
+    uint64_t next;
+    const char *then = ztid_later(last, last, &next) ? "no tid can follow it: commits will fail"
+                       : last >= ZTID_ZODB_MAX - 1 ? "ZODB clients cannot load what commits after it"
+                       : "new transactions get the tids that follow it";
+    zsrv__log(ZSRV_LOG_WARNING, "storage %s: the last transaction %016llx lies %.0f seconds "
+              "past the server's clock (max-future-tid %g): %s", st->name,
+              (unsigned long long)last, ahead, st->srv->cfg->max_future_tid, then);
+}
 
 static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, zerr *err)
 {
@@ -65,6 +84,7 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx", st->name, sc->path,
              st->read_only ? " (read-only)" : "",
              (unsigned long long)store_reader_last_tid(st->rd));
+    warn_future_tid(st, store_reader_last_tid(st->rd));
     return 0;
 }
 

@@ -5,10 +5,16 @@
  * tpc_begin's metadata is validated here as FileStorage requires (user,
  * description and extension at most 65,535 bytes, user and description
  * bytes, the extension a dict, status ' ' or 'p', a tid of 8 bytes), so no
- * client can write a record that another tool could not read back. */
+ * client can write a record that another tool could not read back. An
+ * explicit tid must also pass ztid_check_client against the clock and
+ * max-future-tid: one far ahead would hand every later commit a tid ZODB
+ * cannot load. */
 #include "server/server_int.h"
 
 #include <string.h>
+#include <time.h>
+
+#include "common/ztid.h"
 
 zsrv_txn *zsrv__txn_check(zsrv_call *call, const zv *txn)
 {
@@ -78,6 +84,37 @@ static int extension_bytes(zsrv_call *call, const zv *ext, zbuf *out)
     return zbuf_append(out, ext->u.s.p, ext->u.s.len);
 }
 
+/* The explicit tid a client sent: 0, or call->err set. */
+static int check_tid(zsrv_call *call, uint64_t tid)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return ztid_check_client(tid, now, call->c->srv->cfg->max_future_tid, &call->err);
+}
+
+/* Begin the store transaction. A tid the store or check_tid refuses fails
+ * a sync tpc_begin; an async one (as ClientStorage sends it) begins without
+ * the tid and fails its vote with the reason, which the client then sees. */
+static int begin(zsrv_call *call, store_txn_meta *meta)
+{
+    zsrv_txn *x = &call->c->txn;
+    store *st = call->c->stor->st;
+    int rc = meta->tid ? check_tid(call, meta->tid) : 0;
+    if (rc == 0)
+        rc = store_txn_begin(st, meta, &x->t, &call->err);
+    if (rc != ZE_INVAL || !meta->tid || !call->m->async)
+        return rc;
+    zerr refused = call->err;
+    meta->tid = 0;
+    if ((rc = store_txn_begin(st, meta, &x->t, &call->err)) < 0)
+        return rc;
+    x->deferred = refused;
+    zsrv__log(ZSRV_LOG_INFO, "%s: tpc_begin: %s (its transaction's vote will fail)",
+              call->c->peer, refused.msg);
+    return 0;
+}
+
 int zsrv__m_tpc_begin(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
@@ -114,7 +151,7 @@ int zsrv__m_tpc_begin(zsrv_call *call)
         rc = zerr_set(&call->err, ZE_NOMEM, "out of memory");
         goto out;
     }
-    if ((rc = store_txn_begin(c->stor->st, &meta, &x->t, &call->err)) < 0)
+    if ((rc = begin(call, &meta)) < 0)
         goto out;
     x->active = 1;
     x->vote = ZSRV_VOTE_NONE;

@@ -168,3 +168,100 @@ Test(server_bounds, new_oids_counts_on_after_restored_oids)
     tc_close(&a);
 }
 
+/* ---- tids --------------------------------------------------------------- */
+
+/* tpc_begin with an explicit tid, a store of oid, and the vote: the vote's
+ * reply (flag in *flag). */
+static zv *begin_with_tid(tc *c, int64_t txn, uint64_t tid, uint64_t oid, int64_t *flag)
+{
+    zv_arena *a = c->a;
+    tc_send(c, NULL, 1, "tpc_begin",
+            tv_tuple(a, 6, tv_int(a, txn), tv_bytes(a, ""), tv_bytes(a, ""), tv_dict0(a),
+                     tv_oid(a, tid), tv_str(a, " ")));
+    tc_store(c, txn, oid, 0, "forged");
+    zv *r = tc_call(c, "vote", tv_tuple(a, 1, tv_int(a, txn)), flag);
+    cr_assert(r, "no vote reply");
+    return r;
+}
+
+/* A tid that must be refused: the vote fails with a ValueError naming it,
+ * the connection stays, and after a restart the next commit, new_oids and
+ * lastTransaction are right. */
+static void forged_tid_is_refused(uint64_t forged)
+{
+    start(NULL);
+    tc a;
+    client(&a);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "root");
+    cr_assert(t1);
+    int64_t flag;
+    zv *r = begin_with_tid(&a, 2, forged, 1, &flag);
+    cr_expect_eq(flag, 2, "the forged tid %016llx was accepted", (unsigned long long)forged);
+    if (flag == 0) {
+        zv *t = tc_call(&a, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 2)), &flag);
+        cr_log_info("forged tid committed as %016llx", (unsigned long long)tv_u64(t));
+    } else {
+        cr_expect_str_eq(tv_error_class(r), "builtins.ValueError");
+    }
+    cr_expect(alive(&a));
+    uint64_t t2 = tc_commit_one(&a, 3, 0, t1, "root2");
+    expect_sane_tid(t2, t1);
+    tc_close(&a);
+
+    restart(NULL);
+    client(&a);
+    cr_expect_eq(last_transaction(&a), t2);
+    uint64_t t3 = tc_commit_one(&a, 4, 0, t2, "root3");
+    expect_sane_tid(t3, t2);
+    cr_expect_eq(last_transaction(&a), t3);
+    cr_expect_eq(oids_above(&a, 3, 0), 1);
+    tc_close(&a);
+}
+
+Test(server_bounds, the_last_tid_is_refused)
+{
+    forged_tid_is_refused(UINT64_MAX);
+}
+
+Test(server_bounds, a_tid_past_zodbs_maxtid_is_refused)
+{
+    forged_tid_is_refused(0x7ffffffffffffffeULL);
+}
+
+Test(server_bounds, a_tid_past_the_future_bound_is_refused)
+{
+    forged_tid_is_refused(tid_in(3600 + 60));
+}
+
+Test(server_bounds, a_near_future_tid_is_kept_and_later_tids_follow_it)
+{
+    start(NULL);
+    tc a;
+    client(&a);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "root");
+    uint64_t ahead = tid_in(600);
+    int64_t flag;
+    begin_with_tid(&a, 2, ahead, 1, &flag);
+    cr_assert_eq(flag, 0, "a tid ten minutes ahead is within the bound");
+    zv *t = tc_call(&a, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 2)), &flag);
+    cr_assert(t && flag == 0);
+    cr_expect_eq(tv_u64(t), ahead);
+    tc_close(&a);
+
+    /* With a tighter bound the store is now past it: a warning, and the
+     * server goes on with tids after the last. */
+    const char *tight[] = {"--max-future-tid", "10", NULL};
+    restart(tight);
+    char *log = th_log(&srv);
+    cr_expect(log && strstr(log, "WARNING") && strstr(log, "past the server's clock"),
+              "no warning about the future last tid");
+    free(log);
+    client(&a);
+    cr_expect_eq(last_transaction(&a), ahead);
+    uint64_t t2 = tc_commit_one(&a, 3, 0, t1, "root2");
+    cr_expect_gt(t2, ahead);
+    cr_expect_lt(t2, tid_in(1200));
+    cr_expect_eq(oids_above(&a, 2, 1), 1);
+    tc_close(&a);
+}
+

@@ -167,3 +167,17 @@ Test(server_config, bad_flags_are_refused)
     cr_expect_lt(zsrv_config_args(&cfg, 2, argv3, &err), 0);
     cr_expect_lt(zsrv_config_check(&cfg, &err), 0, "no address and no storage must fail");
 }
+
+Test(server_config, the_bounds_on_hostile_clients)
+{
+    zerr err = {0};
+    cr_expect_float_eq(cfg.max_future_tid, 3600, 1e-9);
+    cr_assert_eq(parse("<zeo>\n  max-future-tid 60\n</zeo>\n", &err), 0, "%s", err.msg);
+    cr_expect_float_eq(cfg.max_future_tid, 60, 1e-9);
+    char *argv[] = {"serve", "--max-future-tid", "0.5", NULL};
+    cr_assert_eq(zsrv_config_args(&cfg, 3, argv, &err), 0, "%s", err.msg);
+    cr_expect_float_eq(cfg.max_future_tid, 0.5, 1e-9);
+    char *bad[] = {"serve", "--max-future-tid", "nan", NULL};
+    cr_expect_lt(zsrv_config_args(&cfg, 3, bad, &err), 0);
+    cr_expect_lt(parse("<zeo>\n  max-future-tid -1\n</zeo>\n", &err), 0);
+}
