@@ -57,8 +57,9 @@ int zsrv__m_tpc_finish(zsrv_call *call)
         zerr_set(&call->err, ZE_TXN, "tpc_finish without a successful vote");
         return zsrv__fail_as(call, PROTO_EXC_ASSERTION);
     }
+    /* An async tpc_finish is answered with nothing, as any async call. */
     zsrv_commit *cm = calloc(1, sizeof *cm);
-    if (!cm || !(cm->msgid = zsrv__keep_msgid(call, &cm->arena))) {
+    if (!cm || (!call->m->async && !(cm->msgid = zsrv__keep_msgid(call, &cm->arena)))) {
         free(cm);
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     }
@@ -143,7 +144,10 @@ static void complete(zsrv_commit *cm, int failed)
         forget_tid(st, cm);
         if (c) {
             txn_finished(c);
-            zsrv__send_error_msg(c, cm->msgid, PROTO_EXC_STORAGE, cm->err.msg);
+            if (cm->msgid)
+                zsrv__send_error_msg(c, cm->msgid, PROTO_EXC_STORAGE, cm->err.msg);
+            else   /* a failed async call closes its connection (spec 6.3) */
+                zsrv__conn_close(c, ZSRV_LOG_ERROR, "async tpc_finish failed");
         }
         return;
     }
@@ -157,8 +161,9 @@ static void complete(zsrv_commit *cm, int failed)
         if (st->srv->stopping)
             c->close_after_flush = 1;
         zsrv__send_info(c);
-        zv_arena *a = cm->arena;
-        zv *tid = zv_oid(a, cm->tid);
+        if (!cm->msgid)
+            return;
+        zv *tid = zv_oid(cm->arena, cm->tid);
         if (tid)
             zsrv__send_reply(c, cm->msgid, tid);
         else

@@ -49,7 +49,8 @@ typedef struct zsrv_commit {
     zsrv_conn *conn;               /* NULL once the committer has disconnected */
     store_txn *t;
     zv_arena *arena;               /* holds msgid */
-    zv *msgid;                     /* of tpc_finish, to reply with the tid */
+    zv *msgid;                     /* of tpc_finish, to reply with the tid;
+                                      NULL for an async one (no reply) */
     int rc;
     uint64_t tid;
     zerr err;

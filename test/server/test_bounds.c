@@ -265,3 +265,29 @@ Test(server_bounds, a_near_future_tid_is_kept_and_later_tids_follow_it)
     tc_close(&a);
 }
 
+/* ---- async tpc_finish --------------------------------------------------- */
+
+Test(server_bounds, an_async_tpc_finish_gets_no_reply)
+{
+    start(NULL);
+    tc a, b;
+    client(&a);
+    client(&b);
+    tc_begin_store(&a, 1, 0, 0, "root");
+    int64_t flag;
+    zv *v = tc_call(&a, "vote", tv_tuple(a.a, 1, tv_int(a.a, 1)), &flag);
+    cr_assert(v && flag == 0);
+    tc_send(&a, NULL, 1, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 1)));
+    /* info goes out just before the reply a sync finish gets: wait for it,
+     * then a ping's reply must be the next reply. */
+    cr_assert(tc_wait_async(&a, "info", TC_TIMEOUT), "the commit did not complete");
+    cr_assert(alive(&a));
+    for (size_t i = 0; i < a.n_async; i++)
+        cr_expect_str_neq(a.asyncs[i].name, ".reply", "an async tpc_finish was answered");
+    /* The commit itself went through. */
+    zv *inv = tc_wait_async(&b, "invalidateTransaction", TC_TIMEOUT);
+    cr_assert(inv, "no invalidation of the commit");
+    cr_expect_eq(last_transaction(&b), tv_u64(inv->u.seq.items[0]));
+    tc_close(&a);
+    tc_close(&b);
+}
