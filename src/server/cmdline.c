@@ -14,6 +14,8 @@ const char *zsrv_usage(void)
            "  -f, --filename DBDIR      serve DBDIR (created if missing) as storage 1, 2, ...\n"
            "  -C, --configure FILE      runzeo-style zeo.conf (with <lmdb NAME> storages)\n"
            "  -t, --timeout SECONDS     transaction timeout (abort a stalled voter)\n"
+           "      --conflict-timeout SECONDS  abort a voter that resolves conflicts for\n"
+           "                            longer, even without -t (default 30)\n"
            "      --read-only           serve every storage read-only\n"
            "      --msgpack             announce the msgpack encoding (M5)\n"
            "      --invalidation-queue-size N   transactions kept for getInvalidations\n"
@@ -34,7 +36,7 @@ const char *zsrv_usage(void)
 enum {
     OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
-    OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID,
+    OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -59,6 +61,7 @@ static const struct option long_opts[] = {
     {"test", no_argument, NULL, OPT_TEST},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
     {"max-future-tid", required_argument, NULL, OPT_FUTURE_TID},
+    {"conflict-timeout", required_argument, NULL, OPT_CONFLICT_TIMEOUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -107,6 +110,11 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
     case OPT_FUTURE_TID:
         if (zsrv__conf_number(v, &c->max_future_tid))
             return zerr_set(err, ZE_INVAL, "bad --max-future-tid '%s'", v);
+        return 0;
+    case OPT_CONFLICT_TIMEOUT:
+        if (zsrv__conf_bound(v, &c->conflict_timeout))
+            return zerr_set(err, ZE_INVAL, "bad --conflict-timeout '%s' (seconds, more than 0)",
+                            v);
         return 0;
     case OPT_TEST: c->test_only = 1; return 0;
     default: return zerr_set(err, ZE_INVAL, "unknown option");

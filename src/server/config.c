@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,6 +26,7 @@ void zsrv_config_init(zsrv_config *c)
     c->invq_size = 100;
     c->handshake_timeout = 30;
     c->max_future_tid = 3600;
+    c->conflict_timeout = STORE_CONFLICT_HOLD;
     c->max_frame = PROTO_DEFAULT_MAX_FRAME;
     c->log_level = ZSRV_LOG_INFO;
 }
@@ -100,6 +102,15 @@ int zsrv__conf_number(const char *v, double *out)
     errno = 0;
     double d = strtod(v, &end);
     if (errno || end == v || *end || !(d >= 0))   /* NaN fails too */
+        return ZE_INVAL;
+    *out = d;
+    return 0;
+}
+
+int zsrv__conf_bound(const char *v, double *out)
+{
+    double d;
+    if (zsrv__conf_number(v, &d) || !(d > 0) || !isfinite(d))
         return ZE_INVAL;
     *out = d;
     return 0;
@@ -332,6 +343,9 @@ static int zeo_key(parser *p, const char *key, const char *v)
         return zsrv__conf_number(v, &c->inv_age) ? perr(p, "bad invalidation-age '%s'", v) : 0;
     if (!strcasecmp(key, "transaction-timeout"))
         return zsrv__conf_number(v, &c->txn_timeout) ? perr(p, "bad transaction-timeout '%s'", v) : 0;
+    if (!strcasecmp(key, "conflict-timeout"))
+        return zsrv__conf_bound(v, &c->conflict_timeout)
+                   ? perr(p, "bad conflict-timeout '%s' (seconds, more than 0)", v) : 0;
     if (!strcasecmp(key, "max-future-tid"))
         return zsrv__conf_number(v, &c->max_future_tid) ? perr(p, "bad max-future-tid '%s'", v) : 0;
     if (!strcasecmp(key, "pid-filename"))

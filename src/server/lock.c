@@ -18,7 +18,15 @@
  * is waiting to write, nor write one an earlier waiter is waiting to check,
  * nor pass an earlier exclusive one. A holder whose vote
  * returned conflicts keeps its oids while its client resolves them, so the
- * re-vote cannot meet yet another commit. */
+ * re-vote cannot meet yet another commit.
+ *
+ * Two bounds free the oids of a client that stalls, both by closing its
+ * connection (which aborts the transaction): the transaction timeout, from
+ * when a holder took its locks (when one is set), and, always, the
+ * conflict-resolution bound of store.h, from when a holder's vote first
+ * returned conflicts until it votes again successfully. One timer serves
+ * both: holders are listed in the order they took their locks, resolvers in
+ * the order they got conflicts back, so each list's first is its next due. */
 #include "server/server_int.h"
 
 #include <stdint.h>
@@ -131,15 +139,49 @@ static int lock_oids(zsrv_storage *st, zsrv_conn *c)
 
 /* ---- holders ---------------------------------------------------------------- */
 
+/* When the first holder or the first resolver is due, or 0 for neither. */
+static double next_due(const zsrv_storage *st)
+{
+    double secs = st->srv->cfg->txn_timeout, due = 0;
+    if (secs > 0 && st->holders)
+        due = st->holders->txn.lock_time + secs;
+    if (st->resolvers) {
+        double r = st->resolvers->txn.resolving_since + st->srv->cfg->conflict_timeout;
+        due = due && due < r ? due : r;
+    }
+    return due;
+}
+
 static void arm_timeout(zsrv_storage *st)
 {
-    double secs = st->srv->cfg->txn_timeout;
     uv_timer_stop(&st->timeout_timer);
-    if (secs <= 0 || !st->holders)
+    double due = next_due(st);
+    if (!due)
         return;
-    double left = st->holders->txn.lock_time + secs - now();
+    double left = due - now();
     uint64_t ms = left > 0 ? (uint64_t)(left * 1000) + 1 : 0;
     uv_timer_start(&st->timeout_timer, txn_timeout, ms, 0);
+}
+
+/* c stops resolving conflicts: it voted again successfully, or lets go. */
+static void resolver_unlink(zsrv_storage *st, zsrv_conn *c)
+{
+    zsrv_txn *x = &c->txn;
+    if (!x->resolving_since)
+        return;
+    int was_first = st->resolvers == c;
+    if (x->resolve_prev)
+        x->resolve_prev->txn.resolve_next = x->resolve_next;
+    else
+        st->resolvers = x->resolve_next;
+    if (x->resolve_next)
+        x->resolve_next->txn.resolve_prev = x->resolve_prev;
+    else
+        st->resolvers_tail = x->resolve_prev;
+    x->resolve_next = x->resolve_prev = NULL;
+    x->resolving_since = 0;
+    if (was_first)
+        arm_timeout(st);
 }
 
 static int acquire(zsrv_storage *st, zsrv_conn *c)
@@ -167,6 +209,7 @@ static int acquire(zsrv_storage *st, zsrv_conn *c)
 static void drop_holder(zsrv_storage *st, zsrv_conn *c)
 {
     zsrv_txn *x = &c->txn;
+    resolver_unlink(st, c);
     unlock_oids(st, c);
     int was_oldest = st->holders == c;
     if (x->lock_prev)
@@ -334,25 +377,55 @@ void zsrv__lock_release(zsrv_conn *c)
     grant(st);
 }
 
+void zsrv__lock_resolving(zsrv_conn *c, int resolving)
+{
+    zsrv_storage *st = c->stor;
+    zsrv_txn *x = &c->txn;
+    if (!resolving) {
+        resolver_unlink(st, c);
+        return;
+    }
+    if (x->resolving_since || !x->holding)
+        return;   /* the bound runs from the first conflicts of this hold */
+    x->resolving_since = now();
+    x->resolve_prev = st->resolvers_tail;
+    x->resolve_next = NULL;
+    if (st->resolvers_tail)
+        st->resolvers_tail->txn.resolve_next = c;
+    else
+        st->resolvers = c;
+    st->resolvers_tail = c;
+    if (st->resolvers == c)
+        arm_timeout(st);
+}
+
 double zsrv__lock_oldest(const zsrv_storage *st)
 {
     return st->holders ? st->holders->txn.lock_time : 0;
 }
 
-/* The storage's transaction-timeout timer fired. */
+/* The storage's timeout timer fired: close every holder past the
+ * transaction timeout and every resolver past the conflict bound. */
 static void txn_timeout(uv_timer_t *timer)
 {
     zsrv_storage *st = timer->data;
-    double secs = st->srv->cfg->txn_timeout;
+    double secs = st->srv->cfg->txn_timeout, bound = st->srv->cfg->conflict_timeout;
     char why[96];
     snprintf(why, sizeof why, "Transaction timeout after %g seconds", secs);
     /* Closing drops the transaction, which aborts it and releases its oids
      * (unlike ZEO 6, whose timed-out connection keeps the lock for ever). */
     zsrv_conn *c;
-    while ((c = st->holders) && c->txn.lock_time + secs <= now() + 0.001) {
+    while (secs > 0 && (c = st->holders) && c->txn.lock_time + secs <= now() + 0.001) {
         zsrv__conn_close(c, ZSRV_LOG_CRITICAL, why);
         if (st->holders == c)
             break;             /* already closing: its drop is under way */
+    }
+    snprintf(why, sizeof why, "Transaction timeout after %g seconds resolving conflicts",
+             bound);
+    while ((c = st->resolvers) && c->txn.resolving_since + bound <= now() + 0.001) {
+        zsrv__conn_close(c, ZSRV_LOG_CRITICAL, why);
+        if (st->resolvers == c)
+            break;
     }
     arm_timeout(st);
 }

@@ -48,6 +48,8 @@ typedef struct zsrv_config {
     double inv_age;           /* seconds; 0 = no iteration fallback for getInvalidations */
     double txn_timeout;       /* seconds a voter may hold the commit lock; 0 = none */
     double max_future_tid;    /* seconds past the clock a client's explicit tid may lie */
+    double conflict_timeout;  /* seconds a voter back from conflicts may keep its
+                                 locks without voting again (> 0) */
     double handshake_timeout; /* seconds to finish the handshake */
     uint32_t max_frame;       /* largest accepted message payload */
     char *pid_file;
@@ -59,9 +61,9 @@ typedef struct zsrv_config {
     int test_only;            /* check the configuration and storages, then exit */
 } zsrv_config;
 
-/* Defaults: Z5, invalidation queue 100, no timeouts, 256 MiB frames,
- * a 30 s handshake timeout, explicit tids up to an hour ahead, INFO to
- * stderr. */
+/* Defaults: Z5, invalidation queue 100, no transaction timeout, 30 s to
+ * resolve conflicts (STORE_CONFLICT_HOLD), 256 MiB frames, a 30 s handshake
+ * timeout, explicit tids up to an hour ahead, INFO to stderr. */
 void zsrv_config_init(zsrv_config *c);
 void zsrv_config_free(zsrv_config *c);
 

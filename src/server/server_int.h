@@ -76,7 +76,9 @@ struct zsrv_storage {
     size_t n_waiting;
     oidmap claimed;                /* scratch: oids of earlier waiters */
     int granting;                  /* waiters are being served: do not recurse */
-    uv_timer_t timeout_timer;      /* the oldest holder's transaction timeout */
+    zsrv_conn *resolvers, *resolvers_tail;   /* holders resolving conflicts,
+                                                first to get them first */
+    uv_timer_t timeout_timer;      /* the next holder or resolver due (lock.c) */
     /* commits handed to the writer, oldest first */
     zsrv_commit *inflight;
     uint64_t handed_tid;           /* newest tid handed to the writer */
@@ -158,6 +160,9 @@ typedef struct zsrv_txn {
     int holding;                   /* its oids are locked for it */
     double lock_time;              /* when it took them */
     zsrv_conn *lock_prev, *lock_next;   /* zsrv_storage.holders */
+    double resolving_since;        /* when its vote returned conflicts, while
+                                      holding; 0 when not resolving */
+    zsrv_conn *resolve_prev, *resolve_next;   /* zsrv_storage.resolvers */
     zsrv_conn *wait_next;          /* zsrv_storage.wait_head queue */
     zerr deferred;                 /* first bad argument of a queued call: fails the vote */
     int blob_failed;               /* the blob upload under way could not be written */
@@ -368,6 +373,10 @@ void zsrv__lock_request(zsrv_conn *c);
 /* c's transaction stops waiting or holding (handed to the writer, aborted,
  * dropped): its oids are freed and waiters vote in turn. A no-op otherwise. */
 void zsrv__lock_release(zsrv_conn *c);
+/* c's vote returned conflicts (resolving 1: the conflict-resolution bound
+ * starts, unless it already runs for this hold), or c voted successfully
+ * (0: the bound stops). */
+void zsrv__lock_resolving(zsrv_conn *c, int resolving);
 /* When the oldest holder took its locks (ruok's lock_time), 0 for none. */
 double zsrv__lock_oldest(const zsrv_storage *st);
 
@@ -461,6 +470,8 @@ int zsrv__conf_str(char **dst, const char *v, zerr *err);
 int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path, zerr *err);
 /* A number of seconds (>= 0); ZE_INVAL when v is none. */
 int zsrv__conf_number(const char *v, double *out);
+/* A bound in seconds: finite and more than 0; ZE_INVAL otherwise. */
+int zsrv__conf_bound(const char *v, double *out);
 /* A count or byte size (ZConfig's KB/MB/GB suffixes) within 0..max;
  * ZE_INVAL when v is none. */
 int zsrv__conf_size(const char *v, long long max, long long *out);

@@ -81,6 +81,7 @@ static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
 {
     zsrv_txn *x = &c->txn;
     x->vote = ZSRV_VOTE_OK;
+    zsrv__lock_resolving(c, 0);
     if (x->had_conflicts)
         c->stor->stats.conflicts_resolved++;
     zv *l = zv_list(a, res->n_changed);
@@ -99,6 +100,7 @@ static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *r
     zsrv_txn *x = &c->txn;
     x->vote = ZSRV_VOTE_CONFLICT;
     x->had_conflicts = 1;
+    zsrv__lock_resolving(c, 1);
     c->stor->stats.conflicts += res->n_conflicts;
     zv *l = zv_list(a, res->n_conflicts);
     for (size_t i = 0; l && i < res->n_conflicts; i++) {

@@ -278,6 +278,11 @@ typedef struct store_vote_result {
     size_t n_undo_failures;
 } store_vote_result;
 
+/* Seconds a transaction whose vote returned resolvable conflicts may keep
+ * its oids serialised while its client resolves them (the default of the
+ * rule below; the server's conflict-timeout). */
+#define STORE_CONFLICT_HOLD 30
+
 /* Vote: check every queued operation against committed data and against
  * transactions already handed to store_txn_commit but not yet durable.
  * Returns 0 when the transaction can commit (after which commit cannot fail
@@ -292,7 +297,15 @@ typedef struct store_vote_result {
  * (or abort) at the same time may share an oid of store_txn_each_oid only if
  * none of them writes it, and one that store_txn_exclusive names must be
  * alone there. Each vote then stays true whatever the others commit, in any
- * order. */
+ * order.
+ * Resolution is bounded: a transaction back from ZE_CONFLICT keeps its oids
+ * (the caller's locks, and any lock a backend takes at vote) while its
+ * client resolves, so that the re-vote meets the same committed state, but
+ * for a bounded time only (STORE_CONFLICT_HOLD by default), transaction
+ * timeout or not: from its first conflicts while holding them until a vote
+ * succeeds. Past it the caller aborts the transaction (store_txn_abort, which
+ * releases whatever the backend holds for it) as it would a timed-out one,
+ * so no client can hold an oid, the root say, for ever. */
 int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err);
 
 /* Every oid the transaction stores, deletes or restores (writes 1) or checks

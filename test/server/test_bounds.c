@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/ztid.h"
 #include "helpers.h"
@@ -263,6 +264,67 @@ Test(server_bounds, a_near_future_tid_is_kept_and_later_tids_follow_it)
     cr_expect_lt(t2, tid_in(1200));
     cr_expect_eq(oids_above(&a, 2, 1), 1);
     tc_close(&a);
+}
+
+/* ---- locks of a conflicted transaction ---------------------------------- */
+
+Test(server_bounds, a_conflicted_transaction_cannot_hold_its_locks_for_ever)
+{
+    /* No transaction timeout: only the conflict-resolution bound applies. */
+    const char *extra[] = {"--conflict-timeout", "1", NULL};
+    start(extra);
+    tc a, b, c;
+    client(&a);
+    client(&b);
+    client(&c);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "v1");
+    uint64_t t2 = tc_commit_one(&a, 2, 0, t1, "v2");
+    cr_assert(t1 && t2);
+    /* B stores against the stale t1, gets the conflict back, never re-votes. */
+    tc_begin_store(&b, 3, 0, t1, "b-stale");
+    int64_t flag;
+    zv *v = tc_call(&b, "vote", tv_tuple(b.a, 1, tv_int(b.a, 3)), &flag);
+    cr_assert(v && flag == 0 && v->u.seq.n == 1, "no conflict list");
+    /* C's vote on the same oid waits for B, then goes through. */
+    tc_begin_store(&c, 4, 0, t2, "c");
+    v = tc_call(&c, "vote", tv_tuple(c.a, 1, tv_int(c.a, 4)), &flag);
+    cr_assert(v, "C's vote never came: B holds oid 0 for ever");
+    cr_expect(flag == 0 && v->u.seq.n == 0, "C's vote failed");
+    zv *t = tc_call(&c, "tpc_finish", tv_tuple(c.a, 1, tv_int(c.a, 4)), &flag);
+    cr_expect(t && flag == 0 && tv_u64(t) > t2);
+    /* B got what a transaction timeout gives: its connection closed. */
+    cr_expect(tc_wait_closed(&b, TC_TIMEOUT), "the stalled resolver must be disconnected");
+    char *log = th_log(&srv);
+    cr_expect(log && strstr(log, "Transaction timeout"), "no timeout in the log");
+    free(log);
+    tc_close(&a);
+    tc_close(&b);
+    tc_close(&c);
+}
+
+Test(server_bounds, a_resolver_that_votes_again_in_time_keeps_its_locks)
+{
+    const char *extra[] = {"--conflict-timeout", "2", NULL};
+    start(extra);
+    tc a, b;
+    client(&a);
+    client(&b);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "v1");
+    uint64_t t2 = tc_commit_one(&a, 2, 0, t1, "v2");
+    cr_assert(t1 && t2);
+    tc_begin_store(&b, 3, 0, t1, "b-stale");
+    int64_t flag;
+    zv *v = tc_call(&b, "vote", tv_tuple(b.a, 1, tv_int(b.a, 3)), &flag);
+    cr_assert(v && flag == 0 && v->u.seq.n == 1, "no conflict list");
+    tc_store(&b, 3, 0, t2, "resolved");
+    v = tc_call(&b, "vote", tv_tuple(b.a, 1, tv_int(b.a, 3)), &flag);
+    cr_assert(v && flag == 0 && v->u.seq.n == 0, "the re-vote failed");
+    /* Resolved: the bound no longer runs (no transaction timeout is set). */
+    sleep(3);
+    zv *t = tc_call(&b, "tpc_finish", tv_tuple(b.a, 1, tv_int(b.a, 3)), &flag);
+    cr_expect(t && flag == 0 && tv_u64(t) > t2, "the resolved transaction was dropped");
+    tc_close(&a);
+    tc_close(&b);
 }
 
 /* ---- async tpc_finish --------------------------------------------------- */

@@ -180,4 +180,15 @@ Test(server_config, the_bounds_on_hostile_clients)
     char *bad[] = {"serve", "--max-future-tid", "nan", NULL};
     cr_expect_lt(zsrv_config_args(&cfg, 3, bad, &err), 0);
     cr_expect_lt(parse("<zeo>\n  max-future-tid -1\n</zeo>\n", &err), 0);
+
+    cr_expect_float_eq(cfg.conflict_timeout, 30, 1e-9);
+    cr_assert_eq(parse("<zeo>\n  conflict-timeout 5\n</zeo>\n", &err), 0, "%s", err.msg);
+    cr_expect_float_eq(cfg.conflict_timeout, 5, 1e-9);
+    char *ct[] = {"serve", "--conflict-timeout", "0.25", NULL};
+    cr_assert_eq(zsrv_config_args(&cfg, 3, ct, &err), 0, "%s", err.msg);
+    cr_expect_float_eq(cfg.conflict_timeout, 0.25, 1e-9);
+    /* The bound cannot be switched off: no 0, no infinity. */
+    cr_expect_lt(parse("<zeo>\n  conflict-timeout 0\n</zeo>\n", &err), 0);
+    char *inf[] = {"serve", "--conflict-timeout", "inf", NULL};
+    cr_expect_lt(zsrv_config_args(&cfg, 3, inf, &err), 0);
 }
