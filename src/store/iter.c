@@ -8,14 +8,24 @@
  * transaction has empty positions. Iteration lists the records left and
  * numbers them as it lists them, which is what a back-pointer's back_index
  * names for a consumer (export re-aims it by that number). Anywhere else a
- * missing record is damage. */
+ * missing record is damage.
+ *
+ * A resumable iterator keeps no snapshot: each call reads a fresh one and
+ * resumes by key (next_tid; tid and rec_i). Committed transactions never
+ * change but through pack, so what it copied (tval, the gap numbering)
+ * stays true between calls unless a pack ran or runs (pack_gen, packs):
+ * then it reads them again, and a transaction pack removed ends its
+ * records. */
 #include "store/store_internal.h"
 
 #include <stdlib.h>
 
 struct store_iter {
     store *s;
-    MDB_txn *txn;
+    MDB_txn *txn;          /* the snapshot; resumable: only during a call */
+    int resumable;
+    unsigned gen;          /* resumable: pack_gen when tval and listed were read */
+    int gen_ok;            /* no pack ran then: they stay true while gen holds */
     uint64_t next_tid;     /* seek position of the next transaction */
     uint64_t stop;         /* 0 = no bound */
     int done;
@@ -29,7 +39,24 @@ struct store_iter {
     uint32_t n_listed;
 };
 
-int store_iter_open(store *s, uint64_t start, uint64_t stop, store_iter **out, zerr *err)
+/* A resumable iterator lists what was committed when it was opened: its
+ * stop becomes the last tid then (an empty store lists nothing). */
+static int bound_stop(store_iter *it, zerr *err)
+{
+    uint64_t last;
+    int rc = store__last_tid(it->txn, it->s, NULL, &last, err);
+    if (rc)
+        return rc;
+    if (!it->stop || it->stop > last)
+        it->stop = last;
+    it->done = !last;
+    mdb_txn_abort(it->txn);
+    it->txn = NULL;
+    return 0;
+}
+
+static int iter_open(store *s, uint64_t start, uint64_t stop, int resumable,
+                     store_iter **out, zerr *err)
 {
     *out = NULL;
     store_iter *it = calloc(1, sizeof *it);
@@ -38,21 +65,41 @@ int store_iter_open(store *s, uint64_t start, uint64_t stop, store_iter **out, z
     it->s = s;
     it->next_tid = start;
     it->stop = stop;
+    it->resumable = resumable;
+    if (!resumable && store__pin(s, err)) {
+        free(it);
+        return ZE_BUSY;
+    }
     store__map_enter(s);
     int rc = store__read_begin(s, &it->txn, err);
+    if (!rc && resumable)
+        rc = bound_stop(it, err);
     store__map_leave(s);
     if (rc) {
-        free(it);
+        store_iter_close(it);
         return rc;
     }
     *out = it;
     return 0;
 }
 
+int store_iter_open(store *s, uint64_t start, uint64_t stop, store_iter **out, zerr *err)
+{
+    return iter_open(s, start, stop, 0, out, err);
+}
+
+int store_iter_open_resumable(store *s, uint64_t start, uint64_t stop, store_iter **out,
+                              zerr *err)
+{
+    return iter_open(s, start, stop, 1, out, err);
+}
+
 void store_iter_close(store_iter *it)
 {
     if (!it)
         return;
+    if (!it->resumable)
+        store__unpin(it->s);
     if (it->txn)
         mdb_txn_abort(it->txn);
     zbuf_free(&it->tval);
@@ -89,13 +136,49 @@ static int next_txn(store_iter *it, zerr *err)
     return 1;
 }
 
+/* Enter a call: the map section, and a resumable iterator's snapshot. What
+ * it copied from an earlier one is dropped when a pack may have changed it
+ * (*fresh 0). */
+static int call_begin(store_iter *it, int *fresh, zerr *err)
+{
+    store *s = it->s;
+    *fresh = 1;
+    store__map_enter(s);
+    if (!it->resumable)
+        return 0;
+    /* gen before packs before the snapshot: a pack that starts after these
+     * reads bumps gen, one that ran before shows in packs or in the data. */
+    unsigned gen = atomic_load(&s->pack_gen);
+    int ok = atomic_load(&s->packs) == 0;
+    *fresh = it->gen_ok && it->gen == gen;
+    if (!*fresh)
+        it->gap_tid = 0;
+    it->gen = gen;
+    it->gen_ok = ok;
+    int rc = store__read_begin(s, &it->txn, err);
+    if (rc)
+        store__map_leave(s);
+    return rc;
+}
+
+static void call_end(store_iter *it)
+{
+    if (it->resumable && it->txn) {
+        mdb_txn_abort(it->txn);
+        it->txn = NULL;
+    }
+    store__map_leave(it->s);
+}
+
 int store_iter_next_txn(store_iter *it, store_txn_info *info, zerr *err)
 {
     if (it->done)
         return 0;
-    store__map_enter(it->s);
-    int rc = next_txn(it, err);
-    store__map_leave(it->s);
+    int fresh, rc = call_begin(it, &fresh, err);
+    if (rc)
+        return rc;
+    rc = next_txn(it, err);
+    call_end(it);
     if (rc <= 0) {
         it->done = 1;
         return rc;
@@ -205,13 +288,39 @@ static int next_record(store_iter *it, store_record *rec, zerr *err)
     return 1;
 }
 
+/* The current transaction's value again, after a pack: 0 when pack
+ * removed the transaction (its records are gone). */
+static int reread_txn(store_iter *it, zerr *err)
+{
+    uint8_t key[8];
+    zbe64_put(key, it->tid);
+    MDB_val k = {8, key}, v;
+    int rc = mdb_get(it->txn, it->s->dbi_txns, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        zbuf_reset(&it->tval);
+        return 0;
+    }
+    if (rc)
+        return store__mdb_err(err, rc, "read transaction");
+    if (zbuf_set(&it->tval, v.mv_data, v.mv_size))
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    if (store__txnval_decode(it->tval.data, it->tval.len, &it->tv))
+        return zerr_set(err, ZE_CORRUPT, "damaged transaction %016llx",
+                        (unsigned long long)it->tid);
+    return 1;
+}
+
 int store_iter_next_record(store_iter *it, store_record *rec, zerr *err)
 {
     if (!it->tval.len || it->rec_i >= it->tv.nrec)
         return 0;
-    store__map_enter(it->s);
-    int rc = next_record(it, rec, err);
-    store__map_leave(it->s);
+    int fresh, rc = call_begin(it, &fresh, err);
+    if (rc)
+        return rc;
+    rc = fresh ? 1 : reread_txn(it, err);
+    if (rc > 0)
+        rc = it->rec_i < it->tv.nrec ? next_record(it, rec, err) : 0;
+    call_end(it);
     if (rc > 0)
         it->rec_i++;
     return rc;

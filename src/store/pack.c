@@ -943,7 +943,11 @@ int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr
     if (bulk)   /* bulk writes are not visible to the sweep's read txns yet */
         return zerr_set(err, ZE_BUSY, "pack: a bulk import is running");
     stats->bytes_before = store_size_bytes(s);
+    atomic_fetch_add(&s->packs, 1);
+    atomic_fetch_add(&s->pack_gen, 1);
     int rc = run_pack(&c, pack_time);
+    atomic_fetch_add(&s->pack_gen, 1);
+    atomic_fetch_sub(&s->packs, 1);
     ctx_free(&c);
     stats->bytes_after = store_size_bytes(s);
     return rc;

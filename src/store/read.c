@@ -13,6 +13,10 @@ int store_reader_new(store *s, store_reader **out, zerr *err)
     store_reader *r = calloc(1, sizeof *r);
     if (!r)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    if (store__pin(s, err)) {
+        free(r);
+        return ZE_BUSY;
+    }
     r->s = s;
     store__map_enter(s);
     r->gen = atomic_load(&s->map_gen);
@@ -42,6 +46,7 @@ void store_reader_free(store_reader *r)
     if (r->txn)
         mdb_txn_abort(r->txn);
     oidmap_free(&r->seen);
+    store__unpin(r->s);
     free(r);
 }
 

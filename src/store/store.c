@@ -21,7 +21,6 @@
 #define FULL_DISK_BYTES (1u << 20)   /* less free than this: the disk is full */
 #define DEFAULT_MAP (1ull << 30)       /* first reservation; grows by doubling */
 #define DEFAULT_MAP_MAX (1ull << 40)   /* growth cap with the default size */
-#define MAX_READERS 510
 
 int store__mdb_err(zerr *err, int rc, const char *what)
 {
@@ -82,6 +81,21 @@ int store__mdb_write_err(store *s, zerr *err, int rc, const char *what)
             return code;
     }
     return store__mdb_err(err, rc, what);
+}
+
+int store__pin(store *s, zerr *err)
+{
+    if (atomic_fetch_add(&s->pinned, 1) < ST_PINNED_MAX)
+        return 0;
+    atomic_fetch_sub(&s->pinned, 1);
+    return zerr_set(err, ZE_BUSY, "%d snapshots are open: the other %d reader slots are "
+                    "kept for votes and single reads", ST_PINNED_MAX,
+                    ST_MAX_READERS - ST_PINNED_MAX);
+}
+
+void store__unpin(store *s)
+{
+    atomic_fetch_sub(&s->pinned, 1);
 }
 
 int store__adopt_map_size(store *s)
@@ -236,7 +250,7 @@ static int env_open(store *s, zerr *err)
     if (s->opt.no_sync)
         flags |= MDB_NOSYNC;
     if ((rc = mdb_env_set_maxdbs(s->env, 4)) ||
-        (rc = mdb_env_set_maxreaders(s->env, MAX_READERS)) ||
+        (rc = mdb_env_set_maxreaders(s->env, ST_MAX_READERS)) ||
         (rc = mdb_env_set_mapsize(s->env, s->map_size)))
         return store__mdb_err(err, rc, "configure LMDB environment");
     rc = mdb_env_open(s->env, s->dir, flags, 0666);

@@ -87,11 +87,12 @@ int store_new_oids(store *s, int n, uint64_t *out, zerr *err);
 
 /* ---- reads ------------------------------------------------------------- */
 
-/* A reader is a consistent snapshot of committed data. It sees transactions
- * committed after it was made only after store_reader_refresh. Cheap to
- * refresh; keep one per thread and refresh it when new commits should show
- * (for the server: after every finished commit, and at least every second so
- * LMDB can reuse pages). */
+/* A reader is a consistent snapshot of committed data, holding one reader
+ * slot (ZE_BUSY when the snapshots kept open reach the reserve, see
+ * store_iter_open). It sees transactions committed after it was made only
+ * after store_reader_refresh. Cheap to refresh; keep one per thread and
+ * refresh it when new commits should show (for the server: after every
+ * finished commit, and at least every second so LMDB can reuse pages). */
 int store_reader_new(store *s, store_reader **out, zerr *err);
 void store_reader_free(store_reader *r);
 int store_reader_refresh(store_reader *r, zerr *err);
@@ -182,9 +183,20 @@ typedef struct store_record {
 } store_record;
 
 /* Iterate transactions with start <= tid <= stop (stop 0 = no bound), oldest
- * first, over one consistent snapshot. */
+ * first, over one consistent snapshot. The snapshot holds one of the
+ * database's reader slots until store_iter_close; snapshots kept open
+ * (these iterators and store_readers) may take all but a reserve that keeps
+ * votes and single reads going, past which this gives ZE_BUSY. */
 int store_iter_open(store *s, uint64_t start, uint64_t stop, store_iter **out,
                     zerr *err);
+/* As store_iter_open, for iterators a client keeps open (the server's): it
+ * holds no snapshot between calls, only during each, resuming by key. It
+ * lists what was committed when it was opened (stop is lowered to the last
+ * tid then), as FileStorage's iterator lists up to the end the file had. A
+ * pack between calls may remove records or transactions not yet listed:
+ * they are skipped, as they are gone. Never ZE_BUSY for want of slots. */
+int store_iter_open_resumable(store *s, uint64_t start, uint64_t stop, store_iter **out,
+                              zerr *err);
 /* 1 and *info for the next transaction, 0 at the end, <0 on error. */
 int store_iter_next_txn(store_iter *it, store_txn_info *info, zerr *err);
 /* 1 and *rec for the next record of the current transaction, 0 at its end.

@@ -81,6 +81,12 @@
  * outside the writer thread must run between store__map_enter and
  * store__map_leave, and a cursor kept across such sections must be renewed
  * (mdb_cursor_renew) when map_gen changed. The writer's own jobs need neither.
+ *
+ * Reader slots: LMDB's table has ST_MAX_READERS. Snapshots kept between
+ * calls (a store_reader, a store_iter from store_iter_open) take at most
+ * ST_PINNED_MAX of them (store__pin); the rest stay free for reads that end
+ * within one call (votes, blob loads, pack, backup, resumable iterators), so
+ * a vote always finds a slot however many snapshots callers keep open.
  */
 #ifndef ZEOLITE_STORE_INTERNAL_H
 #define ZEOLITE_STORE_INTERNAL_H
@@ -267,9 +273,22 @@ struct store {
     zerr bulk_err;         /* first failure of a bulk commit, for store_bulk_end */
 
     store_stats stats;
+
+    atomic_int pinned;     /* snapshots kept between calls (store__pin) */
+    atomic_uint pack_gen;  /* bumped when a pack starts and when it ends */
+    atomic_int packs;      /* packs running (with pack_gen: resumable
+                              iterators know when what they keep may be stale) */
 };
 
 /* ---- helpers shared by the files of src/store/ --------------------------- */
+
+#define ST_MAX_READERS 510
+#define ST_PINNED_MAX (ST_MAX_READERS - 64)
+
+/* Count a snapshot kept between calls: ZE_BUSY when ST_PINNED_MAX are
+ * already kept. store__unpin when it is released. */
+int store__pin(store *s, zerr *err);
+void store__unpin(store *s);
 
 /* Map an LMDB return code to a ZE_* code with a message naming `what`. */
 int store__mdb_err(zerr *err, int rc, const char *what);

@@ -58,15 +58,18 @@ typedef struct seen_txn {
 } seen_txn;
 
 /* Every transaction and record, as _sanity_check walks them; each record
- * that has data must also load by its serial. Returns the count of txns. */
-static int walk_all(seen_txn *out, int cap)
+ * that has data must also load by its serial. Returns the count of txns.
+ * resumable: through store_iter_open_resumable, which must list the same. */
+static int walk(seen_txn *out, int cap, int resumable)
 {
     store_iter *it;
     store_txn_info info;
     store_record rec;
     zerr e;
     int n = 0, rc;
-    cr_assert_eq(store_iter_open(f.s, 0, 0, &it, &e), 0, "%s", e.msg);
+    rc = resumable ? store_iter_open_resumable(f.s, 0, 0, &it, &e)
+                   : store_iter_open(f.s, 0, 0, &it, &e);
+    cr_assert_eq(rc, 0, "%s", e.msg);
     store_reader_refresh(f.r, &e);
     while ((rc = store_iter_next_txn(it, &info, &e)) == 1) {
         cr_assert_lt(n, cap);
@@ -89,6 +92,24 @@ static int walk_all(seen_txn *out, int cap)
     }
     cr_assert_eq(rc, 0, "transaction: %s", e.msg);
     store_iter_close(it);
+    return n;
+}
+
+static int walk_all(seen_txn *out, int cap)
+{
+    seen_txn again[8];
+    int n = walk(out, cap, 0);
+    cr_assert_leq(n, 8);
+    cr_assert_eq(walk(again, 8, 1), n, "a resumable iterator lists another count");
+    for (int i = 0; i < n; i++) {
+        cr_assert(again[i].tid == out[i].tid && again[i].status == out[i].status &&
+                  again[i].n == out[i].n);
+        for (int k = 0; k < out[i].n; k++) {
+            const seen_rec *a = &out[i].recs[k], *b = &again[i].recs[k];
+            cr_assert(a->oid == b->oid && a->kind == b->kind && !strcmp(a->data, b->data) &&
+                      a->back_tid == b->back_tid && a->back_index == b->back_index);
+        }
+    }
     return n;
 }
 
@@ -128,6 +149,86 @@ Test(store_pack_iter, iteration_lists_what_pack_left)
     cr_assert_eq(txns[3].recs[0].back_index, 0);
     cr_assert_eq(txns[0].recs[txns[3].recs[0].back_index].oid, 2);
     cr_assert_str_eq(txns[3].recs[0].data, "y1");
+}
+
+Test(store_pack_iter, a_resumable_iterator_goes_on_across_a_pack)
+{
+    uint64_t t1 = stt_commit_n(f.s, 2, (uint64_t[]){1, 2}, (uint64_t[]){0, 0},
+                               (const char *const[]){"x1", "y1"});
+    uint64_t t2 = stt_commit_n(f.s, 2, (uint64_t[]){1, 1}, (uint64_t[]){t1, t1},
+                               (const char *const[]){"x2", "x2"});
+    pause_ms();
+    uint64_t t3 = stt_commit1(f.s, 2, t1, "y3");
+    uint64_t t4 = undo(t3);
+    store_iter *snap, *res;
+    store_txn_info info;
+    store_record rec;
+    zerr e;
+    cr_assert_eq(store_iter_open(f.s, 0, 0, &snap, &e), 0);
+    cr_assert_eq(store_iter_open_resumable(f.s, 0, 0, &res, &e), 0);
+    for (store_iter *it = snap; it; it = it == snap ? res : NULL) {
+        cr_assert_eq(store_iter_next_txn(it, &info, &e), 1);
+        cr_assert_eq(info.tid, t1);
+        cr_assert_eq(store_iter_next_record(it, &rec, &e), 1);
+        cr_assert_eq(rec.oid, 1);
+    }
+    /* Pack removes x from T1 and T2's first record, and marks them 'p'. */
+    cr_assert_eq(store_pack(f.s, time_between(t2, t3), 0, NULL, &e), 0, "%s", e.msg);
+    uint64_t t5 = stt_commit1(f.s, 3, 0, "after");
+    /* The snapshot still reads what was there; the resumable iterator what
+     * is there now, up to what was committed when it was opened. */
+    cr_assert_eq(store_iter_next_record(snap, &rec, &e), 1);
+    cr_expect(rec.oid == 2 && rec.data.len == 2 && !memcmp(rec.data.p, "y1", 2));
+    cr_assert_eq(store_iter_next_record(res, &rec, &e), 1, "%s", e.msg);
+    cr_expect(rec.oid == 2 && rec.data.len == 2 && !memcmp(rec.data.p, "y1", 2));
+    cr_expect_eq(store_iter_next_record(res, &rec, &e), 0);
+    cr_assert_eq(store_iter_next_txn(res, &info, &e), 1);
+    cr_expect(info.tid == t2 && info.status == 'p');
+    int n = 0;
+    while (store_iter_next_record(res, &rec, &e) == 1)
+        n++;
+    cr_expect_eq(n, 1, "T2 keeps its last x only");
+    cr_assert_eq(store_iter_next_txn(res, &info, &e), 1);
+    cr_expect_eq(info.tid, t3);
+    cr_assert_eq(store_iter_next_txn(res, &info, &e), 1);
+    cr_expect_eq(info.tid, t4);
+    cr_assert_eq(store_iter_next_record(res, &rec, &e), 1);
+    cr_expect(rec.kind == STORE_REC_BACKPTR && rec.back_tid == t1 && rec.back_index == 0,
+              "the back-pointer names y as T1 is listed after the pack");
+    cr_expect_eq(store_iter_next_txn(res, &info, &e), 0, "%016llx was committed after the "
+                 "iterator was opened", (unsigned long long)t5);
+    store_iter_close(res);
+    store_iter_close(snap);
+}
+
+Test(store_pack_iter, open_snapshots_leave_reader_slots_for_votes)
+{
+    uint64_t t1 = stt_commit1(f.s, 1, 0, "x");
+    enum { MANY = 600 };
+    store_iter *its[MANY];
+    zerr e;
+    int pinned = 0, rc = 0;
+    while (pinned < MANY && (rc = store_iter_open(f.s, 0, 0, &its[pinned], &e)) == 0)
+        pinned++;
+    cr_expect_eq(rc, ZE_BUSY, "%d snapshots opened", pinned);
+    cr_expect(strstr(e.msg, "kept for votes"), "%s", e.msg);
+    store_reader *r;
+    cr_expect_eq(store_reader_new(f.s, &r, &e), ZE_BUSY);
+    /* Iterators that keep no snapshot are not limited here. */
+    store_iter *res[MANY];
+    for (int i = 0; i < MANY; i++)
+        cr_assert_eq(store_iter_open_resumable(f.s, 0, 0, &res[i], &e), 0, "%s", e.msg);
+    store_txn_info info;
+    cr_expect_eq(store_iter_next_txn(res[MANY - 1], &info, &e), 1, "%s", e.msg);
+    /* A vote and a commit find their slots. */
+    uint64_t t2 = stt_commit1(f.s, 1, t1, "y");
+    cr_expect_gt(t2, t1);
+    for (int i = 0; i < MANY; i++)
+        store_iter_close(res[i]);
+    for (int i = 0; i < pinned; i++)
+        store_iter_close(its[i]);
+    cr_assert_eq(store_reader_new(f.s, &r, &e), 0, "%s", e.msg);
+    store_reader_free(r);
 }
 
 /* The invalidation walk and the undo log read the same oid lists. */
