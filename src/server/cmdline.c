@@ -24,6 +24,7 @@ const char *zsrv_usage(void)
            "      --pid-file FILE       write the process id\n"
            "      --ssl-cert FILE --ssl-key FILE [--ssl-ca FILE|DIR]  TLS (client certs)\n"
            "      --max-frame BYTES     largest accepted message (default 256MB)\n"
+           "      --max-iterators N     iterators open on the whole server (default 256)\n"
            "      --handshake-timeout SECONDS  to finish the handshake or a begun message\n"
            "      --max-future-tid SECONDS     how far past the clock a client's tid may\n"
            "                            lie (tpc_begin with a tid; default 3600)\n"
@@ -37,6 +38,7 @@ enum {
     OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
     OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
+    OPT_MAX_ITERATORS,
 };
 
 static const struct option long_opts[] = {
@@ -62,6 +64,7 @@ static const struct option long_opts[] = {
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
     {"max-future-tid", required_argument, NULL, OPT_FUTURE_TID},
     {"conflict-timeout", required_argument, NULL, OPT_CONFLICT_TIMEOUT},
+    {"max-iterators", required_argument, NULL, OPT_MAX_ITERATORS},
     {NULL, 0, NULL, 0},
 };
 
@@ -115,6 +118,11 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
         if (zsrv__conf_bound(v, &c->conflict_timeout))
             return zerr_set(err, ZE_INVAL, "bad --conflict-timeout '%s' (seconds, more than 0)",
                             v);
+        return 0;
+    case OPT_MAX_ITERATORS:
+        if (zsrv__conf_size(v, 1000000, &n))
+            return zerr_set(err, ZE_INVAL, "bad --max-iterators '%s'", v);
+        c->max_iterators = (int)n;
         return 0;
     case OPT_TEST: c->test_only = 1; return 0;
     default: return zerr_set(err, ZE_INVAL, "unknown option");

@@ -27,6 +27,7 @@ void zsrv_config_init(zsrv_config *c)
     c->handshake_timeout = 30;
     c->max_future_tid = 3600;
     c->conflict_timeout = STORE_CONFLICT_HOLD;
+    c->max_iterators = 256;
     c->max_frame = PROTO_DEFAULT_MAX_FRAME;
     c->log_level = ZSRV_LOG_INFO;
 }
@@ -343,6 +344,12 @@ static int zeo_key(parser *p, const char *key, const char *v)
         return zsrv__conf_number(v, &c->inv_age) ? perr(p, "bad invalidation-age '%s'", v) : 0;
     if (!strcasecmp(key, "transaction-timeout"))
         return zsrv__conf_number(v, &c->txn_timeout) ? perr(p, "bad transaction-timeout '%s'", v) : 0;
+    if (!strcasecmp(key, "max-iterators")) {
+        if (zsrv__conf_size(v, 1000000, &n))
+            return perr(p, "bad max-iterators '%s'", v);
+        c->max_iterators = (int)n;
+        return 0;
+    }
     if (!strcasecmp(key, "conflict-timeout"))
         return zsrv__conf_bound(v, &c->conflict_timeout)
                    ? perr(p, "bad conflict-timeout '%s' (seconds, more than 0)", v) : 0;

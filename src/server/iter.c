@@ -1,17 +1,22 @@
 /* iter.c: the transaction iterator calls (spec section 7.26).
  *
- * Iterators belong to their connection and die with it. Each holds a store
- * snapshot, so a connection may keep only ITER_MAX of them open. */
+ * Iterators belong to their connection and die with it. They keep no store
+ * snapshot between calls (store_iter_open_resumable), so however many are
+ * open, votes find their reader slots. What each keeps (a transaction's oid
+ * list) is bounded by a cap per connection, ITER_MAX, and one for the whole
+ * server, max-iterators; past either, iterator_start fails for that client
+ * alone. */
 #include "server/server_int.h"
 
 #include <stdlib.h>
 
 #define ITER_MAX 64
 
-static void iter_free(zsrv_iter *i)
+static void iter_free(zsrv_conn *c, zsrv_iter *i)
 {
     store_iter_close(i->it);
     free(i);
+    c->srv->n_iters--;
 }
 
 void zsrv__iters_free(zsrv_conn *c)
@@ -19,7 +24,7 @@ void zsrv__iters_free(zsrv_conn *c)
     while (c->iters) {
         zsrv_iter *i = c->iters;
         c->iters = i->next;
-        iter_free(i);
+        iter_free(c, i);
     }
 }
 
@@ -29,7 +34,7 @@ static void iter_remove(zsrv_conn *c, int64_t id)
         if ((*pp)->id == id) {
             zsrv_iter *i = *pp;
             *pp = i->next;
-            iter_free(i);
+            iter_free(c, i);
             return;
         }
     }
@@ -65,15 +70,22 @@ static zsrv_iter *iter_add(zsrv_call *call, uint64_t start, uint64_t stop, int i
         zerr_set(&call->err, ZE_INVAL, "too many open iterators (%d)", ITER_MAX);
         return NULL;
     }
+    size_t cap = c->srv->cfg->max_iterators;
+    if (c->srv->n_iters >= cap) {
+        zerr_set(&call->err, ZE_BUSY, "the server has %zu iterators open (max-iterators): "
+                 "close some (iterator_gc) and start again", cap);
+        return NULL;
+    }
     zsrv_iter *i = calloc(1, sizeof *i);
     if (!i) {
         zerr_set(&call->err, ZE_NOMEM, "out of memory");
         return NULL;
     }
-    if (store_iter_open(c->stor->st, start, stop, &i->it, &call->err) < 0) {
+    if (store_iter_open_resumable(c->stor->st, start, stop, &i->it, &call->err) < 0) {
         free(i);
         return NULL;
     }
+    c->srv->n_iters++;
     i->id = c->next_iter_id++;
     i->is_record = is_record;
     i->next = c->iters;

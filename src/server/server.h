@@ -50,6 +50,7 @@ typedef struct zsrv_config {
     double max_future_tid;    /* seconds past the clock a client's explicit tid may lie */
     double conflict_timeout;  /* seconds a voter back from conflicts may keep its
                                  locks without voting again (> 0) */
+    int max_iterators;        /* iterators open on the whole server */
     double handshake_timeout; /* seconds to finish the handshake */
     uint32_t max_frame;       /* largest accepted message payload */
     char *pid_file;
@@ -63,7 +64,8 @@ typedef struct zsrv_config {
 
 /* Defaults: Z5, invalidation queue 100, no transaction timeout, 30 s to
  * resolve conflicts (STORE_CONFLICT_HOLD), 256 MiB frames, a 30 s handshake
- * timeout, explicit tids up to an hour ahead, INFO to stderr. */
+ * timeout, explicit tids up to an hour ahead, 256 iterators, INFO to
+ * stderr. */
 void zsrv_config_init(zsrv_config *c);
 void zsrv_config_free(zsrv_config *c);
 

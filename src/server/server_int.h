@@ -113,6 +113,7 @@ struct zsrv {
     zsrv_conn *conns;              /* every open connection */
     size_t n_conns;
     zsrv_conn *dirty;              /* connections with output to flush */
+    size_t n_iters;                /* iterators open on every connection (iter.c) */
     uv_check_t flush_check;
     uv_async_t commit_async;
     pthread_mutex_t done_lock;

@@ -88,6 +88,110 @@ static void expect_sane_tid(uint64_t tid, uint64_t last)
     cr_expect_lt(tid, tid_in(3600), "tid %016llx is far in the future", (unsigned long long)tid);
 }
 
+/* ---- iterators ---------------------------------------------------------- */
+
+/* iterator_start(): its id (>= 0), or -1 with the error class in cls. */
+static int64_t iterator_start(tc *c, char *cls, size_t cap)
+{
+    int64_t flag, id = -1;
+    zv *r = tc_call(c, "iterator_start", tv_tuple(c->a, 2, tv_none(c->a), tv_none(c->a)), &flag);
+    cr_assert(r, "no iterator_start reply");
+    if (flag == 0 && zv_get_int(r, &id))
+        return id;
+    snprintf(cls, cap, "%s", tv_error_class(r));
+    return -1;
+}
+
+/* iterator_next(id): the transaction's tid, or 0 at the end. */
+static uint64_t iterator_next(tc *c, int64_t id)
+{
+    int64_t flag;
+    zv *r = tc_call(c, "iterator_next", tv_tuple(c->a, 1, tv_int(c->a, id)), &flag);
+    cr_assert(r && flag == 0, "iterator_next failed: %s", r ? tv_error_class(r) : "no reply");
+    return r->type == ZV_NONE ? 0 : tv_u64(r->u.seq.items[0]);
+}
+
+Test(server_bounds, open_iterators_do_not_lock_out_commits)
+{
+    start(NULL);
+    enum { CONNS = 8, EACH = 64 };
+    tc a[CONNS], good;
+    client(&good);
+    uint64_t t1 = tc_commit_one(&good, 1, 0, 0, "root");
+    cr_assert(t1);
+    int64_t first_id[CONNS];
+    int opened = 0, refused = 0;
+    char cls[128] = "";
+    for (int i = 0; i < CONNS; i++) {
+        client(&a[i]);
+        first_id[i] = -1;
+        for (int k = 0; k < EACH; k++) {
+            int64_t id = iterator_start(&a[i], cls, sizeof cls);
+            if (id >= 0 && first_id[i] < 0)
+                first_id[i] = id;
+            opened += id >= 0;
+            refused += id < 0;
+            tc_reset(&a[i]);
+        }
+    }
+    cr_log_info("%d iterators opened, %d refused (%s)", opened, refused, cls);
+    cr_expect_eq(opened, 256, "the server-wide cap is 256 open iterators");
+    cr_expect_eq(refused, CONNS * EACH - 256);
+    cr_expect_str_eq(cls, "ZODB.POSException.StorageError");
+    for (int i = 0; i < CONNS; i++)
+        cr_expect(alive(&a[i]), "a refused iterator_start closed connection %d", i);
+
+    /* The well-behaved client votes and commits while they are all open. */
+    uint64_t t2 = tc_commit_one(&good, 2, 0, t1, "root2");
+    cr_expect_neq(t2, 0, "a commit failed while iterators were open");
+    /* An iterator lists what was committed when it started, not later. */
+    cr_assert_geq(first_id[0], 0);
+    cr_expect_eq(iterator_next(&a[0], first_id[0]), t1);
+    cr_expect_eq(iterator_next(&a[0], first_id[0]), 0, "t2 came after the iterator started");
+
+    /* Closing some (iterator_gc) makes room for others. */
+    zv *ids = zv_list(a[1].a, EACH);
+    for (int k = 0; k < EACH; k++)
+        ids->u.seq.items[k] = tv_int(a[1].a, first_id[1] + k);
+    int64_t flag;
+    cr_assert(tc_call(&a[1], "iterator_gc", tv_tuple(a[1].a, 1, ids), &flag) && flag == 0);
+    int64_t id = iterator_start(&a[7], cls, sizeof cls);
+    cr_assert_geq(id, 0, "no room after iterator_gc: %s", cls);
+    cr_expect_eq(iterator_next(&a[7], id), t1);
+    cr_expect_eq(iterator_next(&a[7], id), t2);
+    cr_expect_eq(iterator_next(&a[7], id), 0);
+    cr_expect_gt(tc_commit_one(&good, 3, 0, t2, "root3"), t2);
+    for (int i = 0; i < CONNS; i++)
+        tc_close(&a[i]);
+    tc_close(&good);
+}
+
+Test(server_bounds, max_iterators_is_configurable)
+{
+    const char *extra[] = {"--max-iterators", "3", NULL};
+    start(extra);
+    tc a, b;
+    client(&a);
+    client(&b);
+    char cls[128] = "";
+    for (int k = 0; k < 2; k++)
+        cr_expect_geq(iterator_start(&a, cls, sizeof cls), 0);
+    cr_expect_geq(iterator_start(&b, cls, sizeof cls), 0);
+    cr_expect_lt(iterator_start(&a, cls, sizeof cls), 0, "a fourth iterator passed the cap");
+    cr_expect_lt(iterator_start(&b, cls, sizeof cls), 0);
+    /* A's iterators die with its connection; B gets their room. */
+    tc_close(&a);
+    int64_t id = -1;
+    for (int waited = 0; waited < TC_TIMEOUT && id < 0; waited += 10) {
+        id = iterator_start(&b, cls, sizeof cls);
+        if (id < 0)
+            usleep(10 * 1000);   /* the server has not seen A's close yet */
+    }
+    cr_expect_geq(id, 0, "a closed connection's iterators still count");
+    cr_expect_eq(iterator_next(&b, id), 0, "the database is empty");
+    tc_close(&b);
+}
+
 /* ---- oids --------------------------------------------------------------- */
 
 /* Every oid new_oids gave is >= above (so not one in use), or it failed

@@ -191,4 +191,12 @@ Test(server_config, the_bounds_on_hostile_clients)
     cr_expect_lt(parse("<zeo>\n  conflict-timeout 0\n</zeo>\n", &err), 0);
     char *inf[] = {"serve", "--conflict-timeout", "inf", NULL};
     cr_expect_lt(zsrv_config_args(&cfg, 3, inf, &err), 0);
+
+    cr_expect_eq(cfg.max_iterators, 256);
+    cr_assert_eq(parse("<zeo>\n  max-iterators 1000\n</zeo>\n", &err), 0, "%s", err.msg);
+    cr_expect_eq(cfg.max_iterators, 1000);
+    char *mi[] = {"serve", "--max-iterators", "3", NULL};
+    cr_assert_eq(zsrv_config_args(&cfg, 3, mi, &err), 0, "%s", err.msg);
+    cr_expect_eq(cfg.max_iterators, 3);
+    cr_expect_lt(parse("<zeo>\n  max-iterators many\n</zeo>\n", &err), 0);
 }
