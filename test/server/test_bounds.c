@@ -194,7 +194,7 @@ Test(server_bounds, max_iterators_is_configurable)
 
 /* ---- oids --------------------------------------------------------------- */
 
-/* Every oid new_oids gave is >= above (so not one in use), or it failed
+/* Every oid new_oids gave is above `above` (so not one in use), or it failed
  * with a StorageError. Returns 1 when it gave oids. */
 static int oids_above(tc *c, int n, uint64_t above)
 {
