@@ -4,8 +4,12 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "common/zfile.h"
 
 int zblob_repr(uint64_t id, char buf[ZBLOB_REPR_MAX])
 {
@@ -20,17 +24,44 @@ static int fits(int n, size_t cap)
     return n >= 0 && (size_t)n < cap ? 0 : ZE_TOOBIG;
 }
 
-int zblob_oid_dir(const char *dir, zblob_layout layout, uint64_t oid, char *buf, size_t cap)
+/* Room for the longest oid folder: eight "0xNN" joined by '/'. */
+#define OID_REL_MAX (8 * 5)
+
+int zblob_oid_rel(zblob_layout layout, uint64_t oid, char *buf, size_t cap)
 {
     if (layout == ZBLOB_LAWN) {
         char repr[ZBLOB_REPR_MAX];
         zblob_repr(oid, repr);
-        return fits(snprintf(buf, cap, "%s/%s", dir, repr), cap);
+        return fits(snprintf(buf, cap, "%s", repr), cap);
     }
-    char sub[8 * 5 + 1];
+    char sub[OID_REL_MAX];
+    int n = 0;
     for (int i = 0; i < 8; i++)
-        snprintf(sub + 5 * i, 6, "/0x%02x", (unsigned)(oid >> (56 - 8 * i)) & 0xff);
-    return fits(snprintf(buf, cap, "%s%s", dir, sub), cap);
+        n += snprintf(sub + n, sizeof sub - (size_t)n, "%s0x%02x", i ? "/" : "",
+                      (unsigned)(oid >> (56 - 8 * i)) & 0xff);
+    return fits(snprintf(buf, cap, "%s", sub), cap);
+}
+
+int zblob_oid_dir(const char *dir, zblob_layout layout, uint64_t oid, char *buf, size_t cap)
+{
+    char rel[OID_REL_MAX];
+    zblob_oid_rel(layout, oid, rel, sizeof rel);
+    return fits(snprintf(buf, cap, "%s/%s", dir, rel), cap);
+}
+
+int zblob_file_name(uint64_t tid, char buf[ZBLOB_NAME_MAX])
+{
+    char repr[ZBLOB_REPR_MAX];
+    zblob_repr(tid, repr);
+    return snprintf(buf, ZBLOB_NAME_MAX, "%s.blob", repr);
+}
+
+int zblob_oid_dir_open(int rootfd, const char *shown, zblob_layout layout, uint64_t oid,
+                       int flags, zerr *err)
+{
+    char rel[OID_REL_MAX];
+    zblob_oid_rel(layout, oid, rel, sizeof rel);
+    return zfile_open_dir_at(rootfd, shown, rel, flags, 0777, err);
 }
 
 int zblob_path(const char *dir, zblob_layout layout, uint64_t oid, uint64_t tid, char *buf,
@@ -50,21 +81,40 @@ const char *zblob_layout_name(zblob_layout layout)
     return layout == ZBLOB_LAWN ? "lawn" : "bushy";
 }
 
-int zblob_layout_read(const char *dir, zblob_layout *out, zerr *err)
+/* The marker of dir, open (O_RDONLY or O_WRONLY) as a plain file. */
+static int open_marker(const char *dir, int oflags, zerr *err)
 {
-    char path[4096], text[64];
-    if (snprintf(path, sizeof path, "%s/.layout", dir) >= (int)sizeof path)
-        return zerr_set(err, ZE_TOOBIG, "blob folder path too long: %s", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
         return errno == ENOENT || errno == ENOTDIR
                    ? zerr_set(err, ZE_NOTFOUND, "%s: no layout marker", dir)
-                   : zerr_sys(err, errno, "%s", path);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return zerr_set(err, ZE_IO, "%s: read error", path);
+                   : zerr_sys(err, errno, "%s", dir);
+    int fd = zfile_open_plain_at(dfd, dir, ".layout", oflags, 0, NULL, err);
+    if (fd == ZE_NOTFOUND && (oflags & O_ACCMODE) != O_RDONLY) {
+        zerr_clear(err);
+        fd = openat(dfd, ".layout", oflags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd < 0)
+            fd = zerr_sys(err, errno, "create %s/.layout", dir);
+    } else if (fd == ZE_NOTFOUND) {
+        zerr_set(err, ZE_NOTFOUND, "%s: no layout marker", dir);
+    }
+    close(dfd);
+    return fd;
+}
+
+int zblob_layout_read(const char *dir, zblob_layout *out, zerr *err)
+{
+    char text[64];
+    int fd = open_marker(dir, O_RDONLY, err);
+    if (fd < 0)
+        return fd;
+    ssize_t n;
+    do
+        n = read(fd, text, sizeof text - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n < 0)
+        return zerr_sys(err, errno, "read %s/.layout", dir);
     text[n] = 0;
     char *s = text, *e = text + n;
     while (s < e && isspace((unsigned char)*s))
@@ -76,8 +126,8 @@ int zblob_layout_read(const char *dir, zblob_layout *out, zerr *err)
     else if (!strcmp(s, "lawn"))
         *out = ZBLOB_LAWN;
     else
-        return zerr_set(err, ZE_INVAL, "%s: unknown blob folder layout '%.40s' "
-                        "(expected bushy or lawn)", path, s);
+        return zerr_set(err, ZE_INVAL, "%s/.layout: unknown blob folder layout '%.40s' "
+                        "(expected bushy or lawn)", dir, s);
     return 0;
 }
 
@@ -107,14 +157,16 @@ int zblob_layout_select(const char *dir, zblob_layout *out, zerr *err)
 
 int zblob_layout_write(const char *dir, zblob_layout layout, zerr *err)
 {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/.layout", dir) >= (int)sizeof path)
-        return zerr_set(err, ZE_TOOBIG, "blob folder path too long: %s", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return zerr_sys(err, errno, "create %s", path);
-    int bad = fputs(zblob_layout_name(layout), f) < 0;
-    if (fclose(f) != 0 || bad)
-        return zerr_sys(err, errno, "write %s", path);
-    return 0;
+    int fd = open_marker(dir, O_WRONLY, err);
+    if (fd < 0)
+        return fd == ZE_NOTFOUND ? zerr_set(err, ZE_IO, "create %s/.layout: no such folder", dir)
+                                 : fd;
+    const char *name = zblob_layout_name(layout);
+    size_t len = strlen(name);
+    int rc = 0;
+    if (ftruncate(fd, 0) < 0 || write(fd, name, len) != (ssize_t)len)
+        rc = zerr_sys(err, errno, "write %s/.layout", dir);
+    if (close(fd) != 0 && !rc)
+        rc = zerr_sys(err, errno, "write %s/.layout", dir);
+    return rc;
 }

@@ -279,6 +279,165 @@ int zfile_dir_is_empty(const char *path, zerr *err)
     return empty;
 }
 
+/* ---- folders others may write into -------------------------------------- */
+
+static int refuse_link(zerr *err, const char *shown, const char *name)
+{
+    return zerr_set(err, ZE_CORRUPT, "%s/%s is a symbolic link (refused: links there are "
+                    "never followed)", shown, name);
+}
+
+/* ZE_CORRUPT with the reason st is not plain, or 0 when it is. */
+static int check_plain(const struct stat *st, int flags, const char *shown, const char *name,
+                       zerr *err)
+{
+    if (S_ISLNK(st->st_mode))
+        return refuse_link(err, shown, name);
+    if (!S_ISREG(st->st_mode))
+        return zerr_set(err, ZE_CORRUPT, "%s/%s is not a regular file", shown, name);
+    if (!(flags & ZFILE_LINKED_OK) && !zfile_is_plain(st))
+        return zerr_set(err, ZE_CORRUPT, "%s/%s has %lu hard links (refused: it may be a "
+                        "file from elsewhere)", shown, name, (unsigned long)st->st_nlink);
+    return 0;
+}
+
+int zfile_is_plain(const struct stat *st)
+{
+    mode_t m = st->st_mode;
+    return S_ISREG(m) && (st->st_nlink == 1 || ((m & 0444) == 0444 && !(m & 0222)));
+}
+
+/* Open (or make, then open) the folder name in dfd; path names it, up to
+ * len bytes of it, in messages. */
+static int dir_step(int dfd, const char *name, int flags, mode_t mode, const char *shown,
+                    const char *path, int len, zerr *err)
+{
+    const int of = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(dfd, name, of);
+    if (fd < 0 && errno == ENOENT && (flags & ZFILE_CREATE)) {
+        if (mkdirat(dfd, name, mode) < 0 && errno != EEXIST)
+            return zerr_sys(err, errno, "create folder %s/%.*s", shown, len, path);
+        fd = openat(dfd, name, of);
+    }
+    if (fd >= 0)
+        return fd;
+    int e = errno;
+    struct stat st;
+    if (e == ENOENT)
+        return zerr_set(err, ZE_NOTFOUND, "%s/%.*s does not exist", shown, len, path);
+    if (e != ELOOP && e != ENOTDIR)
+        return zerr_sys(err, e, "open folder %s/%.*s", shown, len, path);
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        return zerr_set(err, ZE_CORRUPT, "%s/%.*s is a symbolic link (refused: links there "
+                        "are never followed)", shown, len, path);
+    return zerr_set(err, ZE_CORRUPT, "%s/%.*s is not a folder", shown, len, path);
+}
+
+int zfile_open_dir_at(int dfd, const char *shown, const char *rel, int flags, mode_t mode,
+                      zerr *err)
+{
+    char name[NAME_MAX + 1];
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return zerr_sys(err, errno, "open folder %s", shown);
+    for (const char *p = rel; *p;) {
+        p += strspn(p, "/");
+        size_t n = strcspn(p, "/");
+        int rc = 0;
+        if (n > NAME_MAX)
+            rc = zerr_set(err, ZE_TOOBIG, "%s/%s: a name is too long", shown, rel);
+        else if (n == 2 && !memcmp(p, "..", 2))
+            rc = zerr_set(err, ZE_INVAL, "%s/%s: '..' is refused", shown, rel);
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n;
+        if (!n || !strcmp(name, "."))
+            continue;
+        int next = dir_step(fd, name, flags, mode, shown, rel, (int)(p - rel), err);
+        close(fd);
+        if (next < 0)
+            return next;
+        fd = next;
+    }
+    return fd;
+}
+
+int zfile_open_plain_at(int dfd, const char *shown, const char *name, int oflags, int flags,
+                        struct stat *st, zerr *err)
+{
+    if (oflags & (O_CREAT | O_TRUNC))
+        return zerr_set(err, ZE_INVAL, "open %s/%s: O_CREAT and O_TRUNC are refused", shown,
+                        name);
+    /* O_NONBLOCK: a FIFO planted there must not hang the open. */
+    int fd = openat(dfd, name, oflags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return zerr_set(err, ZE_NOTFOUND, "%s/%s does not exist", shown, name);
+        if (e == ELOOP)
+            return refuse_link(err, shown, name);
+        if (e == EISDIR || e == ENXIO)
+            return zerr_set(err, ZE_CORRUPT, "%s/%s is not a regular file", shown, name);
+        return zerr_sys(err, e, "open %s/%s", shown, name);
+    }
+    struct stat own;
+    int rc = fstat(fd, &own) < 0 ? zerr_sys(err, errno, "stat %s/%s", shown, name)
+                                 : check_plain(&own, flags, shown, name, err);
+    if (!rc && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+        rc = zerr_sys(err, errno, "open %s/%s", shown, name);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    if (st)
+        *st = own;
+    return fd;
+}
+
+int zfile_unlink_plain_at(int dfd, const char *shown, const char *name, zerr *err)
+{
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : zerr_sys(err, errno, "stat %s/%s", shown, name);
+    int rc = check_plain(&st, 0, shown, name, err);
+    if (!rc && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+        rc = zerr_sys(err, errno, "remove %s/%s", shown, name);
+    return rc;
+}
+
+/* Whether name in dfd still is the file open as fd. */
+static int same_file_at(int dfd, const char *name, int fd)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int zfile_copy_fd_at(int in, int dfd, const char *shown, const char *name, mode_t mode,
+                     int flags, zerr *err)
+{
+    int out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (out < 0)
+        return errno == EEXIST ? zerr_set(err, ZE_EXISTS, "copy to %s/%s: it exists", shown, name)
+                               : zerr_sys(err, errno, "create %s/%s", shown, name);
+    int rc = 0;
+    if (lseek(in, 0, SEEK_SET) < 0 || copy_fd(in, out))
+        rc = zerr_sys(err, errno, "copy to %s/%s", shown, name);
+    else if ((flags & ZFILE_SYNC) && fsync(out) < 0)
+        rc = zerr_sys(err, errno, "fsync %s/%s", shown, name);
+    /* Only what this call made goes, not what replaced it meanwhile. */
+    int mine = same_file_at(dfd, name, out);
+    if (close(out) != 0 && !rc)
+        rc = zerr_sys(err, errno, "copy to %s/%s: close", shown, name);
+    if (rc && mine)
+        unlinkat(dfd, name, 0);
+    return rc;
+}
+
 /* ---- fsync -------------------------------------------------------------- */
 
 static int fsync_open(const char *path, int flags, const char *what, zerr *err)

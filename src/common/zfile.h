@@ -10,6 +10,7 @@
 #ifndef ZEOLITE_COMMON_ZFILE_H
 #define ZEOLITE_COMMON_ZFILE_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "common/zerr.h"
@@ -73,6 +74,85 @@ int zfile_empty_dir(const char *path, zerr *err);
  *         ZE_EXISTS when it is not a folder; ZE_IO.
  */
 int zfile_dir_is_empty(const char *path, zerr *err);
+
+/* ---- folders others may write into --------------------------------------
+ *
+ * A folder that other users can write into (ZEO's shared blob folder) may
+ * hold symlinks and hard links planted to make a program act on files
+ * outside it. These calls work relative to an open folder and never follow
+ * a symlink: they refuse it. Messages name files as @p shown "/" name, where
+ * @p shown is how the caller names the open folder.
+ */
+
+/* zfile_open_dir_at: make missing folders. */
+#define ZFILE_CREATE 2
+/* zfile_open_plain_at: accept a file with other hard links (the caller
+ * made or vouches for them). */
+#define ZFILE_LINKED_OK 4
+/* zfile_copy_fd_at: fsync the new file before it is closed. */
+#define ZFILE_SYNC 8
+
+/**
+ * @brief Open folder @p rel below the folder open as @p dfd, one name at a
+ *        time, never following a symlink.
+ *
+ * @param rel    names separated by '/' ("" or "." is @p dfd's folder itself;
+ *               ".." is refused)
+ * @param flags  0 or ZFILE_CREATE, which makes missing folders with @p mode
+ *               (the umask applies)
+ * @return an open descriptor of the folder (O_DIRECTORY, close-on-exec) that
+ *         the caller closes; ZE_NOTFOUND when a folder is missing; ZE_CORRUPT
+ *         when one is a symlink or not a folder; ZE_INVAL, ZE_TOOBIG, ZE_IO.
+ */
+int zfile_open_dir_at(int dfd, const char *shown, const char *rel, int flags, mode_t mode,
+                      zerr *err);
+
+/**
+ * @brief Whether @p st (from lstat or fstat) is a plain file: a regular file
+ *        with one link, or one that no one may write and everyone may read.
+ *
+ * A file with more than one link may be a file outside the folder linked in:
+ * changing its mode, content or links would change that file too, and
+ * reading it would reveal it. A file no one may write and everyone may read
+ * (as blob files are) can be neither changed by a chmod to read-only nor
+ * revealed, so its other links do not matter.
+ */
+int zfile_is_plain(const struct stat *st);
+
+/**
+ * @brief Open the plain file @p name in the folder open as @p dfd.
+ *
+ * A symlink is refused (O_NOFOLLOW), and so is what zfile_is_plain refuses,
+ * checked on the open file: what was checked is what is used.
+ * @param oflags  O_RDONLY, O_WRONLY or O_RDWR; O_CREAT is not allowed
+ * @param flags   0 or ZFILE_LINKED_OK (any number of links)
+ * @param st      (may be NULL) gets the file's fstat
+ * @return an open descriptor the caller closes; ZE_NOTFOUND; ZE_CORRUPT for
+ *         a symlink, a file that is not regular, or one with other links;
+ *         ZE_IO.
+ */
+int zfile_open_plain_at(int dfd, const char *shown, const char *name, int oflags, int flags,
+                        struct stat *st, zerr *err);
+
+/**
+ * @brief Remove @p name from the folder open as @p dfd, when it is a plain
+ *        file; a symlink, a folder or a file with other links stays.
+ * @return 0, also when @p name does not exist; ZE_CORRUPT when refused; ZE_IO.
+ */
+int zfile_unlink_plain_at(int dfd, const char *shown, const char *name, zerr *err);
+
+/**
+ * @brief Copy what @p in holds (from offset 0) to a new file @p name in the
+ *        folder open as @p dfd.
+ *
+ * @p name is created exclusively, so nothing there, a symlink included, is
+ * followed or replaced; a failed copy removes it.
+ * @param mode   of the new file (the umask applies)
+ * @param flags  0 or ZFILE_SYNC
+ * @return 0; ZE_EXISTS when @p name exists; ZE_FULL, ZE_IO.
+ */
+int zfile_copy_fd_at(int in, int dfd, const char *shown, const char *name, mode_t mode,
+                     int flags, zerr *err);
 
 /* fsync @p path, a file or a folder: its data and metadata are on disk. */
 int zfile_fsync(const char *path, zerr *err);

@@ -6,12 +6,16 @@
  *   LawnLayout().getBlobFilePath(p64(oid), p64(tid))
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/zblob.h"
+#include "common/zfile.h"
 #include "testutil.h"
 
 typedef struct path_case {
@@ -47,6 +51,15 @@ Test(zblob, paths_are_zodbs)
         snprintf(want, sizeof want, "/b/%s", cases[i].bushy);
         *strrchr(want, '/') = '\0';
         cr_expect_str_eq(dir, want);
+        /* The same folder relative to the blob folder, and the file's name. */
+        char rel[64], name[ZBLOB_NAME_MAX];
+        cr_assert_eq(zblob_oid_rel(ZBLOB_BUSHY, cases[i].oid, rel, sizeof rel), 0);
+        cr_expect_str_eq(rel, want + 3);
+        cr_assert_eq(zblob_oid_rel(ZBLOB_LAWN, cases[i].oid, rel, sizeof rel), 0);
+        cr_expect_eq(strncmp(rel, cases[i].lawn, strlen(rel)), 0);
+        cr_expect_eq(cases[i].lawn[strlen(rel)], '/');
+        zblob_file_name(cases[i].tid, name);
+        cr_expect_str_eq(name, strrchr(cases[i].lawn, '/') + 1);
     }
 }
 
@@ -141,4 +154,83 @@ Test(zblob_layout, select_follows_auto_layout_select, .init = setup, .fini = tea
     write_at(".layout", "bushy");
     cr_assert_eq(zblob_layout_select(dir, &l, NULL), 0);
     cr_expect_eq(l, ZBLOB_BUSHY, "the marker wins");
+}
+
+/* ---- never through a link ----------------------------------------------- */
+
+Test(zblob_layout, oid_dir_open_makes_the_bushy_chain, .init = setup, .fini = teardown)
+{
+    zerr err;
+    int root = open(dir, O_RDONLY | O_DIRECTORY);
+    cr_assert_geq(root, 0);
+    cr_expect_eq(zblob_oid_dir_open(root, "B", ZBLOB_BUSHY, 0x1234, 0, &err), ZE_NOTFOUND);
+    int fd = zblob_oid_dir_open(root, "B", ZBLOB_BUSHY, 0x1234, ZFILE_CREATE, &err);
+    cr_assert_geq(fd, 0, "%s", err.msg);
+    cr_expect_eq(mkdirat(fd, "probe", 0755), 0);
+    close(fd);
+    char *p = tu_path(dir, "0x00/0x00/0x00/0x00/0x00/0x00/0x12/0x34/probe");
+    struct stat st;
+    cr_expect(stat(p, &st) == 0 && S_ISDIR(st.st_mode), "%s", p);
+    free(p);
+    fd = zblob_oid_dir_open(root, "B", ZBLOB_LAWN, 0x1234, ZFILE_CREATE, &err);
+    cr_assert_geq(fd, 0, "%s", err.msg);
+    close(fd);
+    p = tu_path(dir, "0x1234");
+    cr_expect(stat(p, &st) == 0 && S_ISDIR(st.st_mode), "%s", p);
+    free(p);
+    close(root);
+}
+
+Test(zblob_layout, oid_dir_open_refuses_a_linked_folder_on_the_way, .init = setup,
+     .fini = teardown)
+{
+    zerr err;
+    char *out = tu_path(dir, "outside"), *blobs = tu_path(dir, "blobs");
+    char *mid = tu_path(dir, "blobs/0x00/0x00/0x00");
+    cr_assert_eq(mkdir(out, 0755), 0);
+    cr_assert_eq(zfile_mkdirs(blobs, 0755, NULL), 0);
+    cr_assert_eq(zfile_mkdirs_parent(mid, 0755, NULL), 0);
+    cr_assert_eq(symlink(out, mid), 0);
+    int root = open(blobs, O_RDONLY | O_DIRECTORY);
+    cr_assert_geq(root, 0);
+    cr_expect_eq(zblob_oid_dir_open(root, blobs, ZBLOB_BUSHY, 7, ZFILE_CREATE, &err),
+                 ZE_CORRUPT);
+    cr_expect(strstr(err.msg, mid) && strstr(err.msg, "symbolic link"), "%s", err.msg);
+    DIR *d = opendir(out);
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    cr_expect_eq(n, 0, "nothing was made in the outside folder");
+    close(root);
+    free(out);
+    free(blobs);
+    free(mid);
+}
+
+Test(zblob_layout, a_marker_that_is_a_link_is_neither_read_nor_written, .init = setup,
+     .fini = teardown)
+{
+    zerr err;
+    zblob_layout l;
+    char *secret = tu_path(dir, "secret"), *marker = tu_path(dir, ".layout");
+    cr_assert_eq(tu_write_file(secret, "lawn", 4), 0);
+    cr_assert_eq(symlink(secret, marker), 0);
+    cr_expect_eq(zblob_layout_read(dir, &l, &err), ZE_CORRUPT);
+    cr_expect(strstr(err.msg, "symbolic link"), "%s", err.msg);
+    cr_expect_eq(zblob_layout_write(dir, ZBLOB_BUSHY, &err), ZE_CORRUPT);
+    size_t len;
+    uint8_t *v = tu_read_file(secret, &len);
+    cr_expect(v && len == 4 && !memcmp(v, "lawn", 4), "the link's target is unchanged");
+    free(v);
+    /* A hard link to a private file is not read either (its text would
+     * reach the message). */
+    cr_assert_eq(unlink(marker), 0);
+    cr_assert_eq(chmod(secret, 0600), 0);
+    cr_assert_eq(link(secret, marker), 0);
+    cr_expect_eq(zblob_layout_read(dir, &l, &err), ZE_CORRUPT);
+    cr_expect_eq(zblob_layout_write(dir, ZBLOB_BUSHY, &err), ZE_CORRUPT);
+    free(secret);
+    free(marker);
 }

@@ -1,6 +1,8 @@
 /* zfile: mkdir -p, copy, rm -rf, fsync, with their failures. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,4 +292,168 @@ Test(zfile, fsync_of_a_file_and_its_folder)
     cr_expect_eq(zfile_fsync(at("none"), &err), ZE_IO);
     cr_expect(strstr(err.msg, "none"), "%s", err.msg);
     cr_expect_eq(zfile_fsync_parent(at("none/f"), &err), ZE_IO);
+}
+
+/* ---- folders others may write into ---------------------------------------- */
+
+/* The folder under test, open. */
+static int open_top(void)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    cr_assert_geq(fd, 0);
+    return fd;
+}
+
+static int entries(const char *path)
+{
+    DIR *d = opendir(path);
+    cr_assert_not_null(d, "%s", path);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+Test(zfile, open_dir_at_walks_and_makes_folders)
+{
+    zerr err;
+    int top = open_top();
+    int fd = zfile_open_dir_at(top, "TOP", "a/b//c", 0, 0755, &err);
+    cr_expect_eq(fd, ZE_NOTFOUND);
+    cr_expect(strstr(err.msg, "TOP/a"), "the message names the missing folder: %s", err.msg);
+    fd = zfile_open_dir_at(top, "TOP", "a/b//c/", ZFILE_CREATE, 0755, &err);
+    cr_assert_geq(fd, 0, "%s", err.msg);
+    cr_expect_eq(mkdirat(fd, "d", 0755), 0, "the descriptor is c's");
+    close(fd);
+    cr_expect(is_dir(at("a/b/c/d")));
+    fd = zfile_open_dir_at(top, "TOP", "", 0, 0, &err);
+    cr_assert_geq(fd, 0, "%s", err.msg);
+    close(fd);
+    cr_expect_eq(zfile_open_dir_at(top, "TOP", "a/../a", ZFILE_CREATE, 0755, &err), ZE_INVAL);
+    close(top);
+}
+
+Test(zfile, open_dir_at_refuses_a_symlink_at_any_level_and_makes_nothing_beyond)
+{
+    zerr err;
+    cr_assert_eq(mkdir(at("outside"), 0755), 0);
+    cr_assert_eq(mkdir(at("in"), 0755), 0);
+    cr_assert_eq(symlink(at("outside"), at("in/mid")), 0);
+    int top = open_top();
+    cr_expect_eq(zfile_open_dir_at(top, "TOP", "in/mid/deep", ZFILE_CREATE, 0755, &err),
+                 ZE_CORRUPT);
+    cr_expect(strstr(err.msg, "TOP/in/mid is a symbolic link"), "%s", err.msg);
+    cr_expect_eq(zfile_open_dir_at(top, "TOP", "in/mid", 0, 0, &err), ZE_CORRUPT,
+                 "the last level too");
+    cr_expect_eq(entries(at("outside")), 0, "nothing was made through the link");
+    put("in/file", "x");
+    cr_expect_eq(zfile_open_dir_at(top, "TOP", "in/file/x", ZFILE_CREATE, 0755, &err),
+                 ZE_CORRUPT);
+    cr_expect(strstr(err.msg, "TOP/in/file is not a folder"), "%s", err.msg);
+    close(top);
+}
+
+Test(zfile, is_plain_means_one_link_or_read_only_for_all)
+{
+    struct stat st = {.st_mode = S_IFREG | 0644, .st_nlink = 1};
+    cr_expect(zfile_is_plain(&st));
+    st.st_nlink = 2;
+    cr_expect_not(zfile_is_plain(&st), "another name may be a file from elsewhere");
+    st.st_mode = S_IFREG | 0444;
+    cr_expect(zfile_is_plain(&st), "no one may change it, everyone may read it");
+    st.st_mode = S_IFREG | 0400;
+    cr_expect_not(zfile_is_plain(&st), "reading it would reveal it");
+    st.st_mode = S_IFREG | 0644;
+    cr_expect_not(zfile_is_plain(&st), "a chmod would change it");
+    st.st_mode = S_IFLNK | 0777;
+    st.st_nlink = 1;
+    cr_expect_not(zfile_is_plain(&st));
+    st.st_mode = S_IFIFO | 0644;
+    cr_expect_not(zfile_is_plain(&st));
+}
+
+Test(zfile, open_plain_at_refuses_links_fifos_and_linked_files)
+{
+    zerr err;
+    put("secret", "outside");
+    cr_assert_eq(chmod(at("secret"), 0600), 0);
+    put("mine", "mine");
+    cr_assert_eq(symlink(at("secret"), at("sym")), 0);
+    cr_assert_eq(link(at("secret"), at("hard")), 0);
+    cr_assert_eq(mkfifo(at("fifo"), 0644), 0);
+    int top = open_top();
+    struct stat st;
+    int fd = zfile_open_plain_at(top, "TOP", "mine", O_RDONLY, 0, &st, &err);
+    cr_assert_geq(fd, 0, "%s", err.msg);
+    char buf[8] = {0};
+    cr_expect_eq(read(fd, buf, sizeof buf), 4);
+    cr_expect_str_eq(buf, "mine");
+    cr_expect(S_ISREG(st.st_mode) && st.st_nlink == 1);
+    close(fd);
+    cr_expect_eq(zfile_open_plain_at(top, "TOP", "sym", O_RDONLY, 0, NULL, &err), ZE_CORRUPT);
+    cr_expect(strstr(err.msg, "TOP/sym is a symbolic link"), "%s", err.msg);
+    cr_expect_eq(zfile_open_plain_at(top, "TOP", "hard", O_RDONLY, 0, NULL, &err), ZE_CORRUPT);
+    cr_expect(strstr(err.msg, "TOP/hard has 2 hard links"), "%s", err.msg);
+    cr_expect_eq(zfile_open_plain_at(top, "TOP", "fifo", O_RDONLY, 0, NULL, &err), ZE_CORRUPT,
+                 "a FIFO neither hangs nor passes");
+    cr_expect_eq(zfile_open_plain_at(top, "TOP", "none", O_RDONLY, 0, NULL, &err), ZE_NOTFOUND);
+    cr_expect_eq(zfile_open_plain_at(top, "TOP", "mine", O_WRONLY | O_TRUNC, 0, NULL, &err),
+                 ZE_INVAL);
+    fd = zfile_open_plain_at(top, "TOP", "hard", O_RDONLY, ZFILE_LINKED_OK, NULL, &err);
+    cr_expect_geq(fd, 0, "a caller may vouch for the links: %s", err.msg);
+    close(fd);
+    cr_assert_eq(chmod(at("secret"), 0444), 0);
+    fd = zfile_open_plain_at(top, "TOP", "hard", O_RDONLY, 0, NULL, &err);
+    cr_expect_geq(fd, 0, "read-only for all: %s", err.msg);
+    close(fd);
+    close(top);
+}
+
+Test(zfile, unlink_plain_at_leaves_links_and_linked_files)
+{
+    zerr err;
+    put("secret", "outside");
+    put("mine", "mine");
+    cr_assert_eq(symlink(at("secret"), at("sym")), 0);
+    cr_assert_eq(link(at("secret"), at("hard")), 0);
+    int top = open_top();
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "mine", &err), 0, "%s", err.msg);
+    cr_expect_not(tu_exists(at("mine")));
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "mine", &err), 0, "gone already is fine");
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "sym", &err), ZE_CORRUPT);
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "hard", &err), ZE_CORRUPT);
+    cr_expect(strstr(err.msg, "TOP/hard"), "%s", err.msg);
+    struct stat st;
+    cr_assert_eq(stat(at("secret"), &st), 0);
+    cr_expect_eq(st.st_nlink, 2, "no link of the outside file went");
+    cr_expect(tu_exists(at("sym")));
+    close(top);
+}
+
+Test(zfile, copy_fd_at_copies_all_and_never_writes_through_a_link)
+{
+    zerr err;
+    put("src", "the whole content");
+    put("victim", "untouched");
+    cr_assert_eq(symlink(at("victim"), at("trap")), 0);
+    int in = open(at("src"), O_RDONLY);
+    cr_assert_geq(in, 0);
+    char buf[64];
+    cr_assert_gt(read(in, buf, sizeof buf), 0);   /* at its end now */
+    int top = open_top();
+    cr_assert_eq(zfile_copy_fd_at(in, top, "TOP", "dst", 0444, ZFILE_SYNC, &err), 0, "%s",
+                 err.msg);
+    cr_expect(tu_same_file(at("src"), at("dst")), "copied from the start");
+    struct stat st;
+    cr_assert_eq(stat(at("dst"), &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0444);
+    cr_expect_eq(zfile_copy_fd_at(in, top, "TOP", "trap", 0644, 0, &err), ZE_EXISTS);
+    cr_expect_eq(zfile_copy_fd_at(in, top, "TOP", "dst", 0644, 0, &err), ZE_EXISTS);
+    size_t len;
+    uint8_t *v = tu_read_file(at("victim"), &len);
+    cr_expect(v && len == 9 && !memcmp(v, "untouched", 9), "the link's target is unchanged");
+    free(v);
+    close(in);
+    close(top);
 }
