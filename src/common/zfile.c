@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -398,15 +399,40 @@ int zfile_open_plain_at(int dfd, const char *shown, const char *name, int oflags
     return fd;
 }
 
-int zfile_unlink_plain_at(int dfd, const char *shown, const char *name, zerr *err)
+int zfile_unlink_plain_at(int dfd, const char *shown, const char *name, int flags, zerr *err)
 {
     struct stat st;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return errno == ENOENT ? 0 : zerr_sys(err, errno, "stat %s/%s", shown, name);
-    int rc = check_plain(&st, 0, shown, name, err);
+    int rc = check_plain(&st, flags, shown, name, err);
     if (!rc && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
         rc = zerr_sys(err, errno, "remove %s/%s", shown, name);
     return rc;
+}
+
+int zfile_mktemp_at(int dfd, const char *shown, const char *prefix, char *name, size_t cap,
+                    zerr *err)
+{
+    static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t n = strlen(prefix);
+    if (n + 7 > cap)
+        return zerr_set(err, ZE_TOOBIG, "a temporary name in %s does not fit %zu bytes", shown,
+                        cap);
+    memcpy(name, prefix, n);
+    for (int tries = 0; tries < 100; tries++) {
+        unsigned char r[6];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+            return zerr_sys(err, errno, "a temporary name in %s", shown);
+        for (int i = 0; i < 6; i++)
+            name[n + (size_t)i] = set[r[i] % (sizeof set - 1)];
+        name[n + 6] = '\0';
+        int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            return zerr_sys(err, errno, "create a temporary file in %s", shown);
+    }
+    return zerr_set(err, ZE_IO, "create a temporary file in %s: every name tried exists", shown);
 }
 
 /* Whether name in dfd still is the file open as fd. */

@@ -137,9 +137,21 @@ int zfile_open_plain_at(int dfd, const char *shown, const char *name, int oflags
 /**
  * @brief Remove @p name from the folder open as @p dfd, when it is a plain
  *        file; a symlink, a folder or a file with other links stays.
+ * @param flags  0 or ZFILE_LINKED_OK (a regular file with any number of links goes)
  * @return 0, also when @p name does not exist; ZE_CORRUPT when refused; ZE_IO.
  */
-int zfile_unlink_plain_at(int dfd, const char *shown, const char *name, zerr *err);
+int zfile_unlink_plain_at(int dfd, const char *shown, const char *name, int flags, zerr *err);
+
+/**
+ * @brief Create a new file in the folder open as @p dfd, named @p prefix and
+ *        six random letters or digits: exclusively, so nothing there (a
+ *        symlink included) is followed or reused; mode 0600.
+ * @param name  gets the name: room for strlen(@p prefix) + 7 bytes
+ * @return an open descriptor (read-write, close-on-exec) the caller closes;
+ *         ZE_TOOBIG when @p name has no room; ZE_IO.
+ */
+int zfile_mktemp_at(int dfd, const char *shown, const char *prefix, char *name, size_t cap,
+                    zerr *err);
 
 /**
  * @brief Copy what @p in holds (from offset 0) to a new file @p name in the

@@ -418,16 +418,21 @@ Test(zfile, unlink_plain_at_leaves_links_and_linked_files)
     cr_assert_eq(symlink(at("secret"), at("sym")), 0);
     cr_assert_eq(link(at("secret"), at("hard")), 0);
     int top = open_top();
-    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "mine", &err), 0, "%s", err.msg);
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "mine", 0, &err), 0, "%s", err.msg);
     cr_expect_not(tu_exists(at("mine")));
-    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "mine", &err), 0, "gone already is fine");
-    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "sym", &err), ZE_CORRUPT);
-    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "hard", &err), ZE_CORRUPT);
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "mine", 0, &err), 0, "gone already is fine");
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "sym", 0, &err), ZE_CORRUPT);
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "hard", 0, &err), ZE_CORRUPT);
     cr_expect(strstr(err.msg, "TOP/hard"), "%s", err.msg);
     struct stat st;
     cr_assert_eq(stat(at("secret"), &st), 0);
     cr_expect_eq(st.st_nlink, 2, "no link of the outside file went");
     cr_expect(tu_exists(at("sym")));
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "hard", ZFILE_LINKED_OK, &err), 0,
+                 "a caller may vouch for the links: %s", err.msg);
+    cr_expect_not(tu_exists(at("hard")));
+    cr_expect_eq(zfile_unlink_plain_at(top, "TOP", "sym", ZFILE_LINKED_OK, &err), ZE_CORRUPT,
+                 "never a symlink");
     close(top);
 }
 
@@ -455,5 +460,28 @@ Test(zfile, copy_fd_at_copies_all_and_never_writes_through_a_link)
     cr_expect(v && len == 9 && !memcmp(v, "untouched", 9), "the link's target is unchanged");
     free(v);
     close(in);
+    close(top);
+}
+
+Test(zfile, mktemp_at_makes_a_new_private_file)
+{
+    zerr err;
+    char a[16], b[16];
+    int top = open_top();
+    int fa = zfile_mktemp_at(top, "TOP", "blob", a, sizeof a, &err);
+    cr_assert_geq(fa, 0, "%s", err.msg);
+    int fb = zfile_mktemp_at(top, "TOP", "blob", b, sizeof b, &err);
+    cr_assert_geq(fb, 0, "%s", err.msg);
+    cr_expect_eq(strlen(a), 10);
+    cr_expect_eq(strncmp(a, "blob", 4), 0);
+    cr_expect_str_neq(a, b);
+    struct stat st;
+    cr_assert_eq(fstat(fa, &st), 0);
+    cr_expect(S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600);
+    cr_expect_eq(write(fa, "x", 1), 1, "open for writing");
+    cr_expect(tu_exists(at(a)) && tu_exists(at(b)));
+    close(fa);
+    close(fb);
+    cr_expect_eq(zfile_mktemp_at(top, "TOP", "blob", a, 10, &err), ZE_TOOBIG);
     close(top);
 }
