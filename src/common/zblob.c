@@ -81,7 +81,8 @@ const char *zblob_layout_name(zblob_layout layout)
     return layout == ZBLOB_LAWN ? "lawn" : "bushy";
 }
 
-/* The marker of dir, open (O_RDONLY or O_WRONLY) as a plain file. */
+/* The marker of dir, open (O_RDONLY or O_WRONLY) as a regular file: one to
+ * write must be plain, one to read may have other links (a backup's). */
 static int open_marker(const char *dir, int oflags, zerr *err)
 {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -89,8 +90,10 @@ static int open_marker(const char *dir, int oflags, zerr *err)
         return errno == ENOENT || errno == ENOTDIR
                    ? zerr_set(err, ZE_NOTFOUND, "%s: no layout marker", dir)
                    : zerr_sys(err, errno, "%s", dir);
-    int fd = zfile_open_plain_at(dfd, dir, ".layout", oflags, 0, NULL, err);
-    if (fd == ZE_NOTFOUND && (oflags & O_ACCMODE) != O_RDONLY) {
+    int writing = (oflags & O_ACCMODE) != O_RDONLY;
+    int fd = zfile_open_plain_at(dfd, dir, ".layout", oflags, writing ? 0 : ZFILE_LINKED_OK,
+                                 NULL, err);
+    if (fd == ZE_NOTFOUND && writing) {
         zerr_clear(err);
         fd = openat(dfd, ".layout", oflags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd < 0)

@@ -80,7 +80,8 @@ const char *zblob_layout_name(zblob_layout layout);
 /**
  * @brief The layout @p dir's .layout marker names.
  *
- * A marker that is a symlink or not a regular file is refused, not read.
+ * A marker that is a symlink or not a regular file is refused, not read (one
+ * with other hard links is read: a backup may share it).
  * @return 0; ZE_NOTFOUND when there is no marker (or no @p dir);
  *         ZE_INVAL when it names an unknown layout; ZE_CORRUPT when it is a
  *         symlink or not a regular file; ZE_IO when it cannot be read.
