@@ -194,7 +194,9 @@ static int store_blob_shared(zcl_client *c, uint64_t oid, uint64_t serial, const
     if (fd >= 0) {
         close(fd);
         unlink(tmp);
-        rc = zfile_copy(path, tmp, 0666, ZFILE_LINK, err);
+        /* A copy, not a link: the server takes only a file with one link
+         * (or it could be anyone's), and the caller's file stays its own. */
+        rc = zfile_copy(path, tmp, 0666, 0, err);
     }
     if (rc == 0)
         rc = zcl_store(c, oid, serial, data, len);

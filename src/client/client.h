@@ -313,9 +313,10 @@ int zcl_tpc_begin(zcl_client *c, const char *user, const char *description,
 /* storea: serial is the tid the change is based on (0 for a new object). */
 int zcl_store(zcl_client *c, uint64_t oid, uint64_t serial, const void *data, size_t len);
 /* Store a blob object: the record, then the file at path uploaded in
- * ZCL_BLOB_CHUNK pieces; with shared_blob_dir, the file is instead linked
- * (or copied) into the shared directory under a .tmp name and announced with
- * storeBlobShared. The caller keeps its file either way. ZE_IO if it can't
+ * ZCL_BLOB_CHUNK pieces; with shared_blob_dir, the file is instead copied
+ * (copy_file_range: a reflink where the file system has them) into the
+ * shared directory under a .tmp name and announced with storeBlobShared. The
+ * caller keeps its file either way. ZE_IO if it can't
  * be read. */
 int zcl_store_blob(zcl_client *c, uint64_t oid, uint64_t serial, const void *data,
                    size_t len, const char *path, zerr *err);
