@@ -22,7 +22,8 @@ static int install_blobs(store *s, store_txn *t, zerr *err)
     for (size_t i = 0; i < t->n_ops; i++) {
         txn_op *op = &t->ops[i];
         if (op->blob && !(op->state & OPF_DROPPED)) {
-            int rc = store__blob_place(s, op->blob, op->oid, t->tid, err);
+            int rc = store__blob_place(s, op->blob, !!(op->state & OPF_BLOB_LINKED), op->oid,
+                                       t->tid, err);
             if (rc)
                 return rc;
             free(op->blob);
@@ -31,7 +32,7 @@ static int install_blobs(store *s, store_txn *t, zerr *err)
     }
     for (size_t i = 0; i < t->n_gen; i++)
         if (t->gen[i].blob_src) {
-            int rc = store__blob_link(s, t->gen[i].oid, t->gen[i].blob_src, t->tid, err);
+            int rc = store__blob_copy(s, t->gen[i].oid, t->gen[i].blob_src, t->tid, err);
             if (rc)
                 return rc;
         }

@@ -42,6 +42,7 @@
 #include "common/zarray.h"
 #include "common/ztid.h"
 #include "pickle/record.h"
+#include "store/blob.h"
 
 #define PACK_CHUNK 1024     /* entries read per map section */
 #define PACK_BATCH 10000    /* records removed per write job (LMDB keeps its
@@ -673,19 +674,6 @@ static int delete_job(store *s, MDB_txn *txn, void *ud, zerr *err)
     return rc;
 }
 
-/* An object's blob folder, once its last blob is gone (best effort). */
-static void remove_blob_dir(pack_ctx *c, uint64_t oid)
-{
-    char path[4096];
-    if (store_blob_path(c->s, oid, 0, path, sizeof path))
-        return;
-    char *slash = strrchr(path, '/');
-    if (slash) {
-        *slash = 0;
-        rmdir(path);
-    }
-}
-
 /* Blob files go only after their records' removal is durable: a crash in
  * between leaves orphan files, never records without their file. */
 static void remove_blobs(pack_ctx *c)
@@ -696,7 +684,7 @@ static void remove_blobs(pack_ctx *c)
             !store__blob_remove(c->s, d->loc.oid, d->loc.tid, NULL))
             c->stats->blobs_removed++;
         if (d->last_of_oid)
-            remove_blob_dir(c, d->loc.oid);
+            store__blob_remove_dir(c->s, d->loc.oid);   /* its last blob is gone */
     }
 }
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "store/blob.h"
+
 int store_reader_new(store *s, store_reader **out, zerr *err)
 {
     *out = NULL;
@@ -189,8 +191,8 @@ int store_current_tid(store_reader *r, uint64_t oid, uint64_t *tid, zerr *err)
     return rc;
 }
 
-int store_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
-                    zerr *err)
+int store_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
+                    int *fd, zerr *err)
 {
     st_rec rec;
     store__reader_enter(r);
@@ -203,12 +205,25 @@ int store_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, s
                         (unsigned long long)oid, (unsigned long long)serial);
     if (store_blob_path(r->s, oid, serial, buf, cap))
         return zerr_set(err, ZE_TOOBIG, "blob path does not fit %zu bytes", cap);
-    if (access(buf, F_OK) == 0)
-        return 0;
+    int f = store__blob_open(r->s, oid, serial, err);
     /* An imported back-pointer may come without its own copy of the file. */
-    if (rec.kind == STORE_REC_BACKPTR && rec.data_tid &&
-        !store_blob_path(r->s, oid, rec.data_tid, buf, cap) && access(buf, F_OK) == 0)
-        return 0;
-    return zerr_set(err, ZE_NOTFOUND, "blob file of oid %016llx revision %016llx is missing",
-                    (unsigned long long)oid, (unsigned long long)serial);
+    if (f == ZE_NOTFOUND && rec.kind == STORE_REC_BACKPTR && rec.data_tid &&
+        !store_blob_path(r->s, oid, rec.data_tid, buf, cap))
+        f = store__blob_open(r->s, oid, rec.data_tid, err);
+    if (f == ZE_NOTFOUND)
+        return zerr_set(err, ZE_NOTFOUND, "blob file of oid %016llx revision %016llx is "
+                        "missing", (unsigned long long)oid, (unsigned long long)serial);
+    if (f < 0)
+        return f;
+    *fd = f;
+    return 0;
+}
+
+int store_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
+                    zerr *err)
+{
+    int fd = -1, rc = store_open_blob(r, oid, serial, buf, cap, &fd, err);
+    if (!rc)
+        close(fd);
+    return rc;
 }

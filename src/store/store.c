@@ -388,7 +388,7 @@ int store_open(store **out, const char *dir, const store_options *opt, zerr *err
     if (!s)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     s->opt = *opt;
-    s->lock_fd = -1;
+    s->lock_fd = s->blob_fd = s->tmp_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->oid_mu, NULL);
     pthread_cond_init(&s->wake, NULL);
@@ -438,6 +438,7 @@ void store_close(store *s)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    store__blob_close(s);
     oidmap_free(&s->pending);
     pthread_rwlock_destroy(&s->map_lock);
     pthread_cond_destroy(&s->done);

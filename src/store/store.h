@@ -233,10 +233,21 @@ int store_txn_store(store_txn *t, uint64_t oid, uint64_t serial,
                     const void *data, size_t len, zerr *err);
 /* As store_txn_store, with a blob: blob_path is a file the store takes over
  * (renamed into the blob dir at commit; it must be on the same filesystem or
- * it is copied). */
+ * it is copied). A file in the blob folder (a store_blob_tmpfile, or a shared
+ * folder's upload) is reached without following a link below that folder
+ * and must be a regular file with one link (or read-only for all): it is
+ * checked now, and again on the very file the commit moves. A file refused
+ * now gives ZE_NOTFOUND, or ZE_CORRUPT for a symlink, another kind of file, a
+ * file with other links or a linked oid folder, with a message naming it;
+ * nothing is queued and the file is left as it is. */
 int store_txn_store_blob(store_txn *t, uint64_t oid, uint64_t serial,
                          const void *data, size_t len, const char *blob_path,
                          zerr *err);
+/* store_txn_store_blob of the file a shared blob folder's client wrote as
+ * name in oid's folder (ZEO's storeBlobShared). A name that is not a plain
+ * file name (a '/', "." or "..") gives ZE_INVAL. */
+int store_txn_store_blob_shared(store_txn *t, uint64_t oid, uint64_t serial,
+                                const void *data, size_t len, const char *name, zerr *err);
 int store_txn_check_current(store_txn *t, uint64_t oid, uint64_t serial, zerr *err);
 int store_txn_delete(store_txn *t, uint64_t oid, uint64_t serial, zerr *err);
 /* restore: no conflict check. data NULL with prev_txn 0 writes a deletion;
@@ -254,7 +265,9 @@ int store_txn_undo(store_txn *t, uint64_t undo_tid, zerr *err);
 
 /* Exact-fidelity record for the converter: kind, back-pointer target
  * (back_tid, back_index) and prev_zero are written as given (data is used
- * for DATA only); no conflict check. */
+ * for DATA only); no conflict check. blob_path is checked as
+ * store_txn_store_blob's, except that the caller vouches for its other hard
+ * links (an import links the files it copies). */
 int store_txn_restore_record(store_txn *t, const store_record *rec,
                              const char *blob_path, zerr *err);
 
@@ -371,12 +384,25 @@ const uint64_t *store_txn_oids(store_txn *t, size_t *n);
 int store_blob_path(store *s, uint64_t oid, uint64_t tid, char *buf, size_t cap);
 /* Path of the blob file of revision (oid, serial) (loadBlob; an imported
  * back-pointer without its own file gives its target's file), ZE_NOTFOUND
- * when that revision has no blob or its file is missing. */
+ * when that revision has no blob or its file is missing, ZE_CORRUPT when its
+ * file or a folder on the way is a link or the file is not plain (a regular
+ * file with one link, or read-only for all: blob.h). */
 int store_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf,
                     size_t cap, zerr *err);
-/* A fresh temporary file name inside the blob dir's tmp folder (same
- * filesystem, so the commit can rename it). */
+/* As store_load_blob, and the file opened for reading (never through a link):
+ * *fd, which the caller closes. The path in buf is for messages. */
+int store_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
+                    int *fd, zerr *err);
+/* A new temporary file inside the blob dir's tmp folder (same filesystem, so
+ * the commit can rename it), created exclusively: its path in buf and *fd,
+ * open read-write, which the caller closes. ZE_READONLY in a read-only store. */
+int store_blob_tmpfile(store *s, char *buf, size_t cap, int *fd, zerr *err);
+/* store_blob_tmpfile, the file closed: only its name is wanted. */
 int store_blob_tmpname(store *s, char *buf, size_t cap, zerr *err);
+/* Remove an uncommitted file of the blob folder (a store_blob_tmpfile the
+ * store did not take over); a file that is no longer plain, or reached
+ * through a link, is left (ZE_CORRUPT). 0 also when it is gone. */
+int store_blob_discard(store *s, const char *path);
 
 /* ---- pack -------------------------------------------------------------- */
 

@@ -65,6 +65,8 @@
  * ---- blobs ----
  * DIR/blobs/.layout holds "bushy"; DIR/blobs/tmp/ holds temporary files. A
  * record with ST_RF_BLOB has a file at store_blob_path(oid, record tid).
+ * Shared-folder clients write in DIR/blobs: below it nothing is followed
+ * through a link (blob.h).
  *
  * ---- threads ----
  * One writer thread owns every LMDB write transaction. Everything that writes
@@ -238,6 +240,8 @@ struct store {
     char *dir;             /* database folder */
     char *blob_dir;        /* dir/blobs */
     char *blob_tmp;        /* dir/blobs/tmp */
+    int blob_fd;           /* dir/blobs, open; -1 when it is missing (read-only) */
+    int tmp_fd;            /* dir/blobs/tmp, open; -1 when read-only */
     store_options opt;
     int lock_fd;           /* dir/zeolite.lock, flock'ed when opt.exclusive; -1 */
 

@@ -3,12 +3,15 @@
  * vote.c, the LMDB writes in apply.c. */
 #include "store/txn.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/zarray.h"
+#include "common/zblob.h"
 #include "common/ztid.h"
+#include "store/blob.h"
 #include "store/writer.h"
 
 #define DEFAULT_MAX_RECORD 0x7fffffffu
@@ -40,7 +43,7 @@ int store_txn_begin(store *s, const store_txn_meta *meta, store_txn **out, zerr 
     t->status = status;
     t->explicit_tid = meta->tid != 0;
     t->tid = meta->tid;
-    txnbuf_init(&t->buf, s->blob_tmp, TXNBUF_SPILL);
+    txnbuf_init(&t->buf, s->tmp_fd, s->blob_tmp, TXNBUF_SPILL);
     if (zbuf_append(&t->meta, meta->user, meta->user_len) ||
         zbuf_append(&t->meta, meta->description, meta->description_len) ||
         zbuf_append(&t->meta, meta->extension, meta->extension_len)) {
@@ -90,10 +93,18 @@ static int buffer_data(store_txn *t, txn_op *op, const void *data, size_t len, z
     return txnbuf_append(&t->buf, data, len, &op->off, err);
 }
 
-static int take_blob(txn_op *op, const char *blob_path, zerr *err)
+/* Queue blob_path for op, checked now (store__blob_check) so that a file
+ * refused or missing fails where it is queued, not at commit. */
+static int take_blob(store_txn *t, txn_op *op, const char *blob_path, int linked_ok,
+                     zerr *err)
 {
     if (!blob_path)
         return 0;
+    int rc = store__blob_check(t->s, blob_path, linked_ok, op->oid, err);
+    if (rc)
+        return rc;
+    if (linked_ok)
+        op->state |= OPF_BLOB_LINKED;
     op->blob = strdup(blob_path);
     if (!op->blob)
         return zerr_set(err, ZE_NOMEM, "out of memory");
@@ -114,7 +125,7 @@ static int add_store(store_txn *t, uint64_t oid, uint64_t serial, const void *da
     op->serial = serial;
     uint64_t prev = 0;
     oidmap_get(&t->last_store, oid, &prev);
-    if ((rc = buffer_data(t, op, data, len, err)) || (rc = take_blob(op, blob_path, err)))
+    if ((rc = buffer_data(t, op, data, len, err)) || (rc = take_blob(t, op, blob_path, 0, err)))
         goto fail;
     if (oidmap_put(&t->last_store, oid, t->n_ops + 1)) {
         rc = zerr_set(err, ZE_NOMEM, "out of memory");
@@ -144,6 +155,19 @@ int store_txn_store_blob(store_txn *t, uint64_t oid, uint64_t serial, const void
     if (!blob_path)
         return zerr_set(err, ZE_INVAL, "store_blob without a blob file");
     return add_store(t, oid, serial, data, len, blob_path, err);
+}
+
+int store_txn_store_blob_shared(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
+                                size_t len, const char *name, zerr *err)
+{
+    char path[PATH_MAX];
+    if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return zerr_set(err, ZE_INVAL, "blob file name '%.80s' is not a plain file name", name);
+    if (zblob_oid_dir(t->s->blob_dir, ZBLOB_BUSHY, oid, path, sizeof path) ||
+        strlen(path) + 1 + strlen(name) >= sizeof path)
+        return zerr_set(err, ZE_TOOBIG, "blob file path too long");
+    strcat(strcat(path, "/"), name);
+    return store_txn_store_blob(t, oid, serial, data, len, path, err);
 }
 
 static int add_simple(store_txn *t, int type, int kind, uint64_t oid, uint64_t serial,
@@ -200,7 +224,7 @@ int store_txn_restore_record(store_txn *t, const store_record *rec, const char *
     if (rec->kind == STORE_REC_DATA &&
         (rc = buffer_data(t, op, rec->data.p, rec->data.len, err)))
         return rc;
-    if ((rc = take_blob(op, blob_path, err)))
+    if ((rc = take_blob(t, op, blob_path, 1, err)))
         return rc;
     if (rec->kind == STORE_REC_BACKPTR && !blob_path)
         op->rflags |= rec->has_blob ? ST_RF_BLOB : 0;
@@ -361,7 +385,7 @@ static void drop_blobs(store_txn *t)
 {
     for (size_t i = 0; i < t->n_ops; i++)
         if (t->ops[i].blob) {
-            unlink(t->ops[i].blob);
+            store__blob_discard(t->s, t->ops[i].blob, !!(t->ops[i].state & OPF_BLOB_LINKED));
             free(t->ops[i].blob);
             t->ops[i].blob = NULL;
         }

@@ -21,6 +21,7 @@ enum txn_op_type {
 
 #define OPF_CONFLICT 0x01   /* reported as a write conflict by the last vote */
 #define OPF_DROPPED 0x02    /* replaced by a later store after that conflict */
+#define OPF_BLOB_LINKED 0x04 /* the caller vouches for the blob file's other links */
 
 typedef struct txn_op {
     uint8_t type;          /* OP_* */

@@ -1,14 +1,18 @@
+#define _GNU_SOURCE /* O_TMPFILE */
 #include "store/txnbuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-void txnbuf_init(txnbuf *b, const char *tmpdir, size_t spill)
+#include "common/zfile.h"
+
+void txnbuf_init(txnbuf *b, int dirfd, const char *shown, size_t spill)
 {
-    *b = (txnbuf){ZBUF_INIT, -1, 0, tmpdir, spill};
+    *b = (txnbuf){ZBUF_INIT, -1, 0, dirfd, shown, spill};
 }
 
 void txnbuf_free(txnbuf *b)
@@ -37,14 +41,32 @@ static int write_all(int fd, const void *p, size_t n, uint64_t off, zerr *err)
     return 0;
 }
 
+/* An unnamed file in the folder: O_TMPFILE, else a new name removed at once. */
+static int temp_file(txnbuf *b, zerr *err)
+{
+    int dfd = b->dirfd >= 0 ? b->dirfd : AT_FDCWD;
+    const char *shown = b->dirfd >= 0 ? b->shown : "/tmp";
+    const char *where = b->dirfd >= 0 ? "." : "/tmp";
+    int fd = openat(dfd, where, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd >= 0 ? fd
+                       : zerr_sys(err, errno, "create transaction buffer file in %s", shown);
+    char name[16];
+    if (b->dirfd < 0 && (dfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return zerr_sys(err, errno, "open /tmp");
+    fd = zfile_mktemp_at(dfd, shown, "txn", name, sizeof name, err);
+    if (fd >= 0)
+        zfile_unlink_plain_at(dfd, shown, name, 0, NULL);
+    if (b->dirfd < 0)
+        close(dfd);
+    return fd;
+}
+
 static int spill(txnbuf *b, zerr *err)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/txnXXXXXX", b->tmpdir ? b->tmpdir : "/tmp");
-    int fd = mkstemp(path);
+    int fd = temp_file(b, err);
     if (fd < 0)
-        return zerr_sys(err, errno, "create transaction buffer file in %s", b->tmpdir);
-    unlink(path);
+        return fd;
     int rc = write_all(fd, b->mem.data, b->mem.len, 0, err);
     if (rc) {
         close(fd);

@@ -18,11 +18,14 @@ typedef struct txnbuf {
     zbuf mem;            /* contents while in memory */
     int fd;              /* temp file once spilled, else -1 */
     uint64_t size;       /* bytes appended */
-    const char *tmpdir;  /* where the temp file goes (borrowed) */
+    int dirfd;           /* the folder the temp file goes to (borrowed); -1: /tmp */
+    const char *shown;   /* its name in messages (borrowed) */
     size_t spill;        /* threshold */
 } txnbuf;
 
-void txnbuf_init(txnbuf *b, const char *tmpdir, size_t spill);
+/* The temp file has no name (O_TMPFILE), or one only while it is made:
+ * nothing in dirfd's folder, which others may write into, can reach it. */
+void txnbuf_init(txnbuf *b, int dirfd, const char *shown, size_t spill);
 void txnbuf_free(txnbuf *b);
 /* Append n bytes; *off gets their offset. */
 int txnbuf_append(txnbuf *b, const void *p, size_t n, uint64_t *off, zerr *err);
