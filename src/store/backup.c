@@ -1,7 +1,8 @@
 /* backup.c: store_backup, a hot copy of a live database with its blobs.
  *
  * The LMDB copy is one read snapshot (mdb_env_copy2). Blob files are
- * hard-linked (copied across filesystems) before and after it: every file a
+ * hard-linked (copied across filesystems; never through a link, blob.h)
+ * before and after it: every file a
  * record of the snapshot needs existed when its record committed, so one of
  * the two passes catches it, unless a pack removed it in between; the last
  * step therefore checks every blob record of the copy against the copied
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/zblob.h"
 #include "common/zfile.h"
 
 #define BLOB_DEPTH_MAX 9    /* bushy: 8 oid levels, then the files */
@@ -39,16 +41,39 @@ static int make_dest(const char *dest, int *created, zerr *err)
     return rc < 0 ? rc : 0;
 }
 
-/* A hard link, or a copy when linking is impossible (another filesystem),
- * made durable with the rest by sync_dest. A source that vanished meanwhile
- * is skipped (the final check decides), and so is a file copied already. */
-static int link_or_copy(const char *src, const char *dst, zerr *err)
+/* Link (or copy, when linking is impossible: another filesystem) the live
+ * file name of folder sfd to the same name in folder dfd, made durable with
+ * the rest by sync_dest. Only a plain file is taken, and the name linked must
+ * still be that file: a link planted in a shared blob folder is neither
+ * followed nor copied. A file that vanished or was refused is skipped (the
+ * final check decides), and so is a file copied already. */
+static int link_or_copy(int sfd, const char *src, int dfd, const char *dst, const char *name,
+                        zerr *err)
 {
-    int rc = zfile_copy(src, dst, 0444, ZFILE_LINK, err);
-    if (rc == ZE_NOTFOUND || rc == ZE_EXISTS) {
+    struct stat st, got;
+    int in = zfile_open_plain_at(sfd, src, name, O_RDONLY, 0, &st, err);
+    if (in == ZE_NOTFOUND || in == ZE_CORRUPT) {
         zerr_clear(err);
         return 0;
     }
+    if (in < 0)
+        return in;
+    int rc = 0;
+    if (linkat(sfd, name, dfd, name, 0) == 0) {
+        if (fstatat(dfd, name, &got, AT_SYMLINK_NOFOLLOW) == 0 && got.st_dev == st.st_dev &&
+            got.st_ino == st.st_ino)
+            goto done;
+        unlinkat(dfd, name, 0);   /* swapped meanwhile: this name was the copy's own */
+    } else if (errno == EEXIST) {
+        goto done;
+    }
+    rc = zfile_copy_fd_at(in, dfd, dst, name, 0444, 0, err);
+    if (rc == ZE_EXISTS) {
+        zerr_clear(err);
+        rc = 0;
+    }
+done:
+    close(in);
     return rc;
 }
 
@@ -65,13 +90,20 @@ static int join(char *buf, size_t cap, const char *a, const char *b, zerr *err)
     return 0;
 }
 
-/* Mirror the oid folders (0x..) and *.blob files of src into dst. */
-static int copy_blob_tree(const char *src, const char *dst, int depth, zerr *err)
+/* Mirror the oid folders (0x..) and *.blob files of the folder open as sfd,
+ * src, into dst, never through a link (the live folder may be shared). */
+static int copy_blob_tree(int sfd, const char *src, const char *dst, int depth, zerr *err)
 {
-    DIR *d = opendir(src);
-    if (!d)
-        return errno == ENOENT ? 0 : zerr_sys(err, errno, "backup: %s", src);
-    if (mkdir(dst, 0777) < 0 && errno != EEXIST) {
+    int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return zerr_sys(err, errno, "backup: %s", src);
+    }
+    int dfd = -1;
+    if ((mkdir(dst, 0777) < 0 && errno != EEXIST) ||
+        (dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         closedir(d);
         return zerr_sys(err, errno, "backup: create %s", dst);
     }
@@ -79,39 +111,48 @@ static int copy_blob_tree(const char *src, const char *dst, int depth, zerr *err
     struct dirent *e;
     int rc = 0;
     while (!rc && (e = readdir(d))) {
-        struct stat st;
         int folder = !strncmp(e->d_name, "0x", 2) && depth < BLOB_DEPTH_MAX;
         if (!folder && !is_blob_name(e->d_name))
             continue;   /* ., .., tmp/ (uncommitted), anything else */
         if ((rc = join(sp, sizeof sp, src, e->d_name, err)) ||
             (rc = join(dp, sizeof dp, dst, e->d_name, err)))
             break;
-        if (lstat(sp, &st) < 0)
-            continue;   /* removed meanwhile */
-        if (S_ISDIR(st.st_mode))
-            rc = folder ? copy_blob_tree(sp, dp, depth + 1, err) : 0;
-        else if (S_ISREG(st.st_mode) && is_blob_name(e->d_name))
-            rc = link_or_copy(sp, dp, err);
+        int sub = -1;
+        if (folder)
+            sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) {
+            rc = copy_blob_tree(sub, sp, dp, depth + 1, err);
+            close(sub);
+        } else if (is_blob_name(e->d_name)) {
+            rc = link_or_copy(dirfd(d), src, dfd, dst, e->d_name, err);
+        }
     }
+    close(dfd);
     closedir(d);
     return rc;
 }
 
 /* The marker and scratch folder a blob directory has (blob.h). */
-static int blob_skeleton(store *s, const char *dst, zerr *err)
+static int blob_skeleton(const char *dst, zerr *err)
 {
-    char sp[4096], dp[4096];
-    int rc = join(sp, sizeof sp, store_blob_dir(s), ".layout", err);
-    if (!rc)
-        rc = join(dp, sizeof dp, dst, ".layout", err);
-    if (!rc && (mkdir(dst, 0777) < 0 && errno != EEXIST))
+    char dp[4096];
+    int rc = 0;
+    if (mkdir(dst, 0777) < 0 && errno != EEXIST)
         rc = zerr_sys(err, errno, "backup: create %s", dst);
     if (!rc)
-        rc = link_or_copy(sp, dp, err);
+        rc = zblob_layout_write(dst, ZBLOB_BUSHY, err);
     if (!rc && (rc = join(dp, sizeof dp, dst, "tmp", err)) == 0 && mkdir(dp, 0777) < 0 &&
         errno != EEXIST)
         rc = zerr_sys(err, errno, "backup: create %s", dp);
     return rc;
+}
+
+/* Both passes over the live blob folder. */
+static int copy_blobs(store *s, const char *dst, zerr *err)
+{
+    if (s->blob_fd < 0)
+        return 0;
+    return copy_blob_tree(s->blob_fd, s->blob_dir, dst, 0, err);
 }
 
 static int copy_env(store *s, const char *dest, int compact, zerr *err)
@@ -145,9 +186,24 @@ static int check_blob(check_ctx *c, uint64_t oid, uint64_t tid)
         return rc;
     if (stat(dst, &st) == 0)
         return 0;
-    if ((rc = zfile_mkdirs_parent(dst, 0777, c->err)) ||
-        (rc = link_or_copy(src, dst, c->err)))
+    if ((rc = zfile_mkdirs_parent(dst, 0777, c->err)))
         return rc;
+    char *sname = strrchr(src, '/'), *dname = strrchr(dst, '/');
+    *sname++ = *dname++ = '\0';
+    int sfd = c->s->blob_fd < 0 ? -1 : zblob_oid_dir_open(c->s->blob_fd, c->s->blob_dir,
+                                                          ZBLOB_BUSHY, oid, 0, NULL);
+    int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd >= 0 && dfd >= 0)
+        rc = link_or_copy(sfd, src, dfd, dst, dname, c->err);
+    else if (dfd < 0)
+        rc = zerr_sys(c->err, errno, "backup: %s", dst);
+    if (sfd >= 0)
+        close(sfd);
+    if (dfd >= 0)
+        close(dfd);
+    if (rc)
+        return rc;
+    sname[-1] = dname[-1] = '/';
     if (stat(dst, &st) < 0)
         return zerr_set(c->err, ZE_NOTFOUND,
                         "backup: blob file %s is missing (removed by a pack during the "
@@ -227,10 +283,10 @@ int store_backup(store *s, const char *dest, int compact, zerr *err)
     if (rc)
         return rc;
     if ((rc = join(blobs, sizeof blobs, dest, "blobs", err)) ||
-        (rc = blob_skeleton(s, blobs, err)) ||
-        (rc = copy_blob_tree(store_blob_dir(s), blobs, 0, err)) ||
+        (rc = blob_skeleton(blobs, err)) ||
+        (rc = copy_blobs(s, blobs, err)) ||
         (rc = copy_env(s, dest, compact, err)) ||
-        (rc = copy_blob_tree(store_blob_dir(s), blobs, 0, err)) ||
+        (rc = copy_blobs(s, blobs, err)) ||
         (rc = check_copy(s, dest, blobs, err)) ||
         (rc = sync_dest(dest, err)))
         discard_dest(dest, created);
