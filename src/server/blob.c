@@ -10,8 +10,6 @@
 #include "server/server_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,27 +23,34 @@ void zsrv__blob_upload_discard(zsrv_conn *c)
         c->blob_fd = -1;
     }
     if (c->blob_tmp[0]) {
-        unlink(c->blob_tmp);
+        store_blob_discard(c->stor->st, c->blob_tmp);
         c->blob_tmp[0] = 0;
     }
 }
 
-/* A blob that cannot be written (a full disk) fails its transaction's vote,
- * as a bad argument of a queued call does: closing the connection would
- * reach the application as ClientDisconnected. The rest of the upload is
- * dropped. */
-static int upload_failed(zsrv_call *call)
+/* A blob that cannot be written (a full disk) or that the store refuses (a
+ * link in a shared folder) fails its transaction's vote, as a bad argument
+ * of a queued call does: closing the connection would reach the application
+ * as ClientDisconnected. */
+static int fail_vote(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     zsrv_txn *x = &c->txn;
-    zsrv__blob_upload_discard(c);
     zsrv__log(ZSRV_LOG_ERROR, "%s: %s", c->peer, call->err.msg);
     if (!x->active)
         return call->err.code;
     if (!x->deferred.code)
-        x->deferred = call->err;   /* ZE_IO or ZE_FULL: a StorageError */
-    x->blob_failed = 1;
+        x->deferred = call->err;   /* ZE_IO, ZE_FULL or ZE_CORRUPT: a StorageError */
     return 0;
+}
+
+/* fail_vote for an upload, whose rest is dropped. */
+static int upload_failed(zsrv_call *call)
+{
+    zsrv__blob_upload_discard(call->c);
+    int rc = fail_vote(call);
+    call->c->txn.blob_failed = call->c->txn.active;
+    return rc;
 }
 
 int zsrv__m_store_blob_start(zsrv_call *call)
@@ -56,18 +61,8 @@ int zsrv__m_store_blob_start(zsrv_call *call)
     c->txn.blob_failed = 0;
     if (c->blob_fd >= 0)
         return zerr_set(&call->err, ZE_PROTO, "storeBlobStart while another upload is open");
-    int rc = store_blob_tmpname(c->stor->st, c->blob_tmp, sizeof c->blob_tmp, &call->err);
-    if (rc < 0)
-        return rc;
-    /* store_blob_tmpname made the file, so no other upload can take it. */
-    c->blob_fd = open(c->blob_tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (c->blob_fd < 0) {
-        rc = zerr_sys(&call->err, errno, "cannot open %s", c->blob_tmp);
-        unlink(c->blob_tmp);
-        c->blob_tmp[0] = 0;
-        return rc;
-    }
-    return 0;
+    return store_blob_tmpfile(c->stor->st, c->blob_tmp, sizeof c->blob_tmp, &c->blob_fd,
+                              &call->err);
 }
 
 int zsrv__m_store_blob_chunk(zsrv_call *call)
@@ -120,9 +115,10 @@ int zsrv__m_store_blob_end(zsrv_call *call)
     c->blob_fd = -1;
     c->stor->stats.stores++;
     rc = store_txn_store_blob(x->t, oid, serial, data.p, data.len, c->blob_tmp, &call->err);
-    if (rc == 0)
-        c->blob_tmp[0] = 0;   /* the store owns the file now */
-    return rc;
+    if (rc < 0)
+        return upload_failed(call);
+    c->blob_tmp[0] = 0;   /* the store owns the file now */
+    return 0;
 }
 
 /* ZEO's rule for a shared-folder upload: a plain name ending in .tmp (or
@@ -152,14 +148,14 @@ int zsrv__m_store_blob_shared(zsrv_call *call)
         return call->err.code;
     if (!shared_name_ok(name))
         return zerr_set(&call->err, ZE_INVAL, "bad blob file name");
-    char path[4096];
-    if ((rc = store_blob_path(c->stor->st, oid, serial, path, sizeof path)) < 0)
-        return zerr_set(&call->err, rc, "blob path too long");
-    char *dir = dirname(path);
-    char full[4096 + 256];
-    snprintf(full, sizeof full, "%s/%.*s", dir, (int)name.len, (const char *)name.p);
+    char file[256];
+    snprintf(file, sizeof file, "%.*s", (int)name.len, (const char *)name.p);
     c->stor->stats.stores++;
-    return store_txn_store_blob(x->t, oid, serial, data.p, data.len, full, &call->err);
+    /* ZEO takes the file at vote: one missing, or refused, fails the vote. */
+    rc = store_txn_store_blob_shared(x->t, oid, serial, data.p, data.len, file, &call->err);
+    if (rc == ZE_NOTFOUND)   /* a missing file, not a missing object: no POSKeyError */
+        call->err.code = ZE_IO;
+    return rc < 0 ? fail_vote(call) : 0;
 }
 
 /* ---- download ---------------------------------------------------------- */
@@ -236,9 +232,10 @@ int zsrv__m_send_blob(zsrv_call *call)
     char path[4096];
     zerr err = {0};
     int fd = -1;
-    if (store_load_blob(c->stor->rd, oid, serial, path, sizeof path, &err) == 0)
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    rc = store_open_blob(c->stor->rd, oid, serial, path, sizeof path, &fd, &err);
+    if (rc == ZE_CORRUPT)   /* a link in a shared folder: never served */
+        zsrv__log(ZSRV_LOG_WARNING, "%s: sendBlob: %s", c->peer, err.msg);
+    if (rc < 0) {
         if (store_blob_path(c->stor->st, oid, serial, path, sizeof path) < 0)
             path[0] = 0;
         return missing_blob(call, path, oid, serial);
