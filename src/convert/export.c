@@ -9,6 +9,7 @@
 #include "convert/convert.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -91,9 +92,28 @@ static int blob_copied(exporter *ex, uint64_t oid, zerr *err)
     return 0;
 }
 
+/* Copy the store's file of (oid, tid), opened without following a link (a
+ * shared blob folder's clients write in it), to the new file dst. */
+static int copy_blob(store *s, uint64_t oid, uint64_t tid, char *dst, zerr *err)
+{
+    int in = store_blob_file_open(s, oid, tid, err);
+    if (in < 0)
+        return in;
+    char *name = strrchr(dst, '/');
+    *name++ = '\0';
+    int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = dfd < 0 ? zerr_sys(err, errno, "open %s", dst)
+                     : zfile_copy_fd_at(in, dfd, dst, name, 0444, 0, err);
+    name[-1] = '/';
+    if (dfd >= 0)
+        close(dfd);
+    close(in);
+    return rc;
+}
+
 static int export_blob(exporter *ex, const store_record *rec, zerr *err)
 {
-    char src[PATH_MAX], dst[PATH_MAX];
+    char dst[PATH_MAX];
     int rc = blob_copied(ex, rec->oid, err);
     if (rc)
         return rc < 0 ? rc : 0;
@@ -101,12 +121,11 @@ static int export_blob(exporter *ex, const store_record *rec, zerr *err)
         return zerr_set(err, ZE_INVAL, "oid 0x%016" PRIx64 " has a blob in transaction 0x%016"
                         PRIx64 ": give a target blob directory with --blobs", rec->oid,
                         rec->tid);
-    if (store_blob_path(ex->s, rec->oid, rec->tid, src, sizeof src) ||
-        zblob_path(ex->opt->blob_dir, ex->layout, rec->oid, rec->tid, dst, sizeof dst))
+    if (zblob_path(ex->opt->blob_dir, ex->layout, rec->oid, rec->tid, dst, sizeof dst))
         return zerr_set(err, ZE_TOOBIG, "blob path too long");
     rc = zfile_mkdirs_parent(dst, 0755, err);
     if (!rc)
-        rc = zfile_copy(src, dst, 0444, 0, err);
+        rc = copy_blob(ex->s, rec->oid, rec->tid, dst, err);
     if (!rc)
         ex->stats->blobs++;
     return rc;

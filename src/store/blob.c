@@ -249,7 +249,7 @@ int store__blob_copy(store *s, uint64_t oid, uint64_t src_tid, uint64_t dst_tid,
 
 /* ---- reading and removing committed files ------------------------------- */
 
-int store__blob_open(store *s, uint64_t oid, uint64_t tid, zerr *err)
+int store_blob_file_open(store *s, uint64_t oid, uint64_t tid, zerr *err)
 {
     char dir[PATH_MAX], name[ZBLOB_NAME_MAX];
     zblob_file_name(tid, name);

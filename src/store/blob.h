@@ -43,11 +43,6 @@ int store__blob_copy(store *s, uint64_t oid, uint64_t src_tid, uint64_t dst_tid,
  * transaction): only a plain file (linked_ok as for store__blob_check). */
 void store__blob_discard(store *s, const char *src, int linked_ok);
 
-/* Open the blob file of (oid, tid) for reading: a descriptor the caller
- * closes; ZE_NOTFOUND; ZE_CORRUPT when it, or a folder on the way, is a link
- * or not plain. */
-int store__blob_open(store *s, uint64_t oid, uint64_t tid, zerr *err);
-
 /* Remove oid's folder (not the bushy folders above it) when it is empty;
  * best effort, and never through a link. */
 void store__blob_remove_dir(store *s, uint64_t oid);

@@ -205,11 +205,11 @@ int store_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, s
                         (unsigned long long)oid, (unsigned long long)serial);
     if (store_blob_path(r->s, oid, serial, buf, cap))
         return zerr_set(err, ZE_TOOBIG, "blob path does not fit %zu bytes", cap);
-    int f = store__blob_open(r->s, oid, serial, err);
+    int f = store_blob_file_open(r->s, oid, serial, err);
     /* An imported back-pointer may come without its own copy of the file. */
     if (f == ZE_NOTFOUND && rec.kind == STORE_REC_BACKPTR && rec.data_tid &&
         !store_blob_path(r->s, oid, rec.data_tid, buf, cap))
-        f = store__blob_open(r->s, oid, rec.data_tid, err);
+        f = store_blob_file_open(r->s, oid, rec.data_tid, err);
     if (f == ZE_NOTFOUND)
         return zerr_set(err, ZE_NOTFOUND, "blob file of oid %016llx revision %016llx is "
                         "missing", (unsigned long long)oid, (unsigned long long)serial);

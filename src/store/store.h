@@ -393,6 +393,11 @@ int store_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf,
  * *fd, which the caller closes. The path in buf is for messages. */
 int store_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
                     int *fd, zerr *err);
+/* The blob file of (oid, tid), whatever its record, opened for reading
+ * without following a link (as store_open_blob): a descriptor the caller
+ * closes; ZE_NOTFOUND; ZE_CORRUPT when it, or a folder on the way, is a link
+ * or it is not plain. */
+int store_blob_file_open(store *s, uint64_t oid, uint64_t tid, zerr *err);
 /* A new temporary file inside the blob dir's tmp folder (same filesystem, so
  * the commit can rename it), created exclusively: its path in buf and *fd,
  * open read-write, which the caller closes. ZE_READONLY in a read-only store. */

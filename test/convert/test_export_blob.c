@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "convert/convert.h"
 #include "store/store.h"
@@ -139,4 +140,34 @@ Test(convert_export_blob, one_oid_stored_twice_with_a_blob_exports_two_records_o
     free(db);
     free(fs);
     free(bdir);
+}
+
+/* A blob file of the store swapped for a symlink to a file outside (a shared
+ * blob folder's clients can do that): the export refuses it rather than
+ * copy the outside file into the FileStorage's blobs. */
+Test(convert_export_blob, a_blob_file_that_is_a_link_fails_the_export)
+{
+    const char *const data[2] = {"blob record 1", "blob record 2"};
+    const char *const blobs[2] = {"first content", "second content"};
+    char *db = tu_path(tmp, "db"), *fs = tu_path(tmp, "out.fs"), *bdir = tu_path(tmp, "out.blobs");
+    char *secret = tu_path(tmp, "secret");
+    uint64_t oid = 7, tid = commit_blob_twice(db, oid, data, blobs);
+    char path[4096];
+    store *s;
+    store_options so = {.read_only = 1};
+    zerr err;
+    cr_assert_eq(store_open(&s, db, &so, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_blob_path(s, oid, tid, path, sizeof path), 0);
+    store_close(s);
+    cr_assert_eq(tu_write_file(secret, "secret", 6), 0);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(symlink(secret, path), 0);
+
+    zfs_export_opts eo = {.quiet = 1, .blob_dir = bdir};
+    cr_expect_eq(zfs_export(db, fs, &eo, NULL, &err), ZE_CORRUPT);
+    cr_expect(strstr(err.msg, "symbolic link"), "%s", err.msg);
+    free(db);
+    free(fs);
+    free(bdir);
+    free(secret);
 }
