@@ -132,6 +132,21 @@ Test(store_blob_links, a_tmp_folder_that_is_a_link_fails_the_open_and_is_not_emp
     stt_reopen(&f, NULL);
 }
 
+Test(store_blob_links, a_layout_marker_that_is_a_link_fails_the_open_and_is_not_written)
+{
+    char target[1024];
+    stt_close(&f);
+    snprintf(target, sizeof target, "%s/created", out);
+    cr_assert_eq(unlink(in_blobs(".layout")), 0);
+    cr_assert_eq(symlink(target, in_blobs(".layout")), 0);
+    store_options opt = {.create = 1, .no_sync = 1};
+    zerr e;
+    cr_expect_eq(store_open(&f.s, f.dir, &opt, &e), ZE_CORRUPT, "the open went through");
+    cr_expect(strstr(e.msg, ".layout is a symbolic link"), "%s", e.msg);
+    f.s = NULL;
+    cr_expect_eq(entries(out), 0, "the marker was written through the link");
+}
+
 Test(store_blob_links, the_start_up_sweep_never_follows_or_unlinks_a_link)
 {
     uint64_t t1 = commit_blob(5, 0, "kept");
