@@ -99,6 +99,7 @@ typedef struct pack_ctx {
     /* counts of one write job (it may run again after a map resize) */
     uint64_t job_records, job_objects, job_txns;
     uint64_t dangling;
+    uint64_t blobs_left;         /* blob files refused for removal (links) */
     uint64_t inlined;            /* back-pointers copied inline */
     store_pack_stats *stats;
     zerr *err;
@@ -680,9 +681,13 @@ static void remove_blobs(pack_ctx *c)
 {
     for (size_t i = 0; i < c->del.n; i++) {
         const pk_del *d = &c->del.v[i];
-        if (d->removed && (d->flags & ST_RF_BLOB) &&
-            !store__blob_remove(c->s, d->loc.oid, d->loc.tid, NULL))
+        zerr err;
+        int rc = d->removed && (d->flags & ST_RF_BLOB)
+                     ? store__blob_remove(c->s, d->loc.oid, d->loc.tid, &err) : 1;
+        if (rc == 0)
             c->stats->blobs_removed++;
+        else if (rc == ZE_CORRUPT && c->blobs_left++ < PACK_LOG_MAX)
+            pack_log(c, "%s: left in place", err.msg);
         if (d->last_of_oid)
             store__blob_remove_dir(c->s, d->loc.oid);   /* its last blob is gone */
     }
@@ -936,6 +941,9 @@ int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr
     int rc = run_pack(&c, pack_time);
     atomic_fetch_add(&s->pack_gen, 1);
     atomic_fetch_sub(&s->packs, 1);
+    if (c.blobs_left > PACK_LOG_MAX)
+        pack_log(&c, "%llu blob files that are links left in place in all",
+                 (unsigned long long)c.blobs_left);
     ctx_free(&c);
     stats->bytes_after = store_size_bytes(s);
     return rc;

@@ -593,6 +593,10 @@ Test(server_blobdir, pack_never_deletes_through_a_link)
     pack_now(&a);
     canary_intact(&c8);
     canary_intact(&c9);
+    char *log = th_log(&srv);
+    cr_expect(log && strstr(log, "symbolic link") && strstr(log, "2 hard links") &&
+                  strstr(log, "left in place"), "the log names what pack left: %s", log);
+    free(log);
     good_commit(&b);
     tc_close(&a);
     tc_close(&b);
