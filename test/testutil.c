@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -187,6 +188,66 @@ int tu_exists(const char *path)
 {
     struct stat st;
     return lstat(path, &st) == 0;
+}
+
+int tu_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+int tu_canary_note(tu_canary *c)
+{
+    free(c->data);
+    c->data = tu_read_file(c->path, &c->len);
+    return c->data && lstat(c->path, &c->st) == 0 ? 0 : -1;
+}
+
+int tu_canary_plant(tu_canary *c, const char *dir, const char *name, mode_t mode)
+{
+    char text[300];
+    memset(c, 0, sizeof *c);
+    snprintf(c->path, sizeof c->path, "%s/%s", dir, name);
+    snprintf(text, sizeof text, "canary %s: nothing may touch it\n", name);
+    if (tu_write_file(c->path, text, strlen(text)) || chmod(c->path, mode))
+        return -1;
+    return tu_canary_note(c);
+}
+
+int tu_canary_changed(const tu_canary *c, char *why, size_t cap)
+{
+    struct stat st;
+    size_t len = 0;
+    uint8_t *now = NULL;
+    if (lstat(c->path, &st) < 0)
+        snprintf(why, cap, "%s was removed", c->path);
+    else if (st.st_ino != c->st.st_ino)
+        snprintf(why, cap, "%s was replaced", c->path);
+    else if (st.st_mode != c->st.st_mode)
+        snprintf(why, cap, "%s: mode %o became %o", c->path, (unsigned)c->st.st_mode & 07777,
+                 (unsigned)st.st_mode & 07777);
+    else if (st.st_nlink != c->st.st_nlink)
+        snprintf(why, cap, "%s: %lu links became %lu", c->path, (unsigned long)c->st.st_nlink,
+                 (unsigned long)st.st_nlink);
+    else if (!(now = tu_read_file(c->path, &len)) || len != c->len ||
+             memcmp(now, c->data, len))
+        snprintf(why, cap, "%s was rewritten", c->path);
+    else
+        why = NULL;
+    free(now);
+    return why != NULL;
+}
+
+void tu_canary_free(tu_canary *c)
+{
+    free(c->data);
+    c->data = NULL;
 }
 
 int tu_same_file(const char *a, const char *b)

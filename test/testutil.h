@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Make a fresh empty directory under $TMPDIR (or /tmp); returns a malloc'd path. */
@@ -22,6 +23,25 @@ int tu_same_file(const char *a, const char *b);
 uint8_t *tu_read_file(const char *path, size_t *len);
 /* Write bytes to a file (created or truncated); 0 on success. */
 int tu_write_file(const char *path, const void *p, size_t len);
+/* Entries of folder dir but . and .. (-1 when it cannot be read). */
+int tu_count_entries(const char *dir);
+
+/* A canary: a file planted outside a program's folder, whose mode, links,
+ * inode and contents a test checks afterwards. */
+typedef struct tu_canary {
+    char path[1024];
+    struct stat st;      /* as last noted */
+    uint8_t *data;       /* its contents then (malloc'd) */
+    size_t len;
+} tu_canary;
+/* Write dir/name (a line naming it) with mode, and note it. 0, or -1. */
+int tu_canary_plant(tu_canary *c, const char *dir, const char *name, mode_t mode);
+/* Note its state now: what the test did to it as the attacker counts. 0, or -1. */
+int tu_canary_note(tu_canary *c);
+/* 0 when it is as noted; 1 (why says what changed) when not. */
+int tu_canary_changed(const tu_canary *c, char *why, size_t cap);
+void tu_canary_free(tu_canary *c);
+
 /* Path of the built zeolite executable (ZEOLITE_BIN or the build tree). */
 const char *tu_zeolite_bin(void);
 

@@ -8,7 +8,6 @@
  * the attack. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,24 +21,32 @@
 #include "testutil.h"
 
 static th_server srv;
-
-static void stop(void)
-{
-    th_free(&srv);
-}
-
-TestSuite(server_blobdir, .fini = stop, .timeout = 60);
-
-static void start(void)
-{
-    cr_assert_eq(th_start(&srv, NULL), 0, "server did not start");
-}
+static tc a, b;          /* the attacker, and a well-behaved client */
+static char out[1024];   /* a folder outside the server's */
 
 static void client(tc *c)
 {
     cr_assert_eq(tc_connect(c, srv.port, PROTO_PICKLE, NULL), 0);
     cr_assert_geq(tc_register(c), 0);
 }
+
+static void setup(void)
+{
+    cr_assert_eq(th_start(&srv, NULL), 0, "server did not start");
+    client(&a);
+    client(&b);
+    snprintf(out, sizeof out, "%s/outside", srv.dir);
+    cr_assert_eq(zfile_mkdirs(out, 0755, NULL), 0, "%s", out);
+}
+
+static void teardown(void)
+{
+    tc_close(&a);
+    tc_close(&b);
+    th_free(&srv);
+}
+
+TestSuite(server_blobdir, .init = setup, .fini = teardown, .timeout = 60);
 
 /* ---- files inside and outside the server's folder ----------------------- */
 
@@ -63,69 +70,22 @@ static void blob_file(uint64_t oid, uint64_t tid, char *buf, size_t cap)
     cr_assert_eq(zblob_path(blobs, ZBLOB_BUSHY, oid, tid, buf, cap), 0);
 }
 
-/* A folder outside the server's database folder. */
-static void outside(char *buf, size_t cap, const char *name)
+static void canary_plant(tu_canary *c, const char *dir, const char *name, mode_t mode)
 {
-    snprintf(buf, cap, "%s/%s", srv.dir, name);
-    cr_assert_eq(zfile_mkdirs(buf, 0755, NULL), 0, "%s", buf);
+    cr_assert_eq(tu_canary_plant(c, dir, name, mode), 0, "%s/%s", dir, name);
 }
 
-typedef struct canary {
-    char path[1024];
-    struct stat st;   /* as the attack found it */
-    uint8_t *data;
-    size_t len;
-} canary;
-
-/* Take the canary's state now: the attacker's own links count as found. */
-static void canary_note(canary *c)
+/* The attacker's own links to it count as found. */
+static void canary_note(tu_canary *c)
 {
-    cr_assert_eq(lstat(c->path, &c->st), 0, "%s", c->path);
-    free(c->data);
-    c->data = tu_read_file(c->path, &c->len);
-    cr_assert(c->data, "%s", c->path);
+    cr_assert_eq(tu_canary_note(c), 0, "%s", c->path);
 }
 
-static void canary_plant(canary *c, const char *dir, const char *name, mode_t mode)
+static void canary_intact(tu_canary *c)
 {
-    memset(c, 0, sizeof *c);
-    snprintf(c->path, sizeof c->path, "%s/%s", dir, name);
-    char text[128];
-    snprintf(text, sizeof text, "canary %s: nothing the server may touch\n", name);
-    cr_assert_eq(tu_write_file(c->path, text, strlen(text)), 0);
-    cr_assert_eq(chmod(c->path, mode), 0);
-    canary_note(c);
-}
-
-static void canary_intact(canary *c)
-{
-    struct stat st;
-    cr_assert_eq(lstat(c->path, &st), 0, "canary %s was removed", c->path);
-    cr_expect_eq(st.st_mode, c->st.st_mode, "canary %s: mode %o became %o", c->path,
-                 (unsigned)c->st.st_mode & 07777, (unsigned)st.st_mode & 07777);
-    cr_expect_eq(st.st_nlink, c->st.st_nlink, "canary %s: %lu links became %lu", c->path,
-                 (unsigned long)c->st.st_nlink, (unsigned long)st.st_nlink);
-    cr_expect_eq(st.st_ino, c->st.st_ino, "canary %s was replaced", c->path);
-    size_t len;
-    uint8_t *now = tu_read_file(c->path, &len);
-    cr_expect(now && len == c->len && !memcmp(now, c->data, len), "canary %s was rewritten",
-              c->path);
-    free(now);
-    free(c->data);
-    c->data = NULL;
-}
-
-/* Entries of dir (-1 when it cannot be read). */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
+    char why[1200];
+    cr_expect(!tu_canary_changed(c, why, sizeof why), "canary %s", why);
+    tu_canary_free(c);
 }
 
 /* ---- the protocol ------------------------------------------------------- */
@@ -167,9 +127,9 @@ static const char *error_text(const zv *reply)
 {
     static char buf[1024];
     buf[0] = 0;
-    if (zv_is_seq(reply) && reply->u.seq.n == 2 && zv_is_seq(reply->u.seq.items[1]) &&
-        reply->u.seq.items[1]->u.seq.n >= 1 && reply->u.seq.items[1]->u.seq.items[0]->type == ZV_STR) {
-        const zv *s = reply->u.seq.items[1]->u.seq.items[0];
+    const zv *args = zv_is_seq(reply) && reply->u.seq.n == 2 ? reply->u.seq.items[1] : NULL;
+    if (args && zv_is_seq(args) && args->u.seq.n >= 1 && args->u.seq.items[0]->type == ZV_STR) {
+        const zv *s = args->u.seq.items[0];
         snprintf(buf, sizeof buf, "%.*s", (int)s->u.s.len, (const char *)s->u.s.p);
     }
     return buf;
@@ -267,90 +227,61 @@ static uint64_t commit_upload(tc *c, int64_t txn, uint64_t oid, uint64_t serial,
 
 /* ---- shared uploads ----------------------------------------------------- */
 
-Test(server_blobdir, a_symlink_as_the_shared_upload_file_fails_the_vote)
+/* The attacker plants oid's upload file "evil.tmp" as plant(canary, file)
+ * (symlink or link) and queues it with storeBlobShared while a well-behaved
+ * client commits: the vote must fail with a StorageError naming the file
+ * and why. Where it passes (the hole), tpc_finish and sendBlob show the rest:
+ * the canary chmod'ed and served. */
+static void shared_attack(uint64_t oid, mode_t mode, int (*plant)(const char *, const char *),
+                          const char *why)
 {
-    start();
-    tc a, b;
-    client(&a);
-    client(&b);
-    char out[1024], dir[1024], evil[1200];
-    outside(out, sizeof out, "outside");
-    canary c;
-    canary_plant(&c, out, "secret", 0644);
-    oid_dir(1, dir, sizeof dir);
+    char dir[1024], evil[1200];
+    tu_canary c;
+    canary_plant(&c, out, "secret", mode);
+    oid_dir(oid, dir, sizeof dir);
     cr_assert_eq(zfile_mkdirs(dir, 0755, NULL), 0);
     snprintf(evil, sizeof evil, "%s/evil.tmp", dir);
-    cr_assert_eq(symlink(c.path, evil), 0);
+    cr_assert_eq(plant(c.path, evil), 0);
+    canary_note(&c);
 
     begin(&a, 1);
-    store_shared(&a, 1, 1, 0, "evil.tmp");
+    store_shared(&a, 1, oid, 0, "evil.tmp");
     good_commit(&b);
     int64_t flag;
     zv *r = txn_call(&a, "vote", 1, &flag);
-    cr_expect_eq(flag, 2, "the vote accepted a symlink as the upload file");
+    cr_expect_eq(flag, 2, "the vote accepted the planted file (%s)", why);
     if (flag == 2) {
         cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.StorageError");
-        cr_expect(strstr(error_text(r), evil) && strstr(error_text(r), "symbolic link"),
+        cr_expect(strstr(error_text(r), evil) && strstr(error_text(r), why),
                   "the message names the file and why: %s", error_text(r));
     } else {
         r = txn_call(&a, "tpc_finish", 1, &flag);
-        char *got;
+        char *got = NULL;
         size_t len;
         const char *cls;
-        if (flag == 0 && send_blob(&b, 1, tv_u64(r), &got, &len, &cls))
+        if (flag == 0 && send_blob(&b, oid, tv_u64(r), &got, &len, &cls))
             cr_expect(!strstr(got, "canary"), "sendBlob served the outside file: %s", got);
+        free(got);
     }
     canary_intact(&c);
-    char target[1100];
-    ssize_t n = readlink(evil, target, sizeof target - 1);
-    cr_expect(n > 0 && (size_t)n == strlen(c.path), "the planted link was left where it was");
+    cr_expect(tu_exists(evil), "the planted file was left where it was");
     good_commit(&b);
-    tc_close(&a);
-    tc_close(&b);
+}
+
+Test(server_blobdir, a_symlink_as_the_shared_upload_file_fails_the_vote)
+{
+    shared_attack(1, 0644, symlink, "symbolic link");
 }
 
 Test(server_blobdir, a_hard_link_as_the_shared_upload_file_fails_the_vote)
 {
-    start();
-    tc a, b;
-    client(&a);
-    client(&b);
-    char out[1024], dir[1024], evil[1200];
-    outside(out, sizeof out, "outside");
-    canary c;
-    canary_plant(&c, out, "private", 0600);
-    oid_dir(2, dir, sizeof dir);
-    cr_assert_eq(zfile_mkdirs(dir, 0755, NULL), 0);
-    snprintf(evil, sizeof evil, "%s/evil.tmp", dir);
-    cr_assert_eq(link(c.path, evil), 0);
-    canary_note(&c);   /* two links now, by the attacker's hand */
-
-    begin(&a, 1);
-    store_shared(&a, 1, 2, 0, "evil.tmp");
-    good_commit(&b);
-    int64_t flag;
-    zv *r = txn_call(&a, "vote", 1, &flag);
-    cr_expect_eq(flag, 2, "the vote accepted a hard link to an outside file");
-    if (flag == 2)
-        cr_expect(strstr(error_text(r), evil) && strstr(error_text(r), "links"),
-                  "the message names the file and why: %s", error_text(r));
-    else
-        txn_call(&a, "tpc_finish", 1, &flag);
-    canary_intact(&c);
-    good_commit(&b);
-    tc_close(&a);
-    tc_close(&b);
+    shared_attack(2, 0600, link, "2 hard links");
 }
 
 Test(server_blobdir, an_upload_file_swapped_for_a_symlink_after_the_vote_fails_the_commit)
 {
-    start();
-    tc a, b;
-    client(&a);
-    client(&b);
-    char out[1024], dir[1024], good[1200], evil[1200];
-    outside(out, sizeof out, "outside");
-    canary c;
+    char dir[1024], good[1200], evil[1200];
+    tu_canary c;
     canary_plant(&c, out, "secret", 0644);
     oid_dir(3, dir, sizeof dir);
     cr_assert_eq(zfile_mkdirs(dir, 0755, NULL), 0);
@@ -373,16 +304,10 @@ Test(server_blobdir, an_upload_file_swapped_for_a_symlink_after_the_vote_fails_t
         cr_expect(strstr(error_text(r), "symbolic link"), "why: %s", error_text(r));
     canary_intact(&c);
     good_commit(&b);
-    tc_close(&a);
-    tc_close(&b);
 }
 
 Test(server_blobdir, a_missing_shared_upload_file_fails_the_vote_and_a_real_one_commits)
 {
-    start();
-    tc a, b;
-    client(&a);
-    client(&b);
     char dir[1024], file[1200];
     oid_dir(4, dir, sizeof dir);
     snprintf(file, sizeof file, "%s/gone.tmp", dir);
@@ -413,8 +338,6 @@ Test(server_blobdir, a_missing_shared_upload_file_fails_the_vote_and_a_real_one_
     cr_expect(len == 14 && !memcmp(got, "shared content", 14));
     free(got);
     good_commit(&b);
-    tc_close(&a);
-    tc_close(&b);
 }
 
 /* ---- oid folders that are links ---------------------------------------- */
@@ -431,13 +354,7 @@ static void link_oid_dir(uint64_t oid, const char *dir)
 
 Test(server_blobdir, an_oid_folder_that_is_a_symlink_gets_no_new_blob)
 {
-    start();
-    tc a, b;
-    client(&a);
-    client(&b);
-    char out[1024];
-    outside(out, sizeof out, "outside");
-    canary c;
+    tu_canary c;
     canary_plant(&c, out, "keep", 0644);
     link_oid_dir(5, out);
 
@@ -456,7 +373,7 @@ Test(server_blobdir, an_oid_folder_that_is_a_symlink_gets_no_new_blob)
     else
         txn_call(&a, "tpc_finish", 1, &flag);
     tc_reset(&a);
-    cr_expect_eq(count_entries(out), 1, "a blob was written in the outside folder");
+    cr_expect_eq(tu_count_entries(out), 1, "a blob was written in the outside folder");
 
     /* ... and a shared one named in it. */
     char up[1200];
@@ -468,22 +385,15 @@ Test(server_blobdir, an_oid_folder_that_is_a_symlink_gets_no_new_blob)
     cr_expect_eq(flag, 2, "the vote accepted an upload file in a linked oid folder");
     if (flag != 2)
         txn_call(&a, "tpc_finish", 2, &flag);
-    cr_expect_eq(count_entries(out), 2, "a blob was written in the outside folder");
+    cr_expect_eq(tu_count_entries(out), 2, "a blob was written in the outside folder");
     cr_expect(tu_exists(up), "the outside file was moved");
     canary_intact(&c);
     good_commit(&b);
-    tc_close(&a);
-    tc_close(&b);
 }
 
 Test(server_blobdir, an_intermediate_bushy_folder_that_is_a_symlink_is_refused)
 {
-    start();
-    tc a, b;
-    client(&a);
-    client(&b);
-    char out[1024], top[1024];
-    outside(out, sizeof out, "outside");
+    char top[1024];
     blobs_path(top, sizeof top, "0x00");
     cr_assert_eq(zfile_rm_rf(top, NULL), 0);
     cr_assert_eq(symlink(out, top), 0);
@@ -492,23 +402,16 @@ Test(server_blobdir, an_intermediate_bushy_folder_that_is_a_symlink_is_refused)
     store_upload(&a, 1, 6, 0, "blob body");
     good_commit(&b);
     vote_fails(&a, 1, "ZODB.POSException.StorageError", "symbolic link");
-    cr_expect_eq(count_entries(out), 0, "folders or blobs were made in the outside folder");
+    cr_expect_eq(tu_count_entries(out), 0, "folders or blobs were made in the outside folder");
     good_commit(&b);
-    tc_close(&a);
-    tc_close(&b);
 }
 
 /* ---- sendBlob ----------------------------------------------------------- */
 
 Test(server_blobdir, send_blob_never_serves_through_a_link)
 {
-    start();
-    tc a, b;
-    client(&a);
-    client(&b);
-    char out[1024], path[1200];
-    outside(out, sizeof out, "outside");
-    canary c;
+    char path[1200];
+    tu_canary c;
     canary_plant(&c, out, "private", 0600);
 
     /* The committed file becomes a symlink to the canary. */
@@ -528,15 +431,13 @@ Test(server_blobdir, send_blob_never_serves_through_a_link)
     /* Then the oid folder is a symlink to a folder holding a file of that name. */
     char name[64];
     snprintf(name, sizeof name, "%s", strrchr(path, '/') + 1);
-    canary d;
+    tu_canary d;
     canary_plant(&d, out, name, 0644);
     link_oid_dir(7, out);
     send_blob_refused(&b, 7, tid);
     canary_intact(&c);
     canary_intact(&d);
     good_commit(&b);
-    tc_close(&a);
-    tc_close(&b);
 }
 
 /* ---- pack --------------------------------------------------------------- */
@@ -556,12 +457,7 @@ static void pack_now(tc *c)
 
 Test(server_blobdir, pack_never_deletes_through_a_link)
 {
-    start();
-    tc a, b;
-    client(&a);
-    client(&b);
-    char out[1024], path[1200];
-    outside(out, sizeof out, "outside");
+    char path[1200];
 
     /* Two revisions of oid 8 and of oid 9: pack removes the first of each. */
     uint64_t t8 = commit_upload(&a, 1, 8, 0, "first of 8");
@@ -572,7 +468,7 @@ Test(server_blobdir, pack_never_deletes_through_a_link)
     /* Oid 8's folder becomes a symlink to an outside folder holding a file
      * named as its first revision's blob. */
     blob_file(8, t8, path, sizeof path);
-    canary c8;
+    tu_canary c8;
     canary_plant(&c8, out, strrchr(path, '/') + 1, 0644);
     char moved[1024];
     snprintf(moved, sizeof moved, "%s/moved", srv.dir);
@@ -582,7 +478,7 @@ Test(server_blobdir, pack_never_deletes_through_a_link)
     cr_assert_eq(symlink(out, dir8), 0);
 
     /* Oid 9's first blob becomes a hard link to another outside file. */
-    canary c9;
+    tu_canary c9;
     canary_plant(&c9, out, "linked", 0600);
     blob_file(9, t9, path, sizeof path);
     cr_assert_eq(unlink(path), 0);
@@ -598,6 +494,4 @@ Test(server_blobdir, pack_never_deletes_through_a_link)
                   strstr(log, "left in place"), "the log names what pack left: %s", log);
     free(log);
     good_commit(&b);
-    tc_close(&a);
-    tc_close(&b);
 }

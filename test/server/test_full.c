@@ -3,13 +3,13 @@
  * grow. A commit that does not fit fails with a clear error; the server and
  * its other clients go on; nothing that was acknowledged is lost. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "helpers.h"
+#include "testutil.h"
 
 #define LIMIT (2u << 20)      /* bytes any one file of the server may reach */
 #define RECORD (48u << 10)    /* each commit stores one record this big */
@@ -43,19 +43,6 @@ static void client(tc *c)
 {
     cr_assert_eq(tc_connect(c, srv.port, PROTO_PICKLE, NULL), 0);
     cr_assert_geq(tc_register(c), 0);
-}
-
-/* Files in dir (-1 when it cannot be read). */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
 }
 
 /* Commit oid with a RECORD-sized value starting with its number; the tid,
@@ -169,6 +156,6 @@ Test(server_full, a_blob_that_does_not_fit_fails_the_vote_not_the_connection)
     cr_expect_neq(tc_commit_one(&a, 2, 1, 0, "small"), 0);
     char tmp[1024];
     snprintf(tmp, sizeof tmp, "%s/db/blobs/tmp", srv.dir);
-    cr_expect_eq(count_entries(tmp), 0, "the partial blob file was removed");
+    cr_expect_eq(tu_count_entries(tmp), 0, "the partial blob file was removed");
     tc_close(&a);
 }

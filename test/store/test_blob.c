@@ -132,10 +132,18 @@ Test(store_blob, undo_copies_the_blob_under_the_undo_tid)
     char path[512];
     store_reader_refresh(f.r, &e);
     cr_assert_eq(store_load_blob(f.r, 5, u, path, sizeof path, &e), 0, "%s", e.msg);
-    char want[512];
+    char want[512], first[512];
     store_blob_path(f.s, 5, u, want, sizeof want);
     cr_assert_str_eq(path, want);
     expect_file(path, "first");
+    /* A copy, not a link: a file with other links is refused in a blob
+     * folder, and could be one from elsewhere. */
+    store_blob_path(f.s, 5, t1, first, sizeof first);
+    struct stat a, b;
+    cr_assert_eq(stat(first, &a), 0);
+    cr_assert_eq(stat(path, &b), 0);
+    cr_expect(a.st_nlink == 1 && b.st_nlink == 1 && a.st_ino != b.st_ino);
+    cr_expect_eq(b.st_mode & 0777, 0444);
 }
 
 Test(store_blob, refuses_another_layout)

@@ -4,7 +4,6 @@
  * planted outside the store keep their mode, links and contents. */
 #include "storetest.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -47,48 +46,22 @@ static const char *in_blobs(const char *rel)
     return b;
 }
 
-typedef struct canary {
-    char path[1024];
-    struct stat st;
-} canary;
-
-static void plant(canary *c, const char *name, mode_t mode)
+static void plant(tu_canary *c, const char *name, mode_t mode)
 {
-    snprintf(c->path, sizeof c->path, "%s/%s", out, name);
-    cr_assert_eq(tu_write_file(c->path, "canary", 6), 0);
-    cr_assert_eq(chmod(c->path, mode), 0);
-    cr_assert_eq(lstat(c->path, &c->st), 0);
+    cr_assert_eq(tu_canary_plant(c, out, name, mode), 0, "%s/%s", out, name);
 }
 
 /* Its state now counts: the links the test made as the attacker. */
-static void note(canary *c)
+static void note(tu_canary *c)
 {
-    cr_assert_eq(lstat(c->path, &c->st), 0);
+    cr_assert_eq(tu_canary_note(c), 0, "%s", c->path);
 }
 
-static void intact(const canary *c)
+static void intact(tu_canary *c)
 {
-    struct stat st;
-    cr_assert_eq(lstat(c->path, &st), 0, "%s was removed", c->path);
-    cr_expect_eq(st.st_mode, c->st.st_mode, "%s: mode %o became %o", c->path,
-                 (unsigned)c->st.st_mode & 07777, (unsigned)st.st_mode & 07777);
-    cr_expect_eq(st.st_nlink, c->st.st_nlink, "%s: %lu links became %lu", c->path,
-                 (unsigned long)c->st.st_nlink, (unsigned long)st.st_nlink);
-    size_t n;
-    uint8_t *p = tu_read_file(c->path, &n);
-    cr_expect(p && n == 6 && !memcmp(p, "canary", 6), "%s was rewritten", c->path);
-    free(p);
-}
-
-static int entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d, "%s", dir);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
+    char why[1200];
+    cr_expect(!tu_canary_changed(c, why, sizeof why), "%s", why);
+    tu_canary_free(c);
 }
 
 static uint64_t commit_blob(uint64_t oid, uint64_t serial, const char *text)
@@ -115,7 +88,7 @@ static void link_oid_dir(uint64_t oid)
 
 Test(store_blob_links, a_tmp_folder_that_is_a_link_fails_the_open_and_is_not_emptied)
 {
-    canary c;
+    tu_canary c;
     plant(&c, "keep", 0644);
     stt_close(&f);
     cr_assert_eq(rmdir(in_blobs("tmp")), 0);
@@ -126,7 +99,7 @@ Test(store_blob_links, a_tmp_folder_that_is_a_link_fails_the_open_and_is_not_emp
     cr_expect(strstr(e.msg, in_blobs("tmp")) && strstr(e.msg, "symbolic link"), "%s", e.msg);
     f.s = NULL;
     intact(&c);
-    cr_expect_eq(entries(out), 1);
+    cr_expect_eq(tu_count_entries(out), 1);
     /* With the link gone, the store opens. */
     cr_assert_eq(unlink(in_blobs("tmp")), 0);
     stt_reopen(&f, NULL);
@@ -144,7 +117,7 @@ Test(store_blob_links, a_layout_marker_that_is_a_link_fails_the_open_and_is_not_
     cr_expect_eq(store_open(&f.s, f.dir, &opt, &e), ZE_CORRUPT, "the open went through");
     cr_expect(strstr(e.msg, ".layout is a symbolic link"), "%s", e.msg);
     f.s = NULL;
-    cr_expect_eq(entries(out), 0, "the marker was written through the link");
+    cr_expect_eq(tu_count_entries(out), 0, "the marker was written through the link");
 }
 
 Test(store_blob_links, the_start_up_sweep_never_follows_or_unlinks_a_link)
@@ -156,7 +129,7 @@ Test(store_blob_links, the_start_up_sweep_never_follows_or_unlinks_a_link)
      * hard link to a file outside, in oid 5's folder. */
     store_blob_path(f.s, 5, t1 + 1, orphan, sizeof orphan);
     cr_assert_eq(tu_write_file(orphan, "x", 1), 0);
-    canary hard, far;
+    tu_canary hard, far;
     plant(&hard, "private", 0600);
     store_blob_path(f.s, 5, t1 + 2, linked, sizeof linked);
     cr_assert_eq(link(hard.path, linked), 0);
@@ -177,7 +150,7 @@ Test(store_blob_links, the_start_up_sweep_never_follows_or_unlinks_a_link)
 
 Test(store_blob_links, a_queued_blob_is_checked_where_it_is_queued)
 {
-    canary c;
+    tu_canary c;
     plant(&c, "secret", 0600);
     char tmp[1024], dir[1024];
     zerr e;
@@ -215,26 +188,6 @@ Test(store_blob_links, a_queued_blob_is_checked_where_it_is_queued)
     cr_expect_eq(stt_load(f.r, 3, STORE_TID_MAX, NULL, 0, NULL, NULL), ZE_NOTFOUND);
 }
 
-Test(store_blob_links, undo_makes_a_copy_not_a_link)
-{
-    uint64_t t1 = commit_blob(5, 0, "first");
-    uint64_t t2 = commit_blob(5, t1, "second");
-    store_txn *t = stt_begin(f.s);
-    zerr e;
-    cr_assert_eq(store_txn_undo(t, t2, &e), 0);
-    uint64_t u = stt_finish(t);
-    char a[1024], b[1024];
-    store_blob_path(f.s, 5, t1, a, sizeof a);
-    store_blob_path(f.s, 5, u, b, sizeof b);
-    struct stat sa, sb;
-    cr_assert_eq(stat(a, &sa), 0);
-    cr_assert_eq(stat(b, &sb), 0);
-    cr_expect_eq(sa.st_nlink, 1);
-    cr_expect_eq(sb.st_nlink, 1);
-    cr_expect_neq(sa.st_ino, sb.st_ino);
-    cr_expect_eq(sb.st_mode & 0777, 0444);
-}
-
 Test(store_blob_links, loads_refuse_a_linked_file_and_pack_removes_a_shared_read_only_one)
 {
     uint64_t t1 = commit_blob(5, 0, "first");
@@ -252,7 +205,7 @@ Test(store_blob_links, loads_refuse_a_linked_file_and_pack_removes_a_shared_read
     store_reader_refresh(f.r, &e);
     cr_expect_eq(store_load_blob(f.r, 5, t1, path, sizeof path, &e), 0, "%s", e.msg);
     /* Oid 6's file replaced by a hard link to a private file outside. */
-    canary c;
+    tu_canary c;
     plant(&c, "private", 0600);
     cr_assert_eq(unlink(p3), 0);
     cr_assert_eq(link(c.path, p3), 0);
@@ -280,7 +233,8 @@ Test(store_blob_links, a_spilled_transaction_buffer_has_no_name_in_tmp)
     store_txn *t = stt_begin(f.s);
     zerr e;
     cr_assert_eq(store_txn_store(t, 1, 0, data, big, &e), 0, "%s", e.msg);
-    cr_expect_eq(entries(in_blobs("tmp")), 0, "the spill file is not reachable by a name");
+    cr_expect_eq(tu_count_entries(in_blobs("tmp")), 0,
+                 "the spill file is not reachable by a name");
     uint64_t tid = stt_finish(t);
     cr_expect_neq(tid, 0);
     free(data);
