@@ -79,8 +79,10 @@ static int src_open(store *s, const char *path, blob_src *src, zerr *err)
     }
     if (s->blob_fd < 0)
         return no_blob_folder(s, err);
-    src->dfd = zfile_open_dir_at(s->blob_fd, s->blob_dir, dlen > n ? src->dir + n + 1 : "", 0,
-                                 0, err);
+    /* tmp/ is the one open at start, where store_blob_tmpfile made the file. */
+    const char *rel = dlen > n ? src->dir + n + 1 : "";
+    int from = s->tmp_fd >= 0 && !strcmp(rel, "tmp") ? s->tmp_fd : s->blob_fd;
+    src->dfd = zfile_open_dir_at(from, s->blob_dir, from == s->blob_fd ? rel : "", 0, 0, err);
     if (src->dfd == ZE_NOTFOUND)   /* name the file, as a missing file would be */
         return zerr_set(err, ZE_NOTFOUND, "%s does not exist", path);
     return src->dfd < 0 ? src->dfd : 0;
