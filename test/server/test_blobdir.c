@@ -92,27 +92,27 @@ static void canary_intact(tu_canary *c)
 
 static void begin(tc *c, int64_t txn)
 {
-    zv_arena *a = c->a;
+    zv_arena *ar = c->a;
     tc_send(c, NULL, 1, "tpc_begin",
-            tv_tuple(a, 4, tv_int(a, txn), tv_bytes(a, "u"), tv_bytes(a, "d"), tv_dict0(a)));
+            tv_tuple(ar, 4, tv_int(ar, txn), tv_bytes(ar, "u"), tv_bytes(ar, "d"), tv_dict0(ar)));
 }
 
 static void store_shared(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *name)
 {
-    zv_arena *a = c->a;
+    zv_arena *ar = c->a;
     tc_send(c, NULL, 1, "storeBlobShared",
-            tv_tuple(a, 5, tv_oid(a, oid), tv_oid(a, serial), tv_bytes(a, "blob record"),
-                     tv_str(a, name), tv_int(a, txn)));
+            tv_tuple(ar, 5, tv_oid(ar, oid), tv_oid(ar, serial), tv_bytes(ar, "blob record"),
+                     tv_str(ar, name), tv_int(ar, txn)));
 }
 
 static void store_upload(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *body)
 {
-    zv_arena *a = c->a;
-    tc_send(c, NULL, 1, "storeBlobStart", zv_tuple(a, 0));
-    tc_send(c, NULL, 1, "storeBlobChunk", tv_tuple(a, 1, tv_bytes(a, body)));
+    zv_arena *ar = c->a;
+    tc_send(c, NULL, 1, "storeBlobStart", zv_tuple(ar, 0));
+    tc_send(c, NULL, 1, "storeBlobChunk", tv_tuple(ar, 1, tv_bytes(ar, body)));
     tc_send(c, NULL, 1, "storeBlobEnd",
-            tv_tuple(a, 4, tv_oid(a, oid), tv_oid(a, serial), tv_bytes(a, "blob record"),
-                     tv_int(a, txn)));
+            tv_tuple(ar, 4, tv_oid(ar, oid), tv_oid(ar, serial), tv_bytes(ar, "blob record"),
+                     tv_int(ar, txn)));
 }
 
 static zv *txn_call(tc *c, const char *name, int64_t txn, int64_t *flag)
@@ -165,13 +165,13 @@ static uint64_t vote_finish(tc *c, int64_t txn)
 }
 
 /* The well-behaved client commits a record of an oid of its own. */
-static void good_commit(tc *b)
+static void good_commit(tc *c)
 {
     static uint64_t next_oid = 1000;
     static int64_t next_txn = 5000;
-    uint64_t tid = tc_commit_one(b, next_txn++, next_oid++, 0, "good record");
+    uint64_t tid = tc_commit_one(c, next_txn++, next_oid++, 0, "good record");
     cr_expect_neq(tid, 0, "the well-behaved client could not commit");
-    tc_reset(b);
+    tc_reset(c);
 }
 
 /* sendBlob(oid, tid): 1 and the streamed bytes in got (malloc'd), or 0 when
