@@ -2,8 +2,10 @@
 #define _GNU_SOURCE
 #include "fixtures.h"
 
+#include <criterion/criterion.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,18 +23,23 @@ char **fx_names(int bad)
 {
     char *dir = tu_shared(bad ? "fixtures/datafs/bad" : "fixtures/datafs");
     DIR *d = opendir(dir);
+    /* A test that loops over no fixtures would pass having checked nothing. */
+    cr_assert_not_null(d, "fixtures folder %s: %s (set ZEOLITE_SHARED_DIR)", dir, strerror(errno));
     char **names = calloc(64, sizeof *names);
+    cr_assert_not_null(names);
     size_t n = 0;
     struct dirent *e;
-    while (d && n < 63 && (e = readdir(d)) != NULL) {
+    while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (len < 9 || strcmp(e->d_name + len - 8, ".fs.json"))
             continue;
-        if (asprintf(&names[n], "%s%.*s", bad ? "bad/" : "", (int)(len - 8), e->d_name) > 0)
-            n++;
+        cr_assert_lt(n, 63, "more than 63 manifests in %s", dir);
+        int made = asprintf(&names[n], "%s%.*s", bad ? "bad/" : "", (int)(len - 8), e->d_name);
+        cr_assert_gt(made, 0);
+        n++;
     }
-    if (d)
-        closedir(d);
+    closedir(d);
+    cr_assert_gt(n, 0, "no manifests (*.fs.json) in %s", dir);
     free(dir);
     qsort(names, n, sizeof *names, by_name);
     return names;
@@ -56,6 +63,7 @@ tj *fx_manifest(const char *name)
 {
     char *p = fx_path(name, ".fs.json");
     tj *m = tj_parse_file(p);
+    cr_assert_not_null(m, "cannot read the manifest %s", p);
     free(p);
     return m;
 }

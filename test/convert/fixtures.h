@@ -9,12 +9,13 @@
 
 /* Names (e.g. "small", "bad/tlen-too-large") of the fixtures with a manifest in
  * fixtures/datafs (bad = 0) or fixtures/datafs/bad (bad = 1); NULL-terminated,
- * free with fx_free_names. */
+ * free with fx_free_names. A missing or empty folder fails the calling test. */
 char **fx_names(int bad);
 void fx_free_names(char **names);
 /* malloc'd path of fixtures/datafs/<name>.fs (suffix "" ) or .fs.json / .blobs. */
 char *fx_path(const char *name, const char *suffix);
-/* Parsed manifest of a fixture; free with tj_free. */
+/* Parsed manifest of a fixture (a missing one fails the calling test); free
+ * with tj_free. */
 tj *fx_manifest(const char *name);
 /* Lowercase hex SHA-256 of bytes into out[65]. */
 void fx_sha256(const void *p, size_t n, char out[65]);
