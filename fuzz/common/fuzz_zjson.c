@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "common/zjson.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "pickle/pickle.h"
+#include "fuzz.h"
 
 static void check_round_trip(const zv *v, zv_arena *a)
 {

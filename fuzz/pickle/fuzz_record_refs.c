@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "pickle/record.h"
+#include "fuzz.h"
 
 static int count_ref(const record_ref *ref, void *ud)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "fuzz.h"
 
 static int encode_msg(proto_enc enc, const proto_msg *m, zbuf *out)
 {
