@@ -94,6 +94,22 @@ const char *tu_zeolite_bin(void)
     return b && *b ? b : ZEOLITE_BINARY_DIR "/src/tools/zeolite";
 }
 
+char *tu_sanitizer_report(const char *path)
+{
+    size_t len;
+    char *text = (char *)tu_read_file(path, &len), *found = NULL;
+    for (char *line = text; text && line < text + len && !found;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        if (strstr(line, "Sanitizer:") || strstr(line, ": runtime error: "))
+            found = strdup(line);
+        line = nl ? nl + 1 : text + len;
+    }
+    free(text);
+    return found;
+}
+
 int tu_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -44,6 +44,11 @@ void tu_canary_free(tu_canary *c);
 
 /* Path of the built zeolite executable (ZEOLITE_BIN or the build tree). */
 const char *tu_zeolite_bin(void);
+/* The first line of a sanitizer report (ASan, LSan, UBSan, TSan) in the text
+ * file at path (a server's log, which holds its stderr), malloc'd; NULL when
+ * there is none or no file. A report that only reaches a log would otherwise
+ * go unseen: the server may still answer, or die only at shutdown. */
+char *tu_sanitizer_report(const char *path);
 
 /* ---- server processes (a `zeolite serve`, or another ZEO server) ---------- */
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "server.h"
 
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +78,33 @@ int ts_server_start(ts_server *s, const char *extra)
     return spawn(s);
 }
 
+/* A sanitizer report in the server's log fails the test, whether the server
+ * halted on it (TSAN_OPTIONS=halt_on_error=1) or went on; the log is printed. */
+static void expect_clean_log(const ts_server *s)
+{
+    char *path = NULL, *report = NULL;
+    if (asprintf(&path, "%s/server.log", s->dir) >= 0 && (report = tu_sanitizer_report(path))) {
+        size_t len;
+        char *log = (char *)tu_read_file(path, &len);
+        fprintf(stderr, "---- %s ----\n%s---- end of %s ----\n", path, log ? log : "", path);
+        free(log);
+    }
+    cr_expect(report == NULL, "the server's log has a sanitizer report: %s", report);
+    free(report);
+    free(path);
+}
+
 void ts_server_stop(ts_server *s)
 {
     if (s->pid <= 0)
         return;
-    tu_stop_process(s->pid, 5000);
+    int status = tu_stop_process(s->pid, 5000);
     s->pid = 0;
+    expect_clean_log(s);
+    /* Another server (ZCL_TEST_SERVER) may have its own ways at SIGTERM. */
+    const char *tmpl = getenv("ZCL_TEST_SERVER");
+    if (!tmpl || !*tmpl)
+        cr_expect_eq(status, 0, "the server exited with status %d after SIGTERM", status);
 }
 
 int ts_server_restart(ts_server *s)

@@ -22,7 +22,8 @@ typedef struct ts_server {
  * in its dir when extra is "unix"; 0 once it accepts connections, -1
  * otherwise. */
 int ts_server_start(ts_server *s, const char *extra);
-/* Stop it (SIGTERM, wait), keep its dir. */
+/* Stop it (SIGTERM, wait), keep its dir. A sanitizer report in its log, or
+ * (for zeolite) an exit status other than 0, fails the test. */
 void ts_server_stop(ts_server *s);
 /* Start again on the same address and database. */
 int ts_server_restart(ts_server *s);

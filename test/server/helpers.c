@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include <arpa/inet.h>
+#include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -94,19 +95,40 @@ int th_spawn(th_server *s, const char *const *args, const char *wait_path)
     return tu_wait_accepting(&s->pid, wait_path, s->port, 5000);
 }
 
+/* A sanitizer report in the server's log fails the test, whether the server
+ * halted on it (TSAN_OPTIONS=halt_on_error=1) or went on; the log is printed. */
+static void expect_clean_log(const th_server *s)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/log", s->dir);
+    char *report = tu_sanitizer_report(path);
+    if (report) {
+        char *log = th_log(s);
+        fprintf(stderr, "---- %s ----\n%s---- end of %s ----\n", path, log ? log : "", path);
+        free(log);
+    }
+    cr_expect(report == NULL, "the server's log has a sanitizer report: %s", report);
+    free(report);
+}
+
 int th_stop(th_server *s)
 {
     if (s->pid <= 0)
         return -1;
     int status = tu_stop_process(s->pid, 5000);
     s->pid = 0;
+    expect_clean_log(s);
     return status;
 }
 
 void th_free(th_server *s)
 {
-    if (s->pid > 0)
-        th_stop(s);
+    if (s->pid > 0) {
+        int status = th_stop(s);
+        cr_expect_eq(status, 0, "the server exited with status %d after SIGTERM", status);
+    } else if (s->dir) {
+        expect_clean_log(s);
+    }
     if (s->dir) {
         tu_rmrf(s->dir);
         free(s->dir);

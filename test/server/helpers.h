@@ -29,9 +29,11 @@ int th_start(th_server *s, const char *const *extra);
 int th_spawn(th_server *s, const char *const *args, const char *wait_path);
 /* Connect to a Unix socket instead of a port. */
 int tc_open_unix(tc *c, const char *path);
-/* SIGTERM and wait; returns the exit status (or -1 if it had to be killed). */
+/* SIGTERM and wait; returns the exit status (or -1 if it had to be killed).
+ * A sanitizer report in the server's log fails the test. */
 int th_stop(th_server *s);
-/* Stop (if running) and remove the temp dir. */
+/* Stop (if running: an exit status other than 0 fails the test; so does a
+ * sanitizer report in the log) and remove the temp dir. */
 void th_free(th_server *s);
 /* The server's log, malloc'd (NUL-terminated). */
 char *th_log(const th_server *s);
