@@ -1,11 +1,14 @@
 /* pickle_seeds: write libFuzzer seeds for the pickle targets: every Z5
- * frame of shared/fixtures/wire/z5 and every data record of
- * shared/fixtures/datafs (each .fs file), one file each.
- * Usage: pickle_seeds FRAMES_DIR RECORDS_DIR */
+ * frame of shared/fixtures/wire/z5 (for fuzz_pickle_decode) and every data
+ * record of shared/fixtures/datafs (each .fs file, for fuzz_record_refs),
+ * one file each.
+ * Usage: pickle_seeds OUTDIR (the seeds go to OUTDIR/<target>). */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/zbuf.h"
 #include "jsonmini.h"
@@ -93,14 +96,33 @@ static size_t each_file(const char *rel, const char *suffix, const char *outdir,
     return count;
 }
 
+/* OUTDIR/target, created; 0 or -1. */
+static int target_dir(char *out, size_t cap, const char *outdir, const char *target)
+{
+    snprintf(out, cap, "%s/%s", outdir, target);
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        perror(out);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: pickle_seeds FRAMES_DIR RECORDS_DIR\n");
+    char frames_dir[1024], records_dir[1024];
+    if (argc != 2) {
+        fprintf(stderr, "usage: pickle_seeds OUTDIR\n");
         return 2;
     }
-    size_t frames = each_file("fixtures/wire/z5", ".jsonl", argv[1], frames_of);
-    size_t records = each_file("fixtures/datafs", ".fs", argv[2], records_of);
-    printf("%zu frames, %zu records\n", frames, records);
-    return frames && records ? 0 : 1;
+    if (target_dir(frames_dir, sizeof frames_dir, argv[1], "fuzz_pickle_decode") ||
+        target_dir(records_dir, sizeof records_dir, argv[1], "fuzz_record_refs"))
+        return 1;
+    size_t frames = each_file("fixtures/wire/z5", ".jsonl", frames_dir, frames_of);
+    size_t records = each_file("fixtures/datafs", ".fs", records_dir, records_of);
+    printf("pickle_seeds: %zu frames, %zu records\n", frames, records);
+    if (!frames || !records) {
+        fprintf(stderr, "pickle_seeds: fixtures not found (set ZEOLITE_SHARED_DIR)\n");
+        return 1;
+    }
+    return 0;
 }

@@ -1,8 +1,10 @@
 /* proto_seeds: write every recorded frame of shared/fixtures/wire as a seed
  * for fuzz_proto_decode (first byte 0 = Z5, 1 = M5, then the payload).
- * Usage: proto_seeds OUTDIR */
+ * Usage: proto_seeds OUTDIR (the seeds go to OUTDIR/fuzz_proto_decode). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 #include "wirefix.h"
@@ -24,7 +26,8 @@ static int write_seeds(const char *enc, uint8_t tag, const char *outdir, size_t 
                 continue;
             buf[0] = tag;
             memcpy(buf + 1, f.frames[j].payload, f.frames[j].len);
-            snprintf(name, sizeof name, "%s/%s-%s-%zu", outdir, enc, f.scenario, j);
+            /* the file's number too: a scenario is recorded once per server mode */
+            snprintf(name, sizeof name, "%s/%s-%zu-%s-%zu", outdir, enc, i, f.scenario, j);
             if (tu_write_file(name, buf, f.frames[j].len + 1) == 0)
                 (*count)++;
         }
@@ -37,14 +40,20 @@ static int write_seeds(const char *enc, uint8_t tag, const char *outdir, size_t 
 int main(int argc, char **argv)
 {
     size_t count = 0;
+    char out[1024];
     if (argc != 2) {
         fprintf(stderr, "usage: proto_seeds OUTDIR\n");
         return 2;
     }
-    if (write_seeds("z5", 0, argv[1], &count) || write_seeds("m5", 1, argv[1], &count)) {
+    snprintf(out, sizeof out, "%s/fuzz_proto_decode", argv[1]);
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        perror(out);
+        return 1;
+    }
+    if (write_seeds("z5", 0, out, &count) || write_seeds("m5", 1, out, &count) || !count) {
         fprintf(stderr, "proto_seeds: fixtures not found (set ZEOLITE_SHARED_DIR)\n");
         return 1;
     }
-    printf("%zu seeds in %s\n", count, argv[1]);
+    printf("proto_seeds: %zu seeds in %s\n", count, out);
     return 0;
 }
