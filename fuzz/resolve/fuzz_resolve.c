@@ -20,6 +20,7 @@
 #include "pickle/pickle.h"
 #include "pickle/record.h"
 #include "resolve/resolve.h"
+#include "fuzz.h"
 
 static const char *const families[] = {"IO", "II", "IF", "LO", "LL", "LF", "OO", "OI", "OL"};
 static const char *const shapes[] = {"Bucket", "Set", "BTree", "TreeSet"};

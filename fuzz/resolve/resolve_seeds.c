@@ -1,9 +1,12 @@
 /* resolve_seeds: write libFuzzer seeds for fuzz_resolve from a case file
  * of gen_cases.py (test/resolve/fixtures/cases.bin): every case as three
  * whole records, and its states alone after the class byte.
- * Usage: resolve_seeds CASES_FILE OUT_DIR */
+ * Usage: resolve_seeds OUTDIR [CASES_FILE] (the seeds go to
+ * OUTDIR/fuzz_resolve; the cases file defaults to the committed one). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/zbuf.h"
 #include "resolve/cases.h"
@@ -68,20 +71,27 @@ int main(int argc, char **argv)
     rcases f;
     rcase c;
     unsigned n = 0;
-    if (argc != 3) {
-        fprintf(stderr, "usage: resolve_seeds CASES_FILE OUT_DIR\n");
+    char out[1024];
+    const char *cases = argc > 2 ? argv[2] : ZEOLITE_RESOLVE_FIXTURE;
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: resolve_seeds OUTDIR [CASES_FILE]\n");
         return 2;
     }
-    if (cases_open(&f, argv[1])) {
-        fprintf(stderr, "resolve_seeds: cannot read %s\n", argv[1]);
+    snprintf(out, sizeof out, "%s/fuzz_resolve", argv[1]);
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        perror(out);
+        return 1;
+    }
+    if (cases_open(&f, cases)) {
+        fprintf(stderr, "resolve_seeds: cannot read %s\n", cases);
         return 1;
     }
     while (cases_next(&f, &c) == 1) {
-        write_seed(argv[2], n, &c, 1);
-        write_seed(argv[2], n, &c, 0);
+        write_seed(out, n, &c, 1);
+        write_seed(out, n, &c, 0);
         n++;
     }
     cases_close(&f);
-    printf("%u cases, %u seeds\n", n, 2 * n);
+    printf("resolve_seeds: %u cases, %u seeds in %s\n", n, 2 * n, out);
     return n ? 0 : 1;
 }
