@@ -100,7 +100,7 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
             return zerr_set(err, ZE_INVAL, "bad --max-frame '%s' (1024 .. 4GB-1)", v);
         c->max_frame = (uint32_t)n;
         return 0;
-    case OPT_LOG_FILE: return zsrv__conf_str(&c->log_path, v, err);
+    case OPT_LOG_FILE: return zsrv__conf_log_file(c, v, err);
     case OPT_LOG_LEVEL:
         if ((c->log_level = zsrv__log_level_parse(v)) < 0)
             return zerr_set(err, ZE_INVAL, "unknown log level '%s'", v);

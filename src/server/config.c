@@ -4,8 +4,9 @@
  * The file is ZConfig syntax: `key value` lines, `<section [name]>` ...
  * `</section>`, `#` comments, `%define NAME VALUE` with `$NAME`/`${NAME}`
  * substitution. Sections: <zeo> (with <ssl> inside), <eventlog> (with
- * <logfile>), zeolite's own <lmdb NAME> path DIR [read-only] [pack-gc]
- * </lmdb>; <runner> is zdaemon's and is ignored; <filestorage> and
+ * any number of <logfile> and <syslog>, ZConfig's keys: a key zeolite
+ * cannot honour is refused by name, never ignored), zeolite's own
+ * <lmdb NAME> path DIR [read-only] [pack-gc] </lmdb>; <runner> is zdaemon's and is ignored; <filestorage> and
  * <blobstorage> are refused with a pointer to `zeolite import`, since a
  * runzeo user keeps the file and only swaps the storage section. */
 #define _GNU_SOURCE
@@ -13,6 +14,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +34,27 @@ void zsrv_config_init(zsrv_config *c)
     c->log_level = ZSRV_LOG_INFO;
 }
 
+static void log_cfg_free(zsrv_log_cfg *h)
+{
+    free(h->path);
+    free(h->address);
+    free(h->format);
+    free(h->dateformat);
+    free(h->when);
+}
+
+static void log_handlers_clear(zsrv_config *c)
+{
+    for (size_t i = 0; i < c->n_log_handlers; i++)
+        log_cfg_free(&c->log_handlers[i]);
+    c->n_log_handlers = 0;
+}
+
 void zsrv_config_free(zsrv_config *c)
 {
+    log_handlers_clear(c);
+    free(c->log_handlers);
+    free(c->metrics_address);
     for (size_t i = 0; i < c->n_storages; i++) {
         free(c->storages[i].name);
         free(c->storages[i].path);
@@ -41,7 +62,6 @@ void zsrv_config_free(zsrv_config *c)
     free(c->storages);
     free(c->address);
     free(c->pid_file);
-    free(c->log_path);
     free(c->ssl_cert);
     free(c->ssl_key);
     free(c->ssl_ca);
@@ -81,6 +101,36 @@ int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path, z
         return zerr_set(err, ZE_NOMEM, "out of memory");
     }
     c->n_storages++;
+    return 0;
+}
+
+/* A new handler at the end of c's list, zeroed but for ZConfig's defaults. */
+static zsrv_log_cfg *log_handler_add(zsrv_config *c, zsrv_log_kind kind, zerr *err)
+{
+    zsrv_log_cfg *n = zarray_room(c->log_handlers, c->n_log_handlers, &c->cap_log_handlers,
+                                  sizeof *n, 2);
+    if (!n) {
+        zerr_set(err, ZE_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->log_handlers = n;
+    zsrv_log_cfg *h = &n[c->n_log_handlers++];
+    memset(h, 0, sizeof *h);
+    h->kind = kind;
+    h->facility = 1;   /* user */
+    return h;
+}
+
+int zsrv__conf_log_file(zsrv_config *c, const char *path, zerr *err)
+{
+    log_handlers_clear(c);
+    zsrv_log_cfg *h = log_handler_add(c, ZSRV_LOGH_FILE, err);
+    if (!h)
+        return ZE_NOMEM;
+    if (!(h->path = strdup(strcmp(path, "-") ? path : "STDERR"))) {
+        c->n_log_handlers = 0;
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    }
     return 0;
 }
 
@@ -172,6 +222,8 @@ typedef struct parser {
     char sections[8][32];  /* open section types, innermost last */
     int depth;
     zsrv_storage_cfg *storage;  /* inside <lmdb> */
+    zsrv_log_cfg *logh;         /* inside <logfile> or <syslog> */
+    int eventlogs;
     zerr *err;
 } parser;
 
@@ -275,12 +327,26 @@ static int open_section(parser *p, char *type, char *name)
     } else if (!strcasecmp(type, "zeo") || !strcasecmp(type, "eventlog")) {
         if (p->depth)
             return perr(p, "<%s> must be at the top level", type);
+        if (!strcasecmp(type, "eventlog")) {
+            if (p->eventlogs++)
+                return perr(p, "%s", "a second <eventlog>: put every handler in one");
+            /* The file's log replaces what earlier flags said. */
+            log_handlers_clear(p->c);
+            p->c->log_level = ZSRV_LOG_INFO;
+        }
     } else if (!strcasecmp(type, "ssl")) {
         if (strcasecmp(parent, "zeo"))
             return perr(p, "%s", "<ssl> belongs inside <zeo>");
-    } else if (!strcasecmp(type, "logfile")) {
+    } else if (!strcasecmp(type, "logfile") || !strcasecmp(type, "syslog")) {
         if (strcasecmp(parent, "eventlog"))
-            return perr(p, "%s", "<logfile> belongs inside <eventlog>");
+            return perr(p, "<%s> belongs inside <eventlog>", type);
+        int sys = !strcasecmp(type, "syslog");
+        if (!(p->logh = log_handler_add(p->c, sys ? ZSRV_LOGH_SYSLOG : ZSRV_LOGH_FILE, p->err)))
+            return ZE_NOMEM;
+    } else if (!strcasecmp(type, "email-notifier") || !strcasecmp(type, "http-logger") ||
+               !strcasecmp(type, "win32-eventlog")) {
+        return perr(p, "<%s> is not supported: zeolite logs to files, STDOUT, STDERR, "
+                       "syslog (<syslog>) and the journal", type);
     } else if (!strcasecmp(type, "runner")) {
         zsrv__log(ZSRV_LOG_INFO, "%s:%d: <runner> is for zdaemon; ignored", p->path, p->line);
     } else if (!strcasecmp(type, "filestorage") || !strcasecmp(type, "blobstorage") ||
@@ -304,6 +370,8 @@ static int open_section(parser *p, char *type, char *name)
     return 0;
 }
 
+static int log_handler_check(parser *p, zsrv_log_cfg *h);
+
 static int close_section(parser *p, const char *type)
 {
     if (!p->depth || strcasecmp(cur_section(p), type))
@@ -312,6 +380,12 @@ static int close_section(parser *p, const char *type)
         if (!p->storage->path)
             return perr(p, "<lmdb %s> needs a path", p->storage->name);
         p->storage = NULL;
+    }
+    if (p->logh) {
+        int rc = log_handler_check(p, p->logh);
+        if (rc < 0)
+            return rc;
+        p->logh = NULL;
     }
     p->depth--;
     return 0;
@@ -366,6 +440,8 @@ static int zeo_key(parser *p, const char *key, const char *v)
                      p->path, p->line);
         return 0;
     }
+    if (!strcasecmp(key, "metrics"))
+        return zsrv__conf_str(&c->metrics_address, v, p->err);
     if (!strcasecmp(key, "monitor-address"))
         return perr(p, "%s", "monitor-address is gone since ZEO 5: use ruok on the main port");
     return perr(p, "unknown key '%s' in <zeo>", key);
@@ -401,18 +477,154 @@ static int lmdb_key(parser *p, const char *key, const char *v)
     return perr(p, "unknown key '%s' in <lmdb>", key);
 }
 
-static int log_key(parser *p, const char *key, const char *v)
+/* ZConfig's FileHandlerFactory checks, at the section's end. */
+static int log_handler_check(parser *p, zsrv_log_cfg *h)
 {
-    if (!strcasecmp(key, "level")) {
-        if ((p->c->log_level = zsrv__log_level_parse(v)) < 0)
-            return perr(p, "unknown log level '%s'", v);
+    if (h->kind == ZSRV_LOGH_SYSLOG)
+        return 0;
+    if (!h->path)
+        return perr(p, "%s", "<logfile> needs a path");
+    int rotates = h->max_size || h->old_files || h->when || h->interval;
+    if (rotates && (!strcmp(h->path, "STDOUT") || !strcmp(h->path, "STDERR")))
+        return perr(p, "cannot rotate %s", h->path);
+    if (!rotates)
+        return 0;
+    if (!h->old_files)
+        return perr(p, "%s", "old-files must be set for log rotation");
+    if (h->when && h->max_size)
+        return perr(p, "%s", "can't set *both* max-size and when");
+    if (!h->when && !h->max_size)
+        return perr(p, "%s", "max-size or when must be set for log rotation");
+    return 0;
+}
+
+static int syslog_facility(const char *v)
+{
+    /* ZConfig's list, numbered as syslog(3) and Python's SysLogHandler do */
+    static const struct { const char *name; int n; } f[] = {
+        {"kern", 0},     {"user", 1},     {"mail", 2},     {"daemon", 3},  {"auth", 4},
+        {"security", 4}, {"syslog", 5},   {"lpr", 6},      {"news", 7},    {"uucp", 8},
+        {"cron", 9},     {"authpriv", 10}, {"local0", 16}, {"local1", 17}, {"local2", 18},
+        {"local3", 19},  {"local4", 20},  {"local5", 21},  {"local6", 22}, {"local7", 23},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!strcasecmp(v, f[i].name))
+            return f[i].n;
+    return -1;
+}
+
+static int log_when(parser *p, zsrv_log_cfg *h, const char *v)
+{
+    int ok = (strlen(v) == 1 && strchr("SMHDsmhd", v[0])) || !strcasecmp(v, "midnight") ||
+             (strlen(v) == 2 && (v[0] == 'W' || v[0] == 'w') && v[1] >= '0' && v[1] <= '6');
+    if (!ok)
+        return perr(p, "bad when '%s' (S, M, H, D, MIDNIGHT or W0..W6)", v);
+    return zsrv__conf_str(&h->when, v, p->err);
+}
+
+static int log_format(parser *p, char **dst, const char *v)
+{
+    char *f = zsrv__log_unescape(v);
+    if (!f)
+        return zerr_set(p->err, ZE_NOMEM, "out of memory");
+    zerr e = {0};
+    if (zsrv__logfmt_check(f, &e) < 0) {
+        free(f);
+        return zerr_set(p->err, ZE_INVAL, "%s:%d: %s", p->path, p->line, e.msg);
+    }
+    free(*dst);
+    *dst = f;
+    return 0;
+}
+
+/* Keys both handler kinds have (ZConfig's base-log-handler). 1: not one. */
+static int log_common_key(parser *p, zsrv_log_cfg *h, const char *key, const char *v)
+{
+    if (!strcasecmp(key, "level"))
+        return (h->level = zsrv__log_level_parse(v)) < 0 ? perr(p, "unknown log level '%s'", v)
+                                                         : 0;
+    if (!strcasecmp(key, "format"))
+        return log_format(p, &h->format, v);
+    if (!strcasecmp(key, "dateformat"))
+        return zsrv__conf_str(&h->dateformat, v, p->err);
+    if (!strcasecmp(key, "style"))
+        return strcasecmp(v, "classic")
+                   ? perr(p, "style %s is not supported: zeolite formats the classic "
+                             "%%(name)s way", v) : 0;
+    if (!strcasecmp(key, "formatter"))
+        return perr(p, "formatter names a Python class (%s), which zeolite cannot run", v);
+    if (!strcasecmp(key, "arbitrary-fields")) {
+        int on = 0;
+        if (key_bool(p, key, v, &on))
+            return ZE_INVAL;
+        return on ? perr(p, "%s", "arbitrary-fields true is not supported: a zeolite record "
+                                  "has only the fields its format may name") : 0;
+    }
+    return 1;
+}
+
+static int logfile_key(parser *p, zsrv_log_cfg *h, const char *key, const char *v)
+{
+    long long n;
+    if (!strcasecmp(key, "path"))
+        return zsrv__conf_str(&h->path, v, p->err);
+    if (!strcasecmp(key, "max-size"))
+        return zsrv__conf_size(v, LLONG_MAX, &h->max_size) ? perr(p, "bad max-size '%s'", v) : 0;
+    if (!strcasecmp(key, "old-files")) {
+        if (zsrv__conf_size(v, 100000, &n) || strpbrk(v, "KMGkmg"))
+            return perr(p, "bad old-files '%s'", v);
+        h->old_files = (int)n;
         return 0;
     }
-    if (!strcasecmp(cur_section(p), "logfile") && !strcasecmp(key, "path"))
-        return zsrv__conf_str(&p->c->log_path, v, p->err);
-    /* format, dateformat, max-size...: zeolite has one log format */
-    zsrv__log(ZSRV_LOG_DEBUG, "%s:%d: '%s' ignored", p->path, p->line, key);
-    return 0;
+    if (!strcasecmp(key, "when"))
+        return log_when(p, h, v);
+    if (!strcasecmp(key, "interval")) {
+        if (zsrv__conf_size(v, 1000000, &n) || strpbrk(v, "KMGkmg"))
+            return perr(p, "bad interval '%s'", v);
+        h->interval = (int)n;
+        return 0;
+    }
+    if (!strcasecmp(key, "encoding"))
+        return strcasecmp(v, "utf-8") && strcasecmp(v, "utf8")
+                   ? perr(p, "encoding %s is not supported: zeolite writes UTF-8", v) : 0;
+    if (!strcasecmp(key, "delay")) {
+        int on = 0;
+        if (key_bool(p, key, v, &on))
+            return ZE_INVAL;
+        return on ? perr(p, "%s", "delay true is not supported: zeolite opens its log files "
+                                  "at start, so that a bad path stops the start") : 0;
+    }
+    return perr(p, "unknown key '%s' in <logfile>", key);
+}
+
+static int syslog_key(parser *p, zsrv_log_cfg *h, const char *key, const char *v)
+{
+    if (!strcasecmp(key, "address"))
+        return zsrv__conf_str(&h->address, v, p->err);
+    if (!strcasecmp(key, "facility")) {
+        if ((h->facility = syslog_facility(v)) < 0)
+            return perr(p, "unknown syslog facility '%s' (auth, authpriv, cron, daemon, kern, "
+                           "lpr, mail, news, security, syslog, user, uucp, local0..local7)", v);
+        return 0;
+    }
+    return perr(p, "unknown key '%s' in <syslog>", key);
+}
+
+static int log_key(parser *p, const char *key, const char *v)
+{
+    if (!p->logh) {   /* <eventlog> itself */
+        if (!strcasecmp(key, "level")) {
+            if ((p->c->log_level = zsrv__log_level_parse(v)) < 0)
+                return perr(p, "unknown log level '%s'", v);
+            return 0;
+        }
+        return perr(p, "unknown key '%s' in <eventlog>", key);
+    }
+    int rc = log_common_key(p, p->logh, key, v);
+    if (rc <= 0)
+        return rc;
+    return p->logh->kind == ZSRV_LOGH_SYSLOG ? syslog_key(p, p->logh, key, v)
+                                             : logfile_key(p, p->logh, key, v);
 }
 
 static int handle_key(parser *p, const char *key, const char *v)
@@ -426,7 +638,8 @@ static int handle_key(parser *p, const char *key, const char *v)
         return ssl_key(p, key, v);
     if (!strcasecmp(sec, "lmdb"))
         return lmdb_key(p, key, v);
-    if (!strcasecmp(sec, "eventlog") || !strcasecmp(sec, "logfile"))
+    if (!strcasecmp(sec, "eventlog") || !strcasecmp(sec, "logfile") ||
+        !strcasecmp(sec, "syslog"))
         return log_key(p, key, v);
     return perr(p, "'%s' outside of a section", key);
 }

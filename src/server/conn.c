@@ -345,6 +345,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     } else {
         rc = proto_framer_feed(&c->fr, buf->base, (size_t)nread);
     }
+    if (rc == ZE_CLOSED) {   /* close_notify: TLS's clean disconnect, as EOF is */
+        zsrv__conn_close(c, ZSRV_LOG_INFO, "disconnected");
+        return;
+    }
     if (rc < 0) {
         zsrv__conn_close(c, ZSRV_LOG_WARNING, err.msg[0] ? err.msg : "out of memory");
         return;

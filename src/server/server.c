@@ -325,7 +325,8 @@ static int start(zsrv *s, zerr *err)
 
 int zsrv_run(const zsrv_config *cfg, zerr *err)
 {
-    int rc = zsrv__log_open(cfg->log_path, cfg->log_level, err);
+    /* --test opens no log file (it creates nothing): it checks them. */
+    int rc = cfg->test_only ? zsrv__log_check(cfg, err) : zsrv__log_setup(cfg, err);
     if (rc < 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);

@@ -19,14 +19,37 @@
 
 #include "common/zerr.h"
 
-/* Log levels, most to least severe (as runzeo's names). */
+/* Log levels: Python logging's numbers, which ZConfig's `level` accepts
+ * beside the names (blather 15, trace 5, all 1; notset 0 lets everything
+ * through). */
 enum {
-    ZSRV_LOG_CRITICAL = 0,
-    ZSRV_LOG_ERROR = 1,
-    ZSRV_LOG_WARNING = 2,
-    ZSRV_LOG_INFO = 3,
-    ZSRV_LOG_DEBUG = 4,
+    ZSRV_LOG_CRITICAL = 50,
+    ZSRV_LOG_ERROR = 40,
+    ZSRV_LOG_WARNING = 30,
+    ZSRV_LOG_INFO = 20,
+    ZSRV_LOG_DEBUG = 10,
+    ZSRV_LOG_NOTSET = 0,
 };
+
+/* One log handler of <eventlog>: ZConfig's <logfile> or <syslog>, with
+ * ZConfig's keys. Strings are malloc'd and owned by the config. */
+typedef enum zsrv_log_kind { ZSRV_LOGH_FILE, ZSRV_LOGH_SYSLOG } zsrv_log_kind;
+
+typedef struct zsrv_log_cfg {
+    zsrv_log_kind kind;
+    char *path;               /* file: a path, or STDOUT / STDERR */
+    char *address;            /* syslog: HOST:PORT over UDP or a Unix socket
+                                 path; NULL: localhost:514 */
+    int facility;             /* syslog: the facility's number (user: 1) */
+    int level;                /* the handler's own level; 0: what the logger passes */
+    char *format;             /* Python %-format (escapes already applied);
+                                 NULL: the default of the handler's kind */
+    char *dateformat;         /* strftime format of %(asctime)s; NULL: ISO 8601 */
+    long long max_size;       /* rotate past this many bytes (0: no) */
+    int old_files;            /* rotated files kept */
+    char *when;               /* timed rotation: S, M, H, D, MIDNIGHT, W0..W6 */
+    int interval;             /* units of `when` between rotations */
+} zsrv_log_cfg;
 
 /* One served database: the storage name clients register with, the folder. */
 typedef struct zsrv_storage_cfg {
@@ -54,8 +77,10 @@ typedef struct zsrv_config {
     double handshake_timeout; /* seconds to finish the handshake */
     uint32_t max_frame;       /* largest accepted message payload */
     char *pid_file;
-    char *log_path;           /* NULL = stderr */
-    int log_level;            /* ZSRV_LOG_* */
+    zsrv_log_cfg *log_handlers;    /* none: stderr */
+    size_t n_log_handlers, cap_log_handlers;
+    int log_level;            /* the logger's level (ZSRV_LOG_* or 0..50) */
+    char *metrics_address;    /* HOST:PORT of the Prometheus endpoint, or NULL */
     char *ssl_cert, *ssl_key; /* server certificate and key (PEM) */
     char *ssl_ca;             /* client CA file or folder: require client certificates */
     int no_sync;              /* skip fsync (tests only; not durable) */

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/time.h>
 #include <uv.h>
 
 #include "common/zbuf.h"
@@ -450,17 +451,56 @@ int zsrv__m_server_status(zsrv_call *call);
 /* The ruok JSON for every storage, appended to out. */
 int zsrv__status_json(zsrv *s, zbuf *out);
 
-/* ---- log.c: the log ---------------------------------------------------- */
+/* ---- log.c: the log (logfmt.c: records, formats, levels) -------------- */
 
-/* Process-wide logger (a log file is a process resource, as stderr is). */
-int zsrv__log_open(const char *path, int level, zerr *err);
+/* Process-wide logger (a log file is a process resource, as stderr is):
+ * cfg's handlers, or stderr when it has none. Opens every file and socket
+ * (the files are created), replacing the handlers in use only when all
+ * opened. */
+int zsrv__log_setup(const zsrv_config *cfg, zerr *err);
+/* What zsrv__log_setup would refuse, creating nothing: a log file that
+ * cannot be written (or its folder), a syslog address that does not
+ * resolve. For --test. */
+int zsrv__log_check(const zsrv_config *cfg, zerr *err);
+/* SIGUSR2: reopen the files (rotating ones roll over). */
 int zsrv__log_reopen(void);
+/* Back to stderr. */
 void zsrv__log_close(void);
 void zsrv__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int zsrv__log_level_parse(const char *s);   /* -1 when unknown */
 /* The store's log (store_log_fn), data the storage's name: its lines go to
- * the server's log. Thread-safe, as zsrv__log is. */
+ * the server's log as zeolite.store. Thread-safe, as zsrv__log is. */
 void zsrv__log_store(void *storage_name, int level, const char *msg);
+/* Tests: the clock rotation and the record times read (NULL: the real one). */
+void zsrv__log_set_clock(double (*now)(void));
+
+/* A rendered record is cut at this size. */
+#define ZSRV_LOG_LINE 8192
+
+/* One log record, the fields a format may name. */
+typedef struct zsrv_logrec {
+    int level;
+    const char *name;              /* zeolite.server, zeolite.store */
+    const char *message;
+    struct timeval tv;             /* created */
+    double relative_ms;            /* since the log was set up */
+    long pid, thread;              /* thread: the kernel's thread id */
+} zsrv_logrec;
+
+/* A ZConfig level: a name (critical, fatal, error, warn, warning, info,
+ * blather, debug, trace, all, notset) or 0..50; -1 otherwise. */
+int zsrv__log_level_parse(const char *s);
+/* logging.getLevelName: "INFO", or "Level 15" in buf. */
+const char *zsrv__log_level_name(int level, char *buf, size_t cap);
+/* 0 when every %-directive of fmt names a field zeolite has, with a
+ * conversion that fits it; ZE_INVAL naming the first that does not. */
+int zsrv__logfmt_check(const char *fmt, zerr *err);
+/* Render r with a checked format into buf (NUL-terminated, cut at cap);
+ * returns the length. */
+size_t zsrv__logfmt_render(const char *fmt, const char *datefmt, const zsrv_logrec *r,
+                           char *buf, size_t cap);
+/* ZConfig's escaped_string: a copy of v with \n \t \b \f \r made the
+ * characters (malloc'd; NULL when out of memory). */
+char *zsrv__log_unescape(const char *v);
 
 /* ---- config.c: the configuration and zeo.conf (cmdline.c: the flags) --- */
 
@@ -473,6 +513,9 @@ int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path, z
 int zsrv__conf_number(const char *v, double *out);
 /* A bound in seconds: finite and more than 0; ZE_INVAL otherwise. */
 int zsrv__conf_bound(const char *v, double *out);
+/* --log-file PATH: the log goes to PATH (STDOUT, STDERR, "-" for stderr)
+ * alone, replacing the handlers configured so far. */
+int zsrv__conf_log_file(zsrv_config *c, const char *path, zerr *err);
 /* A count or byte size (ZConfig's KB/MB/GB suffixes) within 0..max;
  * ZE_INVAL when v is none. */
 int zsrv__conf_size(const char *v, long long max, long long *out);

@@ -74,7 +74,9 @@ Test(server_config, runzeo_file_with_lmdb_storages)
     cr_expect_eq(cfg.storages[1].read_only, 1);
     cr_expect_eq(cfg.storages[1].pack_gc, 0);
     cr_expect_eq(cfg.log_level, ZSRV_LOG_WARNING);
-    cr_expect_str_eq(cfg.log_path, "/tmp/x.log");
+    cr_assert_eq(cfg.n_log_handlers, 1);
+    cr_expect_str_eq(cfg.log_handlers[0].path, "/tmp/x.log");
+    cr_expect_str_eq(cfg.log_handlers[0].format, "%(message)s");
     cr_expect_eq(zsrv_config_check(&cfg, &err), 0, "%s", err.msg);
 }
 
