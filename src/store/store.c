@@ -471,7 +471,7 @@ uint64_t store_object_count(store *s)
     return n;
 }
 
-uint64_t store_size_bytes(store *s)
+void store_map_info(store *s, uint64_t *used, uint64_t *size)
 {
     MDB_envinfo info;
     MDB_stat st;
@@ -479,7 +479,15 @@ uint64_t store_size_bytes(store *s)
     mdb_env_info(s->env, &info);
     mdb_env_stat(s->env, &st);
     store__map_leave(s);
-    return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    *used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    *size = (uint64_t)info.me_mapsize;
+}
+
+uint64_t store_size_bytes(store *s)
+{
+    uint64_t used, size;
+    store_map_info(s, &used, &size);
+    return used;
 }
 
 const char *store_blob_dir(store *s) { return s->blob_dir; }

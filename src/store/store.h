@@ -75,6 +75,8 @@ int store_is_read_only(store *s);
 /* Approximate number of objects and bytes used, for get_info and ruok. */
 uint64_t store_object_count(store *s);
 uint64_t store_size_bytes(store *s);
+/* The LMDB map: bytes in use (as store_size_bytes) and its size, for metrics. */
+void store_map_info(store *s, uint64_t *used, uint64_t *size);
 /* Folder of the blob files (bushy layout; the folder a shared-blob-dir client uses). */
 const char *store_blob_dir(store *s);
 
