@@ -2,9 +2,11 @@
 # Install the Debian packages zeolite builds and tests with (only the missing ones).
 set -euo pipefail
 # clang and libclang-rt-14-dev (the libFuzzer runtime, only a Recommends of clang) build
-# the fuzz targets.
+# the fuzz targets; libmicrohttpd serves the metrics; the tests parse them with
+# python3-prometheus-client and check the unit with systemd-analyze (systemd).
 pkgs=(build-essential cmake pkg-config liblmdb-dev libuv1-dev libmsgpack-dev libssl-dev
-      libcriterion-dev openssl python3-btrees python3-persistent clang libclang-rt-14-dev)
+      libcriterion-dev openssl python3-btrees python3-persistent clang libclang-rt-14-dev
+      libmicrohttpd-dev python3-prometheus-client systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

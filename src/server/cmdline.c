@@ -28,7 +28,9 @@ const char *zsrv_usage(void)
            "      --handshake-timeout SECONDS  to finish the handshake or a begun message\n"
            "      --max-future-tid SECONDS     how far past the clock a client's tid may\n"
            "                            lie (tpc_begin with a tid; default 3600)\n"
-           "      --log-file FILE --log-level LEVEL   (default stderr, INFO)\n"
+           "      --log-file FILE --log-level LEVEL   (default stderr, INFO; FILE may be\n"
+           "                            STDOUT or STDERR; LEVEL a name or 0..50)\n"
+           "      --metrics HOST:PORT   serve Prometheus metrics at /metrics\n"
            "      --no-sync             do not fsync commits (tests only)\n"
            "      --test                check the configuration and exit\n"
            "  -h, --help\n";
@@ -38,7 +40,7 @@ enum {
     OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
     OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
-    OPT_MAX_ITERATORS,
+    OPT_MAX_ITERATORS, OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -65,6 +67,7 @@ static const struct option long_opts[] = {
     {"max-future-tid", required_argument, NULL, OPT_FUTURE_TID},
     {"conflict-timeout", required_argument, NULL, OPT_CONFLICT_TIMEOUT},
     {"max-iterators", required_argument, NULL, OPT_MAX_ITERATORS},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {NULL, 0, NULL, 0},
 };
 
@@ -124,6 +127,7 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
             return zerr_set(err, ZE_INVAL, "bad --max-iterators '%s'", v);
         c->max_iterators = (int)n;
         return 0;
+    case OPT_METRICS: return zsrv__conf_str(&c->metrics_address, v, err);
     case OPT_TEST: c->test_only = 1; return 0;
     default: return zerr_set(err, ZE_INVAL, "unknown option");
     }

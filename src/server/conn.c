@@ -182,6 +182,7 @@ static void conn_flush(zsrv_conn *c)
         zsrv__conn_close(c, ZSRV_LOG_INFO, uv_strerror(n));
         return;
     }
+    zsrv__mx_bytes(c, 0, src->len);   /* to the kernel now, or through uv_write */
     size_t done = n > 0 ? (size_t)n : 0;
     if (done == src->len) {
         output_done(src);
@@ -332,6 +333,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                         nread == UV_EOF ? "disconnected" : uv_strerror((int)nread));
         return;
     }
+    zsrv__mx_bytes(c, (size_t)nread, 0);
     int rc;
     zerr err;
     err.msg[0] = '\0';   /* set in full only when TLS fails: not per read */
@@ -419,6 +421,7 @@ void zsrv__conn_accept(zsrv *s, uv_stream_t *server, int is_pipe)
         s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
+    s->accepted++;
 
     if (uv_accept(server, &c->h.stream) < 0) {
         zsrv__conn_close(c, ZSRV_LOG_WARNING, "accept failed");

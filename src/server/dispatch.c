@@ -69,6 +69,16 @@ static const method *find_method(const char *name)
     return NULL;
 }
 
+size_t zsrv__method_count(void)
+{
+    return sizeof methods / sizeof methods[0];
+}
+
+const char *zsrv__method_name(size_t i)
+{
+    return methods[i].name;
+}
+
 /* ---- replies and errors ------------------------------------------------ */
 
 int zsrv__fail_poskey(zsrv_call *call, uint64_t oid)
@@ -133,9 +143,13 @@ static int method_allowed(const zsrv_conn *c, const method *md)
 
 void zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
 {
+    uint64_t t0 = zsrv__mx_clock(c->srv);
     /* The call sent most, answered without building its values. */
-    if (zsrv__load_fast(c, p, len))
+    if (zsrv__load_fast(c, p, len)) {
+        if (t0)
+            zsrv__mx_call(c->stor, (size_t)(find_method("loadBefore") - methods), t0);
         return;
+    }
     proto_msg m;
     zerr err = {0};
     char why[ZERR_MSG_MAX + 64];
@@ -159,8 +173,11 @@ void zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
     zsrv_call call = {.c = c, .m = &m, .args = m.args, .argv = m.args->u.seq.items,
                       .argc = m.args->u.seq.n, .a = c->arena};
     int rc = proto_args_count(m.args, md->min_args, md->max_args, &call.err);
+    c->call_t0 = t0;
     if (rc == 0)
         rc = md->fn(&call);
+    /* A handler that answers later (vote, tpc_finish) took the time along. */
+    zsrv__mx_call(c->stor, (size_t)(md - methods), zsrv__mx_take(c));
     if (rc >= 0 || c->state == ZSRV_CONN_CLOSING)
         return;
     if (m.async) {

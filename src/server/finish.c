@@ -78,6 +78,7 @@ int zsrv__m_tpc_finish(zsrv_call *call)
         return rc;
     }
     cm->tid = tid;
+    cm->t0 = zsrv__mx_take(c);
     st->handed_tid = tid;
     zsrv_commit **pp = &st->inflight;
     while (*pp)
@@ -138,6 +139,7 @@ static void complete(zsrv_commit *cm, int failed)
     zsrv_conn *c = cm->conn;
     cm->processed = 1;
     st->active_txns--;
+    zsrv__mx_reply(st, "tpc_finish", cm->t0);   /* durable, or failed */
     if (failed) {
         zsrv__log(ZSRV_LOG_CRITICAL, "commit of %016llx failed: %s",
                  (unsigned long long)cm->tid, cm->err.msg);

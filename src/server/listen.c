@@ -181,3 +181,8 @@ void zsrv__listen_close(zsrv *s)
         uv_close(&l->h.handle, listener_closed);
     }
 }
+
+int zsrv__address_split(const char *addr, char *host, size_t cap, char *port, size_t pcap)
+{
+    return split_address(addr, host, cap, port, pcap);
+}

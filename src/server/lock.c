@@ -235,6 +235,7 @@ static void enqueue(zsrv_storage *st, zsrv_conn *c)
 {
     c->txn.vote = ZSRV_VOTE_WAITING;
     c->txn.wait_next = NULL;
+    c->txn.wait_t0 = zsrv__mx_clock(st->srv);
     if (st->wait_tail)
         st->wait_tail->txn.wait_next = c;
     else
@@ -314,6 +315,8 @@ static void run_vote(zsrv_storage *st, zsrv_conn *c)
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
+    zsrv__mx_lock_wait(st, c->txn.wait_t0);
+    c->txn.wait_t0 = 0;
     zsrv__vote_run(c);
 }
 
@@ -416,6 +419,7 @@ static void txn_timeout(uv_timer_t *timer)
      * (unlike ZEO 6, whose timed-out connection keeps the lock for ever). */
     zsrv_conn *c;
     while (secs > 0 && (c = st->holders) && c->txn.lock_time + secs <= now() + 0.001) {
+        st->mx.lock_expired++;
         zsrv__conn_close(c, ZSRV_LOG_CRITICAL, why);
         if (st->holders == c)
             break;             /* already closing: its drop is under way */
@@ -423,6 +427,7 @@ static void txn_timeout(uv_timer_t *timer)
     snprintf(why, sizeof why, "Transaction timeout after %g seconds resolving conflicts",
              bound);
     while ((c = st->resolvers) && c->txn.resolving_since + bound <= now() + 0.001) {
+        st->mx.resolve_expired++;
         zsrv__conn_close(c, ZSRV_LOG_CRITICAL, why);
         if (st->resolvers == c)
             break;

@@ -29,6 +29,7 @@ static void pack_done(uv_work_t *w, int status)
     zsrv_storage *st = p->stor;
     st->packing = NULL;
     if (p->rc == 0) {
+        st->mx.packs++;
         zsrv__log(ZSRV_LOG_INFO, "storage %s packed: %llu records, %llu objects, %llu blobs removed",
                  st->name, (unsigned long long)p->stats.records_removed,
                  (unsigned long long)p->stats.objects_removed,

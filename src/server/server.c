@@ -170,6 +170,7 @@ static void finish_stop(zsrv *s)
         }
     }
     zsrv__flush_dirty(s);
+    zsrv__metrics_stop(s);
     close_handle((uv_handle_t *)&s->flush_check);
     close_handle((uv_handle_t *)&s->commit_async);
     close_handle((uv_handle_t *)&s->refresh_timer);
@@ -227,6 +228,7 @@ static void begin_stop(zsrv *s, const char *why, int status)
         return;
     s->stopping = 1;
     s->exit_status = status;
+    zsrv__notify("STOPPING=1");
     zsrv__log(ZSRV_LOG_INFO, "%s", why);
     zsrv__listen_close(s);
     /* Idle connections go now; voters get STOP_GRACE to finish. */
@@ -246,7 +248,9 @@ static void on_signal(uv_signal_t *h, int signum)
     zsrv *s = h->data;
     switch (signum) {
     case SIGUSR2:
+        zsrv__notify_reloading();
         zsrv__log_reopen();
+        zsrv__notify("READY=1");
         break;
     case SIGHUP:
         begin_stop(s, "restarted by SIGHUP", 1);
@@ -317,9 +321,18 @@ static int start(zsrv *s, zerr *err)
         begin_stop(s, "cannot write the pid file", 1);
         return rc;
     }
+    if (cfg->metrics_address && (rc = zsrv__metrics_start(s, cfg->metrics_address, err)) < 0) {
+        begin_stop(s, "cannot serve the metrics", 1);
+        return rc;
+    }
     zsrv__log(ZSRV_LOG_INFO, "serving %zu storage%s, protocol %s%s", s->n_storages,
              s->n_storages == 1 ? "" : "s", cfg->msgpack ? "M5" : "Z5",
              s->ssl_ctx ? " over TLS" : "");
+    /* Every port accepts connections now: systemd may start what needs us. */
+    char ready[128];
+    snprintf(ready, sizeof ready, "READY=1\nSTATUS=serving %zu storage%s", s->n_storages,
+             s->n_storages == 1 ? "" : "s");
+    zsrv__notify(ready);
     return 0;
 }
 
@@ -353,6 +366,7 @@ int zsrv_run(const zsrv_config *cfg, zerr *err)
     uv_walk(&loop, walk_close, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+    zsrv__metrics_free(s);
     storages_close(s);
     zsrv__tls_ctx_free(s);
     if (cfg->pid_file && !cfg->test_only)

@@ -39,6 +39,25 @@ typedef struct zsrv_counters {
     uint64_t loads, stores, commits, aborts, conflicts, conflicts_resolved;
 } zsrv_counters;
 
+/* A latency histogram (metrics.c): counts per bucket (not cumulative), the
+ * last one past every bound. */
+#define ZSRV_HIST_BOUNDS 19
+typedef struct zsrv_hist {
+    uint64_t counts[ZSRV_HIST_BOUNDS + 1];
+    uint64_t n;
+    double sum;                    /* seconds */
+} zsrv_hist;
+
+/* What only the metrics endpoint reports (metrics.c); the loop's alone. */
+typedef struct zsrv_mx {
+    uint64_t bytes_in, bytes_out;  /* of its registered connections */
+    uint64_t packs;
+    uint64_t lock_expired;         /* holders closed by the transaction timeout */
+    uint64_t resolve_expired;      /* ... by the conflict-resolution bound */
+    zsrv_hist lock_wait;           /* from a vote to its oids' locks */
+    zsrv_hist *latency;            /* per dispatch method; NULL without metrics */
+} zsrv_mx;
+
 /* A transaction handed to the store's writer thread, until its callback
  * has been processed on the loop. */
 typedef struct zsrv_commit {
@@ -52,6 +71,7 @@ typedef struct zsrv_commit {
     zv_arena *arena;               /* holds msgid */
     zv *msgid;                     /* of tpc_finish, to reply with the tid;
                                       NULL for an async one (no reply) */
+    uint64_t t0;                   /* tpc_finish's arrival (metrics), or 0 */
     int rc;
     uint64_t tid;
     zerr err;
@@ -91,6 +111,7 @@ struct zsrv_storage {
     size_t active_txns;
     time_t start;
     struct zsrv_pack *packing;     /* the pack running, if any */
+    zsrv_mx mx;
 };
 
 typedef struct zsrv_listener {
@@ -125,6 +146,9 @@ struct zsrv {
     void *ssl_ctx;                 /* SSL_CTX *, NULL without TLS */
     int stopping;
     int exit_status;
+    struct zsrv_metrics *metrics;  /* the Prometheus endpoint, or NULL */
+    uint64_t accepted;             /* connections accepted */
+    uint64_t unreg_bytes_in, unreg_bytes_out;   /* before a register */
     char rbuf[65536];              /* read buffer shared by all connections */
     zbuf load_data;                /* a loaded object on its way to the reply (read.c) */
 };
@@ -167,6 +191,8 @@ typedef struct zsrv_txn {
     zsrv_conn *resolve_prev, *resolve_next;   /* zsrv_storage.resolvers */
     zsrv_conn *wait_next;          /* zsrv_storage.wait_head queue */
     zerr deferred;                 /* first bad argument of a queued call: fails the vote */
+    uint64_t vote_t0;              /* the vote's arrival (metrics), or 0 */
+    uint64_t wait_t0;              /* when it asked for its locks (metrics), or 0 */
     int blob_failed;               /* the blob upload under way could not be written */
 } zsrv_txn;
 
@@ -230,6 +256,8 @@ struct zsrv_conn {
     /* iterators */
     zsrv_iter *iters;
     int64_t next_iter_id;
+    /* metrics */
+    uint64_t call_t0;              /* the call being dispatched arrived (0: no metrics) */
 };
 
 /* Output beyond which a connection stops reading until its peer catches up. */
@@ -272,6 +300,9 @@ zsrv_storage *zsrv__find_storage(zsrv *s, const char *name, size_t len);
 
 int zsrv__listen(zsrv *s, const char *address, zerr *err);
 void zsrv__listen_close(zsrv *s);
+/* Split HOST:PORT, [V6]:PORT, :PORT or PORT (host "" for every interface);
+ * ZE_INVAL when addr is none of them. */
+int zsrv__address_split(const char *addr, char *host, size_t cap, char *port, size_t pcap);
 
 /* ---- conn.c: connections, reading and writing -------------------------- */
 
@@ -317,6 +348,10 @@ int zsrv__reply(zsrv_call *call, const zv *result);
  * a new arena, *arena (the caller frees it). NULL when out of memory, with
  * *arena NULL. */
 zv *zsrv__keep_msgid(zsrv_call *call, zv_arena **arena);
+
+/* The method table's size, and the name of entry i (metrics). */
+size_t zsrv__method_count(void);
+const char *zsrv__method_name(size_t i);
 
 /* ---- read.c: register, loads, oids, history ---------------------------- */
 
@@ -450,6 +485,46 @@ void zsrv__pack_detach(zsrv_conn *c);
 int zsrv__m_server_status(zsrv_call *call);
 /* The ruok JSON for every storage, appended to out. */
 int zsrv__status_json(zsrv *s, zbuf *out);
+
+/* ---- metrics.c: the Prometheus endpoint --------------------------------- */
+
+/* Serve GET /metrics on address (HOST:PORT) from the loop: libmicrohttpd
+ * in its external-epoll mode, its epoll fd polled by the loop, so the text
+ * is built from the loop's own counters on the loop's thread. */
+int zsrv__metrics_start(zsrv *s, const char *address, zerr *err);
+/* Close its loop handles (shutdown). */
+void zsrv__metrics_stop(zsrv *s);
+/* After the loop has ended: the daemon and the histograms. */
+void zsrv__metrics_free(zsrv *s);
+/* Now in ns when metrics are served, else 0 (nothing is timed). */
+static inline uint64_t zsrv__mx_clock(const zsrv *s)
+{
+    return s->metrics ? uv_hrtime() : 0;
+}
+/* A call of method (its index) on st took from t0 to now; t0 0: nothing. */
+void zsrv__mx_call(zsrv_storage *st, size_t method, uint64_t t0);
+/* The same by the method's name, for replies sent after the call. */
+void zsrv__mx_reply(zsrv_storage *st, const char *method, uint64_t t0);
+/* The dispatched call's arrival, handed to whoever answers it later (its
+ * dispatch then does not time it). */
+static inline uint64_t zsrv__mx_take(zsrv_conn *c)
+{
+    uint64_t t = c->call_t0;
+    c->call_t0 = 0;
+    return t;
+}
+/* Bytes read from or handed to c's socket. */
+void zsrv__mx_bytes(zsrv_conn *c, size_t in, size_t out);
+/* A vote asked for its locks at t0 and has them now. */
+void zsrv__mx_lock_wait(zsrv_storage *st, uint64_t t0);
+
+/* ---- notify.c: systemd's notification socket ---------------------------- */
+
+/* Send state ("READY=1", "STOPPING=1"...) to $NOTIFY_SOCKET; nothing when
+ * it is unset. 0, or a negative ZE_* (logged). */
+int zsrv__notify(const char *state);
+/* RELOADING=1 with the monotonic clock systemd 253 asks for. */
+int zsrv__notify_reloading(void);
 
 /* ---- log.c: the log (logfmt.c: records, formats, levels) -------------- */
 

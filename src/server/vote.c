@@ -178,6 +178,9 @@ static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_resu
 void zsrv__vote_run(zsrv_conn *c)
 {
     zsrv_txn *x = &c->txn;
+    zsrv_storage *st = c->stor;
+    uint64_t t0 = x->vote_t0;
+    x->vote_t0 = 0;
     zv_arena *a = zv_arena_new();
     if (!a) {
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
@@ -194,6 +197,7 @@ void zsrv__vote_run(zsrv_conn *c)
     else
         vote_failed(c, a, rc, &res, &err);
     zv_arena_free(a);
+    zsrv__mx_reply(st, "vote", t0);
 }
 
 int zsrv__m_vote(zsrv_call *call)
@@ -221,6 +225,7 @@ int zsrv__m_vote(zsrv_call *call)
     }
     if (!(x->vote_msgid = zv_copy(x->arena, call->m->msgid)))
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    x->vote_t0 = zsrv__mx_take(c);
     zsrv__lock_request(c);
     return 0;
 }
