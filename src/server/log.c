@@ -228,7 +228,9 @@ static void rollover(handler *h, double now)
         snprintf(dst, sizeof dst, "%s.1", h->path);
         rename(h->path, dst);
     } else {
-        double span = h->when_secs ? (double)h->when_secs * h->interval : 1;
+        /* Named for the interval's start, as Python names it. */
+        double span = (double)(h->when_secs ? h->when_secs : h->weekday >= 0 ? 7 * 86400 : 86400) *
+                      h->interval;
         time_t t = (time_t)(h->rollover_at - span);
         struct tm tm;
         char stamp[64];
@@ -549,6 +551,8 @@ int zsrv__log_check(const zsrv_config *c, zerr *err)
             int rc = syslog_resolve(&tmp, h->address ? h->address : "localhost:514", err);
             if (rc < 0)
                 return rc;
+            if (h->address && strchr(h->address, '/') && access(h->address, W_OK) < 0)
+                return zerr_sys(err, errno, "cannot connect to syslog at %s", h->address);
             continue;
         }
         if (!strcmp(h->path, "STDOUT") || !strcmp(h->path, "STDERR"))
