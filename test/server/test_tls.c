@@ -154,3 +154,39 @@ Test(server_tls, plaintext_zeo_on_a_tls_port_is_closed)
     cr_expect(tc_wait_closed(&c, TC_TIMEOUT));
     tc_close(&c);
 }
+
+/* A client that ends its TLS session cleanly (close_notify, as Python's
+ * asyncio does) is a disconnect like any other: INFO, no WARNING. */
+Test(server_tls, a_clean_tls_disconnect_is_info)
+{
+    tc c;
+    SSL_CTX *ctx;
+    SSL *ssl = tls_connect(&c, 1, &ctx);
+    cr_assert_eq(SSL_connect(ssl), 1, "handshake failed");
+    uint8_t buf[256];
+    size_t len;
+    cr_assert_eq(tls_read_frame(ssl, buf, sizeof buf, &len), 0);
+    cr_assert_geq(SSL_shutdown(ssl), 0, "close_notify not sent");
+    /* The server closes on it (a FIN of ours first would be an EOF). */
+    cr_expect(tc_wait_closed(&c, TC_TIMEOUT), "the server kept the connection");
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    tc_close(&c);
+    char *log = NULL;
+    for (int i = 0; i < 500; i++) {   /* until the server has logged it, 5 s at most */
+        free(log);
+        log = th_log(&srv);
+        if (log && strstr(log, "closing: "))
+            break;
+        usleep(10000);
+    }
+    cr_assert(log);
+    char *line = strstr(log, "closing: ");
+    cr_assert(line, "%s", log);
+    while (line > log && line[-1] != '\n')
+        line--;
+    char *info = strstr(line, " INFO zeolite.server ");
+    cr_expect(info && info < strstr(line, "closing: disconnected"), "%s", line);
+    cr_expect(!strstr(log, "WARNING"), "%s", log);
+    free(log);
+}
