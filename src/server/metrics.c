@@ -220,7 +220,9 @@ static void gauges(text *t, zsrv *s)
     per_storage(t, s, "zeolite_objects", "gauge", "Objects in the database.", v_objects);
     per_storage(t, s, "zeolite_lmdb_map_used_bytes", "gauge", "LMDB map in use.", v_map_used);
     per_storage(t, s, "zeolite_lmdb_map_size_bytes", "gauge", "LMDB map size.", v_map_size);
-    double now = (double)time(NULL);
+    struct timespec ts;   /* lock.c's clock: the wall clock, to the microsecond */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
     family(t, "zeolite_lock_oldest_held_seconds", "gauge",
            "How long the oldest commit-lock holder has held its locks (0: none).");
     for (size_t i = 0; i < s->n_storages; i++) {

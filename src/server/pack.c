@@ -15,6 +15,7 @@ typedef struct zsrv_pack {
     int rc;
     zerr err;
     store_pack_stats stats;
+    uint64_t t0;             /* the call's arrival (metrics), or 0 */
 } zsrv_pack;
 
 static void pack_work(uv_work_t *w)
@@ -28,6 +29,7 @@ static void pack_done(uv_work_t *w, int status)
     zsrv_pack *p = w->data;
     zsrv_storage *st = p->stor;
     st->packing = NULL;
+    zsrv__mx_reply(st, "pack", p->t0);
     if (p->rc == 0) {
         st->mx.packs++;
         zsrv__log(ZSRV_LOG_INFO, "storage %s packed: %llu records, %llu objects, %llu blobs removed",
@@ -89,5 +91,6 @@ int zsrv__m_pack(zsrv_call *call)
     st->packing = p;
     if (!p->conn)
         return zsrv__reply(call, zv_none(call->a));
+    p->t0 = zsrv__mx_take(c);
     return 0;
 }
