@@ -57,7 +57,7 @@ tsan() {
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
   build-tsan/test/stress/store_stress
   local suite
-  for suite in server/test_server client/test_client; do
+  for suite in server/test_server server/test_ops client/test_client; do
     ZEOLITE_BIN="$PWD/build-tsan/src/tools/zeolite" "build/test/$suite" --jobs "$jobs"
   done
 }
