@@ -1,6 +1,8 @@
 #include "common/zbuf.h"
 #include "common/zerr.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,4 +52,20 @@ void zbuf_free(zbuf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+int zbuf_printf(zbuf *b, const char *fmt, ...)
+{
+    va_list ap, again;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    int rc = n < 0 ? ZE_INVAL : zbuf_reserve(b, (size_t)n + 1);
+    if (rc == ZE_OK) {
+        vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+    return rc;
 }

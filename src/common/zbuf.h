@@ -22,6 +22,8 @@ typedef struct zbuf {
 int zbuf_reserve(zbuf *b, size_t extra);
 int zbuf_append(zbuf *b, const void *p, size_t n);
 int zbuf_append_byte(zbuf *b, uint8_t c);
+/* Append printf-formatted text (no NUL is kept). */
+int zbuf_printf(zbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Replace the contents with n bytes at p. */
 int zbuf_set(zbuf *b, const void *p, size_t n);
 /* Forget the contents, keep the allocation. */

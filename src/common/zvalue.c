@@ -427,17 +427,6 @@ static int repr_items(zbuf *b, const zv *v, const char *open, const char *close,
     return rc ? rc : zbuf_append(b, close, strlen(close));
 }
 
-static int repr_fmt(zbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int repr_fmt(zbuf *b, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    return zbuf_append(b, tmp, n < 0 ? 0 : (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 static int repr_append(zbuf *b, const zv *v, int depth)
 {
     if (!v)
@@ -447,9 +436,9 @@ static int repr_append(zbuf *b, const zv *v, int depth)
     switch (v->type) {
     case ZV_NONE: return zbuf_append(b, "None", 4);
     case ZV_BOOL: return v->u.b ? zbuf_append(b, "True", 4) : zbuf_append(b, "False", 5);
-    case ZV_INT: return repr_fmt(b, "%lld", (long long)v->u.i);
-    case ZV_FLOAT: return repr_fmt(b, "%.17g", v->u.f);
-    case ZV_BIGINT: return repr_fmt(b, "<bigint %zu bytes>", v->u.s.len);
+    case ZV_INT: return zbuf_printf(b, "%lld", (long long)v->u.i);
+    case ZV_FLOAT: return zbuf_printf(b, "%.17g", v->u.f);
+    case ZV_BIGINT: return zbuf_printf(b, "<bigint %zu bytes>", v->u.s.len);
     case ZV_BYTES:
     case ZV_STR: return repr_bytes(b, v);
     case ZV_TUPLE: return repr_items(b, v, "(", ")", depth);

@@ -89,17 +89,7 @@ typedef struct text {
     int failed;
 } text;
 
-static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(text *t, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof buf || zbuf_append(&t->b, buf, (size_t)n) < 0)
-        t->failed = 1;
-}
+#define add(t, ...) ((t)->failed |= zbuf_printf(&(t)->b, __VA_ARGS__) < 0)
 
 static void family(text *t, const char *name, const char *type, const char *help)
 {
