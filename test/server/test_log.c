@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,37 @@ static int parse(const char *text, zerr *err)
     zsrv_config_free(&cfg);
     zsrv_config_init(&cfg);
     return zsrv_config_file(&cfg, path, err);
+}
+
+static int vparse(zerr *err, const char *fmt, va_list ap)
+{
+    char text[4096];
+    vsnprintf(text, sizeof text, fmt, ap);
+    return parse(text, err);
+}
+
+/* parse() a zeo.conf made with printf. */
+static int parsef(zerr *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int parsef(zerr *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vparse(err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Read a zeo.conf made with printf and set the log up from it. */
+static void start_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void start_log(const char *fmt, ...)
+{
+    zerr err = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vparse(&err, fmt, ap);
+    va_end(ap);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_assert_eq(zsrv__log_setup(&cfg, &err), 0, "%s", err.msg);
 }
 
 static char *slurp(const char *name)
@@ -204,17 +236,12 @@ Test(server_log, zconfig_keys_and_defaults)
  * server's, and the logger's own level before any handler's. */
 Test(server_log, several_handlers_each_with_its_level_and_format)
 {
-    char text[4096];
-    snprintf(text, sizeof text,
-             "<eventlog>\n level info\n"
+    start_log("<eventlog>\n level info\n"
              " <logfile>\n  path %s/all.log\n  format %%(levelname)s %%(name)s %%(message)s\n"
              " </logfile>\n"
              " <logfile>\n  path %s/errors.log\n  level error\n"
              "  format %%(process)d|%%(levelno)d|%%(message)s\n </logfile>\n</eventlog>\n",
              dir, dir);
-    zerr err = {0};
-    cr_assert_eq(parse(text, &err), 0, "%s", err.msg);
-    cr_assert_eq(zsrv__log_setup(&cfg, &err), 0, "%s", err.msg);
     zsrv__log(ZSRV_LOG_DEBUG, "not at info");
     zsrv__log(ZSRV_LOG_INFO, "one %d", 1);
     zsrv__log(ZSRV_LOG_ERROR, "two");
@@ -235,14 +262,9 @@ Test(server_log, several_handlers_each_with_its_level_and_format)
 
 Test(server_log, the_default_line_carries_the_pid_as_runzeo_does)
 {
-    char text[4096];
-    snprintf(text, sizeof text, "<eventlog>\n <logfile>\n  path %s/z.log\n </logfile>\n"
-             "</eventlog>\n", dir);
-    zerr err = {0};
-    cr_assert_eq(parse(text, &err), 0, "%s", err.msg);
     zsrv__log_set_clock(test_clock);
     fake_now = 1700000000.5;
-    cr_assert_eq(zsrv__log_setup(&cfg, &err), 0, "%s", err.msg);
+    start_log("<eventlog>\n <logfile>\n  path %s/z.log\n </logfile>\n</eventlog>\n", dir);
     zsrv__log(ZSRV_LOG_WARNING, "hello");
     zsrv__log_close();
     char *log = slurp("z.log"), want[128];
@@ -255,12 +277,8 @@ Test(server_log, the_default_line_carries_the_pid_as_runzeo_does)
 /* max-size/old-files: Python's RotatingFileHandler's names and order. */
 Test(server_log, rotation_by_size_keeps_old_files)
 {
-    char text[4096];
-    snprintf(text, sizeof text, "<eventlog>\n <logfile>\n  path %s/s.log\n  max-size 100\n"
+    start_log("<eventlog>\n <logfile>\n  path %s/s.log\n  max-size 100\n"
              "  old-files 2\n  format %%(message)s\n </logfile>\n</eventlog>\n", dir);
-    zerr err = {0};
-    cr_assert_eq(parse(text, &err), 0, "%s", err.msg);
-    cr_assert_eq(zsrv__log_setup(&cfg, &err), 0, "%s", err.msg);
     for (int i = 0; i < 30; i++)   /* 30 lines of 20 bytes: 4 per file */
         zsrv__log(ZSRV_LOG_INFO, "line %02d ...........", i);
     zsrv__log_close();
@@ -290,15 +308,11 @@ static size_t count_prefixed(const char *prefix)
  * first line past the interval's end, and old-files are kept. */
 Test(server_log, rotation_by_time_under_a_test_clock)
 {
-    char text[4096];
-    snprintf(text, sizeof text, "<eventlog>\n <logfile>\n  path %s/t.log\n  when S\n"
-             "  interval 10\n  old-files 2\n  format %%(message)s\n </logfile>\n</eventlog>\n",
-             dir);
-    zerr err = {0};
-    cr_assert_eq(parse(text, &err), 0, "%s", err.msg);
     zsrv__log_set_clock(test_clock);
     fake_now = 1700000000;   /* 22:13:20 */
-    cr_assert_eq(zsrv__log_setup(&cfg, &err), 0, "%s", err.msg);
+    start_log("<eventlog>\n <logfile>\n  path %s/t.log\n  when S\n"
+             "  interval 10\n  old-files 2\n  format %%(message)s\n </logfile>\n</eventlog>\n",
+             dir);
     zsrv__log(ZSRV_LOG_INFO, "a");
     fake_now += 9.5;
     zsrv__log(ZSRV_LOG_INFO, "b");
@@ -327,14 +341,10 @@ Test(server_log, rotation_by_time_under_a_test_clock)
 
 Test(server_log, rotation_at_midnight)
 {
-    char text[4096];
-    snprintf(text, sizeof text, "<eventlog>\n <logfile>\n  path %s/m.log\n  when MIDNIGHT\n"
-             "  old-files 5\n  format %%(message)s\n </logfile>\n</eventlog>\n", dir);
-    zerr err = {0};
-    cr_assert_eq(parse(text, &err), 0, "%s", err.msg);
     zsrv__log_set_clock(test_clock);
     fake_now = 1704153590;   /* 2024-01-01T23:59:50 */
-    cr_assert_eq(zsrv__log_setup(&cfg, &err), 0, "%s", err.msg);
+    start_log("<eventlog>\n <logfile>\n  path %s/m.log\n  when MIDNIGHT\n"
+             "  old-files 5\n  format %%(message)s\n </logfile>\n</eventlog>\n", dir);
     zsrv__log(ZSRV_LOG_INFO, "new year's day");
     fake_now += 15;
     zsrv__log(ZSRV_LOG_INFO, "the day after");
@@ -351,13 +361,9 @@ Test(server_log, rotation_at_midnight)
  * rotating one rolls over, as ZConfig's reopen does. */
 Test(server_log, reopen_after_logrotate_and_rollover_of_rotating_files)
 {
-    char text[4096];
-    snprintf(text, sizeof text, "<eventlog>\n <logfile>\n  path %s/p.log\n  format %%(message)s\n"
+    start_log("<eventlog>\n <logfile>\n  path %s/p.log\n  format %%(message)s\n"
              " </logfile>\n <logfile>\n  path %s/r.log\n  max-size 1MB\n  old-files 3\n"
              "  format %%(message)s\n </logfile>\n</eventlog>\n", dir, dir);
-    zerr err = {0};
-    cr_assert_eq(parse(text, &err), 0, "%s", err.msg);
-    cr_assert_eq(zsrv__log_setup(&cfg, &err), 0, "%s", err.msg);
     zsrv__log(ZSRV_LOG_INFO, "before");
     char from[1024], to[1024];
     snprintf(from, sizeof from, "%s/p.log", dir);
@@ -442,11 +448,9 @@ Test(server_log, syslog_to_sockets_the_test_binds)
 
 Test(server_log, a_syslog_socket_that_is_not_there_stops_the_start)
 {
-    char text[4096];
-    snprintf(text, sizeof text, "<eventlog>\n <syslog>\n  address %s/none.sock\n </syslog>\n"
-             "</eventlog>\n", dir);
     zerr err = {0};
-    cr_assert_eq(parse(text, &err), 0, "%s", err.msg);
+    cr_assert_eq(parsef(&err, "<eventlog>\n <syslog>\n  address %s/none.sock\n </syslog>\n"
+                        "</eventlog>\n", dir), 0, "%s", err.msg);
     cr_expect_lt(zsrv__log_setup(&cfg, &err), 0);
     cr_expect(strstr(err.msg, "none.sock"), "%s", err.msg);
     cr_expect_lt(zsrv__log_check(&cfg, &err), 0, "--test finds it too, creating nothing");
@@ -454,11 +458,10 @@ Test(server_log, a_syslog_socket_that_is_not_there_stops_the_start)
 
 Test(server_log, log_check_creates_nothing)
 {
-    char text[4096];
-    snprintf(text, sizeof text, "<eventlog>\n <logfile>\n  path %s/new.log\n </logfile>\n"
-             " <logfile>\n  path %s/missing/x.log\n </logfile>\n</eventlog>\n", dir, dir);
     zerr err = {0};
-    cr_assert_eq(parse(text, &err), 0, "%s", err.msg);
+    cr_assert_eq(parsef(&err, "<eventlog>\n <logfile>\n  path %s/new.log\n </logfile>\n"
+                        " <logfile>\n  path %s/missing/x.log\n </logfile>\n</eventlog>\n", dir,
+                        dir), 0, "%s", err.msg);
     cr_expect_lt(zsrv__log_check(&cfg, &err), 0);
     cr_expect(strstr(err.msg, "missing/x.log"), "%s", err.msg);
     cr_expect(!exists("new.log"));
