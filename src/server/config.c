@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "common/zarray.h"
+#include "common/znum.h"
 
 void zsrv_config_init(zsrv_config *c)
 {
@@ -149,19 +150,13 @@ static int parse_bool(const char *v, int *out)
 
 int zsrv__conf_number(const char *v, double *out)
 {
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || *end || !(d >= 0))   /* NaN fails too */
-        return ZE_INVAL;
-    *out = d;
-    return 0;
+    return znum_double(v, 0, 1e15, out);
 }
 
 int zsrv__conf_bound(const char *v, double *out)
 {
     double d;
-    if (zsrv__conf_number(v, &d) || !(d > 0) || !isfinite(d))
+    if (znum_double(v, 0, 1e15, &d) || !(d > 0))
         return ZE_INVAL;
     *out = d;
     return 0;
@@ -169,23 +164,7 @@ int zsrv__conf_bound(const char *v, double *out)
 
 int zsrv__conf_size(const char *v, long long max, long long *out)
 {
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    /* ZConfig byte sizes may carry a KB/MB/GB suffix. */
-    long long mul = 1;
-    if (*end && !strcasecmp(end, "KB"))
-        mul = 1024;
-    else if (*end && !strcasecmp(end, "MB"))
-        mul = 1024 * 1024;
-    else if (*end && !strcasecmp(end, "GB"))
-        mul = 1024LL * 1024 * 1024;
-    else if (*end)
-        return ZE_INVAL;
-    if (errno || end == v || n < 0 || n > max / mul)
-        return ZE_INVAL;
-    *out = n * mul;
-    return 0;
+    return znum_size(v, max, out);
 }
 
 int zsrv_config_check(const zsrv_config *c, zerr *err)
