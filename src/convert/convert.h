@@ -30,6 +30,7 @@
 #include "common/zblob.h"
 #include "common/zbuf.h"
 #include "common/zerr.h"
+#include "common/zprogress.h"
 
 #define ZFS_MAGIC "FS30"
 #define ZFS_TXN_HDR 23
@@ -201,14 +202,13 @@ int zfs_is_blob_record(const uint8_t *p, size_t len);
 
 /* ---- import / export ---------------------------------------------------- */
 
-typedef struct zfs_progress zfs_progress;
-
 typedef struct zfs_import_opts {
     const char *blob_dir;  /* source blob directory, or NULL */
     int link;              /* hard-link blob files instead of copying */
     int strict;            /* a torn tail is an error (nothing imported) */
     int salvage;           /* drop damaged transactions and go on (zfs_reader_damage) */
-    int quiet;             /* no progress bar */
+    int quiet;             /* no progress at all */
+    const zprogress_opts *progress;  /* NULL: a line every 5 s off a terminal */
     /* When set and it becomes nonzero (a signal handler), the import stops at
      * the next transaction boundary with ZE_IO "interrupted": a new database
      * is discarded, an append keeps the batches already committed. */
@@ -256,7 +256,8 @@ typedef struct zfs_export_opts {
     uint64_t from_tid;     /* 0 = from the first transaction */
     uint64_t to_tid;       /* 0 = to the last */
     int write_index;       /* also write DATA.fs.index (else a stale one is removed) */
-    int quiet;
+    int quiet;             /* no progress at all */
+    const zprogress_opts *progress;  /* NULL: a line every 5 s off a terminal */
     const volatile sig_atomic_t *cancel;  /* as for import: no file is left */
 } zfs_export_opts;
 
@@ -276,14 +277,5 @@ typedef struct zfs_export_stats {
  * minute old) are removed first. */
 int zfs_export(const char *dbdir, const char *fs_path, const zfs_export_opts *opt,
                zfs_export_stats *stats, zerr *err);
-
-/* ---- progress bar ------------------------------------------------------- */
-
-/* A progress line on stderr when it is a terminal and quiet is 0; otherwise
- * every call does nothing. total = expected bytes (0 if unknown). */
-zfs_progress *zfs_progress_new(const char *label, uint64_t total, int quiet);
-void zfs_progress_update(zfs_progress *p, uint64_t bytes, uint64_t txns);
-/* Clear the line and free p (NULL is fine). */
-void zfs_progress_done(zfs_progress *p);
 
 #endif

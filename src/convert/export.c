@@ -168,7 +168,8 @@ static int run(exporter *ex, const char *tmp, const char *tmp_index, zerr *err)
         zfs_writer_abort(ex->w);
         return rc;
     }
-    zfs_progress *p = zfs_progress_new("export", store_size_bytes(ex->s), ex->opt->quiet);
+    zprogress *p = zprogress_new("export", store_size_bytes(ex->s),
+                                 ex->opt->quiet ? &zprogress_silent : ex->opt->progress);
     while ((rc = store_iter_next_txn(it, &info, err)) == 1) {
         if (ex->opt->cancel && *ex->opt->cancel) {
             rc = zerr_set(err, ZE_IO, "interrupted after %" PRIu64 " transactions",
@@ -178,9 +179,9 @@ static int run(exporter *ex, const char *tmp, const char *tmp_index, zerr *err)
         if ((rc = export_txn(ex, it, &info, err)) != 0)
             break;
         ex->stats->txns++;
-        zfs_progress_update(p, zfs_writer_size(ex->w), ex->stats->txns);
+        zprogress_update(p, zfs_writer_size(ex->w), ex->stats->txns);
     }
-    zfs_progress_done(p);
+    zprogress_done(p);
     store_iter_close(it);
     ex->stats->bytes = zfs_writer_size(ex->w);
     if (!rc && tmp_index)

@@ -30,7 +30,7 @@ typedef struct importer {
     zfs_reader *r;
     zblob_layout layout;
     uint64_t after;          /* append: import only tids above this */
-    zfs_progress *progress;
+    zprogress *progress;
 } importer;
 
 static store_rec_kind store_kind(zfs_kind k)
@@ -171,7 +171,8 @@ static int run(importer *im, const char *fs_path, zerr *err)
     int rc = zfs_reader_open(&im->r, fs_path, &ro, err);
     if (rc)
         return rc;
-    im->progress = zfs_progress_new("import", zfs_reader_size(im->r), im->opt->quiet);
+    im->progress = zprogress_new("import", zfs_reader_size(im->r),
+                                 im->opt->quiet ? &zprogress_silent : im->opt->progress);
     if ((rc = store_bulk_begin(im->s, err)) != 0)
         goto done;
     while ((rc = zfs_reader_next_txn(im->r, &txn, err)) == 1) {
@@ -190,7 +191,7 @@ static int run(importer *im, const char *fs_path, zerr *err)
         if (rc)
             break;
         im->stats->txns++;
-        zfs_progress_update(im->progress, zfs_reader_offset(im->r), im->stats->txns);
+        zprogress_update(im->progress, zfs_reader_offset(im->r), im->stats->txns);
     }
     zerr end_err = {0};
     int end_rc = store_bulk_end(im->s, &end_err);
@@ -205,7 +206,7 @@ static int run(importer *im, const char *fs_path, zerr *err)
         rc = zerr_set(err, ZE_CORRUPT, "%s: torn tail at offset %" PRIu64 ": %s (--strict)",
                       fs_path, im->stats->tail_pos, im->stats->tail_what);
 done:
-    zfs_progress_done(im->progress);
+    zprogress_done(im->progress);
     im->progress = NULL;
     zfs_reader_close(im->r);
     im->r = NULL;
