@@ -2,6 +2,7 @@
  * machinery the *_sync calls share. */
 #include "client/client_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,8 @@ int zcl__wait(zcl_client *c, const int *done, zerr *err)
     uv_timer_stop(&c->deadline);
     if (*done)
         return 0;
+    if (c->reached.stage <= ZCL_STAGE_CONNECT && !c->reached.sys_err)
+        c->reached.sys_err = ETIMEDOUT;
     /* The reply may still come, but nobody waits for it: fail the call
      * (and everything else on this connection) now. */
     zcl__conn_lost(c, ZE_TIMEOUT, "timed out waiting for the server");
@@ -264,7 +267,7 @@ zv *zcl__args(zcl_client *c, size_t n, ...)
 }
 
 int zcl_ruok(const zcl_addr *addr, const zcl_opts *opts, unsigned timeout_ms, char **json,
-             zerr *err)
+             zcl_conn_fail *why, zerr *err)
 {
     zcl_opts o;
     if (opts)
@@ -286,6 +289,8 @@ int zcl_ruok(const zcl_addr *addr, const zcl_opts *opts, unsigned timeout_ms, ch
         *json = c->probe_json;
         c->probe_json = NULL;
     }
+    if (rc < 0 && why)
+        *why = c->reached;
     zcl_free(c);
     return rc;
 }

@@ -356,10 +356,28 @@ int zcl_load_blob(zcl_client *c, uint64_t oid, uint64_t serial, zcl_done_cb cb,
 
 /* ---- without registering ------------------------------------------------ */
 
+/* How far a connection attempt got before it failed, for tools that word
+ * the failure themselves (zeo-nagios prints "[Errno 111] ..."). */
+typedef enum zcl_stage {
+    ZCL_STAGE_RESOLVE = 1,  /* resolving the host name; sys_err: a getaddrinfo EAI_* code */
+    ZCL_STAGE_CONNECT,      /* connect(2); sys_err: its errno (ETIMEDOUT on our timeout) */
+    ZCL_STAGE_TLS,          /* connected; the TLS handshake */
+    ZCL_STAGE_HELLO,        /* connected; waiting for the ZEO announcement */
+    ZCL_STAGE_SESSION,      /* announced; the exchange after it */
+} zcl_stage;
+
+typedef struct zcl_conn_fail {
+    zcl_stage stage;
+    int sys_err;            /* see zcl_stage; 0 when none applies */
+    int plain_zeo;          /* TLS: the server sent a plain ZEO announcement instead */
+} zcl_conn_fail;
+
 /* The ruok probe: connect, read the announcement, send "ruok", return the
  * JSON status text (malloc'd, NUL-terminated) in *json. timeout_ms 0: 30 s.
- * ZE_IO when the server cannot be reached, ZE_PROTO on a bad reply. */
+ * ZE_IO when the server cannot be reached, ZE_TIMEOUT when it did not
+ * answer in time, ZE_PROTO on a bad reply; on failure *why (may be NULL)
+ * says how far the attempt got. */
 int zcl_ruok(const zcl_addr *addr, const zcl_opts *opts, unsigned timeout_ms, char **json,
-             zerr *err);
+             zcl_conn_fail *why, zerr *err);
 
 #endif

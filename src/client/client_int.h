@@ -194,6 +194,7 @@ struct zcl_client {
     zv_arena *info_arena;
     zv *info;
 
+    zcl_conn_fail reached; /* the stage the current attempt has reached */
     int probe;             /* ruok probe instead of a session */
     char *probe_json;      /* its answer (malloc'd, NUL-terminated) */
 

@@ -1,7 +1,9 @@
 /* conn.c: the transport under a client: TCP or Unix socket, optional TLS,
  * batched writes, and the single place a connection is torn down. */
+#define _GNU_SOURCE /* EAI_NODATA, EAI_ADDRFAMILY */
 #include "client/client_int.h"
 
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +135,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         zcl__conn_lost(c, rc, c->err.msg[0] ? c->err.msg : "bad data from server");
 }
 
+/* libuv's getaddrinfo codes back to the EAI_* ones, which gai_strerror and
+ * Python's socket.gaierror word. */
+static int eai_code(int uv_status)
+{
+    static const struct { int uv, eai; } map[] = {
+        {UV_EAI_NONAME, EAI_NONAME}, {UV_EAI_AGAIN, EAI_AGAIN}, {UV_EAI_FAIL, EAI_FAIL},
+        {UV_EAI_NODATA, EAI_NODATA}, {UV_EAI_FAMILY, EAI_FAMILY}, {UV_EAI_SERVICE, EAI_SERVICE},
+        {UV_EAI_MEMORY, EAI_MEMORY}, {UV_EAI_ADDRFAMILY, EAI_ADDRFAMILY},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].uv == uv_status)
+            return map[i].eai;
+    return EAI_FAIL;
+}
+
 static void on_connected(uv_connect_t *req, int status)
 {
     zcl_link *l = req->data;
@@ -143,9 +160,11 @@ static void on_connected(uv_connect_t *req, int status)
         char where[300], msg[400];
         zcl_addr_format(&c->addr, where, sizeof where);
         snprintf(msg, sizeof msg, "cannot connect to %s: %s", where, uv_strerror(status));
+        c->reached.sys_err = -status;   /* libuv's codes are -errno */
         zcl__conn_lost(c, ZE_IO, msg);
         return;
     }
+    c->reached.stage = l->ssl ? ZCL_STAGE_TLS : ZCL_STAGE_HELLO;
     if (c->addr.kind == ZCL_ADDR_TCP)
         uv_tcp_nodelay(&l->h.tcp, 1);
     if (uv_read_start(&l->h.stream, on_alloc, on_read) < 0) {
@@ -176,6 +195,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     int rc = status;
+    if (rc < 0)
+        c->reached.sys_err = eai_code(rc);
+    else
+        c->reached.stage = ZCL_STAGE_CONNECT;
     if (rc == 0)
         rc = uv_tcp_connect(&l->connect_req, &l->h.tcp, res->ai_addr, on_connected);
     uv_freeaddrinfo(res);
@@ -208,6 +231,8 @@ int zcl__conn_start(zcl_client *c)
         return rc;
     }
     c->state = ZCL_ST_CONNECTING;
+    c->reached = (zcl_conn_fail){
+        .stage = c->addr.kind == ZCL_ADDR_UNIX ? ZCL_STAGE_CONNECT : ZCL_STAGE_RESOLVE};
     if (c->addr.kind == ZCL_ADDR_UNIX) {
         uv_pipe_connect(&l->connect_req, &l->h.pipe, c->addr.path, on_connected);
         return 0;
@@ -219,6 +244,7 @@ int zcl__conn_start(zcl_client *c)
     if (rc < 0) {
         char msg[400];
         snprintf(msg, sizeof msg, "cannot resolve %s: %s", c->addr.host, uv_strerror(rc));
+        c->reached.sys_err = eai_code(rc);
         zcl__conn_lost(c, ZE_IO, msg);
         return ZE_IO;
     }

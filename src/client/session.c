@@ -140,6 +140,7 @@ static int on_announcement(zcl_client *c, const uint8_t *p, size_t len)
                         (int)(len > 16 ? 16 : len), (const char *)p);
     c->enc = c->opts.encoding ? (proto_enc)c->opts.encoding : (proto_enc)p[0];
     c->state = ZCL_ST_SESSION;
+    c->reached.stage = ZCL_STAGE_SESSION;
     const char *reply = c->probe ? "ruok" : proto_announcement(c->enc);
     int rc = proto_frame_append(&c->out, reply, strlen(reply));
     if (rc < 0 || c->probe) {
@@ -269,6 +270,7 @@ int zcl__on_bytes(zcl_client *c, const uint8_t *p, size_t n)
 void zcl__on_transport_ready(zcl_client *c)
 {
     c->state = ZCL_ST_HELLO;
+    c->reached.stage = ZCL_STAGE_HELLO;
 }
 
 void zcl__session_ended(zcl_client *c, int status)

@@ -92,6 +92,10 @@ static int handshake_step(zcl_client *c, zcl_link *l)
     int e = SSL_get_error(l->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return 0;
+    if (c->reached.plain_zeo) {
+        ERR_clear_error();
+        return zerr_set(&c->err, ZE_IO, "TLS: the server answered in plain ZEO, without TLS");
+    }
     long v = SSL_get_verify_result(l->ssl);
     if (v != X509_V_OK) {
         ERR_clear_error();
@@ -103,6 +107,8 @@ static int handshake_step(zcl_client *c, zcl_link *l)
 
 int zcl__tls_on_read(zcl_client *c, zcl_link *l, const char *p, size_t n)
 {
+    if (!l->tls_done && proto_is_announcement((const uint8_t *)p, n))
+        c->reached.plain_zeo = 1;
     if (n && BIO_write(l->rbio, p, (int)n) != (int)n)
         return zerr_set(&c->err, ZE_NOMEM, "TLS: out of memory");
     if (!l->tls_done) {

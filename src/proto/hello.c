@@ -12,6 +12,13 @@ const char *proto_announcement(proto_enc enc)
     return NULL;
 }
 
+int proto_is_announcement(const uint8_t *p, size_t len)
+{
+    if (len < 6 || p[0] || p[1] || p[2] || p[3] < 2 || p[3] > 8)
+        return 0;
+    return (p[4] == 'Z' || p[4] == 'M') && p[5] >= '0' && p[5] <= '9';
+}
+
 /* The reference server strips the first byte and accepts only the version
  * "5"; it then picks the encoding from that first byte, whatever it announced.
  * Any other letter (the reference hangs on "X5") or version is refused. */

@@ -71,6 +71,11 @@ typedef enum proto_hello {
  * encoding follows the client's letter, whatever the server announced. */
 proto_hello proto_parse_hello(const uint8_t *p, size_t len);
 
+/* 1 when the bytes a peer sent first begin with a framed ZEO announcement
+ * ("Z5", "M5", or an older "Z4"/"Z3101"): a plain ZEO server, where a TLS
+ * client expected a handshake. */
+int proto_is_announcement(const uint8_t *p, size_t len);
+
 /* ---- messages --------------------------------------------------------- */
 
 typedef struct proto_msg {
