@@ -12,50 +12,34 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: zeolite backup DBDIR DEST [--compact]\n"
+    fprintf(f, "usage: zeolite backup DBDIR DEST [--compact] [--quiet] [--progress-interval S]\n"
                "  Copy the database in DBDIR (LMDB file and blobs) into the new folder DEST\n"
                "  (absent or empty). Safe while a server uses DBDIR: the copy is one\n"
                "  consistent snapshot.\n"
-               "  --compact  write a compacted copy (LMDB files never shrink after a pack;\n"
-               "             the copy leaves out free pages)\n");
-}
-
-static int parse(int argc, char **argv, const char **dir, const char **dest, int *compact)
-{
-    int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--compact")) {
-            *compact = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "zeolite backup: unknown option '%s'\n", argv[i]);
-            return -1;
-        } else if (npos < 2) {
-            *(npos++ ? dest : dir) = argv[i];
-        } else {
-            fprintf(stderr, "zeolite backup: too many arguments\n");
-            return -1;
-        }
-    }
-    if (npos == 2)
-        return 0;
-    fprintf(stderr, "zeolite backup: need DBDIR and DEST\n");
-    return -1;
+               "  --compact     write a compacted copy (LMDB files never shrink after a pack;\n"
+               "                the copy leaves out free pages)\n"
+               "  -q, --quiet   no progress, no summary\n"
+               "%s", cli_progress_help);
 }
 
 int cmd_backup(int argc, char **argv)
 {
-    const char *dir = NULL, *dest = NULL;
-    int compact = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-    }
-    if (parse(argc, argv, &dir, &dest, &compact)) {
-        usage(stderr);
-        return 2;
-    }
+    const char *pos[2];
+    size_t npos;
+    int compact = 0, quiet = 0;
+    zprogress_opts progress = CLI_PROGRESS_DEFAULT;
+    const cli_opt opts[] = {
+        CLI_FLAG_OPT("compact", 0, &compact),
+        CLI_FLAG_OPT("quiet", 'q', &quiet),
+        CLI_PROGRESS_OPT(progress),
+    };
+    const cli_spec spec = {.cmd = "backup", .opts = opts, .nopts = sizeof opts / sizeof *opts,
+                           .min_args = 2, .max_args = 2, .usage = usage};
+    int status;
+    if (!cli_args(&spec, argc, argv, pos, &npos, &status))
+        return status;
+    const char *dir = pos[0], *dest = pos[1];
+    progress.quiet = quiet;
     store_options opt = {.read_only = 1, .log = cli_store_log, .log_data = "backup"};
     store *s;
     zerr err;
@@ -64,7 +48,7 @@ int cmd_backup(int argc, char **argv)
         fprintf(stderr, "zeolite backup: %s\n", err.msg);
         return 1;
     }
-    if (store_is_locked(dir))
+    if (store_is_locked(dir) && !quiet)
         printf("%s is in use by a server: taking a hot copy\n", dir);
     rc = store_backup(s, dest, compact, &err);
     store_close(s);
@@ -72,6 +56,7 @@ int cmd_backup(int argc, char **argv)
         fprintf(stderr, "zeolite backup: %s\n", err.msg);
         return 1;
     }
-    printf("backed up %s to %s%s\n", dir, dest, compact ? " (compacted)" : "");
+    if (!quiet)
+        printf("backed up %s to %s%s\n", dir, dest, compact ? " (compacted)" : "");
     return 0;
 }

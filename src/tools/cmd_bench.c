@@ -23,101 +23,53 @@ static void usage(FILE *f)
             "  --objects N            objects created for the load workloads (default 1000)\n"
             "  --duration SECONDS     timed part of the run (default 10)\n"
             "  --json                 print one JSON object on the last line\n"
+            "  --timeout SECONDS      for each request (default: the client's 30)\n"
             "%s",
             cli_conn_flags_help);
 }
 
-/* Parse a number option into *out; 0 or -1 with a message. */
-static int num_arg(const char *flag, const char *v, double min, double *out)
+static int set_workload(void *dest, const char *v, zerr *err)
 {
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end || d < min) {
-        fprintf(stderr, "zeolite bench: bad value for %s\n", flag);
-        return -1;
-    }
-    *out = d;
+    int w = zbench_workload_parse(v);
+    if (w < 0)
+        return zerr_set(err, ZE_INVAL, "unknown workload '%s'", v);
+    *(zbench_workload *)dest = (zbench_workload)w;
     return 0;
 }
 
-static int parse(int argc, char **argv, zbench_opts *o)
+static int parse(int argc, char **argv, zbench_opts *o, int *status)
 {
-    zerr err = {0};
-    for (int i = 1; i < argc; i++) {
-        int rc = cli_conn_flag(&o->conn, argc, argv, &i, &err);
-        if (rc < 0) {
-            fprintf(stderr, "zeolite bench: %s\n", err.msg);
-            return -1;
-        }
-        if (rc)
-            continue;
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        if (!strcmp(a, "--json")) {
-            o->json = 1;
-            continue;
-        }
-        if (a[0] != '-') {
-            if (o->addr) {
-                fprintf(stderr, "zeolite bench: one address only\n");
-                return -1;
-            }
-            o->addr = a;
-            continue;
-        }
-        i++;
-        if (!v) {
-            fprintf(stderr, "zeolite bench: %s needs a value\n", a);
-            return -1;
-        }
-        if (!strcmp(a, "--workload")) {
-            int w = zbench_workload_parse(v);
-            if (w < 0) {
-                fprintf(stderr, "zeolite bench: unknown workload '%s'\n", v);
-                return -1;
-            }
-            o->workload = (zbench_workload)w;
-            continue;
-        }
-        double min = !strcmp(a, "--object-size") ? 0 : !strcmp(a, "--duration") ? 0.001 : 1;
-        if (num_arg(a, v, min, &d) < 0)
-            return -1;
-        if (!strcmp(a, "--clients"))
-            o->clients = (int)d;
-        else if (!strcmp(a, "--in-flight"))
-            o->in_flight = (int)d;
-        else if (!strcmp(a, "--objects-per-txn"))
-            o->objects_per_txn = (int)d;
-        else if (!strcmp(a, "--object-size"))
-            o->object_size = (size_t)d;
-        else if (!strcmp(a, "--objects"))
-            o->objects = (int)d;
-        else if (!strcmp(a, "--duration"))
-            o->duration = d;
-        else {
-            fprintf(stderr, "zeolite bench: unknown option '%s'\n", a);
-            return -1;
-        }
-    }
-    if (!o->addr) {
-        usage(stderr);
+    double timeout = 0;
+    int object_size = (int)o->object_size;
+    const cli_opt opts[] = {
+        CLI_CALL_OPT("workload", 0, &o->workload, set_workload),
+        CLI_INT_OPT("clients", 0, &o->clients, 1, 100000),
+        CLI_INT_OPT("in-flight", 0, &o->in_flight, 1, 1000000),
+        CLI_INT_OPT("objects-per-txn", 0, &o->objects_per_txn, 1, 1000000),
+        CLI_INT_OPT("object-size", 0, &object_size, 0, 1 << 30),
+        CLI_INT_OPT("objects", 0, &o->objects, 1, 100000000),
+        CLI_NUM_OPT("duration", 0, &o->duration, 0.001, 1e6),
+        CLI_FLAG_OPT("json", 0, &o->json),
+    };
+    const cli_spec spec = {.cmd = "bench", .opts = opts, .nopts = sizeof opts / sizeof *opts,
+                           .min_args = 1, .max_args = 1, .conn = &o->conn, .timeout = &timeout,
+                           .usage = usage};
+    size_t n;
+    if (!cli_args(&spec, argc, argv, &o->addr, &n, status))
         return -1;
-    }
+    o->object_size = (size_t)object_size;
+    if (timeout > 0)
+        o->conn.timeout_ms = (unsigned)(timeout * 1000 + 0.5);
     return 0;
 }
 
 int cmd_bench(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-    }
     zbench_opts o;
     zbench_opts_init(&o);
-    if (parse(argc, argv, &o) < 0)
-        return 2;
+    int status;
+    if (parse(argc, argv, &o, &status) < 0)
+        return status;
     zbench_result r;
     zerr err = {0};
     int rc = zbench_run(&o, &r, &err);

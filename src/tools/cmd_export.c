@@ -9,67 +9,56 @@
 #include "convert/convert.h"
 #include "tools/cli.h"
 
-static int usage(FILE *f)
+static void usage(FILE *f)
 {
     fprintf(f,
             "usage: zeolite export DBDIR DATA.fs [--blobs BLOBDIR] [--layout bushy|lawn]\n"
             "                      [--from TID] [--to TID] [--index] [--quiet]\n"
+            "                      [--progress-interval SECONDS]\n"
             "Write the database DBDIR (a running server may have it open) as a new\n"
             "FileStorage. TIDs are 16 hex digits; the range is inclusive.\n"
             "  --blobs BLOBDIR  write blob files there (a new or empty folder)\n"
             "  --layout L       blob directory layout: bushy (default) or lawn\n"
-            "  --index          also write DATA.fs.index, so FileStorage opens it without a scan\n");
-    return f == stdout ? 0 : 2;
+            "  --index          also write DATA.fs.index, so FileStorage opens it without a scan\n"
+            "  -q, --quiet      no progress, no summary\n"
+            "%s", cli_progress_help);
 }
 
-static int parse_tid(const char *s, uint64_t *out)
+/* --from/--to: 16 hex digits (an optional 0x). */
+static int parse_tid(void *dest, const char *s, zerr *err)
 {
-    char *end;
-    if (!strncmp(s, "0x", 2))
-        s += 2;
-    if (!*s || strlen(s) > 16)
-        return -1;
-    *out = strtoull(s, &end, 16);
-    return *end ? -1 : 0;
+    const char *hex = strncmp(s, "0x", 2) ? s : s + 2;
+    size_t n = strlen(hex);
+    if (n == 0 || n > 16 || strspn(hex, "0123456789abcdefABCDEF") != n)
+        return zerr_set(err, ZE_INVAL, "want a tid of up to 16 hex digits, not '%s'", s);
+    *(uint64_t *)dest = strtoull(hex, NULL, 16);
+    return 0;
 }
 
 int cmd_export(int argc, char **argv)
 {
-    const char *pos[2] = {NULL, NULL};
-    int npos = 0;
+    static const char *const layouts[] = {"bushy", "lawn", NULL};
+    const char *pos[2];
+    size_t npos;
     zfs_export_opts opt = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
-            return usage(stdout);
-        if (!strcmp(a, "--blobs") && i + 1 < argc) {
-            opt.blob_dir = argv[++i];
-        } else if (!strcmp(a, "--layout") && i + 1 < argc) {
-            const char *l = argv[++i];
-            if (!strcmp(l, "bushy"))
-                opt.layout = ZBLOB_BUSHY;
-            else if (!strcmp(l, "lawn"))
-                opt.layout = ZBLOB_LAWN;
-            else
-                return usage(stderr);
-        } else if (!strcmp(a, "--from") && i + 1 < argc) {
-            if (parse_tid(argv[++i], &opt.from_tid))
-                return usage(stderr);
-        } else if (!strcmp(a, "--to") && i + 1 < argc) {
-            if (parse_tid(argv[++i], &opt.to_tid))
-                return usage(stderr);
-        } else if (!strcmp(a, "--index")) {
-            opt.write_index = 1;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            opt.quiet = 1;
-        } else if (a[0] != '-' && npos < 2) {
-            pos[npos++] = a;
-        } else {
-            return usage(stderr);
-        }
-    }
-    if (npos != 2)
-        return usage(stderr);
+    zprogress_opts progress = CLI_PROGRESS_DEFAULT;
+    int layout = 0;
+    const cli_opt opts[] = {
+        CLI_STR_OPT("blobs", 0, &opt.blob_dir),
+        CLI_CHOICE_OPT("layout", 0, &layout, layouts),
+        CLI_CALL_OPT("from", 0, &opt.from_tid, parse_tid),
+        CLI_CALL_OPT("to", 0, &opt.to_tid, parse_tid),
+        CLI_FLAG_OPT("index", 0, &opt.write_index),
+        CLI_FLAG_OPT("quiet", 'q', &opt.quiet),
+        CLI_PROGRESS_OPT(progress),
+    };
+    const cli_spec spec = {.cmd = "export", .opts = opts, .nopts = sizeof opts / sizeof *opts,
+                           .min_args = 2, .max_args = 2, .usage = usage};
+    int status;
+    if (!cli_args(&spec, argc, argv, pos, &npos, &status))
+        return status;
+    opt.layout = layout ? ZBLOB_LAWN : ZBLOB_BUSHY;
+    opt.progress = &progress;
     zerr err = {0};
     zfs_export_stats st;
     opt.cancel = cli_catch_stop_signals();

@@ -8,48 +8,42 @@
 #include "convert/convert.h"
 #include "tools/cli.h"
 
-static int usage(FILE *f)
+static void usage(FILE *f)
 {
     fprintf(f,
             "usage: zeolite import DATA.fs DBDIR [--blobs BLOBDIR] [--link] [--quiet] [--strict]\n"
-            "                      [--salvage]\n"
+            "                      [--salvage] [--progress-interval SECONDS]\n"
             "Import a FileStorage (and its blob directory, bushy or lawn) into the zeolite\n"
             "database DBDIR. A new DBDIR is built aside and renamed into place at the end;\n"
             "an existing one gets the transactions newer than its last one.\n"
             "  --blobs BLOBDIR  the FileStorage's blob directory\n"
             "  --link           hard-link blob files instead of copying them\n"
-            "  --quiet          no progress bar, no summary\n"
+            "  -q, --quiet      no progress, no summary\n"
             "  --strict         a torn tail (crash residue) is an error, not a warning\n"
-            "  --salvage        drop damaged transactions and import every readable one\n");
-    return f == stdout ? 0 : 2;
+            "  --salvage        drop damaged transactions and import every readable one\n"
+            "%s", cli_progress_help);
 }
 
 int cmd_import(int argc, char **argv)
 {
-    const char *pos[2] = {NULL, NULL};
-    int npos = 0;
+    const char *pos[2];
+    size_t npos;
     zfs_import_opts opt = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
-            return usage(stdout);
-        if (!strcmp(a, "--blobs") && i + 1 < argc)
-            opt.blob_dir = argv[++i];
-        else if (!strcmp(a, "--link"))
-            opt.link = 1;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
-            opt.quiet = 1;
-        else if (!strcmp(a, "--strict"))
-            opt.strict = 1;
-        else if (!strcmp(a, "--salvage"))
-            opt.salvage = 1;
-        else if (a[0] != '-' && npos < 2)
-            pos[npos++] = a;
-        else
-            return usage(stderr);
-    }
-    if (npos != 2)
-        return usage(stderr);
+    zprogress_opts progress = CLI_PROGRESS_DEFAULT;
+    const cli_opt opts[] = {
+        CLI_STR_OPT("blobs", 0, &opt.blob_dir),
+        CLI_FLAG_OPT("link", 0, &opt.link),
+        CLI_FLAG_OPT("quiet", 'q', &opt.quiet),
+        CLI_FLAG_OPT("strict", 0, &opt.strict),
+        CLI_FLAG_OPT("salvage", 0, &opt.salvage),
+        CLI_PROGRESS_OPT(progress),
+    };
+    const cli_spec spec = {.cmd = "import", .opts = opts, .nopts = sizeof opts / sizeof *opts,
+                           .min_args = 2, .max_args = 2, .usage = usage};
+    int status;
+    if (!cli_args(&spec, argc, argv, pos, &npos, &status))
+        return status;
+    opt.progress = &progress;
     zerr err = {0};
     zfs_import_stats st;
     opt.cancel = cli_catch_stop_signals();

@@ -6,8 +6,9 @@
 #include <string.h>
 
 #include "convert/convert.h"
+#include "tools/cli.h"
 
-static int usage(FILE *f)
+static void usage(FILE *f)
 {
     fprintf(f, "usage: zeolite verify [-v] DATA.fs\n"
                "Check a FileStorage: what fstest checks (header, lengths, status, tloc,\n"
@@ -15,7 +16,6 @@ static int usage(FILE *f)
                "Prints nothing and exits 0 when the file is clean; otherwise prints the\n"
                "problem with its byte offset and exits 1. -v lists the transactions as\n"
                "fstest -v does.\n");
-    return f == stdout ? 0 : 2;
 }
 
 /* fstest -v's line for a transaction. */
@@ -28,20 +28,15 @@ static void print_txn(const zfs_txn *txn, uint64_t n, void *ud)
 
 int cmd_verify(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path;
+    size_t npos;
     int verbose = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-            return usage(stdout);
-        if (!strcmp(argv[i], "-v"))
-            verbose = 1;
-        else if (!path && argv[i][0] != '-')
-            path = argv[i];
-        else
-            return usage(stderr);
-    }
-    if (!path)
-        return usage(stderr);
+    const cli_opt opts[] = {CLI_FLAG_OPT("verbose", 'v', &verbose)};
+    const cli_spec spec = {.cmd = "verify", .opts = opts, .nopts = 1, .min_args = 1,
+                           .max_args = 1, .usage = usage};
+    int status;
+    if (!cli_args(&spec, argc, argv, &path, &npos, &status))
+        return status;
     zerr err = {0};
     zfs_verify_result res;
     int rc = zfs_verify(path, verbose ? print_txn : NULL, NULL, &res, &err);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 typedef struct command {
@@ -26,7 +27,8 @@ static const command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: zeolite COMMAND [ARGS]  (zeolite COMMAND --help for details)\n\n");
+    fprintf(f, "usage: zeolite COMMAND [ARGS]  (zeolite COMMAND --help for details)\n"
+               "       zeolite --version\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  zeolite %s\n", commands[i].usage);
 }
@@ -43,6 +45,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        cli_print_version(stdout);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
