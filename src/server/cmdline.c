@@ -32,15 +32,15 @@ const char *zsrv_usage(void)
            "                            STDOUT or STDERR; LEVEL a name or 0..50)\n"
            "      --metrics HOST:PORT   serve Prometheus metrics at /metrics\n"
            "      --no-sync             do not fsync commits (tests only)\n"
-           "      --test                check the configuration and exit\n"
-           "  -h, --help\n";
+           "      --test                check everything a start checks, create nothing, exit\n"
+           "  -h, --help, --version\n";
 }
 
 enum {
     OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
     OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
-    OPT_MAX_ITERATORS, OPT_METRICS,
+    OPT_MAX_ITERATORS, OPT_METRICS, OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +68,7 @@ static const struct option long_opts[] = {
     {"conflict-timeout", required_argument, NULL, OPT_CONFLICT_TIMEOUT},
     {"max-iterators", required_argument, NULL, OPT_MAX_ITERATORS},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -143,6 +144,8 @@ int zsrv_config_args(zsrv_config *c, int argc, char **argv, zerr *err)
             fputs(zsrv_usage(), stdout);
             return 1;
         }
+        if (opt == OPT_VERSION)
+            return 2;
         if (opt == '?')
             return zerr_set(err, ZE_INVAL, "unknown option '%s'", argv[optind - 1]);
         if (opt == ':')

@@ -169,8 +169,11 @@ int zsrv__conf_size(const char *v, long long max, long long *out)
 
 int zsrv_config_check(const zsrv_config *c, zerr *err)
 {
+    zsrv_address addr;
     if (!c->address)
         return zerr_set(err, ZE_INVAL, "no address: give -a HOST:PORT or an address in <zeo>");
+    if (zsrv__address_parse(c->address, &addr, err) < 0)
+        return ZE_INVAL;
     if (!c->n_storages)
         return zerr_set(err, ZE_INVAL, "no storage: give -f DBDIR or an <lmdb NAME> section");
     for (size_t i = 0; i < c->n_storages; i++) {

@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/znum.h"
+
 #define BACKLOG 511
 
 static void on_connection(uv_stream_t *server, int status)
@@ -89,77 +91,101 @@ static int listen_unix(zsrv *s, const char *path, zerr *err)
         uv_close(&l->h.handle, listener_closed);
         return zerr_set(err, ZE_IO, "cannot listen on %s: %s", path, uv_strerror(rc));
     }
+    snprintf(l->name, sizeof l->name, "%.*s", (int)sizeof l->name - 1, path);
     l->next = s->listeners;
     s->listeners = l;
-    zsrv__log(ZSRV_LOG_INFO, "listening on %s", path);
     return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" of a socket address. */
+static void addr_name(const struct sockaddr *sa, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip);
+        snprintf(buf, cap, "[%s]:%d", ip, ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+    } else {
+        uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip);
+        snprintf(buf, cap, "%s:%d", ip, ntohs(((const struct sockaddr_in *)sa)->sin_port));
+    }
 }
 
 static int listen_addr(zsrv *s, const struct sockaddr *sa, zerr *err)
 {
-    char name[INET6_ADDRSTRLEN + 8] = "?";
     zsrv_listener *l = listener_new(s);
     if (!l)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    addr_name(sa, l->name, sizeof l->name);
     uv_tcp_init(s->loop, &l->h.tcp);
     int rc = uv_tcp_bind(&l->h.tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
     if (rc == 0)
         rc = uv_listen(&l->h.stream, BACKLOG, on_connection);
-    if (sa->sa_family == AF_INET6)
-        uv_ip6_name((const struct sockaddr_in6 *)sa, name, sizeof name);
-    else
-        uv_ip4_name((const struct sockaddr_in *)sa, name, sizeof name);
     if (rc < 0) {
+        zerr_set(err, ZE_IO, "cannot listen on %s: %s", l->name, uv_strerror(rc));
         uv_close(&l->h.handle, listener_closed);
-        return zerr_set(err, ZE_IO, "cannot listen on %s: %s", name, uv_strerror(rc));
+        return ZE_IO;
     }
     l->next = s->listeners;
     s->listeners = l;
-    zsrv__log(ZSRV_LOG_INFO, "listening on %s port %d", name,
-             ntohs(((const struct sockaddr_in *)sa)->sin_port));
     return 0;
 }
 
-/* Split HOST:PORT, [V6]:PORT, :PORT or PORT. host is "" for all interfaces. */
-static int split_address(const char *addr, char *host, size_t cap, char *port, size_t pcap)
+int zsrv__address_parse(const char *address, zsrv_address *out, zerr *err)
 {
-    const char *colon;
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-        if (!end || end[1] != ':' || (size_t)(end - addr) >= cap)
-            return ZE_INVAL;
-        memcpy(host, addr + 1, (size_t)(end - addr - 1));
-        host[end - addr - 1] = 0;
-        colon = end + 1;
-    } else if ((colon = strrchr(addr, ':'))) {
-        if ((size_t)(colon - addr) >= cap)
-            return ZE_INVAL;
-        memcpy(host, addr, (size_t)(colon - addr));
-        host[colon - addr] = 0;
-    } else {
-        host[0] = 0;
-        colon = addr - 1;
+    memset(out, 0, sizeof *out);
+    if (strchr(address, '/')) {
+        if (strlen(address) >= sizeof ((struct sockaddr_un *)0)->sun_path)
+            return zerr_set(err, ZE_INVAL, "socket path %s is too long", address);
+        out->is_unix = 1;
+        return 0;
     }
-    if (strlen(colon + 1) >= pcap || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-        return ZE_INVAL;
-    strcpy(port, colon + 1);
+    const char *colon, *host = address;
+    size_t hlen;
+    if (address[0] == '[') {
+        const char *end = strchr(address, ']');
+        if (!end || end[1] != ':')
+            return zerr_set(err, ZE_INVAL, "bad address '%s' (want [V6ADDR]:PORT)", address);
+        host = address + 1;
+        hlen = (size_t)(end - host);
+        colon = end + 1;
+    } else if ((colon = strrchr(address, ':'))) {
+        hlen = (size_t)(colon - address);
+    } else {
+        hlen = 0;
+        colon = address - 1;
+    }
+    long long port;
+    if (hlen >= sizeof out->host)
+        return zerr_set(err, ZE_INVAL, "bad address '%s': host name too long", address);
+    if (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        znum_int(colon + 1, 0, 99999999, &port))
+        return zerr_set(err, ZE_INVAL, "bad address '%s' (HOST:PORT, PORT or a socket path)",
+                        address);
+    if (port < 1 || port > 65535)
+        return zerr_set(err, ZE_INVAL, "bad address '%s': port %lld is outside 1-65535",
+                        address, port);
+    memcpy(out->host, host, hlen);
+    snprintf(out->port, sizeof out->port, "%lld", port);
     return 0;
 }
 
 int zsrv__listen(zsrv *s, const char *address, zerr *err)
 {
-    if (strchr(address, '/'))
+    zsrv_address a;
+    int rc = zsrv__address_parse(address, &a, err);
+    if (rc < 0)
+        return rc;
+    if (a.is_unix)
         return listen_unix(s, address, err);
-    char host[256], port[16];
-    if (split_address(address, host, sizeof host, port, sizeof port) < 0)
-        return zerr_set(err, ZE_INVAL, "bad address '%s' (HOST:PORT or a socket path)", address);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
     /* runzeo's empty host means every IPv4 interface. */
-    int gai = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
+    int gai = getaddrinfo(a.host[0] ? a.host : "0.0.0.0", a.port, &hints, &res);
     if (gai)
-        return zerr_set(err, ZE_INVAL, "cannot resolve '%s': %s", address, gai_strerror(gai));
-    int ok = 0, rc = 0;
+        return zerr_set(err, ZE_INVAL, "cannot resolve '%s' in address '%s': %s", a.host,
+                        address, gai_strerror(gai));
+    int ok = 0;
+    rc = 0;
     zerr first = {0};
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
@@ -173,6 +199,12 @@ int zsrv__listen(zsrv *s, const char *address, zerr *err)
     return 0;
 }
 
+void zsrv__listen_log(zsrv *s)
+{
+    for (zsrv_listener *l = s->listeners; l; l = l->next)
+        zsrv__log(ZSRV_LOG_INFO, "listening on %s", l->name);
+}
+
 void zsrv__listen_close(zsrv *s)
 {
     while (s->listeners) {
@@ -180,9 +212,4 @@ void zsrv__listen_close(zsrv *s)
         s->listeners = l->next;
         uv_close(&l->h.handle, listener_closed);
     }
-}
-
-int zsrv__address_split(const char *addr, char *host, size_t cap, char *port, size_t pcap)
-{
-    return split_address(addr, host, cap, port, pcap);
 }

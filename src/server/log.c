@@ -601,6 +601,16 @@ int zsrv__log_reopen(void)
     return 0;
 }
 
+int zsrv__log_reaches_stderr(void)
+{
+    pthread_mutex_lock(&log_lock);
+    int yes = n_handlers == 0;
+    for (size_t i = 0; i < n_handlers; i++)
+        yes |= handlers[i].kind == ZSRV_LOGH_FILE && handlers[i].std == 2;
+    pthread_mutex_unlock(&log_lock);
+    return yes;
+}
+
 void zsrv__log_close(void)
 {
     pthread_mutex_lock(&log_lock);

@@ -414,13 +414,13 @@ static void on_poll(uv_poll_t *p, int status, int events)
 
 static int resolve(const char *address, struct sockaddr_storage *sa, zerr *err)
 {
-    char host[256], port[16];
-    if (zsrv__address_split(address, host, sizeof host, port, sizeof port) < 0 ||
-        atoi(port) > 65535)
-        return zerr_set(err, ZE_INVAL, "bad metrics address '%s' (HOST:PORT)", address);
+    zsrv_address a;
+    if (zsrv__address_parse(address, &a, NULL) < 0 || a.is_unix)
+        return zerr_set(err, ZE_INVAL, "bad metrics address '%s' (HOST:PORT, the port in "
+                        "1-65535)", address);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
-    int gai = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
+    int gai = getaddrinfo(a.host[0] ? a.host : "0.0.0.0", a.port, &hints, &res);
     if (gai)
         return zerr_set(err, ZE_INVAL, "cannot resolve metrics address '%s': %s", address,
                         gai_strerror(gai));

@@ -1,6 +1,6 @@
 /* server.c: start-up, the loop's housekeeping handles, and shutdown.
  *
- * Storages are opened (and created when missing) before anything listens.
+ * The listeners are bound before anything is created on disk (start()).
  * SIGTERM/SIGINT stop accepting, close idle connections at once, let
  * commits already voted or handed to the writer finish for up to STOP_GRACE
  * milliseconds, abort whatever is left, and return once every commit handed
@@ -297,34 +297,36 @@ static int write_pid_file(const char *path, zerr *err)
     return 0;
 }
 
+/* The order matters: checks, then the bind, and only then anything on
+ * disk (log files, databases, pid file), so that a refused start, a port in
+ * use included, leaves nothing behind (preflight.c). */
 static int start(zsrv *s, zerr *err)
 {
     const zsrv_config *cfg = s->cfg;
     int rc;
+    if ((rc = zsrv__preflight(s, err)) < 0)
+        return rc;
+    if (cfg->test_only)
+        return zsrv__preflight_storages(s, err);
     if (!(s->storages = calloc(cfg->n_storages, sizeof *s->storages)))
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    handles_init(s);
+    if ((rc = zsrv__listen(s, cfg->address, err)) < 0)
+        return rc;
+    if ((rc = zsrv__log_setup(cfg, err)) < 0)
+        return rc;
+    s->log_open = 1;
+    zsrv__listen_log(s);
     for (size_t i = 0; i < cfg->n_storages; i++) {
         s->n_storages = i + 1;
         if ((rc = storage_open(s, &s->storages[i], &cfg->storages[i], err)) < 0)
             return rc;
     }
-    if (cfg->test_only)
-        return 0;
-    if ((rc = zsrv__tls_ctx_new(s, cfg, err)) < 0)
+    if (cfg->pid_file && (rc = write_pid_file(cfg->pid_file, err)) < 0)
         return rc;
-    handles_init(s);
-    if ((rc = zsrv__listen(s, cfg->address, err)) < 0) {
-        begin_stop(s, "cannot listen", 1);
+    s->pid_written = cfg->pid_file != NULL;
+    if (cfg->metrics_address && (rc = zsrv__metrics_start(s, cfg->metrics_address, err)) < 0)
         return rc;
-    }
-    if (cfg->pid_file && (rc = write_pid_file(cfg->pid_file, err)) < 0) {
-        begin_stop(s, "cannot write the pid file", 1);
-        return rc;
-    }
-    if (cfg->metrics_address && (rc = zsrv__metrics_start(s, cfg->metrics_address, err)) < 0) {
-        begin_stop(s, "cannot serve the metrics", 1);
-        return rc;
-    }
     zsrv__log(ZSRV_LOG_INFO, "serving %zu storage%s, protocol %s%s", s->n_storages,
              s->n_storages == 1 ? "" : "s", cfg->msgpack ? "M5" : "Z5",
              s->ssl_ctx ? " over TLS" : "");
@@ -338,43 +340,43 @@ static int start(zsrv *s, zerr *err)
 
 int zsrv_run(const zsrv_config *cfg, zerr *err)
 {
-    /* --test opens no log file (it creates nothing): it checks them. */
-    int rc = cfg->test_only ? zsrv__log_check(cfg, err) : zsrv__log_setup(cfg, err);
-    if (rc < 0)
-        return rc;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
     zsrv *s = calloc(1, sizeof *s);
     uv_loop_t loop;
     if (!s || uv_loop_init(&loop) < 0) {
         free(s);
-        zsrv__log_close();
         return zerr_set(err, ZE_NOMEM, "cannot set up the event loop");
     }
     s->cfg = cfg;
     s->loop = &loop;
     loop.data = s;
     pthread_mutex_init(&s->done_lock, NULL);
-    rc = start(s, err);
-    if (rc < 0)
+    int rc = start(s, err);
+    /* The command prints a failed start on stderr; a log that goes
+     * elsewhere keeps it too. */
+    if (rc < 0 && s->log_open && !zsrv__log_reaches_stderr())
         zsrv__log(ZSRV_LOG_CRITICAL, "%s", err->msg);
     if (rc == 0 && !cfg->test_only) {
         uv_run(&loop, UV_RUN_DEFAULT);
         rc = s->exit_status;
     }
-    /* Close whatever start() left open (timers of storages, a failed start). */
+    /* Close whatever start() left open (listeners and timers of a failed
+     * start, the storages' timers). */
+    zsrv__listen_close(s);
     uv_walk(&loop, walk_close, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     zsrv__metrics_free(s);
     storages_close(s);
     zsrv__tls_ctx_free(s);
-    if (cfg->pid_file && !cfg->test_only)
+    if (s->pid_written)
         unlink(cfg->pid_file);
     pthread_mutex_destroy(&s->done_lock);
     zbuf_free(&s->load_data);
+    if (s->log_open && rc >= 0)
+        zsrv__log(ZSRV_LOG_INFO, "stopped");
     free(s);
-    zsrv__log(ZSRV_LOG_INFO, "stopped");
     zsrv__log_close();
     return rc;
 }

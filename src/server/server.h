@@ -96,7 +96,7 @@ void zsrv_config_free(zsrv_config *c);
 
 /* Apply command-line flags (argv[0] is the command name and is skipped).
  * Returns 0, 1 when --help was asked for (usage already printed to stdout),
- * or ZE_INVAL with a message. -C FILE is read where it appears, so later
+ * 2 when --version was (for the caller to print), or ZE_INVAL with a message. -C FILE is read where it appears, so later
  * flags override the file. */
 int zsrv_config_args(zsrv_config *c, int argc, char **argv, zerr *err);
 
@@ -104,12 +104,18 @@ int zsrv_config_args(zsrv_config *c, int argc, char **argv, zerr *err);
  * Returns 0 or ZE_INVAL/ZE_IO with a message naming file and line. */
 int zsrv_config_file(zsrv_config *c, const char *path, zerr *err);
 
-/* Final checks (an address, at least one storage, unique names). */
+/* Final checks of the configuration itself (an address with a port in
+ * 1-65535, at least one storage, unique names); zsrv_run checks the files. */
 int zsrv_config_check(const zsrv_config *c, zerr *err);
 
-/* Open the storages, listen, serve until a stop signal. Returns 0 after a
- * SIGTERM/SIGINT, 1 after SIGHUP (a supervisor restarts the server), or a
- * negative ZE_* code when start-up failed. */
+/* Check what the start needs (address, TLS files, pid-file and log folders,
+ * storage paths; a FileStorage is refused with the import that converts
+ * it), listen, and only then create the log file, the databases and the pid
+ * file; serve until a stop signal. With test_only, stop after the checks,
+ * having created nothing. Returns 0 after a SIGTERM/SIGINT (or a passed
+ * test), 1 after SIGHUP (a supervisor restarts the server), or a negative
+ * ZE_* code with a message naming what failed (not logged when the log is
+ * stderr: the caller prints it). */
 int zsrv_run(const zsrv_config *c, zerr *err);
 
 /* Usage text of `zeolite serve`. */

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <netinet/in.h>
 #include <sys/time.h>
 #include <uv.h>
 
@@ -123,6 +124,7 @@ typedef struct zsrv_listener {
     } h;
     zsrv *srv;
     char *unix_path;               /* removed at close */
+    char name[INET6_ADDRSTRLEN + 16];   /* "HOST:PORT", for the log */
     struct zsrv_listener *next;
 } zsrv_listener;
 
@@ -149,6 +151,8 @@ struct zsrv {
     struct zsrv_metrics *metrics;  /* the Prometheus endpoint, or NULL */
     uint64_t accepted;             /* connections accepted */
     uint64_t unreg_bytes_in, unreg_bytes_out;   /* before a register */
+    int log_open;                  /* the log file is open (after the bind) */
+    int pid_written;               /* the pid file is ours to remove */
     char rbuf[65536];              /* read buffer shared by all connections */
     zbuf load_data;                /* a loaded object on its way to the reply (read.c) */
 };
@@ -298,11 +302,33 @@ zsrv_storage *zsrv__find_storage(zsrv *s, const char *name, size_t len);
 
 /* ---- listen.c: TCP and Unix listeners ---------------------------------- */
 
+/* A listening address, as -a or <zeo> address gives it: a Unix socket path
+ * (it has a '/'), or HOST:PORT, [V6]:PORT, :PORT or PORT (host "" is every
+ * IPv4 interface), the port in 1-65535. */
+typedef struct zsrv_address {
+    int is_unix;
+    char host[256];
+    char port[8];
+} zsrv_address;
+
+/* Parse an address; ZE_INVAL with a message naming it and what is wrong. */
+int zsrv__address_parse(const char *address, zsrv_address *out, zerr *err);
+/* Bind and listen on every address the host resolves to; logs nothing (the
+ * log may not be open yet): zsrv__listen_log says where, afterwards. */
 int zsrv__listen(zsrv *s, const char *address, zerr *err);
+void zsrv__listen_log(zsrv *s);
 void zsrv__listen_close(zsrv *s);
-/* Split HOST:PORT, [V6]:PORT, :PORT or PORT (host "" for every interface);
- * ZE_INVAL when addr is none of them. */
-int zsrv__address_split(const char *addr, char *host, size_t cap, char *port, size_t pcap);
+
+/* ---- preflight.c: what a start checks before it changes anything ------ */
+
+/* The address resolves, the TLS files load (s->ssl_ctx is made), the pid
+ * file's and the log file's folders are there and writable, and each
+ * storage path is a zeolite database, or a folder that can be made one: not
+ * a FileStorage (refused with the `zeolite import` line that converts it).
+ * Creates nothing on disk. */
+int zsrv__preflight(zsrv *s, zerr *err);
+/* --test: open each existing database read-only, as a start would open it. */
+int zsrv__preflight_storages(zsrv *s, zerr *err);
 
 /* ---- conn.c: connections, reading and writing -------------------------- */
 
@@ -535,12 +561,15 @@ int zsrv__notify_reloading(void);
 int zsrv__log_setup(const zsrv_config *cfg, zerr *err);
 /* What zsrv__log_setup would refuse, creating nothing: a log file that
  * cannot be written (or its folder), a syslog address that does not
- * resolve. For --test. */
+ * resolve. For --test, and before a start creates anything. */
 int zsrv__log_check(const zsrv_config *cfg, zerr *err);
 /* SIGUSR2: reopen the files (rotating ones roll over). */
 int zsrv__log_reopen(void);
 /* Back to stderr. */
 void zsrv__log_close(void);
+/* 1 when the log reaches stderr (no handler yet, or a STDERR one): a start
+ * error, which the command prints there, is then not logged again. */
+int zsrv__log_reaches_stderr(void);
 void zsrv__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The store's log (store_log_fn), data the storage's name: its lines go to
  * the server's log as zeolite.store. Thread-safe, as zsrv__log is. */

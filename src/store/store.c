@@ -364,7 +364,7 @@ static int init_db(store *s, zerr *err)
     return rc ? store__mdb_err(err, rc, "initialise database") : 0;
 }
 
-static int database_exists(const char *dir)
+int store_exists(const char *dir)
 {
     char *path = path_join(dir, DATA_NAME);
     int ok = path && access(path, F_OK) == 0;
@@ -381,7 +381,7 @@ int store_open(store **out, const char *dir, const store_options *opt, zerr *err
     int rc = check_folder(dir, opt, err);
     if (rc)
         return rc;
-    if (!database_exists(dir) && (!opt->create || opt->read_only))
+    if (!store_exists(dir) && (!opt->create || opt->read_only))
         return zerr_set(err, ZE_NOTFOUND, "no zeolite database in %s", dir);
 
     store *s = calloc(1, sizeof *s);

@@ -67,6 +67,10 @@ typedef struct store_options {
 int store_open(store **out, const char *dir, const store_options *opt, zerr *err);
 void store_close(store *s);
 
+/* 1 when dir holds a zeolite database (whether or not it opens), else 0.
+ * Opens nothing and creates nothing. */
+int store_exists(const char *dir);
+
 /* 1 when another process holds dir's exclusive lock (a running server). */
 int store_is_locked(const char *dir);
 
