@@ -78,12 +78,18 @@ void zprogress_update(zprogress *p, uint64_t bytes, uint64_t count)
     char eta[32];
     eta_text(p, bytes, rate, eta, sizeof eta);
     int pct = p->total ? (int)(100.0 * (double)bytes / (double)p->total) : 0;
-    if (p->tty)
+    if (p->tty && p->total)
         fprintf(stderr, "\r%s %3d%%  %.1f/%.1f MB  %" PRIu64 " %s  %.1f MB/s  ETA %s\033[K",
                 p->label, pct, mb, p->total / 1e6, count, p->unit, rate, eta);
-    else
+    else if (p->tty)
+        fprintf(stderr, "\r%s  %.1f MB  %" PRIu64 " %s  %.1f MB/s\033[K", p->label, mb, count,
+                p->unit, rate);
+    else if (p->total)
         fprintf(stderr, "%s: %d%% (%.1f of %.1f MB), %" PRIu64 " %s, %.1f MB/s, ETA %s\n",
                 p->label, pct, mb, p->total / 1e6, count, p->unit, rate, eta);
+    else
+        fprintf(stderr, "%s: %.1f MB, %" PRIu64 " %s, %.1f MB/s\n", p->label, mb, count,
+                p->unit, rate);
 }
 
 void zprogress_note(zprogress *p, const char *what)

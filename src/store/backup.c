@@ -1,6 +1,7 @@
 /* backup.c: store_backup, a hot copy of a live database with its blobs.
  *
- * The LMDB copy is one read snapshot (mdb_env_copy2). Blob files are
+ * The LMDB copy is one read snapshot (mdb_env_copyfd2, through a pipe so
+ * that its bytes can be counted as they are written). Blob files are
  * hard-linked (copied across filesystems; never through a link, blob.h)
  * before and after it: every file a
  * record of the snapshot needs existed when its record committed, so one of
@@ -14,6 +15,7 @@
 #include "store/store_internal.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +28,24 @@
 #include "common/zfile.h"
 
 #define BLOB_DEPTH_MAX 9    /* bushy: 8 oid levels, then the files */
+#define COPY_CHUNK (1 << 20) /* bytes of the database copy read at a time */
+
+/* What store_backup_progress reports: bytes and blob files copied so far. */
+typedef struct progress {
+    store_progress_fn fn;
+    void *data;
+    uint64_t bytes, files;
+} progress;
+
+static void report(progress *p, uint64_t bytes, uint64_t files)
+{
+    if (!p)
+        return;
+    p->bytes += bytes;
+    p->files += files;
+    if (p->fn)
+        p->fn(p->data, p->bytes, p->files);
+}
 
 /* Create dest, or accept it when it is an empty folder; *created says which. */
 static int make_dest(const char *dest, int *created, zerr *err)
@@ -46,9 +66,10 @@ static int make_dest(const char *dest, int *created, zerr *err)
  * the rest by sync_dest. Only a plain file is taken, and the name linked must
  * still be that file: a link planted in a shared blob folder is neither
  * followed nor copied. A file that vanished or was refused is skipped (the
- * final check decides), and so is a file copied already. */
+ * final check decides), and so is a file copied already. A file taken is
+ * reported to p (NULL: nobody). */
 static int link_or_copy(int sfd, const char *src, int dfd, const char *dst, const char *name,
-                        zerr *err)
+                        progress *p, zerr *err)
 {
     struct stat st, got;
     int in = zfile_open_plain_at(sfd, src, name, O_RDONLY, 0, &st, err);
@@ -61,8 +82,10 @@ static int link_or_copy(int sfd, const char *src, int dfd, const char *dst, cons
     int rc = 0;
     if (linkat(sfd, name, dfd, name, 0) == 0) {
         if (fstatat(dfd, name, &got, AT_SYMLINK_NOFOLLOW) == 0 && got.st_dev == st.st_dev &&
-            got.st_ino == st.st_ino)
+            got.st_ino == st.st_ino) {
+            report(p, (uint64_t)st.st_size, 1);
             goto done;
+        }
         unlinkat(dfd, name, 0);   /* swapped meanwhile: this name was the copy's own */
     } else if (errno == EEXIST) {
         goto done;
@@ -71,6 +94,8 @@ static int link_or_copy(int sfd, const char *src, int dfd, const char *dst, cons
     if (rc == ZE_EXISTS) {
         zerr_clear(err);
         rc = 0;
+    } else if (rc == 0) {
+        report(p, (uint64_t)st.st_size, 1);
     }
 done:
     close(in);
@@ -92,7 +117,8 @@ static int join(char *buf, size_t cap, const char *a, const char *b, zerr *err)
 
 /* Mirror the oid folders (0x..) and *.blob files of the folder open as sfd,
  * src, into dst, never through a link (the live folder may be shared). */
-static int copy_blob_tree(int sfd, const char *src, const char *dst, int depth, zerr *err)
+static int copy_blob_tree(int sfd, const char *src, const char *dst, int depth, progress *p,
+                          zerr *err)
 {
     int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd < 0 ? NULL : fdopendir(fd);
@@ -121,10 +147,10 @@ static int copy_blob_tree(int sfd, const char *src, const char *dst, int depth, 
         if (folder)
             sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) {
-            rc = copy_blob_tree(sub, sp, dp, depth + 1, err);
+            rc = copy_blob_tree(sub, sp, dp, depth + 1, p, err);
             close(sub);
         } else if (is_blob_name(e->d_name)) {
-            rc = link_or_copy(dirfd(d), src, dfd, dst, e->d_name, err);
+            rc = link_or_copy(dirfd(d), src, dfd, dst, e->d_name, p, err);
         }
     }
     close(dfd);
@@ -148,20 +174,88 @@ static int blob_skeleton(const char *dst, zerr *err)
 }
 
 /* Both passes over the live blob folder. */
-static int copy_blobs(store *s, const char *dst, zerr *err)
+static int copy_blobs(store *s, const char *dst, progress *p, zerr *err)
 {
     if (s->blob_fd < 0)
         return 0;
-    return copy_blob_tree(s->blob_fd, s->blob_dir, dst, 0, err);
+    return copy_blob_tree(s->blob_fd, s->blob_dir, dst, 0, p, err);
 }
 
-static int copy_env(store *s, const char *dest, int compact, zerr *err)
+typedef struct copy_job {
+    MDB_env *env;
+    int fd;              /* the pipe's write end, closed when the copy ends */
+    unsigned flags;
+    int rc;
+} copy_job;
+
+static void *copy_thread(void *arg)
 {
+    copy_job *j = arg;
+    j->rc = mdb_env_copyfd2(j->env, j->fd, j->flags);
+    close(j->fd);
+    return NULL;
+}
+
+/* Move the copy's bytes from the pipe into the file, counting them. After a
+ * failed write the pipe is still drained, so that the copy can finish;
+ * returns that write's errno, or 0. */
+static int pump(int in, int out, progress *p)
+{
+    char *buf = malloc(COPY_CHUNK), scratch[4096];
+    int werr = buf ? 0 : ENOMEM;
+    for (;;) {
+        ssize_t n = read(in, buf ? buf : scratch, buf ? COPY_CHUNK : sizeof scratch);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t done = 0; !werr && done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno != EINTR)
+                werr = errno;
+            done += w > 0 ? w : 0;
+        }
+        if (!werr)
+            report(p, (uint64_t)n, 0);
+    }
+    free(buf);
+    return werr;
+}
+
+static int copy_env(store *s, const char *dest, int compact, progress *p, zerr *err)
+{
+    char path[4096];
+    int pfd[2], rc = join(path, sizeof path, dest, "data.mdb", err);
+    if (rc)
+        return rc;
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0)
+        return zerr_sys(err, errno, "backup: create %s", path);
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        rc = zerr_sys(err, errno, "backup: pipe");
+        close(out);
+        return rc;
+    }
+    copy_job j = {s->env, pfd[1], compact ? MDB_CP_COMPACT : 0, 0};
+    pthread_t th;
     /* the copy reads the map: keep the writer from remapping under it */
     store__map_enter(s);
-    int rc = mdb_env_copy2(s->env, dest, compact ? MDB_CP_COMPACT : 0);
+    if ((rc = pthread_create(&th, NULL, copy_thread, &j)) != 0) {
+        store__map_leave(s);
+        close(pfd[0]);
+        close(pfd[1]);
+        close(out);
+        return zerr_sys(err, rc, "backup: start the copy");
+    }
+    int werr = pump(pfd[0], out, p);
+    pthread_join(th, NULL);
     store__map_leave(s);
-    return rc ? store__mdb_err(err, rc, "backup: copy the database") : 0;
+    close(pfd[0]);
+    if (close(out) < 0 && !werr)
+        werr = errno;
+    if (j.rc)
+        return store__mdb_err(err, j.rc, "backup: copy the database");
+    return werr ? zerr_sys(err, werr, "backup: write %s", path) : 0;
 }
 
 /* ---- the final check ------------------------------------------------------ */
@@ -194,7 +288,7 @@ static int check_blob(check_ctx *c, uint64_t oid, uint64_t tid)
                                                           ZBLOB_BUSHY, oid, 0, NULL);
     int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sfd >= 0 && dfd >= 0)
-        rc = link_or_copy(sfd, src, dfd, dst, dname, c->err);
+        rc = link_or_copy(sfd, src, dfd, dst, dname, NULL, c->err);
     else if (dfd < 0)
         rc = zerr_sys(c->err, errno, "backup: %s", dst);
     if (sfd >= 0)
@@ -275,20 +369,27 @@ static void discard_dest(const char *dest, int created)
         rmdir(dest);
 }
 
-int store_backup(store *s, const char *dest, int compact, zerr *err)
+int store_backup_progress(store *s, const char *dest, int compact, store_progress_fn fn,
+                          void *data, zerr *err)
 {
     char blobs[4096];
     int created;
+    progress p = {fn, data, 0, 0};
     int rc = make_dest(dest, &created, err);
     if (rc)
         return rc;
     if ((rc = join(blobs, sizeof blobs, dest, "blobs", err)) ||
         (rc = blob_skeleton(blobs, err)) ||
-        (rc = copy_blobs(s, blobs, err)) ||
-        (rc = copy_env(s, dest, compact, err)) ||
-        (rc = copy_blobs(s, blobs, err)) ||
+        (rc = copy_blobs(s, blobs, &p, err)) ||
+        (rc = copy_env(s, dest, compact, &p, err)) ||
+        (rc = copy_blobs(s, blobs, &p, err)) ||
         (rc = check_copy(s, dest, blobs, err)) ||
         (rc = sync_dest(dest, err)))
         discard_dest(dest, created);
     return rc;
+}
+
+int store_backup(store *s, const char *dest, int compact, zerr *err)
+{
+    return store_backup_progress(s, dest, compact, NULL, NULL, err);
 }

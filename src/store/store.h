@@ -440,6 +440,14 @@ int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr
  * made it, else emptied, so no partial copy looks like a backup. */
 int store_backup(store *s, const char *dest, int compact, zerr *err);
 
+/* How far a backup got: bytes and blob files copied so far. Called on the
+ * calling thread, after each blob file and each chunk of the database. */
+typedef void (*store_progress_fn)(void *data, uint64_t bytes, uint64_t files);
+
+/* store_backup, reporting its progress to fn (NULL: none). */
+int store_backup_progress(store *s, const char *dest, int compact, store_progress_fn fn,
+                          void *data, zerr *err);
+
 /* Statistics for store_bench and ruok. */
 typedef struct store_stats {
     uint64_t commits;

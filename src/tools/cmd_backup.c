@@ -22,6 +22,11 @@ static void usage(FILE *f)
                "%s", cli_progress_help);
 }
 
+static void on_progress(void *p, uint64_t bytes, uint64_t files)
+{
+    zprogress_update(p, bytes, files);
+}
+
 int cmd_backup(int argc, char **argv)
 {
     const char *pos[2];
@@ -50,7 +55,10 @@ int cmd_backup(int argc, char **argv)
     }
     if (store_is_locked(dir) && !quiet)
         printf("%s is in use by a server: taking a hot copy\n", dir);
-    rc = store_backup(s, dest, compact, &err);
+    progress.unit = "blob files";
+    zprogress *p = zprogress_new("backup", 0, &progress);
+    rc = store_backup_progress(s, dest, compact, on_progress, p, &err);
+    zprogress_done(p);
     store_close(s);
     if (rc) {
         fprintf(stderr, "zeolite backup: %s\n", err.msg);
