@@ -27,6 +27,21 @@ static int zeolite(char **out, const char *fmt, ...)
     return rc;
 }
 
+/* As zeolite(), with stderr in *out instead of stdout. */
+static int zeolite_stderr(char **out, const char *fmt, ...)
+{
+    char *args = NULL, *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    cr_assert_geq(vasprintf(&args, fmt, ap), 0);
+    va_end(ap);
+    cr_assert_geq(asprintf(&cmd, "%s %s 2>&1 >/dev/null", tu_zeolite_bin(), args), 0);
+    int rc = ts_run(cmd, out);
+    free(args);
+    free(cmd);
+    return rc;
+}
+
 /* An address nobody listens on: the server's, once stopped. */
 static char *dead_addr(void)
 {
@@ -147,6 +162,46 @@ Test(client_tools, pack_exit_codes)
     char *addr = dead_addr();
     cr_expect_eq(zeolite(NULL, "pack %s --timeout 5", addr), 1, "unreachable");
     free(addr);
+}
+
+/* zeopack's own spellings, as a cron line has them (tools/cli.c). */
+Test(client_tools, pack_takes_zeopacks_spellings)
+{
+    commit_something();
+    char host[64];
+    const char *colon = strrchr(th_srv.addr, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - th_srv.addr), th_srv.addr);
+    cr_expect_eq(zeolite(NULL, "pack --days=1 %s", th_srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "pack -d1 %s", th_srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "pack %s --days 0 --timeout=30", th_srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "pack -t 12 -d 2 %s:1", th_srv.addr), 0);
+    cr_expect_eq(zeolite(NULL, "pack -h %s -p %s -S 1", host, colon + 1), 0, "deprecated form");
+    cr_expect_eq(zeolite(NULL, "pack -h%s -p%s", host, colon + 1), 0, "attached values");
+    char *err = NULL, want[200];
+    cr_expect_eq(zeolite_stderr(&err, "pack -d1 %s:main", th_srv.addr), 1);
+    snprintf(want, sizeof want, "Error packing storage main in %s:main\n", th_srv.addr);
+    cr_expect(err && strstr(err, want), "the storage of ADDR:NAME is named: %s", err);
+    free(err);
+    cr_expect_eq(zeolite_stderr(&err, "pack -d1 -h %s -p %s -S other", host, colon + 1), 1);
+    cr_expect(err && strstr(err, "Error packing storage other in "), "%s", err);
+    free(err);
+}
+
+/* Off a terminal, with --progress-interval 0, every step of a pack prints a
+ * line; --quiet none. */
+Test(client_tools, pack_progress_lines)
+{
+    commit_something();
+    char *err = NULL, want[200];
+    cr_expect_eq(zeolite_stderr(&err, "pack --progress-interval 0 %s", th_srv.addr), 0);
+    snprintf(want, sizeof want, "pack: packing storage 1 on %s, ", th_srv.addr);
+    cr_expect(err && strstr(err, want), "%s", err);
+    snprintf(want, sizeof want, "pack: packed storage 1 on %s, ", th_srv.addr);
+    cr_expect(err && strstr(err, want), "%s", err);
+    free(err);
+    cr_expect_eq(zeolite_stderr(&err, "pack -q --progress-interval 0 %s", th_srv.addr), 0);
+    cr_expect_str_eq(err, "");
+    free(err);
 }
 
 Test(client_tools, help_everywhere)
