@@ -355,18 +355,18 @@ static int no_answer(const status_opts *o, int rc, const zcl_conn_fail *why, con
         if (why->plain_zeo)
             printf("%s answered in plain ZEO, not TLS: drop --tls\n", o->addr);
         else if (rc == ZE_TIMEOUT)
-            printf("No TLS handshake from %s within %g seconds\n", o->addr, secs);
+            printf("No TLS handshake from %s within %g s\n", o->addr, secs);
         else
             printf("TLS with %s failed: %s\n", o->addr, err->msg);
         return NAGIOS_CRITICAL;
     case ZCL_STAGE_HELLO:
         if (rc == ZE_TIMEOUT && !o->conn.tls) {
-            printf("No ZEO handshake from %s within %g seconds: the port may be TLS; "
+            printf("No ZEO handshake from %s within %g s: the port may be TLS; "
                    "try --tls\n", o->addr, secs);
             return NAGIOS_CRITICAL;
         }
         if (rc == ZE_TIMEOUT) {
-            printf("No ZEO handshake from %s within %g seconds\n", o->addr, secs);
+            printf("No ZEO handshake from %s within %g s\n", o->addr, secs);
             return NAGIOS_CRITICAL;
         }
         break;

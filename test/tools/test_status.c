@@ -182,7 +182,7 @@ Test(status_nagios, silent_port_suggests_tls)
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     tr_result r;
     tr_zeolite(&r, "status", "--timeout", "0.3", addr, NULL);
-    snprintf(want, sizeof want, "No ZEO handshake from %s within 0.3 seconds: the port may be "
+    snprintf(want, sizeof want, "No ZEO handshake from %s within 0.3 s: the port may be "
              "TLS; try --tls\n", addr);
     cr_expect_str_eq(r.out, want);
     cr_expect_eq(r.status, 2, "CRITICAL");
