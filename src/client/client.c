@@ -3,6 +3,7 @@
 #include "client/client_int.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +218,10 @@ int zcl__wait(zcl_client *c, const int *done, zerr *err)
     uv_timer_stop(&c->deadline);
     if (*done)
         return 0;
-    if (c->reached.stage <= ZCL_STAGE_CONNECT && !c->reached.sys_err)
+    /* What the system would have said had it given up first. */
+    if (c->reached.stage == ZCL_STAGE_RESOLVE && !c->reached.sys_err)
+        c->reached.sys_err = EAI_AGAIN;
+    else if (c->reached.stage == ZCL_STAGE_CONNECT && !c->reached.sys_err)
         c->reached.sys_err = ETIMEDOUT;
     /* The reply may still come, but nobody waits for it: fail the call
      * (and everything else on this connection) now. */
