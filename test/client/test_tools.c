@@ -12,33 +12,35 @@
 
 TestSuite(client_tools, .init = th_serve, .fini = th_unserve);
 
-/* Run `zeolite ARGS` (stderr dropped); exit status, stdout in *out. */
-static int zeolite(char **out, const char *fmt, ...)
+/* Run `zeolite ARGS REDIRECT`; exit status, what the shell's stdout got in *out. */
+static int vzeolite(char **out, const char *redirect, const char *fmt, va_list ap)
 {
     char *args = NULL, *cmd = NULL;
-    va_list ap;
-    va_start(ap, fmt);
     cr_assert_geq(vasprintf(&args, fmt, ap), 0);
-    va_end(ap);
-    cr_assert_geq(asprintf(&cmd, "%s %s 2>/dev/null", tu_zeolite_bin(), args), 0);
+    cr_assert_geq(asprintf(&cmd, "%s %s %s", tu_zeolite_bin(), args, redirect), 0);
     int rc = ts_run(cmd, out);
     free(args);
     free(cmd);
     return rc;
 }
 
+/* Run `zeolite ARGS` (stderr dropped); exit status, stdout in *out. */
+static int zeolite(char **out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vzeolite(out, "2>/dev/null", fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* As zeolite(), with stderr in *out instead of stdout. */
 static int zeolite_stderr(char **out, const char *fmt, ...)
 {
-    char *args = NULL, *cmd = NULL;
     va_list ap;
     va_start(ap, fmt);
-    cr_assert_geq(vasprintf(&args, fmt, ap), 0);
+    int rc = vzeolite(out, "2>&1 >/dev/null", fmt, ap);
     va_end(ap);
-    cr_assert_geq(asprintf(&cmd, "%s %s 2>&1 >/dev/null", tu_zeolite_bin(), args), 0);
-    int rc = ts_run(cmd, out);
-    free(args);
-    free(cmd);
     return rc;
 }
 

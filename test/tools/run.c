@@ -17,6 +17,28 @@
 
 #include "testutil.h"
 
+char *tr_dir;
+
+void tr_dir_init(void)
+{
+    tr_dir = tu_tmpdir("cli");
+    cr_assert(tr_dir);
+}
+
+void tr_dir_fini(void)
+{
+    tu_rmrf(tr_dir);
+    free(tr_dir);
+    tr_dir = NULL;
+}
+
+char *tr_path(const char *name)
+{
+    char *p = tu_path(tr_dir, name);
+    cr_assert(p);
+    return p;
+}
+
 static char *slurp_fd(int fd)
 {
     size_t cap = 4096, n = 0;

@@ -6,6 +6,14 @@
 
 #include <pthread.h>
 
+/* The running test's own empty folder: suites use tr_dir_init and
+ * tr_dir_fini as .init and .fini (each test runs in its own process). */
+extern char *tr_dir;
+void tr_dir_init(void);
+void tr_dir_fini(void);
+/* tr_dir/name, malloc'd; asserts. */
+char *tr_path(const char *name);
+
 /* What one run printed and how it ended. */
 typedef struct tr_result {
     int status;     /* exit status; -1 when killed by a signal */

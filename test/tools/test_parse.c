@@ -14,32 +14,11 @@
 #include "run.h"
 #include "testutil.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = tu_tmpdir("parse");
-    cr_assert(dir);
-}
-
-static void teardown(void)
-{
-    tu_rmrf(dir);
-    free(dir);
-}
-
-TestSuite(cli_parse, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(cli_parse, .init = tr_dir_init, .fini = tr_dir_fini, .timeout = 60);
 
 static const char *const commands[] = {"serve", "import", "export", "verify", "backup",
                                        "status", "pack", "last-tid", "info", "bench"};
 #define NCOMMANDS (sizeof commands / sizeof *commands)
-
-static char *in_dir(const char *name)
-{
-    char *p = tu_path(dir, name);
-    cr_assert(p);
-    return p;
-}
 
 Test(cli_parse, version_everywhere)
 {
@@ -151,9 +130,9 @@ Test(cli_parse, file_commands_take_every_spelling)
 {
     char *fs = tu_shared("fixtures/datafs/blobs-bushy.fs");
     char *blobs = tu_shared("fixtures/datafs/blobs-bushy.blobs");
-    char *db = in_dir("db"), *db2 = in_dir("db2"), *out = in_dir("out.fs"),
-         *outblobs = in_dir("out.blobs"), *bak = in_dir("bak"), *blobopt = NULL,
-         *layout = in_dir("out.blobs/.layout");
+    char *db = tr_path("db"), *db2 = tr_path("db2"), *out = tr_path("out.fs"),
+         *outblobs = tr_path("out.blobs"), *bak = tr_path("bak"), *blobopt = NULL,
+         *layout = tr_path("out.blobs/.layout");
     cr_assert_geq(asprintf(&blobopt, "--blobs=%s", blobs), 0);
     tr_result r;
     tr_zeolite(&r, "import", blobopt, "-q", fs, db, NULL);

@@ -10,21 +10,7 @@
 #include "run.h"
 #include "testutil.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = tu_tmpdir("progress");
-    cr_assert(dir);
-}
-
-static void teardown(void)
-{
-    tu_rmrf(dir);
-    free(dir);
-}
-
-TestSuite(progress, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(progress, .init = tr_dir_init, .fini = tr_dir_fini, .timeout = 60);
 
 /* Lines of text that start with prefix. */
 static int lines_with(const char *text, const char *prefix)
@@ -38,10 +24,10 @@ static int lines_with(const char *text, const char *prefix)
 
 Test(progress, import_export_and_backup_print_lines_off_a_terminal)
 {
-    char *fs = tu_shared("fixtures/datafs/blobs-bushy.fs"), *db = tu_path(dir, "db"),
-         *out = tu_path(dir, "out.fs"), *bak = tu_path(dir, "bak"),
+    char *fs = tu_shared("fixtures/datafs/blobs-bushy.fs"), *db = tr_path("db"),
+         *out = tr_path("out.fs"), *bak = tr_path("bak"),
          *blobs = tu_shared("fixtures/datafs/blobs-bushy.blobs"),
-         *outblobs = tu_path(dir, "out.blobs");
+         *outblobs = tr_path("out.blobs");
     tr_result r;
     tr_zeolite(&r, "import", "--progress-interval", "0", fs, db, "--blobs", blobs, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -74,8 +60,8 @@ Test(progress, import_export_and_backup_print_lines_off_a_terminal)
 
 Test(progress, quiet_prints_nothing)
 {
-    char *fs = tu_shared("fixtures/datafs/small.fs"), *db = tu_path(dir, "db"),
-         *out = tu_path(dir, "out.fs"), *bak = tu_path(dir, "bak");
+    char *fs = tu_shared("fixtures/datafs/small.fs"), *db = tr_path("db"),
+         *out = tr_path("out.fs"), *bak = tr_path("bak");
     tr_result r;
     tr_zeolite(&r, "import", "--quiet", "--progress-interval", "0", fs, db, NULL);
     cr_expect_eq(r.status, 0);

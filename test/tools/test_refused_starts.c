@@ -13,29 +13,14 @@
 #include "run.h"
 #include "testutil.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = tu_tmpdir("refused");
-    cr_assert(dir);
-}
-
-static void teardown(void)
-{
-    tu_rmrf(dir);
-    free(dir);
-}
-
-TestSuite(refused_starts, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(refused_starts, .init = tr_dir_init, .fini = tr_dir_fini, .timeout = 60);
 
 static char *in_dir(const char *fmt, const char *arg)
 {
     char *name = NULL, *path;
     cr_assert_geq(asprintf(&name, fmt, arg), 0);
-    path = tu_path(dir, name);
+    path = tr_path(name);
     free(name);
-    cr_assert(path);
     return path;
 }
 
@@ -67,7 +52,7 @@ static void runzeo_folder(void)
  * the folder holding what it held before. */
 static void expect_refused(const char *const *args, int status, const char *says)
 {
-    int before = tr_count_entries(dir);
+    int before = tr_count_entries(tr_dir);
     tr_result r;
     tr_run(&r, args, NULL);
     cr_expect_eq(r.status, status, "%s %s: status %d: %s", args[1], args[2], r.status, r.err);
@@ -76,7 +61,7 @@ static void expect_refused(const char *const *args, int status, const char *says
     cr_expect(first && !strstr(first + 1, "zeolite serve: "), "printed once: %s", r.err);
     cr_expect(strstr(r.err, " INFO ") == NULL && strstr(r.err, "CRITICAL") == NULL,
               "no log lines for a refused start: %s", r.err);
-    cr_expect_eq(tr_count_entries(dir), before, "a refused start created something: %s",
+    cr_expect_eq(tr_count_entries(tr_dir), before, "a refused start created something: %s",
                  r.err);
     tr_free(&r);
 }
@@ -86,10 +71,10 @@ Test(refused_starts, a_folder_holding_data_fs_gets_the_import_line)
     runzeo_folder();
     char *want = NULL;
     cr_assert_geq(asprintf(&want, "zeolite import %s/Data.fs %s/zeolite --blobs %s/blobs\n"
-                           "and serve %s/zeolite", dir, dir, dir, dir), 0);
-    const char *args[] = {"serve", "-a", "127.0.0.1:1", "-f", dir, NULL};
+                           "and serve %s/zeolite", tr_dir, tr_dir, tr_dir, tr_dir), 0);
+    const char *args[] = {"serve", "-a", "127.0.0.1:1", "-f", tr_dir, NULL};
     expect_refused(args, 1, want);
-    const char *test[] = {"serve", "--test", "-a", "127.0.0.1:1", "-f", dir, NULL};
+    const char *test[] = {"serve", "--test", "-a", "127.0.0.1:1", "-f", tr_dir, NULL};
     expect_refused(test, 1, want);
     free(want);
 }
@@ -102,7 +87,7 @@ Test(refused_starts, f_naming_a_data_fs_gets_the_import_line)
     const char *args[] = {"serve", "-a", "127.0.0.1:1", "-f", fs, NULL};
     expect_refused(args, 1, want);
     free(want);
-    cr_assert_geq(asprintf(&want, "zeolite import %s %s/zeolite --blobs", fs, dir), 0);
+    cr_assert_geq(asprintf(&want, "zeolite import %s %s/zeolite --blobs", fs, tr_dir), 0);
     expect_refused(args, 1, want);
     free(want);
     free(fs);
@@ -113,7 +98,7 @@ Test(refused_starts, any_filestorage_name_in_a_zeo_conf_folder)
     char *fs = in_dir("%s", "main.fs"), *conf = in_dir("%s", "zeo.conf"), *text = NULL;
     copy_shared("fixtures/datafs/empty.fs", fs);
     cr_assert_geq(asprintf(&text, "<zeo>\n address 127.0.0.1:1\n</zeo>\n<lmdb main>\n path %s\n"
-                           "</lmdb>\n", dir), 0);
+                           "</lmdb>\n", tr_dir), 0);
     cr_assert_eq(tu_write_file(conf, text, strlen(text)), 0);
     const char *args[] = {"serve", "-C", conf, NULL};
     expect_refused(args, 1, "main.fs) and no zeolite database");
@@ -148,7 +133,7 @@ Test(refused_starts, port_in_use_creates_nothing)
     const char *args[] = {"serve", "-a", addr, "-f", db, "--pid-file", pid, "--log-file", log,
                           NULL};
     expect_refused(args, 1, want);
-    cr_expect_eq(tr_count_entries(dir), 0);
+    cr_expect_eq(tr_count_entries(tr_dir), 0);
     tr_result r;
     tr_run(&r, args, NULL);
     cr_expect_str_eq(r.err, want, "the whole of stderr");
@@ -202,18 +187,18 @@ Test(refused_starts, test_passes_and_creates_nothing)
     tr_run(&r, args, NULL);
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strstr(r.out, "the configuration is good") != NULL, "%s", r.out);
-    cr_expect_eq(tr_count_entries(dir), 0, "--test created something");
+    cr_expect_eq(tr_count_entries(tr_dir), 0, "--test created something");
     tr_free(&r);
 
     char *fs = tu_shared("fixtures/datafs/small.fs");
     tr_zeolite(&r, "import", "-q", fs, db, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     tr_free(&r);
-    int in_db = tr_count_entries(db), top = tr_count_entries(dir);
+    int in_db = tr_count_entries(db), top = tr_count_entries(tr_dir);
     tr_run(&r, args, NULL);
     cr_expect_eq(r.status, 0, "an existing database: %s", r.err);
     cr_expect_eq(tr_count_entries(db), in_db, "--test wrote into the database folder");
-    cr_expect_eq(tr_count_entries(dir), top);
+    cr_expect_eq(tr_count_entries(tr_dir), top);
     tr_free(&r);
     free(fs);
     free(db);

@@ -21,14 +21,12 @@
 #include "run.h"
 #include "testutil.h"
 
-static char *dir;
 static zv_arena *arena;
 static const zv *cases;
 
 static void setup(void)
 {
-    dir = tu_tmpdir("status");
-    cr_assert(dir);
+    tr_dir_init();
     arena = zv_arena_new();
     size_t len;
     char *text = (char *)tu_read_file(ZEOLITE_TOOLS_FIXTURES "/zeo_nagios.json", &len);
@@ -43,8 +41,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    tu_rmrf(dir);
-    free(dir);
+    tr_dir_fini();
     zv_arena_free(arena);
 }
 
@@ -141,7 +138,7 @@ Test(status_nagios, every_recorded_case_byte_for_byte)
         const char *name = json_str(c, "name");
         const zv *runs = json_get(c, "runs");
         char *status_path = NULL;
-        cr_assert_geq(asprintf(&status_path, "%s/%s.status", dir, name), 0);
+        cr_assert_geq(asprintf(&status_path, "%s/%s.status", tr_dir, name), 0);
         for (size_t k = 0; k < runs->u.seq.n; k++)
             replay(name, json_get(c, "args"), runs->u.seq.items[k], status_path, (int)k + 1);
         free(status_path);
@@ -160,7 +157,7 @@ Test(status_nagios, reads_the_status_file_zeo_nagios_wrote)
             continue;
         const char *name = json_str(c, "name");
         char *status_path = NULL;
-        cr_assert_geq(asprintf(&status_path, "%s/%s.nagios", dir, name), 0);
+        cr_assert_geq(asprintf(&status_path, "%s/%s.nagios", tr_dir, name), 0);
         for (size_t k = 1; k < runs->u.seq.n; k++) {
             const char *prev = json_str(runs->u.seq.items[k - 1], "status_file");
             cr_assert_not_null(prev, "%s: the fixture has no status file", name);
