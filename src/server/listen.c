@@ -1,5 +1,9 @@
 /* listen.c: the listening sockets: TCP (IPv4/IPv6, every address a host name
- * resolves to) or a Unix socket (stale file removed, mode 0660). */
+ * resolves to) or a Unix socket (stale file removed, mode 0660).
+ *
+ * Binding and listening are two steps: the start binds first (a port in
+ * use is found before anything is created on disk), opens its databases,
+ * and listens last, so a client that can connect finds the server ready. */
 #define _GNU_SOURCE
 #include "server/server_int.h"
 
@@ -68,7 +72,7 @@ static int clear_stale_socket(const char *path, zerr *err)
     return 0;
 }
 
-static int listen_unix(zsrv *s, const char *path, zerr *err)
+static int bind_unix(zsrv *s, const char *path, zerr *err)
 {
     int rc = clear_stale_socket(path, err);
     if (rc < 0)
@@ -83,8 +87,6 @@ static int listen_unix(zsrv *s, const char *path, zerr *err)
     mode_t old = umask(0117);
     rc = uv_pipe_bind(&l->h.pipe, path);
     umask(old);
-    if (rc == 0)
-        rc = uv_listen(&l->h.stream, BACKLOG, on_connection);
     if (rc < 0) {
         free(l->unix_path);
         l->unix_path = NULL;
@@ -110,18 +112,38 @@ static void addr_name(const struct sockaddr *sa, char *buf, size_t cap)
     }
 }
 
-static int listen_addr(zsrv *s, const struct sockaddr *sa, zerr *err)
+/* A socket of our own, so that bind() reports a port in use at once (libuv's
+ * uv_tcp_bind leaves EADDRINUSE to uv_listen). */
+static int bind_socket(const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), on = 1;
+    if (fd < 0)
+        return -errno;
+    /* as libuv: a restarted server rebinds over its old connections */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, sa, len) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int bind_addr(zsrv *s, const struct addrinfo *ai, zerr *err)
 {
     zsrv_listener *l = listener_new(s);
     if (!l)
         return zerr_set(err, ZE_NOMEM, "out of memory");
-    addr_name(sa, l->name, sizeof l->name);
+    addr_name(ai->ai_addr, l->name, sizeof l->name);
+    int fd = bind_socket(ai->ai_addr, ai->ai_addrlen), rc = fd;
     uv_tcp_init(s->loop, &l->h.tcp);
-    int rc = uv_tcp_bind(&l->h.tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-    if (rc == 0)
-        rc = uv_listen(&l->h.stream, BACKLOG, on_connection);
+    if (fd >= 0 && (rc = uv_tcp_open(&l->h.tcp, fd)) < 0)
+        close(fd);
     if (rc < 0) {
-        zerr_set(err, ZE_IO, "cannot listen on %s: %s", l->name, uv_strerror(rc));
+        zerr_set(err, ZE_IO, "cannot listen on %s: %s", l->name,
+                 uv_strerror(uv_translate_sys_error(-rc)));
         uv_close(&l->h.handle, listener_closed);
         return ZE_IO;
     }
@@ -169,28 +191,37 @@ int zsrv__address_parse(const char *address, zsrv_address *out, zerr *err)
     return 0;
 }
 
-int zsrv__listen(zsrv *s, const char *address, zerr *err)
+int zsrv__address_resolve(const char *address, const zsrv_address *a, struct addrinfo **res,
+                          zerr *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    /* runzeo's empty host means every IPv4 interface. */
+    int gai = getaddrinfo(a->host[0] ? a->host : "0.0.0.0", a->port, &hints, res);
+    if (gai)
+        return zerr_set(err, ZE_INVAL, "cannot resolve '%s' in address '%s': %s", a->host,
+                        address, gai_strerror(gai));
+    return 0;
+}
+
+int zsrv__bind(zsrv *s, const char *address, zerr *err)
 {
     zsrv_address a;
+    struct addrinfo *res;
     int rc = zsrv__address_parse(address, &a, err);
     if (rc < 0)
         return rc;
     if (a.is_unix)
-        return listen_unix(s, address, err);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
-    /* runzeo's empty host means every IPv4 interface. */
-    int gai = getaddrinfo(a.host[0] ? a.host : "0.0.0.0", a.port, &hints, &res);
-    if (gai)
-        return zerr_set(err, ZE_INVAL, "cannot resolve '%s' in address '%s': %s", a.host,
-                        address, gai_strerror(gai));
+        return bind_unix(s, address, err);
+    if ((rc = zsrv__address_resolve(address, &a, &res, err)) < 0)
+        return rc;
     int ok = 0;
     rc = 0;
     zerr first = {0};
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
             continue;
-        if ((rc = listen_addr(s, ai->ai_addr, ok ? NULL : &first)) == 0)
+        if ((rc = bind_addr(s, ai, ok ? NULL : &first)) == 0)
             ok++;
     }
     freeaddrinfo(res);
@@ -199,10 +230,15 @@ int zsrv__listen(zsrv *s, const char *address, zerr *err)
     return 0;
 }
 
-void zsrv__listen_log(zsrv *s)
+int zsrv__listen_start(zsrv *s, zerr *err)
 {
-    for (zsrv_listener *l = s->listeners; l; l = l->next)
+    for (zsrv_listener *l = s->listeners; l; l = l->next) {
+        int rc = uv_listen(&l->h.stream, BACKLOG, on_connection);
+        if (rc < 0)
+            return zerr_set(err, ZE_IO, "cannot listen on %s: %s", l->name, uv_strerror(rc));
         zsrv__log(ZSRV_LOG_INFO, "listening on %s", l->name);
+    }
+    return 0;
 }
 
 void zsrv__listen_close(zsrv *s)

@@ -418,12 +418,10 @@ static int resolve(const char *address, struct sockaddr_storage *sa, zerr *err)
     if (zsrv__address_parse(address, &a, NULL) < 0 || a.is_unix)
         return zerr_set(err, ZE_INVAL, "bad metrics address '%s' (HOST:PORT, the port in "
                         "1-65535)", address);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
-    int gai = getaddrinfo(a.host[0] ? a.host : "0.0.0.0", a.port, &hints, &res);
-    if (gai)
-        return zerr_set(err, ZE_INVAL, "cannot resolve metrics address '%s': %s", address,
-                        gai_strerror(gai));
+    struct addrinfo *res;
+    int rc = zsrv__address_resolve(address, &a, &res, err);
+    if (rc < 0)
+        return rc;
     memcpy(sa, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     return 0;

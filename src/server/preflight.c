@@ -68,14 +68,25 @@ static int check_address(const char *address, zerr *err)
                             address, dir);
         return 0;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
-    int gai = getaddrinfo(a.host[0] ? a.host : "0.0.0.0", a.port, &hints, &res);
-    if (gai)
-        return zerr_set(err, ZE_INVAL, "cannot resolve '%s' in address '%s': %s", a.host,
-                        address, gai_strerror(gai));
+    struct addrinfo *res;
+    if ((rc = zsrv__address_resolve(address, &a, &res, err)) < 0)
+        return rc;
     freeaddrinfo(res);
     return 0;
+}
+
+/* --metrics HOST:PORT: a TCP address that resolves. */
+static int check_metrics_address(const char *address, zerr *err)
+{
+    zsrv_address a;
+    struct addrinfo *res;
+    if (zsrv__address_parse(address, &a, err) < 0 || a.is_unix)
+        return zerr_set(err, ZE_INVAL, "bad metrics address '%s' (HOST:PORT, the port in "
+                        "1-65535)", address);
+    int rc = zsrv__address_resolve(address, &a, &res, err);
+    if (rc == 0)
+        freeaddrinfo(res);
+    return rc;
 }
 
 static int check_tls_files(const zsrv_config *c, zerr *err)
@@ -188,6 +199,8 @@ int zsrv__preflight(zsrv *s, zerr *err)
     if (c->pid_file && (rc = file_target("pid file", c->pid_file, err)) < 0)
         return rc;
     if ((rc = zsrv__log_check(c, err)) < 0)
+        return rc;
+    if (c->metrics_address && (rc = check_metrics_address(c->metrics_address, err)) < 0)
         return rc;
     for (size_t i = 0; i < c->n_storages; i++)
         if ((rc = check_storage(c, &c->storages[i], err)) < 0)

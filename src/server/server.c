@@ -1,6 +1,7 @@
 /* server.c: start-up, the loop's housekeeping handles, and shutdown.
  *
- * The listeners are bound before anything is created on disk (start()).
+ * The listeners are bound before anything is created on disk, and listen
+ * once the databases are open (start()).
  * SIGTERM/SIGINT stop accepting, close idle connections at once, let
  * commits already voted or handed to the writer finish for up to STOP_GRACE
  * milliseconds, abort whatever is left, and return once every commit handed
@@ -298,8 +299,10 @@ static int write_pid_file(const char *path, zerr *err)
 }
 
 /* The order matters: checks, then the bind, and only then anything on
- * disk (log files, databases, pid file), so that a refused start, a port in
- * use included, leaves nothing behind (preflight.c). */
+ * disk (log files, databases), so that a refused start, a port in use
+ * included, leaves nothing behind (preflight.c); the listen comes last, so
+ * that a client that can connect finds the databases open, and the pid file
+ * right after it, for a supervisor waiting for either. */
 static int start(zsrv *s, zerr *err)
 {
     const zsrv_config *cfg = s->cfg;
@@ -311,17 +314,18 @@ static int start(zsrv *s, zerr *err)
     if (!(s->storages = calloc(cfg->n_storages, sizeof *s->storages)))
         return zerr_set(err, ZE_NOMEM, "out of memory");
     handles_init(s);
-    if ((rc = zsrv__listen(s, cfg->address, err)) < 0)
+    if ((rc = zsrv__bind(s, cfg->address, err)) < 0)
         return rc;
     if ((rc = zsrv__log_setup(cfg, err)) < 0)
         return rc;
     s->log_open = 1;
-    zsrv__listen_log(s);
     for (size_t i = 0; i < cfg->n_storages; i++) {
         s->n_storages = i + 1;
         if ((rc = storage_open(s, &s->storages[i], &cfg->storages[i], err)) < 0)
             return rc;
     }
+    if ((rc = zsrv__listen_start(s, err)) < 0)
+        return rc;
     if (cfg->pid_file && (rc = write_pid_file(cfg->pid_file, err)) < 0)
         return rc;
     s->pid_written = cfg->pid_file != NULL;

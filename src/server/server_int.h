@@ -313,10 +313,17 @@ typedef struct zsrv_address {
 
 /* Parse an address; ZE_INVAL with a message naming it and what is wrong. */
 int zsrv__address_parse(const char *address, zsrv_address *out, zerr *err);
-/* Bind and listen on every address the host resolves to; logs nothing (the
- * log may not be open yet): zsrv__listen_log says where, afterwards. */
-int zsrv__listen(zsrv *s, const char *address, zerr *err);
-void zsrv__listen_log(zsrv *s);
+/* The socket addresses a TCP address names (getaddrinfo's list: the caller
+ * frees it with freeaddrinfo); ZE_INVAL naming the host when it does not
+ * resolve. */
+struct addrinfo;
+int zsrv__address_resolve(const char *address, const zsrv_address *a, struct addrinfo **res,
+                          zerr *err);
+/* Bind every address the host resolves to (or the Unix socket), without
+ * listening yet and without logging (the log may not be open yet). */
+int zsrv__bind(zsrv *s, const char *address, zerr *err);
+/* Listen on what zsrv__bind bound, logging each address. */
+int zsrv__listen_start(zsrv *s, zerr *err);
 void zsrv__listen_close(zsrv *s);
 
 /* ---- preflight.c: what a start checks before it changes anything ------ */
