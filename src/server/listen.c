@@ -94,22 +94,28 @@ static int bind_unix(zsrv *s, const char *path, zerr *err)
         return zerr_set(err, ZE_IO, "cannot listen on %s: %s", path, uv_strerror(rc));
     }
     snprintf(l->name, sizeof l->name, "%.*s", (int)sizeof l->name - 1, path);
+    snprintf(l->logged, sizeof l->logged, "%s", l->name);
     l->next = s->listeners;
     s->listeners = l;
     return 0;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" of a socket address. */
-static void addr_name(const struct sockaddr *sa, char *buf, size_t cap)
+/* "HOST:PORT" or "[V6]:PORT" of a socket address, for errors, and the log's
+ * "HOST port PORT" (as the log has always said it). */
+static void addr_names(const struct sockaddr *sa, zsrv_listener *l)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
+    int port;
     if (sa->sa_family == AF_INET6) {
         uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip);
-        snprintf(buf, cap, "[%s]:%d", ip, ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+        snprintf(l->name, sizeof l->name, "[%s]:%d", ip, port);
     } else {
         uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip);
-        snprintf(buf, cap, "%s:%d", ip, ntohs(((const struct sockaddr_in *)sa)->sin_port));
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+        snprintf(l->name, sizeof l->name, "%s:%d", ip, port);
     }
+    snprintf(l->logged, sizeof l->logged, "%s port %d", ip, port);
 }
 
 /* A socket of our own, so that bind() reports a port in use at once (libuv's
@@ -136,7 +142,7 @@ static int bind_addr(zsrv *s, const struct addrinfo *ai, zerr *err)
     zsrv_listener *l = listener_new(s);
     if (!l)
         return zerr_set(err, ZE_NOMEM, "out of memory");
-    addr_name(ai->ai_addr, l->name, sizeof l->name);
+    addr_names(ai->ai_addr, l);
     int fd = bind_socket(ai->ai_addr, ai->ai_addrlen), rc = fd;
     uv_tcp_init(s->loop, &l->h.tcp);
     if (fd >= 0 && (rc = uv_tcp_open(&l->h.tcp, fd)) < 0)
@@ -236,7 +242,7 @@ int zsrv__listen_start(zsrv *s, zerr *err)
         int rc = uv_listen(&l->h.stream, BACKLOG, on_connection);
         if (rc < 0)
             return zerr_set(err, ZE_IO, "cannot listen on %s: %s", l->name, uv_strerror(rc));
-        zsrv__log(ZSRV_LOG_INFO, "listening on %s", l->name);
+        zsrv__log(ZSRV_LOG_INFO, "listening on %s", l->logged);
     }
     return 0;
 }

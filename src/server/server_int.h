@@ -124,7 +124,8 @@ typedef struct zsrv_listener {
     } h;
     zsrv *srv;
     char *unix_path;               /* removed at close */
-    char name[INET6_ADDRSTRLEN + 16];   /* "HOST:PORT", for the log */
+    char name[INET6_ADDRSTRLEN + 16];   /* "HOST:PORT" or the path, for errors */
+    char logged[INET6_ADDRSTRLEN + 16]; /* "HOST port PORT" or the path, for the log */
     struct zsrv_listener *next;
 } zsrv_listener;
 
