@@ -10,7 +10,9 @@
 #include <string.h>
 
 /* Bump allocator over a list of chunks: a decoded message is many small
- * values freed together, so per-value malloc would dominate decoding. */
+ * values freed together, so per-value malloc would dominate decoding. The
+ * head is the chunk being filled; an allocation too large for it gets a
+ * chunk of its own behind the head, so that the head's room is not lost. */
 typedef struct chunk {
     struct chunk *next;
     size_t used, cap;
@@ -19,9 +21,14 @@ typedef struct chunk {
 
 struct zv_arena {
     chunk *head;
+    size_t bytes;   /* malloc'd: chunk headers and capacities */
+    size_t limit;   /* 0: none */
+    int at_limit;   /* the last failure was the limit */
 };
 
 #define CHUNK_MIN 4096
+#define CHUNK_GROW_MAX (1u << 20)  /* head chunks double up to this size */
+#define CHUNK_OWN (16u * 1024)     /* larger allocations get their own chunk */
 
 zv_arena *zv_arena_new(void)
 {
@@ -47,12 +54,53 @@ void zv_arena_free(zv_arena *a)
 
 void zv_arena_reset(zv_arena *a)
 {
-    if (!a->head)
+    chunk *keep = a->head;
+    if (!keep)
         return;
-    /* Keep the newest chunk (usually the largest) for reuse. */
-    free_chunks(a->head->next);
-    a->head->next = NULL;
-    a->head->used = 0;
+    free_chunks(keep->next);
+    keep->next = NULL;
+    if (keep->cap > ZV_ARENA_KEEP) {
+        free(keep);
+        a->head = NULL;
+        a->bytes = 0;
+        return;
+    }
+    keep->used = 0;
+    a->bytes = sizeof(chunk) + keep->cap;
+}
+
+size_t zv_arena_bytes(const zv_arena *a)
+{
+    return a->bytes;
+}
+
+size_t zv_arena_set_limit(zv_arena *a, size_t limit)
+{
+    size_t old = a->limit;
+    a->limit = limit;
+    a->at_limit = 0;
+    return old;
+}
+
+int zv_arena_at_limit(const zv_arena *a)
+{
+    return a->at_limit;
+}
+
+static chunk *new_chunk(zv_arena *a, size_t cap)
+{
+    size_t size = sizeof(chunk) + cap;
+    if (a->limit && (size > a->limit || a->bytes > a->limit - size)) {
+        a->at_limit = 1;
+        return NULL;
+    }
+    chunk *c = malloc(size);
+    if (!c)
+        return NULL;
+    c->used = 0;
+    c->cap = cap;
+    a->bytes += size;
+    return c;
 }
 
 void *zv_alloc(zv_arena *a, size_t n)
@@ -61,21 +109,33 @@ void *zv_alloc(zv_arena *a, size_t n)
         return NULL;
     n = (n + 7) & ~(size_t)7;
     chunk *c = a->head;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
-        if (c && c->cap * 2 > cap && c->cap < (1u << 20))
-            cap = c->cap * 2;
-        chunk *nc = malloc(sizeof(chunk) + cap);
-        if (!nc)
-            return NULL;
-        nc->used = 0;
-        nc->cap = cap;
-        nc->next = c;
-        a->head = c = nc;
+    if (c && c->cap - c->used >= n) {
+        void *p = (char *)c->data + c->used;
+        c->used += n;
+        return p;
     }
-    void *p = (char *)c->data + c->used;
-    c->used += n;
-    return p;
+    if (c && n > CHUNK_OWN) {
+        chunk *own = new_chunk(a, n);
+        if (!own)
+            return NULL;
+        own->used = n;
+        own->next = c->next;
+        c->next = own;
+        return own->data;
+    }
+    /* Head chunks double up to CHUNK_GROW_MAX and stay there: the room a
+     * head leaves unused is below CHUNK_OWN, a small part of it. */
+    size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
+    size_t grown = c ? (c->cap < CHUNK_GROW_MAX / 2 ? c->cap * 2 : CHUNK_GROW_MAX) : 0;
+    if (grown > cap)
+        cap = grown;
+    chunk *nc = new_chunk(a, cap);
+    if (!nc)
+        return NULL;
+    nc->next = c;
+    a->head = nc;
+    nc->used = n;
+    return nc->data;
 }
 
 static zv *new_value(zv_arena *a, zv_type t)
@@ -382,111 +442,203 @@ zv *zv_copy(zv_arena *a, const zv *v)
     return c;
 }
 
+/* ---- cost of a copy ------------------------------------------------------ */
+
+static size_t round8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+size_t zv_node_cost(const zv *v)
+{
+    size_t n = round8(sizeof(zv));
+    switch (v->type) {
+    case ZV_BYTES:
+    case ZV_STR:
+    case ZV_BIGINT: return n + round8(v->u.s.len + 1);
+    case ZV_GLOBAL:
+        return n + round8(strlen(v->u.global.module) + 1) + round8(strlen(v->u.global.name) + 1);
+    default: break;
+    }
+    return is_seq_type(v->type) ? n + seq_slots(v) * sizeof(zv *) : n;
+}
+
+/* Adds v's cost to *sum; 1 once *sum passes max (the walk stops). */
+static int add_cost(const zv *v, size_t max, size_t *sum)
+{
+    if (!v)
+        return 0;
+    size_t own = zv_node_cost(v);
+    if (own > max - *sum) {
+        *sum = max + 1;
+        return 1;
+    }
+    *sum += own;
+    switch (v->type) {
+    case ZV_CALL:
+        return add_cost(v->u.call.callable, max, sum) || add_cost(v->u.call.args, max, sum);
+    case ZV_BUILD:
+        return add_cost(v->u.build.obj, max, sum) || add_cost(v->u.build.state, max, sum);
+    case ZV_PERSID: return add_cost(v->u.persid, max, sum);
+    default: break;
+    }
+    if (is_seq_type(v->type))
+        for (size_t i = 0; i < seq_slots(v); i++)
+            if (add_cost(v->u.seq.items[i], max, sum))
+                return 1;
+    return 0;
+}
+
+size_t zv_copy_cost(const zv *v, size_t max)
+{
+    size_t sum = 0;
+    if (max == SIZE_MAX)
+        max--;
+    add_cost(v, max, &sum);
+    return sum;
+}
+
 /* ---- repr ---------------------------------------------------------------- */
 
-static int repr_bytes(zbuf *b, const zv *v)
+/* The text being built and where it must stop. FULL, a positive value no
+ * zbuf call returns, unwinds the walk once max bytes are written. */
+typedef struct repr_out {
+    zbuf b;
+    size_t max;
+} repr_out;
+
+#define FULL 1
+
+static int out_append(repr_out *o, const void *p, size_t n)
 {
-    int rc = zbuf_append(b, v->type == ZV_BYTES ? "b'" : "'", v->type == ZV_BYTES ? 2 : 1);
+    size_t room = o->max - o->b.len;
+    int rc = zbuf_append(&o->b, p, n < room ? n : room);
+    return rc ? rc : n > room ? FULL : 0;
+}
+
+static int out_str(repr_out *o, const char *s)
+{
+    return out_append(o, s, strlen(s));
+}
+
+static int repr_bytes(repr_out *o, const zv *v)
+{
+    int rc = out_str(o, v->type == ZV_BYTES ? "b'" : "'");
     for (size_t i = 0; !rc && i < v->u.s.len; i++) {
         uint8_t c = v->u.s.p[i];
         char tmp[5];
         if (c == '\\' || c == '\'')
-            rc = zbuf_append(b, (char[]){'\\', (char)c}, 2);
-        else if (c >= 0x20 && c < 0x7f)
-            rc = zbuf_append_byte(b, c);
-        else if (v->type == ZV_STR && c >= 0x80)
-            rc = zbuf_append_byte(b, c); /* UTF-8 passes through */
+            rc = out_append(o, (char[]){'\\', (char)c}, 2);
+        else if ((c >= 0x20 && c < 0x7f) || (v->type == ZV_STR && c >= 0x80))
+            rc = out_append(o, &c, 1); /* UTF-8 passes through */
         else {
             snprintf(tmp, sizeof tmp, "\\x%02x", c);
-            rc = zbuf_append(b, tmp, 4);
+            rc = out_append(o, tmp, 4);
         }
     }
-    return rc ? rc : zbuf_append_byte(b, '\'');
+    return rc ? rc : out_str(o, "'");
 }
 
-static int repr_append(zbuf *b, const zv *v, int depth);
+static int repr_append(repr_out *o, const zv *v, int depth);
 
-static int repr_items(zbuf *b, const zv *v, const char *open, const char *close, int depth)
+static int repr_items(repr_out *o, const zv *v, const char *open, const char *close, int depth)
 {
-    int rc = zbuf_append(b, open, strlen(open));
+    int rc = out_str(o, open);
     for (size_t i = 0; !rc && i < v->u.seq.n; i++) {
         if (i)
-            rc = zbuf_append(b, ", ", 2);
+            rc = out_str(o, ", ");
         if (!rc && v->type == ZV_DICT) {
-            rc = repr_append(b, v->u.seq.items[2 * i], depth + 1);
+            rc = repr_append(o, v->u.seq.items[2 * i], depth + 1);
             if (!rc)
-                rc = zbuf_append(b, ": ", 2);
+                rc = out_str(o, ": ");
             if (!rc)
-                rc = repr_append(b, v->u.seq.items[2 * i + 1], depth + 1);
+                rc = repr_append(o, v->u.seq.items[2 * i + 1], depth + 1);
         } else if (!rc) {
-            rc = repr_append(b, v->u.seq.items[i], depth + 1);
+            rc = repr_append(o, v->u.seq.items[i], depth + 1);
         }
     }
     if (!rc && v->type == ZV_TUPLE && v->u.seq.n == 1)
-        rc = zbuf_append_byte(b, ',');
-    return rc ? rc : zbuf_append(b, close, strlen(close));
+        rc = out_str(o, ",");
+    return rc ? rc : out_str(o, close);
 }
 
-static int repr_append(zbuf *b, const zv *v, int depth)
+/* What zbuf_printf added, cut at the limit (numbers: a few bytes). */
+static int out_cut(repr_out *o, int rc)
+{
+    if (rc || o->b.len <= o->max)
+        return rc;
+    o->b.len = o->max;
+    return FULL;
+}
+
+static int repr_append(repr_out *o, const zv *v, int depth)
 {
     if (!v)
-        return zbuf_append(b, "<null>", 6);
+        return out_str(o, "<null>");
     if (depth > 64)
-        return zbuf_append(b, "...", 3);
+        return out_str(o, "...");
     switch (v->type) {
-    case ZV_NONE: return zbuf_append(b, "None", 4);
-    case ZV_BOOL: return v->u.b ? zbuf_append(b, "True", 4) : zbuf_append(b, "False", 5);
-    case ZV_INT: return zbuf_printf(b, "%lld", (long long)v->u.i);
-    case ZV_FLOAT: return zbuf_printf(b, "%.17g", v->u.f);
-    case ZV_BIGINT: return zbuf_printf(b, "<bigint %zu bytes>", v->u.s.len);
+    case ZV_NONE: return out_str(o, "None");
+    case ZV_BOOL: return out_str(o, v->u.b ? "True" : "False");
+    case ZV_INT: return out_cut(o, zbuf_printf(&o->b, "%lld", (long long)v->u.i));
+    case ZV_FLOAT: return out_cut(o, zbuf_printf(&o->b, "%.17g", v->u.f));
+    case ZV_BIGINT: return out_cut(o, zbuf_printf(&o->b, "<bigint %zu bytes>", v->u.s.len));
     case ZV_BYTES:
-    case ZV_STR: return repr_bytes(b, v);
-    case ZV_TUPLE: return repr_items(b, v, "(", ")", depth);
-    case ZV_LIST: return repr_items(b, v, "[", "]", depth);
-    case ZV_DICT: return repr_items(b, v, "{", "}", depth);
-    case ZV_SET: return repr_items(b, v, "{", "}", depth);
-    case ZV_FROZENSET: return repr_items(b, v, "frozenset({", "})", depth);
+    case ZV_STR: return repr_bytes(o, v);
+    case ZV_TUPLE: return repr_items(o, v, "(", ")", depth);
+    case ZV_LIST: return repr_items(o, v, "[", "]", depth);
+    case ZV_DICT: return repr_items(o, v, "{", "}", depth);
+    case ZV_SET: return repr_items(o, v, "{", "}", depth);
+    case ZV_FROZENSET: return repr_items(o, v, "frozenset({", "})", depth);
     case ZV_GLOBAL: {
-        int rc = zbuf_append(b, v->u.global.module, strlen(v->u.global.module));
+        int rc = out_str(o, v->u.global.module);
         if (!rc)
-            rc = zbuf_append_byte(b, '.');
-        return rc ? rc : zbuf_append(b, v->u.global.name, strlen(v->u.global.name));
+            rc = out_str(o, ".");
+        return rc ? rc : out_str(o, v->u.global.name);
     }
     case ZV_CALL: {
-        int rc = repr_append(b, v->u.call.callable, depth + 1);
-        return rc ? rc : repr_append(b, v->u.call.args, depth + 1);
+        int rc = repr_append(o, v->u.call.callable, depth + 1);
+        return rc ? rc : repr_append(o, v->u.call.args, depth + 1);
     }
     case ZV_BUILD: {
-        int rc = zbuf_append(b, "build(", 6);
+        int rc = out_str(o, "build(");
         if (!rc)
-            rc = repr_append(b, v->u.build.obj, depth + 1);
+            rc = repr_append(o, v->u.build.obj, depth + 1);
         if (!rc)
-            rc = zbuf_append(b, ", ", 2);
+            rc = out_str(o, ", ");
         if (!rc)
-            rc = repr_append(b, v->u.build.state, depth + 1);
-        return rc ? rc : zbuf_append_byte(b, ')');
+            rc = repr_append(o, v->u.build.state, depth + 1);
+        return rc ? rc : out_str(o, ")");
     }
     case ZV_PERSID: {
-        int rc = zbuf_append(b, "persid(", 7);
+        int rc = out_str(o, "persid(");
         if (!rc)
-            rc = repr_append(b, v->u.persid, depth + 1);
-        return rc ? rc : zbuf_append_byte(b, ')');
+            rc = repr_append(o, v->u.persid, depth + 1);
+        return rc ? rc : out_str(o, ")");
     }
     }
-    return zbuf_append(b, "?", 1);
+    return out_str(o, "?");
+}
+
+int zv_repr_max(const zv *v, size_t max, char **out)
+{
+    repr_out o = {ZBUF_INIT, max};
+    int rc = repr_append(&o, v, 0);
+    /* Cut text ends with "..." (a UTF-8 sequence may be cut before it). */
+    if (rc == FULL)
+        rc = zbuf_append(&o.b, "...", 3);
+    if (!rc)
+        rc = zbuf_append_byte(&o.b, 0);
+    if (rc) {
+        zbuf_free(&o.b);
+        *out = NULL;
+        return ZE_NOMEM;
+    }
+    *out = (char *)o.b.data;
+    return ZE_OK;
 }
 
 int zv_repr(const zv *v, char **out)
 {
-    zbuf b = ZBUF_INIT;
-    int rc = repr_append(&b, v, 0);
-    if (!rc)
-        rc = zbuf_append_byte(&b, 0);
-    if (rc) {
-        zbuf_free(&b);
-        *out = NULL;
-        return ZE_NOMEM;
-    }
-    *out = (char *)b.data;
-    return ZE_OK;
+    return zv_repr_max(v, SIZE_MAX, out);
 }

@@ -56,10 +56,22 @@ typedef struct zv_arena zv_arena;
 
 zv_arena *zv_arena_new(void);
 void zv_arena_free(zv_arena *a);
-/* Drop every value, keep (some of) the memory for reuse. */
+/* Drop every value; keep one small chunk (at most ZV_ARENA_KEEP bytes) for
+ * reuse, so that an arena that once held a large message does not keep it. */
 void zv_arena_reset(zv_arena *a);
-/* Raw arena allocation (8-byte aligned); NULL when out of memory. */
+#define ZV_ARENA_KEEP (64u * 1024)
+/* Raw arena allocation (8-byte aligned); NULL when out of memory or past
+ * the arena's limit. */
 void *zv_alloc(zv_arena *a, size_t n);
+
+/* Memory accounting. zv_arena_bytes is what the arena holds from malloc:
+ * its chunks, headers and unused tails included. With a limit (0: none),
+ * an allocation that would take the arena past it fails as out of memory
+ * would, and zv_arena_at_limit then says the limit was the cause (until the
+ * limit is set again). zv_arena_set_limit returns the previous limit. */
+size_t zv_arena_bytes(const zv_arena *a);
+size_t zv_arena_set_limit(zv_arena *a, size_t limit);
+int zv_arena_at_limit(const zv_arena *a);
 
 /* Constructors return NULL only when out of memory. */
 zv *zv_none(zv_arena *a);
@@ -93,10 +105,22 @@ const zv *zv_dict_get(const zv *dict, const char *key);
 
 /* Deep equality (same type and value; TUPLE and LIST compare unequal). */
 int zv_equal(const zv *x, const zv *y);
-/* Deep copy into another arena. */
+/* Deep copy into another arena. A value reached twice (a decoded pickle's
+ * memo can share one) is copied twice. */
 zv *zv_copy(zv_arena *a, const zv *v);
-/* Python-style repr, for logs and test messages; appends a NUL-terminated
- * string to *out (malloc'd; caller frees). Returns 0 or ZE_NOMEM. */
+/* The bytes zv_copy allocates for v (chunk overheads aside): every node,
+ * string and item array, a shared value counted each time it is reached.
+ * The walk stops as soon as the count passes max, and returns a number
+ * above max then, so measuring a huge value costs no more than max. */
+size_t zv_copy_cost(const zv *v, size_t max);
+/* The part of zv_copy_cost that is v's own: the node, its bytes or its item
+ * array, without the items. */
+size_t zv_node_cost(const zv *v);
+/* Python-style repr, for logs and messages: *out gets a malloc'd,
+ * NUL-terminated string (the caller frees it). zv_repr_max stops after max
+ * bytes and ends the text with "..." (so at most max + 3 bytes), however
+ * large or shared v is; zv_repr has no limit (tests). Returns 0 or ZE_NOMEM. */
 int zv_repr(const zv *v, char **out);
+int zv_repr_max(const zv *v, size_t max, char **out);
 
 #endif

@@ -112,3 +112,98 @@ Test(zvalue, utf8_put_boundaries)
         cr_assert_arr_eq(out, cases[i].want, n, "U+%04X", (unsigned)cases[i].cp);
     }
 }
+
+/* A value reached 1000 times through one shared node. */
+static zv *shared_many(zv_arena *a, size_t len, size_t times)
+{
+    char *big = malloc(len);
+    memset(big, 'a', len);
+    zv *b = zv_bytes(a, big, len);
+    free(big);
+    zv *t = zv_tuple(a, times);
+    for (size_t i = 0; i < times; i++)
+        t->u.seq.items[i] = b;
+    return t;
+}
+
+Test(zvalue, arena_counts_its_bytes_and_keeps_a_small_chunk)
+{
+    zv_arena *a = zv_arena_new();
+    cr_assert_eq(zv_arena_bytes(a), 0);
+    cr_assert_not_null(zv_alloc(a, 100));
+    size_t small = zv_arena_bytes(a);
+    cr_assert(small >= 100 && small <= ZV_ARENA_KEEP, "%zu", small);
+    /* A large allocation has a chunk of its own; the head keeps its room. */
+    cr_assert_not_null(zv_alloc(a, 1 << 20));
+    cr_assert(zv_arena_bytes(a) >= small + (1 << 20));
+    cr_assert(zv_arena_bytes(a) <= small + (1 << 20) + 256);
+    cr_assert_not_null(zv_alloc(a, 100));
+    cr_assert(zv_arena_bytes(a) <= small + (1 << 20) + 256, "the head was replaced");
+    zv_arena_reset(a);
+    cr_assert_eq(zv_arena_bytes(a), small, "reset keeps the small head only");
+    for (int i = 0; i < 2000; i++)
+        cr_assert_not_null(zv_alloc(a, 1000));
+    zv_arena_reset(a);
+    cr_assert_leq(zv_arena_bytes(a), ZV_ARENA_KEEP + 64, "%zu", zv_arena_bytes(a));
+    zv_arena_free(a);
+}
+
+Test(zvalue, arena_limit_refuses_and_says_so)
+{
+    zv_arena *a = zv_arena_new();
+    cr_assert_eq(zv_arena_set_limit(a, 64 * 1024), 0);
+    cr_assert_not_null(zv_alloc(a, 1000));
+    cr_assert_not(zv_arena_at_limit(a));
+    cr_assert_null(zv_alloc(a, 100 * 1024));
+    cr_assert(zv_arena_at_limit(a));
+    cr_assert_leq(zv_arena_bytes(a), 64 * 1024);
+    size_t n = 0;
+    while (zv_alloc(a, 512))
+        n++;
+    cr_assert(n > 50 && zv_arena_at_limit(a));
+    cr_assert_leq(zv_arena_bytes(a), 64 * 1024);
+    cr_assert_eq(zv_arena_set_limit(a, 0), 64 * 1024);
+    cr_assert_not(zv_arena_at_limit(a));
+    cr_assert_not_null(zv_alloc(a, 100 * 1024));
+    zv_arena_free(a);
+}
+
+Test(zvalue, copy_cost_is_what_a_copy_takes)
+{
+    zv_arena *a = zv_arena_new();
+    zv *v = sample(a);
+    zv_arena *b = zv_arena_new();
+    size_t cost = zv_copy_cost(v, SIZE_MAX);
+    zv *c = zv_copy(b, v);
+    cr_assert(c && zv_equal(c, v));
+    /* One 4 KB chunk holds the copy: its used part is the cost. */
+    cr_assert(cost > 8 * sizeof(zv) && cost < 1024, "%zu", cost);
+    cr_assert_eq(zv_copy_cost(c, SIZE_MAX), cost);
+    zv_arena_free(b);
+    /* A shared value counts each time; the walk stops past max. */
+    zv *t = shared_many(a, 100000, 1000);
+    cr_assert_gt(zv_copy_cost(t, SIZE_MAX), 100000000);
+    cr_assert_eq(zv_copy_cost(t, 250000), 250001);
+    zv_arena_free(a);
+}
+
+Test(zvalue, repr_max_cuts_large_and_shared_values)
+{
+    zv_arena *a = zv_arena_new();
+    zv *t = shared_many(a, 1 << 20, 600);
+    char *s = NULL;
+    cr_assert_eq(zv_repr_max(t, 200, &s), ZE_OK);
+    cr_assert_eq(strlen(s), 203);
+    cr_assert(!strncmp(s, "(b'aaa", 6) && !strcmp(s + 200, "..."), "%s", s);
+    free(s);
+    /* Exactly long enough: no marker. */
+    zv *one = zv_tuple(a, 1);
+    one->u.seq.items[0] = zv_bytes(a, "a'b", 3);
+    cr_assert_eq(zv_repr_max(one, 10, &s), ZE_OK);
+    cr_assert_str_eq(s, "(b'a\\'b',)");
+    free(s);
+    cr_assert_eq(zv_repr_max(one, 9, &s), ZE_OK);
+    cr_assert_str_eq(s, "(b'a\\'b',...");
+    free(s);
+    zv_arena_free(a);
+}
