@@ -7,9 +7,10 @@
  * - every compound value carries its height, and no value grows taller
  *   than PICKLE_MAX_DEPTH, so consumers may recurse over a tree;
  * - every compound value carries its size as a tree (shared parts counted
- *   each time they are reached), bounded by the input size times
- *   PICKLE_MAX_EXPANSION: DUP and memo GET cannot build a small DAG that
- *   walks like an exponential tree;
+ *   each time they are reached): in records its nodes, bounded by the input
+ *   size times PICKLE_MAX_EXPANSION, in messages the bytes a copy of it
+ *   takes, bounded by the caller's max_bytes (pickle.h). DUP and memo GET
+ *   cannot build a small DAG that walks, copies or encodes like a huge tree;
  * - a container reached twice (memo GET, DUP) is frozen: changing it later
  *   could only make a cycle, which no consumer could walk.
  */
@@ -71,7 +72,8 @@ typedef struct node {
     uint8_t shared;  /* reached twice: never changed again */
     uint8_t items;   /* a ZV_BUILD standing for items added to an object */
     size_t cap;      /* item slots allocated (growing containers) */
-    uint64_t size;   /* nodes of the tree it expands to; scalars count 1 */
+    uint64_t size;   /* records: nodes of the tree it expands to (scalars
+                        count 1); messages: its zv_copy_cost */
     zv v;
 } node;
 
@@ -127,7 +129,17 @@ static int fail(pickle_vm *vm, int code, const char *fmt, ...)
 
 static int nomem(pickle_vm *vm)
 {
+    if (zv_arena_at_limit(vm->arena) && vm->max_bytes)
+        return fail(vm, ZE_TOOBIG, "decoding takes more than %llu bytes",
+                    (unsigned long long)vm->max_bytes);
+    if (zv_arena_at_limit(vm->arena))
+        return fail(vm, ZE_TOOBIG, "decoding reaches the arena's memory limit");
     return fail(vm, ZE_NOMEM, "out of memory");
+}
+
+static int is_message(const pickle_vm *vm)
+{
+    return !(vm->flags & PICKLE_ALLOW_OBJECTS);
 }
 
 void pickle__vm_init(pickle_vm *vm, zv_arena *a, int flags, zerr *err)
@@ -372,13 +384,19 @@ static zv *new_le_int(pickle_vm *vm, const uint8_t *le, size_t n)
     return new_string(vm, ZV_BIGINT, le, pickle__le_minimal(le, n));
 }
 
+/* The size of a compound value without its items (see node.size). */
+static uint64_t shell_size(const pickle_vm *vm)
+{
+    return is_message(vm) ? sizeof(zv) : 1;
+}
+
 static zv *compound(pickle_vm *vm, zv_type t, size_t slots)
 {
     node *nd = zv_alloc(vm->arena, sizeof *nd);
     if (!nd)
         return NULL;
     memset(nd, 0, sizeof *nd);
-    nd->size = 1;
+    nd->size = shell_size(vm);
     nd->v.type = t;
     if (slots) {
         nd->v.u.seq.items = zv_alloc(vm->arena, slots * sizeof(zv *));
@@ -394,9 +412,11 @@ static uint32_t height(const zv *v)
     return is_compound(v->type) ? NODE(v)->height : 0;
 }
 
-static uint64_t tree_size(const zv *v)
+static uint64_t tree_size(const pickle_vm *vm, const zv *v)
 {
-    return is_compound(v->type) ? NODE(v)->size : 1;
+    if (is_compound(v->type))
+        return NODE(v)->size;
+    return is_message(vm) ? zv_node_cost(v) : 1;
 }
 
 /* In a message the only global is builtins.dict (see pickle.h), and the
@@ -406,21 +426,23 @@ static int misplaced_dict(pickle_vm *vm)
     return fail(vm, ZE_CORRUPT, "builtins.dict may only be applied by REDUCE in a message");
 }
 
-/* v gains the children kids[0..n): its height and size cover them. */
+/* v gains the children kids[0..n): its height and size cover them (in a
+ * message, with the item slot each takes in a copy). */
 static int adopt(pickle_vm *vm, zv *v, zv *const *kids, size_t n)
 {
     node *nd = NODE(v);
     uint32_t h = 0;
     uint64_t size = nd->size;
+    uint64_t slot = is_message(vm) ? sizeof(zv *) : 0;
     for (size_t i = 0; i < n; i++) {
-        if (kids[i]->type == ZV_GLOBAL && !(vm->flags & PICKLE_ALLOW_OBJECTS))
+        if (kids[i]->type == ZV_GLOBAL && is_message(vm))
             return misplaced_dict(vm);
         if (height(kids[i]) > h)
             h = height(kids[i]);
-        size += tree_size(kids[i]);
-        if (size > vm->max_nodes)
-            return fail(vm, ZE_TOOBIG, "value expands to more than %llu nodes",
-                        (unsigned long long)vm->max_nodes);
+        size += slot + tree_size(vm, kids[i]);
+        if (size > vm->max_size)
+            return fail(vm, ZE_TOOBIG, "value expands to more than %llu %s",
+                        (unsigned long long)vm->max_size, slot ? "bytes" : "nodes");
     }
     if (h + 1 > PICKLE_MAX_DEPTH)
         return fail(vm, ZE_TOOBIG, "values nested deeper than %d", PICKLE_MAX_DEPTH);
@@ -439,8 +461,28 @@ static int recount_pair(pickle_vm *vm, zv *v)
         kids[1] = v->u.call.args;
     }
     NODE(v)->height = 0;
-    NODE(v)->size = 1;
+    NODE(v)->size = shell_size(vm);
     return adopt(vm, v, kids, 2);
+}
+
+/* None, True, False and (), made once per machine: nothing can change
+ * them, so every occurrence may be the same value. */
+static zv *immutable(pickle_vm *vm, zv **slot, zv_type t, int b)
+{
+    if (*slot)
+        return *slot;
+    if (t == ZV_TUPLE) {
+        zv *e = compound(vm, ZV_TUPLE, 0);
+        if (e) {
+            NODE(e)->height = 1;
+            NODE(e)->shared = 1;
+        }
+        return *slot = e;
+    }
+    zv *v = scalar(vm, t);
+    if (v)
+        v->u.b = b;
+    return *slot = v;
 }
 
 /* Replace stack[k..sp) by one container of type t holding them. */
@@ -449,6 +491,8 @@ static int make_seq(pickle_vm *vm, zv_type t, size_t k)
     size_t n = vm->sp - k;
     if (t == ZV_DICT && n % 2)
         return fail(vm, ZE_CORRUPT, "odd number of items for a dict");
+    if (t == ZV_TUPLE && n == 0)
+        return push(vm, immutable(vm, &vm->empty_tuple, ZV_TUPLE, 0));
     zv *v = compound(vm, t, n);
     if (!v)
         return nomem(vm);
@@ -1095,14 +1139,9 @@ static int step(pickle_vm *vm)
     }
     case OP_PROTO: return op_proto(vm);
     case OP_FRAME: return op_frame(vm);
-    case OP_NONE: return push(vm, scalar(vm, ZV_NONE));
-    case OP_NEWTRUE:
-    case OP_NEWFALSE: {
-        zv *b = scalar(vm, ZV_BOOL);
-        if (b)
-            b->u.b = vm->op == OP_NEWTRUE;
-        return push(vm, b);
-    }
+    case OP_NONE: return push(vm, immutable(vm, &vm->none, ZV_NONE, 0));
+    case OP_NEWTRUE: return push(vm, immutable(vm, &vm->yes, ZV_BOOL, 1));
+    case OP_NEWFALSE: return push(vm, immutable(vm, &vm->no, ZV_BOOL, 0));
     case OP_BININT1: return op_small_int(vm, 1);
     case OP_BININT2: return op_small_int(vm, 2);
     case OP_BININT: return op_small_int(vm, 4);
@@ -1171,7 +1210,10 @@ int pickle__vm_run(pickle_vm *vm, const uint8_t *p, size_t len, size_t base, zv 
     vm->base = base;
     vm->sp = 0;
     vm->nmarks = 0;
-    vm->max_nodes = (uint64_t)(base + len) * PICKLE_MAX_EXPANSION + PICKLE_MIN_NODES;
+    if (!is_message(vm))
+        vm->max_size = (uint64_t)(base + len) * PICKLE_MAX_EXPANSION + PICKLE_MIN_NODES;
+    else
+        vm->max_size = vm->max_bytes ? vm->max_bytes : PICKLE_MSG_BOUND(base + len);
     for (;;) {
         vm->op_pos = vm->pos;
         if (vm->pos == vm->len) {
@@ -1195,14 +1237,29 @@ int pickle__vm_run(pickle_vm *vm, const uint8_t *p, size_t len, size_t base, zv 
     return 0;
 }
 
-int pickle_decode(const uint8_t *p, size_t len, int flags, zv_arena *a, zv **out, size_t *used,
-                  zerr *err)
+int pickle_decode_max(const uint8_t *p, size_t len, int flags, uint64_t max_bytes,
+                      zv_arena *a, zv **out, size_t *used, zerr *err)
 {
     pickle_vm vm;
     size_t n = 0;
     pickle__vm_init(&vm, a, flags, err);
+    if (!max_bytes && !(flags & PICKLE_ALLOW_OBJECTS))
+        max_bytes = PICKLE_MSG_BOUND(len);
+    vm.max_bytes = max_bytes;
+    /* The arena's own limit, if tighter, stays. */
+    size_t prev = zv_arena_set_limit(a, 0);
+    size_t now = zv_arena_bytes(a);
+    size_t lim = !max_bytes ? 0 : max_bytes > SIZE_MAX - now ? SIZE_MAX : now + (size_t)max_bytes;
+    zv_arena_set_limit(a, prev && (!lim || prev < lim) ? prev : lim);
     int rc = pickle__vm_run(&vm, p, len, 0, out, &n);
+    zv_arena_set_limit(a, prev);
     if (!rc && used)
         *used = n;
     return rc;
+}
+
+int pickle_decode(const uint8_t *p, size_t len, int flags, zv_arena *a, zv **out, size_t *used,
+                  zerr *err)
+{
+    return pickle_decode_max(p, len, flags, 0, a, out, used, err);
 }

@@ -29,13 +29,22 @@
 #define PICKLE_MAX_DEPTH 256
 #define PICKLE_MAX_STACK (1 << 22) /* entries */
 #define PICKLE_MAX_MEMO (1 << 22)  /* keys */
-/* A value reached twice (memo GET, DUP) counts each time in its parent's
- * size; a decoded tree, expanded, has at most PICKLE_MAX_EXPANSION nodes per
- * input byte (plus PICKLE_MIN_NODES), so walking or re-encoding it stays
- * proportional to the input. Pickles from ZEO's fast-mode pickler share
- * nothing and need at most one node per byte. */
+/* Records: a value reached twice (memo GET, DUP) counts each time in its
+ * parent's size; a decoded tree, expanded, has at most PICKLE_MAX_EXPANSION
+ * nodes per input byte (plus PICKLE_MIN_NODES), so walking or re-encoding it
+ * stays proportional to the input. Pickles from ZEO's fast-mode pickler
+ * share nothing and need at most one node per byte. */
 #define PICKLE_MAX_EXPANSION 16
 #define PICKLE_MIN_NODES 65536
+/* Messages (no PICKLE_ALLOW_OBJECTS) are measured in bytes instead: the
+ * value's zv_copy_cost (a value reached twice counted with all its bytes
+ * each time), and the arena memory the decoding takes, are each at most the
+ * caller's max_bytes, by default PICKLE_MSG_BOUND of the input length. So
+ * no copy, re-encoding or repr of a message can take more than that, and a
+ * 1 MB bytes memoized and reached 600 times is refused, not 600 MB. ZEO's
+ * fast-mode pickler shares nothing: a message from it costs what its values
+ * cost, at most about 6 bytes a byte for lists of oids. */
+#define PICKLE_MSG_BOUND(len) ((uint64_t)(len) * 16 + (1u << 20))
 
 enum {
     /* accept GLOBAL/REDUCE/BUILD/PERSID (records); off for wire messages */
@@ -50,8 +59,10 @@ enum {
 /* Decode one pickle starting at p. On success *out is the top value (in arena a)
  * and *used (if non-NULL) the number of bytes consumed up to and including STOP.
  * Returns 0, or ZE_CORRUPT / ZE_TOOBIG / ZE_NOMEM with a message naming the
- * offset and opcode. On error *out is untouched; whatever was allocated stays
- * in the arena until it is reset.
+ * offset and opcode. On error *out is untouched; whatever was allocated
+ * stays in the arena until it is reset. None, True, False and the empty
+ * tuple are one shared value each (nothing can change them), so a frame of
+ * them costs a pointer each in the arena.
  *
  * Values: BINSTRING/SHORT_BINSTRING/STRING (Python 2 str) give ZV_BYTES
  * (but see PICKLE_PY2_ASCII);
@@ -90,6 +101,11 @@ enum {
  * container may not change once a memo GET or DUP has reached it. */
 int pickle_decode(const uint8_t *p, size_t len, int flags, zv_arena *a,
                   zv **out, size_t *used, zerr *err);
+/* As pickle_decode with a bound in bytes: the arena memory this decoding
+ * may take and, for messages, the value's zv_copy_cost (0: no bound for
+ * records, PICKLE_MSG_BOUND(len) for messages). Over it: ZE_TOOBIG. */
+int pickle_decode_max(const uint8_t *p, size_t len, int flags, uint64_t max_bytes,
+                      zv_arena *a, zv **out, size_t *used, zerr *err);
 
 /* Encode v as a protocol-3 pickle, as ZEO's fast-mode pickler writes it (no
  * memo, PROTO 3 ... STOP), appending to *out. Only data types (NONE..FROZENSET

@@ -40,7 +40,9 @@ typedef struct pickle_vm {
     size_t nmarks, marks_cap;
     zv **memo;        /* dense by key; NULL = unset */
     size_t memo_cap, memo_count;
-    uint64_t max_nodes; /* tree size limit of the current run */
+    uint64_t max_bytes; /* messages: the caller's bound (0: PICKLE_MSG_BOUND) */
+    uint64_t max_size;  /* tree size limit of the current run (see decode.c) */
+    zv *none, *yes, *no, *empty_tuple; /* immutable values, one of each */
 } pickle_vm;
 
 void pickle__vm_init(pickle_vm *vm, zv_arena *a, int flags, zerr *err);

@@ -279,3 +279,95 @@ Test(pickle_hostile, modest_sharing_is_fine)
     cr_assert_eq(pickle_decode(buf, n, 0, a, &out, NULL, NULL), 0);
     cr_assert_eq(out->type, ZV_TUPLE);
 }
+
+/* One 1 MB bytes, memoized and reached `times` times: (B,) * times. */
+static size_t shared_bytes_pickle(uint8_t *buf, size_t len, int times)
+{
+    size_t n = 0;
+    buf[n++] = 0x80;
+    buf[n++] = 3;
+    buf[n++] = '(';
+    buf[n++] = 'B';
+    for (int i = 0; i < 4; i++)
+        buf[n++] = (uint8_t)(len >> (8 * i));
+    memset(buf + n, 'a', len);
+    n += len;
+    buf[n++] = 'q';
+    buf[n++] = 0;
+    for (int i = 1; i < times; i++) {
+        buf[n++] = 'h';
+        buf[n++] = 0;
+    }
+    buf[n++] = 't';
+    buf[n++] = '.';
+    return n;
+}
+
+/* The issue-10 attack: 600 MB from a 1 MB message. A message is refused
+ * (its copy would take 600 MB); a record may share as ZODB's pickler does. */
+Test(pickle_hostile, memoized_bytes_count_each_time_in_a_message)
+{
+    size_t len = 1 << 20;
+    uint8_t *buf = malloc(len + 2000);
+    size_t n = shared_bytes_pickle(buf, len, 600);
+    zerr err = {0};
+    cr_assert_eq(decode_err(buf, n, 0, &err), ZE_TOOBIG);
+    cr_assert(strstr(err.msg, "expands to more than"), "%s", err.msg);
+    cr_assert_leq(zv_arena_bytes(a), PICKLE_MSG_BOUND(n));
+    zv_arena_reset(a);
+    zv *out;
+    cr_assert_eq(pickle_decode(buf, n, PICKLE_ALLOW_OBJECTS, a, &out, NULL, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(out->u.seq.n, 600);
+    cr_assert_lt(zv_arena_bytes(a), 2 * len);
+    /* Twelve references fit the default bound (16 bytes a byte). */
+    zv_arena_reset(a);
+    n = shared_bytes_pickle(buf, len, 12);
+    cr_assert_eq(pickle_decode(buf, n, 0, a, &out, NULL, &err), 0, "%s", err.msg);
+    cr_assert_leq(zv_copy_cost(out, SIZE_MAX), PICKLE_MSG_BOUND(n));
+    /* A caller's tighter bound wins. */
+    zv_arena_reset(a);
+    cr_assert_eq(pickle_decode_max(buf, n, 0, 8 * (uint64_t)n, a, &out, NULL, &err), ZE_TOOBIG);
+    free(buf);
+}
+
+/* A frame of tiny values: the empty tuple is one shared value, and the
+ * decoding stops at its bound in bytes however the values are laid out. */
+Test(pickle_hostile, tiny_values_are_bounded_in_bytes)
+{
+    size_t batches = 1000, n = 0;
+    uint8_t *buf = malloc(batches * 1002 + 16);
+    buf[n++] = 0x80;
+    buf[n++] = 3;
+    buf[n++] = ']';
+    for (size_t b = 0; b < batches; b++) {
+        buf[n++] = '(';
+        memset(buf + n, ')', 1000);
+        n += 1000;
+        buf[n++] = 'e';
+    }
+    buf[n++] = '.';
+    zv *out;
+    zerr err = {0};
+    /* A copy would take 40 bytes a value: over the default bound. */
+    cr_assert_eq(pickle_decode(buf, n, 0, a, &out, NULL, &err), ZE_TOOBIG);
+    cr_assert(strstr(err.msg, "expands to more than"), "%s", err.msg);
+    cr_assert_leq(zv_arena_bytes(a), PICKLE_MSG_BOUND(n));
+    zv_arena_reset(a);
+    cr_assert_eq(pickle_decode_max(buf, n, 0, 64 * (uint64_t)n, a, &out, NULL, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(out->u.seq.n, 1000000);
+    cr_assert_eq(out->u.seq.items[0], out->u.seq.items[999999], "one empty tuple");
+    /* A pointer a value, and the list's growth: about 16 bytes a byte. */
+    cr_assert_lt(zv_arena_bytes(a), 20 * n, "%zu for %zu", zv_arena_bytes(a), n);
+    cr_assert_eq(zv_copy_cost(out, SIZE_MAX), sizeof(zv) + 1000000 * (8 + sizeof(zv)));
+    /* Empty lists cannot be shared: 1 byte each is refused at the bound. */
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == ')')
+            buf[i] = ']';
+    zv_arena_reset(a);
+    uint64_t bound = 8 * (uint64_t)n + (1 << 20);
+    cr_assert_eq(pickle_decode_max(buf, n, 0, bound, a, &out, NULL, &err), ZE_TOOBIG);
+    cr_assert_leq(zv_arena_bytes(a), bound + ZV_ARENA_KEEP);
+    free(buf);
+}
