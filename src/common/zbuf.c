@@ -24,6 +24,20 @@ int zbuf_reserve(zbuf *b, size_t extra)
     return ZE_OK;
 }
 
+int zbuf_reserve_exact(zbuf *b, size_t extra)
+{
+    if (extra <= b->cap - b->len)
+        return ZE_OK;
+    if (extra > SIZE_MAX / 2 - b->len)
+        return ZE_NOMEM;
+    uint8_t *p = realloc(b->data, b->len + extra);
+    if (!p)
+        return ZE_NOMEM;
+    b->data = p;
+    b->cap = b->len + extra;
+    return ZE_OK;
+}
+
 int zbuf_append(zbuf *b, const void *p, size_t n)
 {
     if (n == 0)

@@ -20,6 +20,10 @@ typedef struct zbuf {
 
 /* Ensure room for `extra` more bytes past len. */
 int zbuf_reserve(zbuf *b, size_t extra);
+/* The same, but a buffer that must grow gets exactly len + extra bytes:
+ * for one large append whose size is known, where doubling could take
+ * twice what it needs. */
+int zbuf_reserve_exact(zbuf *b, size_t extra);
 int zbuf_append(zbuf *b, const void *p, size_t n);
 int zbuf_append_byte(zbuf *b, uint8_t c);
 /* Append printf-formatted text (no NUL is kept). */

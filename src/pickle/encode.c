@@ -11,19 +11,35 @@
 /* Pickler._BATCHSIZE: APPENDS/SETITEMS carry at most this many items. */
 #define BATCH 1000
 
-static int put(zbuf *b, const void *p, size_t n)
+/* Where the bytes go: a buffer, or (b NULL) only their count, so that the
+ * size of a pickle is known before it is built. */
+typedef struct sink {
+    zbuf *b;
+    size_t n;
+} sink;
+
+static int put(sink *b, const void *p, size_t n)
 {
-    return zbuf_append(b, p, n);
+    if (!b->b) {
+        b->n += n;
+        return 0;
+    }
+    return zbuf_append(b->b, p, n);
 }
 
-static int put_op_u32(zbuf *b, uint8_t op, uint32_t n)
+static int put_byte(sink *b, uint8_t c)
+{
+    return put(b, &c, 1);
+}
+
+static int put_op_u32(sink *b, uint8_t op, uint32_t n)
 {
     uint8_t h[5] = {op, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
     return put(b, h, 5);
 }
 
 /* LONG1 / LONG4 from two's complement little-endian bytes. */
-static int put_long(zbuf *b, const uint8_t *le, size_t n, zerr *err)
+static int put_long(sink *b, const uint8_t *le, size_t n, zerr *err)
 {
     n = pickle__le_minimal(le, n);
     int rc;
@@ -38,7 +54,7 @@ static int put_long(zbuf *b, const uint8_t *le, size_t n, zerr *err)
     return rc ? rc : put(b, le, n);
 }
 
-static int put_int(zbuf *b, int64_t i, zerr *err)
+static int put_int(sink *b, int64_t i, zerr *err)
 {
     if (i >= 0 && i <= 0xff) {
         uint8_t h[2] = {'K', (uint8_t)i};
@@ -56,7 +72,7 @@ static int put_int(zbuf *b, int64_t i, zerr *err)
     return put_long(b, le, 8, err);
 }
 
-static int put_float(zbuf *b, double f)
+static int put_float(sink *b, double f)
 {
     uint64_t bits;
     memcpy(&bits, &f, sizeof bits);
@@ -66,7 +82,7 @@ static int put_float(zbuf *b, double f)
     return put(b, h, 9);
 }
 
-static int put_string(zbuf *b, const zv *v, zerr *err)
+static int put_string(sink *b, const zv *v, zerr *err)
 {
     size_t n = v->u.s.len;
     int rc;
@@ -83,9 +99,9 @@ static int put_string(zbuf *b, const zv *v, zerr *err)
     return rc ? rc : put(b, v->u.s.p, n);
 }
 
-static int put_value(zbuf *b, const zv *v, int depth, zerr *err);
+static int put_value(sink *b, const zv *v, int depth, zerr *err);
 
-static int put_items(zbuf *b, zv *const *items, size_t n, int depth, zerr *err)
+static int put_items(sink *b, zv *const *items, size_t n, int depth, zerr *err)
 {
     for (size_t i = 0; i < n; i++) {
         int rc = put_value(b, items[i], depth + 1, err);
@@ -95,48 +111,48 @@ static int put_items(zbuf *b, zv *const *items, size_t n, int depth, zerr *err)
     return 0;
 }
 
-static int put_tuple(zbuf *b, const zv *v, int depth, zerr *err)
+static int put_tuple(sink *b, const zv *v, int depth, zerr *err)
 {
     size_t n = v->u.seq.n;
     if (n == 0)
-        return zbuf_append_byte(b, ')');
-    int rc = n > 3 ? zbuf_append_byte(b, '(') : 0;
+        return put_byte(b, ')');
+    int rc = n > 3 ? put_byte(b, '(') : 0;
     if (!rc)
         rc = put_items(b, v->u.seq.items, n, depth, err);
     if (rc)
         return rc;
-    return zbuf_append_byte(b, n > 3 ? 't' : (uint8_t)(0x85 + n - 1));
+    return put_byte(b, n > 3 ? 't' : (uint8_t)(0x85 + n - 1));
 }
 
 /* EMPTY_LIST/EMPTY_DICT, then batches: one item alone is APPEND/SETITEM,
  * more are MARK ... APPENDS/SETITEMS (the C pickler would wrap a last
  * batch of one in MARK too; ZEO's pure-Python one does not). */
-static int put_batched(zbuf *b, const zv *v, int depth, zerr *err)
+static int put_batched(sink *b, const zv *v, int depth, zerr *err)
 {
     int dict = v->type == ZV_DICT;
     size_t per = dict ? 2 : 1;
-    int rc = zbuf_append_byte(b, dict ? '}' : ']');
+    int rc = put_byte(b, dict ? '}' : ']');
     for (size_t i = 0; !rc && i < v->u.seq.n; i += BATCH) {
         size_t k = v->u.seq.n - i < BATCH ? v->u.seq.n - i : BATCH;
         if (k > 1)
-            rc = zbuf_append_byte(b, '(');
+            rc = put_byte(b, '(');
         if (!rc)
             rc = put_items(b, v->u.seq.items + i * per, k * per, depth, err);
         if (!rc)
-            rc = zbuf_append_byte(b, k > 1 ? (dict ? 'u' : 'e') : (dict ? 's' : 'a'));
+            rc = put_byte(b, k > 1 ? (dict ? 'u' : 'e') : (dict ? 's' : 'a'));
     }
     return rc;
 }
 
-static int put_value(zbuf *b, const zv *v, int depth, zerr *err)
+static int put_value(sink *b, const zv *v, int depth, zerr *err)
 {
     if (!v)
         return zerr_set(err, ZE_INVAL, "pickle: NULL value");
     if (depth > PICKLE_MAX_DEPTH)
         return zerr_set(err, ZE_TOOBIG, "pickle: value nested deeper than %d", PICKLE_MAX_DEPTH);
     switch (v->type) {
-    case ZV_NONE: return zbuf_append_byte(b, 'N');
-    case ZV_BOOL: return zbuf_append_byte(b, v->u.b ? 0x88 : 0x89);
+    case ZV_NONE: return put_byte(b, 'N');
+    case ZV_BOOL: return put_byte(b, v->u.b ? 0x88 : 0x89);
     case ZV_INT: return put_int(b, v->u.i, err);
     case ZV_BIGINT: return put_long(b, v->u.s.p, v->u.s.len, err);
     case ZV_FLOAT: return put_float(b, v->u.f);
@@ -150,20 +166,34 @@ static int put_value(zbuf *b, const zv *v, int depth, zerr *err)
     }
 }
 
+static int put_pickle(sink *b, const zv *v, zerr *err)
+{
+    static const uint8_t proto[2] = {0x80, 3};
+    int rc = put(b, proto, 2);
+    if (!rc)
+        rc = put_value(b, v, 0, err);
+    if (!rc)
+        rc = put_byte(b, '.');
+    if (rc == ZE_NOMEM)
+        zerr_set(err, ZE_NOMEM, "pickle: out of memory");
+    return rc;
+}
+
 int pickle_encode(const zv *v, zbuf *out, zerr *err)
 {
     size_t start = out->len;
-    static const uint8_t proto[2] = {0x80, 3};
-    int rc = put(out, proto, 2);
-    if (!rc)
-        rc = put_value(out, v, 0, err);
-    if (!rc)
-        rc = zbuf_append_byte(out, '.');
-    if (rc) {
-        if (rc == ZE_NOMEM)
-            zerr_set(err, ZE_NOMEM, "pickle: out of memory");
+    sink b = {out, 0};
+    int rc = put_pickle(&b, v, err);
+    if (rc)
         out->len = start;
-    }
+    return rc;
+}
+
+int pickle_encoded_size(const zv *v, size_t *size, zerr *err)
+{
+    sink b = {NULL, 0};
+    int rc = put_pickle(&b, v, err);
+    *size = rc ? 0 : b.n;
     return rc;
 }
 
@@ -195,7 +225,7 @@ static uint64_t identity(const zv *v)
     return (uint64_t)(uintptr_t)v;
 }
 
-static int put_memo_op(zbuf *b, uint8_t short_op, uint8_t long_op, uint64_t key)
+static int put_memo_op(sink *b, uint8_t short_op, uint8_t long_op, uint64_t key)
 {
     if (key < 256) {
         uint8_t h[2] = {short_op, (uint8_t)key};
@@ -204,7 +234,7 @@ static int put_memo_op(zbuf *b, uint8_t short_op, uint8_t long_op, uint64_t key)
     return put_op_u32(b, long_op, (uint32_t)key);
 }
 
-static int memo_put(zbuf *b, pickle_memo *m, const zv *v)
+static int memo_put(sink *b, pickle_memo *m, const zv *v)
 {
     if (m->next > UINT32_MAX)
         return ZE_TOOBIG;
@@ -212,9 +242,9 @@ static int memo_put(zbuf *b, pickle_memo *m, const zv *v)
     return rc ? rc : put_memo_op(b, 'q', 'r', m->next++);
 }
 
-static int put_memo_value(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr *err);
+static int put_memo_value(sink *b, const zv *v, pickle_memo *m, int depth, zerr *err);
 
-static int put_memo_items(zbuf *b, zv *const *items, size_t n, pickle_memo *m, int depth,
+static int put_memo_items(sink *b, zv *const *items, size_t n, pickle_memo *m, int depth,
                           zerr *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -227,28 +257,28 @@ static int put_memo_items(zbuf *b, zv *const *items, size_t n, pickle_memo *m, i
 
 /* batch_list_exact: one item is APPEND; more are MARK ... APPENDS in
  * batches, a last batch of one included. */
-static int put_memo_list(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr *err)
+static int put_memo_list(sink *b, const zv *v, pickle_memo *m, int depth, zerr *err)
 {
     size_t n = v->u.seq.n;
-    int rc = zbuf_append_byte(b, ']');
+    int rc = put_byte(b, ']');
     if (!rc)
         rc = memo_put(b, m, v);
     if (!rc && n == 1) {
         rc = put_memo_value(b, v->u.seq.items[0], m, depth + 1, err);
-        return rc ? rc : zbuf_append_byte(b, 'a');
+        return rc ? rc : put_byte(b, 'a');
     }
     for (size_t i = 0; !rc && i < n; i += BATCH) {
         size_t k = n - i < BATCH ? n - i : BATCH;
-        rc = zbuf_append_byte(b, '(');
+        rc = put_byte(b, '(');
         if (!rc)
             rc = put_memo_items(b, v->u.seq.items + i, k, m, depth, err);
         if (!rc)
-            rc = zbuf_append_byte(b, 'e');
+            rc = put_byte(b, 'e');
     }
     return rc;
 }
 
-static int put_memo_compound(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr *err)
+static int put_memo_compound(sink *b, const zv *v, pickle_memo *m, int depth, zerr *err)
 {
     int rc;
     switch (v->type) {
@@ -259,12 +289,12 @@ static int put_memo_compound(zbuf *b, const zv *v, pickle_memo *m, int depth, ze
     case ZV_TUPLE: {
         size_t n = v->u.seq.n;
         if (n == 0)
-            return zbuf_append_byte(b, ')'); /* the shared empty tuple: no memo */
-        rc = n > 3 ? zbuf_append_byte(b, '(') : 0;
+            return put_byte(b, ')'); /* the shared empty tuple: no memo */
+        rc = n > 3 ? put_byte(b, '(') : 0;
         if (!rc)
             rc = put_memo_items(b, v->u.seq.items, n, m, depth, err);
         if (!rc)
-            rc = zbuf_append_byte(b, n > 3 ? 't' : (uint8_t)(0x85 + n - 1));
+            rc = put_byte(b, n > 3 ? 't' : (uint8_t)(0x85 + n - 1));
         break;
     }
     case ZV_LIST: return put_memo_list(b, v, m, depth, err);
@@ -272,15 +302,15 @@ static int put_memo_compound(zbuf *b, const zv *v, pickle_memo *m, int depth, ze
         const char *mod = v->u.global.module, *name = v->u.global.name;
         if (strchr(mod, '\n') || strchr(name, '\n'))
             return zerr_set(err, ZE_INVAL, "pickle: newline in a global's name");
-        rc = zbuf_append_byte(b, 'c');
+        rc = put_byte(b, 'c');
         if (!rc)
             rc = put(b, mod, strlen(mod));
         if (!rc)
-            rc = zbuf_append_byte(b, '\n');
+            rc = put_byte(b, '\n');
         if (!rc)
             rc = put(b, name, strlen(name));
         if (!rc)
-            rc = zbuf_append_byte(b, '\n');
+            rc = put_byte(b, '\n');
         break;
     }
     default:
@@ -289,7 +319,7 @@ static int put_memo_compound(zbuf *b, const zv *v, pickle_memo *m, int depth, ze
     return rc ? rc : memo_put(b, m, v);
 }
 
-static int put_memo_value(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr *err)
+static int put_memo_value(sink *b, const zv *v, pickle_memo *m, int depth, zerr *err)
 {
     if (!v)
         return zerr_set(err, ZE_INVAL, "pickle: NULL value");
@@ -304,7 +334,7 @@ static int put_memo_value(zbuf *b, const zv *v, pickle_memo *m, int depth, zerr 
     case ZV_PERSID: {
         /* The id is saved as any value (memo included), then BINPERSID. */
         int rc = put_memo_value(b, v->u.persid, m, depth + 1, err);
-        return rc ? rc : zbuf_append_byte(b, 'Q');
+        return rc ? rc : put_byte(b, 'Q');
     }
     default: break;
     }
@@ -318,11 +348,12 @@ int pickle_encode_memo(const zv *v, pickle_memo *m, zbuf *out, zerr *err)
 {
     size_t start = out->len;
     static const uint8_t proto[2] = {0x80, 3};
-    int rc = put(out, proto, 2);
+    sink b = {out, 0};
+    int rc = put(&b, proto, 2);
     if (!rc)
-        rc = put_memo_value(out, v, m, 0, err);
+        rc = put_memo_value(&b, v, m, 0, err);
     if (!rc)
-        rc = zbuf_append_byte(out, '.');
+        rc = put_byte(&b, '.');
     if (rc) {
         if (rc == ZE_NOMEM)
             zerr_set(err, ZE_NOMEM, "pickle: out of memory");

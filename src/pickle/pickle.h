@@ -121,6 +121,10 @@ int pickle_decode_max(const uint8_t *p, size_t len, int flags, uint64_t max_byte
  * Returns 0, ZE_INVAL, ZE_TOOBIG (nested deeper than PICKLE_MAX_DEPTH, or a
  * string over 4 GiB) or ZE_NOMEM; on error *out is as it was. */
 int pickle_encode(const zv *v, zbuf *out, zerr *err);
+/* The number of bytes pickle_encode would append for v, found without
+ * building them (so a caller can refuse or make room first); the same
+ * errors but ZE_NOMEM. */
+int pickle_encoded_size(const zv *v, size_t *size, zerr *err);
 
 /* The memo of one pickler, kept across the values it dumps: ZODB writes a
  * record's class and state through one pickler, so the state may refer to

@@ -110,14 +110,14 @@ int proto_exc_no_blob(proto_exc *e, zv_arena *a, const char *path, uint64_t oid,
 
 int proto_exc_key(proto_exc *e, zv_arena *a, const zv *key)
 {
-    return set(e, PROTO_EXC_KEY, tuple(a, 1, zv_copy(a, key), NULL, NULL));
+    return set(e, PROTO_EXC_KEY, tuple(a, 1, (zv *)key, NULL, NULL));
 }
 
 int proto_exc_txn_mismatch(proto_exc *e, zv_arena *a, const zv *current, const zv *txn)
 {
-    zv *cur = current ? zv_copy(a, current) : zv_none(a);
+    zv *cur = current ? (zv *)current : zv_none(a);
 
-    return set(e, PROTO_EXC_TXN, tuple(a, 2, cur, txn ? zv_copy(a, txn) : NULL, NULL));
+    return set(e, PROTO_EXC_TXN, tuple(a, 2, cur, (zv *)txn, NULL));
 }
 
 /* (current, sent), or None for an unknown object. */

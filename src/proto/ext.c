@@ -35,6 +35,7 @@ enum {
 
 typedef struct writer {
     zbuf *out;
+    size_t start;              /* out->len before the extension */
     zbuf leaf;                 /* scratch: one scalar pickled by pickle_encode */
     uint32_t next_memo;
     uint32_t shared_str[257];  /* memo index of CPython's shared strs, by */
@@ -165,10 +166,22 @@ static int save_tuple(writer *w, const zv *v, unsigned depth)
     return rc ? rc : memoize(w);
 }
 
+/* Stops a dict whose values repeat (the wire may share one) long before its
+ * pickle could grow with them. */
+static int too_big(writer *w, size_t more)
+{
+    if (w->out->len - w->start <= PROTO_EXTENSION_MAX &&
+        more <= PROTO_EXTENSION_MAX - (w->out->len - w->start))
+        return 0;
+    return zerr_set(w->err, ZE_TOOBIG, "extension: pickled over %d bytes", PROTO_EXTENSION_MAX);
+}
+
 static int save(writer *w, const zv *v, unsigned depth)
 {
     int rc;
 
+    if ((rc = too_big(w, v->type == ZV_STR || v->type == ZV_BYTES ? v->u.s.len : 0)))
+        return rc;
     if (depth > PROTO_MAX_DEPTH)
         return zerr_set(w->err, ZE_INVAL, "extension nested deeper than %d", PROTO_MAX_DEPTH);
     switch (v->type) {
@@ -190,7 +203,7 @@ static int save(writer *w, const zv *v, unsigned depth)
 int proto_extension_encode(const zv *dict, zbuf *out, zerr *err)
 {
     static const uint8_t proto3[2] = {0x80, 3};
-    writer w = {.out = out, .err = err};
+    writer w = {.out = out, .start = out->len, .err = err};
     size_t start = out->len;
     int rc;
 
@@ -205,6 +218,8 @@ int proto_extension_encode(const zv *dict, zbuf *out, zerr *err)
         rc = save(&w, dict, 0);
     if (!rc)
         rc = byte(&w, OP_STOP);
+    if (!rc)
+        rc = too_big(&w, 0);
     zbuf_free(&w.leaf);
     if (rc)
         out->len = start;
@@ -221,7 +236,7 @@ int proto_extension_decode(const uint8_t *p, size_t len, zv_arena *a, zv **out, 
         *out = zv_dict(a, 0);
         return *out ? 0 : zerr_set(err, ZE_NOMEM, "out of memory");
     }
-    rc = pickle_decode(p, len, 0, a, &v, &used, err);
+    rc = pickle_decode_max(p, len, 0, PROTO_DECODE_BOUND(len), a, &v, &used, err);
     if (rc == ZE_NOMEM)
         return rc;
     if (rc) {

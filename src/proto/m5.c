@@ -15,6 +15,8 @@
 typedef struct reader {
     const uint8_t *start, *p, *end;
     zv_arena *a;
+    uint64_t max_bytes;  /* the arena memory this decoding may take */
+    size_t arena_start;
     zerr *err;
 } reader;
 
@@ -33,7 +35,26 @@ static int truncated(reader *r)
 
 static int nomem(reader *r)
 {
+    if (zv_arena_at_limit(r->a))
+        return zerr_set(r->err, ZE_TOOBIG, "msgpack: decoding takes more than %llu bytes",
+                        (unsigned long long)r->max_bytes);
     return zerr_set(r->err, ZE_NOMEM, "msgpack: out of memory");
+}
+
+/* Every decoded item costs at least a node and the slot that holds it: a
+ * count that cannot fit what is left of the bound is refused before its
+ * array is allocated (a frame of nils would otherwise take 40 bytes a byte
+ * up to the bound). */
+static int room_for(reader *r, uint64_t items)
+{
+    uint64_t used = zv_arena_bytes(r->a) - r->arena_start;
+    uint64_t left = r->max_bytes > used ? r->max_bytes - used : 0;
+    if (items <= left / (sizeof(zv) + sizeof(zv *)))
+        return 0;
+    return zerr_set(r->err, ZE_TOOBIG,
+                    "msgpack: %llu items at offset %zu take more than %llu bytes",
+                    (unsigned long long)items, (size_t)(r->p - r->start),
+                    (unsigned long long)r->max_bytes);
 }
 
 /* Big-endian unsigned of n (1, 2, 4 or 8) bytes. */
@@ -185,11 +206,14 @@ static int read_array(reader *r, uint64_t n, unsigned depth, zv **out)
 {
     if (n > left(r))
         return truncated(r);
+    int rc = room_for(r, n);
+    if (rc)
+        return rc;
     zv *t = zv_tuple(r->a, (size_t)n);
     if (!t)
         return nomem(r);
     for (size_t i = 0; i < n; i++) {
-        int rc = read_value(r, depth + 1, &t->u.seq.items[i]);
+        rc = read_value(r, depth + 1, &t->u.seq.items[i]);
         if (rc)
             return rc;
     }
@@ -202,12 +226,15 @@ static int read_map(reader *r, uint64_t n, unsigned depth, zv **out)
 {
     if (n > left(r) / 2)
         return truncated(r);
+    int rc = room_for(r, 2 * n);
+    if (rc)
+        return rc;
     zv *d = zv_dict(r->a, (size_t)n);
     if (!d)
         return nomem(r);
     for (size_t i = 0; i < 2 * n; i++) {
         size_t at = (size_t)(r->p - r->start);
-        int rc = read_value(r, depth + 1, &d->u.seq.items[i]);
+        rc = read_value(r, depth + 1, &d->u.seq.items[i]);
         if (rc)
             return rc;
         zv_type kt = d->u.seq.items[i]->type;
@@ -277,10 +304,17 @@ static int read_value(reader *r, unsigned depth, zv **out)
                     c, (size_t)(r->p - 1 - r->start));
 }
 
-int proto__m5_decode(const uint8_t *p, size_t len, zv_arena *a, zv **out, zerr *err)
+int proto__m5_decode(const uint8_t *p, size_t len, uint64_t max_bytes, zv_arena *a, zv **out,
+                     zerr *err)
 {
-    reader r = {p, p, p + len, a, err};
+    reader r = {p, p, p + len, a, max_bytes, zv_arena_bytes(a), err};
+    /* The arena's own limit, if tighter, stays. */
+    size_t prev = zv_arena_set_limit(a, 0);
+    size_t lim = max_bytes > SIZE_MAX - r.arena_start ? SIZE_MAX
+                                                       : r.arena_start + (size_t)max_bytes;
+    zv_arena_set_limit(a, prev && prev < lim ? prev : lim);
     int rc = read_value(&r, 0, out);
+    zv_arena_set_limit(a, prev);
 
     if (rc)
         return rc;
@@ -382,4 +416,23 @@ int proto__m5_encode(const zv *v, zbuf *out, zerr *err)
 
     msgpack_packer_init(&pk, out, write_zbuf);
     return pack_value(&pk, v, 0, err);
+}
+
+static int count_bytes(void *data, const char *buf, size_t len)
+{
+    (void)buf;
+    *(size_t *)data += len;
+    return 0;
+}
+
+int proto__m5_size(const zv *v, size_t *size, zerr *err)
+{
+    msgpack_packer pk;
+
+    *size = 0;
+    msgpack_packer_init(&pk, size, count_bytes);
+    int rc = pack_value(&pk, v, 0, err);
+    if (rc)
+        *size = 0;
+    return rc;
 }

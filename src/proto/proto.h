@@ -24,6 +24,19 @@
 typedef enum proto_enc { PROTO_PICKLE = 'Z', PROTO_MSGPACK = 'M' } proto_enc;
 
 #define PROTO_DEFAULT_MAX_FRAME (256u * 1024 * 1024)
+/* What a decoded message may take: PROTO_DECODE_FACTOR bytes for each byte
+ * of its payload, plus PROTO_DECODE_SLACK. Both the arena memory its
+ * decoding allocates and the value expanded as zv_copy would copy it (a
+ * pickle's memoized value counted with all its bytes each time it is
+ * reached) stay within it, so no copy, re-encoding or repr of a message can
+ * take more either. Legitimate messages are far below: a record's bytes
+ * cost about 1 byte a byte, a list of oids 6; only a message made mostly of
+ * tiny values (nils, small ints, empty containers) reaches the bound, and is
+ * refused with ZE_TOOBIG. The slack leaves 64 KiB of a megabyte for what a
+ * server keeps of a message (a msgid, a transaction id). */
+#define PROTO_DECODE_FACTOR 8
+#define PROTO_DECODE_SLACK (960u * 1024)
+#define PROTO_DECODE_BOUND(len) ((uint64_t)(len) * PROTO_DECODE_FACTOR + PROTO_DECODE_SLACK)
 /* Deepest nesting of containers decoded or encoded (legitimate messages
  * nest a handful of levels). */
 #define PROTO_MAX_DEPTH 256
@@ -88,21 +101,19 @@ typedef struct proto_msg {
 
 /* Decode one frame payload (after the handshake) into *msg, in arena a.
  * Everything in *msg (name included) lives in a and is valid until a is
- * reset or freed; nothing points into p.
+ * reset or freed; nothing points into p. The decoding takes at most
+ * PROTO_DECODE_BOUND(len) bytes of a.
  * The payload must be exactly one 4-tuple (trailing bytes are refused). name
  * must be a str; for anything but ".reply", args must be a tuple; msgid may
  * be any value. flag: bools and ints by value, anything else 0/1 by
  * truthiness; async is 1 when the flag is truthy. In M5 every array decodes
  * as a TUPLE and map keys must be str or bytes; ext types are refused.
  * A pickle message may contain no GLOBAL/REDUCE/BUILD/persistent ids.
- * Size: an M5 value takes at least one payload byte; a pickle's tree, with
- * values reused through the memo counted each time, is bounded by
- * PICKLE_MAX_EXPANSION nodes per byte (ZE_TOOBIG beyond), so echoing or
- * re-encoding a message is linear in its size. A frame of tiny values
- * (nils, small ints) costs up to about 48 bytes of arena per node; choose
- * max_frame with that in mind.
+ * Size: see PROTO_DECODE_BOUND; a message over it is ZE_TOOBIG, so echoing
+ * or re-encoding a message is linear in its size.
  * Returns 0; ZE_CORRUPT when the bytes do not decode (bad pickle/msgpack),
- * ZE_PROTO when they decode to the wrong shape, ZE_NOMEM; err says why. */
+ * ZE_PROTO when they decode to the wrong shape, ZE_TOOBIG, ZE_NOMEM; err
+ * says why. */
 int proto_decode(proto_enc enc, const uint8_t *p, size_t len, zv_arena *a,
                  proto_msg *msg, zerr *err);
 
@@ -114,11 +125,18 @@ int proto_decode(proto_enc enc, const uint8_t *p, size_t len, zv_arena *a,
  * Python peer drops the connection on a str it cannot decode. Returns 0, or ZE_INVAL / ZE_TOOBIG /
  * ZE_NOMEM with out left unchanged. A reply whose result cannot be encoded
  * is answered, per spec 6.6, with proto_exc_msg(PROTO_EXC_VALUE,
- * "Couldn't pickle response"). */
+ * "Couldn't pickle response"). The size of a message is found before it is
+ * built: one over 4 GiB is refused without allocating, and a large one is
+ * given exactly its room in out. */
 int proto_encode_call(proto_enc enc, zbuf *out, const zv *msgid, int async,
                       const char *name, const zv *args, zerr *err);
 int proto_encode_reply(proto_enc enc, zbuf *out, const zv *msgid,
                        const zv *result, zerr *err);
+/* The bytes proto_encode_reply would append (the frame, header included),
+ * found without building them: what a server weighs against its output
+ * budget before it answers. Its errors are the encoder's, but ZE_NOMEM. */
+int proto_reply_size(proto_enc enc, const zv *msgid, const zv *result, size_t *size,
+                     zerr *err);
 /* Server -> client async call: (0, True, name, args). */
 int proto_encode_async(proto_enc enc, zbuf *out, const char *name,
                        const zv *args, zerr *err);
@@ -215,7 +233,9 @@ int proto_exc_no_blob(proto_exc *e, zv_arena *a, const char *path, uint64_t oid,
 /* KeyError(key): an iterator id the server does not know. */
 int proto_exc_key(proto_exc *e, zv_arena *a, const zv *key);
 /* StorageTransactionError(current, txn): current is the open transaction's
- * id, or NULL for None; txn the id the client sent (not NULL). */
+ * id, or NULL for None; txn the id the client sent (not NULL).
+ * These two echo values a client sent, which can be as large as its
+ * message: they are referenced, not copied, and must outlive e. */
 int proto_exc_txn_mismatch(proto_exc *e, zv_arena *a, const zv *current, const zv *txn);
 
 /* A conflict on one object: a write conflict the client resolves (an item
@@ -328,7 +348,9 @@ int proto_arg_seq(const zv *args, size_t i, const zv **out, zerr *err);
  * does (CPython's memoizing pickler: BINPUT after every str/bytes/container,
  * byte for byte what ZODB writes for a dict that arrived over the wire).
  * Appends to out; 0, or ZE_INVAL (not a dict, or holds a non-data value) /
+ * ZE_TOOBIG (over PROTO_EXTENSION_MAX bytes: the writing stops there) /
  * ZE_NOMEM with out unchanged. */
+#define PROTO_EXTENSION_MAX 65535 /* FileStorage's 2-byte length */
 int proto_extension_encode(const zv *dict, zbuf *out, zerr *err);
 /* Stored extension bytes -> dict (empty dict for empty bytes). A pickle that is
  * not a plain-data dict gives ZE_CORRUPT; the caller may then send {}. */

@@ -184,3 +184,36 @@ Test(proto_ext, big_dict_round_trips)
     cr_assert(zv_equal(back, d));
     round_trip(got.data, got.len, "2000 keys");
 }
+
+/* A dict that repeats one shared 1 MB value (as a decoded message may) is
+ * refused once its pickle passes FileStorage's 64 KiB, not after 100 MB. */
+Test(proto_ext, oversized_extension_stops_early)
+{
+    char *big = malloc(1 << 20);
+    memset(big, 'b', 1 << 20);
+    zv *v = zv_bytes(arena, big, 1 << 20);
+    free(big);
+    zv *d = zv_dict(arena, 100);
+    for (int i = 0; i < 100; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%d", i);
+        d->u.seq.items[2 * i] = zv_cstr(arena, key);
+        d->u.seq.items[2 * i + 1] = v;
+    }
+    zbuf_reset(&got);
+    zbuf_append(&got, "x", 1);
+    zerr err;
+    cr_assert_eq(proto_extension_encode(d, &got, &err), ZE_TOOBIG);
+    cr_assert_eq(got.len, 1, "out changed");
+    cr_assert_lt(got.cap, 1 << 20, "the value was written");
+    /* Just under the limit is fine. */
+    zv *one = zv_dict(arena, 1);
+    one->u.seq.items[0] = zv_cstr(arena, "k");
+    char *fill = calloc(1, 65000);
+    memset(fill, 'f', 64000);
+    one->u.seq.items[1] = zv_bytes(arena, fill, 64000);
+    free(fill);
+    zbuf_reset(&got);
+    cr_assert_eq(proto_extension_encode(one, &got, &err), 0, "%s", err.msg);
+    cr_assert_lt(got.len, PROTO_EXTENSION_MAX);
+}

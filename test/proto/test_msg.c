@@ -402,3 +402,116 @@ Test(proto_msg, failed_encode_leaves_output_alone)
                  ZE_INVAL, "call arguments must be a tuple");
     cr_assert_eq(got.len, 3);
 }
+
+/* ---- memory bounds (issue 10) ------------------------------------------ */
+
+/* (K 1, False, 'ping', (B,) * times): one 1 MB bytes reached `times` times. */
+static void shared_msgid_message(zbuf *p, int times)
+{
+    static const uint8_t head[] = {0x80, 0x03, 0x28, 0x28, 'B', 0, 0, 0x10, 0};
+    zbuf_append(p, head, sizeof head);
+    for (int i = 0; i < 1 << 20; i++)
+        zbuf_append_byte(p, 'a');
+    zbuf_append(p, "q\x00", 2);
+    for (int i = 1; i < times; i++)
+        zbuf_append(p, "h\x00", 2);
+    static const uint8_t tail[] = {'t', 0x89, 0x58, 0x04, 0, 0, 0, 'p', 'i', 'n', 'g',
+                                   0x29, 't', '.'};
+    zbuf_append(p, tail, sizeof tail);
+}
+
+/* The issue-10 msgid: decoding refuses what its echo would take (600 MB). */
+Test(proto_msg, memoized_msgid_is_refused)
+{
+    zbuf p = ZBUF_INIT;
+    proto_msg m;
+    zerr err;
+    shared_msgid_message(&p, 600);
+    cr_assert_eq(proto_decode(PROTO_PICKLE, p.data, p.len, arena, &m, &err), ZE_TOOBIG);
+    cr_assert(strstr(err.msg, "expands to more than"), "%s", err.msg);
+    cr_assert_leq(zv_arena_bytes(arena), PROTO_DECODE_BOUND(p.len));
+    /* Seven references fit: the echo then stays within the bound too. */
+    zbuf_reset(&p);
+    zv_arena_reset(arena);
+    shared_msgid_message(&p, 7);
+    cr_assert_eq(proto_decode(PROTO_PICKLE, p.data, p.len, arena, &m, &err), 0, "%s", err.msg);
+    size_t size;
+    cr_assert_eq(proto_reply_size(PROTO_PICKLE, m.msgid, m.msgid, &size, NULL), 0);
+    cr_assert_leq(size, 2 * PROTO_DECODE_BOUND(p.len));
+    cr_assert_leq(zv_copy_cost(m.msgid, SIZE_MAX), PROTO_DECODE_BOUND(p.len));
+    zbuf_free(&p);
+}
+
+/* msgpack nils: a count no bound can hold is refused before its array. */
+Test(proto_msg, msgpack_tiny_values_are_bounded)
+{
+    size_t n = 4u << 20;
+    zbuf p = ZBUF_INIT;
+    static const uint8_t head[] = {0x94, 0x01, 0xc2, 0xa4, 'p', 'i', 'n', 'g', 0x91, 0xdd};
+    zbuf_append(&p, head, sizeof head);
+    uint8_t cnt[4];
+    zbe32_put(cnt, (uint32_t)n);
+    zbuf_append(&p, cnt, 4);
+    for (size_t i = 0; i < n; i++)
+        zbuf_append_byte(&p, 0xc0);
+    proto_msg m;
+    zerr err;
+    cr_assert_eq(proto_decode(PROTO_MSGPACK, p.data, p.len, arena, &m, &err), ZE_TOOBIG);
+    cr_assert(strstr(err.msg, "items at offset"), "%s", err.msg);
+    cr_assert_lt(zv_arena_bytes(arena), 64 * 1024, "the array was allocated");
+    /* Nested small arrays: refused at the bound, the arena within it. */
+    zbuf_reset(&p);
+    zv_arena_reset(arena);
+    zbuf_append(&p, head, sizeof head);
+    zbe32_put(cnt, (uint32_t)(n / 4));
+    zbuf_append(&p, cnt, 4);
+    for (size_t i = 0; i < n / 4; i++)
+        zbuf_append(&p, "\x93\xc0\xc0\xc0", 4);
+    cr_assert_eq(proto_decode(PROTO_MSGPACK, p.data, p.len, arena, &m, &err), ZE_TOOBIG);
+    cr_assert_leq(zv_arena_bytes(arena), PROTO_DECODE_BOUND(p.len));
+    /* A modest array of nils is fine. */
+    zbuf_reset(&p);
+    zv_arena_reset(arena);
+    zbuf_append(&p, head, sizeof head);
+    zbe32_put(cnt, 10000);
+    zbuf_append(&p, cnt, 4);
+    for (size_t i = 0; i < 10000; i++)
+        zbuf_append_byte(&p, 0xc0);
+    cr_assert_eq(proto_decode(PROTO_MSGPACK, p.data, p.len, arena, &m, &err), 0, "%s", err.msg);
+    zbuf_free(&p);
+}
+
+/* proto_reply_size is the size proto_encode_reply then writes, in both
+ * encodings, across the boundaries where the encoders change form. */
+Test(proto_msg, reply_size_is_known_before_encoding)
+{
+    static const int64_t ints[] = {0, 1, 127, 128, 255, 256, 65535, 65536, -1, -32, -33,
+                                   -128, -129, -32768, -32769, INT32_MAX, INT32_MIN,
+                                   (int64_t)INT32_MAX + 1, INT64_MAX, INT64_MIN};
+    static const size_t lens[] = {0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536, 70000};
+    char *text = malloc(70000);
+    memset(text, 'x', 70000);
+    for (int e = 0; e < 2; e++) {
+        proto_enc enc = e ? PROTO_MSGPACK : PROTO_PICKLE;
+        zv *msgids[] = {zv_int(arena, 7), zv_tuple2(arena, zv_oid(arena, 1), zv_oid(arena, 2))};
+        for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+            for (int k = 0; k < 2; k++) {
+                zv *l = zv_list(arena, lens[i % 11] % 300);
+                for (size_t j = 0; j < l->u.seq.n; j++)
+                    l->u.seq.items[j] = zv_int(arena, ints[(i + j) % 20]);
+                zv *d = zv_dict(arena, 2);
+                d->u.seq.items[0] = zv_str(arena, text, lens[i % 11]);
+                d->u.seq.items[1] = zv_bytes(arena, text, lens[(i + 3) % 11]);
+                d->u.seq.items[2] = zv_cstr(arena, "l");
+                d->u.seq.items[3] = l;
+                zv *r = zv_tuple2(arena, zv_int(arena, ints[i]), d);
+                size_t size;
+                zbuf_reset(&got);
+                cr_assert_eq(proto_reply_size(enc, msgids[k], r, &size, NULL), 0);
+                cr_assert_eq(proto_encode_reply(enc, &got, msgids[k], r, NULL), 0);
+                cr_assert_eq(size, got.len, "%c: int %lld: %zu != %zu", enc,
+                             (long long)ints[i], size, got.len);
+            }
+    }
+    free(text);
+}
