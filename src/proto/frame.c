@@ -5,7 +5,9 @@
 
 /* A buffer this large is given back to the allocator once drained, so that a
  * connection that once received a big record does not keep its memory. */
-#define KEEP_CAP (1u << 20)
+#define KEEP_CAP (128u * 1024)
+/* Room kept past an expected frame: what one read may bring of the next. */
+#define FEED_SLACK (64u * 1024)
 
 void proto_framer_init(proto_framer *f, uint32_t max_frame)
 {
@@ -47,16 +49,39 @@ int proto_framer_feed(proto_framer *f, const void *p, size_t n)
     return zbuf_append(&f->in, p, n);
 }
 
+int proto_framer_peek(const proto_framer *f, uint32_t *len)
+{
+    if (f->in.len - f->pos < 4)
+        return 0;
+    *len = zbe32(f->in.data + f->pos);
+    return *len > f->max_frame ? ZE_TOOBIG : 1;
+}
+
+int proto_framer_expect(proto_framer *f)
+{
+    uint32_t n;
+    if (proto_framer_peek(f, &n) != 1)
+        return 0;
+    size_t end = f->pos + 4 + (size_t)n + FEED_SLACK;
+    if (end <= f->in.cap)
+        return 0;
+    return zbuf_reserve_exact(&f->in, end - f->in.len);
+}
+
+void proto_framer_unget(proto_framer *f, uint32_t len)
+{
+    f->pos -= 4 + (size_t)len;
+}
+
 int proto_framer_next(proto_framer *f, const uint8_t **payload, uint32_t *len)
 {
     size_t avail = f->in.len - f->pos;
+    uint32_t n;
+    int r = proto_framer_peek(f, &n);
 
-    if (avail < 4)
-        return 0;
+    if (r != 1)
+        return r;
     const uint8_t *hdr = f->in.data + f->pos;
-    uint32_t n = zbe32(hdr);
-    if (n > f->max_frame)
-        return ZE_TOOBIG;
     if (avail - 4 < n)
         return 0;
     *payload = hdr + 4;

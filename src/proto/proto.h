@@ -51,7 +51,7 @@ typedef struct proto_framer {
 } proto_framer;
 
 /* max_frame 0 means PROTO_DEFAULT_MAX_FRAME. Buffering is linear in the
- * bytes fed however they are split; a drained buffer over 1 MiB is freed. */
+ * bytes fed however they are split; a drained buffer over 128 KiB is freed. */
 void proto_framer_init(proto_framer *f, uint32_t max_frame);
 void proto_framer_free(proto_framer *f);
 /* Append received bytes. ZE_NOMEM on failure. */
@@ -63,6 +63,19 @@ int proto_framer_feed(proto_framer *f, const void *p, size_t n);
 int proto_framer_next(proto_framer *f, const uint8_t **payload, uint32_t *len);
 /* Bytes buffered (a partial frame), for per-connection input bounds. */
 size_t proto_framer_pending(const proto_framer *f);
+/* The next frame's announced length, before the frame is in: 1 with *len
+ * set once its 4-byte header is, 0 before, ZE_TOOBIG over max_frame. Takes
+ * nothing. */
+int proto_framer_peek(const proto_framer *f, uint32_t *len);
+/* Make room at once for all of the frame whose header is in (and one read
+ * more), so that a large frame's buffer grows once to its size instead of
+ * doubling towards twice it. A caller that admits a frame calls it. 0 (also
+ * when no header is in yet) or ZE_NOMEM. */
+int proto_framer_expect(proto_framer *f);
+/* Give back the frame of len bytes proto_framer_next just returned, with
+ * nothing fed since: the next call returns it again (a server that must let
+ * the frame wait). */
+void proto_framer_unget(proto_framer *f, uint32_t len);
 
 /* Append the 4-byte header and payload to out. */
 int proto_frame_append(zbuf *out, const void *payload, size_t len);

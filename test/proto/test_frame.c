@@ -1,5 +1,6 @@
 /* Framing: the 4-byte big-endian length prefix (spec 1.2). */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/proto.h"
@@ -218,4 +219,53 @@ Test(proto_frame, large_drained_buffer_is_released)
     proto_framer_free(&f);
     zbuf_free(&s);
     free(body);
+}
+
+/* A server looks at a frame's length before taking it, makes room for a
+ * large one at once, and may give a frame back to take it again later. */
+Test(proto_frame, peek_expect_and_unget)
+{
+    proto_framer f;
+    const uint8_t *p;
+    uint32_t len;
+    size_t big = 8u << 20;
+    uint8_t *frame = calloc(1, 4 + big);
+    zbe32_put(frame, (uint32_t)big);
+    frame[4 + big - 1] = 'z';
+
+    proto_framer_init(&f, 0);
+    cr_assert_eq(proto_framer_peek(&f, &len), 0);
+    cr_assert_eq(proto_framer_expect(&f), 0);
+    cr_assert_eq(proto_framer_feed(&f, frame, 3), 0);
+    cr_assert_eq(proto_framer_peek(&f, &len), 0);
+    cr_assert_eq(proto_framer_feed(&f, frame + 3, 65536 - 3), 0);
+    cr_assert_eq(proto_framer_peek(&f, &len), 1);
+    cr_assert_eq(len, big);
+    cr_assert_eq(proto_framer_expect(&f), 0);
+    size_t cap = f.in.cap;
+    cr_assert(cap >= 4 + big && cap <= 4 + big + 65536, "%zu", cap);
+    /* The rest arrives read by read: the buffer does not grow again. */
+    for (size_t off = 65536; off < 4 + big; off += 65536) {
+        size_t n = 4 + big - off < 65536 ? 4 + big - off : 65536;
+        cr_assert_eq(proto_framer_feed(&f, frame + off, n), 0);
+    }
+    cr_assert_eq(f.in.cap, cap);
+    cr_assert_eq(proto_framer_next(&f, &p, &len), 1);
+    cr_assert_eq(len, big);
+    cr_assert_eq(p[big - 1], 'z');
+    proto_framer_unget(&f, len);
+    cr_assert_eq(proto_framer_pending(&f), 4 + big);
+    cr_assert_eq(proto_framer_next(&f, &p, &len), 1);
+    cr_assert_eq(len, big);
+    cr_assert_eq(proto_framer_pending(&f), 0);
+    /* Drained, the large buffer goes back at the next feed. */
+    cr_assert_eq(proto_framer_feed(&f, "\0\0\0\1x", 5), 0);
+    cr_assert_lt(f.in.cap, 1 << 20);
+    proto_framer_free(&f);
+    free(frame);
+    /* Over max_frame: peek says so as next does. */
+    proto_framer_init(&f, 1024);
+    cr_assert_eq(proto_framer_feed(&f, "\0\0\4\1", 4), 0);
+    cr_assert_eq(proto_framer_peek(&f, &len), ZE_TOOBIG);
+    proto_framer_free(&f);
 }
