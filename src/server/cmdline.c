@@ -23,7 +23,12 @@ const char *zsrv_usage(void)
            "      --no-pack-gc          pack without garbage collection\n"
            "      --pid-file FILE       write the process id\n"
            "      --ssl-cert FILE --ssl-key FILE [--ssl-ca FILE|DIR]  TLS (client certs)\n"
-           "      --max-frame BYTES     largest accepted message (default 256MB)\n"
+           "      --max-frame BYTES     largest accepted message (default 64MB)\n"
+           "      --request-memory BYTES  for the messages all connections are sending\n"
+           "                            and their decoding (default 1GB)\n"
+           "      --output-memory BYTES   replies buffered for slow readers before those\n"
+           "                            holding most wait (default 256MB)\n"
+           "      --max-connections N   open connections (default 1000)\n"
            "      --max-iterators N     iterators open on the whole server (default 256)\n"
            "      --handshake-timeout SECONDS  to finish the handshake or a begun message\n"
            "      --max-future-tid SECONDS     how far past the clock a client's tid may\n"
@@ -40,7 +45,8 @@ enum {
     OPT_READ_ONLY = 256, OPT_MSGPACK, OPT_INVQ, OPT_INVAGE, OPT_NO_PACK_GC, OPT_PID,
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
     OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
-    OPT_MAX_ITERATORS, OPT_METRICS, OPT_VERSION,
+    OPT_MAX_ITERATORS, OPT_METRICS, OPT_VERSION, OPT_REQUEST_MEMORY, OPT_OUTPUT_MEMORY,
+    OPT_MAX_CONNECTIONS,
 };
 
 static const struct option long_opts[] = {
@@ -69,6 +75,9 @@ static const struct option long_opts[] = {
     {"max-iterators", required_argument, NULL, OPT_MAX_ITERATORS},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"request-memory", required_argument, NULL, OPT_REQUEST_MEMORY},
+    {"output-memory", required_argument, NULL, OPT_OUTPUT_MEMORY},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {NULL, 0, NULL, 0},
 };
 
@@ -100,9 +109,20 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
     case OPT_SSL_KEY: return zsrv__conf_str(&c->ssl_key, v, err);
     case OPT_SSL_CA: return zsrv__conf_str(&c->ssl_ca, v, err);
     case OPT_MAX_FRAME:
-        if (zsrv__conf_size(v, UINT32_MAX, &n) || n < 1024)
+        if (zsrv__conf_memory(c, "max-frame", v))
             return zerr_set(err, ZE_INVAL, "bad --max-frame '%s' (1024 .. 4GB-1)", v);
-        c->max_frame = (uint32_t)n;
+        return 0;
+    case OPT_REQUEST_MEMORY:
+        if (zsrv__conf_memory(c, "request-memory", v))
+            return zerr_set(err, ZE_INVAL, "bad --request-memory '%s' (at least 4MB)", v);
+        return 0;
+    case OPT_OUTPUT_MEMORY:
+        if (zsrv__conf_memory(c, "output-memory", v))
+            return zerr_set(err, ZE_INVAL, "bad --output-memory '%s' (at least 1MB)", v);
+        return 0;
+    case OPT_MAX_CONNECTIONS:
+        if (zsrv__conf_memory(c, "max-connections", v))
+            return zerr_set(err, ZE_INVAL, "bad --max-connections '%s' (1 .. 1000000)", v);
         return 0;
     case OPT_LOG_FILE: return zsrv__conf_log_file(c, v, err);
     case OPT_LOG_LEVEL:

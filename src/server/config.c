@@ -31,7 +31,10 @@ void zsrv_config_init(zsrv_config *c)
     c->max_future_tid = 3600;
     c->conflict_timeout = STORE_CONFLICT_HOLD;
     c->max_iterators = 256;
-    c->max_frame = PROTO_DEFAULT_MAX_FRAME;
+    c->max_frame = ZSRV_DEFAULT_MAX_FRAME;
+    c->request_memory = ZSRV_DEFAULT_REQUEST_MEMORY;
+    c->output_memory = ZSRV_DEFAULT_OUTPUT_MEMORY;
+    c->max_connections = ZSRV_DEFAULT_MAX_CONNECTIONS;
     c->log_level = ZSRV_LOG_INFO;
 }
 
@@ -165,6 +168,31 @@ int zsrv__conf_bound(const char *v, double *out)
 int zsrv__conf_size(const char *v, long long max, long long *out)
 {
     return znum_size(v, max, out);
+}
+
+int zsrv__conf_memory(zsrv_config *c, const char *key, const char *v)
+{
+    long long n;
+    if (!strcasecmp(key, "max-frame")) {
+        if (zsrv__conf_size(v, UINT32_MAX, &n) || n < 1024)
+            return ZE_INVAL;
+        c->max_frame = (uint32_t)n;
+    } else if (!strcasecmp(key, "request-memory")) {
+        if (zsrv__conf_size(v, LLONG_MAX, &n) || n < ZSRV_MIN_REQUEST_MEMORY)
+            return ZE_INVAL;
+        c->request_memory = (uint64_t)n;
+    } else if (!strcasecmp(key, "output-memory")) {
+        if (zsrv__conf_size(v, LLONG_MAX, &n) || n < ZSRV_MIN_OUTPUT_MEMORY)
+            return ZE_INVAL;
+        c->output_memory = (uint64_t)n;
+    } else if (!strcasecmp(key, "max-connections")) {
+        if (zsrv__conf_size(v, 1000000, &n) || n < 1)
+            return ZE_INVAL;
+        c->max_connections = (int)n;
+    } else {
+        return ZE_NOTFOUND;
+    }
+    return 0;
 }
 
 int zsrv_config_check(const zsrv_config *c, zerr *err)
@@ -413,6 +441,9 @@ static int zeo_key(parser *p, const char *key, const char *v)
         return zsrv__conf_number(v, &c->max_future_tid) ? perr(p, "bad max-future-tid '%s'", v) : 0;
     if (!strcasecmp(key, "pid-filename"))
         return zsrv__conf_str(&c->pid_file, v, p->err);
+    int rc = zsrv__conf_memory(c, key, v);
+    if (rc != ZE_NOTFOUND)
+        return rc ? perr(p, "bad value for %s (see zeolite serve --help)", key) : 0;
     if (!strcasecmp(key, "client-conflict-resolution")) {
         int on = 1;
         if (key_bool(p, key, v, &on))

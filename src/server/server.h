@@ -76,6 +76,9 @@ typedef struct zsrv_config {
     int max_iterators;        /* iterators open on the whole server */
     double handshake_timeout; /* seconds to finish the handshake */
     uint32_t max_frame;       /* largest accepted message payload */
+    uint64_t request_memory;  /* frames being received and decoded, all connections */
+    uint64_t output_memory;   /* replies buffered for slow readers, all connections */
+    int max_connections;      /* open connections, handshakes included */
     char *pid_file;
     zsrv_log_cfg *log_handlers;    /* none: stderr */
     size_t n_log_handlers, cap_log_handlers;
@@ -88,9 +91,14 @@ typedef struct zsrv_config {
 } zsrv_config;
 
 /* Defaults: Z5, invalidation queue 100, no transaction timeout, 30 s to
- * resolve conflicts (STORE_CONFLICT_HOLD), 256 MiB frames, a 30 s handshake
+ * resolve conflicts (STORE_CONFLICT_HOLD), 64 MiB frames, 1 GiB of request
+ * memory, 256 MiB of output memory, 1000 connections, a 30 s handshake
  * timeout, explicit tids up to an hour ahead, 256 iterators, INFO to
  * stderr. */
+#define ZSRV_DEFAULT_MAX_FRAME (64u * 1024 * 1024)
+#define ZSRV_DEFAULT_REQUEST_MEMORY (1024ull * 1024 * 1024)
+#define ZSRV_DEFAULT_OUTPUT_MEMORY (256ull * 1024 * 1024)
+#define ZSRV_DEFAULT_MAX_CONNECTIONS 1000
 void zsrv_config_init(zsrv_config *c);
 void zsrv_config_free(zsrv_config *c);
 

@@ -631,5 +631,11 @@ int zsrv__conf_log_file(zsrv_config *c, const char *path, zerr *err);
 /* A count or byte size (ZConfig's KB/MB/GB suffixes) within 0..max;
  * ZE_INVAL when v is none. */
 int zsrv__conf_size(const char *v, long long max, long long *out);
+/* The memory keys, the same in zeo.conf and as flags: max-frame,
+ * request-memory, output-memory, max-connections. 0, ZE_INVAL for a bad
+ * value, ZE_NOTFOUND for another key. */
+int zsrv__conf_memory(zsrv_config *c, const char *key, const char *v);
+#define ZSRV_MIN_REQUEST_MEMORY (4u * 1024 * 1024)
+#define ZSRV_MIN_OUTPUT_MEMORY (1u * 1024 * 1024)
 
 #endif

@@ -202,3 +202,39 @@ Test(server_config, the_bounds_on_hostile_clients)
     cr_expect_eq(cfg.max_iterators, 3);
     cr_expect_lt(parse("<zeo>\n  max-iterators many\n</zeo>\n", &err), 0);
 }
+
+/* The memory bounds (issue 10): defaults, zeo.conf keys, flags over them. */
+Test(server_config, memory_bounds_in_zeo_conf_and_flags)
+{
+    cr_expect_eq(cfg.max_frame, 64u << 20);
+    cr_expect_eq(cfg.request_memory, 1ull << 30);
+    cr_expect_eq(cfg.output_memory, 256ull << 20);
+    cr_expect_eq(cfg.max_connections, 1000);
+    zerr err = {0};
+    cr_assert_eq(parse("<zeo>\n address 8100\n max-frame 100MB\n request-memory 2GB\n"
+                       " output-memory 64MB\n max-connections 50\n</zeo>\n", &err), 0, "%s",
+                 err.msg);
+    cr_expect_eq(cfg.max_frame, 100u << 20);
+    cr_expect_eq(cfg.request_memory, 2ull << 30);
+    cr_expect_eq(cfg.output_memory, 64ull << 20);
+    cr_expect_eq(cfg.max_connections, 50);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/zeo.conf", dir);
+    char *argv[] = {"serve", "-C", path, "--output-memory", "8MB", "--max-connections", "7",
+                    "--request-memory", "512MB", NULL};
+    cr_assert_eq(zsrv_config_args(&cfg, 9, argv, &err), 0, "%s", err.msg);
+    cr_expect_eq(cfg.output_memory, 8ull << 20);
+    cr_expect_eq(cfg.max_connections, 7);
+    cr_expect_eq(cfg.request_memory, 512ull << 20);
+    cr_expect_eq(cfg.max_frame, 100u << 20);
+    const char *bad[] = {"request-memory 1MB", "output-memory 10", "max-connections 0",
+                         "max-frame 12", "request-memory lots"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "<zeo>\n %s\n</zeo>\n", bad[i]);
+        cr_expect_lt(parse(text, &err), 0, "accepted: %s", bad[i]);
+        cr_expect(strstr(err.msg, ":2:"), "%s", err.msg);
+    }
+    char *argv2[] = {"serve", "--max-connections", "-3", NULL};
+    cr_expect_lt(zsrv_config_args(&cfg, 3, argv2, &err), 0);
+}
