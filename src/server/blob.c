@@ -244,7 +244,7 @@ int zsrv__m_send_blob(zsrv_call *call)
     if (!b || !(b->msgid = zsrv__keep_msgid(call, &b->arena))) {
         free(b);
         close(fd);
-        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+        return call->err.code ? call->err.code : zerr_set(&call->err, ZE_NOMEM, "out of memory");
     }
     b->fd = fd;
     b->oid = oid;

@@ -2,11 +2,13 @@
  * framing with bounded input and output, flushing, closing.
  *
  * Input is processed frame by frame; a connection stops reading while its
- * queued output is over ZSRV_OUT_HIGH or a sendBlob is streaming, so neither
- * direction can grow without bound. Output is collected in c->out and written
- * once per loop iteration (zsrv__flush_dirty, from a uv_check handle), which
- * batches many replies into one write; the replies to what a connection
- * sent go out at the end of its read. */
+ * queued output is over ZSRV_OUT_HIGH or a sendBlob is streaming, while its
+ * next frame waits for request memory, or while the output of every
+ * connection is over output-memory and it holds a share of it (budget.c),
+ * so neither direction can grow without bound. Output is collected in
+ * c->out and written once per loop iteration (zsrv__flush_dirty, from a
+ * uv_check handle), which batches many replies into one write; the replies
+ * to what a connection sent go out at the end of its read. */
 #define _GNU_SOURCE
 #include "server/server_int.h"
 
@@ -20,8 +22,7 @@ static void conn_flush(zsrv_conn *c);
 
 static int conn_paused(const zsrv_conn *c)
 {
-    return c->blob_out || c->close_after_flush ||
-           c->out.len + c->wbuf.len + c->tls_out.len >= ZSRV_OUT_HIGH;
+    return c->blob_out || c->close_after_flush || c->in_waiting || zsrv__out_paused(c);
 }
 
 /* ---- freeing ----------------------------------------------------------- */
@@ -89,6 +90,7 @@ void zsrv__conn_close(zsrv_conn *c, int level, const char *why)
         return;
     zsrv__log(level, "%s%s%s: closing: %s", c->peer, c->label ? " " : "",
              c->label ? c->label : "", why);
+    zsrv__budget_forget(c);
     c->state = ZSRV_CONN_CLOSING;
     release_session(c);
     unlink_dirty(c);
@@ -109,6 +111,7 @@ void zsrv__conn_close(zsrv_conn *c, int level, const char *why)
 
 void zsrv__conn_mark_dirty(zsrv_conn *c)
 {
+    zsrv__out_update(c);
     if (c->dirty || c->state == ZSRV_CONN_CLOSING)
         return;
     c->dirty = 1;
@@ -116,21 +119,25 @@ void zsrv__conn_mark_dirty(zsrv_conn *c)
     c->srv->dirty = c;
 }
 
+/* Connections that waited for memory are taken up here too, after the
+ * writes that freed it, never from inside another connection's call. */
 void zsrv__flush_dirty(zsrv *s)
 {
-    while (s->dirty) {
-        zsrv_conn *c = s->dirty;
-        s->dirty = c->dirty_next;
-        c->dirty = 0;
-        conn_flush(c);
-    }
+    do {
+        while (s->dirty) {
+            zsrv_conn *c = s->dirty;
+            s->dirty = c->dirty_next;
+            c->dirty = 0;
+            conn_flush(c);
+        }
+    } while (zsrv__budget_wake(s));
 }
 
-/* b's bytes are all out: a blob download can leave a large buffer behind,
- * give it back. */
+/* b's bytes are all out: a large reply or a blob download leaves a large
+ * buffer behind, give it back. */
 static void output_done(zbuf *b)
 {
-    if (b->cap > ZSRV_OUT_HIGH)
+    if (b->cap > ZSRV_OUT_KEEP)
         zbuf_free(b);
     zbuf_reset(b);
 }
@@ -146,6 +153,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     output_done(&c->wbuf);
+    zsrv__out_update(c);
     conn_pump(c);
     if (c->state != ZSRV_CONN_CLOSING)
         conn_flush(c);
@@ -186,6 +194,7 @@ static void conn_flush(zsrv_conn *c)
     size_t done = n > 0 ? (size_t)n : 0;
     if (done == src->len) {
         output_done(src);
+        zsrv__out_update(c);
         /* Resume what waited for the output to drain; the connection comes
          * back to this function through the dirty list. */
         if (c->close_after_flush || !c->reading) {
@@ -205,6 +214,7 @@ static void conn_flush(zsrv_conn *c)
         return;
     }
     c->writing = 1;
+    zsrv__out_update(c);
 }
 
 /* ---- input ------------------------------------------------------------- */
@@ -289,8 +299,24 @@ static void arm_stall_timer(zsrv_conn *c)
         uv_timer_stop(&c->timer);
 }
 
+/* The next frame, once its memory is admitted: 1 with p and len set, 0
+ * when it is not all in or must wait, -1 when the connection closed. */
+static int next_frame(zsrv_conn *c, const uint8_t **p, uint32_t *len)
+{
+    int r = proto_framer_peek(&c->fr, len);
+    if (r == 0)
+        return 0;
+    if (r < 0) {
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, "frame over the size limit (--max-frame)");
+        return -1;
+    }
+    if (!c->in_admitted && (r = zsrv__in_admit(c, *len)) <= 0)
+        return r;
+    return proto_framer_next(&c->fr, p, len);
+}
+
 /* Frames are handled until input runs out or the connection must wait for
- * its peer to read (see conn_paused). */
+ * its peer to read or for memory (see conn_paused). */
 static void process_frames(zsrv_conn *c)
 {
     if (c->in_dispatch)
@@ -299,18 +325,21 @@ static void process_frames(zsrv_conn *c)
     while (c->state != ZSRV_CONN_CLOSING && !conn_paused(c)) {
         const uint8_t *p;
         uint32_t len;
-        int r = proto_framer_next(&c->fr, &p, &len);
-        if (r == 0)
+        if (next_frame(c, &p, &len) <= 0)
             break;
-        if (r < 0) {
-            zsrv__conn_close(c, ZSRV_LOG_WARNING, "frame over the size limit (--max-frame)");
-            break;
-        }
+        int retry = 0;
         if (c->state == ZSRV_CONN_HANDSHAKE)
             handshake(c, p, len);
         else
-            zsrv__dispatch(c, p, len);
+            retry = zsrv__dispatch(c, p, len) == ZSRV_RETRY;
         zv_arena_reset(c->arena);
+        if (retry) {
+            /* Its reply waits for output memory: the frame, still admitted,
+             * runs again when zsrv__budget_wake resumes the connection. */
+            proto_framer_unget(&c->fr, len);
+            break;
+        }
+        zsrv__in_release(c);
     }
     c->in_dispatch = 0;
     if (c->state == ZSRV_CONN_CLOSING)
@@ -375,6 +404,12 @@ static void conn_pump(zsrv_conn *c)
         process_frames(c);
 }
 
+void zsrv__conn_resume(zsrv_conn *c)
+{
+    conn_pump(c);
+    zsrv__conn_mark_dirty(c);
+}
+
 /* ---- accept ------------------------------------------------------------ */
 
 static void peer_name(zsrv_conn *c, int is_pipe)
@@ -416,6 +451,7 @@ void zsrv__conn_accept(zsrv *s, uv_stream_t *server, int is_pipe)
     uv_timer_init(s->loop, &c->timer);
     c->open_handles = 2;
     proto_framer_init(&c->fr, s->cfg->max_frame);
+    int over = s->n_conns >= (size_t)s->cfg->max_connections;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -432,6 +468,15 @@ void zsrv__conn_accept(zsrv *s, uv_stream_t *server, int is_pipe)
     peer_name(c, is_pipe);
     if (s->stopping) {
         zsrv__conn_close(c, ZSRV_LOG_INFO, "server is stopping");
+        return;
+    }
+    if (!over) {
+        s->over_max_logged = 0;
+    } else {
+        /* One warning a burst: a flood of connections must not flood the log. */
+        zsrv__conn_close(c, s->over_max_logged ? ZSRV_LOG_DEBUG : ZSRV_LOG_WARNING,
+                         "too many connections (max-connections)");
+        s->over_max_logged = 1;
         return;
     }
     if (s->ssl_ctx && !(c->tls = zsrv__tls_new(s))) {

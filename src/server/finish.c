@@ -61,7 +61,7 @@ int zsrv__m_tpc_finish(zsrv_call *call)
     zsrv_commit *cm = calloc(1, sizeof *cm);
     if (!cm || (!call->m->async && !(cm->msgid = zsrv__keep_msgid(call, &cm->arena)))) {
         free(cm);
-        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+        return call->err.code ? call->err.code : zerr_set(&call->err, ZE_NOMEM, "out of memory");
     }
     cm->stor = st;
     cm->conn = c;

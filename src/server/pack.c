@@ -77,7 +77,7 @@ int zsrv__m_pack(zsrv_call *call)
     zsrv_pack *p = calloc(1, sizeof *p);
     if (!p || !(p->msgid = zsrv__keep_msgid(call, &p->arena))) {
         free(p);
-        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+        return call->err.code ? call->err.code : zerr_set(&call->err, ZE_NOMEM, "out of memory");
     }
     p->stor = st;
     p->when = when;

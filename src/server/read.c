@@ -118,14 +118,20 @@ static int read_error(zsrv_call *call, int rc, uint64_t oid, zerr *err)
  * store into the server's scratch buffer and from there straight into the
  * reply frame (no values built, nothing allocated once the buffer has
  * grown). A store error (ZE_NOREV, ZE_NOTFOUND...) is returned with nothing
- * sent. */
+ * sent, and ZSRV_RETRY when the reply must wait for output memory (the call
+ * changes nothing: it runs again later). */
 static int answer_load(zsrv_conn *c, const zv *msgid, int async, uint64_t oid, uint64_t before,
                        zerr *err)
 {
     zbuf *data = &c->srv->load_data;
     uint64_t start, end;
     int rc = store_load_before(c->stor->rd, oid, before, data, &start, &end, err);
-    if (rc == 0 && !async && c->state != ZSRV_CONN_CLOSING) {
+    /* At most the data, two tids and the framing, and the msgid: a copy of
+     * it takes more than its encoding. */
+    size_t most = data->len + 64 + zv_copy_cost(msgid, SIZE_MAX - 1);
+    if (rc == 0 && !async && zsrv__out_must_wait(c, most))
+        rc = ZSRV_RETRY;
+    else if (rc == 0 && !async && c->state != ZSRV_CONN_CLOSING) {
         zerr eerr;
         if (proto_encode_load_reply(c->enc, &c->out, msgid, data->data, data->len, start, end,
                                     &eerr) == 0) {
@@ -149,8 +155,10 @@ int zsrv__m_load_before(zsrv_call *call)
         (rc = proto_arg_tid(call->args, 1, &before, &call->err)) < 0)
         return rc;
     zerr err = {0};
-    call->c->stor->stats.loads++;
     rc = answer_load(call->c, call->m->msgid, call->m->async, oid, before, &err);
+    if (rc == ZSRV_RETRY)
+        return rc;
+    call->c->stor->stats.loads++;
     if (rc == ZE_NOREV) {
         zv *none = zv_none(call->a);
         return none ? zsrv__reply(call, none) : nomem(call);
@@ -161,9 +169,11 @@ int zsrv__m_load_before(zsrv_call *call)
 int zsrv__load_fast(zsrv_conn *c, const uint8_t *p, size_t len)
 {
     proto_load_call call;
-    if (c->state != ZSRV_CONN_REGISTERED || !proto_decode_load_call(c->enc, p, len, &call) ||
-        answer_load(c, &call.msgid, 0, call.oid, call.before, NULL) < 0)
+    if (c->state != ZSRV_CONN_REGISTERED || !proto_decode_load_call(c->enc, p, len, &call))
         return 0;
+    int rc = answer_load(c, &call.msgid, 0, call.oid, call.before, NULL);
+    if (rc < 0 || rc == ZSRV_RETRY)
+        return rc < 0 ? 0 : rc;
     c->stor->stats.loads++;
     return 1;
 }
@@ -354,15 +364,19 @@ int zsrv__m_ping(zsrv_call *call)
     return none ? zsrv__reply(call, none) : nomem(call);
 }
 
+/* The label goes into every log line of the connection: cut, whatever was
+ * sent. */
+#define LABEL_MAX 200
+
 int zsrv__m_set_client_label(zsrv_call *call)
 {
     zsrv_conn *c = call->c;
     const zv *v = call->argv[0];
     char *label = NULL;
     if (v->type == ZV_STR || v->type == ZV_BYTES)
-        label = strndup((const char *)v->u.s.p, v->u.s.len > 200 ? 200 : v->u.s.len);
+        label = strndup((const char *)v->u.s.p, v->u.s.len > LABEL_MAX ? LABEL_MAX : v->u.s.len);
     else
-        zv_repr(v, &label);
+        zv_repr_max(v, LABEL_MAX, &label);
     free(c->label);
     c->label = label;
     return zsrv__reply(call, zv_none(call->a));

@@ -334,6 +334,12 @@ static int start(zsrv *s, zerr *err)
     zsrv__log(ZSRV_LOG_INFO, "serving %zu storage%s, protocol %s%s", s->n_storages,
              s->n_storages == 1 ? "" : "s", cfg->msgpack ? "M5" : "Z5",
              s->ssl_ctx ? " over TLS" : "");
+    uint64_t fits = zsrv__in_largest_frame(cfg);
+    if (fits < cfg->max_frame)
+        zsrv__log(ZSRV_LOG_WARNING, "request-memory (%llu bytes) takes messages of at most %llu "
+                  "bytes, less than max-frame (%u): larger ones are refused",
+                  (unsigned long long)cfg->request_memory, (unsigned long long)fits,
+                  cfg->max_frame);
     /* Every port accepts connections now: systemd may start what needs us. */
     char ready[128];
     snprintf(ready, sizeof ready, "READY=1\nSTATUS=serving %zu storage%s", s->n_storages,

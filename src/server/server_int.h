@@ -147,6 +147,20 @@ struct zsrv {
     uv_timer_t stop_timer;
     uv_timer_t refresh_timer;
     void *ssl_ctx;                 /* SSL_CTX *, NULL without TLS */
+    /* memory shared by the connections (budget.c) */
+    uint64_t in_used;              /* request memory: the large frames admitted */
+    uint64_t in_peak;              /* the most they and their decoding reserve took */
+    zsrv_conn *in_wait_head, *in_wait_tail;    /* frames waiting, in order */
+    uint64_t decoded_peak;         /* the largest request, decoded, with its copies */
+    uint64_t decoded_peak_frame;   /* ... and its frame's length */
+    uint64_t frames_refused;       /* could never fit request-memory */
+    uint64_t out_total;            /* output held by all connections */
+    uint64_t out_peak;
+    zsrv_conn *out_wait_head, *out_wait_tail;  /* replies waiting, in order */
+    uint64_t replies_waited;
+    int out_over;                  /* out_total reached output-memory */
+    int wake;                      /* memory went back: look at the queues */
+    int over_max_logged;           /* max-connections refusals are logged once a burst */
     int stopping;
     int exit_status;
     struct zsrv_metrics *metrics;  /* the Prometheus endpoint, or NULL */
@@ -263,10 +277,30 @@ struct zsrv_conn {
     int64_t next_iter_id;
     /* metrics */
     uint64_t call_t0;              /* the call being dispatched arrived (0: no metrics) */
+    /* shared memory (budget.c) */
+    int in_admitted;               /* the next frame's header was admitted */
+    uint32_t in_frame;             /* a large admitted frame's length, in in_used */
+    int in_waiting;                /* in the request-memory queue */
+    zsrv_conn *in_wait_next;
+    size_t out_held;               /* counted in out_total */
+    size_t out_need;               /* a reply waiting for output memory: its size */
+    int out_granted;               /* its turn came: the reply goes out */
+    zsrv_conn *out_wait_next;
 };
 
 /* Output beyond which a connection stops reading until its peer catches up. */
 #define ZSRV_OUT_HIGH (4u * 1024 * 1024)
+/* Output buffers over this size are freed once written out. */
+#define ZSRV_OUT_KEEP (64u * 1024)
+/* Past output-memory, a connection holding this much takes no request, and
+ * a reply larger than this waits (budget.c). */
+#define ZSRV_OUT_SHARE (64u * 1024)
+/* Frames up to this size are a connection's own, not request-memory's. */
+#define ZSRV_IN_SMALL (64u * 1024)
+/* The most a copy kept after its call (a msgid answered later, a
+ * transaction id) may take (zv_copy_cost): real ones are ints or an (oid,
+ * tid) pair. */
+#define ZSRV_KEEP_MAX (8u * 1024)
 /* Invalidations a client leaves unread beyond this close it: it is not
  * reading, and would otherwise hold the server's memory without bound. */
 #define ZSRV_OUT_MAX (256u * 1024 * 1024)
@@ -286,6 +320,8 @@ typedef struct zsrv_call {
     zv_arena *a;
     proto_exc exc;                 /* class_path NULL: derived from err */
     zerr err;
+    int retry;                     /* changes nothing: may wait for output memory */
+    size_t kept;                   /* bytes kept of it past the call (zsrv__keep) */
 } zsrv_call;
 
 typedef int (*zsrv_handler)(zsrv_call *call);
@@ -346,6 +382,35 @@ void zsrv__conn_close(zsrv_conn *c, int level, const char *why);
 /* Mark for flushing at the end of this loop iteration. */
 void zsrv__conn_mark_dirty(zsrv_conn *c);
 void zsrv__flush_dirty(zsrv *s);
+/* Take up a connection that waited (for memory): run its held frames and
+ * read again if nothing else holds it. */
+void zsrv__conn_resume(zsrv_conn *c);
+
+/* ---- budget.c: request and output memory shared by all connections ----- */
+
+/* c's next frame announces len bytes: 1 admitted (read it), 0 it waits (c
+ * is queued and resumed later), -1 it never can fit (c was closed). */
+int zsrv__in_admit(zsrv_conn *c, uint32_t len);
+/* The largest frame request-memory can take (smaller ones are refused). */
+uint64_t zsrv__in_largest_frame(const zsrv_config *cfg);
+/* c's admitted frame was handled: its request memory goes back. */
+void zsrv__in_release(zsrv_conn *c);
+/* One request took bytes (decoded, with what was kept of it): for status. */
+void zsrv__note_decoded(zsrv *s, size_t frame, size_t bytes);
+/* Output c holds: queued, being written, TLS records. */
+size_t zsrv__out_held(const zsrv_conn *c);
+/* c's output changed: recount it (every append and write calls this). */
+void zsrv__out_update(zsrv_conn *c);
+/* c takes no new request because of its output, its own or everyone's. */
+int zsrv__out_paused(const zsrv_conn *c);
+/* A reply of size bytes to a call that can run again: 1 when it must wait
+ * for output memory (c is queued; its frame is to be given back). */
+int zsrv__out_must_wait(zsrv_conn *c, size_t size);
+/* Resume the connections whose memory is there now; from the loop's flush
+ * only. 1 when any was resumed. */
+int zsrv__budget_wake(zsrv *s);
+/* c closes: its memory goes back and it leaves the queues. */
+void zsrv__budget_forget(zsrv_conn *c);
 
 /* ---- tls.c: TLS sessions ----------------------------------------------- */
 
@@ -369,18 +434,27 @@ int zsrv__send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const c
 
 /* ---- dispatch.c: the method table and failed calls --------------------- */
 
-/* Handle one frame payload received on an established connection. */
-void zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len);
+/* Handle one frame payload received on an established connection: 0, or
+ * ZSRV_RETRY when the frame must be given back and run again once output
+ * memory allows (c is then queued). */
+int zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len);
 /* Set a POSKeyError(oid) on the call and return ZE_NOTFOUND. */
 int zsrv__fail_poskey(zsrv_call *call, uint64_t oid);
 /* Report call->err (already set) as class_path(message) instead of the
  * class of its code; returns its code. */
 int zsrv__fail_as(zsrv_call *call, const char *class_path);
-/* Reply on behalf of the handler. */
+/* Reply on behalf of the handler. A call that changes nothing (RETRY in
+ * the method table) whose reply must wait for output memory returns
+ * ZSRV_RETRY: the handler returns it, and the call runs again later. */
 int zsrv__reply(zsrv_call *call, const zv *result);
-/* The call's msgid, for a reply sent after the handler returned: a copy in
- * a new arena, *arena (the caller frees it). NULL when out of memory, with
- * *arena NULL. */
+#define ZSRV_RETRY 2
+/* A copy of v in a that outlives the call (what = "message id",
+ * "transaction id"): NULL with call->err set when out of memory, or
+ * ZE_TOOBIG when v is over ZSRV_KEEP_MAX. */
+zv *zsrv__keep(zsrv_call *call, zv_arena *a, const zv *v, const char *what);
+/* The call's msgid, for a reply sent after the handler returned: a
+ * zsrv__keep copy in a new arena, *arena (the caller frees it). NULL with
+ * call->err set and *arena NULL when it cannot be kept. */
 zv *zsrv__keep_msgid(zsrv_call *call, zv_arena **arena);
 
 /* The method table's size, and the name of entry i (metrics). */
@@ -395,7 +469,8 @@ int zsrv__m_last_transaction(zsrv_call *call);
 int zsrv__m_load_before(zsrv_call *call);
 /* Read and answer the frame payload p if it is a loadBefore call in the
  * reference clients' exact bytes on a registered connection and the object
- * has a revision before the tid: 1 then. 0 leaves the frame, untouched, to
+ * has a revision before the tid: 1 then, or ZSRV_RETRY when the reply must
+ * wait for output memory. 0 leaves the frame, untouched, to
  * zsrv__dispatch's general path (which answers errors as it always does). */
 int zsrv__load_fast(zsrv_conn *c, const uint8_t *p, size_t len);
 int zsrv__m_load_serial(zsrv_call *call);
@@ -517,6 +592,9 @@ void zsrv__pack_detach(zsrv_conn *c);
 /* ---- status.c: server_status and ruok ---------------------------------- */
 
 int zsrv__m_server_status(zsrv_call *call);
+/* zeolite_memory(): zeolite's own call (no ZEO client sends it), the
+ * figures of budget.c as a dict of ints, for tests and monitoring. */
+int zsrv__m_memory_status(zsrv_call *call);
 /* The ruok JSON for every storage, appended to out. */
 int zsrv__status_json(zsrv *s, zbuf *out);
 

@@ -1,5 +1,6 @@
 /* status.c: server_status() and the ruok JSON (spec sections 3 and 7.21),
- * with ZEO's keys in ZEO's order so that existing monitoring keeps working. */
+ * with ZEO's keys in ZEO's order so that existing monitoring keeps working;
+ * zeolite_memory(), the memory shared by all connections (budget.c). */
 #include "server/server_int.h"
 
 #include <stdio.h>
@@ -125,4 +126,32 @@ int zsrv__status_json(zsrv *s, zbuf *out)
             rc = json_status(out, &s->storages[i]);
     }
     return rc ? rc : zbuf_append_byte(out, '}');
+}
+
+/* Request memory (the large frames being received) and its peak with what
+ * decoding the largest takes; the largest request decoded, with what was
+ * kept of it, and its frame; output held for all connections and its peak;
+ * connections waiting for memory; frames refused as too large for it. */
+int zsrv__m_memory_status(zsrv_call *call)
+{
+    const zsrv *s = call->c->srv;
+    int64_t waiting = 0;
+    for (const zsrv_conn *c = s->conns; c; c = c->next)
+        waiting += c->in_waiting || c->out_need;
+    static const char *const keys[] = {
+        "request_memory", "request_memory_peak", "decoded_peak", "decoded_peak_frame",
+        "output_memory", "output_memory_peak", "waiting_for_memory", "requests_refused",
+    };
+    int64_t v[] = {
+        (int64_t)s->in_used, (int64_t)s->in_peak, (int64_t)s->decoded_peak,
+        (int64_t)s->decoded_peak_frame, (int64_t)s->out_total, (int64_t)s->out_peak,
+        waiting, (int64_t)s->frames_refused,
+    };
+    size_t n = sizeof keys / sizeof keys[0];
+    zv *d = zv_dict(call->a, n);
+    for (size_t i = 0; d && i < n; i++)
+        if (!(d->u.seq.items[2 * i] = zv_cstr(call->a, keys[i])) ||
+            !(d->u.seq.items[2 * i + 1] = zv_int(call->a, v[i])))
+            d = NULL;
+    return d ? zsrv__reply(call, d) : zerr_set(&call->err, ZE_NOMEM, "out of memory");
 }

@@ -147,8 +147,12 @@ int zsrv__m_tpc_begin(zsrv_call *call)
         .extension = ext.data, .extension_len = ext.len,
         .status = status, .tid = has_tid ? zbe64(tidb.p) : 0,
     };
-    if (!(x->arena = zv_arena_new()) || !(x->id = zv_copy(x->arena, id))) {
+    if (!(x->arena = zv_arena_new())) {
         rc = zerr_set(&call->err, ZE_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!(x->id = zsrv__keep(call, x->arena, id, "a transaction id"))) {
+        rc = call->err.code;
         goto out;
     }
     if ((rc = begin(call, &meta)) < 0)

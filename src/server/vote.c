@@ -223,8 +223,8 @@ int zsrv__m_vote(zsrv_call *call)
         zsrv__txn_drop(c);
         return call->err.code;
     }
-    if (!(x->vote_msgid = zv_copy(x->arena, call->m->msgid)))
-        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    if (!(x->vote_msgid = zsrv__keep(call, x->arena, call->m->msgid, "a message id")))
+        return call->err.code;
     x->vote_t0 = zsrv__mx_take(c);
     zsrv__lock_request(c);
     return 0;

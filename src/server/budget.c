@@ -1,0 +1,287 @@
+/* budget.c: the memory every connection shares: request memory for the
+ * messages being received and decoded, output memory for the replies held
+ * for slow readers.
+ *
+ * Request memory. A frame is admitted when its 4-byte header is in, before
+ * its bytes are buffered. Frames of at most ZSRV_IN_SMALL bytes (every call
+ * but a large store) are the connection's own and always admitted: that
+ * fixed cost per connection is what max-connections bounds. A larger frame
+ * takes its length from request-memory until it has been handled; next to
+ * the frames admitted, the budget always keeps what decoding the largest of
+ * them may take (PROTO_DECODE_BOUND: requests are decoded one at a time, on
+ * the loop), so an admitted frame can always be read and decoded and
+ * nothing waits for something that waits. A frame that does not fit waits,
+ * its connection not read, in a FIFO; one that could not fit even alone is
+ * refused and its connection closed.
+ *
+ * Output memory. Replies of calls that change nothing (loads, history,
+ * status...) are sized before they are built: one larger than ZSRV_OUT_SHARE
+ * that would take the total past output-memory waits (its frame is given
+ * back to the framer and run again later), unless nothing is held at all.
+ * While the total is past output-memory, the connections holding at least
+ * ZSRV_OUT_SHARE take no new request until it drains. So what is held stays
+ * within output-memory, plus what connections that read their replies hold
+ * (under ZSRV_OUT_SHARE each and a small reply), plus replies that cannot
+ * wait (votes, commits, invalidations, errors), however many connections
+ * there are.
+ *
+ * Both queues are served in order, from the loop's flush (never from inside
+ * another connection's call): zsrv__budget_wake. */
+#include "server/server_int.h"
+
+#include <stdio.h>
+
+/* ---- queues ------------------------------------------------------------ */
+
+static void in_enqueue(zsrv_conn *c)
+{
+    zsrv *s = c->srv;
+    c->in_wait_next = NULL;
+    if (s->in_wait_tail)
+        s->in_wait_tail->in_wait_next = c;
+    else
+        s->in_wait_head = c;
+    s->in_wait_tail = c;
+    c->in_waiting = 1;
+}
+
+static void out_enqueue(zsrv_conn *c, size_t need)
+{
+    zsrv *s = c->srv;
+    c->out_wait_next = NULL;
+    if (s->out_wait_tail)
+        s->out_wait_tail->out_wait_next = c;
+    else
+        s->out_wait_head = c;
+    s->out_wait_tail = c;
+    c->out_need = need;
+}
+
+static void in_dequeue(zsrv_conn *c)
+{
+    zsrv *s = c->srv;
+    zsrv_conn **pp = &s->in_wait_head, *prev = NULL;
+    if (!c->in_waiting)
+        return;
+    for (; *pp && *pp != c; pp = &(*pp)->in_wait_next)
+        prev = *pp;
+    if (*pp)
+        *pp = c->in_wait_next;
+    if (s->in_wait_tail == c)
+        s->in_wait_tail = prev;
+    c->in_wait_next = NULL;
+    c->in_waiting = 0;
+}
+
+static void out_dequeue(zsrv_conn *c)
+{
+    zsrv *s = c->srv;
+    zsrv_conn **pp = &s->out_wait_head, *prev = NULL;
+    if (!c->out_need)
+        return;
+    for (; *pp && *pp != c; pp = &(*pp)->out_wait_next)
+        prev = *pp;
+    if (*pp)
+        *pp = c->out_wait_next;
+    if (s->out_wait_tail == c)
+        s->out_wait_tail = prev;
+    c->out_wait_next = NULL;
+    c->out_need = 0;
+}
+
+/* ---- request memory ---------------------------------------------------- */
+
+/* What decoding a frame of len bytes may take; small frames too. */
+static uint64_t decode_reserve(uint64_t len)
+{
+    return PROTO_DECODE_BOUND(len < ZSRV_IN_SMALL ? ZSRV_IN_SMALL : len);
+}
+
+/* Frames admitted plus len, and the decoding of the largest of them. */
+static uint64_t in_need(const zsrv *s, uint32_t len)
+{
+    uint64_t largest = len;
+    for (const zsrv_conn *c = s->conns; c; c = c->next)
+        if (c->in_frame > largest)
+            largest = c->in_frame;
+    return s->in_used + len + decode_reserve(largest);
+}
+
+static void in_take(zsrv_conn *c, uint32_t len)
+{
+    zsrv *s = c->srv;
+    uint64_t need = in_need(s, len);
+    c->in_admitted = 1;
+    c->in_frame = len;
+    s->in_used += len;
+    if (need > s->in_peak)
+        s->in_peak = need;
+    if (proto_framer_expect(&c->fr) < 0)
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory for a message");
+}
+
+uint64_t zsrv__in_largest_frame(const zsrv_config *cfg)
+{
+    uint64_t b = cfg->request_memory, f = 0;
+    if (b > PROTO_DECODE_SLACK)
+        f = (b - PROTO_DECODE_SLACK) / (PROTO_DECODE_FACTOR + 1);
+    while (f > 0 && f + decode_reserve(f) > b)
+        f--;
+    return f < ZSRV_IN_SMALL ? ZSRV_IN_SMALL : f;
+}
+
+int zsrv__in_admit(zsrv_conn *c, uint32_t len)
+{
+    zsrv *s = c->srv;
+    uint64_t budget = s->cfg->request_memory;
+    if (len <= ZSRV_IN_SMALL) {
+        c->in_admitted = 1;
+        return 1;
+    }
+    if ((uint64_t)len + decode_reserve(len) > budget) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "a message of %u bytes needs %llu bytes of request memory, more than "
+                 "request-memory (%llu)", len,
+                 (unsigned long long)((uint64_t)len + decode_reserve(len)),
+                 (unsigned long long)budget);
+        s->frames_refused++;
+        zsrv__conn_close(c, ZSRV_LOG_WARNING, why);
+        return -1;
+    }
+    if ((s->in_wait_head && s->in_wait_head != c) || in_need(s, len) > budget) {
+        if (!c->in_waiting) {
+            in_enqueue(c);
+            zsrv__log(ZSRV_LOG_DEBUG, "%s: a message of %u bytes waits for request memory",
+                      c->peer, len);
+        }
+        return 0;
+    }
+    in_dequeue(c);
+    in_take(c, len);
+    return c->state == ZSRV_CONN_CLOSING ? -1 : 1;
+}
+
+void zsrv__in_release(zsrv_conn *c)
+{
+    zsrv *s = c->srv;
+    c->in_admitted = 0;
+    c->out_granted = 0;
+    if (!c->in_frame)
+        return;
+    s->in_used -= c->in_frame;
+    c->in_frame = 0;
+    if (s->in_wait_head)
+        s->wake = 1;
+}
+
+void zsrv__note_decoded(zsrv *s, size_t frame, size_t bytes)
+{
+    if (bytes > s->decoded_peak) {
+        s->decoded_peak = bytes;
+        s->decoded_peak_frame = frame;
+    }
+}
+
+/* ---- output memory ----------------------------------------------------- */
+
+size_t zsrv__out_held(const zsrv_conn *c)
+{
+    return c->out.len + c->wbuf.len + c->tls_out.len;
+}
+
+void zsrv__out_update(zsrv_conn *c)
+{
+    zsrv *s = c->srv;
+    if (c->state == ZSRV_CONN_CLOSING)
+        return;
+    size_t held = zsrv__out_held(c);
+    if (held < c->out_held && (s->out_wait_head || s->out_over))
+        s->wake = 1;
+    s->out_total = s->out_total - c->out_held + held;
+    c->out_held = held;
+    if (s->out_total > s->out_peak)
+        s->out_peak = s->out_total;
+    if (s->out_total >= s->cfg->output_memory)
+        s->out_over = 1;
+}
+
+int zsrv__out_paused(const zsrv_conn *c)
+{
+    size_t held = zsrv__out_held(c);
+    if (c->out_need || held >= ZSRV_OUT_HIGH)
+        return 1;
+    return held >= ZSRV_OUT_SHARE && c->srv->out_total >= c->srv->cfg->output_memory;
+}
+
+static int out_fits(const zsrv *s, size_t size)
+{
+    return s->out_total == 0 || s->out_total + size <= s->cfg->output_memory;
+}
+
+int zsrv__out_must_wait(zsrv_conn *c, size_t size)
+{
+    zsrv *s = c->srv;
+    if (c->out_granted || size <= ZSRV_OUT_SHARE || (!s->out_wait_head && out_fits(s, size)))
+        return 0;
+    out_enqueue(c, size);
+    s->replies_waited++;
+    return 1;
+}
+
+/* ---- waking and forgetting --------------------------------------------- */
+
+/* A paused connection whose reason is gone: read again, run held frames. */
+static int resume_paused(zsrv *s)
+{
+    int woke = 0;
+    for (zsrv_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->reading && c->state != ZSRV_CONN_CLOSING && !c->in_waiting &&
+            !zsrv__out_paused(c)) {
+            zsrv__conn_resume(c);
+            woke = 1;
+        }
+    }
+    return woke;
+}
+
+int zsrv__budget_wake(zsrv *s)
+{
+    int woke = 0;
+    if (!s->wake)
+        return 0;
+    s->wake = 0;
+    zsrv_conn *c;
+    uint32_t len;
+    while ((c = s->in_wait_head) && proto_framer_peek(&c->fr, &len) == 1 &&
+           in_need(s, len) <= s->cfg->request_memory) {
+        in_dequeue(c);
+        in_take(c, len);
+        zsrv__conn_resume(c);
+        woke = 1;
+    }
+    while ((c = s->out_wait_head) && out_fits(s, c->out_need)) {
+        /* Its turn: the reply goes out even if others wait behind it. */
+        out_dequeue(c);
+        c->out_granted = 1;
+        zsrv__conn_resume(c);
+        woke = 1;
+    }
+    if (s->out_over && s->out_total < s->cfg->output_memory) {
+        s->out_over = 0;
+        woke |= resume_paused(s);
+    }
+    return woke;
+}
+
+void zsrv__budget_forget(zsrv_conn *c)
+{
+    zsrv *s = c->srv;
+    zsrv__in_release(c);
+    in_dequeue(c);
+    out_dequeue(c);
+    s->out_total -= c->out_held;
+    c->out_held = 0;
+    s->wake = 1;
+}
