@@ -434,3 +434,61 @@ uint64_t tc_commit_one(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const 
         return 0;
     return tv_u64(t);
 }
+
+uint64_t th_commit_new(const th_server *s)
+{
+    static int64_t txn = 900000;
+    tc c;
+    uint64_t tid = 0;
+    if (tc_connect(&c, s->port, PROTO_PICKLE, NULL) < 0 || tc_register(&c) < 0)
+        goto out;
+    int64_t flag;
+    zv *oids = tc_call(&c, "new_oids", tv_tuple(c.a, 1, tv_int(c.a, 1)), &flag);
+    if (!oids || flag != 0 || !zv_is_seq(oids) || oids->u.seq.n < 1)
+        goto out;
+    uint64_t oid = tv_u64(oids->u.seq.items[0]);
+    tid = tc_commit_one(&c, txn++, oid, 0, "well-behaved");
+    zv *r = tid ? tc_load_current(&c, oid, &flag) : NULL;
+    if (!r || flag != 0 || !zv_is_seq(r) || r->u.seq.n != 3 ||
+        tv_u64(r->u.seq.items[1]) != tid)
+        tid = 0;
+out:
+    tc_close(&c);
+    return tid;
+}
+
+int64_t tc_status_int(tc *c, const char *key)
+{
+    int64_t flag, v;
+    zv *d = tc_call(c, "zeolite_memory", zv_tuple(c->a, 0), &flag);
+    if (!d || flag != 0 || !zv_get_int(zv_dict_get(d, key), &v))
+        return -1;
+    return v;
+}
+
+int th_sanitized(const th_server *s)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)s->pid);
+    FILE *f = fopen(path, "r");
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, "libasan") || strstr(line, "libtsan") || strstr(line, "libmsan");
+    if (f)
+        fclose(f);
+    return found;
+}
+
+long long th_peak_rss(const th_server *s)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)s->pid);
+    FILE *f = fopen(path, "r");
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = atoll(line + 6);
+    if (f)
+        fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}

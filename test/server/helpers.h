@@ -108,4 +108,15 @@ void tc_store(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *dat
 /* One transaction storing data for oid with serial; its tid (0 on failure). */
 uint64_t tc_commit_one(tc *c, int64_t txn, uint64_t oid, uint64_t serial, const char *data);
 
+/* A well-behaved client on a connection of its own: register, take a new
+ * oid, commit it and load it back. Its tid, or 0 when any step failed. */
+uint64_t th_commit_new(const th_server *s);
+/* zeolite_memory() on c (registered): an int entry, or -1. */
+int64_t tc_status_int(tc *c, const char *key);
+/* The server's peak resident memory (VmHWM) in bytes, or -1. */
+long long th_peak_rss(const th_server *s);
+/* 1 when the server runs with ASan, TSan or MSan (its maps name their
+ * runtime): its RSS then says nothing about its own memory. */
+int th_sanitized(const th_server *s);
+
 #endif
