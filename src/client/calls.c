@@ -106,7 +106,7 @@ static int parse_exception(const zv *v, const zv **payload, zerr *err)
     name[n] = '\0';
     *payload = v->u.seq.items[1];
     char *repr = NULL;
-    zv_repr(*payload, &repr);
+    zv_repr_max(*payload, ZERR_MSG_MAX, &repr);
     int code = proto_exc_code(name);
     zerr_set(err, code, "%s%s", name, repr ? repr : "");
     free(repr);

@@ -91,7 +91,7 @@ static int on_persid(const zv *pid, void *ud)
     record_ref r;
     if (!classify(pid, &r)) {
         char *text = NULL;
-        zv_repr(pid, &text);
+        zv_repr_max(pid, 200, &text);
         zerr_set(s->vm->err, ZE_CORRUPT, "record: offset %zu: persistent id of unknown form %s",
                  s->vm->base + s->vm->op_pos, text ? text : "");
         free(text);
