@@ -192,7 +192,7 @@ int zsrv__blob_out_pump(zsrv_conn *c)
 {
     zsrv_blob_out *b = c->blob_out;
     uint8_t buf[BLOB_CHUNK];
-    while (c->state != ZSRV_CONN_CLOSING && c->out.len + c->wbuf.len < ZSRV_OUT_HIGH) {
+    while (c->state != ZSRV_CONN_CLOSING && !zsrv__out_paused(c)) {
         ssize_t n = read(b->fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;

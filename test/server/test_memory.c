@@ -447,22 +447,67 @@ Test(server_memory, max_connections_bounds_the_fixed_cost)
 
 /* ---- item 6: a global output budget -------------------------------------- */
 
-/* 40 connections ask for a 16 MB record each and never read (693 MB
- * before); a well-behaved client commits meanwhile; then they all read, and
- * every reply that waited is sent. */
-Test(server_memory, replies_held_for_readers_that_never_read_are_bounded)
+/* A 16 MB record (oid 1) or blob (oid 2, its record "blob") committed on c:
+ * the tid. */
+static uint64_t commit_big(tc *c, int blob, size_t len)
+{
+    char *data = malloc(len + 1);
+    memset(data, 'r', len);
+    data[len] = 0;
+    uint64_t tid;
+    if (!blob) {
+        tid = tc_commit_one(c, 1, 1, 0, data);
+    } else {
+        zv_arena *a = c->a;
+        zv *id = tv_int(a, 2);
+        tc_send(c, NULL, 1, "tpc_begin",
+                tv_tuple(a, 4, id, tv_bytes(a, "u"), tv_bytes(a, "d"), tv_dict0(a)));
+        tc_send(c, NULL, 1, "storeBlobStart", zv_tuple(a, 0));
+        for (size_t off = 0; off < len; off += MB)
+            tc_send(c, NULL, 1, "storeBlobChunk",
+                    tv_tuple(a, 1, zv_bytes(a, data, len - off < MB ? len - off : MB)));
+        tc_send(c, NULL, 1, "storeBlobEnd",
+                tv_tuple(a, 4, tv_oid(a, 2), tv_oid(a, 0), tv_bytes(a, "blob"), id));
+        int64_t flag;
+        zv *v = tc_call(c, "vote", tv_tuple(a, 1, id), &flag);
+        cr_assert(v && flag == 0, "the blob's vote failed");
+        zv *t = tc_call(c, "tpc_finish", tv_tuple(a, 1, id), &flag);
+        tid = t && flag == 0 ? tv_u64(t) : 0;
+    }
+    free(data);
+    tc_reset(c);
+    return tid;
+}
+
+/* Read what h[i] was sent up to its reply: the record's or the blob's bytes. */
+static size_t read_answer(tc *c)
+{
+    size_t got = 0;
+    proto_msg m;
+    while (tc_recv(c, &m, TC_TIMEOUT) == 1) {
+        if (!strcmp(m.name, "receiveBlobChunk") && m.args->u.seq.n == 3)
+            got += m.args->u.seq.items[2]->u.s.len;
+        if (!strcmp(m.name, ".reply")) {
+            if (m.flag == 0 && zv_is_seq(m.args) && m.args->u.seq.n == 3)
+                got += m.args->u.seq.items[0]->u.s.len;
+            return got;
+        }
+        tc_reset(c);
+    }
+    return 0;
+}
+
+/* 40 connections ask for a 16 MB record (or blob) each and never read (693
+ * MB before); a well-behaved client commits meanwhile; then they all read,
+ * and every reply that waited is sent. */
+static void held_replies(int blob)
 {
     const char *extra[] = {"--output-memory", "64MB", NULL};
     start_with(extra);
     tc st = registered(PROTO_PICKLE);
     size_t rec = 16 * MB;
-    char *data = malloc(rec + 1);
-    memset(data, 'r', rec);
-    data[rec] = 0;
-    uint64_t tid = tc_commit_one(&st, 1, 1, 0, data);
-    free(data);
+    uint64_t tid = commit_big(&st, blob, rec);
     cr_assert_neq(tid, 0);
-    tc_reset(&st);
     long long rss_base = th_peak_rss(&srv);
 
     enum { N = 40 };
@@ -470,23 +515,33 @@ Test(server_memory, replies_held_for_readers_that_never_read_are_bounded)
     for (int i = 0; i < N; i++) {
         h[i] = registered(PROTO_PICKLE);
         zv_arena *a = h[i].a;
-        tc_send(&h[i], NULL, 0, "loadBefore",
-                tv_tuple(a, 2, tv_oid(a, 1), tv_oid(a, 0x7fffffffffffffffULL)));
+        if (blob)
+            tc_send(&h[i], NULL, 0, "sendBlob", tv_tuple(a, 2, tv_oid(a, 2), tv_oid(a, tid)));
+        else
+            tc_send(&h[i], NULL, 0, "loadBefore",
+                    tv_tuple(a, 2, tv_oid(a, 1), tv_oid(a, 0x7fffffffffffffffULL)));
     }
-    /* Every request is in: a few replies are held, the rest wait. */
-    int64_t waiting = -1;
-    for (int i = 0; i < 1000 && waiting < N - 5; i++) {
+    /* Every request is in: a few replies are held, the rest wait (records),
+     * or every download is paused with a share of output (blobs). */
+    int64_t waiting = -1, held = -1;
+    for (int i = 0; i < 1000; i++) {
         waiting = tc_status_int(&st, "waiting_for_memory");
+        held = tc_status_int(&st, "output_memory");
+        if (blob ? held >= 64 * MB : waiting >= N - 5)
+            break;
         usleep(10000);
     }
-    cr_expect_geq(waiting, N - 5, "only %lld replies wait", (long long)waiting);
+    if (!blob)
+        cr_expect_geq(waiting, N - 5, "only %lld replies wait", (long long)waiting);
     cr_expect_neq(th_commit_new(&srv), 0, "a commit failed while replies were held");
     int64_t peak = tc_status_int(&st, "output_memory_peak");
-    cr_expect_leq(peak, 64 * MB + MB, "output held peaked at %lld MB", (long long)peak / MB);
+    /* Past output-memory: a download goes on to a share of 64 KiB and one
+     * chunk of 59,000 bytes; a reply that did not fit waited. */
+    long long most = 64LL * MB + (blob ? N * (64 * 1024 + 60000) : 0) + MB;
+    cr_expect_leq(peak, most, "output held peaked at %lld MB", (long long)peak / MB);
     cr_expect_geq(peak, 32 * MB, "the replies were not held: %lld", (long long)peak);
-    if (RSS_CHECKS)
-        expect_peak_rss_below(rss_base + 64LL * MB + 4 * (long long)rec + 32LL * MB,
-                              "held replies");
+    expect_peak_rss_below(rss_base + most + 4 * (long long)rec + 32LL * MB,
+                          blob ? "held blobs" : "held replies");
     /* They read at last, whichever has something to read: every reply
      * comes, the ones that waited too. */
     int left = N;
@@ -503,13 +558,7 @@ Test(server_memory, replies_held_for_readers_that_never_read_are_bounded)
             if (!(pfd[k].revents & POLLIN))
                 continue;
             tc *c = &h[idx[k]];
-            proto_msg m;
-            cr_assert_eq(tc_recv(c, &m, TC_TIMEOUT), 1);
-            if (strcmp(m.name, ".reply"))
-                continue; /* the well-behaved commit's invalidation */
-            cr_expect(m.flag == 0 && zv_is_seq(m.args) && m.args->u.seq.n == 3 &&
-                          m.args->u.seq.items[0]->u.s.len == rec,
-                      "connection %d got no 16 MB reply", idx[k]);
+            cr_expect_eq(read_answer(c), rec, "connection %d did not get its 16 MB", idx[k]);
             tc_close(c);
             left--;
         }
@@ -519,4 +568,14 @@ Test(server_memory, replies_held_for_readers_that_never_read_are_bounded)
     tc_close(&st);
     cr_expect_neq(th_commit_new(&srv), 0, "a commit failed after the attack");
     cr_expect_eq(th_stop(&srv), 0, "the server did not stop cleanly");
+}
+
+Test(server_memory, replies_held_for_readers_that_never_read_are_bounded)
+{
+    held_replies(0);
+}
+
+Test(server_memory, blobs_sent_to_readers_that_never_read_are_bounded)
+{
+    held_replies(1);
 }
