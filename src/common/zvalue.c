@@ -87,13 +87,20 @@ int zv_arena_at_limit(const zv_arena *a)
     return a->at_limit;
 }
 
-static chunk *new_chunk(zv_arena *a, size_t cap)
+/* A chunk of cap bytes, or under a limit at least need: a limit is the
+ * memory allowed, not the number of chunks. */
+static chunk *new_chunk(zv_arena *a, size_t cap, size_t need)
 {
-    size_t size = sizeof(chunk) + cap;
-    if (a->limit && (size > a->limit || a->bytes > a->limit - size)) {
-        a->at_limit = 1;
-        return NULL;
+    if (a->limit) {
+        size_t room = a->limit > a->bytes + sizeof(chunk) ? a->limit - a->bytes - sizeof(chunk) : 0;
+        if (need > room) {
+            a->at_limit = 1;
+            return NULL;
+        }
+        if (cap > room)
+            cap = room;
     }
+    size_t size = sizeof(chunk) + cap;
     chunk *c = malloc(size);
     if (!c)
         return NULL;
@@ -115,7 +122,7 @@ void *zv_alloc(zv_arena *a, size_t n)
         return p;
     }
     if (c && n > CHUNK_OWN) {
-        chunk *own = new_chunk(a, n);
+        chunk *own = new_chunk(a, n, n);
         if (!own)
             return NULL;
         own->used = n;
@@ -129,7 +136,7 @@ void *zv_alloc(zv_arena *a, size_t n)
     size_t grown = c ? (c->cap < CHUNK_GROW_MAX / 2 ? c->cap * 2 : CHUNK_GROW_MAX) : 0;
     if (grown > cap)
         cap = grown;
-    chunk *nc = new_chunk(a, cap);
+    chunk *nc = new_chunk(a, cap, n);
     if (!nc)
         return NULL;
     nc->next = c;

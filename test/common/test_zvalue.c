@@ -166,6 +166,19 @@ Test(zvalue, arena_limit_refuses_and_says_so)
     cr_assert_not(zv_arena_at_limit(a));
     cr_assert_not_null(zv_alloc(a, 100 * 1024));
     zv_arena_free(a);
+    /* Grown to 1 MB chunks, the arena still fills a limit it is close to:
+     * the limit is memory, not a count of chunks. */
+    a = zv_arena_new();
+    for (int i = 0; i < 4000; i++)
+        cr_assert_not_null(zv_alloc(a, 1000));
+    size_t used = zv_arena_bytes(a);
+    zv_arena_set_limit(a, used + 300 * 1024);
+    n = 0;
+    while (zv_alloc(a, 1000))
+        n++;
+    cr_assert_gt(n, 250, "%zu", n);
+    cr_assert_leq(zv_arena_bytes(a), used + 300 * 1024);
+    zv_arena_free(a);
 }
 
 Test(zvalue, copy_cost_is_what_a_copy_takes)
