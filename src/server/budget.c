@@ -26,7 +26,11 @@
  * there are.
  *
  * Both queues are served in order, from the loop's flush (never from inside
- * another connection's call): zsrv__budget_wake. */
+ * another connection's call): zsrv__budget_wake. While replies wait or the
+ * total is past output-memory, a connection holding a share whose output
+ * has not moved for handshake-timeout seconds is closed (zsrv__budget_tick):
+ * readers that never read cannot hold the budget, and with it everyone's
+ * large replies, for ever, nor pile up invalidations, which cannot wait. */
 #include "server/server_int.h"
 
 #include <stdio.h>
@@ -273,6 +277,31 @@ int zsrv__budget_wake(zsrv *s)
         woke |= resume_paused(s);
     }
     return woke;
+}
+
+/* What c has still to write: libuv's queue shrinks as its peer reads. */
+static size_t unwritten(zsrv_conn *c)
+{
+    size_t q = c->out.len + c->tls_out.len;
+    return q + (c->writing ? uv_stream_get_write_queue_size(&c->h.stream) : c->wbuf.len);
+}
+
+void zsrv__budget_tick(zsrv *s)
+{
+    uint64_t now = uv_now(s->loop);
+    double secs = s->cfg->handshake_timeout;
+    int pressed = secs > 0 && (s->out_wait_head || s->out_total >= s->cfg->output_memory);
+    for (zsrv_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        size_t q = unwritten(c);
+        if (!pressed || q < ZSRV_OUT_SHARE || q != c->out_mark) {
+            c->out_mark = q;
+            c->out_moved = now;
+        } else if (now - c->out_moved >= (uint64_t)(secs * 1000)) {
+            zsrv__conn_close(c, ZSRV_LOG_WARNING,
+                             "does not read what it is sent while output memory is short");
+        }
+    }
 }
 
 void zsrv__budget_forget(zsrv_conn *c)

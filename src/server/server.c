@@ -136,6 +136,7 @@ static void on_refresh(uv_timer_t *t)
     zsrv *s = t->data;
     for (size_t i = 0; i < s->n_storages; i++)
         zsrv__storage_sync(&s->storages[i]);
+    zsrv__budget_tick(s);
 }
 
 static int busy(zsrv *s)

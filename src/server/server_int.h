@@ -285,6 +285,8 @@ struct zsrv_conn {
     size_t out_held;               /* counted in out_total */
     size_t out_need;               /* a reply waiting for output memory: its size */
     int out_granted;               /* its turn came: the reply goes out */
+    size_t out_mark;               /* output still to write at the last tick */
+    uint64_t out_moved;            /* when (uv_now) it last changed */
     zsrv_conn *out_wait_next;
 };
 
@@ -302,7 +304,8 @@ struct zsrv_conn {
  * tid) pair. */
 #define ZSRV_KEEP_MAX (8u * 1024)
 /* Invalidations a client leaves unread beyond this close it: it is not
- * reading, and would otherwise hold the server's memory without bound. */
+ * reading, and would otherwise hold the server's memory without bound
+ * (budget.c closes it sooner while output memory is short). */
 #define ZSRV_OUT_MAX (256u * 1024 * 1024)
 
 /* ---- calls ------------------------------------------------------------- */
@@ -411,6 +414,10 @@ int zsrv__out_must_wait(zsrv_conn *c, size_t size);
 int zsrv__budget_wake(zsrv *s);
 /* c closes: its memory goes back and it leaves the queues. */
 void zsrv__budget_forget(zsrv_conn *c);
+/* Once a second: while replies wait for output memory or the total is past
+ * output-memory, a connection holding ZSRV_OUT_SHARE whose output has not
+ * moved for handshake-timeout seconds is closed. */
+void zsrv__budget_tick(zsrv *s);
 
 /* ---- tls.c: TLS sessions ----------------------------------------------- */
 

@@ -21,6 +21,11 @@
 
 int tc_open(tc *c, int port)
 {
+    return tc_open_rcvbuf(c, port, 0);
+}
+
+int tc_open_rcvbuf(tc *c, int port, int rcvbuf)
+{
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->next_msgid = 1;
@@ -30,6 +35,8 @@ int tc_open(tc *c, int port)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd >= 0 && rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         if (fd >= 0)
             close(fd);

@@ -53,6 +53,9 @@ struct tc {
 };
 
 int tc_open(tc *c, int port);                 /* TCP connect only */
+/* As tc_open with a receive buffer of rcvbuf bytes set before connecting
+ * (a peer that reads little: the server's replies stay in its memory). */
+int tc_open_rcvbuf(tc *c, int port, int rcvbuf);
 /* Connect, read the announcement, answer with enc; 0 on success. announced
  * (may be NULL) gets the announced protocol ("Z5"/"M5"). */
 int tc_connect(tc *c, int port, proto_enc enc, char announced[3]);

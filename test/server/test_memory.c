@@ -558,7 +558,8 @@ static void held_replies(int blob)
             if (!(pfd[k].revents & POLLIN))
                 continue;
             tc *c = &h[idx[k]];
-            cr_expect_eq(read_answer(c), rec, "connection %d did not get its 16 MB", idx[k]);
+            size_t got = read_answer(c);
+            cr_expect_eq(got, rec, "connection %d got %zu bytes, not 16 MB", idx[k], got);
             tc_close(c);
             left--;
         }
@@ -578,4 +579,76 @@ Test(server_memory, replies_held_for_readers_that_never_read_are_bounded)
 Test(server_memory, blobs_sent_to_readers_that_never_read_are_bounded)
 {
     held_replies(1);
+}
+
+/* A reader that reads nothing while output memory is short is closed once
+ * its output has not moved for handshake-timeout seconds: nothing else would
+ * stop the invalidations piling up for it, which cannot wait (256 MiB before
+ * a connection was closed). */
+Test(server_memory, a_reader_that_reads_nothing_is_closed_when_memory_is_short)
+{
+    const char *extra[] = {"--output-memory", "1MB", "--handshake-timeout", "1", NULL};
+    start_with(extra);
+    tc w = registered(PROTO_PICKLE);
+    cr_assert_neq(commit_big(&w, 0, 16 * MB), 0);
+    tc r;
+    cr_assert_eq(tc_open_rcvbuf(&r, srv.port, 4096), 0);
+    uint8_t *hello;
+    size_t len;
+    cr_assert_eq(tc_read(&r, &hello, &len, TC_TIMEOUT), 1);
+    free(hello);
+    cr_assert_eq(tc_send_raw(&r, "Z5", 2), 0);
+    cr_assert_geq(tc_register(&r), 0);
+    zv_arena *a = r.a;
+    tc_send(&r, NULL, 0, "loadBefore",
+            tv_tuple(a, 2, tv_oid(a, 1), tv_oid(a, 0x7fffffffffffffffULL)));
+    cr_expect_neq(th_commit_new(&srv), 0, "a commit failed while r held its reply");
+    /* Reading would drain it: watch the log instead. */
+    int closed = 0;
+    for (int i = 0; i < 200 && !(closed = log_has("does not read what it is sent")); i++)
+        usleep(50000);
+    cr_expect(closed, "a client that reads nothing was kept");
+    tc_close(&r);
+    cr_expect_eq(status_until(&w, "output_memory", 0), 0);
+    tc_close(&w);
+    cr_expect_neq(th_commit_new(&srv), 0);
+}
+
+/* Readers that never read cannot hold output-memory, and with it everyone's
+ * large replies, for ever: while a reply waits, one whose output has not
+ * moved for handshake-timeout seconds is closed. */
+Test(server_memory, readers_that_never_read_do_not_lock_out_others)
+{
+    const char *extra[] = {"--output-memory", "16MB", "--handshake-timeout", "1", NULL};
+    start_with(extra);
+    tc st = registered(PROTO_PICKLE);
+    size_t rec = 8 * MB;
+    cr_assert_neq(commit_big(&st, 0, rec), 0);
+    enum { N = 2 };
+    tc h[N];
+    for (int i = 0; i < N; i++) {
+        h[i] = registered(PROTO_PICKLE);
+        zv_arena *a = h[i].a;
+        tc_send(&h[i], NULL, 0, "loadBefore",
+                tv_tuple(a, 2, tv_oid(a, 1), tv_oid(a, 0x7fffffffffffffffULL)));
+    }
+    cr_expect_geq(status_until(&st, "waiting_for_memory", 1), 1, "nothing waits");
+    /* A reader that reads gets the record once the others are closed. */
+    tc good = registered(PROTO_PICKLE);
+    zv_arena *a = good.a;
+    tc_send(&good, NULL, 0, "loadBefore",
+            tv_tuple(a, 2, tv_oid(a, 1), tv_oid(a, 0x7fffffffffffffffULL)));
+    proto_msg m;
+    int r = 0;
+    for (int i = 0; i < 6 && (r = tc_recv(&good, &m, TC_TIMEOUT)) == -1; i++)
+        ;
+    cr_assert_eq(r, 1, "the reader that reads never got its reply");
+    cr_expect(zv_is_seq(m.args) && m.args->u.seq.n == 3 &&
+              m.args->u.seq.items[0]->u.s.len == rec);
+    cr_expect(log_has("does not read what it is sent"));
+    for (int i = 0; i < N; i++)
+        tc_close(&h[i]);
+    tc_close(&good);
+    tc_close(&st);
+    cr_expect_neq(th_commit_new(&srv), 0);
 }
