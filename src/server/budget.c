@@ -33,64 +33,44 @@
  * large replies, for ever, nor pile up invalidations, which cannot wait. */
 #include "server/server_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* ---- queues ------------------------------------------------------------ */
 
-static void in_enqueue(zsrv_conn *c)
+#define IN_LINK offsetof(zsrv_conn, in_link)
+#define OUT_LINK offsetof(zsrv_conn, out_link)
+
+static zsrv_waitlink *link_of(zsrv_conn *c, size_t link)
 {
-    zsrv *s = c->srv;
-    c->in_wait_next = NULL;
-    if (s->in_wait_tail)
-        s->in_wait_tail->in_wait_next = c;
-    else
-        s->in_wait_head = c;
-    s->in_wait_tail = c;
-    c->in_waiting = 1;
+    return (zsrv_waitlink *)((char *)c + link);
 }
 
-static void out_enqueue(zsrv_conn *c, size_t need)
+static void wq_push(zsrv_waitq *q, zsrv_conn *c, size_t link)
 {
-    zsrv *s = c->srv;
-    c->out_wait_next = NULL;
-    if (s->out_wait_tail)
-        s->out_wait_tail->out_wait_next = c;
+    link_of(c, link)->next = NULL;
+    link_of(c, link)->queued = 1;
+    if (q->tail)
+        link_of(q->tail, link)->next = c;
     else
-        s->out_wait_head = c;
-    s->out_wait_tail = c;
-    c->out_need = need;
+        q->head = c;
+    q->tail = c;
 }
 
-static void in_dequeue(zsrv_conn *c)
+static void wq_remove(zsrv_waitq *q, zsrv_conn *c, size_t link)
 {
-    zsrv *s = c->srv;
-    zsrv_conn **pp = &s->in_wait_head, *prev = NULL;
-    if (!c->in_waiting)
+    zsrv_waitlink *l = link_of(c, link);
+    if (!l->queued)
         return;
-    for (; *pp && *pp != c; pp = &(*pp)->in_wait_next)
+    zsrv_conn **pp = &q->head, *prev = NULL;
+    for (; *pp && *pp != c; pp = &link_of(*pp, link)->next)
         prev = *pp;
     if (*pp)
-        *pp = c->in_wait_next;
-    if (s->in_wait_tail == c)
-        s->in_wait_tail = prev;
-    c->in_wait_next = NULL;
-    c->in_waiting = 0;
-}
-
-static void out_dequeue(zsrv_conn *c)
-{
-    zsrv *s = c->srv;
-    zsrv_conn **pp = &s->out_wait_head, *prev = NULL;
-    if (!c->out_need)
-        return;
-    for (; *pp && *pp != c; pp = &(*pp)->out_wait_next)
-        prev = *pp;
-    if (*pp)
-        *pp = c->out_wait_next;
-    if (s->out_wait_tail == c)
-        s->out_wait_tail = prev;
-    c->out_wait_next = NULL;
-    c->out_need = 0;
+        *pp = l->next;
+    if (q->tail == c)
+        q->tail = prev;
+    l->next = NULL;
+    l->queued = 0;
 }
 
 /* ---- request memory ---------------------------------------------------- */
@@ -153,15 +133,15 @@ int zsrv__in_admit(zsrv_conn *c, uint32_t len)
         zsrv__conn_close(c, ZSRV_LOG_WARNING, why);
         return -1;
     }
-    if ((s->in_wait_head && s->in_wait_head != c) || in_need(s, len) > budget) {
-        if (!c->in_waiting) {
-            in_enqueue(c);
+    if ((s->in_wait.head && s->in_wait.head != c) || in_need(s, len) > budget) {
+        if (!c->in_link.queued) {
+            wq_push(&s->in_wait, c, IN_LINK);
             zsrv__log(ZSRV_LOG_DEBUG, "%s: a message of %u bytes waits for request memory",
                       c->peer, len);
         }
         return 0;
     }
-    in_dequeue(c);
+    wq_remove(&s->in_wait, c, IN_LINK);
     in_take(c, len);
     return c->state == ZSRV_CONN_CLOSING ? -1 : 1;
 }
@@ -175,7 +155,7 @@ void zsrv__in_release(zsrv_conn *c)
         return;
     s->in_used -= c->in_frame;
     c->in_frame = 0;
-    if (s->in_wait_head)
+    if (s->in_wait.head)
         s->wake = 1;
 }
 
@@ -200,7 +180,7 @@ void zsrv__out_update(zsrv_conn *c)
     if (c->state == ZSRV_CONN_CLOSING)
         return;
     size_t held = zsrv__out_held(c);
-    if (held < c->out_held && (s->out_wait_head || s->out_over))
+    if (held < c->out_held && (s->out_wait.head || s->out_over))
         s->wake = 1;
     s->out_total = s->out_total - c->out_held + held;
     c->out_held = held;
@@ -226,9 +206,10 @@ static int out_fits(const zsrv *s, size_t size)
 int zsrv__out_must_wait(zsrv_conn *c, size_t size)
 {
     zsrv *s = c->srv;
-    if (c->out_granted || size <= ZSRV_OUT_SHARE || (!s->out_wait_head && out_fits(s, size)))
+    if (c->out_granted || size <= ZSRV_OUT_SHARE || (!s->out_wait.head && out_fits(s, size)))
         return 0;
-    out_enqueue(c, size);
+    wq_push(&s->out_wait, c, OUT_LINK);
+    c->out_need = size;
     s->replies_waited++;
     return 1;
 }
@@ -241,7 +222,7 @@ static int resume_paused(zsrv *s)
     int woke = 0;
     for (zsrv_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (!c->reading && c->state != ZSRV_CONN_CLOSING && !c->in_waiting &&
+        if (!c->reading && c->state != ZSRV_CONN_CLOSING && !c->in_link.queued &&
             !zsrv__out_paused(c)) {
             zsrv__conn_resume(c);
             woke = 1;
@@ -258,16 +239,17 @@ int zsrv__budget_wake(zsrv *s)
     s->wake = 0;
     zsrv_conn *c;
     uint32_t len;
-    while ((c = s->in_wait_head) && proto_framer_peek(&c->fr, &len) == 1 &&
+    while ((c = s->in_wait.head) && proto_framer_peek(&c->fr, &len) == 1 &&
            in_need(s, len) <= s->cfg->request_memory) {
-        in_dequeue(c);
+        wq_remove(&s->in_wait, c, IN_LINK);
         in_take(c, len);
         zsrv__conn_resume(c);
         woke = 1;
     }
-    while ((c = s->out_wait_head) && out_fits(s, c->out_need)) {
+    while ((c = s->out_wait.head) && out_fits(s, c->out_need)) {
         /* Its turn: the reply goes out even if others wait behind it. */
-        out_dequeue(c);
+        wq_remove(&s->out_wait, c, OUT_LINK);
+        c->out_need = 0;
         c->out_granted = 1;
         zsrv__conn_resume(c);
         woke = 1;
@@ -290,7 +272,7 @@ void zsrv__budget_tick(zsrv *s)
 {
     uint64_t now = uv_now(s->loop);
     double secs = s->cfg->handshake_timeout;
-    int pressed = secs > 0 && (s->out_wait_head || s->out_total >= s->cfg->output_memory);
+    int pressed = secs > 0 && (s->out_wait.head || s->out_total >= s->cfg->output_memory);
     for (zsrv_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         size_t q = unwritten(c);
@@ -308,8 +290,9 @@ void zsrv__budget_forget(zsrv_conn *c)
 {
     zsrv *s = c->srv;
     zsrv__in_release(c);
-    in_dequeue(c);
-    out_dequeue(c);
+    wq_remove(&s->in_wait, c, IN_LINK);
+    wq_remove(&s->out_wait, c, OUT_LINK);
+    c->out_need = 0;
     s->out_total -= c->out_held;
     c->out_held = 0;
     s->wake = 1;

@@ -22,7 +22,7 @@ static void conn_flush(zsrv_conn *c);
 
 static int conn_paused(const zsrv_conn *c)
 {
-    return c->blob_out || c->close_after_flush || c->in_waiting || zsrv__out_paused(c);
+    return c->blob_out || c->close_after_flush || c->in_link.queued || zsrv__out_paused(c);
 }
 
 /* ---- freeing ----------------------------------------------------------- */

@@ -34,6 +34,17 @@ typedef struct zsrv_conn zsrv_conn;
 typedef struct zsrv_storage zsrv_storage;
 typedef struct zsrv_tls zsrv_tls;
 
+/* A queue of connections waiting for memory, in order (budget.c); each
+ * connection has a link for each queue. */
+typedef struct zsrv_waitlink {
+    zsrv_conn *next;
+    int queued;
+} zsrv_waitlink;
+
+typedef struct zsrv_waitq {
+    zsrv_conn *head, *tail;
+} zsrv_waitq;
+
 /* ---- storages and the commit pipeline ---------------------------------- */
 
 typedef struct zsrv_counters {
@@ -150,13 +161,13 @@ struct zsrv {
     /* memory shared by the connections (budget.c) */
     uint64_t in_used;              /* request memory: the large frames admitted */
     uint64_t in_peak;              /* the most they and their decoding reserve took */
-    zsrv_conn *in_wait_head, *in_wait_tail;    /* frames waiting, in order */
+    zsrv_waitq in_wait;            /* frames waiting */
     uint64_t decoded_peak;         /* the largest request, decoded, with its copies */
     uint64_t decoded_peak_frame;   /* ... and its frame's length */
     uint64_t frames_refused;       /* could never fit request-memory */
     uint64_t out_total;            /* output held by all connections */
     uint64_t out_peak;
-    zsrv_conn *out_wait_head, *out_wait_tail;  /* replies waiting, in order */
+    zsrv_waitq out_wait;           /* replies waiting */
     uint64_t replies_waited;
     int out_over;                  /* out_total reached output-memory */
     int wake;                      /* memory went back: look at the queues */
@@ -280,14 +291,13 @@ struct zsrv_conn {
     /* shared memory (budget.c) */
     int in_admitted;               /* the next frame's header was admitted */
     uint32_t in_frame;             /* a large admitted frame's length, in in_used */
-    int in_waiting;                /* in the request-memory queue */
-    zsrv_conn *in_wait_next;
+    zsrv_waitlink in_link;         /* in zsrv.in_wait */
     size_t out_held;               /* counted in out_total */
     size_t out_need;               /* a reply waiting for output memory: its size */
     int out_granted;               /* its turn came: the reply goes out */
     size_t out_mark;               /* output still to write at the last tick */
     uint64_t out_moved;            /* when (uv_now) it last changed */
-    zsrv_conn *out_wait_next;
+    zsrv_waitlink out_link;        /* in zsrv.out_wait */
 };
 
 /* Output beyond which a connection stops reading until its peer catches up. */

@@ -137,7 +137,7 @@ int zsrv__m_memory_status(zsrv_call *call)
     const zsrv *s = call->c->srv;
     int64_t waiting = 0;
     for (const zsrv_conn *c = s->conns; c; c = c->next)
-        waiting += c->in_waiting || c->out_need;
+        waiting += c->in_link.queued || c->out_link.queued;
     static const char *const keys[] = {
         "request_memory", "request_memory_peak", "decoded_peak", "decoded_peak_frame",
         "output_memory", "output_memory_peak", "waiting_for_memory", "requests_refused",
