@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -237,11 +239,16 @@ typedef struct parser {
     zerr *err;
 } parser;
 
-static int perr(parser *p, const char *fmt, const char *arg)
+static int perr(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int perr(parser *p, const char *fmt, ...)
 {
     char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
     /* A long line is cut in the message; the line number still says where. */
-    snprintf(msg, sizeof msg, fmt, arg);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     return zerr_set(p->err, ZE_INVAL, "%s:%d: %s", p->path, p->line, msg);
 }
 
@@ -401,95 +408,6 @@ static int close_section(parser *p, const char *type)
     return 0;
 }
 
-static int key_bool(parser *p, const char *key, const char *v, int *out)
-{
-    if (parse_bool(v, out))
-        return perr(p, "%s needs true or false", key);
-    return 0;
-}
-
-static int zeo_key(parser *p, const char *key, const char *v)
-{
-    zsrv_config *c = p->c;
-    long long n;
-    if (!strcasecmp(key, "address"))
-        return zsrv__conf_str(&c->address, v, p->err);
-    if (!strcasecmp(key, "read-only"))
-        return key_bool(p, key, v, &c->read_only);
-    if (!strcasecmp(key, "msgpack"))
-        return key_bool(p, key, v, &c->msgpack);
-    if (!strcasecmp(key, "invalidation-queue-size")) {
-        if (zsrv__conf_size(v, 10000000, &n))
-            return perr(p, "bad invalidation-queue-size '%s'", v);
-        c->invq_size = (int)n;
-        return 0;
-    }
-    if (!strcasecmp(key, "invalidation-age"))
-        return zsrv__conf_number(v, &c->inv_age) ? perr(p, "bad invalidation-age '%s'", v) : 0;
-    if (!strcasecmp(key, "transaction-timeout"))
-        return zsrv__conf_number(v, &c->txn_timeout) ? perr(p, "bad transaction-timeout '%s'", v) : 0;
-    if (!strcasecmp(key, "max-iterators")) {
-        if (zsrv__conf_size(v, 1000000, &n))
-            return perr(p, "bad max-iterators '%s'", v);
-        c->max_iterators = (int)n;
-        return 0;
-    }
-    if (!strcasecmp(key, "conflict-timeout"))
-        return zsrv__conf_bound(v, &c->conflict_timeout)
-                   ? perr(p, "bad conflict-timeout '%s' (seconds, more than 0)", v) : 0;
-    if (!strcasecmp(key, "max-future-tid"))
-        return zsrv__conf_number(v, &c->max_future_tid) ? perr(p, "bad max-future-tid '%s'", v) : 0;
-    if (!strcasecmp(key, "pid-filename"))
-        return zsrv__conf_str(&c->pid_file, v, p->err);
-    int rc = zsrv__conf_memory(c, key, v);
-    if (rc != ZE_NOTFOUND)
-        return rc ? perr(p, "bad value for %s (see zeolite serve --help)", key) : 0;
-    if (!strcasecmp(key, "client-conflict-resolution")) {
-        int on = 1;
-        if (key_bool(p, key, v, &on))
-            return ZE_INVAL;
-        if (!on)
-            zsrv__log(ZSRV_LOG_INFO, "%s:%d: zeolite always lets clients resolve conflicts",
-                     p->path, p->line);
-        return 0;
-    }
-    if (!strcasecmp(key, "metrics"))
-        return zsrv__conf_str(&c->metrics_address, v, p->err);
-    if (!strcasecmp(key, "monitor-address"))
-        return perr(p, "%s", "monitor-address is gone since ZEO 5: use ruok on the main port");
-    return perr(p, "unknown key '%s' in <zeo>", key);
-}
-
-static int ssl_key(parser *p, const char *key, const char *v)
-{
-    if (!strcasecmp(key, "certificate"))
-        return zsrv__conf_str(&p->c->ssl_cert, v, p->err);
-    if (!strcasecmp(key, "key"))
-        return zsrv__conf_str(&p->c->ssl_key, v, p->err);
-    if (!strcasecmp(key, "authenticate")) {
-        if (!strcmp(v, "-") || !strcmp(v, "SIGNED"))
-            return perr(p, "authenticate %s is not supported: give the CA file or folder of "
-                           "the client certificates", v);
-        return zsrv__conf_str(&p->c->ssl_ca, v, p->err);
-    }
-    if (!strcasecmp(key, "password-function"))
-        return perr(p, "%s", "password-function names Python code, which zeolite cannot run: "
-                             "use an unencrypted key file (protect it with file permissions)");
-    return perr(p, "unknown key '%s' in <ssl>", key);
-}
-
-static int lmdb_key(parser *p, const char *key, const char *v)
-{
-    zsrv_storage_cfg *s = p->storage;
-    if (!strcasecmp(key, "path"))
-        return zsrv__conf_str(&s->path, v, p->err);
-    if (!strcasecmp(key, "read-only"))
-        return key_bool(p, key, v, &s->read_only);
-    if (!strcasecmp(key, "pack-gc"))
-        return key_bool(p, key, v, &s->pack_gc);
-    return perr(p, "unknown key '%s' in <lmdb>", key);
-}
-
 /* ZConfig's FileHandlerFactory checks, at the section's end. */
 static int log_handler_check(parser *p, zsrv_log_cfg *h)
 {
@@ -526,17 +444,155 @@ static int syslog_facility(const char *v)
     return -1;
 }
 
-static int log_when(parser *p, zsrv_log_cfg *h, const char *v)
+/* ---- keys: what each section accepts ----------------------------------- */
+
+/* How a key's value is read into its section's object (the config, the
+ * storage of an <lmdb>, the log handler being read): by kind for the common
+ * shapes, by a function for the rest. The tables below are the parser's
+ * whole vocabulary; zsrv__conf_keys lists them, and the documentation test
+ * checks that etc/zeo.conf and the man page describe every one. */
+typedef enum key_kind {
+    K_STR,       /* char *, replaced */
+    K_BOOL,      /* int: true/yes/on/1 or false/no/off/0 */
+    K_COUNT,     /* int in [0, max]; ZConfig's KB/MB/GB suffixes too unless plain */
+    K_BYTES,     /* long long: a byte size, ZConfig's suffixes allowed */
+    K_SECONDS,   /* double >= 0 */
+    K_BOUND,     /* double > 0 (seconds) */
+    K_LEVEL,     /* int: a ZConfig log level, a name or 0..50 */
+    K_CALL,      /* call(p, object, key, value) */
+    K_REFUSED,   /* a ZConfig key zeolite cannot honour: "KEY VALUE: why" */
+} key_kind;
+
+typedef struct conf_key {
+    const char *name;
+    key_kind kind;
+    size_t off;                 /* the field in the section's object */
+    long long max;              /* K_COUNT */
+    int plain;                  /* K_COUNT: digits only */
+    int (*call)(parser *p, void *obj, const char *key, const char *v);
+    const char *why;            /* K_REFUSED */
+} conf_key;
+
+#define KEY(name, kind, type, field) {name, kind, offsetof(type, field), 0, 0, NULL, NULL}
+#define KEY_COUNT(name, type, field, max, plain) \
+    {name, K_COUNT, offsetof(type, field), max, plain, NULL, NULL}
+#define KEY_CALL(name, fn) {name, K_CALL, 0, 0, 0, fn, NULL}
+#define KEY_REFUSED(name, why) {name, K_REFUSED, 0, 0, 0, NULL, why}
+
+static int set_key(parser *p, const conf_key *k, void *obj, const char *v)
 {
-    int ok = (strlen(v) == 1 && strchr("SMHDsmhd", v[0])) || !strcasecmp(v, "midnight") ||
-             (strlen(v) == 2 && (v[0] == 'W' || v[0] == 'w') && v[1] >= '0' && v[1] <= '6');
-    if (!ok)
-        return perr(p, "bad when '%s' (S, M, H, D, MIDNIGHT or W0..W6)", v);
-    return zsrv__conf_str(&h->when, v, p->err);
+    char *field = (char *)obj + k->off;
+    long long n;
+    int level;
+    switch (k->kind) {
+    case K_STR:
+        return zsrv__conf_str((char **)field, v, p->err);
+    case K_BOOL:
+        return parse_bool(v, (int *)field) ? perr(p, "%s needs true or false", k->name) : 0;
+    case K_COUNT:
+        if (zsrv__conf_size(v, k->max, &n) || (k->plain && strpbrk(v, "KMGkmg")))
+            return perr(p, "bad %s '%s'", k->name, v);
+        *(int *)field = (int)n;
+        return 0;
+    case K_BYTES:
+        return zsrv__conf_size(v, LLONG_MAX, (long long *)field)
+                   ? perr(p, "bad %s '%s'", k->name, v) : 0;
+    case K_SECONDS:
+        return zsrv__conf_number(v, (double *)field) ? perr(p, "bad %s '%s'", k->name, v) : 0;
+    case K_BOUND:
+        return zsrv__conf_bound(v, (double *)field)
+                   ? perr(p, "bad %s '%s' (seconds, more than 0)", k->name, v) : 0;
+    case K_LEVEL:
+        if ((level = zsrv__log_level_parse(v)) < 0)
+            return perr(p, "unknown log level '%s'", v);
+        *(int *)field = level;
+        return 0;
+    case K_CALL:
+        return k->call(p, obj, k->name, v);
+    case K_REFUSED:
+        return perr(p, "%s %s: %s", k->name, v, k->why);
+    }
+    return perr(p, "%s has no reader", k->name);
 }
 
-static int log_format(parser *p, char **dst, const char *v)
+/* A boolean that only one value of is supported: 0 when v is `ok`. */
+static int only(parser *p, const char *key, const char *v, int ok, const char *why)
 {
+    int on = 0;
+    if (parse_bool(v, &on))
+        return perr(p, "%s needs true or false", key);
+    return on == ok ? 0 : perr(p, "%s", why);
+}
+
+/* max-frame, request-memory, output-memory, max-connections: read as their
+ * flags read them. */
+static int k_memory(parser *p, void *obj, const char *key, const char *v)
+{
+    return zsrv__conf_memory(obj, key, v) ? perr(p, "bad value for %s (see zeolite serve "
+                                                    "--help)", key) : 0;
+}
+
+static int k_client_resolution(parser *p, void *obj, const char *key, const char *v)
+{
+    int on = 1;
+    if (parse_bool(v, &on))
+        return perr(p, "%s needs true or false", key);
+    if (!on)
+        zsrv__log(ZSRV_LOG_INFO, "%s:%d: zeolite always lets clients resolve conflicts",
+                  p->path, p->line);
+    return 0;
+}
+
+static const conf_key zeo_keys[] = {
+    KEY("address", K_STR, zsrv_config, address),
+    KEY("read-only", K_BOOL, zsrv_config, read_only),
+    KEY("msgpack", K_BOOL, zsrv_config, msgpack),
+    KEY_COUNT("invalidation-queue-size", zsrv_config, invq_size, 10000000, 0),
+    KEY("invalidation-age", K_SECONDS, zsrv_config, inv_age),
+    KEY("transaction-timeout", K_SECONDS, zsrv_config, txn_timeout),
+    KEY_COUNT("max-iterators", zsrv_config, max_iterators, 1000000, 0),
+    KEY("conflict-timeout", K_BOUND, zsrv_config, conflict_timeout),
+    KEY("max-future-tid", K_SECONDS, zsrv_config, max_future_tid),
+    KEY("pid-filename", K_STR, zsrv_config, pid_file),
+    KEY_CALL("max-frame", k_memory),
+    KEY_CALL("request-memory", k_memory),
+    KEY_CALL("output-memory", k_memory),
+    KEY_CALL("max-connections", k_memory),
+    KEY_CALL("client-conflict-resolution", k_client_resolution),
+    KEY("metrics", K_STR, zsrv_config, metrics_address),
+    KEY_REFUSED("monitor-address", "gone since ZEO 5; use ruok on the main port "
+                                   "(zeolite status)"),
+};
+
+static int k_authenticate(parser *p, void *obj, const char *key, const char *v)
+{
+    if (!strcmp(v, "-") || !strcmp(v, "SIGNED"))
+        return perr(p, "authenticate %s is not supported: give the CA file or folder of "
+                       "the client certificates", v);
+    return zsrv__conf_str(&((zsrv_config *)obj)->ssl_ca, v, p->err);
+}
+
+static const conf_key ssl_keys[] = {
+    KEY("certificate", K_STR, zsrv_config, ssl_cert),
+    KEY("key", K_STR, zsrv_config, ssl_key),
+    KEY_CALL("authenticate", k_authenticate),
+    KEY_REFUSED("password-function", "names Python code, which zeolite cannot run; use an "
+                                     "unencrypted key file (protect it with file permissions)"),
+};
+
+static const conf_key lmdb_keys[] = {
+    KEY("path", K_STR, zsrv_storage_cfg, path),
+    KEY("read-only", K_BOOL, zsrv_storage_cfg, read_only),
+    KEY("pack-gc", K_BOOL, zsrv_storage_cfg, pack_gc),
+};
+
+static const conf_key eventlog_keys[] = {
+    KEY("level", K_LEVEL, zsrv_config, log_level),
+};
+
+static int k_format(parser *p, void *obj, const char *key, const char *v)
+{
+    zsrv_log_cfg *h = obj;
     char *f = zsrv__log_unescape(v);
     if (!f)
         return zerr_set(p->err, ZE_NOMEM, "out of memory");
@@ -545,116 +601,125 @@ static int log_format(parser *p, char **dst, const char *v)
         free(f);
         return zerr_set(p->err, ZE_INVAL, "%s:%d: %s", p->path, p->line, e.msg);
     }
-    free(*dst);
-    *dst = f;
+    free(h->format);
+    h->format = f;
     return 0;
 }
 
-/* Keys both handler kinds have (ZConfig's base-log-handler). 1: not one. */
-static int log_common_key(parser *p, zsrv_log_cfg *h, const char *key, const char *v)
+static int k_style(parser *p, void *obj, const char *key, const char *v)
 {
-    if (!strcasecmp(key, "level"))
-        return (h->level = zsrv__log_level_parse(v)) < 0 ? perr(p, "unknown log level '%s'", v)
-                                                         : 0;
-    if (!strcasecmp(key, "format"))
-        return log_format(p, &h->format, v);
-    if (!strcasecmp(key, "dateformat"))
-        return zsrv__conf_str(&h->dateformat, v, p->err);
-    if (!strcasecmp(key, "style"))
-        return strcasecmp(v, "classic")
-                   ? perr(p, "style %s is not supported: zeolite formats the classic "
-                             "%%(name)s way", v) : 0;
-    if (!strcasecmp(key, "formatter"))
-        return perr(p, "formatter names a Python class (%s), which zeolite cannot run", v);
-    if (!strcasecmp(key, "arbitrary-fields")) {
-        int on = 0;
-        if (key_bool(p, key, v, &on))
-            return ZE_INVAL;
-        return on ? perr(p, "%s", "arbitrary-fields true is not supported: a zeolite record "
-                                  "has only the fields its format may name") : 0;
-    }
-    return 1;
+    return strcasecmp(v, "classic") ? perr(p, "style %s is not supported: zeolite formats "
+                                              "the classic %%(name)s way", v) : 0;
 }
 
-static int logfile_key(parser *p, zsrv_log_cfg *h, const char *key, const char *v)
+static int k_arbitrary_fields(parser *p, void *obj, const char *key, const char *v)
 {
-    long long n;
-    if (!strcasecmp(key, "path"))
-        return zsrv__conf_str(&h->path, v, p->err);
-    if (!strcasecmp(key, "max-size"))
-        return zsrv__conf_size(v, LLONG_MAX, &h->max_size) ? perr(p, "bad max-size '%s'", v) : 0;
-    if (!strcasecmp(key, "old-files")) {
-        if (zsrv__conf_size(v, 100000, &n) || strpbrk(v, "KMGkmg"))
-            return perr(p, "bad old-files '%s'", v);
-        h->old_files = (int)n;
-        return 0;
-    }
-    if (!strcasecmp(key, "when"))
-        return log_when(p, h, v);
-    if (!strcasecmp(key, "interval")) {
-        if (zsrv__conf_size(v, 1000000, &n) || strpbrk(v, "KMGkmg"))
-            return perr(p, "bad interval '%s'", v);
-        h->interval = (int)n;
-        return 0;
-    }
-    if (!strcasecmp(key, "encoding"))
-        return strcasecmp(v, "utf-8") && strcasecmp(v, "utf8")
-                   ? perr(p, "encoding %s is not supported: zeolite writes UTF-8", v) : 0;
-    if (!strcasecmp(key, "delay")) {
-        int on = 0;
-        if (key_bool(p, key, v, &on))
-            return ZE_INVAL;
-        return on ? perr(p, "%s", "delay true is not supported: zeolite opens its log files "
-                                  "at start, so that a bad path stops the start") : 0;
-    }
-    return perr(p, "unknown key '%s' in <logfile>", key);
+    return only(p, key, v, 0, "arbitrary-fields true is not supported: a "
+                "zeolite record has only the fields its format may name");
 }
 
-static int syslog_key(parser *p, zsrv_log_cfg *h, const char *key, const char *v)
+/* ZConfig's base-log-handler keys, which <logfile> and <syslog> share. */
+#define HANDLER_KEYS                                                              \
+    KEY("level", K_LEVEL, zsrv_log_cfg, level),                                   \
+    KEY_CALL("format", k_format),                                                 \
+    KEY("dateformat", K_STR, zsrv_log_cfg, dateformat),                           \
+    KEY_CALL("style", k_style),                                                   \
+    KEY_CALL("arbitrary-fields", k_arbitrary_fields),                             \
+    KEY_REFUSED("formatter", "names a Python class, which zeolite cannot run")
+
+static int k_when(parser *p, void *obj, const char *key, const char *v)
 {
-    if (!strcasecmp(key, "address"))
-        return zsrv__conf_str(&h->address, v, p->err);
-    if (!strcasecmp(key, "facility")) {
-        if ((h->facility = syslog_facility(v)) < 0)
-            return perr(p, "unknown syslog facility '%s' (auth, authpriv, cron, daemon, kern, "
-                           "lpr, mail, news, security, syslog, user, uucp, local0..local7)", v);
-        return 0;
-    }
-    return perr(p, "unknown key '%s' in <syslog>", key);
+    int ok = (strlen(v) == 1 && strchr("SMHDsmhd", v[0])) || !strcasecmp(v, "midnight") ||
+             (strlen(v) == 2 && (v[0] == 'W' || v[0] == 'w') && v[1] >= '0' && v[1] <= '6');
+    if (!ok)
+        return perr(p, "bad when '%s' (S, M, H, D, MIDNIGHT or W0..W6)", v);
+    return zsrv__conf_str(&((zsrv_log_cfg *)obj)->when, v, p->err);
 }
 
-static int log_key(parser *p, const char *key, const char *v)
+static int k_encoding(parser *p, void *obj, const char *key, const char *v)
 {
-    if (!p->logh) {   /* <eventlog> itself */
-        if (!strcasecmp(key, "level")) {
-            if ((p->c->log_level = zsrv__log_level_parse(v)) < 0)
-                return perr(p, "unknown log level '%s'", v);
-            return 0;
-        }
-        return perr(p, "unknown key '%s' in <eventlog>", key);
-    }
-    int rc = log_common_key(p, p->logh, key, v);
-    if (rc <= 0)
-        return rc;
-    return p->logh->kind == ZSRV_LOGH_SYSLOG ? syslog_key(p, p->logh, key, v)
-                                             : logfile_key(p, p->logh, key, v);
+    return strcasecmp(v, "utf-8") && strcasecmp(v, "utf8")
+               ? perr(p, "encoding %s is not supported: zeolite writes UTF-8", v) : 0;
+}
+
+static int k_delay(parser *p, void *obj, const char *key, const char *v)
+{
+    return only(p, key, v, 0, "delay true is not supported: zeolite opens its log files "
+                "at start, so that a bad path stops the start");
+}
+
+static const conf_key logfile_keys[] = {
+    HANDLER_KEYS,
+    KEY("path", K_STR, zsrv_log_cfg, path),
+    KEY("max-size", K_BYTES, zsrv_log_cfg, max_size),
+    KEY_COUNT("old-files", zsrv_log_cfg, old_files, 100000, 1),
+    KEY_CALL("when", k_when),
+    KEY_COUNT("interval", zsrv_log_cfg, interval, 1000000, 1),
+    KEY_CALL("encoding", k_encoding),
+    KEY_CALL("delay", k_delay),
+};
+
+static int k_facility(parser *p, void *obj, const char *key, const char *v)
+{
+    if ((((zsrv_log_cfg *)obj)->facility = syslog_facility(v)) < 0)
+        return perr(p, "unknown syslog facility '%s' (auth, authpriv, cron, daemon, kern, "
+                       "lpr, mail, news, security, syslog, user, uucp, local0..local7)", v);
+    return 0;
+}
+
+static const conf_key syslog_keys[] = {
+    HANDLER_KEYS,
+    KEY("address", K_STR, zsrv_log_cfg, address),
+    KEY_CALL("facility", k_facility),
+};
+
+/* A section's keys and the object they set. */
+typedef struct conf_section {
+    const char *name;
+    const conf_key *keys;
+    size_t n_keys;
+    void *(*object)(parser *p);
+} conf_section;
+
+static void *the_config(parser *p) { return p->c; }
+static void *the_storage(parser *p) { return p->storage; }
+static void *the_handler(parser *p) { return p->logh; }
+
+#define SECTION(name, keys, object) {name, keys, sizeof keys / sizeof keys[0], object}
+
+static const conf_section sections[] = {
+    SECTION("zeo", zeo_keys, the_config),
+    SECTION("ssl", ssl_keys, the_config),
+    SECTION("lmdb", lmdb_keys, the_storage),
+    SECTION("eventlog", eventlog_keys, the_config),
+    SECTION("logfile", logfile_keys, the_handler),
+    SECTION("syslog", syslog_keys, the_handler),
+};
+
+void zsrv__conf_keys(void (*fn)(void *arg, const char *section, const char *key), void *arg)
+{
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+        for (size_t j = 0; j < sections[i].n_keys; j++)
+            if (sections[i].keys[j].kind != K_REFUSED)
+                fn(arg, sections[i].name, sections[i].keys[j].name);
 }
 
 static int handle_key(parser *p, const char *key, const char *v)
 {
-    const char *sec = cur_section(p);
     if (in_ignored(p))
         return 0;
-    if (!strcasecmp(sec, "zeo"))
-        return zeo_key(p, key, v);
-    if (!strcasecmp(sec, "ssl"))
-        return ssl_key(p, key, v);
-    if (!strcasecmp(sec, "lmdb"))
-        return lmdb_key(p, key, v);
-    if (!strcasecmp(sec, "eventlog") || !strcasecmp(sec, "logfile") ||
-        !strcasecmp(sec, "syslog"))
-        return log_key(p, key, v);
-    return perr(p, "'%s' outside of a section", key);
+    if (!p->depth)
+        return perr(p, "'%s' outside of a section", key);
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+        const conf_section *s = &sections[i];
+        if (strcasecmp(s->name, cur_section(p)))
+            continue;
+        for (size_t j = 0; j < s->n_keys; j++)
+            if (!strcasecmp(key, s->keys[j].name))
+                return set_key(p, &s->keys[j], s->object(p), v);
+        return perr(p, "unknown key '%s' in <%s>", key, s->name);
+    }
+    return perr(p, "no keys in <%s>", cur_section(p));
 }
 
 static char *trim(char *s)

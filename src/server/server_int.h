@@ -732,5 +732,10 @@ int zsrv__conf_size(const char *v, long long max, long long *out);
 int zsrv__conf_memory(zsrv_config *c, const char *key, const char *v);
 #define ZSRV_MIN_REQUEST_MEMORY (4u * 1024 * 1024)
 #define ZSRV_MIN_OUTPUT_MEMORY (1u * 1024 * 1024)
+/* Every zeo.conf key the parser accepts, section by section (section names
+ * lower case, without brackets; keys that exist only to be refused with a
+ * reason are left out): for the documentation test, which checks that the
+ * example zeo.conf and the man page describe each one. */
+void zsrv__conf_keys(void (*fn)(void *arg, const char *section, const char *key), void *arg);
 
 #endif
