@@ -1,7 +1,8 @@
 /* A real `zeolite serve` as an operator runs it: the log on STDOUT, on
  * journald's stream, a log key refused at start, and the systemd unit
- * (systemd-analyze verify on a copy naming the built binary, then its
- * command line with NOTIFY_SOCKET on a datagram socket of the test). */
+ * (systemd-analyze verify on a copy naming the built binary, with the built
+ * man page on MANPATH, then its command line with NOTIFY_SOCKET on a
+ * datagram socket of the test and the package's zeo.conf). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -230,17 +231,42 @@ static int port_accepts(int port)
     return ok;
 }
 
+/* The package's zeo.conf (etc/zeo.conf) serving dir/db on port, its log on
+ * stderr. */
+static char *write_package_conf(int port)
+{
+    char path[4096], addr[32], *db = in_dir("db");
+    size_t len;
+    snprintf(path, sizeof path, "%s/etc/zeo.conf", ZEOLITE_SOURCE_DIR);
+    char *text = (char *)tu_read_file(path, &len);
+    cr_assert(text, "no %s", path);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    char *a = replace(text, "\n  address 127.0.0.1:8100\n", "\n  address @ADDR@\n");
+    char *b = replace(a, "@ADDR@", addr);
+    char *c = replace(b, "%define DBDIR /var/lib/zeolite\n", "%define DBDIR @DB@\n");
+    char *d = replace(c, "@DB@", db), *conf = in_dir("zeo.conf");
+    cr_assert_eq(tu_write_file(conf, d, strlen(d)), 0);
+    free(text);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(db);
+    return conf;
+}
+
 Test(server_ops, the_systemd_unit_verifies_and_its_command_notifies)
 {
     int port = tu_free_port();
-    char *conf = write_conf(port, "");
+    char *conf = write_package_conf(port);
     char *unit = unit_copy(conf), *unit_path = in_dir("zeolite.service");
     cr_assert_eq(tu_write_file(unit_path, unit, strlen(unit)), 0);
 
-    /* systemd-analyze verify: rc 0 and not a word (unknown keys only warn) */
+    /* systemd-analyze verify: rc 0 and not a word (unknown keys only warn);
+     * Documentation=man:zeolite(1) is found in the build's man folder. */
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "systemd-analyze verify --man=no '%s' > '%s/verify.out' 2>&1",
-             unit_path, dir);
+    snprintf(cmd, sizeof cmd, "MANPATH='%s/doc/man' systemd-analyze verify '%s' > "
+             "'%s/verify.out' 2>&1", ZEOLITE_BINARY_DIR, unit_path, dir);
     int rc = system(cmd);
     char *out = slurp("verify.out");
     cr_expect(rc == 0 && out && !out[0], "systemd-analyze verify: rc %d: %s", rc, out);
@@ -271,6 +297,14 @@ Test(server_ops, the_systemd_unit_verifies_and_its_command_notifies)
     kill(pid, SIGTERM);
     cr_expect_str_eq(next_notice(nfd, buf, sizeof buf), "STOPPING=1");
     cr_expect_eq(wait_exit(pid), 0);
+    /* The package's zeo.conf: the log on stderr (the journal), the database
+     * where its %define says. */
+    char *err = slurp("err"), want[96], *mdb = in_dir("db/data.mdb");
+    snprintf(want, sizeof want, "listening on 127.0.0.1 port %d\n", port);
+    cr_expect(err && strstr(err, want), "stderr: %s", err);
+    cr_expect(tu_exists(mdb), "no database in %s/db", dir);
+    free(err);
+    free(mdb);
     close(nfd);
     free(sock);
     free(unit_path);
