@@ -56,6 +56,7 @@ sort > "$work/want" << LIST
 -rw-r--r-- root/root ./etc/zeolite/zeo.conf
 -rw-r--r-- root/root .${unit_dir}/zeolite.service
 -rwxr-xr-x root/root ./usr/bin/zeolite
+-rw-r--r-- root/root ./usr/share/doc/zeolite/changelog.Debian.gz
 -rw-r--r-- root/root ./usr/share/doc/zeolite/examples/zeo.conf
 -rw-r--r-- root/root ./usr/share/man/man1/zeolite.1.gz
 LIST
@@ -97,6 +98,8 @@ cmp -s "$r/usr/share/doc/zeolite/examples/zeo.conf" "$src/etc/zeo.conf" ||
   fail "the example is not etc/zeo.conf"
 gzip -dc "$r/usr/share/man/man1/zeolite.1.gz" | cmp -s - "$build/doc/man/man1/zeolite.1" ||
   fail "the man page is not the build's"
+gzip -dc "$r/usr/share/doc/zeolite/changelog.Debian.gz" | head -1 |
+  grep -qx "zeolite (${version}-1) unstable; urgency=medium" || fail "changelog.Debian.gz's first line"
 readelf -S "$r/usr/bin/zeolite" | grep -q '\.symtab' && fail "/usr/bin/zeolite is not stripped"
 "$r/usr/bin/zeolite" --version | grep -qx "zeolite $version .*" ||
   fail "the packaged zeolite --version: $("$r/usr/bin/zeolite" --version 2>&1)"
