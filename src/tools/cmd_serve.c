@@ -18,7 +18,9 @@ int cmd_serve(int argc, char **argv)
         return 0;
     }
     if (rc < 0) {
-        fprintf(stderr, "zeolite serve: %s\n%s", err.msg, zsrv_usage());
+        /* One line: under systemd the whole usage would bury the cause in
+         * the journal. */
+        fprintf(stderr, "zeolite serve: %s (see 'zeolite serve --help')\n", err.msg);
         zsrv_config_free(&cfg);
         return 2;
     }
