@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 
+#include "store/store_internal.h"
+
 void stt_open(st_fixture *f, const store_options *opt)
 {
     store_options def = {.create = 1, .no_sync = 1};
@@ -93,4 +95,77 @@ int stt_load(store_reader *r, uint64_t oid, uint64_t before, char *out, size_t c
     }
     zbuf_free(&b);
     return rc;
+}
+
+/* ---- a gate that holds the writer thread -------------------------------- */
+
+static int wait_gate(store *s, MDB_txn *txn, void *ud, zerr *err)
+{
+    stt_gate *g = ud;
+    pthread_mutex_lock(&g->mu);
+    g->entered = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+static void *gate_thread(void *arg)
+{
+    stt_gate *g = arg;
+    store__write(g->s, wait_gate, g, NULL);
+    return NULL;
+}
+
+void stt_gate_close(stt_gate *g, store *s)
+{
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->open = g->entered = 0;
+    g->s = s;
+    pthread_create(&g->th, NULL, gate_thread, g);
+    pthread_mutex_lock(&g->mu);
+    while (!g->entered)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void stt_gate_open(stt_gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->th, NULL);
+}
+
+/* ---- async completion ---------------------------------------------------- */
+
+void stt_on_commit(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud)
+{
+    stt_done_flag *d = ud;
+    pthread_mutex_lock(&d->mu);
+    d->done = 1;
+    d->rc = rc;
+    d->tid = tid;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+int stt_wait_done(stt_done_flag *d)
+{
+    pthread_mutex_lock(&d->mu);
+    while (!d->done)
+        pthread_cond_wait(&d->cv, &d->mu);
+    pthread_mutex_unlock(&d->mu);
+    return d->rc;
+}
+
+void stt_done_init(stt_done_flag *d)
+{
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    d->done = d->rc = 0;
+    d->tid = 0;
 }

@@ -3,6 +3,7 @@
 #define ZEOLITE_STORETEST_H
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -38,5 +39,31 @@ uint64_t stt_finish(store_txn *t);
 /* load_before returning the rc; data as a NUL-terminated copy in out. */
 int stt_load(store_reader *r, uint64_t oid, uint64_t before, char *out, size_t cap,
              uint64_t *start, uint64_t *end);
+
+/* A gate that holds the store's writer thread (a job waiting inside it), so
+ * that commits handed to it stay pending. */
+typedef struct stt_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int open;
+    int entered;
+    store *s;
+    pthread_t th;
+} stt_gate;
+/* Block the writer until stt_gate_open. */
+void stt_gate_close(stt_gate *g, store *s);
+void stt_gate_open(stt_gate *g);
+
+/* Completion of an asynchronous commit: pass stt_on_commit and the flag to
+ * store_txn_commit, then stt_wait_done for its rc. */
+typedef struct stt_done_flag {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, rc;
+    uint64_t tid;
+} stt_done_flag;
+void stt_done_init(stt_done_flag *d);
+void stt_on_commit(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud);
+int stt_wait_done(stt_done_flag *d);
 
 #endif

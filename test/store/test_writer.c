@@ -10,59 +10,6 @@
 
 #include "store/store_internal.h"
 
-/* ---- a gate that holds the writer thread -------------------------------- */
-
-typedef struct gate {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int open;
-    int entered;
-    store *s;
-    pthread_t th;
-} gate;
-
-static int wait_gate(store *s, MDB_txn *txn, void *ud, zerr *err)
-{
-    gate *g = ud;
-    pthread_mutex_lock(&g->mu);
-    g->entered = 1;
-    pthread_cond_broadcast(&g->cv);
-    while (!g->open)
-        pthread_cond_wait(&g->cv, &g->mu);
-    pthread_mutex_unlock(&g->mu);
-    return 0;
-}
-
-static void *gate_thread(void *arg)
-{
-    gate *g = arg;
-    store__write(g->s, wait_gate, g, NULL);
-    return NULL;
-}
-
-/* Block the writer until gate_open. */
-static void gate_close(gate *g, store *s)
-{
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
-    g->open = g->entered = 0;
-    g->s = s;
-    pthread_create(&g->th, NULL, gate_thread, g);
-    pthread_mutex_lock(&g->mu);
-    while (!g->entered)
-        pthread_cond_wait(&g->cv, &g->mu);
-    pthread_mutex_unlock(&g->mu);
-}
-
-static void gate_open(gate *g)
-{
-    pthread_mutex_lock(&g->mu);
-    g->open = 1;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    pthread_join(g->th, NULL);
-}
-
 static size_t pending_count(store *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -71,59 +18,22 @@ static size_t pending_count(store *s)
     return n;
 }
 
-/* ---- async completion ---------------------------------------------------- */
-
-typedef struct done_flag {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, rc;
-    uint64_t tid;
-} done_flag;
-
-static void on_commit(store_txn *t, int rc, uint64_t tid, const zerr *err, void *ud)
-{
-    done_flag *d = ud;
-    pthread_mutex_lock(&d->mu);
-    d->done = 1;
-    d->rc = rc;
-    d->tid = tid;
-    pthread_cond_signal(&d->cv);
-    pthread_mutex_unlock(&d->mu);
-}
-
-static int wait_done(done_flag *d)
-{
-    pthread_mutex_lock(&d->mu);
-    while (!d->done)
-        pthread_cond_wait(&d->cv, &d->mu);
-    pthread_mutex_unlock(&d->mu);
-    return d->rc;
-}
-
-static void done_init(done_flag *d)
-{
-    pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
-    d->done = d->rc = 0;
-    d->tid = 0;
-}
-
 Test(store_writer, votes_see_commits_not_yet_durable)
 {
     st_fixture f;
     stt_open(&f, NULL);
     uint64_t t0 = stt_commit1(f.s, 1, 0, "v0");
-    gate g;
-    gate_close(&g, f.s);
+    stt_gate g;
+    stt_gate_close(&g, f.s);
     /* A is handed to the writer but cannot be written yet. */
     store_txn *a = stt_begin(f.s);
     zerr e;
     cr_assert_eq(store_txn_store(a, 1, t0, "A", 1, &e), 0);
     cr_assert_eq(store_txn_vote(a, NULL, &e), 0);
-    done_flag d;
-    done_init(&d);
+    stt_done_flag d;
+    stt_done_init(&d);
     uint64_t ta;
-    cr_assert_eq(store_txn_commit(a, &ta, on_commit, &d, &e), 0);
+    cr_assert_eq(store_txn_commit(a, &ta, stt_on_commit, &d, &e), 0);
     cr_assert_gt(ta, t0);
     /* B read the old serial: its vote must see A. */
     store_txn *b = stt_begin(f.s);
@@ -136,8 +46,8 @@ Test(store_writer, votes_see_commits_not_yet_durable)
     uint64_t start;
     stt_load(f.r, 1, STORE_TID_MAX, NULL, 0, &start, NULL);
     cr_assert_eq(start, t0);
-    gate_open(&g);
-    cr_assert_eq(wait_done(&d), 0);
+    stt_gate_open(&g);
+    cr_assert_eq(stt_wait_done(&d), 0);
     cr_assert_eq(d.tid, ta);
     store_txn_free(a);
     /* B resolves against A and commits after it */
@@ -166,8 +76,8 @@ static void *commit_thread(void *arg)
         store_txn_meta m = {.status = ' '};
         store_txn *t;
         zerr e;
-        done_flag d;
-        done_init(&d);
+        stt_done_flag d;
+        stt_done_init(&d);
         pthread_mutex_lock(c->commit_lock);
         int rc = store_txn_begin(c->s, &m, &t, &e);
         for (int k = 0; !rc && k < 10; k++)
@@ -175,10 +85,10 @@ static void *commit_thread(void *arg)
         if (!rc)
             rc = store_txn_vote(t, NULL, &e);
         if (!rc)
-            rc = store_txn_commit(t, &c->tids[i], on_commit, &d, &e);
+            rc = store_txn_commit(t, &c->tids[i], stt_on_commit, &d, &e);
         pthread_mutex_unlock(c->commit_lock);
         if (!rc)
-            rc = wait_done(&d);
+            rc = stt_wait_done(&d);
         store_txn_free(t);
         if (rc) {
             c->rc = rc;
@@ -197,16 +107,16 @@ Test(store_writer, group_commit_from_several_threads)
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     committer c[THREADS];
     pthread_t th[THREADS];
-    gate g;
+    stt_gate g;
     /* Hold the writer until every thread has a commit queued. */
-    gate_close(&g, f.s);
+    stt_gate_close(&g, f.s);
     for (int i = 0; i < THREADS; i++) {
         c[i] = (committer){f.s, &lock, (uint64_t)(1000 * (i + 1)), EACH, {0}, 0};
         pthread_create(&th[i], NULL, commit_thread, &c[i]);
     }
     while (pending_count(f.s) < THREADS)
         usleep(1000);
-    gate_open(&g);
+    stt_gate_open(&g);
     for (int i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
     store_stats st;
