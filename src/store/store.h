@@ -48,6 +48,39 @@ enum { STORE_LOG_ERROR, STORE_LOG_WARNING, STORE_LOG_INFO };
  * The store never writes to stderr itself. */
 typedef void (*store_log_fn)(void *data, int level, const char *msg);
 
+/* Conflict resolution inside the store: a hook its opener may give (a server
+ * resolving well-known classes itself, as ZEO's server does by default).
+ *
+ * At vote, a store whose serial is not the oid's current one, of a record
+ * known() accepts, is offered to resolve() with three records: the revision
+ * the client started from (old, the one at its serial), the current one
+ * (committed, read from the transaction that wrote it while that is still
+ * being made durable) and the client's (new). When resolve() answers 1 the
+ * store writes the record it appended to out in place of the client's, as
+ * if the client had stored it against the current serial, and the vote
+ * lists the oid in store_vote_result.resolved, not as a conflict. Undo
+ * offers it a revert that a later change would otherwise fail ("Some data
+ * were modified by a later transaction"): old the record undone, committed
+ * the current one, new the one before the undone one, as FileStorage's undo
+ * calls conflict resolution; the revert then writes the resolved record.
+ * Only data records are offered: never a deletion, a missing revision or a
+ * record with a blob, and never a store of an oid the transaction stores
+ * again later. A record resolve() returns must be a non-empty pickle within
+ * max_record, or the conflict stands.
+ *
+ * Anything but 1 leaves the conflict as it would be without the hook; the
+ * hook cannot fail a vote. Both functions are called on the thread that
+ * votes, possibly several at once, and must not call into the store. */
+typedef struct store_resolver {
+    /* 1 when rec may be of a class resolve() handles: the store reads the
+     * other two revisions only then. */
+    int (*known)(void *data, const uint8_t *rec, size_t len);
+    /* 1 with the resolved record appended to out; else 0, out as it was. */
+    int (*resolve)(void *data, uint64_t oid, zslice old, zslice committed, zslice new_rec,
+                   zbuf *out);
+    void *data;
+} store_resolver;
+
 typedef struct store_options {
     int read_only;        /* open read-only; writes give ZE_READONLY */
     int create;           /* create the database when the folder has none */
@@ -58,6 +91,7 @@ typedef struct store_options {
     uint32_t max_record;  /* largest accepted record; 0 = default (2 GiB - 1) */
     store_log_fn log;     /* NULL: the store logs nothing */
     void *log_data;       /* passed to log */
+    store_resolver resolver; /* resolve NULL: every conflict goes to the caller */
 } store_options;
 
 /* Open the database in folder dir (an LMDB environment plus dir/blobs). The
@@ -307,6 +341,12 @@ typedef struct store_vote_result {
     store_undo_failure *undo_failures;   /* ZE_UNDO: the oids the undo cannot
                                             revert, in FileStorage's order */
     size_t n_undo_failures;
+    uint64_t *resolved;         /* oids of stores the resolver resolved (this
+                                   vote or an earlier one of the txn), once
+                                   each, in store order */
+    size_t n_resolved;
+    size_t n_undo_resolved;     /* undo records it resolved (their oids are
+                                   among changed) */
 } store_vote_result;
 
 /* Seconds a transaction whose vote returned resolvable conflicts may keep
@@ -319,7 +359,8 @@ typedef struct store_vote_result {
  * Returns 0 when the transaction can commit (after which commit cannot fail
  * except for a crash or a full disk), ZE_CONFLICT with res->conflicts filled
  * when write conflicts can be resolved by the client (the transaction stays
- * open: store again and vote again), or ZE_READCONFLICT / ZE_CONFLICT (delete)
+ * open: store again and vote again; stores the store's resolver resolved
+ * stay resolved and are not among them), or ZE_READCONFLICT / ZE_CONFLICT (delete)
  * / ZE_UNDO / ZE_NOTFOUND... with a message. A failed vote's objects are in
  * res, never only in the message: a read or delete conflict is among
  * res->conflicts (read_conflict / delete_conflict set), and a failed undo

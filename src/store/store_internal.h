@@ -267,6 +267,7 @@ struct store {
     uint64_t oid_limit;    /* meta next_oid: oids below it are reserved */
     oidmap pending;        /* oid -> tid of commits handed out, not yet durable */
     size_t n_pending;      /* such transactions */
+    struct store_txn *handed; /* those transactions, newest first (resolve.c) */
     uint64_t objects;      /* object count (meta "objects" is saved from it) */
     uint64_t objects_saved; /* writer thread: the count last saved */
     double objects_saved_at; /* writer thread: when (monotonic seconds) */

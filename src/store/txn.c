@@ -325,6 +325,7 @@ static int add_pending(store *s, store_txn *t)
 
 void store__pending_remove(store *s, store_txn *t)
 {
+    store__handed_remove(s, t);
     txn_rec_it it = {0, 0};
     for (const txn_op *op; (op = store__txn_next_rec(t, &it));) {
         uint64_t tid;
@@ -360,6 +361,7 @@ int store_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *ud, 
      * tid order. */
     s->last_tid = t->tid;
     s->n_pending++;
+    store__handed_add(s, t);
     t->state = TXN_COMMITTING;
     t->cb = cb;
     t->ud = ud;
@@ -421,5 +423,8 @@ void store_txn_free(store_txn *t)
     zbuf_free(&t->conflict_data);
     free(t->changed);
     free(t->undo_failures);
+    free(t->resolved);
+    store_reader_free(t->rd);
+    zbuf_free(&t->scratch);
     free(t);
 }

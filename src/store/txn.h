@@ -22,6 +22,7 @@ enum txn_op_type {
 #define OPF_CONFLICT 0x01   /* reported as a write conflict by the last vote */
 #define OPF_DROPPED 0x02    /* replaced by a later store after that conflict */
 #define OPF_BLOB_LINKED 0x04 /* the caller vouches for the blob file's other links */
+#define OPF_RESOLVED 0x08   /* its data is the store's resolver's (resolve.c) */
 
 typedef struct txn_op {
     uint8_t type;          /* OP_* */
@@ -69,6 +70,12 @@ struct store_txn {
     size_t n_changed, cap_changed;
     store_undo_failure *undo_failures;   /* the failed undo's oids (vote) */
     size_t n_undo_failures;
+    uint64_t *resolved;    /* oids of OPF_RESOLVED stores (vote) */
+    size_t n_resolved, cap_resolved;
+    size_t n_undo_resolved;
+    store_reader *rd;      /* the resolver's reads during a vote (resolve.c) */
+    zbuf scratch;          /* resolve.c: the records it reads */
+    store_txn *handed_prev, *handed_next;   /* s->handed, while committing */
 
     uint32_t n_written;    /* records written by the commit (set by the writer) */
     uint64_t new_objects;  /* oids the commit created (set by the writer) */
@@ -95,5 +102,25 @@ int store__apply_txn(store *s, MDB_txn *txn, store_txn *t, zerr *err);
 
 /* Expand t's UNDO operations into records (vote, with a read txn). */
 int store__undo_expand(store_txn *t, MDB_txn *rtxn, zerr *err);
+
+/* ---- resolve.c: the store's resolver (store_options.resolver) ---------- */
+
+/* Offer the store op (a conflict: its serial is not committed, the oid's
+ * current tid) to the resolver. 1 when resolved: op's data is the resolved
+ * record, its serial committed, OPF_RESOLVED set. 0 when the conflict
+ * stands; never fails otherwise. */
+int store__resolve_store(store_txn *t, txn_op *op, uint64_t committed);
+/* The vote is over: t->resolved lists the oids of its OPF_RESOLVED
+ * stores, and what the resolver read with is released. */
+int store__resolve_end(store_txn *t, zerr *err);
+/* An undo's revert that later data make fail, offered to the resolver:
+ * undone (the record undone), current and pre (the record before the
+ * undone one) are pickles. 1 with the resolved record appended to t->buf
+ * at *off, *len; 0 when it stands. */
+int store__resolve_undo(store_txn *t, uint64_t oid, zslice undone, zslice current, zslice pre,
+                        uint64_t *off, uint32_t *len);
+/* t is handed to the writer / completed (caller holds s->mu). */
+void store__handed_add(store *s, store_txn *t);
+void store__handed_remove(store *s, store_txn *t);
 
 #endif

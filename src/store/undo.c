@@ -4,9 +4,10 @@
  * Each record R of the undone transaction T, in T's order, becomes a record
  * of the undoing transaction: a back-pointer to the oid's record before T,
  * or a deletion when T created the object. That plain revert is allowed when
- * the oid's current record is R, points at R, or holds the same pickle as R;
- * anything else would need Python conflict resolution, which a C server
- * cannot run, so R fails.
+ * the oid's current record is R, points at R, or holds the same pickle as R.
+ * Anything else needs conflict resolution: the store's resolver, when it
+ * has one, may merge the record before T into the current data (the revert
+ * then writes that record); otherwise R fails.
  *
  * Failures are per oid and forgiven when a later record of the same oid in
  * T succeeds: the first of two records of one oid in T (every blob store
@@ -102,9 +103,40 @@ static int load_back(undo_ctx *c, uint64_t oid, rec_pos p, st_rec *data, int *fo
     return 0;
 }
 
-/* Whether R (at r, oid) can be reverted: *why NULL, or FileStorage's reason. */
-static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, int has_pre, const char **why)
+/* FileStorage's reason when later data differ from the record undone. */
+static const char *later_change(int has_pre)
 {
+    return has_pre ? "Some data were modified by a later transaction"
+                   : "Can't undo an add transaction followed by conflicting transactions.";
+}
+
+/* Data that differ from the record undone: the store's resolver may merge
+ * the record before it (pre) into the current data (resolve.c), as
+ * FileStorage calls conflict resolution; *data then holds the revert's
+ * record. Records with blobs are not offered. */
+static int resolve_revert(undo_ctx *c, uint64_t oid, const st_rec *rd, const st_rec *cd,
+                          rec_pos pre, txn_op *data)
+{
+    st_rec pd;
+    int found;
+    if (!c->t->s->opt.resolver.resolve)
+        return 0;
+    int rc = load_back(c, oid, pre, &pd, &found);
+    if (rc || !found || ((rd->flags | cd->flags | pd.flags) & ST_RF_BLOB))
+        return rc;
+    if (store__resolve_undo(c->t, oid, (zslice){rd->data, rd->len}, (zslice){cd->data, cd->len},
+                            (zslice){pd.data, pd.len}, &data->off, &data->len))
+        data->kind = STORE_REC_DATA;
+    return 0;
+}
+
+/* Whether R (at r, oid) can be reverted: *why NULL, or FileStorage's reason.
+ * A revert that only the resolver makes possible comes back in *data
+ * (kind STORE_REC_DATA, the record in t->buf). */
+static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, rec_pos pre, const char **why,
+                        txn_op *data)
+{
+    int has_pre = !pre.absent;
     int is_r, found_r, found_c;
     rec_pos link = {1, 0, 0};
     st_rec rd, cd;
@@ -112,15 +144,23 @@ static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, int has_pre, const
     int rc = current_link(c, oid, r, &is_r, &link);
     if (rc || is_r || same_pos(link, r))
         return rc;
+    uint64_t g;
+    if (oidmap_get(&c->last_gen, oid, &g) && c->t->gen[g - 1].kind == STORE_REC_DATA) {
+        /* An earlier undo's resolved record: not merged again. */
+        *why = later_change(has_pre);
+        return 0;
+    }
     /* Both pickles are in the read snapshot, which nothing moves meanwhile. */
     if ((rc = load_back(c, oid, r, &rd, &found_r)) || (rc = load_back(c, oid, link, &cd, &found_c)))
         return rc;
     if (!found_r || !found_c)
         *why = "_loadBack() failed";
-    else if (rd.len != cd.len || memcmp(rd.data, cd.data, rd.len))
-        *why = has_pre ? "Some data were modified by a later transaction"
-                       : "Can't undo an add transaction followed by conflicting transactions.";
-    return 0;
+    else if (rd.len != cd.len || memcmp(rd.data, cd.data, rd.len)) {
+        *why = later_change(has_pre);
+        if (has_pre && (rc = resolve_revert(c, oid, &rd, &cd, pre, data)) == 0 && data->kind)
+            *why = NULL;
+    }
+    return rc;
 }
 
 /* The oid's record before T (FileStorage's prev); 0 when R had prev = 0 or
@@ -206,21 +246,38 @@ static void forgive(undo_ctx *c, uint64_t oid)
     }
 }
 
+/* The revert record the resolver made. */
+static int push_resolved(undo_ctx *c, uint64_t oid, const txn_op *data)
+{
+    txn_op *op = push_gen(c);
+    if (!op)
+        return nomem(c);
+    op->oid = oid;
+    op->kind = STORE_REC_DATA;
+    op->off = data->off;
+    op->len = data->len;
+    return 0;
+}
+
 /* Record number index of T, for oid: its revert record, or a failure. */
 static int undo_record(undo_ctx *c, uint64_t T, uint32_t index, uint64_t oid)
 {
     st_rec r, pre;
     uint64_t pre_tid;
     const char *why;
+    txn_op data = {0};
     int rc = store__rec_get(c->txn, c->t->s, oid, T, index, &r, c->err);
     if (rc)
         return rc == ZE_NOTFOUND ? zerr_set(c->err, ZE_CORRUPT, "record %u of %016llx missing",
                                             index, (unsigned long long)T) : rc;
     forgive(c, oid);
     if ((rc = prev_record(c, oid, T, &r, &pre_tid, &pre)) ||
-        (rc = check_revert(c, oid, (rec_pos){0, T, index}, pre_tid != 0, &why)))
+        (rc = check_revert(c, oid, (rec_pos){0, T, index},
+                           (rec_pos){pre_tid == 0, pre_tid, pre.index}, &why, &data)))
         return rc;
-    return why ? add_failure(c, oid, why) : push_revert(c, oid, pre_tid, &pre);
+    if (why)
+        return add_failure(c, oid, why);
+    return data.kind ? push_resolved(c, oid, &data) : push_revert(c, oid, pre_tid, &pre);
 }
 
 /* The failures left once all of T is read, in the order FileStorage lists

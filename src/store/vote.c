@@ -123,6 +123,17 @@ static void fix_conflict_slices(store_txn *t)
     }
 }
 
+/* Stores that would conflict go to the store's resolver first (resolve.c):
+ * a resolved one then holds the current serial. */
+static void resolve_stores(store_txn *t, const cur_tid *cur)
+{
+    if (!t->s->opt.resolver.resolve)
+        return;
+    for (size_t i = 0; i < t->n_ops; i++)
+        if (t->ops[i].type == OP_STORE && checked(&t->ops[i]) && t->ops[i].serial != cur[i].tid)
+            store__resolve_store(t, &t->ops[i], cur[i].tid);
+}
+
 /* Judge each checked op; unresolvable conflicts win over resolvable ones. */
 static int judge(store_txn *t, const cur_tid *cur, zerr *err)
 {
@@ -180,20 +191,29 @@ int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err)
     zbuf_reset(&t->conflict_data);
     t->n_changed = 0;
     t->n_undo_failures = 0;
+    t->n_undo_resolved = 0;
     cur_tid *cur = calloc(t->n_ops ? t->n_ops : 1, sizeof *cur);
     if (!cur)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     overlay_lookup(t, cur);
     int rc = snapshot_lookup(t, cur, err);
-    if (!rc)
+    if (!rc) {
+        resolve_stores(t, cur);
         rc = judge(t, cur, err);
+    }
     free(cur);
+    int lrc = store__resolve_end(t, err);
+    if (!rc)
+        rc = lrc;
     res->conflicts = t->conflicts;
     res->n_conflicts = t->n_conflicts;
     res->changed = t->changed;
     res->n_changed = t->n_changed;
     res->undo_failures = t->undo_failures;
     res->n_undo_failures = t->n_undo_failures;
+    res->resolved = t->resolved;
+    res->n_resolved = t->n_resolved;
+    res->n_undo_resolved = t->n_undo_resolved;
     if (!rc)
         t->state = TXN_VOTED;
     return rc;

@@ -1,0 +1,170 @@
+/* resolve.c: write conflicts offered to the store's resolver at vote
+ * (store_options.resolver; store.h says when).
+ *
+ * The committed revision is often not durable yet: the transaction that
+ * wrote it was handed to the writer a moment ago, and its oid lock released
+ * then (that is what lets commits of a hot object share one sync). Its data
+ * are then read from that transaction's own buffer, which stays until its
+ * commit completes: s->handed lists such transactions, and a transaction
+ * leaves it (under s->mu) only once its records are in LMDB, so one of the
+ * two places always has them. The old revision is the one the client read,
+ * so it is durable; it and a durable committed revision are read through a
+ * reader of the transaction's own, refreshed for each conflict. */
+#include "store/txn.h"
+
+#include <stdlib.h>
+
+#include "common/zarray.h"
+
+void store__handed_add(store *s, store_txn *t)
+{
+    t->handed_prev = NULL;
+    t->handed_next = s->handed;
+    if (s->handed)
+        s->handed->handed_prev = t;
+    s->handed = t;
+}
+
+void store__handed_remove(store *s, store_txn *t)
+{
+    if (t->handed_prev)
+        t->handed_prev->handed_next = t->handed_next;
+    else if (s->handed == t)
+        s->handed = t->handed_next;
+    else
+        return;   /* never added */
+    if (t->handed_next)
+        t->handed_next->handed_prev = t->handed_prev;
+    t->handed_prev = t->handed_next = NULL;
+}
+
+/* The record h writes last for oid, into out: 1 when it is a data record
+ * without a blob, 0 otherwise (a deletion, a back-pointer, a blob). */
+static int handed_data(const store_txn *h, uint64_t oid, zbuf *out)
+{
+    const txn_op *last = NULL;
+    txn_rec_it it = {0, 0};
+    for (const txn_op *op; (op = store__txn_next_rec(h, &it));)
+        if (op->oid == oid)
+            last = op;
+    if (!last || last->kind != STORE_REC_DATA || last->blob || (last->rflags & ST_RF_BLOB))
+        return 0;
+    zbuf_reset(out);
+    if (zbuf_reserve(out, last->len) || txnbuf_read(&h->buf, last->off, last->len, out->data, NULL))
+        return 0;
+    out->len = last->len;
+    return 1;
+}
+
+/* The committed revision (oid, tid) when a handed transaction wrote it:
+ * 1 with its data in out, 0 when it is not (or no longer) pending, -1 when
+ * it is but its record cannot be offered. */
+static int pending_data(store *s, uint64_t oid, uint64_t tid, zbuf *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&s->mu);
+    for (store_txn *h = s->handed; h && !found; h = h->handed_next)
+        if (h->tid == tid)
+            found = handed_data(h, oid, out) ? 1 : -1;
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+/* A durable revision's pickle into out: 1, or 0 when there is none, it is
+ * a deletion or it has a blob. */
+static int durable_data(store_txn *t, uint64_t oid, uint64_t serial, zbuf *out)
+{
+    char path[4096];
+    zerr err;
+    if (!t->rd ? store_reader_new(t->s, &t->rd, &err) : store_reader_refresh(t->rd, &err))
+        return 0;
+    if (store_load_serial(t->rd, oid, serial, out, &err))
+        return 0;
+    return store_load_blob(t->rd, oid, serial, path, sizeof path, &err) == ZE_NOTFOUND;
+}
+
+static int committed_data(store_txn *t, uint64_t oid, uint64_t tid, zbuf *out)
+{
+    int p = pending_data(t->s, oid, tid, out);
+    /* Not pending: it left the list after its records reached LMDB, so a
+     * reader refreshed now sees it. */
+    return p ? p > 0 : durable_data(t, oid, tid, out);
+}
+
+/* Run the resolver; 1 with the resolved record appended to t->buf at
+ * *off, *len. */
+static int run_resolver(store_txn *t, uint64_t oid, zslice old, zslice committed,
+                        zslice new_rec, uint64_t *off, uint32_t *len)
+{
+    const store_resolver *rv = &t->s->opt.resolver;
+    uint32_t max = t->s->opt.max_record ? t->s->opt.max_record : 0x7fffffffu;
+    zbuf out = ZBUF_INIT;
+    int ok = rv->resolve(rv->data, oid, old, committed, new_rec, &out) == 1 && out.len &&
+             out.len <= max && txnbuf_append(&t->buf, out.data, out.len, off, NULL) == 0;
+    if (ok)
+        *len = (uint32_t)out.len;
+    zbuf_free(&out);
+    return ok;
+}
+
+int store__resolve_end(store_txn *t, zerr *err)
+{
+    /* A reader kept open would pin LMDB's pages while the client resolves. */
+    store_reader_free(t->rd);
+    t->rd = NULL;
+    zbuf_free(&t->scratch);
+    t->n_resolved = 0;
+    for (size_t i = 0; i < t->n_ops; i++) {
+        if (!(t->ops[i].state & OPF_RESOLVED))
+            continue;
+        uint64_t *r = zarray_room(t->resolved, t->n_resolved, &t->cap_resolved, sizeof *r, 8);
+        if (!r)
+            return zerr_set(err, ZE_NOMEM, "out of memory");
+        t->resolved = r;
+        t->resolved[t->n_resolved++] = t->ops[i].oid;
+    }
+    return 0;
+}
+
+int store__resolve_store(store_txn *t, txn_op *op, uint64_t committed)
+{
+    const store_resolver *rv = &t->s->opt.resolver;
+    uint64_t last = 0;
+    if (!rv->resolve || op->type != OP_STORE || op->blob || !committed || !op->serial ||
+        !oidmap_get(&t->last_store, op->oid, &last) || last != (uint64_t)(op - t->ops) + 1)
+        return 0;
+    zbuf new_rec = ZBUF_INIT, cur = ZBUF_INIT;
+    const uint8_t *p;
+    uint64_t off;
+    uint32_t len;
+    int ok = txnbuf_view(&t->buf, op->off, op->len, &new_rec, &p, NULL) == 0 &&
+             (!rv->known || rv->known(rv->data, p, op->len) == 1);
+    /* The view may live in new_rec: keep a copy before t->buf grows. */
+    if (ok && p != new_rec.data)
+        ok = zbuf_set(&new_rec, p, op->len) == 0;
+    ok = ok && committed_data(t, op->oid, committed, &cur) &&
+         durable_data(t, op->oid, op->serial, &t->scratch) &&
+         run_resolver(t, op->oid, (zslice){t->scratch.data, t->scratch.len},
+                      (zslice){cur.data, cur.len}, (zslice){new_rec.data, new_rec.len}, &off,
+                      &len);
+    zbuf_free(&new_rec);
+    zbuf_free(&cur);
+    if (!ok)
+        return 0;
+    op->off = off;
+    op->len = len;
+    op->serial = committed;
+    op->state |= OPF_RESOLVED;
+    return 1;
+}
+
+int store__resolve_undo(store_txn *t, uint64_t oid, zslice undone, zslice current, zslice pre,
+                        uint64_t *off, uint32_t *len)
+{
+    const store_resolver *rv = &t->s->opt.resolver;
+    if (!rv->resolve || (rv->known && rv->known(rv->data, pre.p, pre.len) != 1) ||
+        !run_resolver(t, oid, undone, current, pre, off, len))
+        return 0;
+    t->n_undo_resolved++;
+    return 1;
+}
