@@ -18,6 +18,8 @@ const char *zsrv_usage(void)
            "                            longer, even without -t (default 30)\n"
            "      --read-only           serve every storage read-only\n"
            "      --msgpack             announce the msgpack encoding (M5)\n"
+           "      --client-conflict-resolution  send every conflict to the client (by\n"
+           "                            default BTrees and Length are resolved here)\n"
            "      --invalidation-queue-size N   transactions kept for getInvalidations\n"
            "      --invalidation-age SECONDS    iterate for older getInvalidations\n"
            "      --no-pack-gc          pack without garbage collection\n"
@@ -46,7 +48,7 @@ enum {
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
     OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
     OPT_MAX_ITERATORS, OPT_METRICS, OPT_VERSION, OPT_REQUEST_MEMORY, OPT_OUTPUT_MEMORY,
-    OPT_MAX_CONNECTIONS,
+    OPT_MAX_CONNECTIONS, OPT_CCR,
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +59,7 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {"read-only", no_argument, NULL, OPT_READ_ONLY},
     {"msgpack", no_argument, NULL, OPT_MSGPACK},
+    {"client-conflict-resolution", no_argument, NULL, OPT_CCR},
     {"invalidation-queue-size", required_argument, NULL, OPT_INVQ},
     {"invalidation-age", required_argument, NULL, OPT_INVAGE},
     {"no-pack-gc", no_argument, NULL, OPT_NO_PACK_GC},
@@ -94,6 +97,7 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
         return 0;
     case OPT_READ_ONLY: c->read_only = 1; return 0;
     case OPT_MSGPACK: c->msgpack = 1; return 0;
+    case OPT_CCR: c->client_conflict_resolution = 1; return 0;
     case OPT_INVQ:
         if (zsrv__conf_size(v, 10000000, &n))
             return zerr_set(err, ZE_INVAL, "bad --invalidation-queue-size '%s'", v);

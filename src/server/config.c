@@ -532,17 +532,6 @@ static int k_memory(parser *p, void *obj, const char *key, const char *v)
                                                     "--help)", key) : 0;
 }
 
-static int k_client_resolution(parser *p, void *obj, const char *key, const char *v)
-{
-    int on = 1;
-    if (parse_bool(v, &on))
-        return perr(p, "%s needs true or false", key);
-    if (!on)
-        zsrv__log(ZSRV_LOG_INFO, "%s:%d: zeolite always lets clients resolve conflicts",
-                  p->path, p->line);
-    return 0;
-}
-
 static const conf_key zeo_keys[] = {
     KEY("address", K_STR, zsrv_config, address),
     KEY("read-only", K_BOOL, zsrv_config, read_only),
@@ -558,7 +547,7 @@ static const conf_key zeo_keys[] = {
     KEY_CALL("request-memory", k_memory),
     KEY_CALL("output-memory", k_memory),
     KEY_CALL("max-connections", k_memory),
-    KEY_CALL("client-conflict-resolution", k_client_resolution),
+    KEY("client-conflict-resolution", K_BOOL, zsrv_config, client_conflict_resolution),
     KEY("metrics", K_STR, zsrv_config, metrics_address),
     KEY_REFUSED("monitor-address", "gone since ZEO 5; use ruok on the main port "
                                    "(zeolite status)"),

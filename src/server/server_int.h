@@ -47,8 +47,13 @@ typedef struct zsrv_waitq {
 
 /* ---- storages and the commit pipeline ---------------------------------- */
 
+/* conflicts: conflicts sent back to the client (in a vote's list, or the
+ * error of a failed vote); conflicts_resolved: votes that passed after the
+ * client resolved; conflicts_resolved_server: conflicts merged in the
+ * server (resolve.c), stores and undo records. */
 typedef struct zsrv_counters {
     uint64_t loads, stores, commits, aborts, conflicts, conflicts_resolved;
+    uint64_t conflicts_resolved_server;
 } zsrv_counters;
 
 /* A latency histogram (metrics.c): counts per bucket (not cumulative), the
@@ -605,6 +610,12 @@ void zsrv__iters_free(zsrv_conn *c);
 int zsrv__m_pack(zsrv_call *call);
 /* The connection goes away: a running pack will not reply to it. */
 void zsrv__pack_detach(zsrv_conn *c);
+
+/* ---- resolve.c: the stores' conflict resolver --------------------------- */
+
+/* The resolver a storage's store gets unless client-conflict-resolution is
+ * true (it logs under the storage's name, which must outlive the store). */
+store_resolver zsrv__resolver(const zsrv_storage_cfg *sc);
 
 /* ---- status.c: server_status and ruok ---------------------------------- */
 

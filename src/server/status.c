@@ -1,6 +1,8 @@
 /* status.c: server_status() and the ruok JSON (spec sections 3 and 7.21),
  * with ZEO's keys in ZEO's order so that existing monitoring keeps working;
- * zeolite_memory(), the memory shared by all connections (budget.c). */
+ * zeolite_memory(), the memory shared by all connections (budget.c). ruok
+ * adds one key of zeolite's, conflicts_resolved_server (conflicts the server
+ * merged itself); server_status keeps exactly ZEO's. */
 #include "server/server_int.h"
 
 #include <stdio.h>
@@ -10,7 +12,7 @@
 typedef struct status {
     int64_t connections, loads, stores, commits, aborts, active_txns;
     double lock_time;            /* 0: None */
-    int64_t conflicts, conflicts_resolved, waiting;
+    int64_t conflicts, conflicts_resolved, conflicts_resolved_server, waiting;
     char start[32];
     int timeout_alive;           /* else "stub" */
     char last[17];
@@ -27,6 +29,7 @@ static void gather(zsrv_storage *st, status *s)
     s->lock_time = zsrv__lock_oldest(st);
     s->conflicts = (int64_t)st->stats.conflicts;
     s->conflicts_resolved = (int64_t)st->stats.conflicts_resolved;
+    s->conflicts_resolved_server = (int64_t)st->stats.conflicts_resolved_server;
     s->waiting = (int64_t)st->n_waiting;
     struct tm tm;
     localtime_r(&st->start, &tm);
@@ -103,11 +106,13 @@ static int json_status(zbuf *out, zsrv_storage *st)
                      "{\"connections\": %lld, \"loads\": %lld, \"stores\": %lld, "
                      "\"commits\": %lld, \"aborts\": %lld, \"active_txns\": %lld, "
                      "\"lock_time\": %s, \"conflicts\": %lld, \"conflicts_resolved\": %lld, "
+                     "\"conflicts_resolved_server\": %lld, "
                      "\"start\": \"%s\", \"waiting\": %lld, \"timeout-thread-is-alive\": %s, "
                      "\"last-transaction\": \"%s\"}",
                      (long long)s.connections, (long long)s.loads, (long long)s.stores,
                      (long long)s.commits, (long long)s.aborts, (long long)s.active_txns, lock,
-                     (long long)s.conflicts, (long long)s.conflicts_resolved, s.start,
+                     (long long)s.conflicts, (long long)s.conflicts_resolved,
+                     (long long)s.conflicts_resolved_server, s.start,
                      (long long)s.waiting, s.timeout_alive ? "true" : "\"stub\"", s.last);
     return zbuf_append(out, buf, (size_t)n);
 }

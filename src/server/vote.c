@@ -1,6 +1,7 @@
-/* vote.c: the vote of spec section 9.2 in client-conflict-resolution mode.
+/* vote.c: the vote of spec section 9.2.
  *
- * Write conflicts go back to the client as a list of dicts while the
+ * The store's resolver (resolve.c) has merged the conflicts it could; the
+ * rest go back to the client as a list of dicts while the
  * connection keeps its oid locks; its re-stores and re-vote are then
  * checked against the same committed state. Any other failure aborts the
  * transaction and releases its locks.
@@ -77,6 +78,8 @@ static int all_resolvable(const store_vote_result *res)
     return 1;
 }
 
+/* The vote's list: the oids an undo changed, then those the server resolved
+ * (each a plain oid, as ZEO lists them), so the client drops its copies. */
 static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
 {
     zsrv_txn *x = &c->txn;
@@ -84,10 +87,14 @@ static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
     zsrv__lock_resolving(c, 0);
     if (x->had_conflicts)
         c->stor->stats.conflicts_resolved++;
-    zv *l = zv_list(a, res->n_changed);
-    for (size_t i = 0; l && i < res->n_changed; i++)
-        if (!(l->u.seq.items[i] = zv_oid(a, res->changed[i])))
+    c->stor->stats.conflicts_resolved_server += res->n_resolved + res->n_undo_resolved;
+    size_t n = res->n_changed + res->n_resolved;
+    zv *l = zv_list(a, n);
+    for (size_t i = 0; l && i < n; i++) {
+        uint64_t oid = i < res->n_changed ? res->changed[i] : res->resolved[i - res->n_changed];
+        if (!(l->u.seq.items[i] = zv_oid(a, oid)))
             l = NULL;
+    }
     if (!l) {
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;

@@ -64,6 +64,7 @@ Test(server_config, runzeo_file_with_lmdb_storages)
     cr_expect_float_eq(cfg.txn_timeout, 30, 1e-9);
     cr_expect_str_eq(cfg.pid_file, "/var/db/zeo.pid");
     cr_expect_eq(cfg.msgpack, 1);
+    cr_expect_eq(cfg.client_conflict_resolution, 1);
     cr_expect_str_eq(cfg.ssl_cert, "/c.pem");
     cr_expect_str_eq(cfg.ssl_ca, "/ca.pem");
     cr_assert_eq(cfg.n_storages, 2);
@@ -128,6 +129,25 @@ Test(server_config, flags_name_storages_like_runzeo)
     cr_expect_eq(cfg.msgpack, 1);
     cr_expect_eq(cfg.invq_size, 7);
     cr_expect_eq(cfg.max_frame, 64u * 1024 * 1024);
+}
+
+/* ZEO's switch and its default: false, the server resolves what it can. */
+Test(server_config, client_conflict_resolution_as_in_zeo)
+{
+    zerr err = {0};
+    cr_expect_eq(cfg.client_conflict_resolution, 0);
+    cr_assert_eq(parse("<zeo>\n address 8100\n client-conflict-resolution false\n</zeo>\n", &err),
+                 0, "%s", err.msg);
+    cr_expect_eq(cfg.client_conflict_resolution, 0);
+    cr_assert_eq(parse("<zeo>\n address 8100\n client-conflict-resolution on\n</zeo>\n", &err),
+                 0, "%s", err.msg);
+    cr_expect_eq(cfg.client_conflict_resolution, 1);
+    cr_expect_lt(parse("<zeo>\n client-conflict-resolution sometimes\n</zeo>\n", &err), 0);
+    zsrv_config_free(&cfg);
+    zsrv_config_init(&cfg);
+    char *argv[] = {"serve", "-f", "/d1", "--client-conflict-resolution", NULL};
+    cr_assert_eq(zsrv_config_args(&cfg, 4, argv, &err), 0, "%s", err.msg);
+    cr_expect_eq(cfg.client_conflict_resolution, 1);
 }
 
 /* Many storages and defines: the arrays grow past their first room, and a
