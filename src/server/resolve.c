@@ -1,7 +1,9 @@
 /* resolve.c: the resolver the server hands its stores (store_options.
- * resolver) unless client-conflict-resolution is true: BTrees and
- * BTrees.Length conflicts merged in C by src/resolve, at vote and undo, as
- * ZEO's server resolves them with BTrees' own code. What it does not resolve
+ * resolver): BTrees and BTrees.Length conflicts merged in C by src/resolve,
+ * at vote and undo, as ZEO's server resolves them with BTrees' own code.
+ * With client-conflict-resolution true it resolves undo's only: a ZEO server
+ * then sends stores' conflicts to the client, but its FileStorage still
+ * resolves an undo's, which no client can. What it does not resolve
  * goes back to the client as before, and is logged at DEBUG with the reason,
  * as ZODB's tryToResolveConflict logs a failed resolution. */
 #include "server/server_int.h"
@@ -29,5 +31,5 @@ static int resolve(void *data, uint64_t oid, zslice old, zslice committed, zslic
 
 store_resolver zsrv__resolver(const zsrv_storage_cfg *sc)
 {
-    return (store_resolver){known, resolve, sc->name};
+    return (store_resolver){.known = known, .resolve = resolve, .data = sc->name};
 }
