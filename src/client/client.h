@@ -280,8 +280,9 @@ int zcl_iter_gc(zcl_client *c, const int64_t *iids, size_t n);
 /* ---- two-phase commit -------------------------------------------------- */
 
 /* One conflict reported by vote: committed is the tid now current on the
- * server, serial the one this client sent; data (may be NULL) the committed
- * record, for client-side resolution. */
+ * server, serial the one this client sent; data (may be NULL) the record
+ * this client stored, which client-side resolution merges with the
+ * revisions at serial and committed (as ZEO's conflict dict carries it). */
 typedef struct zcl_conflict {
     uint64_t oid;
     uint64_t committed, serial;
@@ -290,7 +291,8 @@ typedef struct zcl_conflict {
 } zcl_conflict;
 
 /* Result of vote. status 0: voted (resolved[] lists oids whose stored state
- * differs from what was sent: the cache drops them). status ZE_CONFLICT:
+ * differs from what was sent, from every vote of the transaction: resolved
+ * in the server, or changed by an undo; the cache drops them at finish). status ZE_CONFLICT:
  * conflicts[] has one entry per object (the server returned them for
  * client-side resolution, or raised ConflictError for one of them); the
  * transaction is still open unless aborted. Other errors: the server has

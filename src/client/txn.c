@@ -162,7 +162,9 @@ static int note_resolved(zcl_txn *t, uint64_t oid)
     return 0;
 }
 
-/* The vote's list: oids (resolved on the server) and conflict dicts. */
+/* The vote's list: oids (resolved on the server) and conflict dicts. The
+ * resolved oids add up over the votes of one transaction, as ZEO's client
+ * keeps them: a server may list one in an earlier round only. */
 static int parse_vote(zcl_client *c, const zv *v, zcl_vote_result *res, zerr *e)
 {
     memset(res, 0, sizeof *res);
@@ -217,7 +219,6 @@ int zcl_tpc_vote(zcl_client *c, zcl_vote_cb cb, void *data)
     int rc = need_txn(c);
     if (rc < 0)
         return rc;
-    c->txn.nresolved = 0;
     zv_arena_reset(c->tmp_arena);
     zv *args = zcl__args(c, 1, txn_id(c));
     if (!args)
@@ -235,12 +236,17 @@ static int was_resolved(const zcl_txn *t, uint64_t oid)
     return 0;
 }
 
-/* Our own commit: no invalidation comes for it, so the cache learns here. */
+/* Our own commit: no invalidation comes for it, so the cache learns here.
+ * The oids the vote listed (resolved in the server, or changed by an undo)
+ * are dropped, as ZEO's client drops them: what the server wrote is not
+ * what was sent, or was never sent. */
 static void cache_commit(zcl_client *c, uint64_t tid)
 {
     zcl_txn *t = &c->txn;
     for (size_t i = 0; i < t->nstored; i++)
         zcl__cache_invalidate(c->cache, t->stored[i].oid, tid);
+    for (size_t i = 0; i < t->nresolved; i++)
+        zcl__cache_invalidate(c->cache, t->resolved[i], tid);
     /* A later store of the same oid wins: walk backwards, keep the first. */
     for (size_t i = t->nstored; i-- > 0;) {
         zcl_stored *s = &t->stored[i];
