@@ -112,8 +112,8 @@ static int json_status(zbuf *out, zsrv_storage *st)
                      (long long)s.connections, (long long)s.loads, (long long)s.stores,
                      (long long)s.commits, (long long)s.aborts, (long long)s.active_txns, lock,
                      (long long)s.conflicts, (long long)s.conflicts_resolved,
-                     (long long)s.conflicts_resolved_server, s.start,
-                     (long long)s.waiting, s.timeout_alive ? "true" : "\"stub\"", s.last);
+                     (long long)s.conflicts_resolved_server, s.start, (long long)s.waiting,
+                     s.timeout_alive ? "true" : "\"stub\"", s.last);
     return zbuf_append(out, buf, (size_t)n);
 }
 

@@ -32,7 +32,7 @@ void store__handed_remove(store *s, store_txn *t)
     else if (s->handed == t)
         s->handed = t->handed_next;
     else
-        return;   /* never added */
+        return; /* never added */
     if (t->handed_next)
         t->handed_next->handed_prev = t->handed_prev;
     t->handed_prev = t->handed_next = NULL;
@@ -93,8 +93,8 @@ static int committed_data(store_txn *t, uint64_t oid, uint64_t tid, zbuf *out)
 
 /* Run the resolver; 1 with the resolved record appended to t->buf at
  * *off, *len. */
-static int run_resolver(store_txn *t, uint64_t oid, zslice old, zslice committed,
-                        zslice new_rec, uint64_t *off, uint32_t *len)
+static int run_resolver(store_txn *t, uint64_t oid, zslice old, zslice committed, zslice new_rec,
+                        uint64_t *off, uint32_t *len)
 {
     const store_resolver *rv = &t->s->opt.resolver;
     uint32_t max = t->s->opt.max_record ? t->s->opt.max_record : 0x7fffffffu;
@@ -146,8 +146,7 @@ int store__resolve_store(store_txn *t, txn_op *op, uint64_t committed)
     ok = ok && committed_data(t, op->oid, committed, &cur) &&
          durable_data(t, op->oid, op->serial, &t->scratch) &&
          run_resolver(t, op->oid, (zslice){t->scratch.data, t->scratch.len},
-                      (zslice){cur.data, cur.len}, (zslice){new_rec.data, new_rec.len}, &off,
-                      &len);
+                      (zslice){cur.data, cur.len}, (zslice){new_rec.data, new_rec.len}, &off, &len);
     zbuf_free(&new_rec);
     zbuf_free(&cur);
     if (!ok)

@@ -139,8 +139,8 @@ Test(server_config, client_conflict_resolution_as_in_zeo)
     cr_assert_eq(parse("<zeo>\n address 8100\n client-conflict-resolution false\n</zeo>\n", &err),
                  0, "%s", err.msg);
     cr_expect_eq(cfg.client_conflict_resolution, 0);
-    cr_assert_eq(parse("<zeo>\n address 8100\n client-conflict-resolution on\n</zeo>\n", &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(parse("<zeo>\n address 8100\n client-conflict-resolution on\n</zeo>\n", &err), 0,
+                 "%s", err.msg);
     cr_expect_eq(cfg.client_conflict_resolution, 1);
     cr_expect_lt(parse("<zeo>\n client-conflict-resolution sometimes\n</zeo>\n", &err), 0);
     zsrv_config_free(&cfg);

@@ -481,7 +481,8 @@ static void check_frame(replay *r, const wf_frame *fr)
 static int default_mode(const char *path, int *replayed)
 {
     *replayed = 1;
-    if (strstr(path, "/conflict_resolved@default.") || strstr(path, "/readcurrent_conflict@default."))
+    if (strstr(path, "/conflict_resolved@default.") ||
+        strstr(path, "/readcurrent_conflict@default."))
         return 1;
     *replayed = !strstr(path, "@default");
     return 0;

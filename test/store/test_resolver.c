@@ -10,8 +10,8 @@
 
 typedef struct counter_hook {
     int calls, known_calls;
-    int refuse;                        /* answer 0 */
-    char old[32], committed[32], new_rec[32];   /* the last call's records */
+    int refuse;                               /* answer 0 */
+    char old[32], committed[32], new_rec[32]; /* the last call's records */
 } counter_hook;
 
 static st_fixture f;
@@ -59,12 +59,14 @@ static int hook_resolve(void *data, uint64_t oid, zslice old, zslice committed, 
 static void setup(void)
 {
     memset(&hook, 0, sizeof hook);
-    store_options opt = {.create = 1, .no_sync = 1,
-                         .resolver = {hook_known, hook_resolve, &hook}};
+    store_options opt = {.create = 1, .no_sync = 1, .resolver = {hook_known, hook_resolve, &hook}};
     stt_open(&f, &opt);
 }
 
-static void teardown(void) { stt_done(&f); }
+static void teardown(void)
+{
+    stt_done(&f);
+}
 
 TestSuite(store_resolver, .init = setup, .fini = teardown);
 
@@ -86,7 +88,7 @@ Test(store_resolver, resolves_against_durable_data_and_lists_the_oid)
     uint64_t t0 = stt_commit1(f.s, 1, 0, "N:10");
     uint64_t t1 = stt_commit1(f.s, 1, t0, "N:11");
     store_txn *t = stt_begin(f.s);
-    store1(t, 1, t0, "N:20");   /* read 10, wrote 20 (+10) */
+    store1(t, 1, t0, "N:20"); /* read 10, wrote 20 (+10) */
     store_vote_result res;
     zerr e;
     cr_assert_eq(store_txn_vote(t, &res, &e), 0, "%s", e.msg);
@@ -174,8 +176,8 @@ Test(store_resolver, only_data_records_of_known_classes_are_offered)
     stt_commit1(f.s, 2, u0, "X:2");
     zerr e;
     store_txn *t = stt_begin(f.s);
-    store1(t, 2, u0, "X:3");                              /* unknown to the hook */
-    cr_assert_eq(store_txn_delete(t, 1, t0, &e), 0);      /* a stale delete */
+    store1(t, 2, u0, "X:3");                         /* unknown to the hook */
+    cr_assert_eq(store_txn_delete(t, 1, t0, &e), 0); /* a stale delete */
     store_vote_result res;
     cr_assert_eq(vote_conflicts(t, &res), ZE_CONFLICT);
     cr_assert_eq(hook.known_calls, 1);
@@ -252,13 +254,13 @@ Test(store_resolver, resolved_stores_stay_resolved_while_the_client_resolves_oth
 Test(store_resolver, resolved_record_over_max_record_is_refused)
 {
     stt_done(&f);
-    store_options opt = {.create = 1, .no_sync = 1, .max_record = 4,
-                         .resolver = {hook_known, hook_resolve, &hook}};
+    store_options opt = {
+        .create = 1, .no_sync = 1, .max_record = 4, .resolver = {hook_known, hook_resolve, &hook}};
     stt_open(&f, &opt);
     uint64_t t0 = stt_commit1(f.s, 1, 0, "N:9");
     stt_commit1(f.s, 1, t0, "N:99");
     store_txn *t = stt_begin(f.s);
-    store1(t, 1, t0, "N:99");   /* 99 + 99 - 9 = 189: five bytes */
+    store1(t, 1, t0, "N:99"); /* 99 + 99 - 9 = 189: five bytes */
     store_vote_result res;
     cr_assert_eq(vote_conflicts(t, &res), ZE_CONFLICT);
     cr_assert_eq(hook.calls, 1);
@@ -272,7 +274,7 @@ Test(store_resolver, resolved_record_over_max_record_is_refused)
 /* What an undo's vote said, copied before the txn is freed. */
 typedef struct undo_out {
     size_t n_changed, n_undo_resolved, n_failures;
-    const char *reason;     /* the first failure's: a constant string */
+    const char *reason; /* the first failure's: a constant string */
 } undo_out;
 
 static int undo(uint64_t tid, undo_out *out)
@@ -296,8 +298,8 @@ static int undo(uint64_t tid, undo_out *out)
 Test(store_resolver, undo_merges_the_record_before_into_later_changes)
 {
     uint64_t t1 = stt_commit1(f.s, 1, 0, "N:1");
-    uint64_t t2 = stt_commit1(f.s, 1, t1, "N:5");   /* +4, to be undone */
-    stt_commit1(f.s, 1, t2, "N:7");                 /* +2 */
+    uint64_t t2 = stt_commit1(f.s, 1, t1, "N:5"); /* +4, to be undone */
+    stt_commit1(f.s, 1, t2, "N:7");               /* +2 */
     undo_out res;
     cr_assert_eq(undo(t2, &res), 0);
     cr_assert_eq(res.n_undo_resolved, 1);
@@ -337,8 +339,8 @@ Test(store_resolver, undo_of_a_creation_is_never_offered)
 Test(store_resolver, undo_only_leaves_stores_to_the_caller)
 {
     stt_done(&f);
-    store_options opt = {.create = 1, .no_sync = 1,
-                         .resolver = {hook_known, hook_resolve, &hook, .undo_only = 1}};
+    store_options opt = {
+        .create = 1, .no_sync = 1, .resolver = {hook_known, hook_resolve, &hook, .undo_only = 1}};
     stt_open(&f, &opt);
     uint64_t t1 = stt_commit1(f.s, 1, 0, "N:1");
     uint64_t t2 = stt_commit1(f.s, 1, t1, "N:5");
