@@ -165,6 +165,19 @@ static int class_parts(const zv *c, const char **mod, size_t *mod_len, const cha
     return 1;
 }
 
+int record_encode(const zv *meta, const zv *state, zbuf *out, zerr *err)
+{
+    pickle_memo memo = PICKLE_MEMO_INIT;
+    size_t start = out->len;
+    int rc = pickle_encode_memo(meta, &memo, out, err);
+    if (!rc)
+        rc = pickle_encode_memo(state, &memo, out, err);
+    pickle_memo_free(&memo);
+    if (rc)
+        out->len = start;
+    return rc;
+}
+
 int record_class_name(const uint8_t *rec, size_t len, char *buf, size_t cap)
 {
     zv_arena *a = zv_arena_new();

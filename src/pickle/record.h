@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/zbuf.h"
 #include "common/zerr.h"
 #include "common/zvalue.h"
 
@@ -54,6 +55,12 @@ int record_refs_in(zv_arena *a, const uint8_t *rec, size_t len, record_ref_cb cb
  * untouched. */
 int record_decode(zv_arena *a, const uint8_t *rec, size_t len, int flags, zv **meta,
                   zv **state, zerr *err);
+
+/* Encode a record as ZODB writes one: meta, then state, through one pickler
+ * (pickle_encode_memo, protocol 3), so the state may fetch memo entries of
+ * the meta. Appends to *out. Returns 0 or pickle_encode_memo's errors; on
+ * error *out is as it was. */
+int record_encode(const zv *meta, const zv *state, zbuf *out, zerr *err);
 
 /* The record's class as "module.Name" into buf (NUL-terminated), for conflict
  * messages. Returns 0, or ZE_CORRUPT/ZE_NOTFOUND when it cannot be told

@@ -98,16 +98,10 @@ static resolve_status resolve_length(rs_ctx *c, zv *states[3], zv **out)
 
 static resolve_status encode(rs_ctx *c, zv *meta, zv *state, zbuf *out)
 {
-    pickle_memo memo = PICKLE_MEMO_INIT;
-    size_t start = out->len;
     zerr err;
-    int rc = pickle_encode_memo(meta, &memo, out, &err);
-    if (!rc)
-        rc = pickle_encode_memo(state, &memo, out, &err);
-    pickle_memo_free(&memo);
+    int rc = record_encode(meta, state, out, &err);
     if (!rc)
         return RESOLVE_OK;
-    out->len = start;
     if (rc == ZE_NOMEM)
         return rs__fail(c, RESOLVE_NOMEM, "out of memory");
     return rs__fail(c, rc == ZE_TOOBIG ? RESOLVE_TOOBIG : RESOLVE_UNSUPPORTED, "%s", err.msg);

@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "pickle/pickle.h"
 #include "pickle/record.h"
 #include "resolve/resolve.h"
 
@@ -62,7 +61,6 @@ static const char *const classes[NOBJ] = {"Length", "IOBucket", "OOBucket"};
  * bucket's state is ((k1, v1, k2, v2, ...),). */
 static int encode(int kind, zv *state, zv_arena *a, zbuf *out)
 {
-    pickle_memo m = PICKLE_MEMO_INIT;
     zbuf_reset(out);
     if (kind != LEN) {
         zv *outer = zv_tuple(a, 1);
@@ -72,11 +70,7 @@ static int encode(int kind, zv *state, zv_arena *a, zbuf *out)
         state = outer;
     }
     zv *g = global(a, modules[kind], classes[kind]);
-    int rc = g ? pickle_encode_memo(g, &m, out, NULL) : -1;
-    if (rc == 0)
-        rc = pickle_encode_memo(state, &m, out, NULL);
-    pickle_memo_free(&m);
-    return rc;
+    return g ? record_encode(g, state, out, NULL) : -1;
 }
 
 /* The Length's value, or a bucket's flat items tuple. */

@@ -78,7 +78,21 @@ Test(pickle_memo, zodb_records_round_trip)
         encode(meta);
         encode(state);
         expect_out(records[i]);
+        /* record_encode: the same two dumps through one memo */
+        zbuf_reset(&out);
+        cr_assert_eq(record_encode(meta, state, &out, &err), 0, "%s", err.msg);
+        expect_out(records[i]);
     }
+}
+
+Test(pickle_memo, record_encode_failing_leaves_out_alone)
+{
+    zbuf_append(&out, "x", 1);
+    zv *g = zv_alloc(a, sizeof *g);
+    *g = (zv){.type = ZV_GLOBAL, .u.global = {"BTrees.Length", "Length"}};
+    zerr err = {0};
+    cr_assert_eq(record_encode(g, zv_dict(a, 0), &out, &err), ZE_INVAL);
+    cr_assert_eq(out.len, 1);
 }
 
 Test(pickle_memo, state_fetches_the_class_from_the_memo)
