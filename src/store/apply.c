@@ -204,7 +204,9 @@ int store__apply_txn(store *s, MDB_txn *txn, store_txn *t, zerr *err)
 {
     apply_ctx c = {.s = s, .txn = txn, .t = t, .scratch = ZBUF_INIT};
     zbuf oids = ZBUF_INIT;
-    int rc = install_blobs(s, t, err);
+    int rc = t->resolved_on ? store__resolve_base_check(s, txn, t, err) : 0;
+    if (!rc)
+        rc = install_blobs(s, t, err);
     if (rc)
         return rc;
     if ((rc = mdb_cursor_open(txn, s->dbi_records, &c.cur)))

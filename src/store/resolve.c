@@ -7,7 +7,10 @@
  * are then read from that transaction's own buffer, which stays until its
  * commit completes: s->handed lists such transactions, and a transaction
  * leaves it (under s->mu) only once its records are in LMDB, so one of the
- * two places always has them. The old revision is the one the client read,
+ * two places always has them. A transaction resolved that way commits only
+ * if the one it read from did (store__resolve_base_check): a commit that
+ * fails after its vote (a full disk) must not leave its change inside
+ * another's record. The old revision is the one the client read,
  * so it is durable; it and a durable committed revision are read through a
  * reader of the transaction's own, refreshed for each conflict. */
 #include "store/txn.h"
@@ -86,6 +89,8 @@ static int durable_data(store_txn *t, uint64_t oid, uint64_t serial, zbuf *out)
 static int committed_data(store_txn *t, uint64_t oid, uint64_t tid, zbuf *out)
 {
     int p = pending_data(t->s, oid, tid, out);
+    if (p > 0 && tid > t->resolved_on)
+        t->resolved_on = tid;
     /* Not pending: it left the list after its records reached LMDB, so a
      * reader refreshed now sees it. */
     return p ? p > 0 : durable_data(t, oid, tid, out);
@@ -156,6 +161,18 @@ int store__resolve_store(store_txn *t, txn_op *op, uint64_t committed)
     op->serial = committed;
     op->state |= OPF_RESOLVED;
     return 1;
+}
+
+int store__resolve_base_check(store *s, MDB_txn *txn, const store_txn *t, zerr *err)
+{
+    uint8_t key[8];
+    zbe64_put(key, t->resolved_on);
+    MDB_val k = {8, key}, v;
+    int rc = mdb_get(txn, s->dbi_txns, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return zerr_set(err, ZE_IO, "conflicts were resolved against transaction %016llx, "
+                        "which did not commit", (unsigned long long)t->resolved_on);
+    return rc ? store__mdb_err(err, rc, "read transaction") : 0;
 }
 
 int store__resolve_undo(store_txn *t, uint64_t oid, zslice undone, zslice current, zslice pre,

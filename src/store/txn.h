@@ -73,6 +73,7 @@ struct store_txn {
     uint64_t *resolved;    /* oids of OPF_RESOLVED stores (vote) */
     size_t n_resolved, cap_resolved;
     size_t n_undo_resolved;
+    uint64_t resolved_on;  /* newest handed-off txn whose data a resolution read */
     store_reader *rd;      /* the resolver's reads during a vote (resolve.c) */
     zbuf scratch;          /* resolve.c: the records it reads */
     store_txn *handed_prev, *handed_next;   /* s->handed, while committing */
@@ -119,6 +120,9 @@ int store__resolve_end(store_txn *t, zerr *err);
  * at *off, *len; 0 when it stands. */
 int store__resolve_undo(store_txn *t, uint64_t oid, zslice undone, zslice current, zslice pre,
                         uint64_t *off, uint32_t *len);
+/* Writer: a transaction whose resolutions read another's data before it was
+ * durable commits only if that one did (its record is in txn); else ZE_IO. */
+int store__resolve_base_check(store *s, MDB_txn *txn, const store_txn *t, zerr *err);
 /* t is handed to the writer / completed (caller holds s->mu). */
 void store__handed_add(store *s, store_txn *t);
 void store__handed_remove(store *s, store_txn *t);

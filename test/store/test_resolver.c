@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 typedef struct counter_hook {
     int calls, known_calls;
@@ -356,5 +357,48 @@ Test(store_resolver, undo_only_leaves_stores_to_the_caller)
     undo_out u;
     cr_assert_eq(undo(t2, &u), 0);
     cr_assert_eq(hook.calls, 1);
+    expect(1, "N:3");
+}
+
+/* A commit resolved against another's data before that one was durable
+ * commits only if that one does: here the first fails in the writer (its
+ * blob file is gone), so the second must fail too, not keep its increment
+ * on top of an increment that never happened. */
+Test(store_resolver, a_commit_built_on_a_failed_one_fails)
+{
+    uint64_t t0 = stt_commit1(f.s, 1, 0, "N:0");
+    zerr e;
+    char blob[4096];
+    cr_assert_eq(store_blob_tmpname(f.s, blob, sizeof blob, &e), 0);
+    cr_assert_eq(tu_write_file(blob, "blob", 4), 0);
+    stt_gate g;
+    stt_gate_close(&g, f.s);
+    store_txn *a = stt_begin(f.s), *b = stt_begin(f.s);
+    store1(a, 1, t0, "N:1");
+    cr_assert_eq(store_txn_store_blob(a, 2, 0, "X:blob", 6, blob, &e), 0);
+    cr_assert_eq(store_txn_vote(a, NULL, &e), 0, "%s", e.msg);
+    stt_done_flag da, db;
+    stt_done_init(&da);
+    stt_done_init(&db);
+    cr_assert_eq(store_txn_commit(a, NULL, stt_on_commit, &da, &e), 0);
+    store1(b, 1, t0, "N:10");
+    store_vote_result res;
+    cr_assert_eq(store_txn_vote(b, &res, &e), 0, "%s", e.msg);
+    cr_assert_eq(res.n_resolved, 1);
+    cr_assert_str_eq(hook.committed, "N:1");
+    cr_assert_eq(store_txn_commit(b, NULL, stt_on_commit, &db, &e), 0);
+    cr_assert_eq(unlink(blob), 0);
+    stt_gate_open(&g);
+    cr_assert_lt(stt_wait_done(&da), 0);
+    cr_assert_eq(stt_wait_done(&db), ZE_IO);
+    store_txn_free(a);
+    store_txn_free(b);
+    cr_assert_eq(store_reader_refresh(f.r, &e), 0);
+    expect(1, "N:0");
+    /* and a later commit resolves against what is there */
+    store_txn *c = stt_begin(f.s);
+    store1(c, 1, t0, "N:3");
+    stt_finish(c);
+    cr_assert_eq(store_reader_refresh(f.r, &e), 0);
     expect(1, "N:3");
 }
