@@ -16,8 +16,12 @@
 #                  "$ZEO_PY -m ZEO.runzeo" when ZEO_PY is set); if none works,
 #                  the Python column is skipped with a message.
 # Both servers run at once, each workload goes to one then the other right
-# away (so that both see the same background load), in client-conflict-
-# resolution mode with a blob directory; zeolite runs with fsync on.
+# away (so that both see the same background load), with a blob directory;
+# zeolite runs with fsync on, in its default mode, and runzeo in
+# client-conflict-resolution mode, but for the counter workloads (hot
+# BTrees.Length and OOBucket objects), which a third server, runzeo in its
+# default mode, answers: both servers then resolve those conflicts
+# themselves.
 # Server CPU per operation is the server process's user+system time (all its
 # threads and child processes) across the whole bench run, untimed setup
 # included, divided by the run's operation count.
@@ -40,7 +44,7 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift 2;;
     --repeat) repeat=$2; shift 2;;
     --unix) transport=unix; shift;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -68,6 +72,8 @@ workloads=(
   "conflict|conflict --clients 4 --objects-per-txn 2"
   "large|large --clients 4"
   "blob|blob --clients 2"
+  "counter|counter --clients 4"
+  "counter-16|counter --clients 16"
 )
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zeolite-compare-XXXXXX")
@@ -134,9 +140,10 @@ stop_server() { # stop_server KIND
   fi
 }
 
-# start_server KIND ENC: a fresh database in $tmp/KIND-ENC; 0 once it listens
+# start_server KIND ENC: a fresh database in $tmp/KIND-ENC; 0 once it listens.
+# KIND: zeolite, limit, python (client-conflict-resolution) or python-default.
 start_server() {
-  local kind=$1 enc=$2 dir=$tmp/$1-$2 mp="" a
+  local kind=$1 enc=$2 dir=$tmp/$1-$2 mp="" a ccr=true
   if [ "$transport" = unix ]; then
     a=$dir/server.sock
     # sun_path holds 108 bytes with the terminating NUL.
@@ -156,10 +163,11 @@ start_server() {
     "$LIMIT/zl_limit" -a "$a" $mp >"$dir/server.log" 2>&1 &
   else
     [ "$enc" = M ] && mp="msgpack true"
+    [ "$kind" = python-default ] && ccr=false
     cat >"$dir/zeo.conf" <<EOF
 <zeo>
   address $a
-  client-conflict-resolution true
+  client-conflict-resolution $ccr
   $mp
 </zeo>
 <blobstorage 1>
@@ -314,6 +322,10 @@ report() { # report ENC
     if [ "$name" = conflict ]; then
       printf "%-15s %-8s %14s %14s\n" "" conflicts "$(field "$z" conflicts)" "$(field "$p" conflicts)"
     fi
+    if [[ $name == counter* ]]; then
+      printf "%-15s %-8s %14s %14s\n" "" "fail+cf" \
+        "$(field "$z" errors)+$(field "$z" conflicts)" "$(field "$p" errors)+$(field "$p" conflicts)"
+    fi
   done
   z=${res[zeolite,$enc,load]:-}; p=${res[python,$enc,load]:-}
   echo "goal load x16 >= 10x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")," \
@@ -324,6 +336,11 @@ report() { # report ENC
   echo "goal commit K=10 x8 >= 5x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")"
   z=${res[zeolite,$enc,commit-16]:-}; p=${res[python,$enc,commit-16]:-}
   echo "goal commit K=10 x16 >= 5x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")"
+  for name in counter counter-16; do
+    z=${res[zeolite,$enc,$name]:-}; p=${res[python,$enc,$name]:-}
+    echo "goal $name >= 2x python (default mode), 0 failed commits:" \
+         "$(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)"), zeolite $(field "$z" errors) failed"
+  done
   report_limit "$enc"
 }
 
@@ -344,13 +361,22 @@ for enc in $encodings; do
   for k in "${kinds[@]}"; do
     if start_server "$k" "$enc"; then up+=("$k"); fi
   done
+  # The counter workloads' Python side: runzeo in its default mode.
+  if [[ " ${up[*]} " == *" python "* ]] &&
+     { [ -z "$only" ] || [[ ",$only," == *",counter"* ]]; } &&
+     start_server python-default "$enc"; then
+    up+=(python-default)
+  fi
   for w in "${workloads[@]}"; do
     name=${w%%|*}
     if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
     for _ in $(seq 1 "$repeat"); do
       for k in "${up[@]}"; do
-        # The limit serves the load workloads only.
+        # The limit serves the load workloads only; the counter's Python
+        # side is runzeo in its default mode, and only that.
         [ "$k" = limit ] && [[ $name != load* ]] && continue
+        [[ $name == counter* ]] && [ "$k" = python ] && continue
+        [[ $name != counter* ]] && [ "$k" = python-default ] && continue
         bench_one "$k" "$enc" "$w"
       done
       if [ "$name" = load ] && [ -n "${pid[limit]:-}" ]; then
@@ -362,6 +388,9 @@ for enc in $encodings; do
       median "$k" "$enc" "$name"
       [ "$name" = load ] && median "$k" "$enc" bare
     done
+    if [ -n "${res[python-default,$enc,$name]:-}" ]; then
+      res[python,$enc,$name]=${res[python-default,$enc,$name]}
+    fi
   done
   for k in "${up[@]}"; do stop_server "$k"; done
   report "$enc"

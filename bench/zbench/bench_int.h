@@ -52,6 +52,11 @@ struct bclient {
     uint32_t *order;  /* cold: the pool in this client's random order */
     size_t walk;
     char *blob_dir;   /* blob: where downloads land */
+    /* counter: the two shared objects as loaded, and as this txn stores them */
+    int step;         /* objects loaded so far */
+    uint64_t seq;     /* commits so far: names its next key */
+    zbuf loaded[2], recs[2];
+    zv_arena *arena;
 };
 
 struct bench {
@@ -74,6 +79,13 @@ struct bench {
     char *tmp;        /* temp dir: blob source and download dirs */
     char *blob_src;   /* the file uploaded by the blob workload */
 };
+
+/* counter.c: create the shared Length and OOBucket (oids, serials: two
+ * each), untimed. */
+int zb_counter_setup(zcl_client *c, uint64_t oids[2], uint64_t serials[2], zerr *err);
+/* bc->recs from bc->loaded: the Length plus one, the bucket with bc's next
+ * key in and its oldest beyond its share out. */
+int zb_counter_change(bclient *bc, zerr *err);
 
 /* Start the client's first operations (one per slot). */
 void zb_client_start(bclient *bc);

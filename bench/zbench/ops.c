@@ -88,6 +88,7 @@ static void on_finish(zcl_client *c, int status, uint64_t tid, const zerr *err, 
         for (size_t i = 0; i < bc->nobj; i++)
             bc->serials[i] = tid;
         bc->phase = 1;
+        bc->seq++;
     }
     commit_over(bc, s, status, status == 0 ? bc->nobj * bc->b->object_size : 0);
 }
@@ -132,20 +133,19 @@ static int send_stores(bclient *bc)
     int rc = 0;
     zerr err;
     for (size_t i = 0; rc == 0 && i < bc->nobj; i++) {
+        const zbuf *rec = b->o->workload == ZB_COUNTER ? &bc->recs[i] : &bc->rec;
         if (b->o->workload == ZB_BLOB)
-            rc = zcl_store_blob(bc->c, bc->oids[i], bc->serials[i], bc->rec.data, bc->rec.len,
+            rc = zcl_store_blob(bc->c, bc->oids[i], bc->serials[i], rec->data, rec->len,
                                 b->blob_src, &err);
         else
-            rc = zcl_store(bc->c, bc->oids[i], bc->serials[i], bc->rec.data, bc->rec.len);
+            rc = zcl_store(bc->c, bc->oids[i], bc->serials[i], rec->data, rec->len);
     }
     return rc;
 }
 
-static void issue_commit(bclient *bc, bslot *s)
+/* Store the records and vote; the op has begun. */
+static void send_commit(bclient *bc, bslot *s)
 {
-    zb_op_begin(bc);
-    s->t0 = uv_hrtime();
-    bc->committing = 1;
     int rc = zcl_tpc_begin(bc->c, "zeolite bench", "", NULL);
     if (rc == 0)
         rc = send_stores(bc);
@@ -157,6 +157,68 @@ static void issue_commit(bclient *bc, bslot *s)
         else
             commit_over(bc, s, rc, 0);
     }
+}
+
+static void issue_commit(bclient *bc, bslot *s)
+{
+    zb_op_begin(bc);
+    s->t0 = uv_hrtime();
+    bc->committing = 1;
+    send_commit(bc, s);
+}
+
+/* ---- counter: load both shared objects, then commit their change -------------- */
+
+static void counter_next(bclient *bc, bslot *s);
+
+static int counter_keep(bclient *bc, const zcl_rev *rev)
+{
+    bc->serials[bc->step] = rev->start;
+    return zbuf_set(&bc->loaded[bc->step++], rev->data, rev->len);
+}
+
+static void on_counter_load(zcl_client *c, int status, const zcl_rev *rev, const zerr *err,
+                            void *data)
+{
+    bslot *s = data;
+    if (status == 0)
+        status = counter_keep(s->bc, rev);
+    if (status < 0)
+        commit_over(s->bc, s, status, 0);
+    else
+        counter_next(s->bc, s);
+}
+
+/* The next load (a cache hit goes on at once), then the commit. */
+static void counter_next(bclient *bc, bslot *s)
+{
+    while (bc->step < 2) {
+        zcl_rev hit;
+        int rc = zcl_load_before(bc->c, bc->oids[bc->step], ZCL_MAXTID, &hit, on_counter_load, s);
+        if (rc == 0)
+            return;
+        if (rc == 1)
+            rc = counter_keep(bc, &hit);
+        if (rc < 0) {
+            commit_over(bc, s, rc, 0);
+            return;
+        }
+    }
+    zerr err;
+    int rc = zb_counter_change(bc, &err);
+    if (rc < 0)
+        commit_over(bc, s, rc, 0);
+    else
+        send_commit(bc, s);
+}
+
+static void issue_counter(bclient *bc, bslot *s)
+{
+    zb_op_begin(bc);
+    s->t0 = uv_hrtime();
+    bc->committing = 1;
+    bc->step = 0;
+    counter_next(bc, s);
 }
 
 /* ---- scheduling -------------------------------------------------------------- */
@@ -189,6 +251,9 @@ static void next_op(bclient *bc, bslot *s)
     case ZB_COMMIT:
     case ZB_CONFLICT:
         issue_commit(bc, s);
+        break;
+    case ZB_COUNTER:
+        issue_counter(bc, s);
         break;
     case ZB_MIXED:
         if (!bc->committing && zb_rand(bc) % 100 < 5)

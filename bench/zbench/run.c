@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 static const char *const names[] = {"load", "cold", "commit", "mixed", "conflict", "large",
-                                    "blob"};
+                                    "blob", "counter"};
 
 void zbench_opts_init(zbench_opts *o)
 {
@@ -123,8 +123,11 @@ static int assign_objects(bench *b, zcl_client *setup, zerr *err)
     zbench_workload w = o->workload;
     if (w == ZB_LOAD || w == ZB_COLD)
         return 0;
-    size_t per = w == ZB_LARGE || w == ZB_BLOB ? 1 : (size_t)o->objects_per_txn;
-    size_t total = w == ZB_CONFLICT ? per : per * (size_t)b->nclients;
+    size_t per = w == ZB_LARGE || w == ZB_BLOB ? 1
+                 : w == ZB_COUNTER             ? 2
+                                               : (size_t)o->objects_per_txn;
+    int shared = w == ZB_CONFLICT || w == ZB_COUNTER;
+    size_t total = shared ? per : per * (size_t)b->nclients;
     uint64_t *oids = NULL, *serials = NULL;
     int rc;
     if (w == ZB_BLOB) {
@@ -135,12 +138,17 @@ static int assign_objects(bench *b, zcl_client *setup, zerr *err)
                              : zerr_set(err, ZE_NOMEM, "out of memory");
         if (rc == 0 && got != total)
             rc = zerr_set(err, ZE_PROTO, "new_oids gave %zu oids, not %zu", got, total);
+    } else if (w == ZB_COUNTER) {
+        oids = calloc(total, sizeof *oids);
+        serials = calloc(total, sizeof *serials);
+        rc = oids && serials ? zb_counter_setup(setup, oids, serials, err)
+                             : zerr_set(err, ZE_NOMEM, "out of memory");
     } else {
         rc = zb_make_objects(setup, total, b->object_size, &oids, &serials, err);
     }
     for (int i = 0; rc == 0 && i < b->nclients; i++) {
         bclient *bc = &b->cl[i];
-        size_t first = w == ZB_CONFLICT ? 0 : per * (size_t)i;
+        size_t first = shared ? 0 : per * (size_t)i;
         bc->nobj = per;
         bc->oids = malloc(per * sizeof *bc->oids);
         bc->serials = malloc(per * sizeof *bc->serials);
@@ -242,9 +250,15 @@ static int client_init(bench *b, bclient *bc, int id, zerr *err)
         }
         co.blob_dir = bc->blob_dir;
     }
-    if (o->workload != ZB_LOAD && o->workload != ZB_COLD &&
-        zbench_record(&bc->rec, record_size(b), (uint32_t)id) < 0)
+    if (o->workload == ZB_COUNTER) {
+        /* Invalidations keep the shared objects current in the cache. */
+        co.cache_size = 1u << 20;
+        if (!(bc->arena = zv_arena_new()))
+            return zerr_set(err, ZE_NOMEM, "out of memory");
+    } else if (o->workload != ZB_LOAD && o->workload != ZB_COLD &&
+               zbench_record(&bc->rec, record_size(b), (uint32_t)id) < 0) {
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    }
     zcl_addr a;
     int rc = zcl_addr_parse(o->addr, 1, &a, err);
     if (rc == 0 && a.storage[0])
@@ -263,6 +277,11 @@ static void client_free(bclient *bc)
     if (!bc->b->closed)
         zcl_free(bc->c);
     zbuf_free(&bc->rec);
+    for (int i = 0; i < 2; i++) {
+        zbuf_free(&bc->loaded[i]);
+        zbuf_free(&bc->recs[i]);
+    }
+    zv_arena_free(bc->arena);
     free(bc->slots);
     free(bc->oids);
     free(bc->serials);

@@ -13,7 +13,7 @@ static void usage(FILE *f)
             "usage: zeolite bench ADDR --workload W --clients N [options]\n\n"
             "Drive the ZEO server at ADDR (HOST:PORT[:STORAGE] or a socket path) with one\n"
             "workload from one process, and report throughput and latency percentiles.\n\n"
-            "workloads: load cold commit mixed conflict large blob\n\n"
+            "workloads: load cold commit mixed conflict large blob counter\n\n"
             "options:\n"
             "  --workload W           what to run (default load)\n"
             "  --clients N            connections (default 1)\n"

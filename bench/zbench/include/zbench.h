@@ -19,6 +19,12 @@
  *            (and retried with the serials the server reported)
  *  large     object_size (default 1 MB) objects: a commit, then a load of it
  *  blob      object_size (default 10 MB) blobs: a commit, then a download
+ *  counter   hot objects: every transaction loads (through a client cache)
+ *            one shared BTrees.Length and one shared OOBucket, increments
+ *            the Length and inserts a key of its own into the bucket,
+ *            deleting its oldest (counter.c); the conflicts are for the
+ *            server to resolve, as ZEO's does by default. Conflicts sent
+ *            back are counted and the transaction is retried
  */
 #ifndef ZEOLITE_ZBENCH_H
 #define ZEOLITE_ZBENCH_H
@@ -30,7 +36,7 @@
 #include "client/client.h"
 
 typedef enum zbench_workload {
-    ZB_LOAD, ZB_COLD, ZB_COMMIT, ZB_MIXED, ZB_CONFLICT, ZB_LARGE, ZB_BLOB,
+    ZB_LOAD, ZB_COLD, ZB_COMMIT, ZB_MIXED, ZB_CONFLICT, ZB_LARGE, ZB_BLOB, ZB_COUNTER,
 } zbench_workload;
 
 typedef struct zbench_opts {
