@@ -16,12 +16,15 @@
 #include <string.h>
 
 /* Queue the vote reply (value, or the exception e when not NULL), or hold
- * it back until the newest handed-off commit is visible. */
-static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const zv *value)
+ * it back until the newest handed-off commit is visible when it names a
+ * tid (reveals). A passed vote's list of oids names none: a conflict
+ * resolved in the server against a commit not yet durable is answered at
+ * once, so commits of a hot object share the writer's syncs. */
+static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const zv *value,
+                        int reveals)
 {
     zsrv_storage *st = c->stor;
     uint64_t visible = store_reader_last_tid(st->rd);
-    int reveals = e || value->type != ZV_LIST || value->u.seq.n != 0;
     /* A reply already held back keeps its place: later ones queue behind it. */
     if (!c->deferred.len && (!reveals || st->handed_tid <= visible)) {
         if (e)
@@ -99,7 +102,7 @@ static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, x->vote_msgid, NULL, l);
+    vote_answer(c, x->vote_msgid, NULL, l, 0);
 }
 
 static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
@@ -119,7 +122,7 @@ static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *r
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, x->vote_msgid, NULL, l);
+    vote_answer(c, x->vote_msgid, NULL, l, 1);
 }
 
 /* The conflict the error reports: the client drops that oid from its cache,
@@ -179,7 +182,7 @@ static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_resu
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, msgid, &e, NULL);
+    vote_answer(c, msgid, &e, NULL, 1);
 }
 
 void zsrv__vote_run(zsrv_conn *c)
