@@ -29,8 +29,10 @@ enum { NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN };
 #define MAX_METRICS 1024
 
 static const char *const level_names[] = {"active_txns", "connections", "waiting"};
-static const char *const rate_names[] = {"aborts", "commits", "conflicts",
-                                         "conflicts_resolved", "loads", "stores"};
+/* conflicts_resolved_server is zeolite's: a Python server's ruok has none. */
+static const char *const rate_names[] = {
+    "aborts", "commits", "conflicts", "conflicts_resolved", "conflicts_resolved_server",
+    "loads",  "stores"};
 static const char *const unit_names[] = {"seconds", "minutes", "hours", "days", NULL};
 static const double unit_secs[] = {1, 60, 3600, 86400};
 
