@@ -50,7 +50,8 @@ static int handed_data(const store_txn *h, uint64_t oid, zbuf *out)
     for (const txn_op *op; (op = store__txn_next_rec(h, &it));)
         if (op->oid == oid)
             last = op;
-    if (!last || last->kind != STORE_REC_DATA || last->blob || (last->rflags & ST_RF_BLOB))
+    /* rflags, not blob: the writer clears blob as it installs the file. */
+    if (!last || last->kind != STORE_REC_DATA || (last->rflags & ST_RF_BLOB))
         return 0;
     zbuf_reset(out);
     if (zbuf_reserve(out, last->len) || txnbuf_read(&h->buf, last->off, last->len, out->data, NULL))
