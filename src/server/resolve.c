@@ -1,10 +1,10 @@
 /* resolve.c: the resolver the server hands its stores (store_options.
- * resolver): BTrees and BTrees.Length conflicts merged in C by src/resolve,
- * at vote and undo, as ZEO's server resolves them with BTrees' own code.
- * With client-conflict-resolution true it resolves undo's only: a ZEO server
- * then sends stores' conflicts to the client, but its FileStorage still
- * resolves an undo's, which no client can. What it does not resolve
- * goes back to the client as before, and is logged at DEBUG with the reason,
+ * resolver) unless client-conflict-resolution is true: BTrees and
+ * BTrees.Length conflicts merged in C by src/resolve, at vote and undo, as
+ * ZEO's server resolves them with BTrees' own code. (With the switch true,
+ * ZEO's server gives its storage never_resolve_conflict: not even an undo's
+ * conflicts are resolved there, and zeolite's stores get no resolver.) What
+ * it does not resolve goes back to the client as before, and is logged at DEBUG with the reason,
  * as ZODB's tryToResolveConflict logs a failed resolution. */
 #include "server/server_int.h"
 #include "resolve/resolve.h"

@@ -63,8 +63,8 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     store_options opt = {.read_only = st->read_only, .create = !st->read_only,
                          .exclusive = 1, .no_sync = cfg->no_sync,
                          .log = zsrv__log_store, .log_data = sc->name};
-    opt.resolver = zsrv__resolver(sc);
-    opt.resolver.undo_only = cfg->client_conflict_resolution;
+    if (!cfg->client_conflict_resolution)
+        opt.resolver = zsrv__resolver(sc);
     int rc = store_open(&st->st, sc->path, &opt, err);
     if (rc == ZE_NOTFOUND && st->read_only) {
         /* -f creates a missing database, even one then served read-only. */

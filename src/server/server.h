@@ -9,7 +9,7 @@
  * ZEO's server resolves them by default; every other conflict goes back to
  * the client (ZEO's client-conflict-resolution mode), and the commit lock is
  * kept while the client resolves and votes again. client-conflict-resolution
- * true sends every store's conflict to the client.
+ * true sends every conflict to the client.
  *
  * Usage: fill a zsrv_config (zsrv_config_init, then zsrv_config_args and/or
  * zsrv_config_file), then zsrv_run, which returns on SIGTERM/SIGINT/SIGHUP.
@@ -70,10 +70,10 @@ typedef struct zsrv_config {
     size_t n_storages, cap_storages;
     int read_only;            /* whole server read-only */
     int msgpack;              /* announce M5 instead of Z5 */
-    int client_conflict_resolution; /* ZEO's switch: 1 sends every store's conflict
-                                       to the client; 0 (the default) resolves BTrees
-                                       and BTrees.Length ones in the server first.
-                                       An undo's are resolved in either mode. */
+    int client_conflict_resolution; /* ZEO's switch: 1 sends every conflict to the
+                                       client (none is resolved in the server, an
+                                       undo's neither); 0 (the default) resolves
+                                       BTrees and BTrees.Length ones here first */
     int invq_size;            /* invalidation queue length (transactions) */
     double inv_age;           /* seconds; 0 = no iteration fallback for getInvalidations */
     double txn_timeout;       /* seconds a voter may hold the commit lock; 0 = none */

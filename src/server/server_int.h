@@ -613,8 +613,8 @@ void zsrv__pack_detach(zsrv_conn *c);
 
 /* ---- resolve.c: the stores' conflict resolver --------------------------- */
 
-/* The resolver a storage's store gets (it logs under the storage's name,
- * which must outlive the store); set undo_only for client-conflict-resolution. */
+/* The resolver a storage's store gets unless client-conflict-resolution is
+ * true (it logs under the storage's name, which must outlive the store). */
 store_resolver zsrv__resolver(const zsrv_storage_cfg *sc);
 
 /* ---- status.c: server_status and ruok ---------------------------------- */

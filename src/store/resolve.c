@@ -136,9 +136,8 @@ int store__resolve_store(store_txn *t, txn_op *op, uint64_t committed)
 {
     const store_resolver *rv = &t->s->opt.resolver;
     uint64_t last = 0;
-    if (!rv->resolve || rv->undo_only || op->type != OP_STORE || op->blob || !committed ||
-        !op->serial || !oidmap_get(&t->last_store, op->oid, &last) ||
-        last != (uint64_t)(op - t->ops) + 1)
+    if (!rv->resolve || op->type != OP_STORE || op->blob || !committed || !op->serial ||
+        !oidmap_get(&t->last_store, op->oid, &last) || last != (uint64_t)(op - t->ops) + 1)
         return 0;
     zbuf new_rec = ZBUF_INIT, cur = ZBUF_INIT;
     const uint8_t *p;

@@ -79,10 +79,6 @@ typedef struct store_resolver {
     int (*resolve)(void *data, uint64_t oid, zslice old, zslice committed, zslice new_rec,
                    zbuf *out);
     void *data;
-    /* Offer undo's reverts only; stores' conflicts all go to the caller (ZEO
-     * with client-conflict-resolution true, whose FileStorage still resolves
-     * an undo's). */
-    int undo_only;
 } store_resolver;
 
 typedef struct store_options {

@@ -127,7 +127,7 @@ static void fix_conflict_slices(store_txn *t)
  * a resolved one then holds the current serial. */
 static void resolve_stores(store_txn *t, const cur_tid *cur)
 {
-    if (!t->s->opt.resolver.resolve || t->s->opt.resolver.undo_only)
+    if (!t->s->opt.resolver.resolve)
         return;
     for (size_t i = 0; i < t->n_ops; i++)
         if (t->ops[i].type == OP_STORE && checked(&t->ops[i]) && t->ops[i].serial != cur[i].tid)

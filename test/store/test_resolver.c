@@ -337,29 +337,6 @@ Test(store_resolver, undo_of_a_creation_is_never_offered)
     expect(1, "N:2");
 }
 
-Test(store_resolver, undo_only_leaves_stores_to_the_caller)
-{
-    stt_done(&f);
-    store_options opt = {
-        .create = 1, .no_sync = 1, .resolver = {hook_known, hook_resolve, &hook, .undo_only = 1}};
-    stt_open(&f, &opt);
-    uint64_t t1 = stt_commit1(f.s, 1, 0, "N:1");
-    uint64_t t2 = stt_commit1(f.s, 1, t1, "N:5");
-    uint64_t t3 = stt_commit1(f.s, 1, t2, "N:7");
-    store_txn *t = stt_begin(f.s);
-    store1(t, 1, t2, "N:6");
-    store_vote_result res;
-    cr_assert_eq(vote_conflicts(t, &res), ZE_CONFLICT);
-    cr_assert_eq(res.conflicts[0].committed, t3);
-    cr_assert_eq(hook.calls, 0);
-    store_txn_abort(t);
-    store_txn_free(t);
-    undo_out u;
-    cr_assert_eq(undo(t2, &u), 0);
-    cr_assert_eq(hook.calls, 1);
-    expect(1, "N:3");
-}
-
 /* A commit resolved against another's data before that one was durable
  * commits only if that one does: here the first fails in the writer (its
  * blob file is gone), so the second must fail too, not keep its increment
