@@ -12,7 +12,9 @@
  * fails after its vote (a full disk) must not leave its change inside
  * another's record. The old revision is the one the client read,
  * so it is durable; it and a durable committed revision are read through a
- * reader of the transaction's own, refreshed for each conflict. */
+ * reader of the transaction's own, refreshed for each conflict (a snapshot:
+ * when the reader slots left for them are taken, the conflict goes to the
+ * client). */
 #include "store/txn.h"
 
 #include <stdlib.h>
