@@ -144,6 +144,10 @@ static uint64_t v_commits(zsrv_storage *st) { return st->stats.commits; }
 static uint64_t v_aborts(zsrv_storage *st) { return st->stats.aborts; }
 static uint64_t v_conflicts(zsrv_storage *st) { return st->stats.conflicts; }
 static uint64_t v_resolved(zsrv_storage *st) { return st->stats.conflicts_resolved; }
+static uint64_t v_resolved_server(zsrv_storage *st)
+{
+    return st->stats.conflicts_resolved_server;
+}
 static uint64_t v_packs(zsrv_storage *st) { return st->mx.packs; }
 static uint64_t v_bytes_in(zsrv_storage *st) { return st->mx.bytes_in; }
 static uint64_t v_bytes_out(zsrv_storage *st) { return st->mx.bytes_out; }
@@ -179,9 +183,9 @@ static void counters(text *t, zsrv *s)
     per_storage(t, s, "zeolite_conflicts_resolved_total", "counter",
                 "Votes that passed after the client resolved conflicts (ruok's "
                 "conflicts_resolved).", v_resolved);
-    /* zeolite_conflicts_resolved_server_total (conflicts the server merged,
-     * zsrv_counters.conflicts_resolved_server) goes here once the server
-     * resolves conflicts itself. */
+    per_storage(t, s, "zeolite_conflicts_resolved_server_total", "counter",
+                "Conflicts the server resolved itself, BTrees and BTrees.Length (ruok's "
+                "conflicts_resolved_server).", v_resolved_server);
     per_storage(t, s, "zeolite_packs_total", "counter", "Packs completed.", v_packs);
     per_storage(t, s, "zeolite_received_bytes_total", "counter",
                 "Bytes read from the storage's registered connections.", v_bytes_in);

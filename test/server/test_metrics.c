@@ -199,6 +199,7 @@ Test(server_metrics, scripted_traffic_moves_each_metric_by_exactly_that)
     cr_expect_eq(delta(&before, &after, "zeolite_aborts_total"), 1);
     cr_expect_eq(delta(&before, &after, "zeolite_conflicts_total"), 2);
     cr_expect_eq(delta(&before, &after, "zeolite_conflicts_resolved_total"), 1);
+    cr_expect_eq(delta(&before, &after, "zeolite_conflicts_resolved_server_total"), 0);
     cr_expect_eq(delta(&before, &after, "zeolite_packs_total"), 1);
     cr_expect_eq(st_value(&after, "zeolite_connections", NULL), 2);
     cr_expect_eq(value(&after, "zeolite_connections_open{}"), 2);
@@ -247,6 +248,54 @@ Test(server_metrics, scripted_traffic_moves_each_metric_by_exactly_that)
     cr_expect_gt(value(&after, "process_open_fds{}"), 0);
     cr_expect_gt(value(&after, "process_start_time_seconds{}"), 1.6e9);
     cr_expect(!isnan(value(&after, "process_cpu_seconds_total{}")));
+    scrape_free(&before);
+    scrape_free(&after);
+    tc_close(&a);
+    tc_close(&b);
+}
+
+/* A transaction storing BTrees.Length(value) for oid 1 on serial; the vote's
+ * reply (the oids it lists) with its flag. */
+static zv *length_vote(tc *c, int64_t txn, uint64_t serial, int value, int64_t *flag)
+{
+    static const char cls[] = "\x80\x03"
+                              "cBTrees.Length\nLength\n"
+                              "q\x00.\x80\x03K";
+    uint8_t rec[sizeof cls + 1];
+    memcpy(rec, cls, sizeof cls - 1);
+    rec[sizeof cls - 1] = (uint8_t)value;
+    rec[sizeof cls] = '.';
+    zv_arena *a = c->a;
+    zv *id = tv_int(a, txn);
+    tc_send(c, NULL, 1, "tpc_begin",
+            tv_tuple(a, 4, id, tv_bytes(a, "user"), tv_bytes(a, "desc"), tv_dict0(a)));
+    tc_send(c, NULL, 1, "storea",
+            tv_tuple(a, 4, tv_oid(a, 1), tv_oid(a, serial), zv_bytes(a, rec, sizeof rec), id));
+    return tc_call(c, "vote", tv_tuple(a, 1, id), flag);
+}
+
+/* A Length conflict resolved in the server counts there, not among the
+ * conflicts sent to clients. */
+Test(server_metrics, conflicts_resolved_in_the_server)
+{
+    tc a, b;
+    client(&a);
+    client(&b);
+    int64_t flag;
+    zv *v = length_vote(&a, 1, 0, 1, &flag);
+    cr_assert(v && flag == 0);
+    uint64_t t1 = tv_u64(tc_call(&a, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 1)), &flag));
+    v = length_vote(&a, 2, t1, 2, &flag);
+    cr_assert(v && flag == 0 && tc_call(&a, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 2)), &flag));
+    scrape before = get_metrics();
+    v = length_vote(&b, 3, t1, 11, &flag); /* read 1 too: +10 */
+    cr_assert(v && flag == 0 && v->type == ZV_LIST && v->u.seq.n == 1, "not resolved here");
+    cr_expect_eq(tv_u64(v->u.seq.items[0]), 1);
+    cr_assert(tc_call(&b, "tpc_finish", tv_tuple(b.a, 1, tv_int(b.a, 3)), &flag) && flag == 0);
+    scrape after = get_metrics();
+    cr_expect_eq(delta(&before, &after, "zeolite_conflicts_resolved_server_total"), 1);
+    cr_expect_eq(delta(&before, &after, "zeolite_conflicts_total"), 0);
+    cr_expect_eq(delta(&before, &after, "zeolite_conflicts_resolved_total"), 0);
     scrape_free(&before);
     scrape_free(&after);
     tc_close(&a);
