@@ -305,6 +305,8 @@ static int check_blob(check_ctx *c, uint64_t oid, uint64_t tid)
     return 0;
 }
 
+/* Every record of the copy (values: earlier records of an oid in a
+ * transaction and those whose index entry is not applied yet included). */
 static int check_records(check_ctx *c, MDB_txn *txn, MDB_dbi dbi)
 {
     MDB_cursor *cur;
@@ -315,8 +317,8 @@ static int check_records(check_ctx *c, MDB_txn *txn, MDB_dbi dbi)
     int bad = 0;
     while (!bad && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
         const uint8_t *p = v.mv_data;
-        if (k.mv_size == ST_KEY_LEN && v.mv_size >= ST_REC_HDR && (p[1] & ST_RF_BLOB))
-            bad = check_blob(c, zbe64(k.mv_data), zbe64((const uint8_t *)k.mv_data + 8));
+        if (k.mv_size == ST_VKEY_LEN && v.mv_size >= ST_VAL_HDR && (p[1] & ST_RF_BLOB))
+            bad = check_blob(c, zbe64(p + 4), zbe64(k.mv_data));
     }
     mdb_cursor_close(cur);
     if (bad)
@@ -338,7 +340,7 @@ static int check_copy(store *s, const char *dest, const char *blobs, zerr *err)
     if ((rc = mdb_env_set_maxdbs(env, 8)) ||
         (rc = mdb_env_open(env, dest, MDB_RDONLY | MDB_NOLOCK, 0666)) ||
         (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||
-        (rc = mdb_dbi_open(txn, "records", 0, &dbi)))
+        (rc = mdb_dbi_open(txn, "values", 0, &dbi)))
         rc = store__mdb_err(err, rc, "backup: open the copy");
     else
         rc = check_records(&c, txn, dbi);

@@ -2,6 +2,7 @@
  * through a link (see blob.h). */
 #define _GNU_SOURCE /* renameat2 */
 #include "store/blob.h"
+#include "store/index.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -335,14 +336,11 @@ static int check_layout(store *s, zerr *err)
 }
 
 /* A blob file whose record is absent or has no blob flag is an orphan. */
-static int has_record(store *s, MDB_txn *txn, uint64_t oid, uint64_t tid)
+static int has_record(st_view *v, uint64_t oid, uint64_t tid)
 {
-    uint8_t key[ST_KEY_LEN];
-    st_key(key, oid, tid);
-    MDB_val k = {sizeof key, key}, v;
-    st_rec rec;
-    return mdb_get(txn, s->dbi_records, &k, &v) == 0 &&
-           st_rec_decode(v.mv_data, v.mv_size, &rec) == 0 && (rec.flags & ST_RF_BLOB);
+    st_ent e;
+    zerr ignored;
+    return store__view_get(v, oid, tid, &e, &ignored) == 0 && (e.flags & ST_RF_BLOB);
 }
 
 static int parse_hex(const char *name, uint64_t *v, size_t maxdigits, const char *suffix)
@@ -379,7 +377,7 @@ static void each_entry(store *s, int dfd, entry_fn fn, void *ud)
 }
 
 typedef struct orphan_walk {
-    MDB_txn *txn;
+    st_view *view;
     int depth;
     uint64_t oid;
 } orphan_walk;
@@ -397,7 +395,7 @@ static void orphan_entry(store *s, int dfd, const char *name, void *ud)
             close(fd);
         }
     } else if (w->depth == OID_DEPTH && parse_hex(name, &v, 16, ".blob") &&
-               !has_record(s, w->txn, w->oid, v)) {
+               !has_record(w->view, w->oid, v)) {
         zfile_unlink_plain_at(dfd, s->blob_dir, name, 0, NULL);
     }
 }
@@ -432,12 +430,12 @@ int store__blob_init(store *s, zerr *err)
     if (!s->opt.exclusive && store_is_locked(s->dir))
         return 0;
     each_entry(s, s->tmp_fd, tmp_entry, NULL);   /* a leftover there harms nothing */
-    MDB_txn *txn;
-    if ((rc = store__read_begin(s, &txn, err)))
+    st_view view;
+    if ((rc = store__view_begin(s, &view, err)))
         return rc;
-    orphan_walk w = {txn, 0, 0};
+    orphan_walk w = {&view, 0, 0};
     each_entry(s, s->blob_fd, orphan_entry, &w);
-    mdb_txn_abort(txn);
+    store__view_end(&view);
     return 0;
 }
 

@@ -10,7 +10,7 @@ static int txn_info(store_reader *r, uint64_t tid, store_txn_info *info, st_txnv
     uint8_t key[8];
     zbe64_put(key, tid);
     MDB_val k = {8, key}, v;
-    int rc = mdb_get(r->txn, r->s->dbi_txns, &k, &v);
+    int rc = mdb_get(r->v.txn, r->s->dbi_txns, &k, &v);
     if (rc)
         return rc == MDB_NOTFOUND
                    ? zerr_set(err, ZE_CORRUPT, "transaction %016llx is missing",
@@ -23,33 +23,42 @@ static int txn_info(store_reader *r, uint64_t tid, store_txn_info *info, st_txnv
     return 0;
 }
 
+/* The length history reports for a record: its pickle's (0 for others). */
+static int record_size(store_reader *r, uint64_t oid, const st_ent *e, uint64_t *size,
+                       zerr *err)
+{
+    st_rec rec;
+    *size = 0;
+    if (e->kind != STORE_REC_DATA)
+        return 0;
+    int rc = store__rec_get(&r->v, oid, e->tid, e->index, &rec, err);
+    if (rc == ZE_NOTFOUND)
+        return zerr_set(err, ZE_CORRUPT, "index entry %016llx@%016llx names a missing record",
+                        (unsigned long long)oid, (unsigned long long)e->tid);
+    if (!rc)
+        *size = rec.len;
+    return rc;
+}
+
 static int history(store_reader *r, uint64_t oid, int size, store_txn_cb cb, void *ud,
                    zerr *err)
 {
-    uint64_t tid;
-    MDB_val k, v;
-    if (store__current(r->rec, oid, &tid, &v))
+    st_ent e;
+    uint64_t next;
+    int rc = store__view_find(&r->v, oid, UINT64_MAX, &e, &next, err);
+    if (rc == ZE_NOTFOUND || rc == ZE_NOREV)
         return zerr_set(err, ZE_NOTFOUND, "oid %016llx does not exist", (unsigned long long)oid);
-    for (int i = 0; i < (size < 1 ? 1 : size); i++) {
-        st_rec rec;
+    for (int i = 0; !rc && i < (size < 1 ? 1 : size); i++) {
         store_txn_info info;
         st_txnval tv;
-        if (st_rec_decode(v.mv_data, v.mv_size, &rec))
-            return zerr_set(err, ZE_CORRUPT, "damaged record of oid %016llx",
-                            (unsigned long long)oid);
-        if (rec.flags & ST_RF_HIDDEN)
+        if (e.flags & ST_RF_HIDDEN)
             break;
-        int rc = txn_info(r, tid, &info, &tv, err);
-        if (rc)
+        if ((rc = txn_info(r, e.tid, &info, &tv, err)) ||
+            (rc = record_size(r, oid, &e, &info.size, err)) || (rc = cb(&info, ud)))
             return rc;
-        info.size = rec.kind == STORE_REC_DATA ? rec.len : 0;
-        if ((rc = cb(&info, ud)))
-            return rc;
-        if (mdb_cursor_get(r->rec, &k, &v, MDB_PREV) || zbe64(k.mv_data) != oid)
-            break;
-        tid = zbe64((uint8_t *)k.mv_data + 8);
+        rc = store__view_find(&r->v, oid, e.tid, &e, &next, err);
     }
-    return 0;
+    return rc == ZE_NOREV ? 0 : rc;
 }
 
 int store_history(store_reader *r, uint64_t oid, int size, store_txn_cb cb, void *ud,
@@ -93,39 +102,41 @@ int store_undo_log(store_reader *r, int first, int last, store_txn_cb filter,
     return rc;
 }
 
-/* Position on the first record of the first oid >= from; 0 or MDB_NOTFOUND. */
-static int seek_oid(store_reader *r, uint64_t from, MDB_val *k, MDB_val *v)
-{
-    uint8_t key[ST_KEY_LEN];
-    st_key(key, from, 0);
-    *k = (MDB_val){ST_KEY_LEN, key};
-    return mdb_cursor_get(r->rec, k, v, MDB_SET_RANGE);
-}
-
 static int iternext(store_reader *r, uint64_t from, uint64_t *oid, uint64_t *tid, zbuf *data,
                     uint64_t *next, int *has_next, zerr *err)
 {
-    MDB_val k, v;
-    for (int rc = seek_oid(r, from, &k, &v); !rc; rc = seek_oid(r, *oid + 1, &k, &v)) {
-        st_rec rec, d;
-        *oid = zbe64(k.mv_data);
-        if (store__current(r->rec, *oid, tid, &v) || st_rec_decode(v.mv_data, v.mv_size, &rec))
-            return zerr_set(err, ZE_CORRUPT, "damaged record of oid %016llx",
-                            (unsigned long long)*oid);
-        if ((rc = store__rec_resolve(r->txn, r->s, *oid, &rec, &d, err)))
-            return rc;
+    int rc;
+    for (rc = store__view_next_oid(&r->v, from, oid, err); !rc;
+         rc = store__view_next_oid(&r->v, *oid + 1, oid, err)) {
+        st_ent e;
+        st_rec d;
+        uint64_t after;
+        if ((rc = store__view_find(&r->v, *oid, UINT64_MAX, &e, &after, err)) ||
+            (rc = store__ent_data(&r->v, *oid, &e, &d, err)))
+            return rc == ZE_NOTFOUND || rc == ZE_NOREV
+                       ? zerr_set(err, ZE_CORRUPT, "damaged records of oid %016llx",
+                                  (unsigned long long)*oid)
+                       : rc;
         if (d.kind != STORE_REC_DATA) {
             if (*oid == UINT64_MAX)
                 break;
             continue;
         }
+        *tid = e.tid;
         if (zbuf_set(data, d.data, d.len))
             return zerr_set(err, ZE_NOMEM, "out of memory");
-        *has_next = *oid != UINT64_MAX && !seek_oid(r, *oid + 1, &k, &v);
-        *next = *has_next ? zbe64(k.mv_data) : 0;
+        *has_next = 0;
+        if (*oid != UINT64_MAX) {
+            rc = store__view_next_oid(&r->v, *oid + 1, next, err);
+            if (rc && rc != ZE_NOTFOUND)
+                return rc;
+            *has_next = !rc;
+        }
+        if (!*has_next)
+            *next = 0;
         return 1;
     }
-    return 0;
+    return rc == ZE_NOTFOUND || !rc ? 0 : rc;
 }
 
 int store_record_iternext(store_reader *r, uint64_t from, uint64_t *oid, uint64_t *tid,

@@ -16,13 +16,15 @@
  * stays true between calls unless a pack ran or runs (pack_gen, packs):
  * then it reads them again, and a transaction pack removed ends its
  * records. */
-#include "store/store_internal.h"
+#include "store/index.h"
 
 #include <stdlib.h>
 
 struct store_iter {
     store *s;
-    MDB_txn *txn;          /* the snapshot; resumable: only during a call */
+    st_view v;             /* the snapshot (v.txn) and its index; resumable:
+                              only during a call */
+    unsigned map_gen;      /* map_gen v's cursor was renewed for */
     int resumable;
     unsigned gen;          /* resumable: pack_gen when tval and listed were read */
     int gen_ok;            /* no pack ran then: they stay true while gen holds */
@@ -41,18 +43,13 @@ struct store_iter {
 
 /* A resumable iterator lists what was committed when it was opened: its
  * stop becomes the last tid then (an empty store lists nothing). */
-static int bound_stop(store_iter *it, zerr *err)
+static void bound_stop(store_iter *it)
 {
-    uint64_t last;
-    int rc = store__last_tid(it->txn, it->s, NULL, &last, err);
-    if (rc)
-        return rc;
+    uint64_t last = it->v.last;
     if (!it->stop || it->stop > last)
         it->stop = last;
     it->done = !last;
-    mdb_txn_abort(it->txn);
-    it->txn = NULL;
-    return 0;
+    store__view_end(&it->v);
 }
 
 static int iter_open(store *s, uint64_t start, uint64_t stop, int resumable,
@@ -71,9 +68,10 @@ static int iter_open(store *s, uint64_t start, uint64_t stop, int resumable,
         return ZE_BUSY;
     }
     store__map_enter(s);
-    int rc = store__read_begin(s, &it->txn, err);
+    it->map_gen = atomic_load(&s->map_gen);
+    int rc = store__view_begin(s, &it->v, err);
     if (!rc && resumable)
-        rc = bound_stop(it, err);
+        bound_stop(it);
     store__map_leave(s);
     if (rc) {
         store_iter_close(it);
@@ -100,8 +98,7 @@ void store_iter_close(store_iter *it)
         return;
     if (!it->resumable)
         store__unpin(it->s);
-    if (it->txn)
-        mdb_txn_abort(it->txn);
+    store__view_end(&it->v);
     zbuf_free(&it->tval);
     zbuf_free(&it->data);
     free(it->listed);
@@ -111,7 +108,7 @@ void store_iter_close(store_iter *it)
 static int next_txn(store_iter *it, zerr *err)
 {
     MDB_cursor *c;
-    int rc = mdb_cursor_open(it->txn, it->s->dbi_txns, &c);
+    int rc = mdb_cursor_open(it->v.txn, it->s->dbi_txns, &c);
     if (rc)
         return store__mdb_err(err, rc, "open cursor");
     uint8_t key[8];
@@ -144,8 +141,14 @@ static int call_begin(store_iter *it, int *fresh, zerr *err)
     store *s = it->s;
     *fresh = 1;
     store__map_enter(s);
-    if (!it->resumable)
+    if (!it->resumable) {
+        /* after a map growth the cursor's page pointers are stale */
+        unsigned map_gen = atomic_load(&s->map_gen);
+        if (map_gen != it->map_gen)
+            store__view_remap(&it->v);
+        it->map_gen = map_gen;
         return 0;
+    }
     /* gen before packs before the snapshot: a pack that starts after these
      * reads bumps gen, one that ran before shows in packs or in the data. */
     unsigned gen = atomic_load(&s->pack_gen);
@@ -155,7 +158,7 @@ static int call_begin(store_iter *it, int *fresh, zerr *err)
         it->gap_tid = 0;
     it->gen = gen;
     it->gen_ok = ok;
-    int rc = store__read_begin(s, &it->txn, err);
+    int rc = store__view_begin(s, &it->v, err);
     if (rc)
         store__map_leave(s);
     return rc;
@@ -163,10 +166,8 @@ static int call_begin(store_iter *it, int *fresh, zerr *err)
 
 static void call_end(store_iter *it)
 {
-    if (it->resumable && it->txn) {
-        mdb_txn_abort(it->txn);
-        it->txn = NULL;
-    }
+    if (it->resumable)
+        store__view_end(&it->v);
     store__map_leave(it->s);
 }
 
@@ -191,11 +192,16 @@ int store_iter_next_txn(store_iter *it, store_txn_info *info, zerr *err)
     return 1;
 }
 
-/* Record rec_i of tid (oid from its list) into r: 1, ZE_NOTFOUND, or <0. */
+/* Record i of tid (oid from its list) into r: 1, ZE_NOTFOUND, or <0. Outside
+ * packed transactions the index must name the oid's record there too. */
 static int get_record(store_iter *it, const st_txnval *tv, uint64_t tid, uint32_t i, st_rec *r,
                       zerr *err)
 {
-    int rc = store__rec_get(it->txn, it->s, st_txn_oid(tv, i), tid, i, r, err);
+    st_ent e;
+    uint64_t oid = st_txn_oid(tv, i);
+    int rc = store__rec_get(&it->v, oid, tid, i, r, err);
+    if (!rc && tv->status != 'p')
+        rc = store__view_get(&it->v, oid, tid, &e, err);
     return rc ? rc : 1;
 }
 
@@ -245,7 +251,7 @@ static int listed_index(store_iter *it, uint64_t tid, uint32_t index, uint32_t *
     *out = index;
     if (tid != it->gap_tid) {
         zbe64_put(key, tid);
-        int rc = mdb_get(it->txn, it->s->dbi_txns, &k, &v);
+        int rc = mdb_get(it->v.txn, it->s->dbi_txns, &k, &v);
         if (rc == MDB_NOTFOUND)
             return 0;   /* reported by the load of the target, if ever */
         if (rc)
@@ -271,7 +277,7 @@ static int next_record(store_iter *it, store_record *rec, zerr *err)
     if (rc <= 0)
         return rc;
     uint64_t oid = st_txn_oid(&it->tv, it->rec_i);
-    if ((rc = store__rec_resolve(it->txn, it->s, oid, &r, &d, err)))
+    if ((rc = store__rec_resolve(&it->v, oid, &r, &d, err)))
         return rc;
     if (r.kind == STORE_REC_BACKPTR &&
         (rc = listed_index(it, r.back_tid, r.back_index, &back_index, err)))
@@ -295,7 +301,7 @@ static int reread_txn(store_iter *it, zerr *err)
     uint8_t key[8];
     zbe64_put(key, it->tid);
     MDB_val k = {8, key}, v;
-    int rc = mdb_get(it->txn, it->s->dbi_txns, &k, &v);
+    int rc = mdb_get(it->v.txn, it->s->dbi_txns, &k, &v);
     if (rc == MDB_NOTFOUND) {
         zbuf_reset(&it->tval);
         return 0;

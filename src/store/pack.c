@@ -30,7 +30,7 @@
  * A write job skips an oid that changed after the snapshot or has a commit in
  * flight: the next pack takes care of it.
  */
-#include "store/store_internal.h"
+#include "store/index.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -62,10 +62,12 @@ typedef struct pk_loc {     /* a record: oid, transaction, index in it */
 typedef struct pk_del {     /* a record to remove */
     pk_loc loc;
     uint8_t flags;          /* ST_RF_* of the record */
-    uint8_t dup;            /* lives in "dups" */
+    uint8_t dup;            /* not the oid's last record of its txn (no index entry) */
     uint8_t removed;        /* set by the write job */
     uint8_t last_of_oid;    /* the object has no record left */
 } pk_del;
+
+#define SCAN_STOP 1          /* a scan_fn's "no further entries needed" */
 
 typedef struct { pk_obj *v; size_t n, cap; } obj_vec;
 typedef struct { pk_loc *v; size_t n, cap; } loc_vec;
@@ -75,7 +77,11 @@ typedef struct { size_t *v; size_t n, cap; } idx_vec;
 
 typedef struct pack_ctx {
     store *s;
-    MDB_txn *rtxn;               /* the snapshot decisions are made on; NULL in the sweep */
+    st_view *view;               /* the snapshot decisions are made on; NULL in the sweep */
+    st_view snap;
+    MDB_txn *chunk_txn;          /* the transaction scan_db reads the current chunk in */
+    oidmap seen;                 /* scratch of dup_positions */
+    u64_vec pos;
     uint64_t cutoff;             /* records with tid <= cutoff are packed */
     uint64_t snap_last;          /* last tid of the snapshot */
     int gc;                      /* still collecting (cleared when not provable) */
@@ -95,7 +101,7 @@ typedef struct pack_ctx {
     uint64_t oid;
     int have_oid, after;
     uint64_t last_tid;           /* its last record <= cutoff (0: none) */
-    st_rec last;
+    st_ent last;
     /* counts of one write job (it may run again after a map resize) */
     uint64_t job_records, job_objects, job_txns;
     uint64_t dangling;
@@ -188,7 +194,7 @@ static int record_strong_refs(pack_ctx *c, uint64_t oid, const st_rec *rec)
 {
     st_rec data;
     zerr perr;
-    int rc = store__rec_resolve(c->rtxn, c->s, oid, rec, &data, c->err);
+    int rc = store__rec_resolve(c->view, oid, rec, &data, c->err);
     c->refs.n = 0;
     if (rc == ZE_NOTFOUND) {
         pack_log(c, "oid 0x%016llx: back-pointer target missing, keeping every object",
@@ -221,7 +227,7 @@ static int add_backptr_targets(pack_ctx *c, loc_vec *to, uint64_t oid, const st_
 /* The oid's records up to the cutoff are read: note its current record. */
 static int finish_oid(pack_ctx *c)
 {
-    const st_rec *r = &c->last;
+    const st_ent *r = &c->last;
     int rc = 0;
     if (!c->last_tid || r->kind == STORE_REC_DELETE || (r->flags & ST_RF_HIDDEN) ||
         (r->kind == STORE_REC_BACKPTR && !r->data_tid))
@@ -257,12 +263,26 @@ static int bad_record(pack_ctx *c, const char *db, const MDB_val *k)
                     k->mv_size);
 }
 
+/* The record an index entry names, from the snapshot. */
+static int entry_record(pack_ctx *c, uint64_t oid, const st_ent *e, st_rec *r)
+{
+    int rc = store__rec_get(c->view, oid, e->tid, e->index, r, c->err);
+    if (rc == ZE_NOTFOUND)
+        return zerr_set(c->err, ZE_CORRUPT, "pack: index entry %016llx@%016llx names a "
+                        "missing record", (unsigned long long)oid, (unsigned long long)e->tid);
+    if (!rc)
+        r->flags |= e->flags & ST_RF_HIDDEN;
+    return rc;
+}
+
 static int scan_record(pack_ctx *c, const MDB_val *k, const MDB_val *v)
 {
-    st_rec r;
-    if (k->mv_size != ST_KEY_LEN || st_rec_decode(v->mv_data, v->mv_size, &r))
+    st_ent r;
+    st_rec rec;
+    if (k->mv_size != ST_KEY_LEN ||
+        st_ent_decode(v->mv_data, v->mv_size, zbe64((const uint8_t *)k->mv_data + 8), &r))
         return bad_record(c, "records", k);
-    uint64_t oid = zbe64(k->mv_data), tid = zbe64((const uint8_t *)k->mv_data + 8);
+    uint64_t oid = zbe64(k->mv_data), tid = r.tid;
     int rc;
     if (!c->have_oid || oid != c->oid) {
         if (c->have_oid && (rc = finish_oid(c)))
@@ -279,32 +299,94 @@ static int scan_record(pack_ctx *c, const MDB_val *k, const MDB_val *v)
         if ((rc = finish_oid(c)))
             return rc;
     }
-    return after_record(c, oid, &r);
+    return (rc = entry_record(c, oid, &r, &rec)) ? rc : after_record(c, oid, &rec);
 }
 
-/* "dups" value: oid, then a record value. */
-static int decode_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v, uint64_t *oid,
-                      st_rec *r)
+/* Positions of a transaction that are not the last record of their oid
+ * (they have no index entry): their indexes into *out. */
+static int dup_positions(const st_txnval *t, oidmap *seen, u64_vec *out, zerr *err)
 {
-    if (k->mv_size != ST_DUPKEY_LEN || v->mv_size < 8 ||
-        st_rec_decode((const uint8_t *)v->mv_data + 8, v->mv_size - 8, r))
-        return bad_record(c, "dups", k);
-    *oid = zbe64(v->mv_data);
+    out->n = 0;
+    oidmap_clear(seen);
+    for (uint32_t i = t->nrec; i-- > 0;) {
+        uint64_t one;
+        if (!oidmap_get(seen, st_txn_oid(t, i), &one)) {
+            if (oidmap_put(seen, st_txn_oid(t, i), 1))
+                return zerr_set(err, ZE_NOMEM, "pack: out of memory");
+            continue;
+        }
+        uint64_t *v = zarray_room(out->v, out->n, &out->cap, sizeof *v, 16);
+        if (!v)
+            return zerr_set(err, ZE_NOMEM, "pack: out of memory");
+        out->v = v;
+        v[out->n++] = i;
+    }
     return 0;
 }
 
-static int scan_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v)
+/* A transaction after the cutoff: its earlier records of an oid (no index
+ * entry) count as records after the cutoff too. */
+static int scan_dups_of(pack_ctx *c, uint64_t tid, const st_txnval *t)
 {
-    uint64_t oid = 0;
-    st_rec r;
-    int rc = decode_dup(c, k, v, &oid, &r);
-    return rc ? rc : after_record(c, oid, &r);
+    oidmap seen = OIDMAP_INIT;
+    u64_vec pos = {0};
+    int rc = dup_positions(t, &seen, &pos, c->err);
+    for (size_t j = 0; !rc && j < pos.n; j++) {
+        st_rec r;
+        uint64_t oid = st_txn_oid(t, (uint32_t)pos.v[j]);
+        rc = store__rec_get(c->view, oid, tid, (uint32_t)pos.v[j], &r, c->err);
+        rc = rc == ZE_NOTFOUND ? 0 : rc ? rc : after_record(c, oid, &r);
+    }
+    oidmap_free(&seen);
+    free(pos.v);
+    return rc;
+}
+
+static int scan_txn_dups(pack_ctx *c, const MDB_val *k, const MDB_val *v)
+{
+    st_txnval t;
+    if (k->mv_size != 8 || store__txnval_decode(v->mv_data, v->mv_size, &t))
+        return bad_record(c, "txns", k);
+    uint64_t tid = zbe64(k->mv_data);
+    return tid > c->snap_last ? SCAN_STOP : scan_dups_of(c, tid, &t);
+}
+
+/* Entries of the snapshot still in the overlay are records after the
+ * cutoff (the cutoff is at or below the snapshot's "indexed"). */
+static int scan_overlay(pack_ctx *c)
+{
+    st_overlay *ov = &c->s->ov;
+    ov_ent *b = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&ov->mu);
+    for (size_t i = 0; i < ov->n; i++)
+        n += ov->v[i].e.tid > c->view->indexed && ov->v[i].e.tid <= c->view->last;
+    if (n && (b = malloc(n * sizeof *b)))
+        for (size_t i = 0, j = 0; i < ov->n; i++)
+            if (ov->v[i].e.tid > c->view->indexed && ov->v[i].e.tid <= c->view->last)
+                b[j++] = ov->v[i];
+    pthread_mutex_unlock(&ov->mu);
+    if (n && !b)
+        return zerr_set(c->err, ZE_NOMEM, "pack: out of memory");
+    int rc = 0;
+    store__map_enter(c->s);
+    store__view_remap(c->view);
+    for (size_t i = 0; !rc && i < n; i++) {
+        st_rec r;
+        ptrdiff_t at = find_obj(c, b[i].oid);
+        if (at >= 0 && (rc = PUSH(c, c->forced, (size_t)at)))
+            break;
+        if (!(rc = entry_record(c, b[i].oid, &b[i].e, &r)))
+            rc = after_record(c, b[i].oid, &r);
+    }
+    store__map_leave(c->s);
+    free(b);
+    return rc;
 }
 
 /* ---- the chunked reader ------------------------------------------------------ */
 
 typedef int (*scan_fn)(pack_ctx *c, const MDB_val *k, const MDB_val *v);
-#define SCAN_STOP 1          /* a scan_fn's "no further entries needed" */
 
 typedef struct scan_pos {
     uint8_t key[ST_KEY_LEN];
@@ -354,11 +436,15 @@ static int scan_db(pack_ctx *c, MDB_dbi dbi, const uint8_t *from, size_t from_le
     if (from_len)
         memcpy(pos.key, from, from_len);
     while (!rc && pos.more) {
-        MDB_txn *txn = c->rtxn;
+        MDB_txn *txn = c->view ? c->view->txn : NULL;
         store__map_enter(c->s);
-        if (txn || !(rc = store__read_begin(c->s, &txn, c->err)))
+        if (c->view)
+            store__view_remap(c->view);
+        if (txn || !(rc = store__read_begin(c->s, &txn, c->err))) {
+            c->chunk_txn = txn;
             rc = scan_chunk(c, txn, dbi, &pos, fn);
-        if (txn && txn != c->rtxn)
+        }
+        if (txn && (!c->view || txn != c->view->txn))
             mdb_txn_abort(txn);
         store__map_leave(c->s);
         if (!rc && between)
@@ -369,12 +455,14 @@ static int scan_db(pack_ctx *c, MDB_dbi dbi, const uint8_t *from, size_t from_le
 
 static int scan_snapshot(pack_ctx *c)
 {
-    uint8_t from[ST_DUPKEY_LEN];
+    uint8_t from[8];
     int rc = scan_db(c, c->s->dbi_records, NULL, 0, scan_record, NULL);
     if (!rc && c->have_oid)
         rc = finish_oid(c);
-    st_dupkey(from, c->cutoff + 1, 0);
-    return rc ? rc : scan_db(c, c->s->dbi_dups, from, sizeof from, scan_dup, NULL);
+    zbe64_put(from, c->cutoff + 1);
+    if (!rc)
+        rc = scan_db(c, c->s->dbi_txns, from, sizeof from, scan_txn_dups, NULL);
+    return rc ? rc : scan_overlay(c);
 }
 
 /* ---- 2. reach ------------------------------------------------------------------ */
@@ -390,13 +478,11 @@ static int reach_obj(pack_ctx *c, size_t i)
 /* The oid has a record newer than the cutoff (in the snapshot). */
 static int written_after(pack_ctx *c, uint64_t oid)
 {
-    MDB_cursor *cur;
-    uint64_t tid;
-    if (mdb_cursor_open(c->rtxn, c->s->dbi_records, &cur))
-        return 0;
-    int after = !store__current(cur, oid, &tid, NULL) && tid > c->cutoff;
-    mdb_cursor_close(cur);
-    return after;
+    st_ent e;
+    uint64_t next;
+    zerr ignored;
+    return !store__view_find(c->view, oid, UINT64_MAX, &e, &next, &ignored) &&
+           e.tid > c->cutoff;
 }
 
 /* A strong reference from a current record. */
@@ -416,17 +502,13 @@ static int reach_oid(pack_ctx *c, uint64_t oid, uint64_t from)
 
 static int visit(pack_ctx *c, size_t i)
 {
-    uint8_t kb[ST_KEY_LEN];
-    MDB_val k = {sizeof kb, kb}, v;
     st_rec r;
     const pk_obj *o = &c->objs.v[i];
-    st_key(kb, o->oid, o->tid);
-    int rc = mdb_get(c->rtxn, c->s->dbi_records, &k, &v);
-    if (rc)
-        return store__mdb_err(c->err, rc, "pack: read current record");
-    if (st_rec_decode(v.mv_data, v.mv_size, &r))
-        return bad_record(c, "records", &k);
-    if ((rc = record_strong_refs(c, o->oid, &r)))
+    int rc = store__rec_get(c->view, o->oid, o->tid, ST_INDEX_LAST, &r, c->err);
+    if (rc == ZE_NOTFOUND)
+        return zerr_set(c->err, ZE_CORRUPT, "pack: current record of %016llx is missing",
+                        (unsigned long long)o->oid);
+    if (rc || (rc = record_strong_refs(c, o->oid, &r)))
         return rc < 0 ? rc : 0;
     for (size_t j = 0; j < c->refs.n && !rc && c->gc; j++)
         rc = reach_oid(c, c->refs.v[j], o->oid);
@@ -485,7 +567,7 @@ static int close_targets(pack_ctx *c)
         pk_loc t = c->keep.v[j];
         st_rec r;
         zerr e;
-        if (store__rec_get(c->rtxn, c->s, t.oid, t.tid, t.index, &r, &e) ||
+        if (store__rec_get(c->view, t.oid, t.tid, t.index, &r, &e) ||
             r.kind != STORE_REC_BACKPTR || r.back_tid >= t.tid)
             continue;   /* a missing target is nothing to keep */
         rc = add_backptr_targets(c, &c->keep, t.oid, &r);
@@ -547,37 +629,59 @@ static int mark_txn_packed(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zer
  * back-pointer becomes a data record with its resolved pickle (same index,
  * same flags), so the records it pointed to can go. Runs before any removal:
  * a crash in between leaves both copies, never a back-pointer without data. */
-static int inline_one(pack_ctx *c, MDB_txn *txn, const pk_loc *l, zbuf *b, zerr *err)
+/* Replace record (l->tid, index) of oid and its index entry e by a DATA
+ * record holding the bytes in b (after the header room). */
+static int put_inline(pack_ctx *c, MDB_txn *txn, const pk_loc *l, st_ent e, uint8_t vflags,
+                      zbuf *b, zerr *err)
+{
+    uint8_t kb[ST_KEY_LEN], eb[ST_IDX_BACKPTR_LEN];
+    st_val_put_header(b->data, STORE_REC_DATA, vflags, l->oid);
+    st_vkey(kb, l->tid, e.index);
+    MDB_val k = {ST_VKEY_LEN, kb}, v = {b->len, b->data};
+    int rc = mdb_put(txn, c->s->dbi_values, &k, &v, 0);
+    if (rc)
+        return store__mdb_err(err, rc, "pack: copy a back-pointer's data");
+    e.kind = STORE_REC_DATA;
+    st_key(kb, l->oid, l->tid);
+    k = (MDB_val){ST_KEY_LEN, kb};
+    v = (MDB_val){st_ent_encode(eb, &e), eb};
+    rc = mdb_put(txn, c->s->dbi_records, &k, &v, 0);
+    return rc ? store__mdb_err(err, rc, "pack: write index") : 0;
+}
+
+static int inline_one(pack_ctx *c, st_view *view, const pk_loc *l, zbuf *b, zerr *err)
 {
     st_rec r, d;
-    int rc = store__rec_get(txn, c->s, l->oid, l->tid, ST_INDEX_LAST, &r, err);
+    st_ent e;
+    int rc = store__view_get(view, l->oid, l->tid, &e, err);
+    if (!rc)
+        rc = store__rec_get(view, l->oid, l->tid, e.index, &r, err);
     if (rc == ZE_NOTFOUND || (!rc && r.kind != STORE_REC_BACKPTR))
         return 0;
-    if (rc || (rc = store__rec_resolve(txn, c->s, l->oid, &r, &d, err)))
+    if (rc || (rc = store__rec_resolve(view, l->oid, &r, &d, err)))
         return rc == ZE_NOTFOUND ? 0 : rc;   /* a broken chain stays as it is */
     if (d.kind != STORE_REC_DATA)
         return 0;
-    uint8_t hdr[ST_REC_HDR], kb[ST_KEY_LEN];
-    st_rec_put_header(hdr, STORE_REC_DATA, r.flags, r.index);
+    uint8_t hdr[ST_VAL_HDR] = {0};
     zbuf_reset(b);
     if (zbuf_append(b, hdr, sizeof hdr) || zbuf_append(b, d.data, d.len))
         return zerr_set(err, ZE_NOMEM, "pack: out of memory");
-    st_key(kb, l->oid, l->tid);
-    MDB_val k = {sizeof kb, kb}, v = {b->len, b->data};
-    if ((rc = mdb_put(txn, c->s->dbi_records, &k, &v, 0)))
-        return store__mdb_err(err, rc, "pack: copy a back-pointer's data");
+    if ((rc = put_inline(c, view->txn, l, e, r.flags, b, err)))
+        return rc;
     c->job_records++;
-    return mark_txn_packed(c, txn, l->tid, b, err);
+    return mark_txn_packed(c, view->txn, l->tid, b, err);
 }
 
 static int inline_job(store *s, MDB_txn *txn, void *ud, zerr *err)
 {
     pack_ctx *c = ud;
     zbuf b = ZBUF_INIT;
-    int rc = 0;
+    st_view view;
+    int rc = store__view_write(s, txn, &view, err);
     c->job_records = 0;
     for (size_t i = 0; i < c->tids.n && !rc; i++)
-        rc = inline_one(c, txn, &c->inl.v[c->tids.v[i]], &b, err);
+        rc = inline_one(c, &view, &c->inl.v[c->tids.v[i]], &b, err);
+    store__view_write_end(&view);
     zbuf_free(&b);
     return rc;
 }
@@ -601,20 +705,32 @@ static int inline_backptrs(pack_ctx *c)
 
 /* ---- 3. remove records ------------------------------------------------------------ */
 
+/* The oid's newest record in the write view: 0 with *tid, or ZE_NOTFOUND. */
+static int newest(st_view *view, uint64_t oid, uint64_t *tid)
+{
+    st_ent e;
+    uint64_t next;
+    zerr ignored;
+    int rc = store__view_find(view, oid, UINT64_MAX, &e, &next, &ignored);
+    if (!rc)
+        *tid = e.tid;
+    return rc == ZE_NOREV ? ZE_NOTFOUND : rc;
+}
+
 /* The oid has a record newer than the snapshot or a commit in flight. */
-static int oid_busy(pack_ctx *c, MDB_cursor *cur, uint64_t oid)
+static int oid_busy(pack_ctx *c, st_view *view, uint64_t oid)
 {
     uint64_t tid;
     pthread_mutex_lock(&c->s->mu);
     int pending = oidmap_get(&c->s->pending, oid, &tid);
     pthread_mutex_unlock(&c->s->mu);
-    return pending || (!store__current(cur, oid, &tid, NULL) && tid > c->snap_last);
+    return pending || (!newest(view, oid, &tid) && tid > c->snap_last);
 }
 
-static int oid_gone(MDB_cursor *cur, uint64_t oid)
+static int oid_gone(st_view *view, uint64_t oid)
 {
     uint64_t tid;
-    return store__current(cur, oid, &tid, NULL) == ZE_NOTFOUND;
+    return newest(view, oid, &tid) == ZE_NOTFOUND;
 }
 
 /* A dup's blob file is also the file of the oid's last record of that txn
@@ -630,12 +746,17 @@ static int last_record_left(pack_ctx *c, MDB_txn *txn, const pk_loc *l)
 static int delete_one(pack_ctx *c, MDB_txn *txn, pk_del *d, zerr *err)
 {
     uint8_t kb[ST_KEY_LEN];
-    MDB_val k = {d->dup ? ST_DUPKEY_LEN : ST_KEY_LEN, kb};
-    if (d->dup)
-        st_dupkey(kb, d->loc.tid, d->loc.index);
-    else
+    MDB_val k = {ST_KEY_LEN, kb};
+    int rc = 0;
+    if (!d->dup) {
         st_key(kb, d->loc.oid, d->loc.tid);
-    int rc = mdb_del(txn, d->dup ? c->s->dbi_dups : c->s->dbi_records, &k, NULL);
+        rc = mdb_del(txn, c->s->dbi_records, &k, NULL);
+    }
+    if (!rc) {
+        st_vkey(kb, d->loc.tid, d->loc.index);
+        k.mv_size = ST_VKEY_LEN;
+        rc = mdb_del(txn, c->s->dbi_values, &k, NULL);
+    }
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
@@ -650,27 +771,27 @@ static int delete_one(pack_ctx *c, MDB_txn *txn, pk_del *d, zerr *err)
 static int delete_job(store *s, MDB_txn *txn, void *ud, zerr *err)
 {
     pack_ctx *c = ud;
-    MDB_cursor *cur;
+    st_view cur;
     zbuf b = ZBUF_INIT;
-    int rc = mdb_cursor_open(txn, s->dbi_records, &cur), busy = 0;
+    int rc = store__view_write(s, txn, &cur, err), busy = 0;
     if (rc)
-        return store__mdb_err(err, rc, "pack: open cursor");
+        return rc;
     c->job_records = c->job_objects = 0;
     for (size_t i = 0; i < c->del.n && !rc; i++) {
         pk_del *d = &c->del.v[i];
         d->removed = d->last_of_oid = 0;
         if (i == 0 || d->loc.oid != d[-1].loc.oid || d->dup != d[-1].dup)
-            busy = oid_busy(c, cur, d->loc.oid);
+            busy = oid_busy(c, &cur, d->loc.oid);
         if (busy || (rc = delete_one(c, txn, d, err)) || !d->removed ||
             (rc = mark_txn_packed(c, txn, d->loc.tid, &b, err)))
             continue;
         int group_end = i + 1 == c->del.n || d[1].loc.oid != d->loc.oid || d[1].dup;
-        if (!d->dup && group_end && oid_gone(cur, d->loc.oid)) {
+        if (!d->dup && group_end && oid_gone(&cur, d->loc.oid)) {
             d->last_of_oid = 1;
             c->job_objects++;
         }
     }
-    mdb_cursor_close(cur);
+    store__view_write_end(&cur);
     zbuf_free(&b);
     return rc;
 }
@@ -715,9 +836,9 @@ static int flush_if_full(pack_ctx *c)
 
 static int sweep_record(pack_ctx *c, const MDB_val *k, const MDB_val *v)
 {
-    st_rec r;
+    st_ent r;
     uint64_t oid = zbe64(k->mv_data), tid = zbe64((const uint8_t *)k->mv_data + 8);
-    if (tid > c->cutoff || st_rec_decode(v->mv_data, v->mv_size, &r))
+    if (tid > c->cutoff || st_ent_decode(v->mv_data, v->mv_size, tid, &r))
         return 0;
     ptrdiff_t i = find_obj(c, oid);
     /* a back-pointer may name the oid's record of a txn by ST_INDEX_LAST */
@@ -728,16 +849,28 @@ static int sweep_record(pack_ctx *c, const MDB_val *k, const MDB_val *v)
 }
 
 /* An earlier record of an oid in one transaction is never current. */
-static int sweep_dup(pack_ctx *c, const MDB_val *k, const MDB_val *v)
+static int sweep_dup_txn(pack_ctx *c, const MDB_val *k, const MDB_val *v)
 {
-    uint64_t oid = 0, tid = zbe64(k->mv_data);
-    st_rec r;
+    st_txnval t;
+    if (k->mv_size != 8 || store__txnval_decode(v->mv_data, v->mv_size, &t))
+        return bad_record(c, "txns", k);
+    uint64_t tid = zbe64(k->mv_data);
     if (tid > c->cutoff)
         return SCAN_STOP;
-    int rc = decode_dup(c, k, v, &oid, &r);
-    if (rc || is_target(c, oid, tid, r.index))
-        return rc;
-    return PUSH(c, c->del, ((pk_del){.loc = {oid, tid, r.index}, .flags = r.flags, .dup = 1}));
+    int rc = dup_positions(&t, &c->seen, &c->pos, c->err);
+    for (size_t j = 0; !rc && j < c->pos.n; j++) {
+        st_rec r;
+        uint32_t i = (uint32_t)c->pos.v[j];
+        uint64_t oid = st_txn_oid(&t, i);
+        rc = store__value_get(c->chunk_txn, c->s, tid, i, &r, c->err);
+        if (rc == ZE_NOTFOUND || (!rc && (r.oid != oid || is_target(c, oid, tid, i)))) {
+            rc = 0;
+            continue;
+        }
+        if (!rc)
+            rc = PUSH(c, c->del, ((pk_del){.loc = {oid, tid, i}, .flags = r.flags, .dup = 1}));
+    }
+    return rc;
 }
 
 static int sweep(pack_ctx *c)
@@ -746,18 +879,11 @@ static int sweep(pack_ctx *c)
     if (!rc)
         rc = flush_deletions(c);
     if (!rc)
-        rc = scan_db(c, c->s->dbi_dups, NULL, 0, sweep_dup, flush_if_full);
+        rc = scan_db(c, c->s->dbi_txns, NULL, 0, sweep_dup_txn, flush_if_full);
     return rc ? rc : flush_deletions(c);
 }
 
 /* ---- 4. transactions ------------------------------------------------------------- */
-
-static size_t rec_value_len(const st_rec *r)
-{
-    return r->kind == STORE_REC_DATA     ? ST_REC_HDR + r->len
-           : r->kind == STORE_REC_BACKPTR ? ST_REC_BACKPTR_LEN
-                                          : ST_REC_HDR;
-}
 
 static int pack_txn(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zerr *err)
 {
@@ -773,13 +899,13 @@ static int pack_txn(pack_ctx *c, MDB_txn *txn, uint64_t tid, zbuf *b, zerr *err)
     for (uint32_t i = 0; i < t.nrec; i++) {
         st_rec r;
         zerr e;
-        rc = store__rec_get(txn, c->s, st_txn_oid(&t, i), tid, i, &r, &e);
-        if (rc == ZE_NOTFOUND)
+        rc = store__value_get(txn, c->s, tid, i, &r, &e);
+        if (rc == ZE_NOTFOUND || (!rc && r.oid != st_txn_oid(&t, i)))
             continue;
         if (rc)
             return zerr_set(err, rc, "%s", e.msg);
         kept++;
-        size += rec_value_len(&r);
+        size += st_rec_size(&r);
     }
     if (!kept) {
         c->job_txns++;
@@ -859,12 +985,12 @@ static int pack_txns(pack_ctx *c)
  * frees, and the file would grow by what the pack rewrites. */
 static void end_snapshot(pack_ctx *c)
 {
-    if (!c->rtxn)
+    if (!c->view)
         return;
     store__map_enter(c->s);
-    mdb_txn_abort(c->rtxn);
+    store__view_end(c->view);
     store__map_leave(c->s);
-    c->rtxn = NULL;
+    c->view = NULL;
 }
 
 static void ctx_free(pack_ctx *c)
@@ -879,24 +1005,33 @@ static void ctx_free(pack_ctx *c)
     free(c->inl.v);
     free(c->del.v);
     free(c->tids.v);
+    free(c->pos.v);
+    oidmap_free(&c->seen);
     end_snapshot(c);
 }
 
+static int nothing(store *s, MDB_txn *txn, void *ud, zerr *err) { return 0; }
+
 /* The snapshot, its last tid and the cutoff: transactions with tid <= the
- * pack time's TimeStamp are packed, and never one the snapshot cannot see
- * (a pack time in the future packs up to the last transaction). */
+ * pack time's TimeStamp are packed, and never one whose index entries the
+ * snapshot holds only in the overlay (a pack time in the future packs up to
+ * the last transaction the index holds). A write job first applies the
+ * overlay, so that is nearly all of them. */
 static int begin_snapshot(pack_ctx *c, double pack_time)
 {
     if (isnan(pack_time))
         return zerr_set(c->err, ZE_INVAL, "pack time is not a number");
+    int rc = store__write(c->s, nothing, NULL, c->err);
+    if (rc)
+        return rc;
     store__map_enter(c->s);
-    int rc = store__read_begin(c->s, &c->rtxn, c->err);
-    if (!rc)
-        rc = store__last_tid(c->rtxn, c->s, NULL, &c->snap_last, c->err);
+    rc = store__view_begin(c->s, &c->snap, c->err);
     store__map_leave(c->s);
     if (rc)
         return rc;
-    c->cutoff = c->snap_last;
+    c->view = &c->snap;
+    c->snap_last = c->snap.last;
+    c->cutoff = c->snap.indexed;
     if (pack_time < ztid_time(c->snap_last)) {
         /* FileStorage's stop tid; before 1900 nothing is old enough. */
         uint64_t t = 0;

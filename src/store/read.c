@@ -1,7 +1,8 @@
 /* read.c: readers (snapshots) and the object reads: load_before,
  * load_serial, current_tid, load_blob. The load path allocates nothing but
- * the caller's zbuf growth: one cursor seek, one step back, and at most one
- * lookup to follow a back-pointer. */
+ * the caller's zbuf growth: one index seek (one cursor seek and one step
+ * back, or the overlay), and one read of the record it names (a
+ * back-pointer's entry names the data at the end of its chain). */
 #include "store/reader.h"
 
 #include <stdlib.h>
@@ -22,17 +23,15 @@ int store_reader_new(store *s, store_reader **out, zerr *err)
     r->s = s;
     store__map_enter(s);
     r->gen = atomic_load(&s->map_gen);
-    int rc = store__read_begin(s, &r->txn, err);
-    if (!rc && ((rc = mdb_cursor_open(r->txn, s->dbi_records, &r->rec)) ||
-                (rc = mdb_cursor_open(r->txn, s->dbi_txns, &r->txc))))
+    int rc = store__view_begin(s, &r->v, err);
+    if (!rc && (rc = mdb_cursor_open(r->v.txn, s->dbi_txns, &r->txc)))
         rc = store__mdb_err(err, rc, "open cursor");
-    if (!rc)
-        rc = store__reader_load_tid(r, err);
-    store__map_leave(s);
-    if (rc) {
+    r->last_tid = r->v.last;
+    if (rc)
         store_reader_free(r);
+    store__map_leave(s);
+    if (rc)
         return rc;
-    }
     *out = r;
     return 0;
 }
@@ -41,34 +40,23 @@ void store_reader_free(store_reader *r)
 {
     if (!r)
         return;
-    if (r->rec)
-        mdb_cursor_close(r->rec);
     if (r->txc)
         mdb_cursor_close(r->txc);
-    if (r->txn)
-        mdb_txn_abort(r->txn);
+    store__view_end(&r->v);
     oidmap_free(&r->seen);
     store__unpin(r->s);
     free(r);
-}
-
-int store__reader_load_tid(store_reader *r, zerr *err)
-{
-    return store__last_tid(r->txn, r->s, r->txc, &r->last_tid, err);
 }
 
 int store_reader_refresh(store_reader *r, zerr *err)
 {
     store *s = r->s;
     store__map_enter(s);
-    mdb_txn_reset(r->txn);
-    int rc = mdb_txn_renew(r->txn);
-    if (rc == MDB_MAP_RESIZED && !store__adopt_map_size(s))
-        rc = mdb_txn_renew(r->txn);
-    if (!rc && !(rc = mdb_cursor_renew(r->txn, r->rec)))
-        rc = mdb_cursor_renew(r->txn, r->txc);
+    int rc = store__view_renew(&r->v, err);
+    if (!rc && (rc = mdb_cursor_renew(r->v.txn, r->txc)))
+        rc = store__mdb_err(err, rc, "refresh reader");
     r->gen = atomic_load(&s->map_gen);
-    rc = rc ? store__mdb_err(err, rc, "refresh reader") : store__reader_load_tid(r, err);
+    r->last_tid = r->v.last;
     store__map_leave(s);
     return rc;
 }
@@ -81,8 +69,8 @@ void store__reader_enter(store_reader *r)
     /* After a map growth the cursors' page pointers are stale. */
     unsigned gen = atomic_load(&r->s->map_gen);
     if (r->gen != gen) {
-        mdb_cursor_renew(r->txn, r->rec);
-        mdb_cursor_renew(r->txn, r->txc);
+        store__view_remap(&r->v);
+        mdb_cursor_renew(r->v.txn, r->txc);
         r->gen = gen;
     }
 }
@@ -94,12 +82,12 @@ static int not_found(zerr *err, uint64_t oid, const char *why)
     return zerr_set(err, ZE_NOTFOUND, "oid %016llx %s", (unsigned long long)oid, why);
 }
 
-/* Copy the data of rec (of oid), following a back-pointer: ZE_NOTFOUND for a
- * deletion or a chain that ends in one. */
-static int copy_data(store_reader *r, uint64_t oid, const st_rec *rec, zbuf *data, zerr *err)
+/* Copy the data an index entry of oid stands for: ZE_NOTFOUND for a
+ * deletion or a chain that ends in one. One read. */
+static int copy_data(store_reader *r, uint64_t oid, const st_ent *e, zbuf *data, zerr *err)
 {
     st_rec d;
-    int rc = store__rec_resolve(r->txn, r->s, oid, rec, &d, err);
+    int rc = store__ent_data(&r->v, oid, e, &d, err);
     if (rc)
         return rc;
     if (d.kind != STORE_REC_DATA)
@@ -112,36 +100,17 @@ static int copy_data(store_reader *r, uint64_t oid, const st_rec *rec, zbuf *dat
 static int load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *data,
                        uint64_t *start, uint64_t *end, zerr *err)
 {
-    uint8_t key[ST_KEY_LEN];
-    st_key(key, oid, before);
-    MDB_val k = {ST_KEY_LEN, key}, v;
-    int later = 0;
+    st_ent e;
     *end = 0;
-    int rc = mdb_cursor_get(r->rec, &k, &v, MDB_SET_RANGE);
-    if (!rc) {
-        if (zbe64(k.mv_data) == oid) {
-            later = 1;
-            *end = zbe64((uint8_t *)k.mv_data + 8);
-        }
-        rc = mdb_cursor_get(r->rec, &k, &v, MDB_PREV);
-    } else if (rc == MDB_NOTFOUND) {
-        rc = mdb_cursor_get(r->rec, &k, &v, MDB_LAST);
-    }
-    if (rc && rc != MDB_NOTFOUND)
-        return store__mdb_err(err, rc, "load");
-    st_rec rec;
-    if (rc || zbe64(k.mv_data) != oid)
-        return later ? zerr_set(err, ZE_NOREV, "oid %016llx has no revision before %016llx",
-                                (unsigned long long)oid, (unsigned long long)before)
-                     : not_found(err, oid, "does not exist");
-    if (st_rec_decode(v.mv_data, v.mv_size, &rec))
-        return zerr_set(err, ZE_CORRUPT, "damaged record of oid %016llx", (unsigned long long)oid);
+    int rc = store__view_find(&r->v, oid, before, &e, end, err);
+    if (rc)
+        return rc;
     /* Hidden records are all older than every visible one: none is visible. */
-    if (rec.flags & ST_RF_HIDDEN)
+    if (e.flags & ST_RF_HIDDEN)
         return zerr_set(err, ZE_NOREV, "oid %016llx has no revision before %016llx",
                         (unsigned long long)oid, (unsigned long long)before);
-    *start = zbe64((uint8_t *)k.mv_data + 8);
-    return copy_data(r, oid, &rec, data, err);
+    *start = e.tid;
+    return copy_data(r, oid, &e, data, err);
 }
 
 int store_load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *data,
@@ -155,10 +124,10 @@ int store_load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *data
 }
 
 /* The visible record (oid, serial): ZE_NOTFOUND when absent or hidden. */
-static int get_visible(store_reader *r, uint64_t oid, uint64_t serial, st_rec *rec, zerr *err)
+static int get_visible(store_reader *r, uint64_t oid, uint64_t serial, st_ent *e, zerr *err)
 {
-    int rc = store__rec_get(r->txn, r->s, oid, serial, ST_INDEX_LAST, rec, err);
-    if (rc == ZE_NOTFOUND || (!rc && (rec->flags & ST_RF_HIDDEN)))
+    int rc = store__view_get(&r->v, oid, serial, e, err);
+    if (rc == ZE_NOTFOUND || (!rc && (e->flags & ST_RF_HIDDEN)))
         return zerr_set(err, ZE_NOTFOUND, "oid %016llx has no revision %016llx",
                         (unsigned long long)oid, (unsigned long long)serial);
     return rc;
@@ -166,27 +135,27 @@ static int get_visible(store_reader *r, uint64_t oid, uint64_t serial, st_rec *r
 
 int store_load_serial(store_reader *r, uint64_t oid, uint64_t serial, zbuf *data, zerr *err)
 {
-    st_rec rec;
+    st_ent e;
     store__reader_enter(r);
-    int rc = get_visible(r, oid, serial, &rec, err);
+    int rc = get_visible(r, oid, serial, &e, err);
     if (!rc)
-        rc = copy_data(r, oid, &rec, data, err);
+        rc = copy_data(r, oid, &e, data, err);
     store__map_leave(r->s);
     return rc;
 }
 
 int store_current_tid(store_reader *r, uint64_t oid, uint64_t *tid, zerr *err)
 {
-    MDB_val v;
-    st_rec rec;
+    st_ent e;
+    uint64_t next;
     store__reader_enter(r);
-    int rc = store__current(r->rec, oid, tid, &v);
-    if (rc)
+    int rc = store__view_find(&r->v, oid, UINT64_MAX, &e, &next, err);
+    if (rc == ZE_NOTFOUND || rc == ZE_NOREV)
         rc = not_found(err, oid, "does not exist");
-    else if (st_rec_decode(v.mv_data, v.mv_size, &rec))
-        rc = zerr_set(err, ZE_CORRUPT, "damaged record of oid %016llx", (unsigned long long)oid);
-    else if (rec.kind == STORE_REC_DELETE || (rec.kind == STORE_REC_BACKPTR && !rec.data_tid))
+    else if (!rc && (e.kind == STORE_REC_DELETE || (e.kind == STORE_REC_BACKPTR && !e.data_tid)))
         rc = not_found(err, oid, "is deleted");
+    if (!rc)
+        *tid = e.tid;
     store__map_leave(r->s);
     return rc;
 }
@@ -194,7 +163,7 @@ int store_current_tid(store_reader *r, uint64_t oid, uint64_t *tid, zerr *err)
 int store_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
                     int *fd, zerr *err)
 {
-    st_rec rec;
+    st_ent rec;
     store__reader_enter(r);
     int rc = get_visible(r, oid, serial, &rec, err);
     store__map_leave(r->s);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store/blob.h"
+#include "store/index.h"
 #include "store/writer.h"
 
 #define LOCK_NAME "zeolite.lock"
@@ -21,6 +22,7 @@
 #define FULL_DISK_BYTES (1u << 20)   /* less free than this: the disk is full */
 #define DEFAULT_MAP (1ull << 30)       /* first reservation; grows by doubling */
 #define DEFAULT_MAP_MAX (1ull << 40)   /* growth cap with the default size */
+#define INDEX_BATCH 131072             /* overlay entries applied at once (docs/commit-path.md) */
 
 int store__mdb_err(zerr *err, int rc, const char *what)
 {
@@ -267,17 +269,16 @@ static int env_open(store *s, zerr *err)
     return 0;
 }
 
-static int open_dbis(store *s, MDB_txn *txn, zerr *err)
+static int open_dbis(store *s, MDB_txn *txn, const char *const *names, MDB_dbi *const *dbis,
+                     size_t n, zerr *err)
 {
     unsigned flags = s->opt.read_only ? 0 : MDB_CREATE;
-    int rc;
-    if ((rc = mdb_dbi_open(txn, "meta", flags, &s->dbi_meta)) ||
-        (rc = mdb_dbi_open(txn, "records", flags, &s->dbi_records)) ||
-        (rc = mdb_dbi_open(txn, "txns", flags, &s->dbi_txns)) ||
-        (rc = mdb_dbi_open(txn, "dups", flags, &s->dbi_dups))) {
+    for (size_t i = 0; i < n; i++) {
+        int rc = mdb_dbi_open(txn, names[i], flags, dbis[i]);
         if (rc == MDB_NOTFOUND)
             return zerr_set(err, ZE_CORRUPT, "%s is not a zeolite database", s->dir);
-        return store__mdb_err(err, rc, "open databases");
+        if (rc)
+            return store__mdb_err(err, rc, "open databases");
     }
     return 0;
 }
@@ -315,7 +316,7 @@ static int load_meta(store *s, MDB_txn *txn, zerr *err)
     int rc = store__meta_get(txn, s, "version", &version, err);
     if (rc == ZE_NOTFOUND) {
         MDB_stat st;
-        mdb_stat(txn, s->dbi_records, &st);
+        mdb_stat(txn, s->dbi_txns, &st);
         if (s->opt.read_only || st.ms_entries)
             return zerr_set(err, ZE_CORRUPT, "%s: database has no format version", s->dir);
         rc = store__meta_put(txn, s, "version", STORE_FORMAT_VERSION, err);
@@ -328,7 +329,7 @@ static int load_meta(store *s, MDB_txn *txn, zerr *err)
                         "zeolite reads version %d", s->dir,
                         (unsigned long long)version, STORE_FORMAT_VERSION);
     struct { const char *name; uint64_t *v; } vals[] = {
-        {"next_oid", &s->next_oid}, {"objects", &s->objects},
+        {"next_oid", &s->next_oid}, {"objects", &s->objects}, {"indexed", &s->indexed},
     };
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         *vals[i].v = 0;
@@ -340,6 +341,7 @@ static int load_meta(store *s, MDB_txn *txn, zerr *err)
         (rc = check_oid_counter(s, txn, err)))
         return rc;
     s->durable_tid = s->last_tid;
+    s->indexed_txn = s->indexed;
     s->objects_saved = s->objects;
     s->oid_limit = s->next_oid;
     if (!s->next_oid)
@@ -349,19 +351,51 @@ static int load_meta(store *s, MDB_txn *txn, zerr *err)
 
 static int init_db(store *s, zerr *err)
 {
+    static const char *const first[] = {"meta", "records", "txns"};
+    static const char *const then[] = {"values"};
+    MDB_dbi *const first_dbi[] = {&s->dbi_meta, &s->dbi_records, &s->dbi_txns};
+    MDB_dbi *const then_dbi[] = {&s->dbi_values};
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, s->opt.read_only ? MDB_RDONLY : 0, &txn);
     if (rc)
         return store__mdb_err(err, rc, "begin transaction");
-    rc = open_dbis(s, txn, err);
+    /* the format version decides before a table of this version is missed */
+    rc = open_dbis(s, txn, first, first_dbi, 3, err);
     if (!rc)
         rc = load_meta(s, txn, err);
+    if (!rc)
+        rc = open_dbis(s, txn, then, then_dbi, 1, err);
     if (rc) {
         mdb_txn_abort(txn);
         return rc;
     }
     rc = mdb_txn_commit(txn);
     return rc ? store__mdb_err(err, rc, "initialise database") : 0;
+}
+
+/* The index entries of the transactions after meta "indexed", from
+ * "values" (a crash may have left some), applied before anything else
+ * runs (a read-only open keeps them in the overlay). */
+static int recover_index(store *s, zerr *err)
+{
+    MDB_txn *txn;
+    int rc = store__read_begin(s, &txn, err);
+    if (rc)
+        return rc;
+    rc = store__overlay_catch_up(s, txn, err);
+    mdb_txn_abort(txn);
+    if (rc || s->opt.read_only || !store__overlay_pending(s))
+        return rc;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
+        return store__mdb_err(err, rc, "begin transaction");
+    rc = store__index_apply(s, txn, err);
+    if (rc) {
+        mdb_txn_abort(txn);
+    } else if ((rc = mdb_txn_commit(txn))) {
+        rc = store__mdb_write_err(s, err, rc, "apply the index");
+    }
+    store__index_done(s, rc == 0);
+    return rc;
 }
 
 int store_exists(const char *dir)
@@ -389,6 +423,8 @@ int store_open(store **out, const char *dir, const store_options *opt, zerr *err
         return zerr_set(err, ZE_NOMEM, "out of memory");
     s->opt = *opt;
     s->lock_fd = s->blob_fd = s->tmp_fd = -1;
+    s->index_batch = opt->index_batch ? opt->index_batch : INDEX_BATCH;
+    store__overlay_init(s);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->oid_mu, NULL);
     pthread_cond_init(&s->wake, NULL);
@@ -416,7 +452,7 @@ int store_open(store **out, const char *dir, const store_options *opt, zerr *err
                       "(a running server?); open it read-only", dir);
         goto fail;
     }
-    if ((rc = env_open(s, err)) || (rc = init_db(s, err)))
+    if ((rc = env_open(s, err)) || (rc = init_db(s, err)) || (rc = recover_index(s, err)))
         goto fail;
     if ((rc = store__blob_init(s, err)))
         goto fail;
@@ -440,6 +476,7 @@ void store_close(store *s)
         close(s->lock_fd);
     store__blob_close(s);
     oidmap_free(&s->pending);
+    store__overlay_free(s);
     pthread_rwlock_destroy(&s->map_lock);
     pthread_cond_destroy(&s->done);
     pthread_cond_destroy(&s->wake);

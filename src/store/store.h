@@ -26,7 +26,7 @@
 #include "common/zbuf.h"
 #include "common/zerr.h"
 
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION 2
 #define STORE_TID_MAX UINT64_MAX   /* "load current" bound */
 #define STORE_META_MAX 65535       /* user, description, extension: FileStorage's limit */
 
@@ -92,12 +92,17 @@ typedef struct store_options {
     store_log_fn log;     /* NULL: the store logs nothing */
     void *log_data;       /* passed to log */
     store_resolver resolver; /* resolve NULL: every conflict goes to the caller */
+    uint32_t index_batch; /* index entries committed but kept in memory before
+                             they are written to the index at once; 0 = default
+                             (131072). Tests use 1 to write them after each commit */
 } store_options;
 
 /* Open the database in folder dir (an LMDB environment plus dir/blobs). The
  * folder may hold unrelated files. A database of another format version gives
  * ZE_VERSION; a missing database without opt->create gives ZE_NOTFOUND. Stale
- * reader slots and orphan blob files left by a crash are cleared here. */
+ * reader slots and orphan blob files left by a crash are cleared here, and
+ * index entries of commits not yet indexed are written (a read-only open
+ * keeps them in memory). */
 int store_open(store **out, const char *dir, const store_options *opt, zerr *err);
 void store_close(store *s);
 
@@ -144,7 +149,8 @@ uint64_t store_reader_last_tid(store_reader *r);
  * *start its tid, *end the next revision's tid or 0 when it is current.
  * ZE_NOTFOUND: the oid never existed, or the revision found is a deletion
  * (POSKeyError). ZE_NOREV: the oid exists but has no revision before `before`.
- * One cursor seek plus at most one lookup to follow a back-pointer. */
+ * One index seek plus one read of the record it names (a back-pointer's
+ * entry names the data at the end of its chain). */
 int store_load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *data,
                       uint64_t *start, uint64_t *end, zerr *err);
 

@@ -79,7 +79,7 @@ struct store_txn {
     store_txn *handed_prev, *handed_next;   /* s->handed, while committing */
 
     uint32_t n_written;    /* records written by the commit (set by the writer) */
-    uint64_t new_objects;  /* oids the commit created (set by the writer) */
+    uint64_t new_objects;  /* oids its stores create (set by the vote) */
     st_job job;            /* the commit job, embedded: committing allocates nothing */
     store_commit_cb cb;
     void *ud;
@@ -101,8 +101,8 @@ void store__pending_remove(store *s, store_txn *t);
  * thread; t->tid is set). Blob files are installed first. */
 int store__apply_txn(store *s, MDB_txn *txn, store_txn *t, zerr *err);
 
-/* Expand t's UNDO operations into records (vote, with a read txn). */
-int store__undo_expand(store_txn *t, MDB_txn *rtxn, zerr *err);
+/* Expand t's UNDO operations into records (vote, with a read view). */
+int store__undo_expand(store_txn *t, st_view *v, zerr *err);
 
 /* ---- resolve.c: the store's resolver (store_options.resolver) ---------- */
 

@@ -19,6 +19,7 @@
  * before the undo in the same transaction as current; here that store is
  * only checked against committed data, like any store.
  */
+#include "store/index.h"
 #include "store/txn.h"
 
 #include <stdlib.h>
@@ -40,8 +41,7 @@ typedef struct undo_fail {
 
 typedef struct undo_ctx {
     store_txn *t;
-    MDB_txn *txn;
-    MDB_cursor *cur;
+    st_view *v;
     oidmap last_gen;       /* oid -> 1 + index in t->gen of its newest record
                               from the transactions undone before T */
     oidmap failed;         /* oid -> 1 + index in fails, for T */
@@ -65,8 +65,8 @@ static int same_pos(rec_pos a, rec_pos b)
  * (itself for DATA, its target for a back-pointer, absent for a deletion). */
 static int current_link(undo_ctx *c, uint64_t oid, rec_pos r, int *is_r, rec_pos *link)
 {
-    uint64_t g, tid;
-    MDB_val v;
+    uint64_t g, tid, next;
+    st_ent e;
     st_rec cur;
     *is_r = 0;
     if (oidmap_get(&c->last_gen, oid, &g)) {
@@ -75,9 +75,15 @@ static int current_link(undo_ctx *c, uint64_t oid, rec_pos r, int *is_r, rec_pos
                                               : (rec_pos){1, 0, 0};
         return 0;
     }
-    if (store__current(c->cur, oid, &tid, &v) || st_rec_decode(v.mv_data, v.mv_size, &cur))
+    int rc = store__view_find(c->v, oid, UINT64_MAX, &e, &next, c->err);
+    if (!rc)
+        rc = store__rec_get(c->v, oid, e.tid, e.index, &cur, c->err);
+    if (rc == ZE_NOTFOUND || rc == ZE_NOREV)
         return zerr_set(c->err, ZE_CORRUPT, "no current record for oid %016llx",
                         (unsigned long long)oid);
+    if (rc)
+        return rc;
+    tid = e.tid;
     *is_r = same_pos((rec_pos){0, tid, cur.index}, r);
     *link = cur.kind == STORE_REC_DATA      ? (rec_pos){0, tid, cur.index}
             : cur.kind == STORE_REC_BACKPTR ? (rec_pos){0, cur.back_tid, cur.back_index}
@@ -93,11 +99,11 @@ static int load_back(undo_ctx *c, uint64_t oid, rec_pos p, st_rec *data, int *fo
     *found = 0;
     if (p.absent)
         return 0;
-    int rc = store__rec_get(c->txn, c->t->s, oid, p.tid, p.index, &r, c->err);
+    int rc = store__rec_get(c->v, oid, p.tid, p.index, &r, c->err);
     if (rc == ZE_NOTFOUND)
         return zerr_set(c->err, ZE_CORRUPT, "oid %016llx has no record %u in %016llx",
                         (unsigned long long)oid, p.index, (unsigned long long)p.tid);
-    if (rc || (rc = store__rec_resolve(c->txn, c->t->s, oid, &r, data, c->err)))
+    if (rc || (rc = store__rec_resolve(c->v, oid, &r, data, c->err)))
         return rc;
     *found = data->kind == STORE_REC_DATA;
     return 0;
@@ -171,20 +177,19 @@ static int prev_record(undo_ctx *c, uint64_t oid, uint64_t T, const st_rec *r,
     *pre_tid = 0;
     if (r->flags & ST_RF_PREV_ZERO)
         return 0;
-    uint8_t key[ST_KEY_LEN];
-    st_key(key, oid, T);
-    MDB_val k = {ST_KEY_LEN, key}, v;
-    int rc = mdb_cursor_get(c->cur, &k, &v, MDB_SET_RANGE);
-    rc = rc == MDB_NOTFOUND ? mdb_cursor_get(c->cur, &k, &v, MDB_LAST)
-                            : rc ? rc : mdb_cursor_get(c->cur, &k, &v, MDB_PREV);
-    if (rc || zbe64(k.mv_data) != oid)
+    st_ent e;
+    uint64_t next;
+    int rc = store__view_find(c->v, oid, T, &e, &next, c->err);
+    if (rc == ZE_NOTFOUND || rc == ZE_NOREV || (!rc && (e.flags & ST_RF_HIDDEN)))
         return 0;
-    if (st_rec_decode(v.mv_data, v.mv_size, pre))
+    if (!rc)
+        rc = store__rec_get(c->v, oid, e.tid, e.index, pre, c->err);
+    if (rc == ZE_NOTFOUND)
         return zerr_set(c->err, ZE_CORRUPT, "damaged record of oid %016llx",
                         (unsigned long long)oid);
-    if (!(pre->flags & ST_RF_HIDDEN))
-        *pre_tid = zbe64((uint8_t *)k.mv_data + 8);
-    return 0;
+    if (!rc)
+        *pre_tid = e.tid;
+    return rc;
 }
 
 static txn_op *push_gen(undo_ctx *c)
@@ -266,7 +271,7 @@ static int undo_record(undo_ctx *c, uint64_t T, uint32_t index, uint64_t oid)
     uint64_t pre_tid;
     const char *why;
     txn_op data = {0};
-    int rc = store__rec_get(c->txn, c->t->s, oid, T, index, &r, c->err);
+    int rc = store__rec_get(c->v, oid, T, index, &r, c->err);
     if (rc)
         return rc == ZE_NOTFOUND ? zerr_set(c->err, ZE_CORRUPT, "record %u of %016llx missing",
                                             index, (unsigned long long)T) : rc;
@@ -332,7 +337,7 @@ static int undo_txn(undo_ctx *c, txn_op *uop)
     uint8_t key[8];
     zbe64_put(key, T);
     MDB_val k = {8, key}, v;
-    int rc = mdb_get(c->txn, s->dbi_txns, &k, &v);
+    int rc = mdb_get(c->v->txn, s->dbi_txns, &k, &v);
     if (rc == MDB_NOTFOUND)
         return zerr_set(c->err, ZE_UNDO, "no transaction %016llx to undo", (unsigned long long)T);
     if (rc)
@@ -374,13 +379,11 @@ static void one_blob_per_oid(undo_ctx *c)
     }
 }
 
-int store__undo_expand(store_txn *t, MDB_txn *txn, zerr *err)
+int store__undo_expand(store_txn *t, st_view *v, zerr *err)
 {
-    undo_ctx c = {.t = t, .txn = txn, .last_gen = OIDMAP_INIT, .failed = OIDMAP_INIT,
+    undo_ctx c = {.t = t, .v = v, .last_gen = OIDMAP_INIT, .failed = OIDMAP_INIT,
                   .err = err};
-    int rc = mdb_cursor_open(txn, t->s->dbi_records, &c.cur);
-    if (rc)
-        return store__mdb_err(err, rc, "open cursor");
+    int rc = 0;
     t->n_gen = 0;
     for (size_t i = 0; i < t->n_ops; i++)
         t->ops[i].gen_start = t->ops[i].gen_count = 0;
@@ -389,7 +392,6 @@ int store__undo_expand(store_txn *t, MDB_txn *txn, zerr *err)
             rc = undo_txn(&c, &t->ops[i]);
     if (!rc)
         one_blob_per_oid(&c);
-    mdb_cursor_close(c.cur);
     oidmap_free(&c.last_gen);
     oidmap_free(&c.failed);
     free(c.fails);

@@ -1,5 +1,6 @@
 /* vote.c: checking a transaction against committed data and against
  * transactions handed to the writer but not yet durable. */
+#include "store/index.h"
 #include "store/txn.h"
 
 #include <stdlib.h>
@@ -33,19 +34,15 @@ static void overlay_lookup(store_txn *t, cur_tid *cur)
 /* A back-pointer whose target should be in the snapshot must find it there,
  * so that commit cannot fail on it. Targets committed after the snapshot
  * (pending, or in an open bulk write) are checked when written. */
-static int check_backptrs(store_txn *t, MDB_txn *txn, zerr *err)
+static int check_backptrs(store_txn *t, st_view *v, zerr *err)
 {
-    store *s = t->s;
-    uint64_t last;
-    int rc = store__last_tid(txn, s, NULL, &last, err);
-    if (rc)
-        return rc;
+    int rc;
     for (size_t i = 0; i < t->n_ops; i++) {
         const txn_op *op = &t->ops[i];
         st_rec rec;
-        if (op->type != OP_RECORD || op->kind != STORE_REC_BACKPTR || op->back_tid > last)
+        if (op->type != OP_RECORD || op->kind != STORE_REC_BACKPTR || op->back_tid > v->last)
             continue;
-        rc = store__rec_get(txn, s, op->oid, op->back_tid, op->back_index, &rec, err);
+        rc = store__rec_get(v, op->oid, op->back_tid, op->back_index, &rec, err);
         if (rc == ZE_NOTFOUND)
             return zerr_set(err, ZE_NOTFOUND, "back-pointer of oid %016llx to transaction "
                             "%016llx, which has no such record", (unsigned long long)op->oid,
@@ -59,24 +56,23 @@ static int check_backptrs(store_txn *t, MDB_txn *txn, zerr *err)
 static int snapshot_lookup(store_txn *t, cur_tid *cur, zerr *err)
 {
     store *s = t->s;
-    MDB_txn *txn = NULL;
-    MDB_cursor *c = NULL;
+    st_view v;
     store__map_enter(s);
-    int rc = store__read_begin(s, &txn, err);
-    if (!rc && (rc = mdb_cursor_open(txn, s->dbi_records, &c)))
-        rc = store__mdb_err(err, rc, "open cursor");
-    for (size_t i = 0; !rc && i < t->n_ops; i++)
-        if (checked(&t->ops[i]) && !cur[i].known &&
-            store__current(c, t->ops[i].oid, &cur[i].tid, NULL))
-            cur[i].tid = 0;
+    int rc = store__view_begin(s, &v, err);
+    for (size_t i = 0; !rc && i < t->n_ops; i++) {
+        st_ent e;
+        uint64_t next;
+        if (!checked(&t->ops[i]) || cur[i].known)
+            continue;
+        rc = store__view_find(&v, t->ops[i].oid, UINT64_MAX, &e, &next, err);
+        cur[i].tid = rc ? 0 : e.tid;
+        rc = rc == ZE_NOTFOUND || rc == ZE_NOREV ? 0 : rc;
+    }
     if (!rc)
-        rc = check_backptrs(t, txn, err);
+        rc = check_backptrs(t, &v, err);
     if (!rc && t->has_undo)
-        rc = store__undo_expand(t, txn, err);
-    if (c)
-        mdb_cursor_close(c);
-    if (txn)
-        mdb_txn_abort(txn);
+        rc = store__undo_expand(t, &v, err);
+    store__view_end(&v);
     store__map_leave(s);
     return rc;
 }
@@ -134,10 +130,24 @@ static void resolve_stores(store_txn *t, const cur_tid *cur)
             store__resolve_store(t, &t->ops[i], cur[i].tid);
 }
 
+/* Objects the transaction creates: oids with no record anywhere that it
+ * stores (each once: its last store counts). Its locks keep that true
+ * until the commit. */
+static uint64_t count_new(const store_txn *t, const cur_tid *cur)
+{
+    uint64_t n = 0, last;
+    for (size_t i = 0; i < t->n_ops; i++)
+        if (t->ops[i].type == OP_STORE && checked(&t->ops[i]) && !cur[i].tid &&
+            oidmap_get(&t->last_store, t->ops[i].oid, &last) && last == i + 1)
+            n++;
+    return n;
+}
+
 /* Judge each checked op; unresolvable conflicts win over resolvable ones. */
 static int judge(store_txn *t, const cur_tid *cur, zerr *err)
 {
     int hard = 0, rc = 0;
+    t->new_objects = count_new(t, cur);
     for (size_t i = 0; i < t->n_ops && !rc; i++) {
         txn_op *op = &t->ops[i];
         op->state &= (uint8_t)~OPF_CONFLICT;

@@ -1,10 +1,12 @@
-/* writer.c: the writer thread, group commit, map growth and bulk mode. */
+/* writer.c: the writer thread, group commit, index batches, map growth and
+ * bulk mode. */
 #include "store/writer.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "store/index.h"
 #include "store/txn.h"
 
 #define BULK_COMMIT_BYTES (8u << 20)   /* bulk mode: commit the write txn past this */
@@ -48,11 +50,54 @@ int store__write(store *s, st_write_fn fn, void *ud, zerr *err)
 
 /* ---- one group ---------------------------------------------------------- */
 
+static int bulk_on(store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int bulk = s->bulk;
+    pthread_mutex_unlock(&s->mu);
+    return bulk;
+}
+
+/* A commit appends its records; in bulk mode (nobody reads until the end)
+ * their index entries go in at once. A function job sees the whole index:
+ * the overlay is applied first, in the same write. A failure takes back what
+ * the job added to the overlay. */
 static int run_in(store *s, MDB_txn *txn, st_job *job)
 {
-    if (job->txn)
-        return store__apply_txn(s, txn, job->txn, &job->err);
-    return job->fn(s, txn, job->ud, &job->err);
+    size_t mark = store__overlay_mark(s);
+    uint64_t indexed = s->indexed_txn, created = s->index_created;
+    int rc;
+    if (job->txn) {
+        rc = store__apply_txn(s, txn, job->txn, &job->err);
+        if (!rc && bulk_on(s))
+            rc = store__index_apply(s, txn, &job->err);
+    } else {
+        rc = store__index_apply(s, txn, &job->err);
+        if (!rc)
+            rc = job->fn(s, txn, job->ud, &job->err);
+    }
+    if (rc) {
+        store__overlay_cut(s, mark);
+        s->indexed_txn = indexed;
+        s->index_created = created;
+    }
+    return rc;
+}
+
+/* Begin an outer write transaction, remembering the overlay to go back to
+ * if it is aborted. */
+static int outer_begin(store *s, MDB_txn **txn)
+{
+    s->outer_mark = store__overlay_mark(s);
+    return mdb_txn_begin(s->env, NULL, 0, txn);
+}
+
+/* The outer transaction is gone: committed (ok) or aborted. */
+static void outer_end(store *s, int ok)
+{
+    if (!ok)
+        store__overlay_cut(s, s->outer_mark);
+    store__index_done(s, ok);
 }
 
 /* A job of a group sharing the outer transaction runs in a nested one, so
@@ -68,8 +113,12 @@ static int run_job(store *s, MDB_txn *outer, st_job *job)
         return rc;
     }
     rc = mdb_txn_commit(child);
-    if (rc)
+    if (rc) {
+        store__overlay_cut(s, job->mark);
+        s->indexed_txn = job->indexed;
+        s->index_created = job->created;
         return store__mdb_err(&job->err, rc, "commit nested transaction");
+    }
     if (job->txn)
         s->bulk_bytes += job->txn->buf.size + 64 * job->txn->n_ops;
     return 0;
@@ -100,14 +149,6 @@ static void fail_from(st_job *from, st_job *to, int rc, const zerr *err)
         }
 }
 
-static int bulk_on(store *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int bulk = s->bulk;
-    pthread_mutex_unlock(&s->mu);
-    return bulk;
-}
-
 /* Commit (or, in bulk mode, maybe keep open) the group's outer transaction.
  * Returns MDB_MAP_FULL when the group must run again after a growth. */
 static int finish_group(store *s, MDB_txn *outer, st_job *start)
@@ -120,6 +161,7 @@ static int finish_group(store *s, MDB_txn *outer, st_job *start)
     s->bulk_txn = NULL;
     s->bulk_bytes = 0;
     int rc = mdb_txn_commit(outer);
+    outer_end(s, rc == 0);
     if (rc == MDB_MAP_FULL && !was_bulk && s->map_size < s->map_max)
         return rc;
     if (rc) {
@@ -145,11 +187,12 @@ static int finish_group(store *s, MDB_txn *outer, st_job *start)
 static int run_alone(store *s, st_job *job)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    int rc = outer_begin(s, &txn);
     if (rc)
         return job->rc = store__mdb_err(&job->err, rc, "begin write transaction");
     if ((job->rc = run_in(s, txn, job))) {
         mdb_txn_abort(txn);
+        outer_end(s, 0);
         return job->rc == ZE_FULL ? MDB_MAP_FULL : 0;
     }
     return finish_group(s, txn, job);
@@ -167,7 +210,7 @@ static void run_group(store *s, st_job *jobs)
             zerr_clear(&start->err);
             continue;
         }
-        int rc = outer ? 0 : mdb_txn_begin(s->env, NULL, 0, &outer);
+        int rc = outer ? 0 : outer_begin(s, &outer);
         if (rc) {
             zerr e;
             fail_from(start, NULL, store__mdb_err(&e, rc, "begin write transaction"), &e);
@@ -175,6 +218,9 @@ static void run_group(store *s, st_job *jobs)
         }
         st_job *j;
         for (j = start; j; j = j->next) {
+            j->mark = store__overlay_mark(s);
+            j->indexed = s->indexed_txn;
+            j->created = s->index_created;
             j->rc = run_job(s, outer, j);
             if (j->rc == ZE_FULL && s->map_size < s->map_max)
                 break;
@@ -185,13 +231,18 @@ static void run_group(store *s, st_job *jobs)
             /* Earlier bulk groups already reported success: keep them. */
             s->bulk_txn = NULL;
             s->bulk_bytes = 0;
+            /* j and the jobs after it start again: take back what they added */
+            store__overlay_cut(s, j->mark);
+            s->indexed_txn = j->indexed;
             rc = mdb_txn_commit(outer);
+            outer_end(s, rc == 0);
             if (rc && !s->bulk_err.code)
                 store__mdb_err(&s->bulk_err, rc, "commit bulk transaction");
             fail_from(start, j, rc ? ZE_FULL : 0, &s->bulk_err);
             start = j;
         } else if (j) {
             mdb_txn_abort(outer);
+            outer_end(s, 0);
         }
         if (grow_map(s))
             continue;   /* at the cap: the retry fails for good with ZE_FULL */
@@ -286,6 +337,36 @@ static void maybe_save_objects(store *s, int force)
     pthread_mutex_lock(&s->mu);
 }
 
+/* Apply the overlay to the index in a write of its own (a failure leaves
+ * the entries for the next try: readers see them meanwhile). */
+static void index_batch(store *s)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        MDB_txn *txn;
+        zerr e;
+        if (outer_begin(s, &txn))
+            return;
+        int rc = store__index_apply(s, txn, &e);
+        if (rc) {
+            mdb_txn_abort(txn);
+            outer_end(s, 0);
+        } else {
+            rc = mdb_txn_commit(txn);
+            outer_end(s, rc == 0);
+        }
+        if (!rc || (rc != ZE_FULL && rc != MDB_MAP_FULL) || grow_map(s))
+            return;
+    }
+}
+
+/* After a group: a full batch of entries goes to the index. */
+static void maybe_index(store *s)
+{
+    if (!s->bulk_txn && store__overlay_pending(s) >= s->index_batch)
+        index_batch(s);
+    store__overlay_drop(s);
+}
+
 static void *writer_main(void *arg)
 {
     store *s = arg;
@@ -300,16 +381,20 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         run_group(s, jobs);
         complete(s, jobs);
+        maybe_index(s);
         pthread_mutex_lock(&s->mu);
         maybe_save_objects(s, 0);
     }
     pthread_mutex_unlock(&s->mu);
     if (s->bulk_txn) {
-        mdb_txn_commit(s->bulk_txn);
+        outer_end(s, mdb_txn_commit(s->bulk_txn) == 0);
         s->bulk_txn = NULL;
         if (!s->opt.no_sync)
             mdb_env_sync(s->env, 1);
     }
+    /* a reopen then starts with nothing to rebuild */
+    if (store__overlay_pending(s))
+        index_batch(s);
     pthread_mutex_lock(&s->mu);
     maybe_save_objects(s, 1);
     pthread_mutex_unlock(&s->mu);
