@@ -189,6 +189,23 @@ int proto_decode_load_call(proto_enc enc, const uint8_t *p, size_t len, proto_lo
 int proto_encode_load_reply(proto_enc enc, zbuf *out, const zv *msgid, const uint8_t *data,
                             size_t len, uint64_t start, uint64_t end, zerr *err);
 
+/* ---- storea without value trees --------------------------------------- */
+
+/* storea(oid, serial, data, txn) read in place, for the server's hot path:
+ * 1 with *out filled (data points into p) when p is such a call in the
+ * shape ZEO's clients send (msgid and txn ints, oid 8 bytes, serial 8 bytes
+ * or None, data bytes, nothing else around them); 0 for anything else,
+ * which proto_decode then decodes or refuses. No allocation. */
+typedef struct proto_storea {
+    int64_t msgid;
+    int async;
+    uint64_t oid;
+    uint64_t serial;   /* None: 0 */
+    zslice data;
+    int64_t txn;       /* the transaction's id, as the client sent it */
+} proto_storea;
+int proto_peek_storea(proto_enc enc, const uint8_t *p, size_t len, proto_storea *out);
+
 /* ---- exceptions (spec section 11) ------------------------------------- */
 
 /* The class paths of the exceptions zeolite sends or recognises. The Python
