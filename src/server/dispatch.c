@@ -208,6 +208,12 @@ int zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
             zsrv__mx_call(c->stor, (size_t)(find_method("loadBefore") - methods), t0);
         return 0;
     }
+    /* Most of a big transaction, stored without its values. */
+    if (zsrv__storea_fast(c, p, len)) {
+        if (t0)
+            zsrv__mx_call(c->stor, (size_t)(find_method("storea") - methods), t0);
+        return 0;
+    }
     proto_msg m;
     char why[ZERR_MSG_MAX + 64];
     const method *md = decode_call(c, p, len, &m);
