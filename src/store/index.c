@@ -613,30 +613,36 @@ int store__ent_data(st_view *v, uint64_t oid, const st_ent *e, st_rec *out, zerr
 
 /* ---- the index batch --------------------------------------------------------------- */
 
-/* Sort entries by oid, keeping their (tid) order within an oid: a radix
- * sort, since a batch holds up to index_batch entries. */
-static int sort_by_oid(ov_ent *v, size_t n)
+int store__sort_by_key(void *items, size_t n, size_t size)
 {
-    ov_ent *tmp = malloc(n * sizeof *tmp);
+    if (n < 2)
+        return 0;
+    uint8_t *tmp = malloc(n * size);
     if (!tmp)
         return ZE_NOMEM;
-    ov_ent *from = v, *to = tmp;
+    uint8_t *from = items, *to = tmp;
     for (int shift = 0; shift < 64; shift += 8) {
         size_t count[257] = {0};
-        for (size_t i = 0; i < n; i++)
-            count[((from[i].oid >> shift) & 0xff) + 1]++;
-        if (count[((from[0].oid >> shift) & 0xff) + 1] == n)
-            continue;   /* every oid has this byte: nothing to do */
+        uint64_t key;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(&key, from + i * size, 8);
+            count[((key >> shift) & 0xff) + 1]++;
+        }
+        memcpy(&key, from, 8);
+        if (count[((key >> shift) & 0xff) + 1] == n)
+            continue;   /* every key has this byte: nothing to do */
         for (int b = 0; b < 256; b++)
             count[b + 1] += count[b];
-        for (size_t i = 0; i < n; i++)
-            to[count[(from[i].oid >> shift) & 0xff]++] = from[i];
-        ov_ent *t = from;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(&key, from + i * size, 8);
+            memcpy(to + count[(key >> shift) & 0xff]++ * size, from + i * size, size);
+        }
+        uint8_t *t = from;
         from = to;
         to = t;
     }
-    if (from != v)
-        memcpy(v, from, n * sizeof *v);
+    if (from != items)
+        memcpy(items, from, n * size);
     free(tmp);
     return 0;
 }
@@ -699,7 +705,7 @@ static int apply_batch(store *s, MDB_txn *txn, ov_ent *b, size_t n, uint64_t *cr
                        zerr *err)
 {
     MDB_cursor *cur;
-    int rc = sort_by_oid(b, n);
+    int rc = store__sort_by_key(b, n, sizeof *b);
     if (rc)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     if ((rc = mdb_cursor_open(txn, s->dbi_records, &cur)))

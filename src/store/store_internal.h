@@ -455,6 +455,11 @@ int store__last_tid(MDB_txn *txn, store *s, MDB_cursor *txc, uint64_t *tid, zerr
 /* The counter value after oid is in use: oid + 1, saturating at ST_OID_END. */
 uint64_t store__oid_after(uint64_t oid);
 
+/* Sort n items of size bytes by the uint64_t each starts with, keeping the
+ * order of equal keys (a radix sort: index batches and votes sort thousands
+ * of oids). ZE_NOMEM leaves the items as they were. */
+int store__sort_by_key(void *items, size_t n, size_t size);
+
 /* Add delta to the in-memory object count, once the writes that changed it
  * are committed (the writer saves it to meta "objects" later). */
 void store__objects_adjust(store *s, int64_t delta);

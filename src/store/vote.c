@@ -53,21 +53,49 @@ static int check_backptrs(store_txn *t, st_view *v, zerr *err)
     return 0;
 }
 
+typedef struct oid_at {
+    uint64_t oid;
+    size_t op;
+} oid_at;
+
+/* The current tid of every checked op not found in the overlay, looked up
+ * in oid order with one cursor (neighbouring oids share index pages), each
+ * oid once. */
+static int current_tids(store_txn *t, st_view *v, cur_tid *cur, zerr *err)
+{
+    size_t n = 0;
+    oid_at *at = malloc((t->n_ops ? t->n_ops : 1) * sizeof *at);
+    if (!at)
+        return zerr_set(err, ZE_NOMEM, "out of memory");
+    for (size_t i = 0; i < t->n_ops; i++)
+        if (checked(&t->ops[i]) && !cur[i].known)
+            at[n++] = (oid_at){t->ops[i].oid, i};
+    int rc = store__sort_by_key(at, n, sizeof *at);
+    if (rc)
+        rc = zerr_set(err, ZE_NOMEM, "out of memory");
+    for (size_t j = 0; !rc && j < n; j++) {
+        st_ent e;
+        uint64_t next;
+        if (j && at[j].oid == at[j - 1].oid) {
+            cur[at[j].op].tid = cur[at[j - 1].op].tid;
+            continue;
+        }
+        rc = store__view_find(v, at[j].oid, UINT64_MAX, &e, &next, err);
+        cur[at[j].op].tid = rc ? 0 : e.tid;
+        rc = rc == ZE_NOTFOUND || rc == ZE_NOREV ? 0 : rc;
+    }
+    free(at);
+    return rc;
+}
+
 static int snapshot_lookup(store_txn *t, cur_tid *cur, zerr *err)
 {
     store *s = t->s;
     st_view v;
     store__map_enter(s);
     int rc = store__view_begin(s, &v, err);
-    for (size_t i = 0; !rc && i < t->n_ops; i++) {
-        st_ent e;
-        uint64_t next;
-        if (!checked(&t->ops[i]) || cur[i].known)
-            continue;
-        rc = store__view_find(&v, t->ops[i].oid, UINT64_MAX, &e, &next, err);
-        cur[i].tid = rc ? 0 : e.tid;
-        rc = rc == ZE_NOTFOUND || rc == ZE_NOREV ? 0 : rc;
-    }
+    if (!rc)
+        rc = current_tids(t, &v, cur, err);
     if (!rc)
         rc = check_backptrs(t, &v, err);
     if (!rc && t->has_undo)
