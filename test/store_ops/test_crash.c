@@ -2,6 +2,7 @@
  * finished. The child reports each durable tid through a pipe; the parent
  * kills it mid-stream, reopens the store and checks every reported commit. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,4 +218,257 @@ Test(crash, kill_9_during_pack_loses_nothing, .timeout = 120)
     free(serials);
     tu_rmrf(dir);
     free(dir);
+}
+
+/* ---- the index batch and pack among commits -------------------------------- */
+
+/* Commit number n rewrites K objects of a pool of P, (n * K) mod P onward,
+ * each holding "n/i". The index is written every BATCH entries, so a kill
+ * lands in or between index batches; the records of the last commits are
+ * in "values" only and the reopen rebuilds their entries. */
+enum { K = 40, P = 200, BATCH = 300 };
+
+typedef struct pool {
+    uint64_t oids[P];
+    uint64_t serials[P];
+} pool;
+
+static store *open_batched(const char *dir)
+{
+    store_options opt = {.exclusive = 1, .index_batch = BATCH};
+    store *s;
+    zerr err;
+    cr_assert_eq(store_open(&s, dir, &opt, &err), 0, "open: %s", err.msg);
+    return s;
+}
+
+static void pool_text(char *buf, size_t cap, uint64_t n, int i)
+{
+    snprintf(buf, cap, "%llu/%d", (unsigned long long)n, i);
+}
+
+/* A pool of P objects under the root, each once committed as commit 0. */
+static void make_pool(store *s, pool *p)
+{
+    test_ref refs[P];
+    for (int i = 0; i < P; i++) {
+        p->oids[i] = ops_new_oid(s);
+        refs[i] = (test_ref){p->oids[i], REF_STRONG};
+    }
+    ops_put(s, 0, 0, refs, P, "root");
+    zbuf data[P];
+    char text[32];
+    for (int i = 0; i < P; i++) {
+        data[i] = (zbuf)ZBUF_INIT;
+        pool_text(text, sizeof text, 0, i);
+        ops_record(&data[i], NULL, 0, text);
+        p->serials[i] = 0;
+    }
+    uint64_t tid = ops_commit(s, P, p->oids, p->serials, data);
+    for (int i = 0; i < P; i++) {
+        p->serials[i] = tid;
+        zbuf_free(&data[i]);
+    }
+}
+
+/* Commit number n (no Criterion asserts: it runs in a killed child). */
+static int pool_commit(store *s, pool *p, uint64_t n, uint64_t *tid)
+{
+    store_txn_meta m = {.status = ' '};
+    store_txn *t;
+    zbuf b = ZBUF_INIT;
+    char text[32];
+    zerr e;
+    if (store_txn_begin(s, &m, &t, &e))
+        return -1;
+    int rc = 0;
+    for (int j = 0; j < K && !rc; j++) {
+        int i = (int)((n * K + (uint64_t)j) % P);
+        pool_text(text, sizeof text, n, i);
+        zbuf_reset(&b);
+        ops_record(&b, NULL, 0, text);
+        rc = store_txn_store(t, p->oids[i], p->serials[i], b.data, b.len, &e);
+    }
+    if (!rc && !(rc = store_txn_vote(t, NULL, &e)) && !(rc = store_txn_finish(t, tid, &e)))
+        for (int j = 0; j < K; j++)
+            p->serials[(n * K + (uint64_t)j) % P] = *tid;
+    store_txn_free(t);
+    zbuf_free(&b);
+    return rc;
+}
+
+typedef struct pool_child {
+    store *s;
+    pool p;
+    int fd;
+    uint64_t first;
+} pool_child;
+
+static void *pool_commits(void *arg)
+{
+    pool_child *c = arg;
+    for (uint64_t n = c->first;; n++) {
+        report r = {.n = n};
+        if (pool_commit(c->s, &c->p, n, &r.tid) || write(c->fd, &r, sizeof r) != sizeof r)
+            _exit(3);
+    }
+    return NULL;
+}
+
+/* The pool's current records: each object holds what the last reported
+ * commit that wrote it holds, or the next commit's (finished but not
+ * reported), for all its objects or for none. */
+static void check_pool(store *s, const pool *p, const report *r, size_t n)
+{
+    zbuf got = ZBUF_INIT, want = ZBUF_INIT;
+    char text[32];
+    uint64_t next = r[n - 1].n + 1, tid, next_tid = 0;
+    int next_seen = -1;
+    for (int i = 0; i < P; i++) {
+        uint64_t last = 0;   /* the last reported commit writing object i */
+        for (size_t k = 0; k < n; k++)
+            for (int j = 0; j < K; j++)
+                if ((r[k].n * K + (uint64_t)j) % P == (uint64_t)i)
+                    last = k + 1;
+        int in_next = 0;
+        for (int j = 0; j < K; j++)
+            in_next |= (next * K + (uint64_t)j) % P == (uint64_t)i;
+        cr_assert_eq(ops_load(s, p->oids[i], &got, &tid), 0, "object %d lost", i);
+        if (in_next && (next_seen == 1 || (next_seen < 0 && (!last || tid > r[last - 1].tid)))) {
+            cr_assert(next_seen != 0, "commit %llu half there", (unsigned long long)next);
+            cr_assert(!next_tid || tid == next_tid);
+            next_seen = 1;
+            next_tid = tid;
+            pool_text(text, sizeof text, next, i);
+        } else {
+            if (in_next)
+                next_seen = 0;
+            cr_assert(last, "object %d: no reported commit wrote it", i);
+            cr_assert_eq(tid, r[last - 1].tid, "object %d: a finished commit lost", i);
+            pool_text(text, sizeof text, r[last - 1].n, i);
+        }
+        ops_record(&want, NULL, 0, text);
+        cr_assert(got.len == want.len && !memcmp(got.data, want.data, got.len),
+                  "object %d holds other data", i);
+    }
+    zbuf_free(&got);
+    zbuf_free(&want);
+}
+
+/* Every transaction lists all its records (the index names each), and the
+ * newest one is the last tid. */
+static void check_iteration(store *s)
+{
+    store_iter *it;
+    store_txn_info info;
+    store_record rec;
+    zerr e;
+    uint64_t last = 0;
+    int rc;
+    cr_assert_eq(store_iter_open(s, 0, 0, &it, &e), 0, "%s", e.msg);
+    while ((rc = store_iter_next_txn(it, &info, &e)) == 1) {
+        while ((rc = store_iter_next_record(it, &rec, &e)) == 1)
+            ;
+        cr_assert_eq(rc, 0, "transaction %016llx: %s", (unsigned long long)info.tid, e.msg);
+        last = info.tid;
+    }
+    cr_assert_eq(rc, 0, "%s", e.msg);
+    store_iter_close(it);
+    cr_assert_eq(last, store_last_tid(s));
+}
+
+/* Read the reports of a child that commits, kill it after `after`; the
+ * reports up to EOF are the finished commits. */
+static size_t run_child(pool_child *c, const char *dir, size_t after, report *out, size_t cap,
+                        void (*body)(pool_child *c))
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        c->s = open_batched(dir);
+        c->fd = fds[1];
+        body(c);
+        _exit(4);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    report r;
+    while (read(fds[0], &r, sizeof r) == sizeof r) {
+        cr_assert_lt(n, cap);
+        out[n++] = r;
+        if (n == after)
+            kill(pid, SIGKILL);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "the child ended by itself (status %d)", status);
+    return n;
+}
+
+static void commit_forever(pool_child *c)
+{
+    pool_commits(c);
+}
+
+/* After each kill the parent carries the pool's serials on from the store. */
+static void reload_serials(store *s, pool *p)
+{
+    zbuf got = ZBUF_INIT;
+    for (int i = 0; i < P; i++)
+        cr_assert_eq(ops_load(s, p->oids[i], &got, &p->serials[i]), 0);
+    zbuf_free(&got);
+}
+
+static void kill_rounds(void (*body)(pool_child *c), const size_t *kill_after, int rounds)
+{
+    char *dir;
+    store *s = ops_open(&dir, 1);
+    pool_child c = {0};
+    make_pool(s, &c.p);
+    store_close(s);
+    report *r = calloc(4096, sizeof *r);
+    uint64_t first = 1;
+    for (int round = 0; round < rounds; round++) {
+        c.first = first;
+        size_t n = run_child(&c, dir, kill_after[round], r, 4096, body);
+        cr_assert_geq(n, kill_after[round]);
+        s = ops_reopen(dir);
+        check_pool(s, &c.p, r, n);
+        check_iteration(s);
+        reload_serials(s, &c.p);
+        first = r[n - 1].n + 2;   /* past the commit that may have finished unreported */
+        store_close(s);
+    }
+    free(r);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+Test(crash, kill_9_during_index_batches_loses_nothing, .timeout = 240)
+{
+    static const size_t after[] = {7, 23, 61};   /* 280, 920, 2440 records: 0, 3, 8 batches */
+    kill_rounds(commit_forever, after, 3);
+}
+
+/* Commits go on in one thread while the other packs again and again: the
+ * kill lands in a commit, an index batch or a pack write, or between. */
+static void commit_and_pack(pool_child *c)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, pool_commits, c))
+        _exit(5);
+    for (;;)
+        if (store_pack(c->s, (double)time(NULL) + 1e6, 1, NULL, NULL))
+            _exit(6);
+}
+
+Test(crash, kill_9_while_packing_among_commits_loses_nothing, .timeout = 240)
+{
+    static const size_t after[] = {11, 37, 73};
+    kill_rounds(commit_and_pack, after, 3);
 }
