@@ -24,7 +24,10 @@
 # themselves.
 # Server CPU per operation is the server process's user+system time (all its
 # threads and child processes) across the whole bench run, untimed setup
-# included, divided by the run's operation count.
+# included, divided by the run's operation count. Bytes written are the
+# server processes' /proc/PID/io write_bytes (what they made dirty in the page
+# cache, counted per folio: a 4 KB write into a large folio counts the folio)
+# and wchar (bytes handed to write calls, replies included) over the same span.
 # With --repeat N, each workload's runs alternate between the servers (N
 # rounds), so that the fraction of the limit compares runs made side by side.
 set -euo pipefail
@@ -68,6 +71,8 @@ workloads=(
   "cold|cold --clients 4"
   "commit|commit --clients 8 --objects-per-txn 10"
   "commit-16|commit --clients 16 --objects-per-txn 10"
+  "commit-100|commit --clients 8 --objects-per-txn 100 --object-size 300"
+  "commit-1000|commit --clients 2 --objects-per-txn 1000 --object-size 300"
   "mixed|mixed --clients 16"
   "conflict|conflict --clients 4 --objects-per-txn 2"
   "large|large --clients 4"
@@ -131,6 +136,17 @@ cpu_ticks() {
   echo "$total"
 }
 hz=$(getconf CLK_TCK)
+
+# io_bytes PID FIELD: /proc/PID/io FIELD (write_bytes, wchar) summed over PID
+# and every process under it.
+io_bytes() {
+  local p total=0 v
+  for p in $1 $(pgrep -P "$1" 2>/dev/null); do
+    v=$(awk -v f="$2:" '$1 == f {print $2}' "/proc/$p/io" 2>/dev/null) || continue
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
 
 stop_server() { # stop_server KIND
   if [ -n "${pid[$1]:-}" ]; then
@@ -199,19 +215,24 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 # measured KIND ENC NAME CMD...: run CMD (which prints a JSON line last),
 # add the server's CPU per operation to it and keep it in runs[]
 measured() {
-  local kind=$1 enc=$2 name=$3 out t0 t1 srv=${pid[$1]:-}
+  local kind=$1 enc=$2 name=$3 out t0 t1 b0=0 b1=0 c0=0 c1=0 srv=${pid[$1]:-}
   local err=$tmp/bench-$kind-$enc-$name.err
   shift 3
   t0=0; [ -n "$srv" ] && t0=$(cpu_ticks "$srv")
+  [ -n "$srv" ] && b0=$(io_bytes "$srv" write_bytes) && c0=$(io_bytes "$srv" wchar)
   out=$("$@" 2>"$err" | tail -1) || out=""
   t1=0; [ -n "$srv" ] && t1=$(cpu_ticks "$srv")
+  [ -n "$srv" ] && b1=$(io_bytes "$srv" write_bytes) && c1=$(io_bytes "$srv" wchar)
   if [ -z "$out" ]; then
     echo "compare.sh: $kind $name failed: $(tail -1 "$err")" >&2
     return 0
   fi
   # zl_pingpong measures the CPU of the server it forks itself.
   [ -n "$srv" ] && out=$(jq -c --argjson t $((t1 - t0)) --argjson hz "$hz" \
-    '. + {server_cpu_us_per_op: (if .ops > 0 then $t * 1e6 / $hz / .ops else null end)}' \
+    --argjson wb $((b1 - b0)) --argjson wc $((c1 - c0)) \
+    '. + {server_cpu_us_per_op: (if .ops > 0 then $t * 1e6 / $hz / .ops else null end),
+          server_write_bytes_per_op: (if .ops > 0 then $wb / .ops else null end),
+          server_wchar_per_op: (if .ops > 0 then $wc / .ops else null end)}' \
     <<<"$out")
   runs[$kind,$enc,$name]+="$out"$'\n'
 }
@@ -342,6 +363,46 @@ report() { # report ENC
          "$(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)"), zeolite $(field "$z" errors) failed"
   done
   report_limit "$enc"
+  report_big "$enc"
+}
+
+num() { # num JSON FIELD: the field rounded to an integer
+  awk -v v="$(field "$1" "$2")" 'BEGIN { if (v == "") print "-"; else printf "%.0f", v }'
+}
+
+per_obj() { # per_obj JSON FIELD [DECIMALS]: the field divided by the objects per transaction
+  awk -v v="$(field "$1" "$2")" -v k="$(field "$1" objects_per_txn)" \
+    'BEGIN { if (v == "" || k + 0 == 0) print "-"; else printf "%.'"${3:-1}"'f", v / k }'
+}
+
+# The commit rows per stored object: server CPU, and bytes written per commit
+# and per object beside the record (zb_record: the bench's object size + 33).
+report_big() { # report_big ENC
+  local enc=$1 name z p k rec
+  echo
+  echo "commits per stored object (wb: write_bytes, wc: wchar; rec: the record's bytes)"
+  printf "%-12s %5s %9s %9s %6s %9s %9s %11s %11s %8s %8s %8s %8s\n" workload objs \
+    "z tx/s" "py tx/s" ratio "z cpu/obj" "py cpu/obj" "z wb/commit" "py wb/commit" \
+    "z wb/rec" "py wb/rec" "z wc/rec" "py wc/rec"
+  for name in commit commit-100 commit-1000; do
+    if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
+    z=${res[zeolite,$enc,$name]:-}; p=${res[python,$enc,$name]:-}
+    k=$(field "$z" objects_per_txn); rec=$(( $(field "$z" object_size || echo 0) + 33 ))
+    printf "%-12s %5s %9s %9s %6s %9s %9s %11s %11s %8s %8s %8s %8s\n" "$name" "${k:--}" \
+      "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)" \
+      "$(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")" \
+      "$(per_obj "$z" server_cpu_us_per_op 2)" "$(per_obj "$p" server_cpu_us_per_op 2)" \
+      "$(num "$z" server_write_bytes_per_op)" "$(num "$p" server_write_bytes_per_op)" \
+      "$(ratio "$(per_obj "$z" server_write_bytes_per_op)" "$rec")" \
+      "$(ratio "$(per_obj "$p" server_write_bytes_per_op)" "$rec")" \
+      "$(ratio "$(per_obj "$z" server_wchar_per_op)" "$rec")" \
+      "$(ratio "$(per_obj "$p" server_wchar_per_op)" "$rec")"
+  done
+  z=${res[zeolite,$enc,commit-1000]:-}; p=${res[python,$enc,commit-1000]:-}
+  rec=$(( $(field "$z" object_size || echo 0) + 33 ))
+  echo "goal commit K=1000 x2 >= 4x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")," \
+       "server CPU per object <= 3 us: $(per_obj "$z" server_cpu_us_per_op 2) us," \
+       "bytes written per object <= 2x the record: $(ratio "$(per_obj "$z" server_write_bytes_per_op)" "$rec") (write_bytes)"
 }
 
 kinds=(zeolite)
