@@ -103,30 +103,37 @@ size_t store__overlay_pending(store *s)
     return n;
 }
 
-/* The smallest "indexed" any view may still read through (ov.mu held):
- * the pinned views', and that of LMDB's newest state (later views start
- * there or above). */
-static uint64_t ov_floor(const store *s)
+/* Whether a pinned view still reads entry tid from the overlay: its
+ * snapshot holds that transaction, its index part does not. */
+static int pinned_needs(const store *s, uint64_t tid)
 {
-    uint64_t indexed = s->ov.indexed;
     for (const st_view *v = s->ov.pins; v; v = v->next)
-        if (v->indexed < indexed)
-            indexed = v->indexed;
-    return indexed;
+        if (tid > v->indexed && tid <= v->last)
+            return 1;
+    return 0;
 }
 
-/* Forget entries no view needs: those at or below the floor (ov.mu held). */
+/* Forget the entries "records" holds in LMDB's newest state, but those a
+ * pinned view reads (ov.mu held). A view pins only its own range, so a
+ * reader kept for long (an iterator, a pack) holds at most the entries that
+ * were unapplied when it began. */
 static void ov_drop(store *s)
 {
     st_overlay *ov = &s->ov;
-    size_t k = first_after(ov, ov_floor(s));
-    if (!k)
+    size_t applied = first_after(ov, ov->indexed), n = 0;
+    if (applied <= ov->kept && !ov->pins_changed)
         return;
-    memmove(ov->v, ov->v + k, (ov->n - k) * sizeof *ov->v);
-    ov->n -= k;
+    for (size_t i = 0; i < ov->n; i++)
+        if (i >= applied || pinned_needs(s, ov->v[i].e.tid))
+            ov->v[n++] = ov->v[i];
+    ov->kept = n - (ov->n - applied);
+    ov->pins_changed = 0;
+    ov->n = n;
     oidmap_clear(&ov->newest);
-    for (size_t i = 0; i < ov->n; i++) {
-        ov->v[i].prev = ov->v[i].prev > k ? ov->v[i].prev - (uint32_t)k : 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t at = 0;
+        oidmap_get(&ov->newest, ov->v[i].oid, &at);
+        ov->v[i].prev = (uint32_t)at;
         oidmap_put(&ov->newest, ov->v[i].oid, i + 1);   /* fits: the map only shrank */
     }
     ov->n_sorted = 0;
@@ -155,6 +162,9 @@ static void unpin(store *s, st_view *v)
     if (v->next)
         v->next->prev = v->prev;
     v->pinned = 0;
+    /* a view older than the newest index batch was keeping applied entries */
+    if (v->indexed < s->ov.indexed)
+        s->ov.pins_changed = 1;
     /* With no writer thread here, the readers drop what they no longer need. */
     if (s->opt.read_only)
         ov_drop(s);
@@ -748,8 +758,7 @@ int store__index_apply(store *s, MDB_txn *txn, zerr *err)
 void store__overlay_drop(store *s)
 {
     pthread_mutex_lock(&s->ov.mu);
-    if (s->ov.n && s->ov.v[0].e.tid <= ov_floor(s))
-        ov_drop(s);
+    ov_drop(s);
     pthread_mutex_unlock(&s->ov.mu);
 }
 
