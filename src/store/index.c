@@ -587,38 +587,43 @@ int store__rec_get(st_view *v, uint64_t oid, uint64_t tid, uint32_t index, st_re
     return rc;
 }
 
+/* The DATA record (tid, index) of oid that `whose` names: ZE_CORRUPT when it
+ * is missing or not data. */
+static int data_at(st_view *v, uint64_t oid, uint64_t tid, uint32_t index, const char *whose,
+                   st_rec *out, zerr *err)
+{
+    int rc = store__rec_get(v, oid, tid, index, out, err);
+    if (rc == ZE_NOTFOUND || (!rc && out->kind != STORE_REC_DATA))
+        return zerr_set(err, ZE_CORRUPT, "%s of oid %016llx to a missing record in %016llx",
+                        whose, (unsigned long long)oid, (unsigned long long)tid);
+    return rc;
+}
+
+static int no_data(st_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = STORE_REC_DELETE;
+    return 0;
+}
+
 int store__rec_resolve(st_view *v, uint64_t oid, const st_rec *rec, st_rec *out, zerr *err)
 {
     if (rec->kind != STORE_REC_BACKPTR) {
         *out = *rec;
         return 0;
     }
-    if (!rec->data_tid) {
-        memset(out, 0, sizeof *out);
-        out->kind = STORE_REC_DELETE;
-        return 0;
-    }
-    int rc = store__rec_get(v, oid, rec->data_tid, rec->data_index, out, err);
-    if (rc == ZE_NOTFOUND || (!rc && out->kind != STORE_REC_DATA))
-        return zerr_set(err, ZE_CORRUPT, "back-pointer of oid %016llx to a missing "
-                        "record in %016llx", (unsigned long long)oid,
-                        (unsigned long long)rec->data_tid);
-    return rc;
+    return rec->data_tid ? data_at(v, oid, rec->data_tid, rec->data_index, "back-pointer", out,
+                                   err)
+                         : no_data(out);
 }
 
 int store__ent_data(st_view *v, uint64_t oid, const st_ent *e, st_rec *out, zerr *err)
 {
-    st_rec r = {.kind = e->kind, .oid = oid, .index = e->index, .data_tid = e->data_tid,
-                .data_index = e->data_index};
-    if (e->kind == STORE_REC_DATA) {
-        int rc = store__rec_get(v, oid, e->tid, e->index, out, err);
-        if (rc == ZE_NOTFOUND || (!rc && out->kind != STORE_REC_DATA))
-            return zerr_set(err, ZE_CORRUPT, "index entry of oid %016llx names a missing "
-                            "record in %016llx", (unsigned long long)oid,
-                            (unsigned long long)e->tid);
-        return rc;
-    }
-    return store__rec_resolve(v, oid, &r, out, err);
+    if (e->kind == STORE_REC_DATA)
+        return data_at(v, oid, e->tid, e->index, "index entry", out, err);
+    if (e->kind == STORE_REC_BACKPTR && e->data_tid)
+        return data_at(v, oid, e->data_tid, e->data_index, "back-pointer", out, err);
+    return no_data(out);
 }
 
 /* ---- the index batch --------------------------------------------------------------- */
