@@ -103,31 +103,31 @@ size_t store__overlay_pending(store *s)
     return n;
 }
 
-/* Whether a pinned view still reads entry tid from the overlay: its
+/* Whether a registered view still reads entry tid from the overlay: its
  * snapshot holds that transaction, its index part does not. */
-static int pinned_needs(const store *s, uint64_t tid)
+static int view_needs(const store *s, uint64_t tid)
 {
-    for (const st_view *v = s->ov.pins; v; v = v->next)
+    for (const st_view *v = s->ov.views; v; v = v->next)
         if (tid > v->indexed && tid <= v->last)
             return 1;
     return 0;
 }
 
 /* Forget the entries "records" holds in LMDB's newest state, but those a
- * pinned view reads (ov.mu held). A view pins only its own range, so a
+ * registered view reads (ov.mu held). A view keeps only its own range, so a
  * reader kept for long (an iterator, a pack) holds at most the entries that
  * were unapplied when it began. */
 static void ov_drop(store *s)
 {
     st_overlay *ov = &s->ov;
     size_t applied = first_after(ov, ov->indexed), n = 0;
-    if (applied <= ov->kept && !ov->pins_changed)
+    if (applied <= ov->kept && !ov->views_changed)
         return;
     for (size_t i = 0; i < ov->n; i++)
-        if (i >= applied || pinned_needs(s, ov->v[i].e.tid))
+        if (i >= applied || view_needs(s, ov->v[i].e.tid))
             ov->v[n++] = ov->v[i];
     ov->kept = n - (ov->n - applied);
-    ov->pins_changed = 0;
+    ov->views_changed = 0;
     ov->n = n;
     oidmap_clear(&ov->newest);
     for (size_t i = 0; i < n; i++) {
@@ -139,32 +139,32 @@ static void ov_drop(store *s)
     ov->n_sorted = 0;
 }
 
-/* ---- pins --------------------------------------------------------------------- */
+/* ---- the views in use ----------------------------------------------------------- */
 
-static void pin(store *s, st_view *v)
+static void view_register(store *s, st_view *v)
 {
     v->prev = NULL;
-    v->next = s->ov.pins;
+    v->next = s->ov.views;
     if (v->next)
         v->next->prev = v;
-    s->ov.pins = v;
-    v->pinned = 1;
+    s->ov.views = v;
+    v->registered = 1;
 }
 
-static void unpin(store *s, st_view *v)
+static void view_unregister(store *s, st_view *v)
 {
-    if (!v->pinned)
+    if (!v->registered)
         return;
     if (v->prev)
         v->prev->next = v->next;
     else
-        s->ov.pins = v->next;
+        s->ov.views = v->next;
     if (v->next)
         v->next->prev = v->prev;
-    v->pinned = 0;
+    v->registered = 0;
     /* a view older than the newest index batch was keeping applied entries */
     if (v->indexed < s->ov.indexed)
-        s->ov.pins_changed = 1;
+        s->ov.views_changed = 1;
     /* With no writer thread here, the readers drop what they no longer need. */
     if (s->opt.read_only)
         ov_drop(s);
@@ -235,7 +235,7 @@ int store__overlay_catch_up(store *s, MDB_txn *txn, zerr *err)
 
 /* ---- views -------------------------------------------------------------------------- */
 
-/* Read the view's horizon and pin it, catching up when another process
+/* Read the view's horizon and register it, catching up when another process
  * committed what the overlay lacks (ov.mu held since the snapshot was
  * taken: a drop in between could take entries the snapshot needs). */
 static int attach(st_view *v, zerr *err)
@@ -249,7 +249,7 @@ static int attach(st_view *v, zerr *err)
     if (v->last > s->ov.known)
         rc = catch_up(s, v->txn, v->indexed, v->last, err);
     if (!rc)
-        pin(s, v);
+        view_register(s, v);
     return rc;
 }
 
@@ -285,7 +285,7 @@ int store__view_begin(store *s, st_view *v, zerr *err)
 void store__view_reset(st_view *v)
 {
     pthread_mutex_lock(&v->s->ov.mu);
-    unpin(v->s, v);
+    view_unregister(v->s, v);
     pthread_mutex_unlock(&v->s->ov.mu);
     if (v->txn)
         mdb_txn_reset(v->txn);
@@ -295,7 +295,7 @@ int store__view_renew(st_view *v, zerr *err)
 {
     store *s = v->s;
     pthread_mutex_lock(&s->ov.mu);
-    unpin(s, v);
+    view_unregister(s, v);
     mdb_txn_reset(v->txn);
     int rc = mdb_txn_renew(v->txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -323,7 +323,7 @@ void store__view_end(st_view *v)
     if (!v->s)
         return;
     pthread_mutex_lock(&v->s->ov.mu);
-    unpin(v->s, v);
+    view_unregister(v->s, v);
     pthread_mutex_unlock(&v->s->ov.mu);
     if (v->cur)
         mdb_cursor_close(v->cur);

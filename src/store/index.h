@@ -11,8 +11,8 @@
  * after a crash) rebuilds the entries it lacks from "values".
  *
  * Overlay entries stay until no view needs them: every view in use is
- * pinned, and the writer drops only entries at or below the smallest
- * "indexed" of the pinned views (and of the LMDB state).
+ * registered with it, and the writer drops only entries that "records"
+ * holds in LMDB's newest state and that no registered view reads.
  */
 #ifndef ZEOLITE_STORE_INDEX_H
 #define ZEOLITE_STORE_INDEX_H
@@ -25,23 +25,23 @@ struct st_view {
     MDB_cursor *cur;        /* on "records" in txn */
     uint64_t indexed;       /* "records" in txn holds every entry with tid <= this */
     uint64_t last;          /* the view holds no entry past this tid */
-    st_view *next, *prev;   /* among the overlay's pins */
-    int pinned;
+    st_view *next, *prev;   /* among the overlay's views */
+    int registered;
     int owns_txn;
 };
 
 /* ---- views ---------------------------------------------------------------- */
 
-/* Begin a read view: a fresh MDB_RDONLY snapshot, pinned. Call between
+/* Begin a read view: a fresh MDB_RDONLY snapshot, registered. Call between
  * store__map_enter and store__map_leave. */
 int store__view_begin(store *s, st_view *v, zerr *err);
 /* Move a read view to the newest snapshot (reset + renew). Same bracket. */
 int store__view_renew(st_view *v, zerr *err);
 /* Renew v's cursor after a map growth. */
 void store__view_remap(st_view *v);
-/* Unpin and end a read view (aborting its snapshot). Same bracket. */
+/* Unregister and end a read view (aborting its snapshot). Same bracket. */
 void store__view_end(st_view *v);
-/* Drop the snapshot but keep the view for a later renew (unpinned). */
+/* Drop the snapshot but keep the view for a later renew (unregistered). */
 void store__view_reset(st_view *v);
 
 /* A view of the writer's own write transaction: every overlay entry counts

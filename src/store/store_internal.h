@@ -317,9 +317,9 @@ typedef struct st_overlay {
     uint64_t known;         /* entries are here for every transaction <= known
                                that "indexed" does not cover */
     uint64_t indexed;       /* the newest committed "indexed" seen */
-    st_view *pins;          /* views in use: the entries each reads stay */
-    size_t kept;            /* entries the last drop kept for pinned views */
-    int pins_changed;       /* a view was unpinned since that drop */
+    st_view *views;         /* views in use: the entries each reads stay */
+    size_t kept;            /* entries the last drop kept for registered views */
+    int views_changed;      /* a view older than the index left since that drop */
     uint64_t *sorted;       /* the oids of v in order (next_oid), NULL: stale */
     size_t n_sorted;
 } st_overlay;

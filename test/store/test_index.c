@@ -141,7 +141,8 @@ static void dump_lists(const hist *h, store_reader *r, zbuf *out)
     char b[32];
     for (uint64_t oid = 1; oid <= NOID; oid++) {
         uint64_t tid = 0;
-        say(out, "current %llu: %d", (unsigned long long)oid, store_current_tid(r, oid, &tid, NULL));
+        int rc = store_current_tid(r, oid, &tid, NULL);
+        say(out, "current %llu: %d", (unsigned long long)oid, rc);
         say(out, " %s history:", name(h, tid, b));
         store_history(r, oid, 20, on_txn, &o, NULL);
         say(out, "\n");
@@ -149,7 +150,8 @@ static void dump_lists(const hist *h, store_reader *r, zbuf *out)
     uint64_t from = 0, oid, tid, next;
     int has_next = 1;
     say(out, "iternext:");
-    while (has_next && store_record_iternext(r, from, &oid, &tid, &d, &next, &has_next, NULL) == 1) {
+    while (has_next &&
+           store_record_iternext(r, from, &oid, &tid, &d, &next, &has_next, NULL) == 1) {
         say(out, " %llu@%s=%.*s", (unsigned long long)oid, name(h, tid, b), (int)d.len,
             (const char *)d.data);
         from = next;
