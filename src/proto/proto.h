@@ -196,15 +196,15 @@ int proto_encode_load_reply(proto_enc enc, zbuf *out, const zv *msgid, const uin
  * shape ZEO's clients send (msgid and txn ints, oid 8 bytes, serial 8 bytes
  * or None, data bytes, nothing else around them); 0 for anything else,
  * which proto_decode then decodes or refuses. No allocation. */
-typedef struct proto_storea {
+typedef struct proto_storea_call {
     int64_t msgid;
     int async;
     uint64_t oid;
     uint64_t serial;   /* None: 0 */
     zslice data;
     int64_t txn;       /* the transaction's id, as the client sent it */
-} proto_storea;
-int proto_peek_storea(proto_enc enc, const uint8_t *p, size_t len, proto_storea *out);
+} proto_storea_call;
+int proto_decode_storea_call(proto_enc enc, const uint8_t *p, size_t len, proto_storea_call *out);
 
 /* ---- exceptions (spec section 11) ------------------------------------- */
 

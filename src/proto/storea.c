@@ -102,7 +102,7 @@ static int pk_u64be(rd *r, uint64_t *v)
     return 1;
 }
 
-static int peek_pickle(rd *r, proto_storea *out)
+static int peek_pickle(rd *r, proto_storea_call *out)
 {
     const uint8_t *at;
     if (!take(r, 2, &at) || at[0] != 0x80 || (at[1] != 2 && at[1] != 3) || !byte_is(r, '(') ||
@@ -181,7 +181,7 @@ static int mp_u64be(rd *r, uint64_t *v)
     return 1;
 }
 
-static int peek_msgpack(rd *r, proto_storea *out)
+static int peek_msgpack(rd *r, proto_storea_call *out)
 {
     const uint8_t *at;
     if (!byte_is(r, 0x94) || !mp_int(r, &out->msgid))
@@ -199,7 +199,7 @@ static int peek_msgpack(rd *r, proto_storea *out)
     return mp_bin(r, &out->data) && mp_int(r, &out->txn);
 }
 
-int proto_peek_storea(proto_enc enc, const uint8_t *p, size_t len, proto_storea *out)
+int proto_decode_storea_call(proto_enc enc, const uint8_t *p, size_t len, proto_storea_call *out)
 {
     rd r = {p, p + len};
     memset(out, 0, sizeof *out);

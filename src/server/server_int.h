@@ -515,9 +515,9 @@ zv *zsrv__txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, 
 
 int zsrv__m_tpc_begin(zsrv_call *call);
 int zsrv__m_storea(zsrv_call *call);
-/* storea read in place (proto_peek_storea), stored when it is an async call
- * of the connection's open, unvoted transaction: 1 then. 0 leaves the frame,
- * untouched, to zsrv__dispatch's general path (errors included). */
+/* storea read in place (proto_decode_storea_call), stored when it is an
+ * async call of the connection's open, unvoted transaction: 1 then. 0 leaves
+ * the frame, untouched, to zsrv__dispatch's general path (errors included). */
 int zsrv__storea_fast(zsrv_conn *c, const uint8_t *p, size_t len);
 int zsrv__m_restorea(zsrv_call *call);
 int zsrv__m_check_current(zsrv_call *call);

@@ -185,9 +185,9 @@ int zsrv__m_storea(zsrv_call *call)
 
 int zsrv__storea_fast(zsrv_conn *c, const uint8_t *p, size_t len)
 {
-    proto_storea sa;
+    proto_storea_call sa;
     zsrv_txn *x = &c->txn;
-    if (c->state != ZSRV_CONN_REGISTERED || !proto_peek_storea(c->enc, p, len, &sa) ||
+    if (c->state != ZSRV_CONN_REGISTERED || !proto_decode_storea_call(c->enc, p, len, &sa) ||
         !sa.async || !x->active || x->id->type != ZV_INT || x->id->u.i != sa.txn ||
         (x->vote != ZSRV_VOTE_NONE && x->vote != ZSRV_VOTE_CONFLICT) ||
         store_txn_store(x->t, sa.oid, sa.serial, sa.data.p, sa.data.len, NULL) < 0)

@@ -1,4 +1,4 @@
-/* proto_peek_storea, the server's in-place read of storea: every storea the
+/* proto_decode_storea_call, the server's in-place read of storea: every storea the
  * real ZEO client sent in the recorded conversations is read in place, with
  * the values proto_decode gives; every other recorded frame, and storea
  * calls in shapes the peek does not know, are left to proto_decode. */
@@ -22,7 +22,7 @@ static void teardown(void)
     zv_arena_free(arena);
 }
 
-TestSuite(proto_storea, .init = setup, .fini = teardown);
+TestSuite(proto_storea_call, .init = setup, .fini = teardown);
 
 static uint64_t be8(const zv *v)
 {
@@ -31,7 +31,7 @@ static uint64_t be8(const zv *v)
 }
 
 /* The peek's reading agrees with the general decoder's. */
-static void same_as_decode(proto_enc enc, const uint8_t *p, size_t len, const proto_storea *sa,
+static void same_as_decode(proto_enc enc, const uint8_t *p, size_t len, const proto_storea_call *sa,
                            const char *where)
 {
     proto_msg m;
@@ -61,7 +61,7 @@ static size_t recorded(const char *enc_name, proto_enc enc)
         for (size_t j = 0; j < f.n; j++) {
             const wf_frame *fr = &f.frames[j];
             char where[512];
-            proto_storea sa;
+            proto_storea_call sa;
             proto_msg m;
             zerr err;
             if (fr->dir != WF_C2S || !strcmp(fr->kind, "handshake"))
@@ -69,7 +69,7 @@ static size_t recorded(const char *enc_name, proto_enc enc)
             snprintf(where, sizeof where, "%s:%zu", paths[i], fr->line);
             zv_arena_reset(arena);
             cr_assert_eq(proto_decode(enc, fr->payload, fr->len, arena, &m, &err), 0, "%s", where);
-            int peeked = proto_peek_storea(enc, fr->payload, fr->len, &sa);
+            int peeked = proto_decode_storea_call(enc, fr->payload, fr->len, &sa);
             cr_assert_eq(peeked, !strcmp(m.name, "storea"), "%s: %s", where, m.name);
             if (peeked) {
                 same_as_decode(enc, fr->payload, fr->len, &sa, where);
@@ -82,7 +82,7 @@ static size_t recorded(const char *enc_name, proto_enc enc)
     return seen;
 }
 
-Test(proto_storea, every_recorded_storea_is_read_in_place)
+Test(proto_storea_call, every_recorded_storea_is_read_in_place)
 {
     cr_assert_gt(recorded("z5", PROTO_PICKLE), 20);
     cr_assert_gt(recorded("m5", PROTO_MSGPACK), 20);
@@ -104,12 +104,12 @@ static void encode(proto_enc enc, zbuf *out, int64_t msgid, int async, const zv 
                  0, "%s", err.msg);
 }
 
-static int peek(proto_enc enc, const zbuf *frame, proto_storea *sa)
+static int peek(proto_enc enc, const zbuf *frame, proto_storea_call *sa)
 {
-    return proto_peek_storea(enc, frame->data + 4, frame->len - 4, sa);
+    return proto_decode_storea_call(enc, frame->data + 4, frame->len - 4, sa);
 }
 
-Test(proto_storea, sizes_and_signs_of_ints_and_bytes)
+Test(proto_storea_call, sizes_and_signs_of_ints_and_bytes)
 {
     static const int64_t ints[] = {0, 1, 255, 256, 65535, 65536, -1, -129, INT32_MIN,
                                    (int64_t)1 << 40, INT64_MAX, INT64_MIN};
@@ -122,7 +122,7 @@ Test(proto_storea, sizes_and_signs_of_ints_and_bytes)
         proto_enc enc = e ? PROTO_MSGPACK : PROTO_PICKLE;
         for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
             for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++) {
-                proto_storea sa;
+                proto_storea_call sa;
                 const zv *serial = j % 2 ? zv_none(arena) : zv_bytes(arena, s8, 8);
                 encode(enc, &out, ints[i], 1, serial, data, lens[j], zv_int(arena, ints[i]));
                 cr_assert_eq(peek(enc, &out, &sa), 1, "enc %d int %lld len %zu", e,
@@ -139,10 +139,10 @@ Test(proto_storea, sizes_and_signs_of_ints_and_bytes)
     zbuf_free(&out);
 }
 
-Test(proto_storea, other_shapes_are_left_to_the_decoder)
+Test(proto_storea_call, other_shapes_are_left_to_the_decoder)
 {
     zbuf out = ZBUF_INIT;
-    proto_storea sa;
+    proto_storea_call sa;
     uint8_t s7[7] = {0};
     for (int e = 0; e < 2; e++) {
         proto_enc enc = e ? PROTO_MSGPACK : PROTO_PICKLE;
@@ -160,7 +160,7 @@ Test(proto_storea, other_shapes_are_left_to_the_decoder)
         cr_assert_eq(sa.async, 0);
         /* cut anywhere, or one byte more: never read */
         for (size_t cut = 1; cut < out.len - 4; cut++)
-            cr_assert_eq(proto_peek_storea(enc, out.data + 4, cut, &sa), 0, "cut %zu", cut);
+            cr_assert_eq(proto_decode_storea_call(enc, out.data + 4, cut, &sa), 0, "cut %zu", cut);
         cr_assert_eq(zbuf_append_byte(&out, e ? 0xc0 : '.'), 0);
         cr_assert_eq(peek(enc, &out, &sa), 0);
     }
@@ -168,6 +168,6 @@ Test(proto_storea, other_shapes_are_left_to_the_decoder)
     static const uint8_t memo[] = {0x80, 3, '(', 'K', 0, 0x88, 'X', 6, 0, 0, 0, 's', 't', 'o',
                                    'r', 'e', 'a', 'q', 0, '(', 'C', 8, 0, 0, 0, 0, 0, 0, 0, 1,
                                    'N', 'C', 1, 'x', 'K', 5, 't', 't', '.'};
-    cr_assert_eq(proto_peek_storea(PROTO_PICKLE, memo, sizeof memo, &sa), 0);
+    cr_assert_eq(proto_decode_storea_call(PROTO_PICKLE, memo, sizeof memo, &sa), 0);
     zbuf_free(&out);
 }
