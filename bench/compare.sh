@@ -378,7 +378,9 @@ per_obj() { # per_obj JSON FIELD [DECIMALS]: the field divided by the objects pe
 # The commit rows per stored object: server CPU, and bytes written per commit
 # and per object beside the record (zb_record: the bench's object size + 33).
 report_big() { # report_big ENC
-  local enc=$1 name z p k rec
+  local enc=$1 name z p k rec any=""
+  for name in commit commit-100 commit-1000; do any+=${res[zeolite,$enc,$name]:-}; done
+  [ -n "$any" ] || return 0
   echo
   echo "commits per stored object (wb: write_bytes, wc: wchar; rec: the record's bytes)"
   printf "%-12s %5s %9s %9s %6s %9s %9s %11s %11s %8s %8s %8s %8s\n" workload objs \
@@ -399,6 +401,7 @@ report_big() { # report_big ENC
       "$(ratio "$(per_obj "$p" server_wchar_per_op)" "$rec")"
   done
   z=${res[zeolite,$enc,commit-1000]:-}; p=${res[python,$enc,commit-1000]:-}
+  [ -n "$z" ] || return 0
   rec=$(( $(field "$z" object_size || echo 0) + 33 ))
   echo "goal commit K=1000 x2 >= 4x python: $(ratio "$(field "$z" ops_per_s)" "$(field "$p" ops_per_s)")," \
        "server CPU per object <= 3 us: $(per_obj "$z" server_cpu_us_per_op 2) us," \
