@@ -431,10 +431,7 @@ int store__view_find(st_view *v, uint64_t oid, uint64_t before, st_ent *e, uint6
     uint64_t lnext = 0;
     int rc = lmdb_find(v, oid, before, e, &lnext, &later, err);
     if (rc == ZE_NOTFOUND && (later || f.any))
-        return zerr_set(err, ZE_NOREV, "oid %016llx has no revision before %016llx",
-                        (unsigned long long)oid, (unsigned long long)before);
-    if (rc == ZE_NOTFOUND)
-        return zerr_set(err, ZE_NOTFOUND, "oid %016llx does not exist", (unsigned long long)oid);
+        return ZE_NOREV;
     if (rc)
         return rc;
     *next = later ? lnext : f.next;

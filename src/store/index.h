@@ -53,7 +53,8 @@ void store__view_write_end(st_view *v);
 
 /* The newest record of oid with tid < before: 0 with *e (ST_RF_HIDDEN set
  * when a later record hides it) and *next, the tid of the record after it
- * (0: none). ZE_NOTFOUND: the oid has no record; ZE_NOREV: none before. */
+ * (0: none). ZE_NOTFOUND: the oid has no record; ZE_NOREV: none before
+ * (both without a message: votes ask for many oids that do not exist). */
 int store__view_find(st_view *v, uint64_t oid, uint64_t before, st_ent *e, uint64_t *next,
                      zerr *err);
 /* The entry of (oid, tid): 0 with *e, or ZE_NOTFOUND. */

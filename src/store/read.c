@@ -103,6 +103,11 @@ static int load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *dat
     st_ent e;
     *end = 0;
     int rc = store__view_find(&r->v, oid, before, &e, end, err);
+    if (rc == ZE_NOTFOUND)
+        return not_found(err, oid, "does not exist");
+    if (rc == ZE_NOREV)
+        return zerr_set(err, ZE_NOREV, "oid %016llx has no revision before %016llx",
+                        (unsigned long long)oid, (unsigned long long)before);
     if (rc)
         return rc;
     /* Hidden records are all older than every visible one: none is visible. */
