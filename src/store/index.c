@@ -523,7 +523,7 @@ static int ov_next_oid(st_view *v, uint64_t from, uint64_t *oid, int *none)
 int store__view_next_oid(st_view *v, uint64_t from, uint64_t *oid, zerr *err)
 {
     int none;
-    uint64_t o;
+    uint64_t o = 0;
     if (ov_next_oid(v, from, &o, &none))
         return zerr_set(err, ZE_NOMEM, "out of memory");
     uint8_t key[ST_KEY_LEN];
