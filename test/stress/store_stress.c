@@ -457,7 +457,9 @@ int main(void)
     committer c[COMMITTERS];
     reader rd[READERS];
     pthread_t tc[COMMITTERS], tr[READERS], tp;
-    store_options opt = {.create = 1, .no_sync = 1, .map_size = 1 << 20};
+    /* index batches every 64 entries: the overlay is applied and dropped
+     * under the readers again and again */
+    store_options opt = {.create = 1, .no_sync = 1, .map_size = 1 << 20, .index_batch = 64};
     char *dir = tu_tmpdir("stress");
     zerr e;
     if (!dir || store_open(&sh.s, dir, &opt, &e)) {
