@@ -1,0 +1,100 @@
+#define _GNU_SOURCE /* asprintf */
+#include "pgtest.h"
+
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *tu_pg_host(void)
+{
+    const char *h = getenv("ZEOLITE_PG_HOST");
+    cr_assert(h && *h, "ZEOLITE_PG_HOST is not set: run the suite through ctest, which "
+              "starts the PostgreSQL cluster (test/pg/cluster.sh)");
+    return h;
+}
+
+static char *admin_uri(const char *host, const char *db)
+{
+    char *uri = NULL;
+    cr_assert(asprintf(&uri, "postgresql:///%s?host=%s&user=postgres", db, host) > 0);
+    return uri;
+}
+
+/* Run sql against uri; NULL (err filled) on failure. */
+static char *run(const char *uri, const char *sql, char *err, size_t cap)
+{
+    PGconn *c = PQconnectdb(uri);
+    char *out = NULL;
+    if (PQstatus(c) != CONNECTION_OK) {
+        if (err)
+            snprintf(err, cap, "%s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        out = strdup(st == PGRES_TUPLES_OK && PQntuples(r) && PQnfields(r)
+                         ? PQgetvalue(r, 0, 0) : "");
+    else if (err)
+        snprintf(err, cap, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    return out;
+}
+
+char *tu_pg_exec(const char *uri, const char *sql, char *err, size_t cap)
+{
+    return run(uri, sql, err, cap);
+}
+
+char *tu_pg_newdb(const char *host)
+{
+    static int counter;
+    char name[64], sql[128], err[512] = "";
+    if (!host)
+        host = tu_pg_host();
+    snprintf(name, sizeof name, "zt_%d_%d", (int)getpid(), ++counter);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE template0", name);
+    char *admin = admin_uri(host, "postgres");
+    char *out = run(admin, sql, err, sizeof err);
+    free(admin);
+    cr_assert(out, "create database %s on %s: %s", name, host, err);
+    free(out);
+    return admin_uri(host, name);
+}
+
+void tu_pg_dropdb(const char *uri)
+{
+    char db[64], sql[128];
+    const char *p = strstr(uri, ":///"), *q = p ? strchr(p + 4, '?') : NULL;
+    if (!p || !q || (size_t)(q - p - 4) >= sizeof db)
+        return;
+    memcpy(db, p + 4, (size_t)(q - p - 4));
+    db[q - p - 4] = '\0';
+    const char *h = strstr(q, "host=");
+    char host[256];
+    snprintf(host, sizeof host, "%s", h ? h + 5 : "");
+    char *amp = strchr(host, '&');
+    if (amp)
+        *amp = '\0';
+    char *admin = admin_uri(host, "postgres");
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+    free(run(admin, sql, NULL, 0));
+    free(admin);
+}
+
+int tu_pg_cluster(const char *cmd, const char *dir, long fsize_kb)
+{
+    const char *script = getenv("ZEOLITE_PG_SCRIPT");
+    cr_assert(script && *script, "ZEOLITE_PG_SCRIPT is not set: run the suite through ctest");
+    char line[1024];
+    if (fsize_kb > 0)
+        snprintf(line, sizeof line, "bash '%s' %s '%s' --fsize %ld", script, cmd, dir, fsize_kb);
+    else
+        snprintf(line, sizeof line, "bash '%s' %s '%s'", script, cmd, dir);
+    return system(line) == 0 ? 0 : -1;
+}
