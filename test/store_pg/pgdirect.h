@@ -1,0 +1,59 @@
+/* pgdirect.h: phase-A shim: the suites of test/store_pg call the PostgreSQL backend
+ * under the names of store.h (until store.h dispatches to it). */
+#ifndef ZEOLITE_PGDIRECT_H
+#define ZEOLITE_PGDIRECT_H
+#include "store/pg.h"
+#define store_blob_dir store__pg_blob_dir
+#define store_blob_discard store__pg_blob_discard
+#define store_blob_file_open store__pg_blob_file_open
+#define store_blob_path store__pg_blob_path
+#define store_blob_tmpfile store__pg_blob_tmpfile
+#define store_blob_tmpname store__pg_blob_tmpname
+#define store_bulk_begin store__pg_bulk_begin
+#define store_bulk_end store__pg_bulk_end
+#define store_changes_since store__pg_changes_since
+#define store_close store__pg_close
+#define store_current_tid store__pg_current_tid
+#define store_get_stats store__pg_get_stats
+#define store_history store__pg_history
+#define store_is_locked store__pg_is_locked
+#define store_is_read_only store__pg_is_read_only
+#define store_iter_close store__pg_iter_close
+#define store_iter_next_record store__pg_iter_next_record
+#define store_iter_next_txn store__pg_iter_next_txn
+#define store_iter_open store__pg_iter_open
+#define store_iter_open_resumable store__pg_iter_open_resumable
+#define store_last_tid store__pg_last_tid
+#define store_load_before store__pg_load_before
+#define store_load_blob store__pg_load_blob
+#define store_load_serial store__pg_load_serial
+#define store_new_oids store__pg_new_oids
+#define store_object_count store__pg_object_count
+#define store_open store__pg_open
+#define store_open_blob store__pg_open_blob
+#define store_pack store__pg_pack
+#define store_reader_free store__pg_reader_free
+#define store_reader_last_tid store__pg_reader_last_tid
+#define store_reader_new store__pg_reader_new
+#define store_reader_refresh store__pg_reader_refresh
+#define store_record_iternext store__pg_record_iternext
+#define store_size_bytes store__pg_size_bytes
+#define store_txn_abort store__pg_txn_abort
+#define store_txn_begin store__pg_txn_begin
+#define store_txn_check_current store__pg_txn_check_current
+#define store_txn_commit store__pg_txn_commit
+#define store_txn_delete store__pg_txn_delete
+#define store_txn_each_oid store__pg_txn_each_oid
+#define store_txn_exclusive store__pg_txn_exclusive
+#define store_txn_finish store__pg_txn_finish
+#define store_txn_free store__pg_txn_free
+#define store_txn_oids store__pg_txn_oids
+#define store_txn_restore store__pg_txn_restore
+#define store_txn_restore_record store__pg_txn_restore_record
+#define store_txn_store store__pg_txn_store
+#define store_txn_store_blob store__pg_txn_store_blob
+#define store_txn_store_blob_shared store__pg_txn_store_blob_shared
+#define store_txn_undo store__pg_txn_undo
+#define store_txn_vote store__pg_txn_vote
+#define store_undo_log store__pg_undo_log
+#endif
