@@ -20,8 +20,9 @@ void tu_pg_dropdb(const char *uri);
  * first row, malloc'd ("" when there is none), or NULL on error with the
  * message in err (may be NULL). */
 char *tu_pg_exec(const char *uri, const char *sql, char *err, size_t cap);
-/* The cluster script on a private cluster in dir: cmd is start, stop or
- * restart; fsize_kb > 0 starts it under ulimit -f. 0 when it worked. */
+/* The cluster script on a private cluster in dir: cmd is start, stop, halt
+ * (stop keeping the data) or resume; fsize_kb > 0 starts it under ulimit -f.
+ * 0 when it worked. */
 int tu_pg_cluster(const char *cmd, const char *dir, long fsize_kb);
 
 #endif

@@ -236,6 +236,9 @@ typedef struct stpg_pool {
  * pool) with the session settings; ZE_IO with libpq's message. */
 int store__pg_connect(stpg_store *s, int kind, stpg_conn **out, zerr *err);
 void store__pg_disconnect(stpg_conn *c);
+/* 1 while an idle session is still open (what the server sent meanwhile
+ * is read first: the end of a session is noticed here). */
+int store__pg_alive(stpg_conn *c);
 /* Take a connection of pool kind, waiting for one while the pool is at its
  * size; a new one is opened when none is idle, honouring the backoff.
  * until: a monotonic deadline for waiting on the backoff (0: fail at once). */

@@ -5,6 +5,7 @@
 #include "store/pg.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +336,19 @@ int store__pg_command(stpg_store *s, stpg_conn *c, const char *sql, zerr *err)
 
 /* ---- opening connections ----------------------------------------------------------- */
 
+/* PostgreSQL's notices (a server shutting down, ...) go to the store's log,
+ * never to stderr. */
+static void on_notice(void *arg, const char *msg)
+{
+    stpg_store *s = arg;
+    char line[ZERR_MSG_MAX];
+    snprintf(line, sizeof line, "%s", msg);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        line[--n] = '\0';
+    store__pg_log(s, STORE_LOG_INFO, "PostgreSQL (%s): %s", s->shown, line);
+}
+
 int store__pg_connect(stpg_store *s, int kind, stpg_conn **out, zerr *err)
 {
     char buf[ZERR_MSG_MAX], set[256];
@@ -353,6 +367,7 @@ int store__pg_connect(stpg_store *s, int kind, stpg_conn **out, zerr *err)
         store__pg_disconnect(c);
         return rc;
     }
+    PQsetNoticeProcessor(c->pg, on_notice, s);
     /* A commit is acknowledged once durable, whatever the database's
      * default; a vote waits for an oid's lock only so long. */
     snprintf(set, sizeof set, "SET synchronous_commit = on; SET lock_timeout = %d; "
@@ -383,19 +398,27 @@ static stpg_pool *pool_of(stpg_store *s, int kind)
     return kind == STPG_POOL_READ ? &s->rpool : &s->wpool;
 }
 
-/* An idle connection the server closed (it restarted) is noticed here, so
- * that a vote does not begin on it. */
-static int still_open(stpg_conn *c)
+int store__pg_alive(stpg_conn *c)
 {
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        return 0;
-    if (!PQconsumeInput(c->pg))
-        return 0;
+    /* Whatever the server sent while the session was idle (a notice that it
+     * shuts down, then the end of the connection) is read now; the end may
+     * come a read after the notice. */
+    for (int i = 0; i < 8 && PQstatus(c->pg) == CONNECTION_OK; i++) {
+        struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+        if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(c->pg))
+            return 0;
+    }
     PGnotify *n;
     while ((n = PQnotifies(c->pg)))
         PQfreemem(n);
     return PQstatus(c->pg) == CONNECTION_OK && !PQisBusy(c->pg);
 }
+
+/* An idle connection the server closed (it restarted) is noticed here, so
+ * that a vote does not begin on it. */
+static int still_open(stpg_conn *c) { return store__pg_alive(c); }
 
 /* Open a connection for a pool slot (s->mu not held), waiting out the
  * backoff when until allows. */

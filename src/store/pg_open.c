@@ -234,7 +234,7 @@ static int take_db_lock(stpg_store *s, stpg_conn *c, zerr *err)
 int store__pg_check_lock(stpg_store *s, zerr *err)
 {
     stpg_conn *c = s->lock_conn;
-    if (c && PQconsumeInput(c->pg) && PQstatus(c->pg) == CONNECTION_OK)
+    if (c && store__pg_alive(c))
         return 0;
     /* The session ended (PostgreSQL restarted): take the lock again. */
     stpg_conn *n;

@@ -3,7 +3,8 @@
 #
 #   cluster.sh start DIR [--fsize KB]   initdb DIR/data and start it, its socket in DIR
 #   cluster.sh stop DIR                 stop it (immediate) and remove DIR
-#   cluster.sh restart DIR              stop and start the cluster, keeping its data
+#   cluster.sh halt DIR                 stop it (immediate: a crash), keeping its data
+#   cluster.sh resume DIR [--fsize KB]  start a halted cluster again
 #
 # The binaries come from `pg_config --bindir` (initdb is not on Debian's PATH).
 # initdb refuses root, so as root (CI) the cluster belongs to `postgres` and
@@ -15,7 +16,7 @@
 # that needs the cluster.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop|restart DIR [--fsize KB]" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|halt|resume DIR [--fsize KB]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1 dir=$2
 shift 2
@@ -87,8 +88,10 @@ case $cmd in
     }
     do_start
     ;;
-  restart)
+  halt)
     do_stop
+    ;;
+  resume)
     do_start
     ;;
   stop)
