@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *tu_pg_host(void)
@@ -57,7 +58,11 @@ char *tu_pg_newdb(const char *host)
     char name[64], sql[128], err[512] = "";
     if (!host)
         host = tu_pg_host();
-    snprintf(name, sizeof name, "zt_%d_%d", (int)getpid(), ++counter);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* pids come round again on a long-lived cluster: the time keeps names apart */
+    snprintf(name, sizeof name, "zt_%d_%d_%lx", (int)getpid(), ++counter,
+             (unsigned long)(ts.tv_sec * 1000000000L + ts.tv_nsec) & 0xffffffffffUL);
     snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE template0", name);
     char *admin = admin_uri(host, "postgres");
     char *out = run(admin, sql, err, sizeof err);

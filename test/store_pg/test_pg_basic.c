@@ -70,7 +70,8 @@ static int load(uint64_t oid, uint64_t before, char *out, size_t cap, uint64_t *
     store_reader_refresh(rd, &e);
     int rc = store_load_before(rd, oid, before, &b, start ? start : &s0, end ? end : &e0, &e);
     size_t n = rc == 0 ? (b.len < cap - 1 ? b.len : cap - 1) : 0;
-    memcpy(out, b.data, n);
+    if (n)
+        memcpy(out, b.data, n);
     out[n] = '\0';
     zbuf_free(&b);
     return rc;
