@@ -303,6 +303,7 @@ struct stpg_store {
     int committer_running;
     pthread_cond_t commit_wake;
     stpg_txn *commit_head, *commit_tail;
+    stpg_conn *rollbacks;   /* sessions of aborted transactions to roll back */
     int stopping;
 
     /* bulk mode (import): one database transaction for everything */
@@ -494,6 +495,8 @@ int store__pg_commit_now(stpg_txn *t, zerr *err);
 /* Write t's rows into the open bulk transaction (bulk mode). */
 int store__pg_bulk_write(stpg_txn *t, zerr *err);
 void store__pg_txn_release(stpg_txn *t, int rollback);
+/* Give c to the committer thread, which rolls it back and releases it. */
+void store__pg_rollback_later(stpg_store *s, stpg_conn *c);
 int store__pg_committer_start(stpg_store *s, zerr *err);
 void store__pg_committer_stop(stpg_store *s);
 

@@ -397,16 +397,50 @@ int store__pg_commit_now(stpg_txn *t, zerr *err)
 
 /* ---- the committer thread --------------------------------------------------------------- */
 
+void store__pg_rollback_later(stpg_store *s, stpg_conn *c)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->committer_running) {
+        pthread_mutex_unlock(&s->mu);
+        c->broken = 1;   /* closing the session rolls it back */
+        store__pg_release(s, c);
+        return;
+    }
+    c->next = s->rollbacks;
+    s->rollbacks = c;
+    pthread_cond_signal(&s->commit_wake);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Roll back the sessions of aborted transactions (s->mu held on entry and
+ * exit, released meanwhile). */
+static void rollbacks(stpg_store *s)
+{
+    while (s->rollbacks) {
+        stpg_conn *c = s->rollbacks;
+        s->rollbacks = c->next;
+        pthread_mutex_unlock(&s->mu);
+        if (store__pg_command(s, c, "ROLLBACK", NULL))
+            c->broken = 1;
+        store__pg_release(s, c);
+        pthread_mutex_lock(&s->mu);
+    }
+}
+
 static void *committer_main(void *arg)
 {
     stpg_store *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->commit_head && !s->stopping)
+        while (!s->commit_head && !s->rollbacks && !s->stopping)
             pthread_cond_wait(&s->commit_wake, &s->mu);
+        rollbacks(s);
         stpg_txn *t = s->commit_head;
-        if (!t)
-            break;
+        if (!t) {
+            if (s->stopping)
+                break;
+            continue;
+        }
         s->commit_head = t->next_commit;
         if (!s->commit_head)
             s->commit_tail = NULL;
@@ -443,7 +477,10 @@ void store__pg_committer_stop(stpg_store *s)
     pthread_cond_broadcast(&s->commit_wake);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->committer, NULL);
+    pthread_mutex_lock(&s->mu);
     s->committer_running = 0;
+    rollbacks(s);
+    pthread_mutex_unlock(&s->mu);
 }
 
 int store__pg_txn_commit(store_txn *tt, uint64_t *tid, store_commit_cb cb, void *ud, zerr *err)

@@ -209,6 +209,12 @@ static int load_meta(stpg_store *s, stpg_conn *c, zerr *err)
             s->pack_tid = stpg_dec(v);
     }
     PQclear(r);
+    r = store__pg_query(s, c, "SELECT pg_database_size(current_database())", NULL, err);
+    if (!r)
+        return c->rc;
+    s->size_bytes = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    s->size_at = store__pg_now();
+    PQclear(r);
     return store__pg_fetch_last_tid(s, c, &s->last_tid, err);
 }
 

@@ -320,18 +320,20 @@ static void drop_blobs(stpg_txn *t)
         }
 }
 
-/* End the vote's database transaction: its locks go with it. */
+/* End the vote's database transaction: its locks go with it. The ROLLBACK
+ * is the committer thread's to send, so that abort and free never wait on
+ * the network (the server calls them on its event loop). */
 void store__pg_txn_release(stpg_txn *t, int rollback)
 {
     stpg_conn *c = t->conn;
     if (!c)
         return;
-    if (rollback && !c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE &&
-        store__pg_command(t->s, c, "ROLLBACK", NULL))
-        c->broken = 1;
-    store__pg_release(t->s, c);
     t->conn = NULL;
     oidmap_clear(&t->locked);
+    if (rollback && !c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        store__pg_rollback_later(t->s, c);
+    else
+        store__pg_release(t->s, c);
 }
 
 void store__pg_txn_abort(store_txn *tt)
