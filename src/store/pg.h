@@ -464,6 +464,7 @@ struct stpg_txn {
     oidmap locked;          /* oid -> 1 shared, 2 exclusive: locks held */
     uint64_t new_objects;   /* stores of oids without a record (vote) */
     uint64_t max_oid;       /* largest oid written */
+    uint64_t size;          /* bytes written (the undo log's size) */
     uint32_t n_written;
 
     stpg_txn *next_commit;  /* committer queue */

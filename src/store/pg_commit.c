@@ -294,6 +294,7 @@ static int write_rows(stpg_txn *t, zerr *err)
     zbuf_free(&cp.scratch);
     if (!rc)
         rc = txn_row_insert(t, t->tid, size, err);
+    t->size = size;
     return rc;
 }
 
@@ -353,6 +354,7 @@ static void committed(stpg_txn *t)
     s->stats.transactions++;
     s->stats.records += t->n_written;
     s->stats_objects += t->new_objects;
+    s->size_bytes += t->size;   /* until the next pg_database_size */
     pthread_mutex_unlock(&s->mu);
     cache_blobs(t);
     t->state = PGT_DONE;

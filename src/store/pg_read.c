@@ -316,31 +316,29 @@ int store__pg_record_iternext(store_reader *rr, uint64_t from, uint64_t *oid, ui
     }
 }
 
-int store__pg_changes_since(store_reader *rr, uint64_t after, uint64_t *latest,
-                            store_oid_cb cb, void *ud, zerr *err)
+#define CHANGES_BATCH 1000   /* transactions a statement brings */
+
+/* One batch of transactions after *after: their oids to cb, unique within
+ * each; *after and *latest move to the last one, *more when a batch may
+ * follow. */
+static int changes_batch(stpg_reader *r, uint64_t *after, uint64_t *latest, int *more,
+                         store_oid_cb cb, void *ud, zerr *err)
 {
-    stpg_reader *r = rd(rr);
-    uint64_t l, one;
-    if (!latest)
-        latest = &l;
-    *latest = after;
-    if (after == UINT64_MAX || after >= r->last_tid)
-        return 0;
     stpg_params p = {0};
     PGresult *res;
-    stpg_p_id(&p, after);
+    uint64_t one;
+    stpg_p_id(&p, *after);
     stpg_p_id(&p, r->last_tid);
+    stpg_p_i32(&p, CHANGES_BATCH);
     int rc = store__pg_fetch(r->s, Q_CHANGES, &p, &res, err);
     if (rc)
         return rc;
-    uint64_t cur = 0;
-    int n = PQntuples(res), any = 0;
+    int n = PQntuples(res), txns = 0;
     for (int i = 0; i < n && !rc; i++) {
         uint64_t tid = id_at(res, i, 0);
-        if (!any || tid != cur) {
+        if (!txns || tid != *latest) {
             oidmap_clear(&r->seen);
-            cur = tid;
-            any = 1;
+            txns++;
         }
         *latest = tid;
         if (PQgetisnull(res, i, 1))
@@ -354,6 +352,22 @@ int store__pg_changes_since(store_reader *rr, uint64_t after, uint64_t *latest,
             rc = cb(oid, ud);
     }
     PQclear(res);
+    *after = *latest;
+    *more = txns == CHANGES_BATCH;
+    return rc;
+}
+
+int store__pg_changes_since(store_reader *rr, uint64_t after, uint64_t *latest,
+                            store_oid_cb cb, void *ud, zerr *err)
+{
+    stpg_reader *r = rd(rr);
+    uint64_t l;
+    if (!latest)
+        latest = &l;
+    *latest = after;
+    int more = after != UINT64_MAX && after < r->last_tid, rc = 0;
+    while (more && !rc)
+        rc = changes_batch(r, &after, latest, &more, cb, ud, err);
     return rc;
 }
 

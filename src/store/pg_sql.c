@@ -57,9 +57,11 @@ const stpg_sql store__pg_sql[Q_N_STMT] = {
         "ORDER BY tid DESC, idx DESC LIMIT 1) c " TARGET("c", "d") " "
         "LEFT JOIN LATERAL (SELECT oid FROM zeolite.records WHERE oid > o.oid AND tid <= $2::bigint "
         "ORDER BY oid LIMIT 1) n ON true", 2},
+    /* $1 after, $2 last tid, $3 how many transactions: their oids in order */
     [Q_CHANGES] = {"changes",
-        "SELECT t.tid, r.oid FROM zeolite.txns t LEFT JOIN zeolite.records r ON r.tid = t.tid "
-        "WHERE t.tid > $1::bigint AND t.tid <= $2::bigint ORDER BY t.tid, r.idx", 2},
+        "SELECT t.tid, r.oid FROM (SELECT tid FROM zeolite.txns WHERE tid > $1::bigint "
+        "AND tid <= $2::bigint ORDER BY tid LIMIT $3::int) t "
+        "LEFT JOIN zeolite.records r ON r.tid = t.tid ORDER BY t.tid, r.idx", 3},
     [Q_TXN_GET] = {"txn_get",
         "SELECT tid, status, username, description, extension, size, nrec "
         "FROM zeolite.txns WHERE tid = $1::bigint", 1},
