@@ -68,6 +68,7 @@ const char *zerr_name(int code)
     case ZE_TIMEOUT: return "ZE_TIMEOUT";
     case ZE_EXISTS: return "ZE_EXISTS";
     case ZE_TYPE: return "ZE_TYPE";
+    case ZE_NOTSUP: return "ZE_NOTSUP";
     default: return "ZE_UNKNOWN";
     }
 }

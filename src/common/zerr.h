@@ -32,6 +32,7 @@ enum {
     ZE_TIMEOUT = -18,      /* operation timed out */
     ZE_EXISTS = -19,       /* target already exists */
     ZE_TYPE = -20,         /* argument of the wrong type or count: TypeError */
+    ZE_NOTSUP = -21,       /* an operation this backend does not offer */
 };
 
 #define ZERR_MSG_MAX 512

@@ -371,7 +371,7 @@ static void discard_dest(const char *dest, int created)
         rmdir(dest);
 }
 
-int store_backup_progress(store *s, const char *dest, int compact, store_progress_fn fn,
+int store__lmdb_backup_progress(store *s, const char *dest, int compact, store_progress_fn fn,
                           void *data, zerr *err)
 {
     char blobs[4096];
@@ -391,7 +391,7 @@ int store_backup_progress(store *s, const char *dest, int compact, store_progres
     return rc;
 }
 
-int store_backup(store *s, const char *dest, int compact, zerr *err)
+int store__lmdb_backup(store *s, const char *dest, int compact, zerr *err)
 {
     return store_backup_progress(s, dest, compact, NULL, NULL, err);
 }

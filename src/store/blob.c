@@ -19,7 +19,7 @@
 
 #define OID_DEPTH 8
 
-int store_blob_path(store *s, uint64_t oid, uint64_t tid, char *buf, size_t cap)
+int store__lmdb_blob_path(store *s, uint64_t oid, uint64_t tid, char *buf, size_t cap)
 {
     return zblob_path(s->blob_dir, ZBLOB_BUSHY, oid, tid, buf, cap);
 }
@@ -29,7 +29,7 @@ static int no_blob_folder(store *s, zerr *err)
     return zerr_set(err, ZE_NOTFOUND, "%s does not exist", s->blob_dir);
 }
 
-int store_blob_tmpfile(store *s, char *buf, size_t cap, int *fd, zerr *err)
+int store__lmdb_blob_tmpfile(store *s, char *buf, size_t cap, int *fd, zerr *err)
 {
     char name[16];
     size_t n = strlen(s->blob_tmp);
@@ -44,14 +44,6 @@ int store_blob_tmpfile(store *s, char *buf, size_t cap, int *fd, zerr *err)
     snprintf(buf, cap, "%s/%s", s->blob_tmp, name);
     *fd = f;
     return 0;
-}
-
-int store_blob_tmpname(store *s, char *buf, size_t cap, zerr *err)
-{
-    int fd = -1, rc = store_blob_tmpfile(s, buf, cap, &fd, err);
-    if (!rc)
-        close(fd);
-    return rc;
 }
 
 /* ---- a file named by its path ------------------------------------------- */
@@ -129,7 +121,7 @@ void store__blob_discard(store *s, const char *src, int linked_ok)
     close(in.dfd);
 }
 
-int store_blob_discard(store *s, const char *path)
+int store__lmdb_blob_discard(store *s, const char *path)
 {
     blob_src in;
     int rc = src_open(s, path, &in, NULL);
@@ -252,7 +244,7 @@ int store__blob_copy(store *s, uint64_t oid, uint64_t src_tid, uint64_t dst_tid,
 
 /* ---- reading and removing committed files ------------------------------- */
 
-int store_blob_file_open(store *s, uint64_t oid, uint64_t tid, zerr *err)
+int store__lmdb_blob_file_open(store *s, uint64_t oid, uint64_t tid, zerr *err)
 {
     char dir[PATH_MAX], name[ZBLOB_NAME_MAX];
     zblob_file_name(tid, name);

@@ -61,7 +61,7 @@ static int history(store_reader *r, uint64_t oid, int size, store_txn_cb cb, voi
     return rc == ZE_NOREV ? 0 : rc;
 }
 
-int store_history(store_reader *r, uint64_t oid, int size, store_txn_cb cb, void *ud,
+int store__lmdb_history(store_reader *r, uint64_t oid, int size, store_txn_cb cb, void *ud,
                   zerr *err)
 {
     store__reader_enter(r);
@@ -93,7 +93,7 @@ static int undo_log(store_reader *r, int first, int last, store_txn_cb filter,
     return rc && rc != MDB_NOTFOUND ? store__mdb_err(err, rc, "undo log") : 0;
 }
 
-int store_undo_log(store_reader *r, int first, int last, store_txn_cb filter,
+int store__lmdb_undo_log(store_reader *r, int first, int last, store_txn_cb filter,
                    void *filter_ud, store_txn_cb cb, void *ud, zerr *err)
 {
     store__reader_enter(r);
@@ -139,7 +139,7 @@ static int iternext(store_reader *r, uint64_t from, uint64_t *oid, uint64_t *tid
     return rc == ZE_NOTFOUND || !rc ? 0 : rc;
 }
 
-int store_record_iternext(store_reader *r, uint64_t from, uint64_t *oid, uint64_t *tid,
+int store__lmdb_record_iternext(store_reader *r, uint64_t from, uint64_t *oid, uint64_t *tid,
                           zbuf *data, uint64_t *next, int *has_next, zerr *err)
 {
     store__reader_enter(r);
@@ -180,7 +180,7 @@ static int changes_since(store_reader *r, uint64_t after, uint64_t *latest, stor
     return rc != MDB_NOTFOUND ? store__mdb_err(err, rc, "read transactions") : 0;
 }
 
-int store_changes_since(store_reader *r, uint64_t after, uint64_t *latest, store_oid_cb cb,
+int store__lmdb_changes_since(store_reader *r, uint64_t after, uint64_t *latest, store_oid_cb cb,
                         void *ud, zerr *err)
 {
     uint64_t l;

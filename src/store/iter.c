@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 struct store_iter {
+    const store_ops *be;   /* &store__lmdb_ops: first, as backend.h asks */
     store *s;
     st_view v;             /* the snapshot (v.txn) and its index; resumable:
                               only during a call */
@@ -59,6 +60,7 @@ static int iter_open(store *s, uint64_t start, uint64_t stop, int resumable,
     store_iter *it = calloc(1, sizeof *it);
     if (!it)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    it->be = &store__lmdb_ops;
     it->s = s;
     it->next_tid = start;
     it->stop = stop;
@@ -81,18 +83,18 @@ static int iter_open(store *s, uint64_t start, uint64_t stop, int resumable,
     return 0;
 }
 
-int store_iter_open(store *s, uint64_t start, uint64_t stop, store_iter **out, zerr *err)
+int store__lmdb_iter_open(store *s, uint64_t start, uint64_t stop, store_iter **out, zerr *err)
 {
     return iter_open(s, start, stop, 0, out, err);
 }
 
-int store_iter_open_resumable(store *s, uint64_t start, uint64_t stop, store_iter **out,
+int store__lmdb_iter_open_resumable(store *s, uint64_t start, uint64_t stop, store_iter **out,
                               zerr *err)
 {
     return iter_open(s, start, stop, 1, out, err);
 }
 
-void store_iter_close(store_iter *it)
+void store__lmdb_iter_close(store_iter *it)
 {
     if (!it)
         return;
@@ -171,7 +173,7 @@ static void call_end(store_iter *it)
     store__map_leave(it->s);
 }
 
-int store_iter_next_txn(store_iter *it, store_txn_info *info, zerr *err)
+int store__lmdb_iter_next_txn(store_iter *it, store_txn_info *info, zerr *err)
 {
     if (it->done)
         return 0;
@@ -316,7 +318,7 @@ static int reread_txn(store_iter *it, zerr *err)
     return 1;
 }
 
-int store_iter_next_record(store_iter *it, store_record *rec, zerr *err)
+int store__lmdb_iter_next_record(store_iter *it, store_record *rec, zerr *err)
 {
     if (!it->tval.len || it->rec_i >= it->tv.nrec)
         return 0;

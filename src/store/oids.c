@@ -21,7 +21,7 @@ uint64_t store__oid_after(uint64_t oid)
     return oid >= ST_OID_END - 1 ? ST_OID_END : oid + 1;
 }
 
-int store_new_oids(store *s, int n, uint64_t *out, zerr *err)
+int store__lmdb_new_oids(store *s, int n, uint64_t *out, zerr *err)
 {
     if (n < 1 || n > 1000)
         return zerr_set(err, ZE_INVAL, "new_oids(%d): n must be 1..1000", n);

@@ -1055,7 +1055,7 @@ static int run_pack(pack_ctx *c, double pack_time)
     return pack_txns(c);
 }
 
-int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr *err)
+int store__lmdb_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr *err)
 {
     store_pack_stats local;
     pack_ctx c = {.s = s, .gc = gc, .err = err};

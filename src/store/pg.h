@@ -84,6 +84,7 @@
 #include "common/oidmap.h"
 #include "common/zbuf.h"
 #include "common/zerr.h"
+#include "store/backend.h"
 #include "store/store.h"
 #include "store/txnbuf.h"
 
@@ -269,11 +270,18 @@ int store__pg_read(stpg_store *s, stpg_read_fn fn, void *ud, zerr *err);
 
 double store__pg_now(void);   /* monotonic seconds */
 
+/* Rows a batch reads: batches adapt to the bytes the last one brought, so
+ * that one holds about STPG_BATCH_BYTES (and a record past that alone),
+ * however large the records: memory does not grow with the database. */
+#define STPG_BATCH_BYTES (4u << 20)
+int store__pg_next_batch(int rows, const PGresult *res, int max);
+
 /* ---- the store -------------------------------------------------------------- */
 
 typedef struct stpg_txn stpg_txn;
 
 struct stpg_store {
+    const store_ops *be;    /* &store__pg_ops: first, as backend.h asks */
     char *conninfo;         /* as given (may hold a password: never shown) */
     char *shown;            /* a description without a password, for messages */
     store_options opt;
@@ -319,7 +327,10 @@ struct stpg_store {
     char *opt_blob_dir;     /* the folder asked for, or NULL: one of our own */
     char *blob_dir;         /* its folder (bushy layout) */
     char *blob_tmp;         /* blob_dir/tmp */
-    int blob_fd, tmp_fd;
+    _Atomic int blob_fd, tmp_fd;   /* replaced when the cache is deleted */
+    pthread_mutex_t blob_mu;       /* guards the replacing */
+    int retired[16];        /* descriptors replaced, closed at close */
+    int n_retired;
     int own_blob_dir;       /* made at open in $TMPDIR: removed at close */
 
     store_stats stats;
@@ -351,6 +362,7 @@ void store__pg_log(stpg_store *s, int level, const char *fmt, ...)
 
 /* A reader: a tid bound (pg_read.c says why that is a snapshot). */
 typedef struct stpg_reader {
+    const store_ops *be;
     stpg_store *s;
     uint64_t last_tid;
     oidmap seen;            /* scratch for changes_since */
@@ -432,6 +444,7 @@ typedef struct stpg_op {
 enum { PGT_OPEN, PGT_VOTED, PGT_COMMITTING, PGT_DONE, PGT_ABORTED };
 
 struct stpg_txn {
+    const store_ops *be;
     stpg_store *s;
     int state;
     char status;
@@ -503,20 +516,11 @@ void store__pg_committer_stop(stpg_store *s);
 
 /* ---- the backend's functions, one per function of store.h ----------------------- */
 
-/* What the PostgreSQL backend takes beyond store_options. */
-typedef struct stpg_options {
-    const char *blob_dir;   /* the blob cache; NULL: a folder of its own in $TMPDIR,
-                               removed at close */
-    int pool_size;          /* read connections; 0: STPG_POOL_DEFAULT */
-    double retry_seconds;   /* how long a read retries; 0: STPG_RETRY_DEFAULT */
-    int lock_timeout_ms;    /* how long a vote waits for an oid; 0: the default */
-} stpg_options;
-
-int store__pg_open_ex(store **out, const char *conninfo, const store_options *opt,
-                      const stpg_options *po, zerr *err);
 int store__pg_open(store **out, const char *conninfo, const store_options *opt, zerr *err);
 void store__pg_close(store *s);
 int store__pg_is_locked(const char *conninfo);
+int store__pg_exists(const char *conninfo);
+void store__pg_map_info(store *s, uint64_t *used, uint64_t *size);
 uint64_t store__pg_last_tid(store *s);
 int store__pg_is_read_only(store *s);
 uint64_t store__pg_object_count(store *s);
@@ -559,8 +563,6 @@ int store__pg_txn_store_blob_shared(store_txn *t, uint64_t oid, uint64_t serial,
                                     zerr *err);
 int store__pg_txn_check_current(store_txn *t, uint64_t oid, uint64_t serial, zerr *err);
 int store__pg_txn_delete(store_txn *t, uint64_t oid, uint64_t serial, zerr *err);
-int store__pg_txn_restore(store_txn *t, uint64_t oid, const void *data, size_t len,
-                          uint64_t prev_txn, zerr *err);
 int store__pg_txn_undo(store_txn *t, uint64_t undo_tid, zerr *err);
 int store__pg_txn_restore_record(store_txn *t, const store_record *rec,
                                  const char *blob_path, zerr *err);
@@ -572,18 +574,16 @@ int store__pg_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *
 int store__pg_txn_finish(store_txn *t, uint64_t *tid, zerr *err);
 int store__pg_bulk_begin(store *s, zerr *err);
 int store__pg_bulk_end(store *s, zerr *err);
+int store__pg_bulk_abort(store *s, zerr *err);
 void store__pg_txn_abort(store_txn *t);
 void store__pg_txn_free(store_txn *t);
 const uint64_t *store__pg_txn_oids(store_txn *t, size_t *n);
 
 int store__pg_blob_path(store *s, uint64_t oid, uint64_t tid, char *buf, size_t cap);
-int store__pg_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf,
-                        size_t cap, zerr *err);
 int store__pg_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf,
                         size_t cap, int *fd, zerr *err);
 int store__pg_blob_file_open(store *s, uint64_t oid, uint64_t tid, zerr *err);
 int store__pg_blob_tmpfile(store *s, char *buf, size_t cap, int *fd, zerr *err);
-int store__pg_blob_tmpname(store *s, char *buf, size_t cap, zerr *err);
 int store__pg_blob_discard(store *s, const char *path);
 
 int store__pg_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr *err);

@@ -29,9 +29,10 @@ static int open_folders(stpg_store *s, zerr *err)
     s->blob_fd = open(s->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->blob_fd < 0)
         return zerr_sys(err, errno, "open the blob cache %s", s->blob_dir);
-    s->tmp_fd = zfile_open_dir_at(s->blob_fd, s->blob_dir, "tmp", ZFILE_CREATE, 0777, err);
-    if (s->tmp_fd < 0)
-        return s->tmp_fd;
+    int tfd = zfile_open_dir_at(s->blob_fd, s->blob_dir, "tmp", ZFILE_CREATE, 0777, err);
+    if (tfd < 0)
+        return tfd;
+    s->tmp_fd = tfd;
     zblob_layout layout;
     rc = zblob_layout_read(s->blob_dir, &layout, err);
     if (rc == ZE_NOTFOUND) {
@@ -42,6 +43,32 @@ static int open_folders(stpg_store *s, zerr *err)
         return zerr_set(err, ZE_CORRUPT, "%s/.layout says '%s', zeolite uses 'bushy'",
                         s->blob_dir, zblob_layout_name(layout));
     return rc;
+}
+
+/* 1 when the folder open as fd has been deleted. */
+static int gone(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
+/* The cache may be deleted at any time: a folder found deleted is made and
+ * opened again. The descriptors it replaces stay open until close, since
+ * another thread may be using them right now. */
+static void revive(stpg_store *s)
+{
+    if (!gone(s->blob_fd) && !gone(s->tmp_fd))
+        return;
+    pthread_mutex_lock(&s->blob_mu);
+    if ((gone(s->blob_fd) || gone(s->tmp_fd)) && s->n_retired + 2 <= 16) {
+        s->retired[s->n_retired++] = s->blob_fd;
+        s->retired[s->n_retired++] = s->tmp_fd;
+        s->blob_fd = s->tmp_fd = -1;
+        if (open_folders(s, NULL))
+            store__pg_log(s, STORE_LOG_ERROR, "the blob cache %s was deleted and cannot be "
+                          "made again", s->blob_dir);
+    }
+    pthread_mutex_unlock(&s->blob_mu);
 }
 
 int store__pg_blob_init(stpg_store *s, zerr *err)
@@ -77,6 +104,10 @@ void store__pg_blob_close(stpg_store *s)
     if (s->blob_fd >= 0)
         close(s->blob_fd);
     s->tmp_fd = s->blob_fd = -1;
+    for (int i = 0; i < s->n_retired; i++)
+        if (s->retired[i] >= 0)
+            close(s->retired[i]);
+    s->n_retired = 0;
     if (s->own_blob_dir && s->blob_dir)
         zfile_rm_rf(s->blob_dir, NULL);
     free(s->blob_tmp);
@@ -95,20 +126,13 @@ int store__pg_blob_tmpfile(store *ss, char *buf, size_t cap, int *fd, zerr *err)
     char name[16];
     if (strlen(s->blob_tmp) + 1 + sizeof name > cap)
         return zerr_set(err, ZE_TOOBIG, "blob temp name does not fit %zu bytes", cap);
+    revive(s);
     int f = zfile_mktemp_at(s->tmp_fd, s->blob_tmp, "blob", name, sizeof name, err);
     if (f < 0)
         return f;
     snprintf(buf, cap, "%s/%s", s->blob_tmp, name);
     *fd = f;
     return 0;
-}
-
-int store__pg_blob_tmpname(store *s, char *buf, size_t cap, zerr *err)
-{
-    int fd = -1, rc = store__pg_blob_tmpfile(s, buf, cap, &fd, err);
-    if (!rc)
-        close(fd);
-    return rc;
 }
 
 /* The open folder holding path and the file's name in it: tmp/ and the
@@ -396,6 +420,7 @@ static int open_blob(stpg_store *s, uint64_t oid, uint64_t tid, uint64_t last, i
     if (!(flags & STPG_RF_BLOB))
         return zerr_set(err, ZE_NOTFOUND, "oid %016llx revision %016llx has no blob",
                         (unsigned long long)oid, (unsigned long long)tid);
+    revive(s);
     int fd = cached(s, oid, tid, NULL);
     if (fd != ZE_NOTFOUND)
         return fd;
@@ -418,15 +443,6 @@ int store__pg_open_blob(store_reader *rr, uint64_t oid, uint64_t serial, char *b
         return f;
     *fd = f;
     return 0;
-}
-
-int store__pg_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
-                        zerr *err)
-{
-    int fd = -1, rc = store__pg_open_blob(r, oid, serial, buf, cap, &fd, err);
-    if (!rc)
-        close(fd);
-    return rc;
 }
 
 int store__pg_blob_file_open(store *s, uint64_t oid, uint64_t tid, zerr *err)

@@ -765,13 +765,14 @@ static int bulk_finish(stpg_store *s, long long *objects, zerr *err)
     return rc;
 }
 
-int store__pg_bulk_end(store *ss, zerr *err)
+static int bulk_stop(stpg_store *s, int commit, zerr *err)
 {
-    stpg_store *s = stpg_of(ss);
     if (!s->bulk)
         return zerr_set(err, ZE_TXN, "bulk mode is not on");
     long long objects = -1;
     int rc = s->bulk_failed ? zerr_set(err, s->bulk_err.code, "%s", s->bulk_err.msg) : 0;
+    if (!rc && !commit)
+        rc = zerr_set(err, ZE_TXN, "the bulk import was abandoned: nothing of it is kept");
     if (!rc)
         rc = bulk_finish(s, &objects, err);
     if (!rc)
@@ -801,4 +802,14 @@ int store__pg_bulk_end(store *ss, zerr *err)
     s->bulk_conn = NULL;
     s->bulk = 0;
     return rc;
+}
+
+int store__pg_bulk_end(store *s, zerr *err) { return bulk_stop(stpg_of(s), 1, err); }
+
+int store__pg_bulk_abort(store *s, zerr *err)
+{
+    zerr ignored;
+    bulk_stop(stpg_of(s), 0, &ignored);   /* what failed was told already */
+    zerr_clear(err);
+    return 0;
 }

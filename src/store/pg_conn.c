@@ -15,6 +15,20 @@
 #define BACKOFF_FIRST 0.05
 #define BACKOFF_MAX 2.0
 
+int store__pg_next_batch(int rows, const PGresult *res, int max)
+{
+    size_t bytes = 0;
+    int n = res ? PQntuples(res) : 0, nf = res ? PQnfields(res) : 0;
+    for (int i = 0; i < n; i++)
+        for (int f = 0; f < nf; f++)
+            bytes += (size_t)PQgetlength(res, i, f);
+    if (bytes > STPG_BATCH_BYTES && n)
+        rows = (int)((double)n * STPG_BATCH_BYTES / (double)bytes);
+    else if (bytes < STPG_BATCH_BYTES / 4)
+        rows *= 2;
+    return rows < 1 ? 1 : rows > max ? max : rows;
+}
+
 double store__pg_now(void)
 {
     struct timespec ts;
@@ -370,9 +384,9 @@ int store__pg_connect(stpg_store *s, int kind, stpg_conn **out, zerr *err)
     PQsetNoticeProcessor(c->pg, on_notice, s);
     /* A commit is acknowledged once durable, whatever the database's
      * default; a vote waits for an oid's lock only so long. */
-    snprintf(set, sizeof set, "SET synchronous_commit = on; SET lock_timeout = %d; "
+    snprintf(set, sizeof set, "SET synchronous_commit = %s; SET lock_timeout = %d; "
              "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0",
-             s->lock_timeout_ms);
+             s->opt.no_sync ? "off" : "on", s->lock_timeout_ms);
     int rc = store__pg_command(s, c, set, err);
     if (rc) {
         store__pg_disconnect(c);

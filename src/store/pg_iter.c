@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FETCH_ROWS 100           /* rows a cursor fetch brings */
-#define RECORD_BATCH 64          /* records a resumable call brings */
+#define ROWS_FIRST 1             /* rows the first batch brings (they grow) */
+#define ROWS_MAX 1000            /* and any batch at most */
 
 /* The record columns of a row, from base on (Q_TXN_RECORDS's layout). */
 #define RECORD_SELECT                                                                        \
@@ -38,6 +38,7 @@ static const char cursor_sql[] =
     "WHERE t.tid >= $1::bigint AND t.tid <= $2::bigint ORDER BY t.tid, r.idx";
 
 typedef struct stpg_iter {
+    const store_ops *be;
     stpg_store *s;
     int resumable;
     stpg_conn *c;           /* the snapshot's connection (not resumable) */
@@ -57,6 +58,7 @@ typedef struct stpg_iter {
     /* the rows at hand */
     PGresult *res;
     int row, nrows, base;   /* base: the first record column */
+    int batch;              /* rows the next batch asks for */
     int exhausted;          /* the cursor has no more rows */
 } stpg_iter;
 
@@ -99,10 +101,12 @@ static int iter_open(store *ss, uint64_t start, uint64_t stop, int resumable, st
     stpg_iter *it = calloc(1, sizeof *it);
     if (!it)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    it->be = &store__pg_ops;
     it->s = s;
     it->resumable = resumable;
     it->next_tid = start;
     it->stop = stop;
+    it->batch = ROWS_FIRST;
     int rc;
     if (resumable) {
         /* what was committed when it was opened */
@@ -153,19 +157,22 @@ void store__pg_iter_close(store_iter *i)
 /* The next batch of cursor rows: 1, 0 at the end, or an error. */
 static int fetch_rows(stpg_iter *it, zerr *err)
 {
+    if (it->res)
+        it->batch = store__pg_next_batch(it->batch, it->res, ROWS_MAX);
     PQclear(it->res);
     it->res = NULL;
     it->row = it->nrows = 0;
     if (it->exhausted)
         return 0;
     char sql[64];
-    snprintf(sql, sizeof sql, "FETCH %d FROM zeolite_iter", FETCH_ROWS);
+    int asked = it->batch;
+    snprintf(sql, sizeof sql, "FETCH %d FROM zeolite_iter", asked);
     it->res = store__pg_query(it->s, it->c, sql, NULL, err);
     if (!it->res)
         return it->c->rc;
     it->nrows = PQntuples(it->res);
     it->base = 7;
-    it->exhausted = it->nrows < FETCH_ROWS;
+    it->exhausted = it->nrows < asked;
     return it->nrows > 0;
 }
 
@@ -347,7 +354,9 @@ static int res_next_record(stpg_iter *it, store_record *rec, zerr *err)
         stpg_params p = {0};
         stpg_p_id(&p, it->tid);
         stpg_p_i32(&p, (int32_t)it->next_idx);
-        stpg_p_i32(&p, RECORD_BATCH);
+        if (it->res)
+            it->batch = store__pg_next_batch(it->batch, it->res, ROWS_MAX);
+        stpg_p_i32(&p, it->batch);
         PQclear(it->res);
         it->res = NULL;
         int rc = store__pg_fetch(it->s, Q_TXN_RECORDS, &p, &it->res, err);

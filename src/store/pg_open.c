@@ -256,6 +256,19 @@ int store__pg_check_lock(stpg_store *s, zerr *err)
     return 0;
 }
 
+int store__pg_exists(const char *conninfo)
+{
+    stpg_store s = {.conninfo = (char *)conninfo, .shown = "", .lock_timeout_ms = 1000};
+    stpg_conn *c;
+    if (store__pg_connect(&s, STPG_OWN, &c, NULL))
+        return 0;
+    PGresult *r = PQexec(c->pg, "SELECT to_regclass('zeolite.meta') IS NOT NULL");
+    int exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    store__pg_disconnect(c);
+    return exists;
+}
+
 int store__pg_is_locked(const char *conninfo)
 {
     stpg_store s = {.conninfo = (char *)conninfo, .shown = "", .lock_timeout_ms = 1000};
@@ -272,43 +285,39 @@ int store__pg_is_locked(const char *conninfo)
 /* ---- open and close ------------------------------------------------------------------------ */
 
 static int store_init(stpg_store *s, const char *conninfo, const store_options *opt,
-                      const stpg_options *po, zerr *err)
+                      zerr *err)
 {
+    s->be = &store__pg_ops;
     s->opt = *opt;
-    s->retry_seconds = po->retry_seconds > 0 ? po->retry_seconds : STPG_RETRY_DEFAULT;
-    s->lock_timeout_ms = po->lock_timeout_ms > 0 ? po->lock_timeout_ms
-                                                 : STPG_LOCK_TIMEOUT_DEFAULT;
-    s->rpool.max = po->pool_size > 0 ? po->pool_size : STPG_POOL_DEFAULT;
+    s->opt.blob_dir = NULL;   /* the caller's string: copied below */
+    s->retry_seconds = opt->retry_seconds > 0 ? opt->retry_seconds : STPG_RETRY_DEFAULT;
+    s->lock_timeout_ms = opt->lock_timeout_ms > 0 ? opt->lock_timeout_ms
+                                                  : STPG_LOCK_TIMEOUT_DEFAULT;
+    s->rpool.max = opt->pool_size > 0 ? opt->pool_size : STPG_POOL_DEFAULT;
     s->wpool.max = STPG_WRITE_MAX;
     s->blob_fd = s->tmp_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->oid_mu, NULL);
+    pthread_mutex_init(&s->blob_mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_cond_init(&s->commit_wake, NULL);
     s->conninfo = strdup(conninfo);
-    if (po->blob_dir)
-        s->opt_blob_dir = strdup(po->blob_dir);
-    if (!s->conninfo || (po->blob_dir && !s->opt_blob_dir))
+    if (opt->blob_dir)
+        s->opt_blob_dir = strdup(opt->blob_dir);
+    if (!s->conninfo || (opt->blob_dir && !s->opt_blob_dir))
         return zerr_set(err, ZE_NOMEM, "out of memory");
     return describe(conninfo, &s->shown, err);
 }
 
 int store__pg_open(store **out, const char *conninfo, const store_options *opt, zerr *err)
 {
-    return store__pg_open_ex(out, conninfo, opt, NULL, err);
-}
-
-int store__pg_open_ex(store **out, const char *conninfo, const store_options *opt,
-                      const stpg_options *po, zerr *err)
-{
     static const store_options defaults;
-    static const stpg_options pg_defaults;
     *out = NULL;
     stpg_store *s = calloc(1, sizeof *s);
     if (!s)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     stpg_conn *c = NULL;
-    int rc = store_init(s, conninfo, opt ? opt : &defaults, po ? po : &pg_defaults, err);
+    int rc = store_init(s, conninfo, opt ? opt : &defaults, err);
     if (!rc)
         rc = store__pg_connect(s, STPG_OWN, &c, err);
     if (!rc)
@@ -360,6 +369,7 @@ void store__pg_close(store *ss)
     pthread_cond_destroy(&s->commit_wake);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->oid_mu);
+    pthread_mutex_destroy(&s->blob_mu);
     pthread_mutex_destroy(&s->mu);
     free(s->conninfo);
     free(s->shown);
@@ -399,6 +409,13 @@ uint64_t store__pg_size_bytes(store *ss)
 }
 
 const char *store__pg_blob_dir(store *ss) { return stpg_of(ss)->blob_dir; }
+
+/* PostgreSQL has no map: what it uses, and no size. */
+void store__pg_map_info(store *s, uint64_t *used, uint64_t *size)
+{
+    *used = store__pg_size_bytes(s);
+    *size = 0;
+}
 
 void store__pg_get_stats(store *ss, store_stats *out)
 {

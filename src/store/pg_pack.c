@@ -31,8 +31,8 @@
 #include "common/ztid.h"
 #include "pickle/record.h"
 
-#define FETCH_ROWS 1000
-#define VISIT_BATCH 1000
+#define ROWS_FIRST 1             /* rows the first batch brings (they grow) */
+#define ROWS_MAX 10000
 #define DELETE_BATCH 10000
 #define INLINE_BATCH 2000
 #define TXN_BATCH 2000
@@ -64,6 +64,7 @@ typedef struct pack_ctx {
     uint32_t last_idx;
     int have_oid, after, last_kind, last_flags, last_has_data;
     uint64_t dangling;
+    int visit_rows;              /* objects the next visit batch reads */
     struct sweep *sweep;
     store_pack_stats *stats;
     zerr *err;
@@ -268,16 +269,18 @@ static int scan_row(pack_ctx *c, const PGresult *r, int row)
 static int each_row(pack_ctx *c, const char *name, int (*fn)(pack_ctx *, const PGresult *, int))
 {
     char sql[96];
-    snprintf(sql, sizeof sql, "FETCH %d FROM %s", FETCH_ROWS, name);
-    for (;;) {
+    for (int rows = ROWS_FIRST;;) {
+        snprintf(sql, sizeof sql, "FETCH %d FROM %s", rows, name);
         PGresult *r = store__pg_query(c->s, c->c, sql, NULL, c->err);
         if (!r)
             return c->c->rc;
         int n = PQntuples(r), rc = 0;
         for (int i = 0; i < n && !rc; i++)
             rc = fn(c, r, i);
+        int more = n == rows;
+        rows = store__pg_next_batch(rows, r, ROWS_MAX);
         PQclear(r);
-        if (rc || n < FETCH_ROWS)
+        if (rc || !more)
             return rc;
     }
 }
@@ -332,10 +335,10 @@ static const char visit_sql[] =
     "LEFT JOIN zeolite.records d ON r.kind = 2 AND d.tid = r.data_tid AND d.idx = r.data_idx "
     "ORDER BY u.n";
 
-/* Visit up to VISIT_BATCH objects of todo: their references reach others. */
+/* Visit a batch of the objects of todo: their references reach others. */
 static int visit_batch(pack_ctx *c)
 {
-    size_t n = c->todo.n < VISIT_BATCH ? c->todo.n : VISIT_BATCH;
+    size_t n = c->todo.n < (size_t)c->visit_rows ? c->todo.n : (size_t)c->visit_rows;
     size_t *batch = c->todo.v + c->todo.n - n;
     zbuf ao = ZBUF_INIT, at = ZBUF_INIT;
     int rc = stpg_arr_begin(&ao, STPG_INT8, n) || stpg_arr_begin(&at, STPG_INT8, n);
@@ -378,6 +381,7 @@ static int visit_batch(pack_ctx *c)
             rc = reach_oid(c, c->refs.v[j], oid);
     }
     free(mine);
+    c->visit_rows = store__pg_next_batch(c->visit_rows, r, ROWS_MAX);
     PQclear(r);
     return rc;
 }
@@ -919,7 +923,7 @@ int store__pg_pack(store *ss, double pack_time, int gc, store_pack_stats *stats,
 {
     stpg_store *s = stpg_of(ss);
     store_pack_stats local;
-    pack_ctx c = {.s = s, .gc = gc, .err = err};
+    pack_ctx c = {.s = s, .gc = gc, .err = err, .visit_rows = ROWS_FIRST};
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);

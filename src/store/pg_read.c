@@ -29,6 +29,7 @@ int store__pg_reader_new(store *ss, store_reader **out, zerr *err)
     stpg_reader *r = calloc(1, sizeof *r);
     if (!r)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    r->be = &store__pg_ops;
     r->s = s;
     int rc = store__pg_reader_refresh((store_reader *)(void *)r, err);
     if (rc) {
@@ -231,7 +232,8 @@ int store__pg_history(store_reader *rr, uint64_t oid, int size, store_txn_cb cb,
     return rc;
 }
 
-#define UNDO_BATCH 256
+#define UNDO_FIRST 64       /* transactions the first batch brings */
+#define UNDO_MAX 4096
 
 static store_txn_info txn_row(const PGresult *res, int i)
 {
@@ -249,18 +251,19 @@ int store__pg_undo_log(store_reader *rr, int first, int last, store_txn_cb filte
     if (last < 0)
         last = first - last;
     uint64_t bound = r->last_tid;
-    int listed = 0, rc = 0, more = r->last_tid != 0;
+    int listed = 0, rc = 0, more = r->last_tid != 0, rows = UNDO_FIRST;
     /* Newest first, a batch at a time; each batch's callbacks run once the
      * connection is back in the pool (a retried batch is never listed twice). */
     while (more && listed < last && !rc) {
         stpg_params p = {0};
         PGresult *res;
         stpg_p_id(&p, bound);
-        stpg_p_i32(&p, UNDO_BATCH);
+        stpg_p_i32(&p, rows);
         if ((rc = store__pg_fetch(r->s, Q_UNDO_LOG, &p, &res, err)))
             return rc;
         int n = PQntuples(res);
-        more = n == UNDO_BATCH;
+        more = n == rows;
+        rows = store__pg_next_batch(rows, res, UNDO_MAX);
         for (int i = 0; i < n && listed < last && !rc; i++) {
             store_txn_info info = txn_row(res, i);
             if (info.status == 'p') {

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "common/zarray.h"
-#include "common/zblob.h"
 #include "common/ztid.h"
 
 static stpg_txn *tx(store_txn *t) { return (stpg_txn *)(void *)t; }
@@ -38,6 +37,7 @@ int store__pg_txn_begin(store *ss, const store_txn_meta *meta, store_txn **out, 
     stpg_txn *t = calloc(1, sizeof *t);
     if (!t)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    t->be = &store__pg_ops;
     t->s = s;
     t->status = status;
     t->explicit_tid = meta->tid != 0;
@@ -155,17 +155,13 @@ int store__pg_txn_store_blob(store_txn *t, uint64_t oid, uint64_t serial, const 
     return add_store(tx(t), oid, serial, data, len, blob_path, err);
 }
 
+/* A shared blob folder is not offered (STORE_CAP_SHARED_BLOBS): the blobs
+ * live in the database, and the folder is this process's cache. */
 int store__pg_txn_store_blob_shared(store_txn *t, uint64_t oid, uint64_t serial,
                                     const void *data, size_t len, const char *name, zerr *err)
 {
-    char path[PATH_MAX];
-    if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-        return zerr_set(err, ZE_INVAL, "blob file name '%.80s' is not a plain file name", name);
-    if (zblob_oid_dir(tx(t)->s->blob_dir, ZBLOB_BUSHY, oid, path, sizeof path) ||
-        strlen(path) + 1 + strlen(name) >= sizeof path)
-        return zerr_set(err, ZE_TOOBIG, "blob file path too long");
-    strcat(strcat(path, "/"), name);
-    return store__pg_txn_store_blob(t, oid, serial, data, len, path, err);
+    return zerr_set(err, ZE_NOTSUP, "PostgreSQL (%s) keeps blobs in the database: a shared "
+                    "blob folder is not offered", tx(t)->s->shown);
 }
 
 static int add_simple(stpg_txn *t, int type, int kind, uint64_t oid, uint64_t serial,
@@ -229,21 +225,6 @@ int store__pg_txn_restore_record(store_txn *tt, const store_record *rec, const c
         op->rflags |= rec->has_blob ? STPG_RF_BLOB : 0;
     t->n_ops++;
     return 0;
-}
-
-int store__pg_txn_restore(store_txn *t, uint64_t oid, const void *data, size_t len,
-                          uint64_t prev_txn, zerr *err)
-{
-    store_record rec = {.oid = oid, .kind = STORE_REC_DELETE};
-    if (data) {
-        rec.kind = STORE_REC_DATA;
-        rec.data = (zslice){data, len};
-    } else if (prev_txn) {
-        rec.kind = STORE_REC_BACKPTR;
-        rec.back_tid = prev_txn;
-        rec.back_index = STPG_INDEX_LAST;
-    }
-    return store__pg_txn_restore_record(t, &rec, NULL, err);
 }
 
 stpg_op *store__pg_next_rec(stpg_txn *t, stpg_rec_it *it)

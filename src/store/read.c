@@ -10,12 +10,13 @@
 
 #include "store/blob.h"
 
-int store_reader_new(store *s, store_reader **out, zerr *err)
+int store__lmdb_reader_new(store *s, store_reader **out, zerr *err)
 {
     *out = NULL;
     store_reader *r = calloc(1, sizeof *r);
     if (!r)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    r->be = &store__lmdb_ops;
     if (store__pin(s, err)) {
         free(r);
         return ZE_BUSY;
@@ -36,7 +37,7 @@ int store_reader_new(store *s, store_reader **out, zerr *err)
     return 0;
 }
 
-void store_reader_free(store_reader *r)
+void store__lmdb_reader_free(store_reader *r)
 {
     if (!r)
         return;
@@ -48,7 +49,7 @@ void store_reader_free(store_reader *r)
     free(r);
 }
 
-int store_reader_refresh(store_reader *r, zerr *err)
+int store__lmdb_reader_refresh(store_reader *r, zerr *err)
 {
     store *s = r->s;
     store__map_enter(s);
@@ -61,7 +62,7 @@ int store_reader_refresh(store_reader *r, zerr *err)
     return rc;
 }
 
-uint64_t store_reader_last_tid(store_reader *r) { return r->last_tid; }
+uint64_t store__lmdb_reader_last_tid(store_reader *r) { return r->last_tid; }
 
 void store__reader_enter(store_reader *r)
 {
@@ -118,7 +119,7 @@ static int load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *dat
     return copy_data(r, oid, &e, data, err);
 }
 
-int store_load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *data,
+int store__lmdb_load_before(store_reader *r, uint64_t oid, uint64_t before, zbuf *data,
                       uint64_t *start, uint64_t *end, zerr *err)
 {
     uint64_t s_, e_;
@@ -138,7 +139,7 @@ static int get_visible(store_reader *r, uint64_t oid, uint64_t serial, st_ent *e
     return rc;
 }
 
-int store_load_serial(store_reader *r, uint64_t oid, uint64_t serial, zbuf *data, zerr *err)
+int store__lmdb_load_serial(store_reader *r, uint64_t oid, uint64_t serial, zbuf *data, zerr *err)
 {
     st_ent e;
     store__reader_enter(r);
@@ -149,7 +150,7 @@ int store_load_serial(store_reader *r, uint64_t oid, uint64_t serial, zbuf *data
     return rc;
 }
 
-int store_current_tid(store_reader *r, uint64_t oid, uint64_t *tid, zerr *err)
+int store__lmdb_current_tid(store_reader *r, uint64_t oid, uint64_t *tid, zerr *err)
 {
     st_ent e;
     uint64_t next;
@@ -165,7 +166,7 @@ int store_current_tid(store_reader *r, uint64_t oid, uint64_t *tid, zerr *err)
     return rc;
 }
 
-int store_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
+int store__lmdb_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
                     int *fd, zerr *err)
 {
     st_ent rec;
@@ -193,11 +194,3 @@ int store_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, s
     return 0;
 }
 
-int store_load_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf, size_t cap,
-                    zerr *err)
-{
-    int fd = -1, rc = store_open_blob(r, oid, serial, buf, cap, &fd, err);
-    if (!rc)
-        close(fd);
-    return rc;
-}

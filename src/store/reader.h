@@ -5,6 +5,7 @@
 #include "store/index.h"
 
 struct store_reader {
+    const store_ops *be;   /* &store__lmdb_ops: first, as backend.h asks */
     store *s;
     st_view v;             /* the snapshot and its index; reset/renewed on refresh */
     MDB_cursor *txc;       /* on txns */

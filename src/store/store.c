@@ -223,7 +223,7 @@ static int take_lock(store *s, zerr *err)
     return 0;
 }
 
-int store_is_locked(const char *dir)
+int store__lmdb_is_locked(const char *dir)
 {
     char *path = path_join(dir, LOCK_NAME);
     if (!path)
@@ -398,7 +398,7 @@ static int recover_index(store *s, zerr *err)
     return rc;
 }
 
-int store_exists(const char *dir)
+int store__lmdb_exists(const char *dir)
 {
     char *path = path_join(dir, DATA_NAME);
     int ok = path && access(path, F_OK) == 0;
@@ -406,7 +406,7 @@ int store_exists(const char *dir)
     return ok;
 }
 
-int store_open(store **out, const char *dir, const store_options *opt, zerr *err)
+int store__lmdb_open(store **out, const char *dir, const store_options *opt, zerr *err)
 {
     static const store_options defaults;
     *out = NULL;
@@ -421,6 +421,7 @@ int store_open(store **out, const char *dir, const store_options *opt, zerr *err
     store *s = calloc(1, sizeof *s);
     if (!s)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    s->be = &store__lmdb_ops;
     s->opt = *opt;
     s->lock_fd = s->blob_fd = s->tmp_fd = -1;
     s->index_batch = opt->index_batch ? opt->index_batch : INDEX_BATCH;
@@ -465,7 +466,7 @@ fail:
     return rc;
 }
 
-void store_close(store *s)
+void store__lmdb_close(store *s)
 {
     if (!s)
         return;
@@ -490,7 +491,7 @@ void store_close(store *s)
 
 /* ---- queries on the whole store ----------------------------------------- */
 
-uint64_t store_last_tid(store *s)
+uint64_t store__lmdb_last_tid(store *s)
 {
     pthread_mutex_lock(&s->mu);
     uint64_t tid = s->durable_tid;
@@ -498,9 +499,9 @@ uint64_t store_last_tid(store *s)
     return tid;
 }
 
-int store_is_read_only(store *s) { return s->opt.read_only; }
+int store__lmdb_is_read_only(store *s) { return s->opt.read_only; }
 
-uint64_t store_object_count(store *s)
+uint64_t store__lmdb_object_count(store *s)
 {
     pthread_mutex_lock(&s->mu);
     uint64_t n = s->objects;
@@ -508,7 +509,7 @@ uint64_t store_object_count(store *s)
     return n;
 }
 
-void store_map_info(store *s, uint64_t *used, uint64_t *size)
+void store__lmdb_map_info(store *s, uint64_t *used, uint64_t *size)
 {
     MDB_envinfo info;
     MDB_stat st;
@@ -520,16 +521,16 @@ void store_map_info(store *s, uint64_t *used, uint64_t *size)
     *size = (uint64_t)info.me_mapsize;
 }
 
-uint64_t store_size_bytes(store *s)
+uint64_t store__lmdb_size_bytes(store *s)
 {
     uint64_t used, size;
     store_map_info(s, &used, &size);
     return used;
 }
 
-const char *store_blob_dir(store *s) { return s->blob_dir; }
+const char *store__lmdb_blob_dir(store *s) { return s->blob_dir; }
 
-void store_get_stats(store *s, store_stats *out)
+void store__lmdb_get_stats(store *s, store_stats *out)
 {
     pthread_mutex_lock(&s->mu);
     *out = s->stats;

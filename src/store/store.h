@@ -1,8 +1,11 @@
-/* store.h: zeolite's object store, a ZODB storage on LMDB.
+/* store.h: zeolite's object store, a ZODB storage, on one of two backends:
+ * LMDB (a folder: the embedded default) or PostgreSQL (a database reached
+ * through libpq, which several machines can share).
  *
  * This header is the whole contract between the store and everything above
- * it (server, converter, tools). No LMDB type or call appears here, so a
- * second backend could sit behind the same functions.
+ * it (server, converter, tools), for both backends; where they differ, it
+ * says so ("LMDB:", "PostgreSQL:"), and store_caps tells a caller which
+ * differences apply. No LMDB or libpq type or call appears here.
  *
  * Identifiers: oids and tids are uint64_t in host order here; on disk and on
  * the wire they are 8-byte big-endian, so key order is (oid, time) order.
@@ -13,9 +16,16 @@
  *
  * Threads: a store is shared by all threads. A store_reader belongs to one
  * thread at a time. A store_txn belongs to one thread at a time. Commits are
- * serialised inside the store (one LMDB writer); store_txn_commit hands a voted
- * transaction to the store's writer thread, which may group several into one
- * durable sync (group commit).
+ * serialised inside the store; store_txn_commit hands a voted transaction to
+ * a thread of the store, which calls back once it is durable. LMDB: one
+ * writer thread, which may group several commits into one durable sync
+ * (group commit). PostgreSQL: one committer thread, a commit at a time.
+ *
+ * Waiting: on LMDB no call waits on anything but the local disk, and reads
+ * are cheap enough for an event loop. On PostgreSQL (STORE_CAP_BLOCKING) a
+ * call may wait for the network, for a lock another process holds, or for a
+ * reconnection: see "Capabilities" for which calls, so that a server runs
+ * them off its event loop.
  */
 #ifndef ZEOLITE_STORE_H
 #define ZEOLITE_STORE_H
@@ -83,44 +93,141 @@ typedef struct store_resolver {
 
 typedef struct store_options {
     int read_only;        /* open read-only; writes give ZE_READONLY */
-    int create;           /* create the database when the folder has none */
-    int exclusive;        /* take the folder's process lock (a server does);
-                             another exclusive opener gets ZE_BUSY */
-    int no_sync;          /* skip fsync on commit (tests, bulk import); NOT durable */
+    int create;           /* create the database when there is none */
+    int exclusive;        /* LMDB: take the folder's process lock (a server
+                             does); another exclusive opener gets ZE_BUSY.
+                             PostgreSQL: every opener that writes takes the
+                             database lock, exclusive or not (below) */
+    int no_sync;          /* skip fsync on commit (tests, bulk import); NOT
+                             durable. PostgreSQL: synchronous_commit off in
+                             the store's sessions (it is on otherwise,
+                             whatever the database's default) */
     uint64_t map_size;    /* LMDB map size in bytes; 0 = a large default */
-    uint32_t max_record;  /* largest accepted record; 0 = default (2 GiB - 1) */
+    uint32_t max_record;  /* largest accepted record; 0 = default (LMDB
+                             2 GiB - 1; PostgreSQL 1 GiB - 1, its limit) */
     store_log_fn log;     /* NULL: the store logs nothing */
     void *log_data;       /* passed to log */
     store_resolver resolver; /* resolve NULL: every conflict goes to the caller */
     uint32_t index_batch; /* index entries committed but kept in memory before
                              they are written to the index at once; 0 = default
-                             (131072). Tests use 1 to write them after each commit */
+                             (131072). Tests use 1 to write them after each commit
+                             (LMDB only) */
+    /* PostgreSQL only (LMDB ignores them): */
+    const char *blob_dir; /* the blob cache folder; NULL: one of the store's
+                             own in $TMPDIR, removed at close */
+    int pool_size;        /* connections for reads; 0 = 4 */
+    double retry_seconds; /* how long a read retries a lost connection
+                             before it fails; 0 = 10 */
+    int lock_timeout_ms;  /* how long a vote waits for an oid's lock held by
+                             another process; 0 = 10000 */
 } store_options;
 
-/* Open the database in folder dir (an LMDB environment plus dir/blobs). The
- * folder may hold unrelated files. A database of another format version gives
- * ZE_VERSION; a missing database without opt->create gives ZE_NOTFOUND. Stale
- * reader slots and orphan blob files left by a crash are cleared here, and
- * index entries of commits not yet indexed are written (a read-only open
- * keeps them in memory). */
-int store_open(store **out, const char *dir, const store_options *opt, zerr *err);
+/* Open a database. spec is a PostgreSQL connection URI ("postgresql://..."
+ * or "postgres://...", store_spec_is_postgresql), opened as
+ * store_open_postgresql opens it, or else the folder of an LMDB database
+ * (an LMDB environment plus spec/blobs), which may hold unrelated files.
+ * A database of another format version gives ZE_VERSION; a missing
+ * database without opt->create gives ZE_NOTFOUND. LMDB: stale reader slots
+ * and orphan blob files left by a crash are cleared here, and index entries
+ * of commits not yet indexed are written (a read-only open keeps them in
+ * memory). */
+int store_open(store **out, const char *spec, const store_options *opt, zerr *err);
+
+/* 1 when spec is a PostgreSQL URI: what store_open opens on PostgreSQL,
+ * and what the converter and the tools take as one (anything else is a
+ * folder). */
+int store_spec_is_postgresql(const char *spec);
+
+/* Open the PostgreSQL database of conninfo: a URI or libpq's keyword=value
+ * pairs ("dbname=zodb host=/run/postgresql", as RelStorage users write it).
+ * Messages name the database by its conninfo without the password; the
+ * password (better in a passfile or service file than in the URI, which
+ * ps shows) is never logged.
+ *   - An empty database (no tables) gets the schema, with its version, when
+ *     opt->create and not read-only; a database without the zeolite schema
+ *     gives ZE_NOTFOUND otherwise. A database with other tables and no
+ *     zeolite schema, or a zeolite schema of another version, gives
+ *     ZE_VERSION with a message saying what was found.
+ *   - A conninfo libpq cannot parse gives ZE_INVAL; a database that cannot
+ *     be reached, ZE_IO with libpq's message. Open does not retry.
+ *   - Unless read-only, the store holds the database lock for its life (a
+ *     session advisory lock, "the DATABASE lock" below): a second writer (a
+ *     second server, an import into a served database) gets ZE_BUSY. When
+ *     PostgreSQL restarts, the lock is taken again before the next commit
+ *     (ZE_BUSY if another process took it meanwhile).
+ *   - Connections: opt->pool_size for reads; votes and commits use others,
+ *     which reads cannot use up, and reads cannot be starved by them.
+ *     A broken connection is replaced on the next call, with a backoff of
+ *     50 ms doubling to 2 s between failed attempts.
+ * Advisory lock keys (of the database, across processes): each oid, in the
+ * one-bigint key space, as oid XOR 2**63 (transaction-scoped, at vote);
+ * zeolite's own in the two-int4 space, (2053467500, n): n = 1 schema
+ * creation, 2 commit (from choosing a tid to COMMIT), 3 the DATABASE lock
+ * (session), 4 pack (session, one pack at a time). */
+int store_open_postgresql(store **out, const char *conninfo, const store_options *opt,
+                          zerr *err);
+
 void store_close(store *s);
 
-/* 1 when dir holds a zeolite database (whether or not it opens), else 0.
- * Opens nothing and creates nothing. */
-int store_exists(const char *dir);
+/* 1 when spec holds a zeolite database (whether or not it opens), else 0.
+ * Opens nothing and creates nothing (PostgreSQL: a connection that finds
+ * the zeolite schema; 0 also when it cannot connect). */
+int store_exists(const char *spec);
 
-/* 1 when another process holds dir's exclusive lock (a running server). */
-int store_is_locked(const char *dir);
+/* 1 when another process holds spec's lock (LMDB: the folder's exclusive
+ * lock, a running server; PostgreSQL: the DATABASE lock, a running server
+ * or an import). 0 also when spec cannot be reached. */
+int store_is_locked(const char *spec);
+
+/* ---- capabilities -------------------------------------------------------- */
+
+/* What differs between backends, for a caller to read once after opening:
+ *
+ * STORE_CAP_BLOCKING (PostgreSQL): these calls may wait on the network, on
+ *   a lock another process holds (a vote, up to lock_timeout_ms), or on a
+ *   reconnection (a read, up to retry_seconds): store_reader_new,
+ *   store_reader_refresh, every read of a store_reader (load_before,
+ *   load_serial, current_tid, history, undo_log, record_iternext,
+ *   changes_since, open_blob, load_blob), store_new_oids, the iterators
+ *   (open, next_txn, next_record, close), store_txn_vote, store_txn_finish,
+ *   store_blob_file_open, store_bulk_begin/end, store_pack, store_open and
+ *   store_close. A server runs them off its event loop; each connection's
+ *   replies must still go out in the order ZEO clients rely on (an
+ *   invalidation never overtakes an older loadBefore reply). These never
+ *   wait on either backend: store_last_tid, store_is_read_only,
+ *   store_object_count, store_size_bytes, store_blob_dir, store_get_stats,
+ *   store_caps, store_reader_last_tid, store_txn_begin and the calls that
+ *   queue operations (store, store_blob, check_current, delete, restore,
+ *   undo), store_txn_each_oid, store_txn_exclusive, store_txn_oids,
+ *   store_txn_commit, store_txn_abort, store_txn_free, store_blob_path,
+ *   store_blob_tmpfile/tmpname/discard. LMDB: none of the calls waits on
+ *   anything but the local disk; reads stay on the event loop.
+ * STORE_CAP_LATE_TID (PostgreSQL): store_txn_commit chooses no tid; the
+ *   commit callback gives it (see store_txn_commit).
+ * STORE_CAP_BACKUP (LMDB): store_backup works; PostgreSQL answers ZE_NOTSUP
+ *   (pg_basebackup is its tool).
+ * STORE_CAP_SHARED_BLOBS (LMDB): the blob folder can be shared with clients
+ *   (store_txn_store_blob_shared); PostgreSQL keeps blobs in the database
+ *   and its blob folder is a cache: ZE_NOTSUP. */
+#define STORE_CAP_BLOCKING 0x01
+#define STORE_CAP_LATE_TID 0x02
+#define STORE_CAP_BACKUP 0x04
+#define STORE_CAP_SHARED_BLOBS 0x08
+unsigned store_caps(store *s);
+/* "lmdb" or "postgresql". */
+const char *store_backend_name(store *s);
 
 uint64_t store_last_tid(store *s);          /* 0 for an empty database */
 int store_is_read_only(store *s);
 /* Approximate number of objects and bytes used, for get_info and ruok. */
 uint64_t store_object_count(store *s);
 uint64_t store_size_bytes(store *s);
-/* The LMDB map: bytes in use (as store_size_bytes) and its size, for metrics. */
+/* The LMDB map: bytes in use (as store_size_bytes) and its size, for metrics.
+ * PostgreSQL, which has no map: the bytes the database uses, and 0. */
 void store_map_info(store *s, uint64_t *used, uint64_t *size);
-/* Folder of the blob files (bushy layout; the folder a shared-blob-dir client uses). */
+/* Folder of the blob files (bushy layout; the folder a shared-blob-dir client
+ * uses). PostgreSQL: a cache of the blobs the database holds (opt->blob_dir,
+ * or the store's own), which may be emptied at any time. */
 const char *store_blob_dir(store *s);
 
 /* Allocate n (1..1000) never-used oids into out[]. They are durable: a restart
@@ -132,12 +239,18 @@ int store_new_oids(store *s, int n, uint64_t *out, zerr *err);
 
 /* ---- reads ------------------------------------------------------------- */
 
-/* A reader is a consistent snapshot of committed data, holding one reader
- * slot (ZE_BUSY when the snapshots kept open reach the reserve, see
- * store_iter_open). It sees transactions committed after it was made only
- * after store_reader_refresh. Cheap to refresh; keep one per thread and
- * refresh it when new commits should show (for the server: after every
- * finished commit, and at least every second so LMDB can reuse pages). */
+/* A reader is a consistent snapshot of committed data. It sees transactions
+ * committed after it was made only after store_reader_refresh. Cheap to
+ * refresh; keep one per thread and refresh it when new commits should show
+ * (for the server: after every finished commit, and at least every second
+ * so LMDB can reuse pages). LMDB: it holds one reader slot (ZE_BUSY when
+ * the snapshots kept open reach the reserve, see store_iter_open).
+ * PostgreSQL: it is a tid bound (tids commit in increasing order and
+ * records are only added, so everything up to the last tid it read is its
+ * snapshot) and holds no connection: each read takes one of the pool for
+ * one round trip, retried on a new connection when the old one broke (up
+ * to retry_seconds; then ZE_IO). Its refresh is one round trip. A pack may
+ * remove old revisions a reader older than the pack could still see. */
 int store_reader_new(store *s, store_reader **out, zerr *err);
 void store_reader_free(store_reader *r);
 int store_reader_refresh(store_reader *r, zerr *err);
@@ -197,7 +310,11 @@ int store_record_iternext(store_reader *r, uint64_t from, uint64_t *oid,
 
 /* Transactions with tid > after, up to the reader's snapshot: calls cb with
  * each changed oid (unique per transaction, not across). For getInvalidations
- * and the server's invalidation queue. *latest gets the newest tid seen. */
+ * and the server's invalidation queue. *latest gets the newest tid seen.
+ * A transaction a pack marked 'p' lists, on LMDB, every oid it wrote; on
+ * PostgreSQL, the oids whose records the pack left (a removed record had a
+ * later one before the pack time, whose transaction lists its oid, or its
+ * object is garbage). */
 typedef int (*store_oid_cb)(uint64_t oid, void *ud);
 int store_changes_since(store_reader *r, uint64_t after, uint64_t *latest,
                         store_oid_cb cb, void *ud, zerr *err);
@@ -229,14 +346,17 @@ typedef struct store_record {
 } store_record;
 
 /* Iterate transactions with start <= tid <= stop (stop 0 = no bound), oldest
- * first, over one consistent snapshot. The snapshot holds one of the
+ * first, over one consistent snapshot. LMDB: the snapshot holds one of the
  * database's reader slots until store_iter_close; snapshots kept open
  * (these iterators and store_readers) may take all but a reserve that keeps
- * votes and single reads going, past which this gives ZE_BUSY. */
+ * votes and single reads going, past which this gives ZE_BUSY. PostgreSQL:
+ * a connection of its own, in a read-only REPEATABLE READ transaction,
+ * until store_iter_close, read through a cursor a batch at a time. */
 int store_iter_open(store *s, uint64_t start, uint64_t stop, store_iter **out,
                     zerr *err);
 /* As store_iter_open, for iterators a client keeps open (the server's): it
- * holds no snapshot between calls, only during each, resuming by key. It
+ * holds no snapshot between calls (PostgreSQL: no connection and no
+ * transaction either), only during each, resuming by key. It
  * lists what was committed when it was opened (stop is lowered to the last
  * tid then), as FileStorage's iterator lists up to the end the file had. A
  * pack between calls may remove records or transactions not yet listed:
@@ -291,7 +411,8 @@ int store_txn_store_blob(store_txn *t, uint64_t oid, uint64_t serial,
                          zerr *err);
 /* store_txn_store_blob of the file a shared blob folder's client wrote as
  * name in oid's folder (ZEO's storeBlobShared). A name that is not a plain
- * file name (a '/', "." or "..") gives ZE_INVAL. */
+ * file name (a '/', "." or "..") gives ZE_INVAL. PostgreSQL (no
+ * STORE_CAP_SHARED_BLOBS): ZE_NOTSUP. */
 int store_txn_store_blob_shared(store_txn *t, uint64_t oid, uint64_t serial,
                                 const void *data, size_t len, const char *name, zerr *err);
 int store_txn_check_current(store_txn *t, uint64_t oid, uint64_t serial, zerr *err);
@@ -363,7 +484,8 @@ typedef struct store_vote_result {
 /* Vote: check every queued operation against committed data and against
  * transactions already handed to store_txn_commit but not yet durable.
  * Returns 0 when the transaction can commit (after which commit cannot fail
- * except for a crash or a full disk), ZE_CONFLICT with res->conflicts filled
+ * except for a crash or a full disk, and on PostgreSQL the database going
+ * away before the COMMIT), ZE_CONFLICT with res->conflicts filled
  * when write conflicts can be resolved by the client (the transaction stays
  * open: store again and vote again; stores the store's resolver resolved
  * stay resolved and are not among them), or ZE_READCONFLICT / ZE_CONFLICT (delete)
@@ -383,7 +505,15 @@ typedef struct store_vote_result {
  * timeout or not: from its first conflicts while holding them until a vote
  * succeeds. Past it the caller aborts the transaction (store_txn_abort, which
  * releases whatever the backend holds for it) as it would a timed-out one,
- * so no client can hold an oid, the root say, for ever. */
+ * so no client can hold an oid, the root say, for ever.
+ * PostgreSQL: the vote takes each oid's advisory lock in the database,
+ * exclusive for the oids it writes, shared for those it only checks, in
+ * ascending oid order, inside a database transaction that holds them until
+ * commit or abort, so that they hold across processes (several servers on
+ * one database). An undo locks the oids of the transaction it undoes. A
+ * lock another process holds past opt->lock_timeout_ms gives ZE_TIMEOUT; a
+ * database that cannot be reached, ZE_IO. On any failure but a resolvable
+ * ZE_CONFLICT, the database transaction ends; the caller aborts. */
 int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err);
 
 /* Every oid the transaction stores, deletes or restores (writes 1) or checks
@@ -398,30 +528,64 @@ int store_txn_each_oid(store_txn *t, store_lock_cb cb, void *ud);
  * has an explicit tid (a later tid committed first would make it fail). */
 int store_txn_exclusive(store_txn *t);
 
-/* Completion of an asynchronous commit, called on the store's writer thread
- * once the transaction is durable (rc 0, tid set) or failed (rc < 0). */
+/* Completion of an asynchronous commit, called on a thread of the store
+ * (LMDB: its writer; PostgreSQL: its committer) once the transaction is
+ * durable (rc 0, tid its tid) or failed (rc < 0, tid 0, err saying why). */
 typedef void (*store_commit_cb)(store_txn *t, int rc, uint64_t tid,
                                 const zerr *err, void *ud);
 
-/* Hand a voted transaction to the writer thread. Its tid is assigned now
- * (returned in *tid) and later votes see its writes. cb runs once, on the
- * writer thread; several transactions may share one durable sync. The caller
- * may release its commit lock as soon as this returns. The txn stays owned by
- * the caller: free it (store_txn_free) after cb has run. */
+/* Hand a voted transaction over to be committed. The caller may release its
+ * commit locks as soon as this returns. The txn stays owned by the caller:
+ * free it (store_txn_free) after cb has run.
+ * LMDB: its tid is assigned now (returned in *tid) and later votes see its
+ * writes (they check against it while it is in flight); several
+ * transactions may share one durable sync.
+ * PostgreSQL (STORE_CAP_LATE_TID): the tid is chosen when the commit runs,
+ * under the database's COMMIT lock, with the clock (ztid_now) and above
+ * every tid committed before it by any process: *tid is 0 on return (but
+ * for an explicit tid, store_txn_meta.tid) and cb gives the tid. A vote on
+ * one of its oids waits, in the database, until it has committed.
+ * What a caller may rely on, on both:
+ *  - on 0, cb runs exactly once, later, never from inside this call; on an
+ *    error cb never runs;
+ *  - the callbacks of one store run one at a time, in the order of their
+ *    tids (a failed commit has no tid: its callback comes in the place it
+ *    was handed over in);
+ *  - when cb reports rc 0, the transaction is durable, and a reader
+ *    refreshed from then on sees it (and every commit of a smaller tid);
+ *    readers not refreshed do not;
+ *  - failures: a full disk (ZE_FULL), and on PostgreSQL the database going
+ *    away before the COMMIT (ZE_IO; nothing is committed). When PostgreSQL's
+ *    answer to the COMMIT is lost, the store asks the database whether the
+ *    transaction committed (once its session is gone) before it calls back:
+ *    cb never reports a durable commit as failed, nor a lost one as done. */
 int store_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *ud,
                      zerr *err);
 
-/* Synchronous commit: vote must have succeeded; returns once durable. */
+/* Synchronous commit: vote must have succeeded; returns once durable, with
+ * its tid (also on PostgreSQL, where it runs on the caller's thread). */
 int store_txn_finish(store_txn *t, uint64_t *tid, zerr *err);
 
 /* Bulk mode, for the converter: between store_bulk_begin and store_bulk_end,
  * store_txn_finish calls share LMDB write transactions (committed every few
  * MB at a transaction boundary, to bound memory) and nothing is synced until
- * store_bulk_end. Only one thread may commit while bulk mode is on. */
+ * store_bulk_end. Only one thread may commit while bulk mode is on.
+ * PostgreSQL: everything between them is one database transaction, written
+ * with COPY and committed by store_bulk_end, so a bulk that fails anywhere
+ * (store_bulk_end reports it) leaves the database as it was; it takes
+ * restored records only (store_txn_restore_record / restore; others give
+ * ZE_TXN at vote), and a transaction whose back-pointer names no record
+ * fails its store_txn_finish with ZE_NOTFOUND, the bulk going on. */
 int store_bulk_begin(store *s, zerr *err);
 int store_bulk_end(store *s, zerr *err);
+/* End bulk mode after a failure. PostgreSQL: nothing of the bulk is
+ * committed. LMDB: as store_bulk_end (its batches commit as they go, which
+ * is why the converter builds a new database aside). */
+int store_bulk_abort(store *s, zerr *err);
 
-/* Abort: discard everything queued (temporary blob files included). Allowed
+/* Abort: discard everything queued (temporary blob files included) and
+ * release what the vote holds (PostgreSQL: its database transaction is
+ * rolled back by the committer thread; abort does not wait for it). Allowed
  * before or after vote, not after commit. The txn must still be freed. */
 void store_txn_abort(store_txn *t);
 void store_txn_free(store_txn *t);
@@ -476,7 +640,11 @@ typedef struct store_pack_stats {
  * transaction), as FileStorage packs (spec filestorage-format.md section 7).
  * gc: also remove objects unreachable from oid 0 at pack_time, with their
  * blobs; never what cannot be proven unreachable. Runs concurrently with loads
- * and commits (in batches through the writer). */
+ * and commits (LMDB: in batches through the writer; PostgreSQL: in batches of
+ * short transactions, each taking its oids' locks without waiting and
+ * leaving an oid that is in use or changed to the next pack). One pack at a
+ * time per database on PostgreSQL (another gives ZE_BUSY). blobs_removed
+ * counts revisions' blob files ((oid, tid) pairs) gone. */
 int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr *err);
 
 /* ---- operations -------------------------------------------------------- */
@@ -484,7 +652,8 @@ int store_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr
 /* Hot backup of a live database into a new folder dest (must not exist or be
  * empty): a consistent LMDB copy (compacted when compact) plus its blobs. On
  * failure (a full disk: ZE_FULL) dest is as it was: removed when the backup
- * made it, else emptied, so no partial copy looks like a backup. */
+ * made it, else emptied, so no partial copy looks like a backup.
+ * PostgreSQL (no STORE_CAP_BACKUP): ZE_NOTSUP, pointing to pg_basebackup. */
 int store_backup(store *s, const char *dest, int compact, zerr *err);
 
 /* How far a backup got: bytes and blob files copied so far. Called on the
@@ -498,7 +667,8 @@ int store_backup_progress(store *s, const char *dest, int compact, store_progres
 /* Statistics for store_bench and ruok. */
 typedef struct store_stats {
     uint64_t commits;
-    uint64_t syncs;        /* durable syncs (commits / syncs = group size) */
+    uint64_t syncs;        /* durable syncs (commits / syncs = group size;
+                              PostgreSQL: one per commit) */
     uint64_t records;
     uint64_t transactions;
 } store_stats;

@@ -120,6 +120,8 @@
 #include "common/zbuf.h"
 #include "common/zerr.h"
 #include "common/oidmap.h"
+#include "store/backend.h"
+#include "store/lmdb_api.h"
 #include "store/store.h"
 
 /* ---- records ------------------------------------------------------------ */
@@ -346,6 +348,7 @@ struct st_job {
 };
 
 struct store {
+    const store_ops *be;   /* &store__lmdb_ops: first, as backend.h asks */
     char *dir;             /* database folder */
     char *blob_dir;        /* dir/blobs */
     char *blob_tmp;        /* dir/blobs/tmp */

@@ -16,7 +16,7 @@
 
 #define DEFAULT_MAX_RECORD 0x7fffffffu
 
-int store_txn_begin(store *s, const store_txn_meta *meta, store_txn **out, zerr *err)
+int store__lmdb_txn_begin(store *s, const store_txn_meta *meta, store_txn **out, zerr *err)
 {
     *out = NULL;
     if (s->opt.read_only)
@@ -39,6 +39,7 @@ int store_txn_begin(store *s, const store_txn_meta *meta, store_txn **out, zerr 
     store_txn *t = calloc(1, sizeof *t);
     if (!t)
         return zerr_set(err, ZE_NOMEM, "out of memory");
+    t->be = &store__lmdb_ops;
     t->s = s;
     t->status = status;
     t->explicit_tid = meta->tid != 0;
@@ -143,13 +144,13 @@ fail:
     return rc;
 }
 
-int store_txn_store(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
+int store__lmdb_txn_store(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
                     size_t len, zerr *err)
 {
     return add_store(t, oid, serial, data, len, NULL, err);
 }
 
-int store_txn_store_blob(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
+int store__lmdb_txn_store_blob(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
                          size_t len, const char *blob_path, zerr *err)
 {
     if (!blob_path)
@@ -157,7 +158,7 @@ int store_txn_store_blob(store_txn *t, uint64_t oid, uint64_t serial, const void
     return add_store(t, oid, serial, data, len, blob_path, err);
 }
 
-int store_txn_store_blob_shared(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
+int store__lmdb_txn_store_blob_shared(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
                                 size_t len, const char *name, zerr *err)
 {
     char path[PATH_MAX];
@@ -185,17 +186,17 @@ static int add_simple(store_txn *t, int type, int kind, uint64_t oid, uint64_t s
     return 0;
 }
 
-int store_txn_check_current(store_txn *t, uint64_t oid, uint64_t serial, zerr *err)
+int store__lmdb_txn_check_current(store_txn *t, uint64_t oid, uint64_t serial, zerr *err)
 {
     return add_simple(t, OP_CHECK, 0, oid, serial, err);
 }
 
-int store_txn_delete(store_txn *t, uint64_t oid, uint64_t serial, zerr *err)
+int store__lmdb_txn_delete(store_txn *t, uint64_t oid, uint64_t serial, zerr *err)
 {
     return add_simple(t, OP_DELETE, STORE_REC_DELETE, oid, serial, err);
 }
 
-int store_txn_undo(store_txn *t, uint64_t undo_tid, zerr *err)
+int store__lmdb_txn_undo(store_txn *t, uint64_t undo_tid, zerr *err)
 {
     int rc = add_simple(t, OP_UNDO, 0, 0, undo_tid, err);
     if (!rc)
@@ -203,7 +204,7 @@ int store_txn_undo(store_txn *t, uint64_t undo_tid, zerr *err)
     return rc;
 }
 
-int store_txn_restore_record(store_txn *t, const store_record *rec, const char *blob_path,
+int store__lmdb_txn_restore_record(store_txn *t, const store_record *rec, const char *blob_path,
                              zerr *err)
 {
     int rc = check_open(t, err);
@@ -232,21 +233,6 @@ int store_txn_restore_record(store_txn *t, const store_record *rec, const char *
     return 0;
 }
 
-int store_txn_restore(store_txn *t, uint64_t oid, const void *data, size_t len,
-                      uint64_t prev_txn, zerr *err)
-{
-    store_record rec = {.oid = oid, .kind = STORE_REC_DELETE};
-    if (data) {
-        rec.kind = STORE_REC_DATA;
-        rec.data = (zslice){data, len};
-    } else if (prev_txn) {
-        rec.kind = STORE_REC_BACKPTR;
-        rec.back_tid = prev_txn;
-        rec.back_index = ST_INDEX_LAST;
-    }
-    return store_txn_restore_record(t, &rec, NULL, err);
-}
-
 const txn_op *store__txn_next_rec(const store_txn *t, txn_rec_it *it)
 {
     while (it->op < t->n_ops) {
@@ -265,7 +251,7 @@ const txn_op *store__txn_next_rec(const store_txn *t, txn_rec_it *it)
     return NULL;
 }
 
-int store_txn_each_oid(store_txn *t, store_lock_cb cb, void *ud)
+int store__lmdb_txn_each_oid(store_txn *t, store_lock_cb cb, void *ud)
 {
     for (size_t i = 0; i < t->n_ops; i++) {
         if (t->ops[i].type == OP_UNDO)
@@ -277,12 +263,12 @@ int store_txn_each_oid(store_txn *t, store_lock_cb cb, void *ud)
     return 0;
 }
 
-int store_txn_exclusive(store_txn *t)
+int store__lmdb_txn_exclusive(store_txn *t)
 {
     return t->has_undo || t->explicit_tid;
 }
 
-const uint64_t *store_txn_oids(store_txn *t, size_t *n)
+const uint64_t *store__lmdb_txn_oids(store_txn *t, size_t *n)
 {
     size_t count = 0;
     txn_rec_it it = {0, 0};
@@ -334,7 +320,7 @@ void store__pending_remove(store *s, store_txn *t)
     }
 }
 
-int store_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *ud, zerr *err)
+int store__lmdb_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *ud, zerr *err)
 {
     store *s = t->s;
     if (t->state != TXN_VOTED)
@@ -373,7 +359,7 @@ int store_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *ud, 
     return 0;
 }
 
-int store_txn_finish(store_txn *t, uint64_t *tid, zerr *err)
+int store__lmdb_txn_finish(store_txn *t, uint64_t *tid, zerr *err)
 {
     int rc = store_txn_commit(t, tid, NULL, NULL, err);
     if (rc)
@@ -393,7 +379,7 @@ static void drop_blobs(store_txn *t)
         }
 }
 
-void store_txn_abort(store_txn *t)
+void store__lmdb_txn_abort(store_txn *t)
 {
     if (!t || t->state == TXN_COMMITTING || t->state == TXN_DONE)
         return;
@@ -404,7 +390,7 @@ void store_txn_abort(store_txn *t)
     t->state = TXN_ABORTED;
 }
 
-void store_txn_free(store_txn *t)
+void store__lmdb_txn_free(store_txn *t)
 {
     if (!t)
         return;

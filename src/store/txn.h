@@ -44,6 +44,7 @@ typedef struct txn_op {
 enum txn_state { TXN_OPEN, TXN_VOTED, TXN_COMMITTING, TXN_DONE, TXN_ABORTED };
 
 struct store_txn {
+    const store_ops *be;   /* &store__lmdb_ops: first, as backend.h asks */
     store *s;
     int state;
     char status;

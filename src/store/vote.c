@@ -215,7 +215,7 @@ static int judge(store_txn *t, const cur_tid *cur, zerr *err)
     return 0;
 }
 
-int store_txn_vote(store_txn *t, store_vote_result *res, zerr *err)
+int store__lmdb_txn_vote(store_txn *t, store_vote_result *res, zerr *err)
 {
     store_vote_result none;
     if (!res)

@@ -438,14 +438,14 @@ static int bulk_start(store *s, MDB_txn *txn, void *ud, zerr *err)
 
 static int nothing(store *s, MDB_txn *txn, void *ud, zerr *err) { return 0; }
 
-int store_bulk_begin(store *s, zerr *err)
+int store__lmdb_bulk_begin(store *s, zerr *err)
 {
     if (bulk_on(s))
         return zerr_set(err, ZE_TXN, "bulk mode is already on");
     return store__write(s, bulk_start, NULL, err);
 }
 
-int store_bulk_end(store *s, zerr *err)
+int store__lmdb_bulk_end(store *s, zerr *err)
 {
     if (!bulk_on(s))
         return zerr_set(err, ZE_TXN, "bulk mode is not on");
