@@ -1,13 +1,48 @@
 #include "storetest.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include "pgtest.h"
+
+int stt_pg(void)
+{
+    const char *b = getenv("ZEOLITE_STORE_BACKEND");
+    return b && !strcmp(b, "postgresql");
+}
+
+char *stt_spec_new(const char *tag)
+{
+    return stt_pg() ? tu_pg_newdb(NULL) : tu_tmpdir(tag);
+}
+
+void stt_spec_remove(const char *spec)
+{
+    if (store_spec_is_postgresql(spec))
+        tu_pg_dropdb(spec);
+    else
+        tu_rmrf(spec);
+}
+
+char *stt_spec_shown(const char *spec)
+{
+    const char *db = strstr(spec, ":///"), *end = db ? strchr(db + 4, '?') : NULL;
+    if (!store_spec_is_postgresql(spec) || !db || !end)
+        return strdup(spec);
+    size_t n = (size_t)(end - db - 4) + sizeof "dbname=";
+    char *out = malloc(n);
+    cr_assert(out);
+    snprintf(out, n, "dbname=%s", db + 4);
+    return out;
+}
 
 #include "store/store_internal.h"
 
 void stt_open(st_fixture *f, const store_options *opt)
 {
     store_options def = {.create = 1, .no_sync = 1};
-    f->dir = tu_tmpdir("store");
+    f->dir = stt_spec_new("store");
     cr_assert(f->dir);
     zerr e;
     int rc = store_open(&f->s, f->dir, opt ? opt : &def, &e);
@@ -26,7 +61,7 @@ void stt_close(st_fixture *f)
 void stt_done(st_fixture *f)
 {
     stt_close(f);
-    tu_rmrf(f->dir);
+    stt_spec_remove(f->dir);
     free(f->dir);
     f->dir = NULL;
 }
@@ -168,4 +203,33 @@ void stt_done_init(stt_done_flag *d)
     pthread_cond_init(&d->cv, NULL);
     d->done = d->rc = 0;
     d->tid = 0;
+}
+
+void stt_blob_tmp(store *s, char *buf, size_t cap, const char *text)
+{
+    zerr e;
+    cr_assert_eq(store_blob_tmpname(s, buf, cap, &e), 0, "%s", e.msg);
+    cr_assert_eq(tu_write_file(buf, text, strlen(text)), 0);
+}
+
+uint64_t stt_commit_blob(store *s, uint64_t oid, uint64_t serial, const char *text)
+{
+    char tmp[512];
+    stt_blob_tmp(s, tmp, sizeof tmp, text);
+    store_txn *t = stt_begin(s);
+    zerr e;
+    cr_assert_eq(store_txn_store_blob(t, oid, serial, "B", 1, tmp, &e), 0, "%s", e.msg);
+    uint64_t tid = stt_finish(t);
+    cr_assert_neq(access(tmp, F_OK), 0);   /* moved into place */
+    return tid;
+}
+
+void stt_expect_file(const char *path, const char *text)
+{
+    size_t n;
+    uint8_t *p = tu_read_file(path, &n);
+    cr_assert(p, "missing %s", path);
+    cr_assert_eq(n, strlen(text));
+    cr_assert_eq(memcmp(p, text, n), 0);
+    free(p);
 }

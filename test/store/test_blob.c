@@ -14,36 +14,6 @@ static void teardown(void) { stt_done(&f); }
 
 TestSuite(store_blob, .init = setup, .fini = teardown);
 
-/* A temp blob file holding text; returns its path in buf. */
-static void make_tmp(char *buf, size_t cap, const char *text)
-{
-    zerr e;
-    cr_assert_eq(store_blob_tmpname(f.s, buf, cap, &e), 0, "%s", e.msg);
-    cr_assert_eq(tu_write_file(buf, text, strlen(text)), 0);
-}
-
-static uint64_t commit_blob(uint64_t oid, uint64_t serial, const char *text)
-{
-    char tmp[512];
-    make_tmp(tmp, sizeof tmp, text);
-    store_txn *t = stt_begin(f.s);
-    zerr e;
-    cr_assert_eq(store_txn_store_blob(t, oid, serial, "B", 1, tmp, &e), 0, "%s", e.msg);
-    uint64_t tid = stt_finish(t);
-    cr_assert_neq(access(tmp, F_OK), 0);   /* moved into place */
-    return tid;
-}
-
-static void expect_file(const char *path, const char *text)
-{
-    size_t n;
-    uint8_t *p = tu_read_file(path, &n);
-    cr_assert(p, "missing %s", path);
-    cr_assert_eq(n, strlen(text));
-    cr_assert_eq(memcmp(p, text, n), 0);
-    free(p);
-}
-
 Test(store_blob, bushy_path_and_layout_marker)
 {
     char path[512], want[600];
@@ -55,25 +25,25 @@ Test(store_blob, bushy_path_and_layout_marker)
     cr_assert(strstr(path, "/0x00/0x00.blob"), "%s", path);
     cr_assert_eq(store_blob_path(f.s, 1, 0x12, path, 10), ZE_TOOBIG);
     snprintf(want, sizeof want, "%s/.layout", store_blob_dir(f.s));
-    expect_file(want, "bushy");
+    stt_expect_file(want, "bushy");
 }
 
 Test(store_blob, store_and_load)
 {
-    uint64_t t1 = commit_blob(5, 0, "blob one");
-    uint64_t t2 = commit_blob(5, t1, "blob two");
+    uint64_t t1 = stt_commit_blob(f.s, 5, 0, "blob one");
+    uint64_t t2 = stt_commit_blob(f.s, 5, t1, "blob two");
     char path[512], want[512];
     zerr e;
     store_reader_refresh(f.r, &e);
     cr_assert_eq(store_load_blob(f.r, 5, t1, path, sizeof path, &e), 0, "%s", e.msg);
     store_blob_path(f.s, 5, t1, want, sizeof want);
     cr_assert_str_eq(path, want);
-    expect_file(path, "blob one");
+    stt_expect_file(path, "blob one");
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_eq(st.st_mode & 0222, 0);   /* committed blobs are read-only */
     cr_assert_eq(store_load_blob(f.r, 5, t2, path, sizeof path, &e), 0);
-    expect_file(path, "blob two");
+    stt_expect_file(path, "blob two");
     /* a record without a blob, and an unknown revision */
     uint64_t t3 = stt_commit1(f.s, 6, 0, "plain");
     store_reader_refresh(f.r, &e);
@@ -93,7 +63,7 @@ Test(store_blob, store_and_load)
 Test(store_blob, abort_removes_the_temp_file)
 {
     char tmp[512];
-    make_tmp(tmp, sizeof tmp, "never");
+    stt_blob_tmp(f.s, tmp, sizeof tmp, "never");
     store_txn *t = stt_begin(f.s);
     zerr e;
     cr_assert_eq(store_txn_store_blob(t, 7, 0, "B", 1, tmp, &e), 0);
@@ -104,27 +74,10 @@ Test(store_blob, abort_removes_the_temp_file)
     cr_assert_eq(stt_load(f.r, 7, STORE_TID_MAX, NULL, 0, NULL, NULL), ZE_NOTFOUND);
 }
 
-Test(store_blob, orphans_are_removed_at_open)
-{
-    uint64_t t1 = commit_blob(5, 0, "kept");
-    char kept[512], orphan[512], tmp[512], dir[512];
-    store_blob_path(f.s, 5, t1, kept, sizeof kept);
-    /* a file for a tid that never committed (a crash before the LMDB commit) */
-    store_blob_path(f.s, 5, t1 + 1, orphan, sizeof orphan);
-    cr_assert_eq(tu_write_file(orphan, "x", 1), 0);
-    make_tmp(tmp, sizeof tmp, "leftover");
-    snprintf(dir, sizeof dir, "%s", store_blob_dir(f.s));
-    stt_close(&f);
-    stt_reopen(&f, NULL);
-    expect_file(kept, "kept");
-    cr_assert_neq(access(orphan, F_OK), 0);
-    cr_assert_neq(access(tmp, F_OK), 0);
-}
-
 Test(store_blob, undo_copies_the_blob_under_the_undo_tid)
 {
-    uint64_t t1 = commit_blob(5, 0, "first");
-    uint64_t t2 = commit_blob(5, t1, "second");
+    uint64_t t1 = stt_commit_blob(f.s, 5, 0, "first");
+    uint64_t t2 = stt_commit_blob(f.s, 5, t1, "second");
     store_txn *t = stt_begin(f.s);
     zerr e;
     cr_assert_eq(store_txn_undo(t, t2, &e), 0);
@@ -135,7 +88,7 @@ Test(store_blob, undo_copies_the_blob_under_the_undo_tid)
     char want[512], first[512];
     store_blob_path(f.s, 5, u, want, sizeof want);
     cr_assert_str_eq(path, want);
-    expect_file(path, "first");
+    stt_expect_file(path, "first");
     /* A copy, not a link: a file with other links is refused in a blob
      * folder, and could be one from elsewhere. */
     store_blob_path(f.s, 5, t1, first, sizeof first);
@@ -146,37 +99,12 @@ Test(store_blob, undo_copies_the_blob_under_the_undo_tid)
     cr_expect_eq(b.st_mode & 0777, 0444);
 }
 
-Test(store_blob, refuses_another_layout)
-{
-    char marker[512], lawn[512];
-    snprintf(marker, sizeof marker, "%s/.layout", store_blob_dir(f.s));
-    snprintf(lawn, sizeof lawn, "%s/0x01", store_blob_dir(f.s));
-    stt_close(&f);
-    cr_assert_eq(tu_write_file(marker, "lawn\n", 5), 0);
-    store *s = NULL;
-    zerr e;
-    store_options opt = {.no_sync = 1};
-    cr_assert_eq(store_open(&s, f.dir, &opt, &e), ZE_CORRUPT);
-    cr_assert(strstr(e.msg, "lawn"), "%s", e.msg);
-    /* no marker but legacy content: lawn as well */
-    unlink(marker);
-    cr_assert_eq(mkdir(lawn, 0777), 0);
-    cr_assert_eq(store_open(&s, f.dir, &opt, &e), ZE_CORRUPT);
-    /* an empty folder without a marker is bushy, and gets its marker */
-    rmdir(lawn);
-    stt_reopen(&f, NULL);
-    size_t n;
-    uint8_t *p = tu_read_file(marker, &n);
-    cr_assert(p && n == 5 && !memcmp(p, "bushy", 5));
-    free(p);
-}
-
 /* As ClientStorage.storeBlob sends it: storea, then storeBlobEnd with the
  * same data, so the transaction holds two records of the oid. */
 static uint64_t commit_blob_twice(uint64_t oid, uint64_t serial, const char *text)
 {
     char tmp[512];
-    make_tmp(tmp, sizeof tmp, text);
+    stt_blob_tmp(f.s, tmp, sizeof tmp, text);
     store_txn *t = stt_begin(f.s);
     zerr e;
     cr_assert_eq(store_txn_store(t, oid, serial, "B", 1, &e), 0, "%s", e.msg);
@@ -198,7 +126,7 @@ static void expect_blob(uint64_t oid, uint64_t serial, const char *text)
     zerr e;
     store_reader_refresh(f.r, &e);
     cr_assert_eq(store_load_blob(f.r, oid, serial, path, sizeof path, &e), 0, "%s", e.msg);
-    expect_file(path, text);
+    stt_expect_file(path, text);
 }
 
 Test(store_blob, undo_and_redo_of_a_zeo_blob_transaction)
@@ -255,8 +183,8 @@ Test(store_blob, undo_gives_the_file_to_the_last_record_of_the_oid)
 Test(store_blob, pack_keeps_the_file_of_a_blob_stored_twice)
 {
     char tmp1[512], tmp2[512];
-    make_tmp(tmp1, sizeof tmp1, "draft");
-    make_tmp(tmp2, sizeof tmp2, "final");
+    stt_blob_tmp(f.s, tmp1, sizeof tmp1, "draft");
+    stt_blob_tmp(f.s, tmp2, sizeof tmp2, "final");
     store_txn *t = stt_begin(f.s);
     zerr e;
     cr_assert_eq(store_txn_store_blob(t, 5, 0, "B", 1, tmp1, &e), 0, "%s", e.msg);

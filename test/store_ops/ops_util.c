@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/ztid.h"
+#include "storetest.h"
 #include "testutil.h"
 
 static void put_oid(zbuf *b, uint64_t oid)
@@ -70,7 +71,7 @@ store *ops_open(char **dir, int durable)
     store_options opt = {.create = 1, .exclusive = 1, .no_sync = !durable};
     store *s;
     zerr err;
-    *dir = tu_tmpdir("store_ops");
+    *dir = stt_spec_new("store_ops");
     cr_assert_eq(store_open(&s, *dir, &opt, &err), 0, "open: %s", err.msg);
     return s;
 }

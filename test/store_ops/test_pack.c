@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ops_util.h"
+#include "storetest.h"
 #include "testutil.h"
 
 static store *s;
@@ -22,7 +23,7 @@ static void setup(void)
 static void teardown(void)
 {
     store_close(s);
-    tu_rmrf(dir);
+    stt_spec_remove(dir);
     free(dir);
 }
 

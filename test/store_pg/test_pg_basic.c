@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pgdirect.h"
+#include "store/store.h"
 #include "pgtest.h"
 #include "testutil.h"
 
@@ -311,4 +311,65 @@ Test(pg_basic, commits_through_the_committer_come_back_in_tid_order)
     cr_assert_eq(seen.failed, 0);
     for (int i = 1; i < 4; i++)
         cr_assert_gt(seen.tids[i], seen.tids[i - 1]);
+}
+
+/* One transaction storing oid with a blob file holding text. */
+static uint64_t commit_blob(uint64_t oid, uint64_t serial, const char *text)
+{
+    char tmp[512];
+    zerr e;
+    cr_assert_eq(store_blob_tmpname(st, tmp, sizeof tmp, &e), 0, "%s", e.msg);
+    cr_assert_eq(tu_write_file(tmp, text, strlen(text)), 0);
+    store_txn *t = begin(st, 0);
+    cr_assert_eq(store_txn_store_blob(t, oid, serial, "B", 1, tmp, &e), 0, "%s", e.msg);
+    return finish(t);
+}
+
+static void expect_blob(uint64_t oid, uint64_t serial, const char *text)
+{
+    char path[512];
+    zerr e;
+    size_t n;
+    store_reader_refresh(rd, &e);
+    cr_assert_eq(store_load_blob(rd, oid, serial, path, sizeof path, &e), 0, "%s", e.msg);
+    uint8_t *p = tu_read_file(path, &n);
+    cr_assert(p, "%s", path);
+    cr_assert_eq(n, strlen(text));
+    cr_assert_eq(memcmp(p, text, n), 0);
+    free(p);
+}
+
+Test(pg_basic, blobs_live_in_the_database_and_the_folder_is_a_cache)
+{
+    char big[3 * 1024 * 1024 + 17];   /* more than one chunk */
+    for (size_t i = 0; i < sizeof big - 1; i++)
+        big[i] = (char)('a' + i % 23);
+    big[sizeof big - 1] = '\0';
+    uint64_t t1 = commit_blob(5, 0, big);
+    uint64_t t2 = commit_blob(5, t1, "small");
+    expect_blob(5, t1, big);
+    /* the whole cache may go at any time: blobs come back from the database */
+    tu_rmrf(store_blob_dir(st));
+    expect_blob(5, t1, big);
+    expect_blob(5, t2, "small");
+    uint64_t t3 = commit_blob(6, 0, "after");
+    expect_blob(6, t3, "after");
+    /* a second store on the database, with its own cache, sees the same */
+    store *s2;
+    store_reader *r2;
+    zerr e;
+    char path[512];
+    store_options ro = {.read_only = 1};
+    cr_assert_eq(store_open(&s2, uri, &ro, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_reader_new(s2, &r2, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_load_blob(r2, 5, t2, path, sizeof path, &e), 0, "%s", e.msg);
+    cr_assert_neq(strncmp(path, store_blob_dir(st), strlen(store_blob_dir(st))), 0);
+    /* a shared blob folder is not offered: the caps say so */
+    cr_assert_eq(store_caps(st) & STORE_CAP_SHARED_BLOBS, 0);
+    store_txn *t = begin(st, 0);
+    cr_assert_eq(store_txn_store_blob_shared(t, 7, 0, "B", 1, "name", &e), ZE_NOTSUP);
+    store_txn_abort(t);
+    store_txn_free(t);
+    store_reader_free(r2);
+    store_close(s2);
 }

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pgdirect.h"
+#include "store/store.h"
 #include "pgtest.h"
 #include "testutil.h"
 
@@ -35,9 +35,8 @@ static store *open_store(const char *uri, double retry, int lock_ms)
 {
     store *s;
     zerr e;
-    store_options opt = {.create = 1};
-    stpg_options po = {.retry_seconds = retry, .lock_timeout_ms = lock_ms};
-    cr_assert_eq(store__pg_open_ex(&s, uri, &opt, &po, &e), 0, "open: %s", e.msg);
+    store_options opt = {.create = 1, .retry_seconds = retry, .lock_timeout_ms = lock_ms};
+    cr_assert_eq(store_open(&s, uri, &opt, &e), 0, "open: %s", e.msg);
     return s;
 }
 
@@ -151,11 +150,10 @@ Test(pg_faults, kill_9_between_vote_and_finish_leaves_no_lock_and_nothing_writte
     close(p[0]);
     /* its sessions end with it: the database lock goes, then the oid's */
     zerr e;
-    store_options opt = {0};
-    stpg_options po = {.lock_timeout_ms = 5000};
+    store_options opt = {.lock_timeout_ms = 5000};
     int rc = ZE_BUSY;
     for (int i = 0; i < 100 && rc == ZE_BUSY; i++) {
-        rc = store__pg_open_ex(&s, uri, &opt, &po, &e);
+        rc = store_open(&s, uri, &opt, &e);
         if (rc == ZE_BUSY)
             usleep(100000);
     }
