@@ -245,7 +245,12 @@ typedef struct zfs_import_stats {
  * Blobs: a record whose pickle (back-pointers followed) is a ZODB.blob.Blob
  * takes the file of (oid, record tid) from opt->blob_dir (bushy or lawn, from
  * its .layout); no blob_dir, an unknown layout, or a missing or unreadable
- * file is an error. */
+ * file is an error.
+ * A dbdir that is a PostgreSQL URI (store_spec_is_postgresql) is a database
+ * there: an empty one gets the schema, one with history gets the newer
+ * transactions as above, the whole import being one database transaction
+ * (a failed import leaves the database as it was, but for the schema an
+ * empty database gets); a database a server holds gives ZE_BUSY. */
 int zfs_import(const char *fs_path, const char *dbdir, const zfs_import_opts *opt,
                zfs_import_stats *stats, zerr *err);
 
@@ -269,7 +274,8 @@ typedef struct zfs_export_stats {
     uint64_t leftovers;    /* temporary files of a killed earlier export, removed */
 } zfs_export_stats;
 
-/* Export the database in dbdir (opened read-only; a running server may have
+/* Export the database in dbdir (a folder, or a PostgreSQL URI: read in one
+ * read-only REPEATABLE READ transaction) (opened read-only; a running server may have
  * it open) to a new Data.fs at fs_path (ZE_EXISTS if present), written under a
  * temporary name (fs_path.export-PID) and renamed when complete. On failure
  * nothing is left: no file, no index, and no blob directory if this call

@@ -194,7 +194,8 @@ static int run(importer *im, const char *fs_path, zerr *err)
         zprogress_update(im->progress, zfs_reader_offset(im->r), im->stats->txns);
     }
     zerr end_err = {0};
-    int end_rc = store_bulk_end(im->s, &end_err);
+    /* a failed import keeps nothing on PostgreSQL (store_bulk_abort) */
+    int end_rc = rc ? store_bulk_abort(im->s, &end_err) : store_bulk_end(im->s, &end_err);
     if (!rc && end_rc) {
         rc = end_rc;
         if (err)
@@ -343,6 +344,28 @@ static int import_append(importer *im, const char *fs_path, const char *dbdir, z
     return rc;
 }
 
+/* A PostgreSQL database: the import is one database transaction (the
+ * store's bulk mode), so a failed one leaves the database as it was, and it
+ * appends to a database that already holds history as import_append does.
+ * Opening it as a writer takes its DATABASE lock: a database a server holds
+ * is refused. Messages never name the URI itself (it may hold a password):
+ * the store's messages name the database without it. */
+static int import_pg(importer *im, const char *fs_path, const char *uri, zerr *err)
+{
+    store_options so = {.create = 1, .exclusive = 1};
+    int rc = store_open(&im->s, uri, &so, err);
+    if (rc)
+        return rc;
+    im->after = store_last_tid(im->s);
+    rc = check_continues(im, fs_path, im->after, err);
+    if (!rc)
+        rc = source_layout(im->opt->blob_dir, &im->layout, err);
+    if (!rc)
+        rc = run(im, fs_path, err);
+    store_close(im->s);
+    return rc;
+}
+
 /* A temporary database of a running import is open, hence locked; one whose
  * import was killed is not. A name not from mkdtemp is not ours. */
 static int import_in_use(const char *entry, const char *suffix)
@@ -386,6 +409,8 @@ int zfs_import(const char *fs_path, const char *dbdir, const zfs_import_opts *op
     importer im = {.opt = opt ? opt : &none, .stats = stats ? stats : &scratch};
     char dir[PATH_MAX];
     memset(im.stats, 0, sizeof *im.stats);
+    if (store_spec_is_postgresql(dbdir))
+        return import_pg(&im, fs_path, dbdir, err);
     /* "db/" must build "db.import-XXXXXX" beside db, not inside it */
     size_t n = strlen(dbdir);
     while (n > 1 && dbdir[n - 1] == '/')

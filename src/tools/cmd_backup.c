@@ -19,6 +19,7 @@ static void usage(FILE *f)
                "  --compact     write a compacted copy (LMDB files never shrink after a pack;\n"
                "                the copy leaves out free pages)\n"
                "  -q, --quiet   no progress, no summary\n"
+               "  A PostgreSQL database is backed up with PostgreSQL's tools (pg_basebackup).\n"
                "%s", cli_progress_help);
 }
 
@@ -53,7 +54,9 @@ int cmd_backup(int argc, char **argv)
         fprintf(stderr, "zeolite backup: %s\n", err.msg);
         return 1;
     }
-    if (store_is_locked(dir) && !quiet)
+    /* a PostgreSQL database is refused by store_backup, pointing to its own
+     * tools; its URI is never printed (it may hold a password) */
+    if ((store_caps(s) & STORE_CAP_BACKUP) && store_is_locked(dir) && !quiet)
         printf("%s is in use by a server: taking a hot copy\n", dir);
     progress.unit = "blob files";
     zprogress *p = zprogress_new("backup", 0, &progress);
