@@ -424,6 +424,7 @@ enum stpg_op_type {
 #define PGOPF_CONFLICT 0x01    /* reported as a write conflict by the last vote */
 #define PGOPF_DROPPED 0x02     /* replaced by a later store after that conflict */
 #define PGOPF_BLOB_LINKED 0x04 /* the caller vouches for the blob file's other links */
+#define PGOPF_RESOLVED 0x08    /* the store's resolver resolved it (its data replaced) */
 
 typedef struct stpg_op {
     uint8_t type, kind, rflags, state;
@@ -471,6 +472,9 @@ struct stpg_txn {
     size_t n_changed, cap_changed;
     store_undo_failure *undo_failures;
     size_t n_undo_failures;
+    uint64_t *resolved;     /* oids the store's resolver resolved (vote) */
+    size_t n_resolved, cap_resolved;
+    size_t n_undo_resolved;
 
     stpg_conn *conn;        /* from the first vote to commit or abort, in a
                                database transaction holding the oid locks */
@@ -501,6 +505,14 @@ int store__pg_backptr_pending(const stpg_op *op);
 /* Resolve t's pending back-pointers with c (ZE_NOTFOUND: a target is
  * missing): their index, the end of their chain, the blob they share. */
 int store__pg_resolve_backptrs(stpg_txn *t, stpg_conn *c, zerr *err);
+/* The store's resolver (pg_resolve.c): offered the stores whose serial is
+ * not cur[i], the current tid of op i's oid; a revert of undo whose data a
+ * later change made differ (1 with the resolved record in t->buf at *off,
+ * *len); resolve_end lists the resolved oids. */
+void store__pg_resolve_stores(stpg_txn *t, const uint64_t *cur);
+int store__pg_resolve_undo(stpg_txn *t, uint64_t oid, zslice undone, zslice current,
+                           zslice pre, uint64_t *off, uint32_t *len);
+int store__pg_resolve_end(stpg_txn *t, zerr *err);
 /* Expand t's UNDO operations into records (vote). */
 int store__pg_undo_expand(stpg_txn *t, zerr *err);
 /* Write t's rows in its connection's transaction and commit (tid chosen

@@ -349,6 +349,7 @@ void store__pg_txn_free(store_txn *tt)
     oidmap_free(&t->locked);
     free(t->oids);
     free(t->conflicts);
+    free(t->resolved);
     zbuf_free(&t->conflict_data);
     free(t->changed);
     free(t->undo_failures);

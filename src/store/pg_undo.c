@@ -131,23 +131,65 @@ static int load_back(undo_ctx *c, uint64_t oid, rec_pos p, held_rec *h, int *fou
     return rc;
 }
 
-static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, int has_pre, const char **why)
+/* FileStorage's reason when later data differ from the record undone. */
+static const char *later_change(int has_pre)
 {
+    return has_pre ? "Some data were modified by a later transaction"
+                   : "Can't undo an add transaction followed by conflicting transactions.";
+}
+
+/* Data that differ from the record undone: the store's resolver may merge
+ * the record before it (pre) into the current data (pg_resolve.c), as
+ * FileStorage calls conflict resolution; *off, *len then hold the revert's
+ * record in t->buf (*resolved 1). Records with blobs are not offered. */
+static int resolve_revert(undo_ctx *c, uint64_t oid, const stpg_rec *rd, const stpg_rec *cd,
+                          rec_pos pre, int *resolved, uint64_t *off, uint32_t *len)
+{
+    held_rec pd = {0};
+    int found;
+    if (!c->t->s->opt.resolver.resolve)
+        return 0;
+    int rc = load_back(c, oid, pre, &pd, &found);
+    if (!rc && found && !((rd->flags | cd->flags | pd.r.flags) & STPG_RF_BLOB))
+        *resolved = store__pg_resolve_undo(c->t, oid, (zslice){rd->data, rd->len},
+                                           (zslice){cd->data, cd->len},
+                                           (zslice){pd.r.data, pd.r.len}, off, len);
+    rec_done(&pd);
+    return rc;
+}
+
+/* Whether R (at r, oid) can be reverted: *why NULL, or FileStorage's reason.
+ * A revert that only the resolver makes possible comes back as *resolved 1,
+ * its record in t->buf at *off, *len. */
+static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, rec_pos pre, const char **why,
+                        int *resolved, uint64_t *off, uint32_t *len)
+{
+    int has_pre = !pre.absent;
     int is_r, found_r, found_c;
     rec_pos link = {1, 0, 0};
     held_rec rd = {0}, cd = {0};
     *why = NULL;
+    *resolved = 0;
     int rc = current_link(c, oid, r, &is_r, &link);
     if (rc || is_r || same_pos(link, r))
         return rc;
+    uint64_t g;
+    if (oidmap_get(&c->last_gen, oid, &g) && c->t->gen[g - 1].kind == STORE_REC_DATA) {
+        /* An earlier undo's resolved record: not merged again. */
+        *why = later_change(has_pre);
+        return 0;
+    }
     if (!(rc = load_back(c, oid, r, &rd, &found_r)) &&
         !(rc = load_back(c, oid, link, &cd, &found_c))) {
-        if (!found_r || !found_c)
+        if (!found_r || !found_c) {
             *why = "_loadBack() failed";
-        else if (rd.r.len != cd.r.len || memcmp(rd.r.data, cd.r.data, rd.r.len))
-            *why = has_pre ? "Some data were modified by a later transaction"
-                           : "Can't undo an add transaction followed by conflicting "
-                             "transactions.";
+        } else if (rd.r.len != cd.r.len || memcmp(rd.r.data, cd.r.data, rd.r.len)) {
+            *why = later_change(has_pre);
+            if (has_pre &&
+                !(rc = resolve_revert(c, oid, &rd.r, &cd.r, pre, resolved, off, len)) &&
+                *resolved)
+                *why = NULL;
+        }
     }
     rec_done(&rd);
     rec_done(&cd);
@@ -195,6 +237,20 @@ static int push_revert(undo_ctx *c, uint64_t oid, uint64_t pre_tid, const stpg_r
     return rc;
 }
 
+/* The revert the resolver made: a DATA record, its pickle in t->buf. */
+static int push_resolved(undo_ctx *c, uint64_t oid, uint64_t off, uint32_t len)
+{
+    stpg_op *op = push_gen(c);
+    if (!op)
+        return nomem(c);
+    op->oid = oid;
+    op->kind = STORE_REC_DATA;
+    op->off = off;
+    op->len = len;
+    op->resolved = 1;
+    return 0;
+}
+
 static int add_failure(undo_ctx *c, uint64_t oid, const char *why)
 {
     undo_fail *f = zarray_room(c->fails, c->n_fails, &c->cap_fails, sizeof *f, 8);
@@ -231,9 +287,16 @@ static int undo_record(undo_ctx *c, uint64_t T, const stpg_rec *r, uint64_t oid)
         if (rc == ZE_NOTFOUND)
             rc = 0;
     }
+    int resolved = 0;
+    uint64_t off = 0;
+    uint32_t len = 0;
+    rec_pos pre_pos = {pre_tid == 0, pre_tid, pre_tid ? pre.r.idx : 0};
     if (!rc)
-        rc = check_revert(c, oid, (rec_pos){0, T, r->idx}, pre_tid != 0, &why);
-    if (!rc)
+        rc = check_revert(c, oid, (rec_pos){0, T, r->idx}, pre_pos, &why, &resolved, &off,
+                          &len);
+    if (!rc && resolved)
+        rc = push_resolved(c, oid, off, len);
+    else if (!rc)
         rc = why ? add_failure(c, oid, why) : push_revert(c, oid, pre_tid, &pre.r);
     rec_done(&pre);
     return rc;

@@ -379,7 +379,12 @@ static int vote(stpg_txn *t, uint64_t *cur, zerr *err)
         rc = store__pg_resolve_backptrs(t, t->conn, err);
     if (!rc && t->has_undo)
         rc = store__pg_undo_expand(t, err);
-    return rc ? rc : judge(t, cur, err);
+    if (!rc)
+        store__pg_resolve_stores(t, cur);
+    if (!rc)
+        rc = judge(t, cur, err);
+    int lrc = store__pg_resolve_end(t, err);
+    return rc ? rc : lrc;
 }
 
 int store__pg_txn_vote(store_txn *tt, store_vote_result *res, zerr *err)
@@ -395,6 +400,7 @@ int store__pg_txn_vote(store_txn *tt, store_vote_result *res, zerr *err)
     zbuf_reset(&t->conflict_data);
     t->n_changed = 0;
     t->n_undo_failures = 0;
+    t->n_undo_resolved = 0;
     int rc;
     if (t->s->bulk) {
         rc = bulk_vote(t, err);
@@ -415,6 +421,9 @@ int store__pg_txn_vote(store_txn *tt, store_vote_result *res, zerr *err)
     res->n_changed = t->n_changed;
     res->undo_failures = t->undo_failures;
     res->n_undo_failures = t->n_undo_failures;
+    res->resolved = t->resolved;
+    res->n_resolved = t->n_resolved;
+    res->n_undo_resolved = t->n_undo_resolved;
     if (!rc)
         t->state = PGT_VOTED;
     return rc;

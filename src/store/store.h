@@ -64,8 +64,9 @@ typedef void (*store_log_fn)(void *data, int level, const char *msg);
  * At vote, a store whose serial is not the oid's current one, of a record
  * known() accepts, is offered to resolve() with three records: the revision
  * the client started from (old, the one at its serial), the current one
- * (committed, read from the transaction that wrote it while that is still
- * being made durable) and the client's (new). When resolve() answers 1 the
+ * (committed; LMDB: read from the transaction that wrote it while that is
+ * still being made durable; PostgreSQL: always durable, read in the vote's
+ * database transaction) and the client's (new). When resolve() answers 1 the
  * store writes the record it appended to out in place of the client's, as
  * if the client had stored it against the current serial, and the vote
  * lists the oid in store_vote_result.resolved, not as a conflict. Undo

@@ -44,13 +44,6 @@ Test(store_resolver_lmdb, resolves_against_a_commit_not_yet_durable)
     rt_expect(1, "N:6");
 }
 
-/* What a failed or conflicting vote leaves: the conflicts, as without a rt_hook. */
-static int vote_conflicts(store_txn *t, store_vote_result *res)
-{
-    zerr e;
-    return store_txn_vote(t, res, &e);
-}
-
 Test(store_resolver_lmdb, a_commit_built_on_a_failed_one_fails)
 {
     uint64_t t0 = stt_commit1(rt_f.s, 1, 0, "N:0");
