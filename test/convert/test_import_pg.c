@@ -241,3 +241,36 @@ Test(convert_pg, backup_refuses_postgresql_and_names_pg_basebackup)
     tu_pg_dropdb(uri);
     free(uri);
 }
+
+/* The commands themselves: `zeolite import DATA.fs URI` then `zeolite export
+ * URI DATA.fs` give back the file, blobs included, and never print the URI. */
+Test(convert_pg, the_import_and_export_commands_take_a_uri)
+{
+    char *uri = tu_pg_newdb(NULL), *fs = fx_path("blobs-bushy", ".fs");
+    char *blobs = fx_path("blobs-bushy", ".blobs"), *out = tu_path(tmp, "cli.fs");
+    char *out_blobs = tu_path(tmp, "cli.blobs"), *log = tu_path(tmp, "cli.log"), *cmd;
+    cr_assert_gt(asprintf(&cmd, "'%s' import '%s' '%s' --blobs '%s' >'%s' 2>&1 && "
+                          "'%s' export '%s' '%s' --blobs '%s' >>'%s' 2>&1",
+                          tu_zeolite_bin(), fs, uri, blobs, log, tu_zeolite_bin(), uri, out,
+                          out_blobs, log), 0);
+    int rc = system(cmd);
+    size_t n;
+    char *text = (char *)tu_read_file(log, &n);
+    cr_assert(text);
+    cr_assert_eq(rc, 0, "%s", text);
+    cr_expect(tu_same_file(fs, out), "the exported file differs from the original");
+    tj *m = fx_manifest("blobs-bushy");
+    fx_expect_blob_files(m, out_blobs, ZBLOB_BUSHY);
+    cr_expect_null(strstr(text, "postgresql://"), "the URI is not shown: %s", text);
+    cr_expect_gt(txn_count(uri), 0);
+    tj_free(m);
+    free(text);
+    free(cmd);
+    free(log);
+    free(out_blobs);
+    free(out);
+    free(blobs);
+    free(fs);
+    tu_pg_dropdb(uri);
+    free(uri);
+}
