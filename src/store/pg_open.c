@@ -313,6 +313,9 @@ int store__pg_open(store **out, const char *conninfo, const store_options *opt, 
 {
     static const store_options defaults;
     *out = NULL;
+    if (opt && opt->map_size)
+        return zerr_set(err, ZE_NOTSUP, "a map size is an LMDB setting: a PostgreSQL store "
+                        "has none (PostgreSQL sizes its own files)");
     stpg_store *s = calloc(1, sizeof *s);
     if (!s)
         return zerr_set(err, ZE_NOMEM, "out of memory");

@@ -103,7 +103,8 @@ typedef struct store_options {
                              durable. PostgreSQL: synchronous_commit off in
                              the store's sessions (it is on otherwise,
                              whatever the database's default) */
-    uint64_t map_size;    /* LMDB map size in bytes; 0 = a large default */
+    uint64_t map_size;    /* LMDB map size in bytes; 0 = a large default.
+                             PostgreSQL has none: not 0 gives ZE_NOTSUP */
     uint32_t max_record;  /* largest accepted record; 0 = default (LMDB
                              2 GiB - 1; PostgreSQL 1 GiB - 1, its limit) */
     store_log_fn log;     /* NULL: the store logs nothing */
@@ -209,7 +210,13 @@ int store_is_locked(const char *spec);
  *   (pg_basebackup is its tool).
  * STORE_CAP_SHARED_BLOBS (LMDB): the blob folder can be shared with clients
  *   (store_txn_store_blob_shared); PostgreSQL keeps blobs in the database
- *   and its blob folder is a cache: ZE_NOTSUP. */
+ *   and its blob folder is a cache: ZE_NOTSUP.
+ * ZE_NOTSUP ("not supported on this backend", its message saying why and
+ * what to use instead) comes only from: store_backup and
+ * store_backup_progress and store_txn_store_blob_shared without their
+ * capability, and store_open of PostgreSQL with opt->map_size set. A server
+ * that offers such a feature per storage checks store_caps at start and
+ * refuses the configuration there, with that message. */
 #define STORE_CAP_BLOCKING 0x01
 #define STORE_CAP_LATE_TID 0x02
 #define STORE_CAP_BACKUP 0x04

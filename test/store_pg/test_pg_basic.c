@@ -373,3 +373,33 @@ Test(pg_basic, blobs_live_in_the_database_and_the_folder_is_a_cache)
     store_reader_free(r2);
     store_close(s2);
 }
+
+/* What LMDB has and PostgreSQL has not answers ZE_NOTSUP with a message that
+ * says what to use instead; store_caps says so beforehand. */
+Test(pg_basic, lmdb_only_operations_are_not_supported_with_a_reason)
+{
+    zerr e;
+    store *s2;
+    unsigned caps = store_caps(st);
+    cr_assert_str_eq(store_backend_name(st), "postgresql");
+    cr_assert(caps & STORE_CAP_BLOCKING);
+    cr_assert(caps & STORE_CAP_LATE_TID);
+    cr_assert_not(caps & (STORE_CAP_BACKUP | STORE_CAP_SHARED_BLOBS));
+    char *dest = tu_tmpdir("pg_backup");
+    cr_assert_eq(store_backup(st, dest, 0, &e), ZE_NOTSUP);
+    cr_assert(strstr(e.msg, "pg_basebackup"), "%s", e.msg);
+    tu_rmrf(dest);
+    free(dest);
+    store_txn *t = begin(st, 0);
+    cr_assert_eq(store_txn_store_blob_shared(t, 1, 0, "x", 1, "0.blob", &e), ZE_NOTSUP);
+    cr_assert(strstr(e.msg, "blob"), "%s", e.msg);
+    store_txn_abort(t);
+    store_txn_free(t);
+    store_options big = {.map_size = 1ull << 30};
+    cr_assert_eq(store_open(&s2, uri, &big, &e), ZE_NOTSUP);
+    cr_assert(strstr(e.msg, "LMDB"), "%s", e.msg);
+    uint64_t used, size;
+    store_map_info(st, &used, &size);
+    cr_assert_eq(size, 0);
+    cr_assert_gt(used, 0);
+}
