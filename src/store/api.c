@@ -7,6 +7,7 @@
 
 #include "store/lmdb_api.h"
 #include "store/pg.h"
+#include "store/txnbuf.h"
 
 int store_spec_is_postgresql(const char *spec)
 {
@@ -75,6 +76,19 @@ int store_txn_restore(store_txn *t, uint64_t oid, const void *data, size_t len,
         rec.back_index = UINT32_MAX;   /* the oid's last record of prev_txn */
     }
     return store_txn_restore_record(t, &rec, NULL, err);
+}
+
+int store__resolver_run(const store_resolver *rv, uint32_t max, struct txnbuf *buf,
+                        uint64_t oid, zslice old, zslice committed, zslice new_rec,
+                        uint64_t *off, uint32_t *len)
+{
+    zbuf out = ZBUF_INIT;
+    int ok = rv->resolve(rv->data, oid, old, committed, new_rec, &out) == 1 && out.len &&
+             out.len <= max && txnbuf_append(buf, out.data, out.len, off, NULL) == 0;
+    if (ok)
+        *len = (uint32_t)out.len;
+    zbuf_free(&out);
+    return ok;
 }
 
 /* ---- through the table ------------------------------------------------------ */

@@ -73,6 +73,15 @@ typedef struct store_ops {
     void (*get_stats)(store *s, store_stats *out);
 } store_ops;
 
+/* ---- written once for both backends (api.c) ---- */
+
+struct txnbuf;
+/* Run rv->resolve on (old, committed, new_rec): 1 with the resolved record,
+ * non-empty and at most max bytes, appended to buf at *off, *len; else 0. */
+int store__resolver_run(const store_resolver *rv, uint32_t max, struct txnbuf *buf,
+                        uint64_t oid, zslice old, zslice committed, zslice new_rec,
+                        uint64_t *off, uint32_t *len);
+
 /* The table of any object of store.h: its first member. */
 #define STORE_OPS(obj) (*(const store_ops *const *)(const void *)(obj))
 

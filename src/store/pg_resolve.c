@@ -37,17 +37,11 @@ static int revision_data(stpg_txn *t, uint64_t oid, uint64_t serial, zbuf *out)
 static int run_resolver(stpg_txn *t, uint64_t oid, zslice old, zslice committed,
                         zslice new_rec, uint64_t *off, uint32_t *len)
 {
-    const store_resolver *rv = &t->s->opt.resolver;
     uint32_t max = t->s->opt.max_record ? t->s->opt.max_record : STPG_MAX_RECORD;
     if (max > STPG_MAX_RECORD)
         max = STPG_MAX_RECORD;
-    zbuf out = ZBUF_INIT;
-    int ok = rv->resolve(rv->data, oid, old, committed, new_rec, &out) == 1 && out.len &&
-             out.len <= max && txnbuf_append(&t->buf, out.data, out.len, off, NULL) == 0;
-    if (ok)
-        *len = (uint32_t)out.len;
-    zbuf_free(&out);
-    return ok;
+    return store__resolver_run(&t->s->opt.resolver, max, &t->buf, oid, old, committed,
+                               new_rec, off, len);
 }
 
 /* One store whose serial is not the oid's current one (committed). */

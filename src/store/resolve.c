@@ -104,15 +104,9 @@ static int committed_data(store_txn *t, uint64_t oid, uint64_t tid, zbuf *out)
 static int run_resolver(store_txn *t, uint64_t oid, zslice old, zslice committed, zslice new_rec,
                         uint64_t *off, uint32_t *len)
 {
-    const store_resolver *rv = &t->s->opt.resolver;
     uint32_t max = t->s->opt.max_record ? t->s->opt.max_record : 0x7fffffffu;
-    zbuf out = ZBUF_INIT;
-    int ok = rv->resolve(rv->data, oid, old, committed, new_rec, &out) == 1 && out.len &&
-             out.len <= max && txnbuf_append(&t->buf, out.data, out.len, off, NULL) == 0;
-    if (ok)
-        *len = (uint32_t)out.len;
-    zbuf_free(&out);
-    return ok;
+    return store__resolver_run(&t->s->opt.resolver, max, &t->buf, oid, old, committed, new_rec,
+                               off, len);
 }
 
 int store__resolve_end(store_txn *t, zerr *err)
