@@ -192,6 +192,8 @@ int zsrv__blob_out_pump(zsrv_conn *c)
 {
     zsrv_blob_out *b = c->blob_out;
     uint8_t buf[BLOB_CHUNK];
+    if (b->fd < 0)
+        return 1;   /* its file is being opened off the loop */
     while (c->state != ZSRV_CONN_CLOSING && !zsrv__out_paused(c)) {
         ssize_t n = read(b->fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
@@ -222,39 +224,79 @@ static int missing_blob(zsrv_call *call, const char *path, uint64_t oid, uint64_
     return zerr_set(&call->err, ZE_NOTFOUND, "no blob for %016llx", (unsigned long long)oid);
 }
 
-int zsrv__m_send_blob(zsrv_call *call)
+int zsrv__blob_out_start(zsrv_conn *c)
 {
-    zsrv_conn *c = call->c;
-    uint64_t oid, serial;
-    int rc;
-    if ((rc = proto_args_oid_serial(call->args, &oid, &serial, &call->err)) < 0)
-        return rc;
-    char path[4096];
-    zerr err = {0};
-    int fd = -1;
-    rc = store_open_blob(c->stor->rd, oid, serial, path, sizeof path, &fd, &err);
-    if (rc == ZE_CORRUPT)   /* a link in a shared folder: never served */
-        zsrv__log(ZSRV_LOG_WARNING, "%s: sendBlob: %s", c->peer, err.msg);
-    if (rc < 0) {
-        if (store_blob_path(c->stor->st, oid, serial, path, sizeof path) < 0)
-            path[0] = 0;
-        return missing_blob(call, path, oid, serial);
-    }
-    zsrv_blob_out *b = calloc(1, sizeof *b);
-    if (!b || !(b->msgid = zsrv__keep_msgid(call, &b->arena))) {
-        free(b);
-        close(fd);
-        return call->err.code ? call->err.code : zerr_set(&call->err, ZE_NOMEM, "out of memory");
-    }
-    b->fd = fd;
-    b->oid = oid;
-    b->serial = serial;
-    c->blob_out = b;
     if (blob_callback(c, "receiveBlobStart", NULL, 0) < 0) {
         zsrv__blob_out_free(c);
-        return zerr_set(&call->err, ZE_NOMEM, "out of memory");
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        return ZE_NOMEM;
     }
     if (!zsrv__blob_out_pump(c))
         zsrv__blob_out_free(c);
+    return c->state == ZSRV_CONN_CLOSING ? ZE_CLOSED : 0;
+}
+
+typedef struct blob_ctx {
+    uint64_t oid, serial;
+    int fd;
+} blob_ctx;
+
+/* Open the revision's blob file (off the loop, the store may fetch it). */
+static int send_blob_body(zsrv_call *call)
+{
+    blob_ctx *x = call->ctx;
+    char path[4096];
+    zerr err = {0};
+    int rc = x->serial > call->visible
+                 ? ZE_NOTFOUND   /* committed after the snapshot */
+                 : store_open_blob(call->rd, x->oid, x->serial, path, sizeof path, &x->fd, &err);
+    if (rc == ZE_CORRUPT)   /* a link in a shared folder: never served */
+        zsrv__log(ZSRV_LOG_WARNING, "%s: sendBlob: %s", call->c->peer, err.msg);
+    if (rc < 0) {
+        x->fd = -1;
+        if (store_blob_path(call->st->st, x->oid, x->serial, path, sizeof path) < 0)
+            path[0] = 0;
+        return missing_blob(call, path, x->oid, x->serial);
+    }
     return 0;
+}
+
+/* The file is open: stream it (at the call's slot, off the loop), or the
+ * reply has said why not. */
+static void send_blob_after(zsrv_call *call, int rc)
+{
+    blob_ctx *x = call->ctx;
+    zsrv_conn *c = call->c;
+    if (c->state == ZSRV_CONN_CLOSING || rc < 0) {
+        if (x->fd >= 0)
+            close(x->fd);
+        zsrv__blob_out_free(c);
+        return;
+    }
+    c->blob_out->fd = x->fd;
+    if (call->job)
+        zsrv__job_slot_blob(call);
+    else
+        zsrv__blob_out_start(c);
+}
+
+/* The connection takes no request until its blob is sent: later replies
+ * must not pass the stream. */
+int zsrv__m_send_blob(zsrv_call *call)
+{
+    zsrv_conn *c = call->c;
+    blob_ctx x = {.fd = -1};
+    int rc;
+    if ((rc = proto_args_oid_serial(call->args, &x.oid, &x.serial, &call->err)) < 0)
+        return rc;
+    zsrv_blob_out *b = calloc(1, sizeof *b);
+    if (!b || !(b->msgid = zsrv__keep_msgid(call, &b->arena))) {
+        free(b);
+        return call->err.code ? call->err.code : zerr_set(&call->err, ZE_NOMEM, "out of memory");
+    }
+    b->fd = -1;
+    b->oid = x.oid;
+    b->serial = x.serial;
+    c->blob_out = b;
+    return zsrv__offload(call, ZSRV_LANE_READ, send_blob_body, send_blob_after, &x, sizeof x);
 }

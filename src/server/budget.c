@@ -171,7 +171,7 @@ void zsrv__note_decoded(zsrv *s, size_t frame, size_t bytes)
 
 size_t zsrv__out_held(const zsrv_conn *c)
 {
-    return c->out.len + c->wbuf.len + c->tls_out.len;
+    return c->out.len + c->wbuf.len + c->tls_out.len + c->slot_bytes;
 }
 
 void zsrv__out_update(zsrv_conn *c)
@@ -198,15 +198,18 @@ int zsrv__out_paused(const zsrv_conn *c)
     return held >= ZSRV_OUT_SHARE && c->srv->out_total >= c->srv->cfg->output_memory;
 }
 
-static int out_fits(const zsrv *s, size_t size)
+/* c's slots hold what was produced behind its waiting reply (slot.c), which
+ * cannot drain before that reply: they do not count against it. */
+static int out_fits(const zsrv *s, const zsrv_conn *c, size_t size)
 {
-    return s->out_total == 0 || s->out_total + size <= s->cfg->output_memory;
+    uint64_t others = s->out_total - c->slot_bytes;
+    return others == 0 || others + size <= s->cfg->output_memory;
 }
 
 int zsrv__out_must_wait(zsrv_conn *c, size_t size)
 {
     zsrv *s = c->srv;
-    if (c->out_granted || size <= ZSRV_OUT_SHARE || (!s->out_wait.head && out_fits(s, size)))
+    if (c->out_granted || size <= ZSRV_OUT_SHARE || (!s->out_wait.head && out_fits(s, c, size)))
         return 0;
     wq_push(&s->out_wait, c, OUT_LINK);
     c->out_need = size;
@@ -246,7 +249,7 @@ int zsrv__budget_wake(zsrv *s)
         zsrv__conn_resume(c);
         woke = 1;
     }
-    while ((c = s->out_wait.head) && out_fits(s, c->out_need)) {
+    while ((c = s->out_wait.head) && out_fits(s, c, c->out_need)) {
         /* Its turn: the reply goes out even if others wait behind it. */
         wq_remove(&s->out_wait, c, OUT_LINK);
         c->out_need = 0;

@@ -22,7 +22,9 @@ static void conn_flush(zsrv_conn *c);
 
 static int conn_paused(const zsrv_conn *c)
 {
-    return c->blob_out || c->close_after_flush || c->in_link.queued || zsrv__out_paused(c);
+    /* One test for the flags: this runs for every frame. */
+    return c->blob_out || (c->close_after_flush | c->in_link.queued | c->jobs_hold) ||
+           zsrv__out_paused(c);
 }
 
 /* ---- freeing ----------------------------------------------------------- */
@@ -40,11 +42,27 @@ static void conn_free(zsrv_conn *c)
     free(c);
 }
 
+/* A connection is freed once its handles are closed and its jobs ended. */
 static void handle_closed(uv_handle_t *h)
 {
     zsrv_conn *c = h->data;
-    if (--c->open_handles == 0)
+    if (--c->open_handles == 0 && !c->n_jobs)
         conn_free(c);
+}
+
+void zsrv__conn_job_end(zsrv_conn *c)
+{
+    if (c->state == ZSRV_CONN_CLOSING) {
+        if (!c->n_jobs && !c->open_handles)
+            conn_free(c);
+        return;
+    }
+    /* What paused it (a call waiting for a job, ZSRV_JOBS_MAX, a sendBlob
+     * whose file could not be opened) may be gone. */
+    c->job_wait = 0;
+    zsrv__jobs_hold(c);
+    if (!c->reading)
+        zsrv__conn_resume(c);
 }
 
 static void unlink_dirty(zsrv_conn *c)
@@ -67,6 +85,9 @@ static void release_session(zsrv_conn *c)
     zsrv__txn_drop(c);
     zsrv__pack_detach(c);
     zsrv_storage *st = c->stor;
+    zsrv__slots_free(c);
+    zsrv__jobs_parked_free(c);
+    c->loop_reads = 0;
     if (st) {
         if (c->deferred.len)
             st->n_deferred--;
@@ -406,6 +427,7 @@ static void conn_pump(zsrv_conn *c)
 
 void zsrv__conn_resume(zsrv_conn *c)
 {
+    zsrv__jobs_unpark(c);
     conn_pump(c);
     zsrv__conn_mark_dirty(c);
 }

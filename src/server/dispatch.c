@@ -137,6 +137,8 @@ int zsrv__reply(zsrv_call *call, const zv *result)
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     if (call->m->async)
         return 0;
+    if (call->job)
+        return zsrv__job_encode(call, result, NULL);
     size_t size;
     if (call->retry && proto_reply_size(call->c->enc, call->m->msgid, result, &size, NULL) == 0 &&
         zsrv__out_must_wait(call->c, size))
@@ -145,7 +147,7 @@ int zsrv__reply(zsrv_call *call, const zv *result)
 }
 
 /* The handler's exception, or the one its error code is reported as. */
-static void send_call_error(zsrv_call *call, int rc)
+void zsrv__call_error(zsrv_call *call, int rc)
 {
     proto_exc e = call->exc;
     call->err.code = rc;
@@ -153,11 +155,14 @@ static void send_call_error(zsrv_call *call, int rc)
     if (rc != ZE_NOTFOUND && rc != ZE_CONFLICT && rc != ZE_READCONFLICT)
         zsrv__log(ZSRV_LOG_INFO, "%s: %s failed: %s: %s", call->c->peer, call->m->name,
                  e.class_path ? e.class_path : proto_exc_class(rc), call->err.msg);
-    if (built < 0) {
+    if (built < 0 && !call->job) {
         zsrv__conn_close(call->c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    zsrv__send_error(call->c, call->m->msgid, &e);
+    if (call->job)
+        zsrv__job_encode(call, NULL, built < 0 ? NULL : &e);
+    else
+        zsrv__send_error(call->c, call->m->msgid, &e);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -224,7 +229,8 @@ int zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
     }
     zsrv_call call = {.c = c, .m = &m, .args = m.args, .argv = m.args->u.seq.items,
                       .argc = m.args->u.seq.n, .a = c->arena,
-                      .retry = (md->flags & RETRY) && !m.async};
+                      .retry = (md->flags & RETRY) && !m.async, .st = c->stor,
+                      .method = (size_t)(md - methods)};
     int rc = proto_args_count(m.args, md->min_args, md->max_args, &call.err);
     c->call_t0 = t0;
     if (rc == 0)
@@ -244,6 +250,6 @@ int zsrv__dispatch(zsrv_conn *c, const uint8_t *p, size_t len)
         zsrv__conn_close(c, ZSRV_LOG_WARNING, why);
         return 0;
     }
-    send_call_error(&call, rc);
+    zsrv__call_error(&call, rc);
     return 0;
 }

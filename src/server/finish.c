@@ -3,11 +3,15 @@
  * tpc_finish hands the voted transaction to the store's writer thread and
  * releases its oid locks at once, so the next voter overlaps this commit's
  * sync (group commit). The writer's callback only queues the commit and
- * wakes the loop. On the loop, once a commit is durable: refresh the reader,
- * send invalidateTransaction to every other client, then info and the tid to
- * the committer. Commits are completed in tid order; a commit that became
- * visible through a refresh before its own callback arrived is completed
- * then, so no reply can show data whose invalidation has not gone out. */
+ * wakes the loop. On the loop, once a commit is durable: send
+ * invalidateTransaction to every other client, move the storage's visible
+ * tid, then info and the tid to the committer. Commits are completed in the
+ * order they were handed off (which is tid order); the tid comes with the
+ * callback (a store may choose it only when it commits). A storage read on
+ * the loop refreshes its reader here too, and a commit whose tid was known
+ * at hand-off and that became visible through that refresh before its own
+ * callback arrived is completed then, so no reply can show data whose
+ * invalidation has not gone out. */
 #include "server/server_int.h"
 
 #include <stdlib.h>
@@ -66,7 +70,7 @@ int zsrv__m_tpc_finish(zsrv_call *call)
     cm->stor = st;
     cm->conn = c;
     cm->t = x->t;
-    uint64_t tid;
+    uint64_t tid = 0;
     int rc = store_txn_commit(x->t, &tid, commit_cb, cm, &call->err);
     if (rc < 0) {
         cm->t = NULL;
@@ -77,9 +81,9 @@ int zsrv__m_tpc_finish(zsrv_call *call)
         call->err = saved;
         return rc;
     }
-    cm->tid = tid;
+    cm->tid = tid;   /* 0: the store tells it in its callback */
     cm->t0 = zsrv__mx_take(c);
-    st->handed_tid = tid;
+    cm->seq = ++st->seq_handed;
     zsrv_commit **pp = &st->inflight;
     while (*pp)
         pp = &(*pp)->next;
@@ -95,6 +99,7 @@ static void commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void 
     zsrv_commit *cm = ud;
     zsrv *s = cm->stor->srv;
     cm->rc = rc;
+    cm->cb_tid = tid;
     if (rc < 0 && err)
         cm->err = *err;
     pthread_mutex_lock(&s->done_lock);
@@ -115,22 +120,6 @@ static void txn_finished(zsrv_conn *c)
     memset(&c->txn, 0, sizeof c->txn);
 }
 
-/* A failed commit's tid never becomes visible (a full disk): replies held
- * back until it would be wait only for the commits still in flight. */
-static void forget_tid(zsrv_storage *st, const zsrv_commit *failed)
-{
-    uint64_t newest = store_reader_last_tid(st->rd);
-    for (const zsrv_commit *x = st->inflight; x; x = x->next)
-        if (x != failed && !(x->cb_done && x->rc < 0) && x->tid > newest)
-            newest = x->tid;
-    if (st->handed_tid <= newest)
-        return;
-    st->handed_tid = newest;
-    for (zsrv_conn *c = st->conns; c; c = c->snext)
-        if (c->deferred.len && c->deferred_tid > newest)
-            c->deferred_tid = newest;
-}
-
 /* failed: the callback reported an error (rc and err are read only after
  * the callback has run: the writer thread sets them). */
 static void complete(zsrv_commit *cm, int failed)
@@ -138,12 +127,12 @@ static void complete(zsrv_commit *cm, int failed)
     zsrv_storage *st = cm->stor;
     zsrv_conn *c = cm->conn;
     cm->processed = 1;
+    st->seq_done = cm->seq;
     st->active_txns--;
     zsrv__mx_reply(st, "tpc_finish", cm->t0);   /* durable, or failed */
     if (failed) {
         zsrv__log(ZSRV_LOG_CRITICAL, "commit of %016llx failed: %s",
                  (unsigned long long)cm->tid, cm->err.msg);
-        forget_tid(st, cm);
         if (c) {
             txn_finished(c);
             if (cm->msgid)
@@ -157,6 +146,9 @@ static void complete(zsrv_commit *cm, int failed)
     const uint64_t *oids = store_txn_oids(cm->t, &n);
     zsrv__invalidate(st, c, cm->tid, oids, n);
     zsrv__invq_push(st, cm->tid);
+    if (cm->tid > st->visible)
+        st->visible = cm->tid;
+    atomic_fetch_add(&st->completed, 1);
     st->stats.commits++;
     if (c) {
         txn_finished(c);
@@ -175,16 +167,22 @@ static void complete(zsrv_commit *cm, int failed)
 
 void zsrv__storage_sync(zsrv_storage *st)
 {
-    zerr err = {0};
-    if (store_reader_refresh(st->rd, &err) < 0)
-        zsrv__log(ZSRV_LOG_ERROR, "storage %s: cannot refresh the reader: %s", st->name, err.msg);
-    uint64_t visible = store_reader_last_tid(st->rd);
-    /* Oldest first: everything visible now, and failures whose callback came. */
+    uint64_t seen = 0;
+    if (st->rd) {
+        zerr err = {0};
+        if (store_reader_refresh(st->rd, &err) < 0)
+            zsrv__log(ZSRV_LOG_ERROR, "storage %s: cannot refresh the reader: %s", st->name,
+                      err.msg);
+        seen = store_reader_last_tid(st->rd);
+    }
+    /* Oldest first: those whose callback came, and those visible now. */
     for (zsrv_commit *x = st->inflight; x; x = x->next) {
         if (x->processed)
             continue;
         int failed = x->cb_done && x->rc < 0;
-        if (!failed && x->tid > visible)
+        if (x->cb_done && !failed)
+            x->tid = x->cb_tid;
+        else if (!failed && !(x->tid && x->tid <= seen))
             break;
         complete(x, failed);
     }

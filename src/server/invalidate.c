@@ -104,7 +104,7 @@ void zsrv__invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid, const uin
         next = c->snext;
         if (c == skip)
             continue;
-        if (c->out.len > ZSRV_OUT_MAX) {
+        if (c->out.len + c->slot_bytes > ZSRV_OUT_MAX) {
             zsrv__conn_close(c, ZSRV_LOG_WARNING, "client does not read its invalidations");
             continue;
         }
@@ -114,10 +114,11 @@ void zsrv__invalidate(zsrv_storage *st, zsrv_conn *skip, uint64_t tid, const uin
             zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot encode an invalidation");
             continue;
         }
-        if (zbuf_append(&c->out, b->data, b->len) < 0) {
+        if (zbuf_append(zsrv__out_tail(c), b->data, b->len) < 0) {
             zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory for an invalidation");
             continue;
         }
+        zsrv__slots_count(c);
         zsrv__conn_mark_dirty(c);
     }
     zbuf_free(&enc[0]);
@@ -164,26 +165,26 @@ static int covered(zsrv_storage *st, uint64_t tid)
     return ztid_time(tid) >= (double)tv.tv_sec + tv.tv_usec / 1e6 - age;
 }
 
-int zsrv__m_get_invalidations(zsrv_call *call)
+typedef struct inval_ctx {
+    uint64_t tid, last;
+} inval_ctx;
+
+/* The oids changed after the client's tid: read from a reader that may be
+ * newer than the snapshot (off the loop), they may name more than it holds,
+ * which only makes the client drop more; the tid returned is the
+ * snapshot's, whose invalidations the client has been sent. */
+static int get_invalidations_body(zsrv_call *call)
 {
-    zsrv_storage *st = call->c->stor;
-    uint64_t tid;
-    int rc = proto_arg_tid(call->args, 0, &tid, &call->err);
-    if (rc < 0)
-        return rc;
-    uint64_t last = store_reader_last_tid(st->rd);
-    if (tid != last && !covered(st, tid))
-        return zsrv__reply(call, zv_none(call->a));
+    const inval_ctx *x = call->ctx;
     oid_set set = {0};
-    uint64_t latest = last;
-    if (tid < last) {
-        rc = store_changes_since(st->rd, tid, &latest, collect_oid, &set, &call->err);
+    int rc;
+    if (x->tid < x->last) {
+        uint64_t latest;
+        rc = store_changes_since(call->rd, x->tid, &latest, collect_oid, &set, &call->err);
         if (rc < 0) {
             free(set.v);
             return set.nomem ? zerr_set(&call->err, ZE_NOMEM, "out of memory") : rc;
         }
-        if (latest < last)
-            latest = last;
     }
     if (set.n)
         qsort(set.v, set.n, sizeof *set.v, cmp_u64);
@@ -192,7 +193,7 @@ int zsrv__m_get_invalidations(zsrv_call *call)
         if (!u || set.v[u - 1] != set.v[i])
             set.v[u++] = set.v[i];
     zv *res = zv_tuple(call->a, 2), *list = zv_list(call->a, u);
-    int ok = res && list && (res->u.seq.items[0] = zv_oid(call->a, latest));
+    int ok = res && list && (res->u.seq.items[0] = zv_oid(call->a, x->last));
     for (size_t i = 0; ok && i < u; i++)
         ok = (list->u.seq.items[i] = zv_oid(call->a, set.v[i])) != NULL;
     free(set.v);
@@ -200,4 +201,17 @@ int zsrv__m_get_invalidations(zsrv_call *call)
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     res->u.seq.items[1] = list;
     return zsrv__reply(call, res);
+}
+
+int zsrv__m_get_invalidations(zsrv_call *call)
+{
+    zsrv_storage *st = call->st;
+    inval_ctx x;
+    int rc = proto_arg_tid(call->args, 0, &x.tid, &call->err);
+    if (rc < 0)
+        return rc;
+    x.last = st->visible;
+    if (x.tid != x.last && !covered(st, x.tid))
+        return zsrv__reply(call, zv_none(call->a));
+    return zsrv__offload(call, ZSRV_LANE_READ, get_invalidations_body, NULL, &x, sizeof x);
 }

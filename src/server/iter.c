@@ -5,7 +5,12 @@
  * open, votes find their reader slots. What each keeps (a transaction's oid
  * list) is bounded by a cap per connection, ITER_MAX, and one for the whole
  * server, max-iterators; past either, iterator_start fails for that client
- * alone. */
+ * alone. An iterator lists what was committed by the snapshot its start
+ * was served at.
+ *
+ * Off the loop, a job owns the iterator it uses (busy) until it ends: a
+ * call on a busy iterator waits for it (zsrv__wait_job), and one forgotten
+ * while busy (iterator_gc, a closed connection) is freed by its job. */
 #include "server/server_int.h"
 
 #include <stdlib.h>
@@ -19,22 +24,35 @@ static void iter_free(zsrv_conn *c, zsrv_iter *i)
     c->srv->n_iters--;
 }
 
+/* Free i, or leave it to the job using it. */
+static void iter_forget(zsrv_conn *c, zsrv_iter *i)
+{
+    for (zsrv_iter **pp = &c->iters; *pp; pp = &(*pp)->next) {
+        if (*pp != i)
+            continue;
+        if (i->busy) {
+            i->dead = 1;
+            return;
+        }
+        *pp = i->next;
+        iter_free(c, i);
+        return;
+    }
+}
+
 void zsrv__iters_free(zsrv_conn *c)
 {
-    while (c->iters) {
-        zsrv_iter *i = c->iters;
-        c->iters = i->next;
-        iter_free(c, i);
+    for (zsrv_iter *i = c->iters, *next; i; i = next) {
+        next = i->next;
+        iter_forget(c, i);
     }
 }
 
 static void iter_remove(zsrv_conn *c, int64_t id)
 {
-    for (zsrv_iter **pp = &c->iters; *pp; pp = &(*pp)->next) {
-        if ((*pp)->id == id) {
-            zsrv_iter *i = *pp;
-            *pp = i->next;
-            iter_free(c, i);
+    for (zsrv_iter *i = c->iters; i; i = i->next) {
+        if (i->id == id && !i->dead) {
+            iter_forget(c, i);
             return;
         }
     }
@@ -47,25 +65,39 @@ static int key_error(zsrv_call *call, size_t arg)
     return zerr_set(&call->err, ZE_INVAL, "no such iterator");
 }
 
-static zsrv_iter *iter_find(zsrv_call *call, size_t arg, int is_record)
+/* The iterator the call names; NULL with call->err set, or with *wait set
+ * when a job uses it. */
+static zsrv_iter *iter_find(zsrv_call *call, size_t arg, int is_record, int *wait)
 {
     int64_t id;
+    *wait = 0;
     if (proto_arg_int(call->args, arg, &id, &call->err) < 0)
         return NULL;
-    for (zsrv_iter *i = call->c->iters; i; i = i->next)
-        if (i->id == id && i->is_record == is_record)
-            return i;
+    for (zsrv_iter *i = call->c->iters; i; i = i->next) {
+        if (i->id != id || i->is_record != is_record || i->dead)
+            continue;
+        *wait = i->busy;
+        return i->busy ? NULL : i;
+    }
     key_error(call, arg);
     return NULL;
 }
 
-/* Open a store iterator over [start, stop] and register it. */
-static zsrv_iter *iter_add(zsrv_call *call, uint64_t start, uint64_t stop, int is_record)
+/* The job's iterator is the loop's again (its end, on the loop). */
+static void iter_back(zsrv_call *call, zsrv_iter *i)
+{
+    i->busy = 0;
+    if (i->dead)
+        iter_forget(call->c, i);
+}
+
+/* Register a new iterator, busy until its job has opened it. */
+static zsrv_iter *iter_add(zsrv_call *call, int is_record)
 {
     zsrv_conn *c = call->c;
     size_t n = 0;
     for (zsrv_iter *i = c->iters; i; i = i->next)
-        n++;
+        n += !i->dead;
     if (n >= ITER_MAX) {
         zerr_set(&call->err, ZE_INVAL, "too many open iterators (%d)", ITER_MAX);
         return NULL;
@@ -81,22 +113,56 @@ static zsrv_iter *iter_add(zsrv_call *call, uint64_t start, uint64_t stop, int i
         zerr_set(&call->err, ZE_NOMEM, "out of memory");
         return NULL;
     }
-    if (store_iter_open_resumable(c->stor->st, start, stop, &i->it, &call->err) < 0) {
-        free(i);
-        return NULL;
-    }
     c->srv->n_iters++;
     i->id = c->next_iter_id++;
     i->is_record = is_record;
+    i->busy = 1;
     i->next = c->iters;
     c->iters = i;
     return i;
 }
 
-/* The iterator is exhausted: forget it and answer None, as ZEO does. */
-static int reply_end(zsrv_call *call, zsrv_iter *i)
+typedef struct iter_ctx {
+    zsrv_iter *i;
+    uint64_t start, stop;
+    int end;                       /* the body found the end */
+} iter_ctx;
+
+/* Open i's store iterator over [start, stop], as of the call's snapshot. */
+static int iter_open(zsrv_call *call, zsrv_iter *i, uint64_t start, uint64_t stop)
 {
-    iter_remove(call->c, i->id);
+    uint64_t v = call->visible;
+    if (!v)
+        return 0;   /* nothing committed: an empty iterator */
+    if (!stop || stop > v)
+        stop = v;
+    return store_iter_open_resumable(call->st->st, start, stop, &i->it, &call->err);
+}
+
+/* After a body that opened an iterator: it is the loop's; a failed open
+ * forgets it. */
+static void opened(zsrv_call *call, int rc)
+{
+    iter_ctx *x = call->ctx;
+    if (rc < 0)
+        x->i->dead = 1;
+    iter_back(call, x->i);
+}
+
+/* After a body that moved an iterator: one at its end is forgotten. */
+static void moved(zsrv_call *call, int rc)
+{
+    iter_ctx *x = call->ctx;
+    if (x->end)
+        x->i->dead = 1;
+    iter_back(call, x->i);
+}
+
+/* The iterator is exhausted: answer None, as ZEO does (it is forgotten
+ * once the body is over: `moved`). */
+static int reply_end(zsrv_call *call, iter_ctx *x)
+{
+    x->end = 1;
     return zsrv__reply(call, zv_none(call->a));
 }
 
@@ -109,30 +175,35 @@ static int reply_tuple(zsrv_call *call, zv *t)
     return t ? zsrv__reply(call, t) : zerr_set(&call->err, ZE_NOMEM, "out of memory");
 }
 
-int zsrv__m_iterator_start(zsrv_call *call)
+static int start_body(zsrv_call *call)
 {
-    uint64_t start = 0, stop = 0;
-    int has_start, has_stop, rc;
-    if ((rc = proto_arg_optional_tid(call->args, 0, &start, &has_start, &call->err)) < 0 ||
-        (rc = proto_arg_optional_tid(call->args, 1, &stop, &has_stop, &call->err)) < 0)
-        return rc;
-    zsrv_iter *i = iter_add(call, start, stop, 0);
-    if (!i)
-        return call->err.code;
-    return zsrv__reply(call, zv_int(call->a, i->id));
+    iter_ctx *x = call->ctx;
+    int rc = iter_open(call, x->i, x->start, x->stop);
+    return rc < 0 ? rc : zsrv__reply(call, zv_int(call->a, x->i->id));
 }
 
-int zsrv__m_iterator_next(zsrv_call *call)
+int zsrv__m_iterator_start(zsrv_call *call)
 {
-    zsrv_iter *i = iter_find(call, 0, 0);
-    if (!i)
+    iter_ctx x = {0};
+    int has_start, has_stop, rc;
+    if ((rc = proto_arg_optional_tid(call->args, 0, &x.start, &has_start, &call->err)) < 0 ||
+        (rc = proto_arg_optional_tid(call->args, 1, &x.stop, &has_stop, &call->err)) < 0)
+        return rc;
+    if (!(x.i = iter_add(call, 0)))
         return call->err.code;
+    return zsrv__offload(call, ZSRV_LANE_READ, start_body, opened, &x, sizeof x);
+}
+
+static int next_body(zsrv_call *call)
+{
+    iter_ctx *x = call->ctx;
+    zsrv_iter *i = x->i;
     store_txn_info info;
-    int rc = store_iter_next_txn(i->it, &info, &call->err);
+    int rc = i->it ? store_iter_next_txn(i->it, &info, &call->err) : 0;
     if (rc < 0)
         return rc;
     if (rc == 0)
-        return reply_end(call, i);
+        return reply_end(call, x);
     zv_arena *a = call->a;
     i->last_tid = info.tid;
     i->has_last = 1;
@@ -153,42 +224,61 @@ int zsrv__m_iterator_next(zsrv_call *call)
     return reply_tuple(call, t);
 }
 
-int zsrv__m_iterator_record_start(zsrv_call *call)
+/* Take the iterator the call names for a body (busy until `moved`). */
+static int take(zsrv_call *call, int is_record, iter_ctx *x)
 {
-    uint64_t tid;
-    int rc;
-    zsrv_iter *txi = iter_find(call, 0, 0);
-    if (!txi)
-        return call->err.code;
-    if ((rc = proto_arg_tid(call->args, 1, &tid, &call->err)) < 0)
-        return rc;
-    if (!txi->has_last || txi->last_tid != tid) {
-        zerr_set(&call->err, ZE_INVAL, "Out-of-order request for records of %016llx",
-                 (unsigned long long)tid);
-        return zsrv__fail_as(call, PROTO_EXC_EXCEPTION);
-    }
-    zsrv_iter *ri = iter_add(call, tid, tid, 1);
-    if (!ri)
-        return call->err.code;
-    store_txn_info info;
-    if ((rc = store_iter_next_txn(ri->it, &info, &call->err)) <= 0) {
-        iter_remove(call->c, ri->id);
-        return rc < 0 ? rc : zerr_set(&call->err, ZE_NOTFOUND, "transaction vanished");
-    }
-    return zsrv__reply(call, zv_int(call->a, ri->id));
+    int wait;
+    if (!(x->i = iter_find(call, 0, is_record, &wait)))
+        return wait ? zsrv__wait_job(call) : call->err.code;
+    x->i->busy = 1;
+    return 0;
 }
 
-int zsrv__m_iterator_record_next(zsrv_call *call)
+int zsrv__m_iterator_next(zsrv_call *call)
 {
-    zsrv_iter *i = iter_find(call, 0, 1);
-    if (!i)
+    iter_ctx x = {0};
+    int rc = take(call, 0, &x);
+    return rc ? rc : zsrv__offload(call, ZSRV_LANE_READ, next_body, moved, &x, sizeof x);
+}
+
+static int record_start_body(zsrv_call *call)
+{
+    iter_ctx *x = call->ctx;
+    int rc = iter_open(call, x->i, x->start, x->start);
+    store_txn_info info;
+    if (rc == 0 && (rc = x->i->it ? store_iter_next_txn(x->i->it, &info, &call->err) : 0) == 0)
+        rc = zerr_set(&call->err, ZE_NOTFOUND, "transaction vanished");
+    return rc < 0 ? rc : zsrv__reply(call, zv_int(call->a, x->i->id));
+}
+
+int zsrv__m_iterator_record_start(zsrv_call *call)
+{
+    iter_ctx x = {0};
+    int wait, rc;
+    zsrv_iter *txi = iter_find(call, 0, 0, &wait);
+    if (!txi)
+        return wait ? zsrv__wait_job(call) : call->err.code;
+    if ((rc = proto_arg_tid(call->args, 1, &x.start, &call->err)) < 0)
+        return rc;
+    if (!txi->has_last || txi->last_tid != x.start) {
+        zerr_set(&call->err, ZE_INVAL, "Out-of-order request for records of %016llx",
+                 (unsigned long long)x.start);
+        return zsrv__fail_as(call, PROTO_EXC_EXCEPTION);
+    }
+    if (!(x.i = iter_add(call, 1)))
         return call->err.code;
+    return zsrv__offload(call, ZSRV_LANE_READ, record_start_body, opened, &x, sizeof x);
+}
+
+static int record_next_body(zsrv_call *call)
+{
+    iter_ctx *x = call->ctx;
     store_record rec;
-    int rc = store_iter_next_record(i->it, &rec, &call->err);
+    int rc = x->i->it ? store_iter_next_record(x->i->it, &rec, &call->err) : 0;
     if (rc < 0)
         return rc;
     if (rc == 0)
-        return reply_end(call, i);
+        return reply_end(call, x);
     zv_arena *a = call->a;
     zv *t = zv_tuple(a, 4);
     if (t) {
@@ -201,6 +291,13 @@ int zsrv__m_iterator_record_next(zsrv_call *call)
         it[3] = rec.kind == STORE_REC_BACKPTR ? zv_oid(a, rec.back_tid) : zv_none(a);
     }
     return reply_tuple(call, t);
+}
+
+int zsrv__m_iterator_record_next(zsrv_call *call)
+{
+    iter_ctx x = {0};
+    int rc = take(call, 1, &x);
+    return rc ? rc : zsrv__offload(call, ZSRV_LANE_READ, record_next_body, moved, &x, sizeof x);
 }
 
 int zsrv__m_iterator_gc(zsrv_call *call)

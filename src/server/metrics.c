@@ -231,7 +231,7 @@ static void gauges(text *t, zsrv *s)
     for (size_t i = 0; i < s->n_storages; i++) {
         char lv[256];
         label_value(s->storages[i].name, lv, sizeof lv);
-        uint64_t tid = store_reader_last_tid(s->storages[i].rd);
+        uint64_t tid = s->storages[i].visible;
         add(t, "zeolite_last_transaction_timestamp_seconds{storage=\"%s\"} %.6f\n", lv,
             tid ? ztid_time(tid) : 0.0);
     }
@@ -241,7 +241,7 @@ static void gauges(text *t, zsrv *s)
         char lv[256];
         label_value(s->storages[i].name, lv, sizeof lv);
         add(t, "zeolite_last_tid_info{storage=\"%s\",tid=\"%016llx\"} 1\n", lv,
-            (unsigned long long)store_reader_last_tid(s->storages[i].rd));
+            (unsigned long long)s->storages[i].visible);
     }
 }
 
@@ -249,7 +249,7 @@ static void server_wide(text *t, zsrv *s)
 {
     size_t buffered = 0;
     for (zsrv_conn *c = s->conns; c; c = c->next)
-        buffered += c->out.len + c->wbuf.len + c->tls_out.len + c->deferred.len;
+        buffered += c->out.len + c->wbuf.len + c->tls_out.len + c->slot_bytes + c->deferred.len;
     family(t, "zeolite_connections_open", "gauge", "Connections open, registered or not.");
     add(t, "zeolite_connections_open %zu\n", s->n_conns);
     family(t, "zeolite_connections_accepted_total", "counter", "Connections accepted.");

@@ -1,5 +1,15 @@
 /* read.c: registration and the read-only methods, served on the loop thread
- * from the storage's reader (refreshed after every durable commit). */
+ * from the storage's reader (refreshed after every durable commit), or on a
+ * worker (zsrv__offload) as of the snapshot the call was dispatched at.
+ *
+ * A worker's reader may see transactions newer than that snapshot (the
+ * call's visible tid), whose invalidations the client may not have been
+ * sent when its reply's place was taken: the "as of" helpers below answer
+ * as a reader of exactly that snapshot would, from any newer one. Records
+ * are only ever added after a snapshot (pack aside), so bounding each read
+ * by the tid gives what the snapshot held; the one thing a bound cannot
+ * give back is an object deleted after it, which record_iternext (the
+ * store skips deleted objects) then skips too. */
 #define _GNU_SOURCE
 #include "server/server_int.h"
 
@@ -42,9 +52,10 @@ int zsrv__m_register(zsrv_call *call)
     st->conns = c;
     st->n_conns++;
     c->state = ZSRV_CONN_REGISTERED;
+    c->loop_reads = !st->offloop;
     zsrv__log(ZSRV_LOG_DEBUG, "%s: registered on storage %s%s", c->peer, st->name,
              c->read_only ? " (read-only)" : "");
-    zv *tid = tid_value(call->a, store_reader_last_tid(st->rd));
+    zv *tid = tid_value(call->a, st->visible);
     return tid ? zsrv__reply(call, tid) : nomem(call);
 }
 
@@ -98,8 +109,54 @@ int zsrv__m_get_info(zsrv_call *call)
 
 int zsrv__m_last_transaction(zsrv_call *call)
 {
-    zv *tid = tid_value(call->a, store_reader_last_tid(call->c->stor->rd));
+    zv *tid = tid_value(call->a, call->st->visible);
     return tid ? zsrv__reply(call, tid) : nomem(call);
+}
+
+/* ---- reads as of a snapshot ---------------------------------------------- */
+
+/* rd sees exactly v (a reader never sees less than its call's snapshot). */
+static int exact(store_reader *rd, uint64_t v)
+{
+    return store_reader_last_tid(rd) <= v;
+}
+
+/* loadBefore(oid, before) as a reader of snapshot v answers it. */
+static int load_asof(store_reader *rd, uint64_t v, uint64_t oid, uint64_t before, zbuf *data,
+                     uint64_t *start, uint64_t *end, zerr *err)
+{
+    if (exact(rd, v))
+        return store_load_before(rd, oid, before, data, start, end, err);
+    uint64_t bound = before > v + 1 ? v + 1 : before;
+    int rc = store_load_before(rd, oid, bound, data, start, end, err);
+    if (rc == 0 && *end > v)
+        *end = 0;   /* its successor came after the snapshot */
+    if (rc == ZE_NOREV && bound != v + 1) {
+        /* None before `before`: but does the object exist by v? */
+        zbuf tmp = ZBUF_INIT;
+        uint64_t s2, e2;
+        int r2 = store_load_before(rd, oid, v + 1, &tmp, &s2, &e2, err);
+        zbuf_free(&tmp);
+        if (r2 == ZE_NOREV)
+            rc = ZE_NOTFOUND;
+    } else if (rc == ZE_NOREV) {
+        rc = ZE_NOTFOUND;   /* every revision came after the snapshot */
+    }
+    if (rc == ZE_NOTFOUND)
+        zerr_set(err, ZE_NOTFOUND, "no object %016llx", (unsigned long long)oid);
+    return rc;
+}
+
+/* The oid's current tid as of v (getTid): ZE_NOTFOUND as store_current_tid. */
+static int current_asof(store_reader *rd, uint64_t v, uint64_t oid, uint64_t *tid, zerr *err)
+{
+    if (exact(rd, v))
+        return store_current_tid(rd, oid, tid, err);
+    zbuf data = ZBUF_INIT;
+    uint64_t end;
+    int rc = load_asof(rd, v, oid, v + 1, &data, tid, &end, err);
+    zbuf_free(&data);
+    return rc == ZE_NOREV ? ZE_NOTFOUND : rc;
 }
 
 /* Map a store read failure for oid onto the call. */
@@ -147,29 +204,67 @@ static int answer_load(zsrv_conn *c, const zv *msgid, int async, uint64_t oid, u
     return rc;
 }
 
-int zsrv__m_load_before(zsrv_call *call)
-{
+typedef struct load_ctx {
     uint64_t oid, before;
-    int rc;
-    if ((rc = proto_arg_oid(call->args, 0, &oid, &call->err)) < 0 ||
-        (rc = proto_arg_tid(call->args, 1, &before, &call->err)) < 0)
-        return rc;
+} load_ctx;
+
+/* A loadBefore run off the loop: loaded as of its snapshot, its reply
+ * encoded from the data as answer_load's is. */
+static int load_job(zsrv_call *call, const load_ctx *x, zerr *err)
+{
+    zbuf data = ZBUF_INIT;
+    uint64_t start, end;
+    int rc = load_asof(call->rd, call->visible, x->oid, x->before, &data, &start, &end, err);
+    if (rc == 0 && !call->m->async) {
+        zerr eerr;
+        proto_exc e;
+        if (proto_encode_load_reply(call->c->enc, zsrv__job_out(call), call->m->msgid,
+                                    data.data, data.len, start, end, &eerr) < 0)
+            zsrv__job_encode(call, NULL, proto_exc_msg(&e, call->a, PROTO_EXC_VALUE,
+                                                       "Couldn't pickle response") < 0 ? NULL : &e);
+    }
+    zbuf_free(&data);
+    return rc;
+}
+
+static int load_body(zsrv_call *call)
+{
+    const load_ctx *x = call->ctx;
     zerr err = {0};
-    rc = answer_load(call->c, call->m->msgid, call->m->async, oid, before, &err);
+    int rc = call->job ? load_job(call, x, &err)
+                       : answer_load(call->c, call->m->msgid, call->m->async, x->oid, x->before,
+                                     &err);
     if (rc == ZSRV_RETRY)
         return rc;
-    call->c->stor->stats.loads++;
     if (rc == ZE_NOREV) {
         zv *none = zv_none(call->a);
         return none ? zsrv__reply(call, none) : nomem(call);
     }
-    return rc < 0 ? read_error(call, rc, oid, &err) : 0;
+    return rc < 0 ? read_error(call, rc, x->oid, &err) : 0;
+}
+
+static void count_load(zsrv_call *call, int rc)
+{
+    if (rc != ZSRV_RETRY)
+        call->st->stats.loads++;
+}
+
+int zsrv__m_load_before(zsrv_call *call)
+{
+    load_ctx x;
+    int rc;
+    if ((rc = proto_arg_oid(call->args, 0, &x.oid, &call->err)) < 0 ||
+        (rc = proto_arg_tid(call->args, 1, &x.before, &call->err)) < 0)
+        return rc;
+    return zsrv__offload(call, ZSRV_LANE_READ, load_body, count_load, &x, sizeof x);
 }
 
 int zsrv__load_fast(zsrv_conn *c, const uint8_t *p, size_t len)
 {
     proto_load_call call;
-    if (c->state != ZSRV_CONN_REGISTERED || !proto_decode_load_call(c->enc, p, len, &call))
+    /* Registered on a storage read on the loop: its connections hold no
+     * reply slot, so the reply goes to c->out. */
+    if (!c->loop_reads || !proto_decode_load_call(c->enc, p, len, &call))
         return 0;
     int rc = answer_load(c, &call.msgid, 0, call.oid, call.before, NULL);
     if (rc < 0 || rc == ZSRV_RETRY)
@@ -178,7 +273,7 @@ int zsrv__load_fast(zsrv_conn *c, const uint8_t *p, size_t len)
     return 1;
 }
 
-int zsrv__m_load_serial(zsrv_call *call)
+static int load_serial_body(zsrv_call *call)
 {
     uint64_t oid, serial;
     int rc;
@@ -186,7 +281,8 @@ int zsrv__m_load_serial(zsrv_call *call)
         return rc;
     zbuf data = ZBUF_INIT;
     zerr err = {0};
-    rc = store_load_serial(call->c->stor->rd, oid, serial, &data, &err);
+    rc = serial > call->visible ? ZE_NOTFOUND   /* committed after the snapshot */
+                                : store_load_serial(call->rd, oid, serial, &data, &err);
     if (rc < 0) {
         zbuf_free(&data);
         return read_error(call, rc, oid, &err);
@@ -196,17 +292,43 @@ int zsrv__m_load_serial(zsrv_call *call)
     return v ? zsrv__reply(call, v) : nomem(call);
 }
 
-int zsrv__m_get_tid(zsrv_call *call)
+int zsrv__m_load_serial(zsrv_call *call)
+{
+    return zsrv__offload(call, ZSRV_LANE_READ, load_serial_body, NULL, NULL, 0);
+}
+
+static int get_tid_body(zsrv_call *call)
 {
     uint64_t oid, tid;
     zerr err = {0};
     int rc = proto_arg_oid(call->args, 0, &oid, &call->err);
     if (rc < 0)
         return rc;
-    if ((rc = store_current_tid(call->c->stor->rd, oid, &tid, &err)) < 0)
+    if ((rc = current_asof(call->rd, call->visible, oid, &tid, &err)) < 0)
         return read_error(call, rc, oid, &err);
     zv *v = tid_value(call->a, tid);
     return v ? zsrv__reply(call, v) : nomem(call);
+}
+
+int zsrv__m_get_tid(zsrv_call *call)
+{
+    return zsrv__offload(call, ZSRV_LANE_READ, get_tid_body, NULL, NULL, 0);
+}
+
+static int new_oids_body(zsrv_call *call)
+{
+    int64_t n = *(const int64_t *)call->ctx;
+    uint64_t oids[100];
+    int rc;
+    if ((rc = store_new_oids(call->st->st, (int)n, oids, &call->err)) < 0)
+        return rc;
+    zv *l = zv_list(call->a, (size_t)n);
+    if (!l)
+        return nomem(call);
+    for (int64_t i = 0; i < n; i++)
+        if (!(l->u.seq.items[i] = zv_oid(call->a, oids[i])))
+            return nomem(call);
+    return zsrv__reply(call, l);
 }
 
 int zsrv__m_new_oids(zsrv_call *call)
@@ -218,16 +340,7 @@ int zsrv__m_new_oids(zsrv_call *call)
     if (call->c->read_only)
         return zerr_set(&call->err, ZE_READONLY, "read-only connection");
     n = n <= 0 ? 1 : n > 100 ? 100 : n;
-    uint64_t oids[100];
-    if ((rc = store_new_oids(call->c->stor->st, (int)n, oids, &call->err)) < 0)
-        return rc;
-    zv *l = zv_list(call->a, (size_t)n);
-    if (!l)
-        return nomem(call);
-    for (int64_t i = 0; i < n; i++)
-        if (!(l->u.seq.items[i] = zv_oid(call->a, oids[i])))
-            return nomem(call);
-    return zsrv__reply(call, l);
+    return zsrv__offload(call, ZSRV_LANE_WRITE, new_oids_body, NULL, &n, sizeof n);
 }
 
 int zsrv__m_new_oid(zsrv_call *call)
@@ -296,15 +409,39 @@ zv *zsrv__txn_dict(zv_arena *a, const store_txn_info *info, const char *id_key, 
 typedef struct hist_ctx {
     zv_arena *a;
     zsrv_vec out;
+    uint64_t visible;              /* revisions after it are not listed */
+    size_t want, skipped;
 } hist_ctx;
+
+#define HIST_FULL 1
 
 static int history_cb(const store_txn_info *info, void *ud)
 {
     hist_ctx *h = ud;
-    return zsrv__vec_push(&h->out, zsrv__txn_dict(h->a, info, "tid", zv_oid(h->a, info->tid)));
+    if (info->tid > h->visible) {
+        h->skipped++;
+        return 0;
+    }
+    int rc = zsrv__vec_push(&h->out, zsrv__txn_dict(h->a, info, "tid", zv_oid(h->a, info->tid)));
+    return rc < 0 ? rc : h->out.n == h->want ? HIST_FULL : 0;
 }
 
-int zsrv__m_history(zsrv_call *call)
+/* The newest `want` revisions as of the snapshot: the store is asked for
+ * more as long as revisions after it took places. */
+static int history_asof(zsrv_call *call, uint64_t oid, hist_ctx *h, zerr *err)
+{
+    size_t ask = h->want;
+    for (;;) {
+        int rc = store_history(call->rd, oid, (int)ask, history_cb, h, err);
+        if (rc < 0 || rc == HIST_FULL || !h->skipped || h->out.n + h->skipped < ask)
+            return rc < 0 ? rc : h->out.n || !h->skipped ? 0 : ZE_NOTFOUND;
+        ask = h->want + h->skipped;
+        h->out.n = 0;
+        h->skipped = 0;
+    }
+}
+
+static int history_body(zsrv_call *call)
 {
     uint64_t oid;
     int64_t size = 1;
@@ -316,9 +453,9 @@ int zsrv__m_history(zsrv_call *call)
         size = 1;
     if (size > 1000000)
         size = 1000000;
-    hist_ctx h = {.a = call->a};
+    hist_ctx h = {.a = call->a, .visible = call->visible, .want = (size_t)size};
     zerr err = {0};
-    rc = store_history(call->c->stor->rd, oid, (int)size, history_cb, &h, &err);
+    rc = history_asof(call, oid, &h, &err);
     if (rc < 0) {
         free(h.out.items);
         return rc == ZE_NOMEM ? nomem(call) : read_error(call, rc, oid, &err);
@@ -327,15 +464,44 @@ int zsrv__m_history(zsrv_call *call)
     return l ? zsrv__reply(call, l) : nomem(call);
 }
 
-int zsrv__m_record_iternext(zsrv_call *call)
+int zsrv__m_history(zsrv_call *call)
+{
+    return zsrv__offload(call, ZSRV_LANE_READ, history_body, NULL, NULL, 0);
+}
+
+/* record_iternext as of the snapshot: a record committed after it gives
+ * way to the object's revision then, or to the next object. */
+static int record_asof(zsrv_call *call, uint64_t from, uint64_t *oid, uint64_t *tid,
+                       zbuf *data, uint64_t *next, int *has_next)
+{
+    for (;;) {
+        int rc = store_record_iternext(call->rd, from, oid, tid, data, next, has_next,
+                                       &call->err);
+        if (rc <= 0 || *tid <= call->visible)
+            return rc;
+        uint64_t end;
+        zerr err = {0};
+        rc = load_asof(call->rd, call->visible, *oid, call->visible + 1, data, tid, &end, &err);
+        if (rc == 0)
+            return 1;
+        if (rc != ZE_NOTFOUND && rc != ZE_NOREV) {
+            call->err = err;
+            return rc;
+        }
+        if (!*has_next)
+            return 0;
+        from = *next;
+    }
+}
+
+static int record_iternext_body(zsrv_call *call)
 {
     uint64_t from = 0, oid, tid, next;
     int present, has_next, rc;
     if ((rc = proto_arg_optional_tid(call->args, 0, &from, &present, &call->err)) < 0)
         return rc;
     zbuf data = ZBUF_INIT;
-    rc = store_record_iternext(call->c->stor->rd, from, &oid, &tid, &data, &next, &has_next,
-                               &call->err);
+    rc = record_asof(call, from, &oid, &tid, &data, &next, &has_next);
     if (rc < 0) {
         zbuf_free(&data);
         return rc;
@@ -356,6 +522,11 @@ int zsrv__m_record_iternext(zsrv_call *call)
     }
     zbuf_free(&data);
     return res ? zsrv__reply(call, res) : nomem(call);
+}
+
+int zsrv__m_record_iternext(zsrv_call *call)
+{
+    return zsrv__offload(call, ZSRV_LANE_READ, record_iternext_body, NULL, NULL, 0);
 }
 
 int zsrv__m_ping(zsrv_call *call)

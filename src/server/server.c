@@ -10,6 +10,7 @@
 #include "server/server_int.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,6 @@
 
 #include "common/ztid.h"
 
-static void stop_progress(zsrv *s);
 
 #define STOP_GRACE 1500    /* ms for voted transactions to finish at shutdown */
 #define REFRESH_MS 1000    /* readers are renewed so LMDB can reuse pages */
@@ -80,14 +80,24 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
         return rc;
     if ((rc = store_reader_new(st->st, &st->rd, err)) < 0)
         return rc;
+    st->visible = store_reader_last_tid(st->rd);
     if ((rc = zsrv__invq_init(st, (size_t)cfg->invq_size, err)) < 0)
         return rc;
     uv_timer_init(s->loop, &st->timeout_timer);
     st->timeout_timer.data = st;
-    zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx", st->name, sc->path,
-             st->read_only ? " (read-only)" : "",
-             (unsigned long long)store_reader_last_tid(st->rd));
-    warn_future_tid(st, store_reader_last_tid(st->rd));
+    const char *offloop = getenv("ZEOLITE_OFFLOOP");
+    st->offloop = offloop && !strcmp(offloop, "1");
+    if ((rc = zsrv__pool_start(st, err)) < 0)
+        return rc;
+    if (st->offloop) {
+        /* Its workers read; a reader kept here would pin an old snapshot. */
+        store_reader_free(st->rd);
+        st->rd = NULL;
+    }
+    zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx%s", st->name, sc->path,
+             st->read_only ? " (read-only)" : "", (unsigned long long)st->visible,
+             st->offloop ? ", store calls off the loop" : "");
+    warn_future_tid(st, st->visible);
     return 0;
 }
 
@@ -101,6 +111,7 @@ static void storages_close(zsrv *s)
             zsrv__log(ZSRV_LOG_INFO, "storage %s: %llu commits in %llu durable syncs", st->name,
                      (unsigned long long)ss.commits, (unsigned long long)ss.syncs);
         }
+        zsrv__pool_stop(st);
         zsrv__invq_free(st);
         oidmap_free(&st->locked);
         oidmap_free(&st->claimed);
@@ -130,7 +141,7 @@ static void on_commit_async(uv_async_t *h)
         list = cm->done_next;
         zsrv__commit_done(cm);
     }
-    stop_progress(s);
+    zsrv__stop_progress(s);
 }
 
 static void on_refresh(uv_timer_t *t)
@@ -144,7 +155,7 @@ static void on_refresh(uv_timer_t *t)
 static int busy(zsrv *s)
 {
     for (size_t i = 0; i < s->n_storages; i++)
-        if (s->storages[i].inflight || s->storages[i].packing)
+        if (s->storages[i].inflight || s->storages[i].packing || s->storages[i].jobs)
             return 1;
     return 0;
 }
@@ -188,8 +199,10 @@ static void finish_stop(zsrv *s)
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
-    for (size_t i = 0; i < s->n_storages; i++)
+    for (size_t i = 0; i < s->n_storages; i++) {
         close_handle((uv_handle_t *)&s->storages[i].timeout_timer);
+        close_handle((uv_handle_t *)&s->storages[i].job_async);
+    }
 }
 
 /* Shutdown goes on while a voted transaction may still finish (force 0) or
@@ -203,7 +216,8 @@ static int stop_check(zsrv *s, int force)
             pending = 1;
         else if (c->txn.active && force)
             zsrv__conn_close(c, ZSRV_LOG_WARNING, "server stopped before tpc_finish");
-        else if (c->txn.active && (c->txn.vote == ZSRV_VOTE_OK || c->txn.vote == ZSRV_VOTE_CONFLICT))
+        else if (c->txn.active && (c->txn.vote == ZSRV_VOTE_OK || c->txn.vote == ZSRV_VOTE_CONFLICT ||
+                                   c->txn.vote == ZSRV_VOTE_RUNNING))
             pending = 1;
     }
     if (pending || busy(s))
@@ -219,8 +233,7 @@ static void on_stop_timer(uv_timer_t *t)
         uv_timer_start(t, on_stop_timer, 20, 0);
 }
 
-/* During shutdown: stop once no transaction can still finish. */
-static void stop_progress(zsrv *s)
+void zsrv__stop_progress(zsrv *s)
 {
     if (s->stopping)
         stop_check(s, 0);
@@ -239,7 +252,8 @@ static void begin_stop(zsrv *s, const char *why, int status)
     for (zsrv_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         zsrv_vote_state v = c->txn.active ? c->txn.vote : ZSRV_VOTE_NONE;
-        if (v != ZSRV_VOTE_OK && v != ZSRV_VOTE_FINISHING && v != ZSRV_VOTE_CONFLICT)
+        if (v != ZSRV_VOTE_OK && v != ZSRV_VOTE_FINISHING && v != ZSRV_VOTE_CONFLICT &&
+            v != ZSRV_VOTE_RUNNING)
             zsrv__conn_close(c, ZSRV_LOG_INFO, "server stopping");
     }
     s->stop_timer.data = s;
@@ -353,6 +367,11 @@ static int start(zsrv *s, zerr *err)
 
 int zsrv_run(const zsrv_config *cfg, zerr *err)
 {
+    /* Large records and replies are transient, and off the loop several
+     * threads build them at once: a fixed threshold keeps each in a mapping
+     * of its own, given back when freed, where glibc would raise it after
+     * the first free and keep tens of MB in every thread's arena. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
     zsrv *s = calloc(1, sizeof *s);

@@ -2,11 +2,35 @@
  *
  * Ownership in one picture: the zsrv owns its storages, listeners and every
  * connection (a doubly linked list); a connection owns its buffers, its
- * transaction and its iterators; a storage owns the commit lock queue (links
- * inside the connections) and the list of commits in flight. Everything runs
- * on the loop thread except the store's commit callback, which only touches
- * the mutex-protected done list and wakes the loop, and a pack (libuv's
- * thread pool), whose store logs through log.c's lock.
+ * transaction, its iterators and its reply slots; a storage owns the commit
+ * lock queue (links inside the connections), the list of commits in flight
+ * and, when its store calls run off the loop, its worker threads (job.c).
+ * Everything runs on the loop thread except the store's commit callback,
+ * which only touches the mutex-protected done list and wakes the loop, a
+ * pack (libuv's thread pool), whose store logs through log.c's lock, and
+ * the body of a job (job.c), which touches only what its job owns.
+ *
+ * What a client may see, and when (spec section 8.1). A storage's visible
+ * tid (zsrv_storage.visible) is the newest transaction whose invalidation
+ * has been queued to every registered connection; nothing a reply says may
+ * come from a later one. Reads on the loop use the loop's reader, whose
+ * snapshot is the visible tid (finish.c refreshes and completes together).
+ * A read off the loop reads as of the visible tid when it was dispatched
+ * (read.c's "as of" helpers: a worker's reader may be newer) into a reply
+ * slot reserved in the connection's output at dispatch, so invalidations
+ * queued meanwhile go out after the reply whose snapshot precedes them, and
+ * replies keep the order of their requests.
+ *
+ * Test hooks (environment of `zeolite serve`, read at start):
+ *   ZEOLITE_OFFLOOP=1       every storage runs its store calls off the loop,
+ *                           as one whose store may block (a network
+ *                           database) does: loads, history, iteration, undo
+ *                           logs, getInvalidations, blobs sent, new_oids,
+ *                           votes and aborts on worker threads;
+ *   ZEOLITE_OFFLOOP_HOLD_MS=N  a read off the loop waits on its worker until
+ *                           a commit has completed after its dispatch, N
+ *                           milliseconds at most, so that invalidations
+ *                           meet the replies they must not overtake.
  *
  * The data structures come first, then the functions each file shares, one
  * section a file ("conn.c --"), as Redis's server.h lists them. Cross-file
@@ -16,6 +40,7 @@
 #define ZEOLITE_SERVER_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <sys/time.h>
@@ -89,8 +114,11 @@ typedef struct zsrv_commit {
     zv *msgid;                     /* of tpc_finish, to reply with the tid;
                                       NULL for an async one (no reply) */
     uint64_t t0;                   /* tpc_finish's arrival (metrics), or 0 */
-    int rc;
-    uint64_t tid;
+    uint64_t seq;                  /* its place among the storage's hand-offs */
+    uint64_t tid;                  /* known at hand-off (0: not yet), else
+                                      from the callback once it has run */
+    int rc;                        /* rc, cb_tid, err: the writer's, read once */
+    uint64_t cb_tid;               /* the callback has run */
     zerr err;
 } zsrv_commit;
 
@@ -119,8 +147,16 @@ struct zsrv_storage {
     uv_timer_t timeout_timer;      /* the next holder or resolver due (lock.c) */
     /* commits handed to the writer, oldest first */
     zsrv_commit *inflight;
-    uint64_t handed_tid;           /* newest tid handed to the writer */
+    uint64_t visible;              /* newest tid invalidated everywhere (top) */
+    uint64_t seq_handed;           /* commits handed to the writer so far */
+    uint64_t seq_done;             /* ... and completed (in that order) */
     size_t n_deferred;             /* connections holding a deferred vote reply */
+    /* off the loop (job.c) */
+    int offloop;                   /* store calls run on worker threads */
+    struct zsrv_pool *pool;        /* the workers, or NULL */
+    uv_async_t job_async;          /* jobs ended (job.c) */
+    size_t jobs;                   /* jobs submitted whose end has not run */
+    _Atomic uint64_t completed;    /* commits completed (the hold test hook) */
     /* invalidation queue: the newest invq_cap tids, oldest first (a ring) */
     uint64_t *invq;
     size_t invq_cap, invq_len, invq_head;
@@ -201,6 +237,7 @@ typedef enum zsrv_vote_state {
     ZSRV_VOTE_NONE,         /* begun, not voted */
     ZSRV_VOTE_WAITING,      /* queued for its oids' locks */
     ZSRV_VOTE_CONFLICT,     /* holds its oids; conflicts returned, client resolving */
+    ZSRV_VOTE_RUNNING,      /* holds its oids; the store votes on a worker */
     ZSRV_VOTE_OK,           /* holds its oids; voted */
     ZSRV_VOTE_FINISHING,    /* handed to the writer */
 } zsrv_vote_state;
@@ -229,19 +266,23 @@ typedef struct zsrv_txn {
     uint64_t vote_t0;              /* the vote's arrival (metrics), or 0 */
     uint64_t wait_t0;              /* when it asked for its locks (metrics), or 0 */
     int blob_failed;               /* the blob upload under way could not be written */
+    struct zsrv_vjob *vjob;        /* ZSRV_VOTE_RUNNING: the vote's job */
 } zsrv_txn;
 
 typedef struct zsrv_iter {
     struct zsrv_iter *next;
     int64_t id;
-    store_iter *it;
+    store_iter *it;                /* NULL: an empty iterator */
     int is_record;                 /* record iterator (iterator_record_start) */
     uint64_t last_tid;             /* txn iterators: tid last returned */
     int has_last;
+    int busy;                      /* a job uses it (it and the fields above
+                                      are that job's until it ends) */
+    int dead;                      /* forgotten while busy: freed by the job */
 } zsrv_iter;
 
 typedef struct zsrv_blob_out {     /* sendBlob in progress */
-    int fd;
+    int fd;                        /* -1: its file is being opened off the loop */
     uint64_t oid, serial;
     zv_arena *arena;
     zv *msgid;
@@ -279,10 +320,20 @@ struct zsrv_conn {
     zsrv_storage *stor;
     zsrv_conn *snext, *sprev;      /* zsrv_storage.conns */
     int read_only;
+    int loop_reads;                /* registered on a storage read on the loop */
     /* transaction */
     zsrv_txn txn;
-    zbuf deferred;                 /* a vote reply held back until deferred_tid is visible */
-    uint64_t deferred_tid;
+    zbuf deferred;                 /* vote replies held back until the commits
+                                      handed off before them are complete
+                                      (deferred_seq) and deferred_tid is visible */
+    uint64_t deferred_seq, deferred_tid;
+    /* reply slots (slot.c) and jobs off the loop (job.c) */
+    struct zsrv_slot *slot_head, *slot_tail;
+    size_t slot_bytes;             /* held in the slots (counted as output) */
+    size_t n_jobs;                 /* jobs under way for it: it is freed after them */
+    int job_wait;                  /* a call waits for one of its jobs to end */
+    int jobs_hold;                 /* job_wait, or ZSRV_JOBS_MAX jobs: take no request */
+    struct zsrv_cjob *parked;      /* jobs whose replies wait for output memory */
     /* blob upload */
     int blob_fd;
     char blob_tmp[4096];
@@ -322,6 +373,14 @@ struct zsrv_conn {
  * reading, and would otherwise hold the server's memory without bound
  * (budget.c closes it sooner while output memory is short). */
 #define ZSRV_OUT_MAX (256u * 1024 * 1024)
+/* Calls of one connection under way off the loop; past it, it takes no new
+ * request until one ends (their replies wait in its slots). */
+#define ZSRV_JOBS_MAX 32
+/* Worker threads of a storage whose store calls run off the loop: reads
+ * (loads, history, iteration...) and writes (votes, aborts, new_oids), so
+ * that votes waiting in the database never hold up loads, nor the reverse. */
+#define ZSRV_POOL_READERS 4
+#define ZSRV_POOL_WRITERS 2
 
 /* ---- calls ------------------------------------------------------------- */
 
@@ -340,6 +399,13 @@ typedef struct zsrv_call {
     zerr err;
     int retry;                     /* changes nothing: may wait for output memory */
     size_t kept;                   /* bytes kept of it past the call (zsrv__keep) */
+    /* the store part of the call (zsrv__offload) */
+    zsrv_storage *st;              /* c's storage at dispatch */
+    store_reader *rd;              /* a reader seeing at least `visible` */
+    uint64_t visible;              /* the snapshot the call reads as of */
+    void *ctx;                     /* the handler's data for its body */
+    struct zsrv_cjob *job;         /* run off the loop: its job, else NULL */
+    size_t method;                 /* index in the method table (metrics) */
 } zsrv_call;
 
 typedef int (*zsrv_handler)(zsrv_call *call);
@@ -354,6 +420,9 @@ typedef struct zsrv_vec {
 
 /* The storage a client registers with, by name; NULL when none has it. */
 zsrv_storage *zsrv__find_storage(zsrv *s, const char *name, size_t len);
+/* During a shutdown: stop once nothing can still finish (after commits
+ * and jobs end). */
+void zsrv__stop_progress(zsrv *s);
 
 /* ---- listen.c: TCP and Unix listeners ---------------------------------- */
 
@@ -403,6 +472,9 @@ void zsrv__flush_dirty(zsrv *s);
 /* Take up a connection that waited (for memory): run its held frames and
  * read again if nothing else holds it. */
 void zsrv__conn_resume(zsrv_conn *c);
+/* One of c's jobs has ended (c->n_jobs counted it): free a closed c after
+ * its last, or take up one that waited for it. */
+void zsrv__conn_job_end(zsrv_conn *c);
 
 /* ---- budget.c: request and output memory shared by all connections ----- */
 
@@ -446,6 +518,106 @@ int zsrv__tls_read(zsrv_tls *t, const void *p, size_t n, zbuf *plain, zbuf *ciph
 /* Encrypt plaintext into cipher (held until the handshake is done). */
 int zsrv__tls_write(zsrv_tls *t, const void *p, size_t n, zbuf *cipher, zerr *err);
 
+/* ---- slot.c: the order of a connection's output ------------------------ */
+
+/* A reply reserved at dispatch for a call that runs off the loop. Whatever
+ * the connection is sent after the reservation (replies, invalidations,
+ * info) collects behind it, and goes out only once the reply is in and
+ * every slot before it has gone. */
+typedef struct zsrv_slot {
+    struct zsrv_slot *next;
+    int done;
+    zbuf reply;                    /* its reply, once done */
+    zbuf after;                    /* output produced after it, up to the next slot */
+    int blob;                      /* done: the connection's sendBlob starts here */
+} zsrv_slot;
+
+/* Where c's next output goes: behind its last slot, or straight out. */
+static inline zbuf *zsrv__out_tail(zsrv_conn *c)
+{
+    return c->slot_tail ? &c->slot_tail->after : &c->out;
+}
+/* Reserve a slot at the tail; NULL when out of memory. */
+zsrv_slot *zsrv__slot_reserve(zsrv_conn *c);
+/* The slot's reply is in: move what may go out now to c->out. */
+void zsrv__slot_done(zsrv_conn *c, zsrv_slot *sl);
+/* c closes: its slots are dropped. */
+void zsrv__slots_free(zsrv_conn *c);
+/* Bytes c's slots hold. */
+size_t zsrv__slots_held(const zsrv_conn *c);
+/* Output may have gone behind c's slots: recount c->slot_bytes (before
+ * zsrv__conn_mark_dirty counts it as c's output). The writers that may
+ * meet slots call it; loads answered on the loop never do. */
+static inline void zsrv__slots_count(zsrv_conn *c)
+{
+    if (c->slot_head)
+        c->slot_bytes = zsrv__slots_held(c);
+}
+
+/* ---- job.c: store calls off the loop ------------------------------------- */
+
+enum { ZSRV_LANE_READ, ZSRV_LANE_WRITE };
+
+/* One piece of work for a storage's workers. run executes on a worker
+ * thread (rd: that worker's reader, refreshed to see at least `visible`,
+ * for the READ lane; NULL with rd_err set when it could not be had, and
+ * always NULL on the WRITE lane); end runs afterwards on the loop, and
+ * frees the job. */
+typedef struct zsrv_job {
+    struct zsrv_job *next;
+    zsrv_storage *st;
+    int lane;
+    uint64_t visible;              /* the storage's visible tid at submission */
+    uint64_t completed;            /* its commits completed then (hold hook) */
+    void (*run)(struct zsrv_job *j, store_reader *rd, const zerr *rd_err);
+    void (*end)(struct zsrv_job *j);
+} zsrv_job;
+
+/* Start (or not, for a storage read on the loop) st's workers. */
+int zsrv__pool_start(zsrv_storage *st, zerr *err);
+/* Stop and join them; only once no job is left (zsrv.jobs is 0). */
+void zsrv__pool_stop(zsrv_storage *st);
+/* Queue j (from the loop); its end is certain to run. */
+void zsrv__job_submit(zsrv_storage *st, zsrv_job *j, int lane);
+
+/* The body of a call: what it does with the store, and its reply. On the
+ * loop, or on a worker where it must touch nothing but the call (its
+ * arguments, st->st, rd, visible, ctx) and c's settings (enc, peer,
+ * read_only, srv->cfg). Returns as a handler does. */
+typedef int (*zsrv_body_fn)(zsrv_call *call);
+/* What the loop does once the body ran (rc: its result), or NULL. c may be
+ * closing by then (its storage is call->st). */
+typedef void (*zsrv_after_fn)(zsrv_call *call, int rc);
+/* Run body for a handler that has checked what needs the loop: now on the
+ * loop from the loop's reader, or, when the storage runs its store calls
+ * off the loop, on a worker into a slot of c's output (the handler then
+ * returns 0: the reply will come). ctx (size bytes, at most ZSRV_CTX_MAX)
+ * is copied for body and after. lane: ZSRV_LANE_*. */
+int zsrv__offload(zsrv_call *call, int lane, zsrv_body_fn body, zsrv_after_fn after,
+                  const void *ctx, size_t size);
+#define ZSRV_CTX_MAX 64
+/* c->n_jobs or c->job_wait changed: whether they hold c's requests. */
+static inline void zsrv__jobs_hold(zsrv_conn *c)
+{
+    c->jobs_hold = c->job_wait || c->n_jobs >= ZSRV_JOBS_MAX;
+}
+/* Jobs parked for output memory run again (c is no longer waiting). */
+void zsrv__jobs_unpark(zsrv_conn *c);
+/* c closes: its parked jobs are dropped. */
+void zsrv__jobs_parked_free(zsrv_conn *c);
+/* In a body run off the loop: the buffer its reply is encoded into. */
+zbuf *zsrv__job_out(zsrv_call *call);
+/* Encode the reply (result) or error (e not NULL) of a call run off the
+ * loop into its job's buffer; neither: it could not be built (out of
+ * memory: the connection closes at the job's end). */
+int zsrv__job_encode(zsrv_call *call, const zv *result, const proto_exc *e);
+/* A call that must wait for one of c's jobs to end (an iterator in use):
+ * ZSRV_RETRY, the frame is run again once one has ended. */
+int zsrv__wait_job(zsrv_call *call);
+/* In an after function: the sendBlob whose file the body opened streams
+ * from the call's slot when its turn comes (blob.c). */
+void zsrv__job_slot_blob(zsrv_call *call);
+
 /* ---- output.c: replies, errors and callbacks onto a connection --------- */
 
 int zsrv__send_reply(zsrv_conn *c, const zv *msgid, const zv *result);
@@ -455,6 +627,10 @@ int zsrv__send_async(zsrv_conn *c, const char *name, const zv *args);
 int zsrv__send_error_msg(zsrv_conn *c, const zv *msgid, const char *cls, const char *msg);
 
 /* ---- dispatch.c: the method table and failed calls --------------------- */
+
+/* The error reply of a failed sync call (call->exc, or the class of rc),
+ * onto the connection or into the call's job. */
+void zsrv__call_error(zsrv_call *call, int rc);
 
 /* Handle one frame payload received on an established connection: 0, or
  * ZSRV_RETRY when the frame must be given back and run again once output
@@ -555,18 +731,26 @@ double zsrv__lock_oldest(const zsrv_storage *st);
 /* ---- vote.c: the vote -------------------------------------------------- */
 
 int zsrv__m_vote(zsrv_call *call);
-/* Run the vote of the lock holder c and answer its pending vote call. */
+/* Run the vote of the lock holder c and answer its pending vote call: now,
+ * or on a worker (ZSRV_VOTE_RUNNING until it is back). */
 void zsrv__vote_run(zsrv_conn *c);
-/* A connection's deferred vote replies whose tid became visible go out. */
+/* A connection's deferred vote replies whose commits are complete go out. */
 void zsrv__release_deferred(zsrv_storage *st);
+/* c's transaction goes while its vote runs on a worker: the vote's job
+ * aborts and frees the store transaction when it is back. */
+void zsrv__vote_orphan(zsrv_conn *c);
+/* Abort and free a store transaction: now, or on a worker for a storage
+ * whose store calls may block. */
+void zsrv__txn_abort_free(zsrv_storage *st, store_txn *t);
 
 /* ---- finish.c: tpc_finish and the commits in flight -------------------- */
 
 int zsrv__m_tpc_finish(zsrv_call *call);
 /* The store's callback for cm has run (called on the loop thread). */
 void zsrv__commit_done(zsrv_commit *cm);
-/* Refresh the storage's reader, then complete (invalidations, replies)
- * every commit that became visible, oldest first. Every refresh goes
+/* Refresh the loop's reader (a storage read on the loop), then complete
+ * (invalidations, replies) every commit that became visible or whose
+ * callback came, oldest first, moving the visible tid. Every refresh goes
  * through here, so no reply can show a tid before its invalidation. */
 void zsrv__storage_sync(zsrv_storage *st);
 /* Send info({length, size}) to one connection. */
@@ -597,6 +781,10 @@ int zsrv__m_store_blob_shared(zsrv_call *call);
 int zsrv__m_send_blob(zsrv_call *call);
 void zsrv__blob_upload_discard(zsrv_conn *c);
 void zsrv__blob_out_free(zsrv_conn *c);
+/* The sendBlob whose file is open (c->blob_out) starts streaming now:
+ * receiveBlobStart, and chunks as c's output drains. 0, or <0 when it
+ * could not start (c is then closed). */
+int zsrv__blob_out_start(zsrv_conn *c);
 /* Queue more receiveBlobChunk frames; 1 while the download goes on. */
 int zsrv__blob_out_pump(zsrv_conn *c);
 

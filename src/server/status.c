@@ -36,7 +36,7 @@ static void gather(zsrv_storage *st, status *s)
     strftime(s->start, sizeof s->start, "%a %b %e %H:%M:%S %Y", &tm);
     s->timeout_alive = st->srv->cfg->txn_timeout > 0;
     snprintf(s->last, sizeof s->last, "%016llx",
-             (unsigned long long)store_reader_last_tid(st->rd));
+             (unsigned long long)st->visible);
 }
 
 static zv *status_dict(zsrv_storage *st, zv_arena *a)

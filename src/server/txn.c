@@ -253,8 +253,10 @@ void zsrv__txn_drop(zsrv_conn *c)
             if (cm->conn == c)
                 cm->conn = NULL;
     } else {
-        store_txn_abort(x->t);
-        store_txn_free(x->t);
+        if (x->vote == ZSRV_VOTE_RUNNING)
+            zsrv__vote_orphan(c);
+        else
+            zsrv__txn_abort_free(st, x->t);
         x->t = NULL;
         st->stats.aborts++;
         st->active_txns--;

@@ -59,6 +59,7 @@ typedef struct undo_ctx {
     zv_arena *a;          /* the reply */
     zv_arena *scratch;    /* filter dicts, reset per transaction */
     const zv *spec;       /* undoInfo's specification dict, or NULL */
+    uint64_t visible;     /* the call's snapshot: later transactions are not listed */
     zsrv_vec out;
     int nomem;
 } undo_ctx;
@@ -70,10 +71,15 @@ static zv *entry(zv_arena *a, const store_txn_info *info)
     return zsrv__txn_dict(a, info, "id", zv_bytes(a, id, sizeof id));
 }
 
-/* ZODB's rule: every key of the specification equals the entry's value. */
+/* ZODB's rule: every key of the specification equals the entry's value;
+ * and nothing committed after the call's snapshot is listed. */
 static int spec_filter(const store_txn_info *info, void *ud)
 {
     undo_ctx *u = ud;
+    if (info->tid > u->visible)
+        return 0;
+    if (!u->spec)
+        return 1;
     zv_arena_reset(u->scratch);
     zv *d = entry(u->scratch, info);
     if (!d) {
@@ -106,15 +112,19 @@ static int collect(const store_txn_info *info, void *ud)
 
 static int undo_list(zsrv_call *call, int64_t first, int64_t last, const zv *spec)
 {
-    undo_ctx u = {.a = call->a, .spec = spec};
+    undo_ctx u = {.a = call->a, .spec = spec, .visible = call->visible};
     if (spec && !(u.scratch = zv_arena_new()))
         return zerr_set(&call->err, ZE_NOMEM, "out of memory");
     if (first < 0)
         first = 0;
-    if (first > INT32_MAX || last > INT32_MAX || last < INT32_MIN)
+    if (first > INT32_MAX || last > INT32_MAX || last < INT32_MIN) {
+        zv_arena_free(u.scratch);
         return zerr_set(&call->err, ZE_INVAL, "undo range out of bounds");
-    int rc = store_undo_log(call->c->stor->rd, (int)first, (int)last,
-                            spec ? spec_filter : NULL, &u, collect, &u, &call->err);
+    }
+    /* A reader newer than the snapshot (off the loop) filters what came after it. */
+    int filter = spec || store_reader_last_tid(call->rd) > call->visible;
+    int rc = store_undo_log(call->rd, (int)first, (int)last, filter ? spec_filter : NULL, &u,
+                            collect, &u, &call->err);
     zv_arena_free(u.scratch);
     zv *l = u.nomem || rc < 0 ? NULL : zsrv__vec_list(&u.out, call->a);
     free(u.out.items);
@@ -134,14 +144,19 @@ static int undo_range(zsrv_call *call, int64_t *first, int64_t *last)
     return rc ? rc : proto_arg_optional_int(call->args, 1, last, &call->err);
 }
 
-int zsrv__m_undo_log(zsrv_call *call)
+static int undo_log_body(zsrv_call *call)
 {
     int64_t first, last;
     int rc = undo_range(call, &first, &last);
     return rc ? rc : undo_list(call, first, last, NULL);
 }
 
-int zsrv__m_undo_info(zsrv_call *call)
+int zsrv__m_undo_log(zsrv_call *call)
+{
+    return zsrv__offload(call, ZSRV_LANE_READ, undo_log_body, NULL, NULL, 0);
+}
+
+static int undo_info_body(zsrv_call *call)
 {
     int64_t first, last;
     int rc = undo_range(call, &first, &last);
@@ -153,6 +168,11 @@ int zsrv__m_undo_info(zsrv_call *call)
     if (spec && (rc = proto_arg_dict(call->args, 2, &spec, &call->err)) < 0)
         return rc;
     return undo_list(call, first, last, spec && spec->u.seq.n ? spec : NULL);
+}
+
+int zsrv__m_undo_info(zsrv_call *call)
+{
+    return zsrv__offload(call, ZSRV_LANE_READ, undo_info_body, NULL, NULL, 0);
 }
 
 int zsrv__m_undoa(zsrv_call *call)

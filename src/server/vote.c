@@ -4,29 +4,37 @@
  * rest go back to the client as a list of dicts while the
  * connection keeps its oid locks; its re-stores and re-vote are then
  * checked against the same committed state. Any other failure aborts the
- * transaction and releases its locks.
+ * transaction and releases its locks. A storage whose store calls may
+ * block votes on a worker (ZSRV_VOTE_RUNNING meanwhile): the transaction
+ * keeps its locks, and a tpc_abort, a disconnect or a timeout in between
+ * leaves the store transaction to the vote's job, which aborts it when it
+ * is back.
  *
  * A reply that names a tid (conflict dicts, conflict errors) must not reach
- * the client before that tid's invalidation, and a tid handed to the writer
- * becomes visible (and invalidated) only once durable: such a reply waits in
- * c->deferred until the storage's reader has caught up. */
+ * the client before that tid's invalidation. What a vote saw may include
+ * commits handed to the writer and not yet complete (the store's vote
+ * checks against them), whose tids may not even be known yet (a store that
+ * delivers the tid in its commit callback): such a reply waits in
+ * c->deferred until every commit handed off before it has completed, and
+ * the newest tid it names is visible. */
 #include "server/server_int.h"
 #include "pickle/record.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Queue the vote reply (value, or the exception e when not NULL), or hold
- * it back until the newest handed-off commit is visible when it names a
- * tid (reveals). A passed vote's list of oids names none: a conflict
+ * it back (see the top) when it names a tid (reveals); names: the newest
+ * tid it names, or 0. A passed vote's list of oids names none: a conflict
  * resolved in the server against a commit not yet durable is answered at
  * once, so commits of a hot object share the writer's syncs. */
 static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const zv *value,
-                        int reveals)
+                        int reveals, uint64_t names)
 {
     zsrv_storage *st = c->stor;
-    uint64_t visible = store_reader_last_tid(st->rd);
+    int ready = st->seq_done >= st->seq_handed && names <= st->visible;
     /* A reply already held back keeps its place: later ones queue behind it. */
-    if (!c->deferred.len && (!reveals || st->handed_tid <= visible)) {
+    if (!c->deferred.len && (!reveals || ready)) {
         if (e)
             zsrv__send_error(c, msgid, e);
         else
@@ -41,7 +49,10 @@ static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "cannot encode a vote reply");
         return;
     }
-    c->deferred_tid = st->handed_tid;   /* tids only grow: covers earlier ones */
+    /* Both only grow: the conditions of earlier replies are covered. */
+    c->deferred_seq = st->seq_handed;
+    if (names > c->deferred_tid)
+        c->deferred_tid = names;
     if (first)
         st->n_deferred++;
 }
@@ -50,18 +61,29 @@ void zsrv__release_deferred(zsrv_storage *st)
 {
     if (!st->n_deferred)
         return;
-    uint64_t visible = store_reader_last_tid(st->rd);
     for (zsrv_conn *c = st->conns; c; c = c->snext) {
-        if (!c->deferred.len || c->deferred_tid > visible)
+        if (!c->deferred.len || st->seq_done < c->deferred_seq || st->visible < c->deferred_tid)
             continue;
-        if (zbuf_append(&c->out, c->deferred.data, c->deferred.len) < 0) {
+        if (zbuf_append(zsrv__out_tail(c), c->deferred.data, c->deferred.len) < 0) {
             zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
             continue;   /* closing already unregistered it and fixed n_deferred */
         }
         zbuf_reset(&c->deferred);
+        c->deferred_seq = c->deferred_tid = 0;
         st->n_deferred--;
+        zsrv__slots_count(c);
         zsrv__conn_mark_dirty(c);
     }
+}
+
+/* The newest committed tid the vote's conflicts name. */
+static uint64_t names_of(const store_vote_result *res)
+{
+    uint64_t newest = 0;
+    for (size_t i = 0; i < res->n_conflicts; i++)
+        if (res->conflicts[i].committed > newest)
+            newest = res->conflicts[i].committed;
+    return newest;
 }
 
 /* The store's conflict as the protocol states it. */
@@ -102,7 +124,7 @@ static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, x->vote_msgid, NULL, l, 0);
+    vote_answer(c, x->vote_msgid, NULL, l, 0, 0);
 }
 
 static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
@@ -122,7 +144,7 @@ static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *r
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, x->vote_msgid, NULL, l, 1);
+    vote_answer(c, x->vote_msgid, NULL, l, 1, names_of(res));
 }
 
 /* The conflict the error reports: the client drops that oid from its cache,
@@ -177,15 +199,17 @@ static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_resu
     int built = vote_exc(&e, a, rc, res, err);
     /* The reply goes out after the drop: the msgid lives in the txn arena. */
     zv *msgid = c->txn.vote_msgid ? zv_copy(a, c->txn.vote_msgid) : NULL;
+    uint64_t names = names_of(res);   /* res goes with the transaction */
     zsrv__txn_drop(c);
     if (built < 0 || !msgid) {
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, msgid, &e, NULL, 1);
+    vote_answer(c, msgid, &e, NULL, 1, names);
 }
 
-void zsrv__vote_run(zsrv_conn *c)
+/* Answer the vote the store has made (on the loop). */
+static void vote_done(zsrv_conn *c, int rc, store_vote_result *res, zerr *err)
 {
     zsrv_txn *x = &c->txn;
     zsrv_storage *st = c->stor;
@@ -196,18 +220,110 @@ void zsrv__vote_run(zsrv_conn *c)
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    store_vote_result res;
-    memset(&res, 0, sizeof res);
-    zerr err = {0};
-    int rc = store_txn_vote(x->t, &res, &err);
     if (rc == 0)
-        vote_ok(c, a, &res);
-    else if (rc == ZE_CONFLICT && all_resolvable(&res))
-        vote_conflicts(c, a, &res);
+        vote_ok(c, a, res);
+    else if (rc == ZE_CONFLICT && all_resolvable(res))
+        vote_conflicts(c, a, res);
     else
-        vote_failed(c, a, rc, &res, &err);
+        vote_failed(c, a, rc, res, err);
     zv_arena_free(a);
     zsrv__mx_reply(st, "vote", t0);
+}
+
+/* A vote on a worker; c NULL once its transaction was dropped. */
+typedef struct zsrv_vjob {
+    zsrv_job job;
+    zsrv_conn *c;
+    store_txn *t;
+    int rc;
+    store_vote_result res;
+    zerr err;
+} zsrv_vjob;
+
+static void vote_job_run(zsrv_job *job, store_reader *rd, const zerr *rd_err)
+{
+    zsrv_vjob *j = (zsrv_vjob *)job;
+    j->rc = store_txn_vote(j->t, &j->res, &j->err);
+}
+
+static void vote_job_end(zsrv_job *job)
+{
+    zsrv_vjob *j = (zsrv_vjob *)job;
+    zsrv_conn *c = j->c;
+    if (!c) {
+        zsrv__txn_abort_free(job->st, j->t);
+    } else {
+        c->txn.vjob = NULL;
+        c->txn.vote = ZSRV_VOTE_NONE;   /* the result decides */
+        vote_done(c, j->rc, &j->res, &j->err);
+    }
+    free(j);
+}
+
+void zsrv__vote_orphan(zsrv_conn *c)
+{
+    zsrv_txn *x = &c->txn;
+    x->vjob->c = NULL;
+    x->vjob = NULL;
+    x->t = NULL;
+}
+
+void zsrv__vote_run(zsrv_conn *c)
+{
+    zsrv_txn *x = &c->txn;
+    zsrv_storage *st = c->stor;
+    if (!st->offloop) {
+        store_vote_result res;
+        memset(&res, 0, sizeof res);
+        zerr err = {0};
+        int rc = store_txn_vote(x->t, &res, &err);
+        vote_done(c, rc, &res, &err);
+        return;
+    }
+    zsrv_vjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
+        return;
+    }
+    j->c = c;
+    j->t = x->t;
+    j->job.run = vote_job_run;
+    j->job.end = vote_job_end;
+    x->vjob = j;
+    x->vote = ZSRV_VOTE_RUNNING;
+    zsrv__job_submit(st, &j->job, ZSRV_LANE_WRITE);
+}
+
+/* An abort on a worker. */
+typedef struct abort_job {
+    zsrv_job job;
+    store_txn *t;
+} abort_job;
+
+static void abort_run(zsrv_job *job, store_reader *rd, const zerr *rd_err)
+{
+    abort_job *j = (abort_job *)job;
+    store_txn_abort(j->t);
+    store_txn_free(j->t);
+}
+
+static void abort_end(zsrv_job *job)
+{
+    free(job);
+}
+
+void zsrv__txn_abort_free(zsrv_storage *st, store_txn *t)
+{
+    abort_job *j = st->offloop ? calloc(1, sizeof *j) : NULL;
+    if (!j) {   /* on the loop (or, short of memory, here all the same) */
+        store_txn_abort(t);
+        store_txn_free(t);
+        return;
+    }
+    j->t = t;
+    j->job.run = abort_run;
+    j->job.end = abort_end;
+    zsrv__job_submit(st, &j->job, ZSRV_LANE_WRITE);
 }
 
 int zsrv__m_vote(zsrv_call *call)
@@ -221,6 +337,7 @@ int zsrv__m_vote(zsrv_call *call)
     switch (x->vote) {
     case ZSRV_VOTE_WAITING:
         return zerr_set(&call->err, ZE_TXN, "Already voting (waiting)");
+    case ZSRV_VOTE_RUNNING:
     case ZSRV_VOTE_OK:
     case ZSRV_VOTE_FINISHING:
         return zerr_set(&call->err, ZE_TXN, "Already voting (locked)");
