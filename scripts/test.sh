@@ -8,7 +8,8 @@
 #   tsan        ThreadSanitizer: store_stress built with it, then the server and
 #               client suites of the Release build against a zeolite executable
 #               built with it (Criterion's own runner aborts under TSan,
-#               Criterion issue 274, so the suites themselves are not)
+#               Criterion issue 274, so the suites themselves are not), the
+#               suites that matter again with store calls off the loop
 #   fuzz        clang build, then every fuzz target within FUZZ_SECONDS in all
 #               (scripts/fuzz.sh; default 240)
 set -euo pipefail
@@ -60,6 +61,11 @@ tsan() {
   for suite in server/test_server server/test_ops client/test_client; do
     ZEOLITE_BIN="$PWD/build-tsan/src/tools/zeolite" "build/test/$suite" --jobs "$jobs"
   done
+  # Store calls off the loop: the workers, their jobs and the slots.
+  ZEOLITE_OFFLOOP=1 ZEOLITE_BIN="$PWD/build-tsan/src/tools/zeolite" build/test/server/test_server \
+    --jobs "$jobs" --filter "@(server_commit*|server_lock|server_full|server_blobdir|server_bounds|server_replay|server_order)/*"
+  ZEOLITE_OFFLOOP=1 ZEOLITE_BIN="$PWD/build-tsan/src/tools/zeolite" build/test/client/test_client \
+    --jobs "$jobs"
 }
 
 fuzz() {

@@ -57,13 +57,20 @@ struct zsrv_pool {
 
 /* ---- workers ------------------------------------------------------------ */
 
-/* The hold test hook: wait until a commit has completed since j was queued. */
-static void hold(const zsrv_pool *p, const zsrv_job *j)
+/* The hold test hook: wait until a commit has completed since j was
+ * queued, then read from a snapshot that has it (the reader is newer than
+ * the call's snapshot: what the "as of" reads of read.c are for). */
+static void hold(const zsrv_pool *p, const zsrv_job *j, store_reader **rd)
 {
     struct timespec ms = {0, 1000000};
     for (unsigned waited = 0;
          waited < p->hold_ms && atomic_load(&j->st->completed) <= j->completed; waited++)
         nanosleep(&ms, NULL);
+    zerr err = {0};
+    if (*rd && store_reader_refresh(*rd, &err) < 0) {
+        store_reader_free(*rd);
+        *rd = NULL;
+    }
 }
 
 /* The worker's reader, seeing at least j's snapshot; NULL with err set. */
@@ -135,8 +142,9 @@ static void *worker_main(void *arg)
         zerr err = {0};
         store_reader *use = NULL;
         if (w->lane == ZSRV_LANE_READ) {
+            if (p->hold_ms)
+                hold(p, j, &rd);
             use = reader_for(p, &rd, j, &err);
-            hold(p, j);
         }
         j->run(j, use, &err);
         job_finished(p, j);

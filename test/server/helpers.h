@@ -56,8 +56,9 @@ int tc_open(tc *c, int port);                 /* TCP connect only */
 /* As tc_open with a receive buffer of rcvbuf bytes set before connecting
  * (a peer that reads little: the server's replies stay in its memory). */
 int tc_open_rcvbuf(tc *c, int port, int rcvbuf);
-/* Connect, read the announcement, answer with enc; 0 on success. announced
- * (may be NULL) gets the announced protocol ("Z5"/"M5"). */
+/* Connect, read the announcement, answer with enc (the other encoding when
+ * ZEOLITE_TEST_SWAP_ENC=1); 0 on success. announced (may be NULL) gets the
+ * announced protocol ("Z5"/"M5"). */
 int tc_connect(tc *c, int port, proto_enc enc, char announced[3]);
 void tc_close(tc *c);
 void tc_reset(tc *c);                         /* forget arena values and asyncs */
@@ -96,6 +97,10 @@ const char *tv_error_class(const zv *reply);
 /* 1 when the error reply is exactly e, class and payload (compare replies
  * decoded from pickle: msgpack has no lists, only arrays read as tuples). */
 int tv_is_exc(const zv *reply, const proto_exc *e);
+/* As zv_equal, and as tv_is_exc, for what c received: in msgpack a list
+ * comes back as a tuple, which then counts as the list. */
+int tv_equal_as(const tc *c, const zv *a, const zv *b);
+int tv_is_exc_as(const tc *c, const zv *reply, const proto_exc *e);
 /* 8-byte value as uint64 (0 when not 8 bytes). */
 uint64_t tv_u64(const zv *v);
 
