@@ -391,7 +391,8 @@ int zsrv__offload(zsrv_call *call, int lane, zsrv_body_fn body, zsrv_after_fn af
         free(j);
         return call->err.code ? call->err.code : zerr_set(&call->err, ZE_NOMEM, "out of memory");
     }
-    memcpy(j->ctx.b, ctx, size);
+    if (size)
+        memcpy(j->ctx.b, ctx, size);
     j->c = c;
     j->body = body;
     j->after = after;
