@@ -4,7 +4,7 @@
  *
  * Each such storage has worker threads in two lanes: reads (loads,
  * history, iteration, undo logs, getInvalidations, blob files) and writes
- * (votes, aborts, new_oids), so that a vote waiting in the database never
+ * (votes, new_oids), so that a vote waiting in the database never
  * holds up loads, nor loads a vote. A job is queued from the loop, runs on
  * a worker, and its end runs back on the loop (a uv_async), as the store's
  * commit callbacks do. Each read worker keeps one reader for its storage,

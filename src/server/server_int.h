@@ -25,8 +25,8 @@
  *   ZEOLITE_OFFLOOP=1       every storage runs its store calls off the loop,
  *                           as one whose store may block (a network
  *                           database) does: loads, history, iteration, undo
- *                           logs, getInvalidations, blobs sent, new_oids,
- *                           votes and aborts on worker threads;
+ *                           logs, getInvalidations, blobs sent, new_oids
+ *                           and votes on worker threads;
  *   ZEOLITE_OFFLOOP_HOLD_MS=N  a read off the loop waits on its worker until
  *                           a commit has completed after its dispatch, N
  *                           milliseconds at most, so that invalidations
@@ -377,8 +377,8 @@ struct zsrv_conn {
  * request until one ends (their replies wait in its slots). */
 #define ZSRV_JOBS_MAX 32
 /* Worker threads of a storage whose store calls run off the loop: reads
- * (loads, history, iteration...) and writes (votes, aborts, new_oids), so
- * that votes waiting in the database never hold up loads, nor the reverse. */
+ * (loads, history, iteration...) and writes (votes, new_oids), so that
+ * votes waiting in the database never hold up loads, nor the reverse. */
 #define ZSRV_POOL_READERS 4
 #define ZSRV_POOL_WRITERS 2
 
@@ -739,9 +739,6 @@ void zsrv__release_deferred(zsrv_storage *st);
 /* c's transaction goes while its vote runs on a worker: the vote's job
  * aborts and frees the store transaction when it is back. */
 void zsrv__vote_orphan(zsrv_conn *c);
-/* Abort and free a store transaction: now, or on a worker for a storage
- * whose store calls may block. */
-void zsrv__txn_abort_free(zsrv_storage *st, store_txn *t);
 
 /* ---- finish.c: tpc_finish and the commits in flight -------------------- */
 
@@ -813,7 +810,8 @@ store_resolver zsrv__resolver(const zsrv_storage_cfg *sc);
 
 int zsrv__m_server_status(zsrv_call *call);
 /* zeolite_memory(): zeolite's own call (no ZEO client sends it), the
- * figures of budget.c as a dict of ints, for tests and monitoring. */
+ * figures of budget.c as a dict of ints, and "jobs", the store calls
+ * submitted off the loop and not yet ended, for tests and monitoring. */
 int zsrv__m_memory_status(zsrv_call *call);
 /* The ruok JSON for every storage, appended to out. */
 int zsrv__status_json(zsrv *s, zbuf *out);

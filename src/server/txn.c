@@ -253,10 +253,12 @@ void zsrv__txn_drop(zsrv_conn *c)
             if (cm->conn == c)
                 cm->conn = NULL;
     } else {
-        if (x->vote == ZSRV_VOTE_RUNNING)
+        if (x->vote == ZSRV_VOTE_RUNNING) {
             zsrv__vote_orphan(c);
-        else
-            zsrv__txn_abort_free(st, x->t);
+        } else {   /* aborting never waits, not even on a network store */
+            store_txn_abort(x->t);
+            store_txn_free(x->t);
+        }
         x->t = NULL;
         st->stats.aborts++;
         st->active_txns--;

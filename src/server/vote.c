@@ -250,8 +250,9 @@ static void vote_job_end(zsrv_job *job)
 {
     zsrv_vjob *j = (zsrv_vjob *)job;
     zsrv_conn *c = j->c;
-    if (!c) {
-        zsrv__txn_abort_free(job->st, j->t);
+    if (!c) {   /* aborting never waits (store.h) */
+        store_txn_abort(j->t);
+        store_txn_free(j->t);
     } else {
         c->txn.vjob = NULL;
         c->txn.vote = ZSRV_VOTE_NONE;   /* the result decides */
@@ -291,38 +292,6 @@ void zsrv__vote_run(zsrv_conn *c)
     j->job.end = vote_job_end;
     x->vjob = j;
     x->vote = ZSRV_VOTE_RUNNING;
-    zsrv__job_submit(st, &j->job, ZSRV_LANE_WRITE);
-}
-
-/* An abort on a worker. */
-typedef struct abort_job {
-    zsrv_job job;
-    store_txn *t;
-} abort_job;
-
-static void abort_run(zsrv_job *job, store_reader *rd, const zerr *rd_err)
-{
-    abort_job *j = (abort_job *)job;
-    store_txn_abort(j->t);
-    store_txn_free(j->t);
-}
-
-static void abort_end(zsrv_job *job)
-{
-    free(job);
-}
-
-void zsrv__txn_abort_free(zsrv_storage *st, store_txn *t)
-{
-    abort_job *j = st->offloop ? calloc(1, sizeof *j) : NULL;
-    if (!j) {   /* on the loop (or, short of memory, here all the same) */
-        store_txn_abort(t);
-        store_txn_free(t);
-        return;
-    }
-    j->t = t;
-    j->job.run = abort_run;
-    j->job.end = abort_end;
     zsrv__job_submit(st, &j->job, ZSRV_LANE_WRITE);
 }
 
