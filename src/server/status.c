@@ -1,8 +1,9 @@
 /* status.c: server_status() and the ruok JSON (spec sections 3 and 7.21),
  * with ZEO's keys in ZEO's order so that existing monitoring keeps working;
- * zeolite_memory(), the memory shared by all connections (budget.c). ruok
- * adds one key of zeolite's, conflicts_resolved_server (conflicts the server
- * merged itself); server_status keeps exactly ZEO's. */
+ * zeolite_memory(), the memory shared by all connections (budget.c), and the
+ * store calls under way off the loop (jobs: job.c). ruok adds one key of
+ * zeolite's, conflicts_resolved_server (conflicts the server merged itself);
+ * server_status keeps exactly ZEO's. */
 #include "server/server_int.h"
 
 #include <stdio.h>
@@ -140,17 +141,20 @@ int zsrv__status_json(zsrv *s, zbuf *out)
 int zsrv__m_memory_status(zsrv_call *call)
 {
     const zsrv *s = call->c->srv;
-    int64_t waiting = 0;
+    int64_t waiting = 0, jobs = 0;
     for (const zsrv_conn *c = s->conns; c; c = c->next)
         waiting += c->in_link.queued || c->out_link.queued;
+    for (size_t i = 0; i < s->n_storages; i++)
+        jobs += (int64_t)s->storages[i].jobs;
     static const char *const keys[] = {
         "request_memory", "request_memory_peak", "decoded_peak", "decoded_peak_frame",
         "output_memory", "output_memory_peak", "waiting_for_memory", "requests_refused",
+        "jobs",
     };
     int64_t v[] = {
         (int64_t)s->in_used, (int64_t)s->in_peak, (int64_t)s->decoded_peak,
         (int64_t)s->decoded_peak_frame, (int64_t)s->out_total, (int64_t)s->out_peak,
-        waiting, (int64_t)s->frames_refused,
+        waiting, (int64_t)s->frames_refused, jobs,
     };
     size_t n = sizeof keys / sizeof keys[0];
     zv *d = zv_dict(call->a, n);
