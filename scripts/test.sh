@@ -63,7 +63,7 @@ tsan() {
   done
   # Store calls off the loop: the workers, their jobs and the slots.
   ZEOLITE_OFFLOOP=1 ZEOLITE_BIN="$PWD/build-tsan/src/tools/zeolite" build/test/server/test_server \
-    --jobs "$jobs" --filter "@(server_commit*|server_lock|server_full|server_blobdir|server_bounds|server_replay|server_order)/*"
+    --jobs "$jobs" --filter "@(server_commit*|server_lock|server_full|server_blobdir|server_bounds|server_replay|server_order|server_offloop)/*"
   ZEOLITE_OFFLOOP=1 ZEOLITE_BIN="$PWD/build-tsan/src/tools/zeolite" build/test/client/test_client \
     --jobs "$jobs"
 }

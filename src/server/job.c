@@ -51,6 +51,7 @@ struct zsrv_pool {
     zsrv_job *done_head, *done_tail;
     int stopping;
     unsigned hold_ms;              /* ZEOLITE_OFFLOOP_HOLD_MS */
+    int hold_writes;               /* ZEOLITE_OFFLOOP_HOLD_WRITES */
     worker *workers;
     size_t n_workers;
 };
@@ -145,6 +146,9 @@ static void *worker_main(void *arg)
             if (p->hold_ms)
                 hold(p, j, &rd);
             use = reader_for(p, &rd, j, &err);
+        } else if (p->hold_writes) {
+            store_reader *none = NULL;
+            hold(p, j, &none);
         }
         j->run(j, use, &err);
         job_finished(p, j);
@@ -191,6 +195,8 @@ int zsrv__pool_start(zsrv_storage *st, zerr *err)
     p->st = st;
     const char *hold_ms = getenv("ZEOLITE_OFFLOOP_HOLD_MS");
     p->hold_ms = hold_ms ? (unsigned)strtoul(hold_ms, NULL, 10) : 0;
+    const char *hold_writes = getenv("ZEOLITE_OFFLOOP_HOLD_WRITES");
+    p->hold_writes = hold_writes && !strcmp(hold_writes, "1");
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake[0], NULL);
     pthread_cond_init(&p->wake[1], NULL);

@@ -30,7 +30,9 @@
  *   ZEOLITE_OFFLOOP_HOLD_MS=N  a read off the loop waits on its worker until
  *                           a commit has completed after its dispatch, N
  *                           milliseconds at most, so that invalidations
- *                           meet the replies they must not overtake.
+ *                           meet the replies they must not overtake;
+ *   ZEOLITE_OFFLOOP_HOLD_WRITES=1  votes and new_oids wait so too, so that a
+ *                           client can abort or go while its vote runs.
  *
  * The data structures come first, then the functions each file shares, one
  * section a file ("conn.c --"), as Redis's server.h lists them. Cross-file
