@@ -9,6 +9,7 @@
  * with the vote, always meets it running. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -107,5 +108,48 @@ Test(server_offloop, a_client_that_goes_while_its_vote_runs_leaves_nothing_behin
     cr_expect_eq(until(&w, "server_status", "connections", 1), 1);
     cr_expect_neq(tc_commit_one(&w, 2, 8, 0, "w"), 0, "the gone client left oid 8 locked");
     cr_expect_eq(th_stop(&srv), 0, "the server did not stop cleanly");
+    tc_close(&w);
+}
+
+/* Calls on one iterator, sent together: each waits for the one before it
+ * (a job owns the iterator while it runs), and the replies come in order. */
+Test(server_offloop, pipelined_calls_on_one_iterator_wait_for_each_other)
+{
+    tc w;
+    client(&w);
+    uint64_t tids[4];
+    for (int i = 0; i < 4; i++) {
+        char data[16];
+        snprintf(data, sizeof data, "v%d", i);
+        zv *cur = NULL;
+        int64_t flag;
+        if (i)
+            cur = tc_load_current(&w, 9, &flag);
+        tids[i] = tc_commit_one(&w, 10 + i, 9, cur ? tv_u64(cur->u.seq.items[1]) : 0, data);
+        cr_assert_neq(tids[i], 0);
+        tc_reset(&w);
+    }
+    int64_t flag;
+    zv *id = tc_call(&w, "iterator_start", tv_tuple(w.a, 0), &flag);
+    int64_t iid;
+    cr_assert(id && flag == 0 && zv_get_int(id, &iid));
+    int64_t sent[5];
+    for (int i = 0; i < 5; i++)
+        sent[i] = tc_send(&w, NULL, 0, "iterator_next", tv_tuple(w.a, 1, tv_int(w.a, iid)));
+    for (int i = 0; i < 5; i++) {
+        proto_msg m;
+        do
+            cr_assert_eq(tc_recv(&w, &m, TC_TIMEOUT), 1);
+        while (strcmp(m.name, ".reply"));
+        int64_t got;
+        cr_assert(zv_get_int(m.msgid, &got));
+        cr_expect_eq(got, sent[i], "reply %lld came in place of %lld", (long long)got,
+                     (long long)sent[i]);
+        cr_assert_eq(m.flag, 0);
+        if (i < 4)
+            cr_expect_eq(tv_u64(m.args->u.seq.items[0]), tids[i]);
+        else
+            cr_expect_eq(m.args->type, ZV_NONE, "the iterator did not end");
+    }
     tc_close(&w);
 }
