@@ -169,6 +169,20 @@ void zsrv__note_decoded(zsrv *s, size_t frame, size_t bytes)
 
 /* ---- output memory ----------------------------------------------------- */
 
+/* What the workers read of the budget (zsrv__job_would_wait). */
+static void busy_note(zsrv *s)
+{
+    uint64_t busy = s->out_wait.head ? UINT64_MAX : s->out_total;
+    atomic_store_explicit(&s->out_busy, busy, memory_order_relaxed);
+}
+
+int zsrv__out_busy_would_wait(zsrv *s, size_t size)
+{
+    uint64_t busy = atomic_load_explicit(&s->out_busy, memory_order_relaxed);
+    return size > ZSRV_OUT_SHARE && busy &&
+           (busy == UINT64_MAX || busy + size > s->cfg->output_memory);
+}
+
 size_t zsrv__out_held(const zsrv_conn *c)
 {
     return c->out.len + c->wbuf.len + c->tls_out.len + c->slot_bytes;
@@ -188,6 +202,7 @@ void zsrv__out_update(zsrv_conn *c)
         s->out_peak = s->out_total;
     if (s->out_total >= s->cfg->output_memory)
         s->out_over = 1;
+    busy_note(s);
 }
 
 int zsrv__out_paused(const zsrv_conn *c)
@@ -214,6 +229,7 @@ int zsrv__out_must_wait(zsrv_conn *c, size_t size)
     wq_push(&s->out_wait, c, OUT_LINK);
     c->out_need = size;
     s->replies_waited++;
+    busy_note(s);
     return 1;
 }
 
@@ -261,6 +277,7 @@ int zsrv__budget_wake(zsrv *s)
         s->out_over = 0;
         woke |= resume_paused(s);
     }
+    busy_note(s);
     return woke;
 }
 
@@ -299,4 +316,5 @@ void zsrv__budget_forget(zsrv_conn *c)
     s->out_total -= c->out_held;
     c->out_held = 0;
     s->wake = 1;
+    busy_note(s);
 }

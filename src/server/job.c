@@ -266,6 +266,7 @@ typedef struct zsrv_cjob {
     uint64_t t0;                   /* the call's arrival (metrics), or 0 */
     int retry;                     /* changes nothing: may be parked and run again */
     int granted;                   /* its reply goes out, whatever its size */
+    size_t need;                   /* the size of a reply not built: it would wait */
     struct zsrv_cjob *next_parked;
     int rc;
     int lost;                      /* its reply could not be encoded for lack of memory */
@@ -302,8 +303,16 @@ static int park(zsrv_cjob *j)
     if (!j->retry || j->granted || c->state == ZSRV_CONN_CLOSING || j->lost)
         return 0;
     /* Queued once: a connection already waiting parks the others too. */
-    if (!c->out_need && !zsrv__out_must_wait(c, j->out.len))
-        return 0;
+    if (!c->out_need && !zsrv__out_must_wait(c, j->need ? j->need : j->out.len)) {
+        if (!j->need)
+            return 0;
+        /* Room came back since the worker looked: build it now. */
+        j->need = 0;
+        j->granted = 1;
+        zsrv__job_submit(j->job.st, &j->job, j->job.lane);
+        return 1;
+    }
+    j->need = 0;
     zbuf_free(&j->out);
     memset(&j->call.exc, 0, sizeof j->call.exc);
     memset(&j->call.err, 0, sizeof j->call.err);
@@ -429,6 +438,15 @@ zbuf *zsrv__job_out(zsrv_call *call)
     return &call->job->out;
 }
 
+int zsrv__job_would_wait(zsrv_call *call, size_t size)
+{
+    zsrv_cjob *j = call->job;
+    if (!j->retry || j->granted || !zsrv__out_busy_would_wait(j->c->srv, size))
+        return 0;
+    j->need = size;
+    return 1;
+}
+
 int zsrv__job_encode(zsrv_call *call, const zv *result, const proto_exc *e)
 {
     zsrv_cjob *j = call->job;
@@ -438,6 +456,11 @@ int zsrv__job_encode(zsrv_call *call, const zv *result, const proto_exc *e)
         j->lost = 1;
         return ZE_NOMEM;
     }
+    size_t size;
+    if (!e && j->retry && !j->granted &&
+        proto_reply_size(c->enc, j->m.msgid, result, &size, NULL) == 0 &&
+        zsrv__job_would_wait(call, size))
+        return ZSRV_RETRY;
     int rc = e ? proto_encode_error(c->enc, &j->out, j->m.msgid, e, &err)
                : proto_encode_reply(c->enc, &j->out, j->m.msgid, result, &err);
     if (rc == 0)

@@ -215,7 +215,10 @@ static int load_job(zsrv_call *call, const load_ctx *x, zerr *err)
     zbuf data = ZBUF_INIT;
     uint64_t start, end;
     int rc = load_asof(call->rd, call->visible, x->oid, x->before, &data, &start, &end, err);
-    if (rc == 0 && !call->m->async) {
+    if (rc == 0 && !call->m->async &&
+        zsrv__job_would_wait(call, data.len + 64 + zv_copy_cost(call->m->msgid, SIZE_MAX - 1)))
+        rc = ZSRV_RETRY;
+    else if (rc == 0 && !call->m->async) {
         zerr eerr;
         proto_exc e;
         if (proto_encode_load_reply(call->c->enc, zsrv__job_out(call), call->m->msgid,

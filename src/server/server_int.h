@@ -213,6 +213,9 @@ struct zsrv {
     zsrv_waitq out_wait;           /* replies waiting */
     uint64_t replies_waited;
     int out_over;                  /* out_total reached output-memory */
+    /* out_total, or UINT64_MAX while replies wait: what a reply built off
+     * the loop reads to know that it would wait (zsrv__job_would_wait) */
+    _Atomic uint64_t out_busy;
     int wake;                      /* memory went back: look at the queues */
     int over_max_logged;           /* max-connections refusals are logged once a burst */
     int stopping;
@@ -498,6 +501,9 @@ int zsrv__out_paused(const zsrv_conn *c);
 /* A reply of size bytes to a call that can run again: 1 when it must wait
  * for output memory (c is queued; its frame is to be given back). */
 int zsrv__out_must_wait(zsrv_conn *c, size_t size);
+/* From any thread: 1 when a reply of size bytes would most likely have to
+ * wait, as the budget stood last on the loop (zsrv__job_would_wait). */
+int zsrv__out_busy_would_wait(zsrv *s, size_t size);
 /* Resume the connections whose memory is there now; from the loop's flush
  * only. 1 when any was resumed. */
 int zsrv__budget_wake(zsrv *s);
@@ -609,9 +615,16 @@ void zsrv__jobs_unpark(zsrv_conn *c);
 void zsrv__jobs_parked_free(zsrv_conn *c);
 /* In a body run off the loop: the buffer its reply is encoded into. */
 zbuf *zsrv__job_out(zsrv_call *call);
+/* In a body run off the loop, before it builds a reply of size bytes to a
+ * call that can run again: 1 when that reply would wait for output memory
+ * (the body then returns ZSRV_RETRY with nothing built, and the call is
+ * parked or run again), so that the workers never hold large replies the
+ * budget would refuse, as the loop sizes replies before building them. */
+int zsrv__job_would_wait(zsrv_call *call, size_t size);
 /* Encode the reply (result) or error (e not NULL) of a call run off the
  * loop into its job's buffer; neither: it could not be built (out of
- * memory: the connection closes at the job's end). */
+ * memory: the connection closes at the job's end). ZSRV_RETRY, nothing
+ * built, when the reply would wait (zsrv__job_would_wait). */
 int zsrv__job_encode(zsrv_call *call, const zv *result, const proto_exc *e);
 /* A call that must wait for one of c's jobs to end (an iterator in use):
  * ZSRV_RETRY, the frame is run again once one has ended. */
