@@ -3,6 +3,8 @@
 #include "storetest.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -274,6 +276,7 @@ Test(store_writer, reader_process_follows_map_growth)
 typedef struct reader_arg {
     store *s;
     volatile int *stop;
+    atomic_int *ready; /* counts readers that have loaded once */
     int loads;
     int bad;
 } reader_arg;
@@ -285,6 +288,7 @@ static void *reader_thread(void *arg)
     zbuf b = ZBUF_INIT;
     if (store_reader_new(a->s, &r, NULL)) {
         a->bad++;
+        atomic_fetch_add(a->ready, 1); /* the test must not wait for it */
         return NULL;
     }
     uint64_t last_seen = 0;
@@ -299,7 +303,8 @@ static void *reader_thread(void *arg)
         } else if (rc != ZE_NOTFOUND) {
             a->bad++;
         }
-        a->loads++;
+        if (a->loads++ == 0)
+            atomic_fetch_add(a->ready, 1);
         if (a->loads % 16 == 0 && store_reader_refresh(r, NULL))
             a->bad++;
     }
@@ -315,10 +320,15 @@ Test(store_writer, concurrent_readers_during_commits_and_growth)
     stt_open(&f, &opt);
     f.s->map_max = 256u << 20;
     volatile int stop = 0;
-    reader_arg a[2] = {{f.s, &stop, 0, 0}, {f.s, &stop, 0, 0}};
+    atomic_int ready = 0;
+    reader_arg a[2] = {{f.s, &stop, &ready, 0, 0}, {f.s, &stop, &ready, 0, 0}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, reader_thread, &a[i]);
+    /* The commits start once both readers are loading, however the threads
+     * are scheduled, so the loads always overlap them. */
+    while (atomic_load(&ready) < 2)
+        sched_yield();
     char *data = malloc(50000);
     uint64_t serial = 0;
     zerr e;
