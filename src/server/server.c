@@ -317,9 +317,9 @@ static int write_pid_file(const char *path, zerr *err)
 
 /* The order matters: checks, then the bind, and only then anything on
  * disk (log files, databases), so that a refused start, a port in use
- * included, leaves nothing behind (preflight.c); the listen comes last, so
- * that a client that can connect finds the databases open, and the pid file
- * right after it, for a supervisor waiting for either. */
+ * included, leaves nothing behind (preflight.c); the pid file, then the
+ * listen, come last, so that a client or supervisor that can connect finds
+ * the databases open and the pid file written. */
 static int start(zsrv *s, zerr *err)
 {
     const zsrv_config *cfg = s->cfg;
@@ -341,11 +341,11 @@ static int start(zsrv *s, zerr *err)
         if ((rc = storage_open(s, &s->storages[i], &cfg->storages[i], err)) < 0)
             return rc;
     }
-    if ((rc = zsrv__listen_start(s, err)) < 0)
-        return rc;
     if (cfg->pid_file && (rc = write_pid_file(cfg->pid_file, err)) < 0)
         return rc;
     s->pid_written = cfg->pid_file != NULL;
+    if ((rc = zsrv__listen_start(s, err)) < 0)
+        return rc;
     if (cfg->metrics_address && (rc = zsrv__metrics_start(s, cfg->metrics_address, err)) < 0)
         return rc;
     zsrv__log(ZSRV_LOG_INFO, "serving %zu storage%s, protocol %s%s", s->n_storages,

@@ -163,6 +163,11 @@ Test(server_process, sigterm_lets_a_voted_commit_finish)
     int status = th_stop(&srv);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (status != 0) {
+        char *why = th_log(&srv);
+        cr_log_error("the server's log:\n%s", why ? why : "(none)");
+        free(why);
+    }
     cr_expect_eq(status, 0, "exit status after SIGTERM");
     cr_expect_lt(secs, 2.5, "shutdown took %.2f s", secs);
     struct stat st;
