@@ -274,7 +274,7 @@ static int write_rows(stpg_txn *t, zerr *err)
     stpg_store *s = t->s;
     zbuf b = ZBUF_INIT;
     copier cp = {s, t->conn, &b, ZBUF_INIT, err};
-    uint64_t size;
+    uint64_t size = 0;
     int rc = stpg_copy_start(s, t->conn, copy_records_sql, err);
     if (rc)
         return rc;
@@ -294,7 +294,8 @@ static int write_rows(stpg_txn *t, zerr *err)
     zbuf_free(&cp.scratch);
     if (!rc)
         rc = txn_row_insert(t, t->tid, size, err);
-    t->size = size;
+    if (!rc)
+        t->size = size;
     return rc;
 }
 
