@@ -12,7 +12,11 @@ const char *zsrv_usage(void)
     return "usage: zeolite serve [options]\n"
            "  -a, --address ADDR        HOST:PORT, :PORT, PORT, [V6]:PORT or a socket path\n"
            "  -f, --filename DBDIR      serve DBDIR (created if missing) as storage 1, 2, ...\n"
-           "  -C, --configure FILE      runzeo-style zeo.conf (with <lmdb NAME> storages)\n"
+           "      --postgresql URI      serve a PostgreSQL database (a libpq URI or conninfo;\n"
+           "                            the schema is made if it is empty) as the next\n"
+           "                            storage: -f and --postgresql number in order\n"
+           "  -C, --configure FILE      runzeo-style zeo.conf (with <lmdb NAME> and\n"
+           "                            <postgresql NAME> storages)\n"
            "  -t, --timeout SECONDS     transaction timeout (abort a stalled voter)\n"
            "      --conflict-timeout SECONDS  abort a voter that resolves conflicts for\n"
            "                            longer, even without -t (default 30)\n"
@@ -48,7 +52,7 @@ enum {
     OPT_SSL_CERT, OPT_SSL_KEY, OPT_SSL_CA, OPT_MAX_FRAME, OPT_LOG_FILE, OPT_LOG_LEVEL,
     OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
     OPT_MAX_ITERATORS, OPT_METRICS, OPT_VERSION, OPT_REQUEST_MEMORY, OPT_OUTPUT_MEMORY,
-    OPT_MAX_CONNECTIONS, OPT_CCR,
+    OPT_MAX_CONNECTIONS, OPT_CCR, OPT_POSTGRESQL,
 };
 
 static const struct option long_opts[] = {
@@ -81,6 +85,7 @@ static const struct option long_opts[] = {
     {"request-memory", required_argument, NULL, OPT_REQUEST_MEMORY},
     {"output-memory", required_argument, NULL, OPT_OUTPUT_MEMORY},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"postgresql", required_argument, NULL, OPT_POSTGRESQL},
     {NULL, 0, NULL, 0},
 };
 
@@ -89,7 +94,8 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
     long long n;
     switch (opt) {
     case 'a': return zsrv__conf_str(&c->address, v, err);
-    case 'f': return zsrv__conf_add_storage(c, NULL, v, err);
+    case 'f': return zsrv__conf_add_storage(c, NULL, v, NULL, err);
+    case OPT_POSTGRESQL: return zsrv__conf_add_storage(c, NULL, NULL, v, err);
     case 'C': return zsrv_config_file(c, v, err);
     case 't':
         if (zsrv__conf_number(v, &c->txn_timeout))

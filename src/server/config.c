@@ -6,7 +6,9 @@
  * substitution. Sections: <zeo> (with <ssl> inside), <eventlog> (with
  * any number of <logfile> and <syslog>, ZConfig's keys: a key zeolite
  * cannot honour is refused by name, never ignored), zeolite's own
- * <lmdb NAME> path DIR [read-only] [pack-gc] </lmdb>; <runner> is zdaemon's and is ignored; <filestorage> and
+ * <lmdb NAME> path DIR [read-only] [pack-gc] </lmdb>, <postgresql NAME> dsn
+ * CONNINFO [read-only] [pack-gc] [pool-size] [retry-seconds] [lock-timeout]
+ * [blob-cache] </postgresql>; <runner> is zdaemon's and is ignored; <filestorage> and
  * <blobstorage> are refused with a pointer to `zeolite import`, since a
  * runzeo user keeps the file and only swaps the storage section. */
 #define _GNU_SOURCE
@@ -64,6 +66,8 @@ void zsrv_config_free(zsrv_config *c)
     for (size_t i = 0; i < c->n_storages; i++) {
         free(c->storages[i].name);
         free(c->storages[i].path);
+        free(c->storages[i].dsn);
+        free(c->storages[i].blob_cache);
     }
     free(c->storages);
     free(c->address);
@@ -84,7 +88,8 @@ int zsrv__conf_str(char **dst, const char *v, zerr *err)
     return 0;
 }
 
-int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path, zerr *err)
+int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path,
+                           const char *dsn, zerr *err)
 {
     char numbuf[24];
     if (!name) {
@@ -101,9 +106,11 @@ int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path, z
     s->pack_gc = 1;
     s->name = strdup(name);
     s->path = path ? strdup(path) : NULL;
-    if (!s->name || (path && !s->path)) {
+    s->dsn = dsn ? strdup(dsn) : NULL;
+    if (!s->name || (path && !s->path) || (dsn && !s->dsn)) {
         free(s->name);
         free(s->path);
+        free(s->dsn);
         return zerr_set(err, ZE_NOMEM, "out of memory");
     }
     c->n_storages++;
@@ -205,9 +212,10 @@ int zsrv_config_check(const zsrv_config *c, zerr *err)
     if (zsrv__address_parse(c->address, &addr, err) < 0)
         return ZE_INVAL;
     if (!c->n_storages)
-        return zerr_set(err, ZE_INVAL, "no storage: give -f DBDIR or an <lmdb NAME> section");
+        return zerr_set(err, ZE_INVAL, "no storage: give -f DBDIR, --postgresql URI, or an "
+                        "<lmdb NAME> or <postgresql NAME> section");
     for (size_t i = 0; i < c->n_storages; i++) {
-        if (!c->storages[i].path)
+        if (!c->storages[i].path && !c->storages[i].dsn)
             return zerr_set(err, ZE_INVAL, "storage '%s' has no path", c->storages[i].name);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(c->storages[i].name, c->storages[j].name))
@@ -233,7 +241,7 @@ typedef struct parser {
     size_t n_defs, cap_defs;
     char sections[8][32];  /* open section types, innermost last */
     int depth;
-    zsrv_storage_cfg *storage;  /* inside <lmdb> */
+    zsrv_storage_cfg *storage;  /* inside <lmdb> or <postgresql> */
     zsrv_log_cfg *logh;         /* inside <logfile> or <syslog> */
     int eventlogs;
     zerr *err;
@@ -371,13 +379,13 @@ static int open_section(parser *p, char *type, char *name)
         return perr(p, "<%s> is a Python ZODB storage; zeolite serves LMDB databases: convert "
                        "Data.fs with `zeolite import DATA.fs DBDIR [--blobs BLOBDIR]` and use "
                        "<lmdb NAME> path DBDIR </lmdb>", type);
-    } else if (!strcasecmp(type, "lmdb")) {
+    } else if (!strcasecmp(type, "lmdb") || !strcasecmp(type, "postgresql")) {
         if (p->depth)
-            return perr(p, "%s", "<lmdb> must be at the top level");
+            return perr(p, "<%s> must be at the top level", type);
         for (size_t i = 0; i < p->c->n_storages; i++)
             if (!strcmp(p->c->storages[i].name, name && *name ? name : "1"))
                 return perr(p, "two storages are named '%s'", name && *name ? name : "1");
-        if (zsrv__conf_add_storage(p->c, name && *name ? name : "1", NULL, p->err) < 0)
+        if (zsrv__conf_add_storage(p->c, name && *name ? name : "1", NULL, NULL, p->err) < 0)
             return p->err ? p->err->code : ZE_NOMEM;
         p->storage = &p->c->storages[p->c->n_storages - 1];
     } else {
@@ -393,9 +401,11 @@ static int close_section(parser *p, const char *type)
 {
     if (!p->depth || strcasecmp(cur_section(p), type))
         return perr(p, "unexpected </%s>", type);
-    if (!strcasecmp(type, "lmdb")) {
-        if (!p->storage->path)
-            return perr(p, "<lmdb %s> needs a path", p->storage->name);
+    if (!strcasecmp(type, "lmdb") || !strcasecmp(type, "postgresql")) {
+        int pg = !strcasecmp(type, "postgresql");
+        if (!(pg ? p->storage->dsn : p->storage->path))
+            return perr(p, pg ? "<postgresql %s> needs a dsn" : "<lmdb %s> needs a path",
+                        p->storage->name);
         p->storage = NULL;
     }
     if (p->logh) {
@@ -575,6 +585,43 @@ static const conf_key lmdb_keys[] = {
     KEY("pack-gc", K_BOOL, zsrv_storage_cfg, pack_gc),
 };
 
+static int k_pool_size(parser *p, void *obj, const char *key, const char *v)
+{
+    long long n;
+    if (zsrv__conf_size(v, 1000, &n) || n < 1 || strpbrk(v, "KMGkmg"))
+        return perr(p, "bad pool-size '%s' (1 .. 1000 connections)", v);
+    ((zsrv_storage_cfg *)obj)->pool_size = (int)n;
+    return 0;
+}
+
+static int k_lock_timeout(parser *p, void *obj, const char *key, const char *v)
+{
+    double secs;
+    if (zsrv__conf_bound(v, &secs) || secs > 3600)
+        return perr(p, "bad lock-timeout '%s' (seconds, more than 0, at most 3600)", v);
+    ((zsrv_storage_cfg *)obj)->lock_timeout_ms = secs * 1000 < 1 ? 1 : (int)(secs * 1000);
+    return 0;
+}
+
+static int k_shared_blob_dir(parser *p, void *obj, const char *key, const char *v)
+{
+    return only(p, key, v, 0, "shared-blob-dir true is not offered on PostgreSQL: its blobs "
+                "live in the database and clients receive them from the server (leave "
+                "shared-blob-dir false in their ClientStorage)");
+}
+
+static const conf_key postgresql_keys[] = {
+    KEY("dsn", K_STR, zsrv_storage_cfg, dsn),
+    KEY("read-only", K_BOOL, zsrv_storage_cfg, read_only),
+    KEY("pack-gc", K_BOOL, zsrv_storage_cfg, pack_gc),
+    KEY_CALL("pool-size", k_pool_size),
+    KEY("retry-seconds", K_BOUND, zsrv_storage_cfg, retry_seconds),
+    KEY_CALL("lock-timeout", k_lock_timeout),
+    KEY("blob-cache", K_STR, zsrv_storage_cfg, blob_cache),
+    KEY_CALL("shared-blob-dir", k_shared_blob_dir),
+    KEY_REFUSED("path", "<postgresql> takes a dsn (a libpq URI or conninfo), not a path"),
+};
+
 static const conf_key eventlog_keys[] = {
     KEY("level", K_LEVEL, zsrv_config, log_level),
 };
@@ -680,6 +727,7 @@ static const conf_section sections[] = {
     SECTION("zeo", zeo_keys, the_config),
     SECTION("ssl", ssl_keys, the_config),
     SECTION("lmdb", lmdb_keys, the_storage),
+    SECTION("postgresql", postgresql_keys, the_storage),
     SECTION("eventlog", eventlog_keys, the_config),
     SECTION("logfile", logfile_keys, the_handler),
     SECTION("syslog", syslog_keys, the_handler),

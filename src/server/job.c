@@ -187,7 +187,7 @@ int zsrv__pool_start(zsrv_storage *st, zerr *err)
     if (!st->offloop)
         return 0;
     zsrv_pool *p = calloc(1, sizeof *p);
-    size_t n = ZSRV_POOL_READERS + ZSRV_POOL_WRITERS;
+    size_t n = st->n_readers + ZSRV_POOL_WRITERS;
     if (!p || !(p->workers = calloc(n, sizeof *p->workers))) {
         free(p);
         return zerr_set(err, ZE_NOMEM, "out of memory");
@@ -204,7 +204,7 @@ int zsrv__pool_start(zsrv_storage *st, zerr *err)
     for (size_t i = 0; i < n; i++) {
         worker *w = &p->workers[i];
         w->p = p;
-        w->lane = i < ZSRV_POOL_READERS ? ZSRV_LANE_READ : ZSRV_LANE_WRITE;
+        w->lane = i < st->n_readers ? ZSRV_LANE_READ : ZSRV_LANE_WRITE;
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc)
             return zerr_sys(err, rc, "storage %s: cannot start a worker thread", st->name);

@@ -164,6 +164,8 @@ static int check_storage(const zsrv_config *c, const zsrv_storage_cfg *sc, zerr 
     struct stat st;
     char fs[PATH_MAX];
     int read_only = c->read_only || sc->read_only;
+    if (sc->dsn)   /* reached at start: libpq's message if it cannot be */
+        return 0;
     if (stat(sc->path, &st) < 0) {
         if (errno != ENOENT)
             return zerr_sys(err, errno, "storage %s: %s", sc->name, sc->path);
@@ -213,11 +215,14 @@ int zsrv__preflight_storages(zsrv *s, zerr *err)
     const zsrv_config *c = s->cfg;
     for (size_t i = 0; i < c->n_storages; i++) {
         const zsrv_storage_cfg *sc = &c->storages[i];
-        if (!store_exists(sc->path))
+        if (!sc->dsn && !store_exists(sc->path))
             continue;   /* a start creates it; check_storage saw that it can */
-        store_options opt = {.read_only = 1};
+        store_options opt = {.read_only = 1, .blob_dir = sc->blob_cache};
         store *st;
-        int rc = store_open(&st, sc->path, &opt, err);
+        int rc = sc->dsn ? store_open_postgresql(&st, sc->dsn, &opt, err)
+                         : store_open(&st, sc->path, &opt, err);
+        if (rc == ZE_NOTFOUND && sc->dsn)
+            continue;   /* an empty database: a start makes the schema */
         if (rc < 0)
             return rc;
         store_close(st);

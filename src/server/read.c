@@ -94,7 +94,11 @@ int zsrv__m_get_info(zsrv_call *call)
     it[2] = zv_cstr(a, "size");
     it[3] = zv_int(a, (int64_t)store_size_bytes(st->st));
     it[4] = zv_cstr(a, "name");
-    it[5] = zv_cstr(a, call->c->srv->cfg->storages[st - call->c->srv->storages].path);
+    /* ZEO gives the storage's getName(): a FileStorage's file, so here the
+     * folder; a conninfo may hold a password, so a PostgreSQL storage is
+     * named by its backend. */
+    const zsrv_storage_cfg *sc = &call->c->srv->cfg->storages[st - call->c->srv->storages];
+    it[5] = zv_cstr(a, sc->path ? sc->path : "PostgreSQL");
     it[6] = zv_cstr(a, "supportsUndo");
     it[7] = zv_bool(a, 1);
     it[8] = zv_cstr(a, "supports_record_iternext");

@@ -50,6 +50,25 @@ static void warn_future_tid(const zsrv_storage *st, uint64_t last)
               (unsigned long long)last, ahead, st->srv->cfg->max_future_tid, then);
 }
 
+/* The storage's database: an LMDB folder, or PostgreSQL (any libpq
+ * conninfo, URI or not). */
+static int open_store(store **out, const zsrv_storage_cfg *sc, const store_options *opt,
+                      zerr *err)
+{
+    return sc->dsn ? store_open_postgresql(out, sc->dsn, opt, err)
+                   : store_open(out, sc->path, opt, err);
+}
+
+static void storage_options(const zsrv_storage_cfg *sc, store_options *opt)
+{
+    opt->pool_size = sc->pool_size;
+    opt->retry_seconds = sc->retry_seconds;
+    opt->lock_timeout_ms = sc->lock_timeout_ms;
+    opt->blob_dir = sc->blob_cache;
+    opt->log = zsrv__log_store;
+    opt->log_data = sc->name;
+}
+
 static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, zerr *err)
 {
     const zsrv_config *cfg = s->cfg;
@@ -58,23 +77,24 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     st->read_only = cfg->read_only || sc->read_only;
     st->pack_gc = sc->pack_gc;
     st->start = time(NULL);
-    if (mkdir(sc->path, 0755) < 0 && errno != EEXIST && !st->read_only)
+    if (!sc->dsn && mkdir(sc->path, 0755) < 0 && errno != EEXIST && !st->read_only)
         return zerr_sys(err, errno, "cannot create %s", sc->path);
     store_options opt = {.read_only = st->read_only, .create = !st->read_only,
-                         .exclusive = 1, .no_sync = cfg->no_sync,
-                         .log = zsrv__log_store, .log_data = sc->name};
+                         .exclusive = 1, .no_sync = cfg->no_sync};
+    storage_options(sc, &opt);
     if (!cfg->client_conflict_resolution)
         opt.resolver = zsrv__resolver(sc);
-    int rc = store_open(&st->st, sc->path, &opt, err);
+    int rc = open_store(&st->st, sc, &opt, err);
     if (rc == ZE_NOTFOUND && st->read_only) {
-        /* -f creates a missing database, even one then served read-only. */
-        store_options mk = {.create = 1, .exclusive = 1, .log = zsrv__log_store,
-                            .log_data = sc->name};
-        if ((rc = store_open(&st->st, sc->path, &mk, err)) < 0)
+        /* -f creates a missing database, even one then served read-only;
+         * so does --postgresql its schema in an empty database. */
+        store_options mk = {.create = 1, .exclusive = 1};
+        storage_options(sc, &mk);
+        if ((rc = open_store(&st->st, sc, &mk, err)) < 0)
             return rc;
         store_close(st->st);
         st->st = NULL;
-        rc = store_open(&st->st, sc->path, &opt, err);
+        rc = open_store(&st->st, sc, &opt, err);
     }
     if (rc < 0)
         return rc;
@@ -85,8 +105,10 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
         return rc;
     uv_timer_init(s->loop, &st->timeout_timer);
     st->timeout_timer.data = st;
+    /* A store that may wait on the network is called off the loop only. */
     const char *offloop = getenv("ZEOLITE_OFFLOOP");
-    st->offloop = offloop && !strcmp(offloop, "1");
+    st->offloop = (store_caps(st->st) & STORE_CAP_BLOCKING) || (offloop && !strcmp(offloop, "1"));
+    st->n_readers = sc->dsn && sc->pool_size ? (size_t)sc->pool_size : ZSRV_POOL_READERS;
     if ((rc = zsrv__pool_start(st, err)) < 0)
         return rc;
     if (st->offloop) {
@@ -94,9 +116,10 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
         store_reader_free(st->rd);
         st->rd = NULL;
     }
-    zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx%s", st->name, sc->path,
-             st->read_only ? " (read-only)" : "", (unsigned long long)st->visible,
-             st->offloop ? ", store calls off the loop" : "");
+    /* A conninfo may hold a password: only the folder is named. */
+    zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx%s", st->name,
+              sc->dsn ? "PostgreSQL" : sc->path, st->read_only ? " (read-only)" : "",
+              (unsigned long long)st->visible, st->offloop ? ", store calls off the loop" : "");
     warn_future_tid(st, st->visible);
     return 0;
 }

@@ -54,12 +54,20 @@ typedef struct zsrv_log_cfg {
     int interval;             /* units of `when` between rotations */
 } zsrv_log_cfg;
 
-/* One served database: the storage name clients register with, the folder. */
+/* One served database: the storage name clients register with, and either
+ * an LMDB folder (path) or a PostgreSQL database (dsn: a libpq URI or
+ * keyword=value conninfo, which may hold a password: it is never logged). */
 typedef struct zsrv_storage_cfg {
     char *name;
     char *path;
+    char *dsn;
     int read_only;
     int pack_gc;      /* garbage-collect unreachable objects when packing */
+    /* PostgreSQL only (0: the store's defaults) */
+    int pool_size;    /* connections for reads (default 4) */
+    double retry_seconds;   /* how long a read retries a lost connection */
+    int lock_timeout_ms;    /* how long a vote waits for an oid another holds */
+    char *blob_cache; /* the folder of the blob cache (default: the store's own) */
 } zsrv_storage_cfg;
 
 /* Everything `zeolite serve` can be told. Strings are malloc'd and owned by

@@ -156,6 +156,7 @@ struct zsrv_storage {
     /* off the loop (job.c) */
     int offloop;                   /* store calls run on worker threads */
     struct zsrv_pool *pool;        /* the workers, or NULL */
+    size_t n_readers;              /* its read workers (a PostgreSQL pool-size) */
     uv_async_t job_async;          /* jobs ended (job.c) */
     size_t jobs;                   /* jobs submitted whose end has not run */
     _Atomic uint64_t completed;    /* commits completed (the hold test hook) */
@@ -383,7 +384,9 @@ struct zsrv_conn {
 #define ZSRV_JOBS_MAX 32
 /* Worker threads of a storage whose store calls run off the loop: reads
  * (loads, history, iteration...) and writes (votes, new_oids), so that
- * votes waiting in the database never hold up loads, nor the reverse. */
+ * votes waiting in the database never hold up loads, nor the reverse. On
+ * PostgreSQL there are as many read workers as the store's read
+ * connections (pool-size), ZSRV_POOL_READERS by default. */
 #define ZSRV_POOL_READERS 4
 #define ZSRV_POOL_WRITERS 2
 
@@ -460,10 +463,12 @@ void zsrv__listen_close(zsrv *s);
 /* The address resolves, the TLS files load (s->ssl_ctx is made), the pid
  * file's and the log file's folders are there and writable, and each
  * storage path is a zeolite database, or a folder that can be made one: not
- * a FileStorage (refused with the `zeolite import` line that converts it).
- * Creates nothing on disk. */
+ * a FileStorage (refused with the `zeolite import` line that converts it);
+ * a PostgreSQL database is first reached when the storage opens. Creates
+ * nothing on disk. */
 int zsrv__preflight(zsrv *s, zerr *err);
-/* --test: open each existing database read-only, as a start would open it. */
+/* --test: open each existing database read-only, as a start would open it
+ * (PostgreSQL: reached, and its schema checked unless it has none yet). */
 int zsrv__preflight_storages(zsrv *s, zerr *err);
 
 /* ---- conn.c: connections, reading and writing -------------------------- */
@@ -929,9 +934,11 @@ char *zsrv__log_unescape(const char *v);
 
 /* Replace *dst with a copy of v. */
 int zsrv__conf_str(char **dst, const char *v, zerr *err);
-/* Add a storage; name NULL means the next free number ("1", "2", ...), as
- * runzeo names its -f storages. */
-int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path, zerr *err);
+/* Add a storage, an LMDB folder (path) or a PostgreSQL database (dsn), or
+ * neither yet (a zeo.conf section fills it in); name NULL means the next
+ * free number ("1", "2", ...), as runzeo names its -f storages. */
+int zsrv__conf_add_storage(zsrv_config *c, const char *name, const char *path,
+                           const char *dsn, zerr *err);
 /* A number of seconds (>= 0); ZE_INVAL when v is none. */
 int zsrv__conf_number(const char *v, double *out);
 /* A bound in seconds: finite and more than 0; ZE_INVAL otherwise. */

@@ -258,3 +258,87 @@ Test(server_config, memory_bounds_in_zeo_conf_and_flags)
     char *argv2[] = {"serve", "--max-connections", "-3", NULL};
     cr_expect_lt(zsrv_config_args(&cfg, 3, argv2, &err), 0);
 }
+
+/* --postgresql takes the next number, mixed with -f in command-line order;
+ * its URI is kept as given (a password too: only ever handed to libpq). */
+Test(server_config, postgresql_flags_number_with_lmdb_ones)
+{
+    char *argv[] = {"serve", "-a", ":8100", "-f", "/d1",
+                    "--postgresql", "postgresql://zeo:secret@db.example/zodb",
+                    "-f", "/d3", "--postgresql=dbname=other host=/run/postgresql", NULL};
+    zerr err = {0};
+    cr_assert_eq(zsrv_config_args(&cfg, 10, argv, &err), 0, "%s", err.msg);
+    cr_assert_eq(cfg.n_storages, 4);
+    const char *names[] = {"1", "2", "3", "4"};
+    for (int i = 0; i < 4; i++)
+        cr_expect_str_eq(cfg.storages[i].name, names[i]);
+    cr_expect_str_eq(cfg.storages[0].path, "/d1");
+    cr_expect_null(cfg.storages[0].dsn);
+    cr_expect_null(cfg.storages[1].path);
+    cr_expect_str_eq(cfg.storages[1].dsn, "postgresql://zeo:secret@db.example/zodb");
+    cr_expect_str_eq(cfg.storages[2].path, "/d3");
+    cr_expect_str_eq(cfg.storages[3].dsn, "dbname=other host=/run/postgresql");
+    cr_expect_eq(cfg.storages[3].pack_gc, 1);
+    cr_expect_eq(zsrv_config_check(&cfg, &err), 0, "%s", err.msg);
+}
+
+Test(server_config, postgresql_sections_beside_lmdb_ones)
+{
+    zerr err = {0};
+    int rc = parse("<zeo>\n  address :8100\n</zeo>\n"
+                   "<postgresql main>\n"
+                   "  dsn dbname=zodb host=/run/postgresql user=zeo\n"
+                   "  pool-size 8\n  retry-seconds 30\n  lock-timeout 2.5\n"
+                   "  blob-cache /var/cache/zeolite/main\n  pack-gc false\n"
+                   "  shared-blob-dir false\n"
+                   "</postgresql>\n"
+                   "<lmdb local>\n  path /var/db/local\n</lmdb>\n"
+                   "<postgresql ro>\n  dsn postgresql:///zodb?host=/run/postgresql\n"
+                   "  read-only true\n</postgresql>\n",
+                   &err);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_assert_eq(cfg.n_storages, 3);
+    zsrv_storage_cfg *m = &cfg.storages[0];
+    cr_expect_str_eq(m->name, "main");
+    cr_expect_str_eq(m->dsn, "dbname=zodb host=/run/postgresql user=zeo");
+    cr_expect_null(m->path);
+    cr_expect_eq(m->pool_size, 8);
+    cr_expect_float_eq(m->retry_seconds, 30, 1e-9);
+    cr_expect_eq(m->lock_timeout_ms, 2500);
+    cr_expect_str_eq(m->blob_cache, "/var/cache/zeolite/main");
+    cr_expect_eq(m->pack_gc, 0);
+    cr_expect_str_eq(cfg.storages[1].path, "/var/db/local");
+    cr_expect_str_eq(cfg.storages[2].dsn, "postgresql:///zodb?host=/run/postgresql");
+    cr_expect_eq(cfg.storages[2].read_only, 1);
+    cr_expect_eq(cfg.storages[2].pool_size, 0, "the store's default");
+    cr_expect_eq(zsrv_config_check(&cfg, &err), 0, "%s", err.msg);
+}
+
+Test(server_config, postgresql_sections_are_checked)
+{
+    static const struct {
+        const char *text, *says;
+    } bad[] = {
+        {"<postgresql 1>\n  pool-size 4\n</postgresql>\n", "needs a dsn"},
+        {"<postgresql 1>\n  path /var/db\n</postgresql>\n", "takes a dsn"},
+        {"<postgresql 1>\n  dsn dbname=x\n  pool-size 0\n</postgresql>\n", "bad pool-size"},
+        {"<postgresql 1>\n  dsn dbname=x\n  pool-size 4k\n</postgresql>\n", "bad pool-size"},
+        {"<postgresql 1>\n  dsn dbname=x\n  lock-timeout 0\n</postgresql>\n", "bad lock-timeout"},
+        {"<postgresql 1>\n  dsn dbname=x\n  retry-seconds never\n</postgresql>\n",
+         "bad retry-seconds"},
+        {"<postgresql 1>\n  dsn dbname=x\n  shared-blob-dir true\n</postgresql>\n",
+         "not offered on PostgreSQL"},
+        {"<postgresql 1>\n  dsn dbname=x\n  map-size 1GB\n</postgresql>\n",
+         "unknown key 'map-size' in <postgresql>"},
+        {"<zeo>\n  <postgresql 1>\n  </postgresql>\n</zeo>\n", "must be at the top level"},
+        {"<lmdb 1>\n  path /a\n</lmdb>\n<postgresql 1>\n  dsn dbname=x\n</postgresql>\n",
+         "two storages are named '1'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        zsrv_config_free(&cfg);
+        zsrv_config_init(&cfg);
+        zerr err = {0};
+        cr_expect_lt(parse(bad[i].text, &err), 0, "accepted: %s", bad[i].text);
+        cr_expect(strstr(err.msg, bad[i].says), "'%s' for %s", err.msg, bad[i].text);
+    }
+}
