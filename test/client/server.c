@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "pgtest.h"
 #include "testutil.h"
 
 /* Replace every {key} of tmpl; returns malloc'd text. */
@@ -37,8 +38,10 @@ static int spawn(ts_server *s)
     char *base = NULL, *cmd = NULL, *log = NULL;
     if (tmpl && *tmpl)
         base = expand(tmpl, s->addr, s->dir);
-    else if (asprintf(&base, "%s serve -a %s -f %s/db --no-sync", tu_zeolite_bin(), s->addr,
-                      s->dir) < 0)
+    else if (s->pg ? asprintf(&base, "%s serve -a %s -C %s/pg.conf --no-sync", tu_zeolite_bin(),
+                              s->addr, s->dir) < 0
+                   : asprintf(&base, "%s serve -a %s -f %s/db --no-sync", tu_zeolite_bin(),
+                              s->addr, s->dir) < 0)
         base = NULL;
     if (base && asprintf(&cmd, "exec %s %s", base, s->extra) >= 0 &&
         asprintf(&log, "%s/server.log", s->dir) >= 0) {
@@ -61,6 +64,23 @@ static int spawn(ts_server *s)
     return -1;
 }
 
+/* A new database of the test cluster and the section that serves it, its
+ * blob cache where an LMDB storage's blobs are. */
+static int pg_conf(ts_server *s)
+{
+    char *path = NULL;
+    s->pg = tu_pg_newdb(NULL);
+    if (asprintf(&path, "%s/pg.conf", s->dir) < 0)
+        return -1;
+    FILE *f = fopen(path, "w");
+    free(path);
+    if (!f)
+        return -1;
+    fprintf(f, "<postgresql 1>\n  dsn %s\n  blob-cache %s/db/blobs\n</postgresql>\n", s->pg,
+            s->dir);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 int ts_server_start(ts_server *s, const char *extra)
 {
     memset(s, 0, sizeof *s);
@@ -75,6 +95,9 @@ int ts_server_start(ts_server *s, const char *extra)
         snprintf(s->addr, sizeof s->addr, "127.0.0.1:%d", port);
     }
     snprintf(s->extra, sizeof s->extra, "%s", extra ? extra : "");
+    const char *backend = getenv("ZEOLITE_STORE_BACKEND");
+    if (backend && !strcmp(backend, "postgresql") && pg_conf(s) < 0)
+        return -1;
     return spawn(s);
 }
 
@@ -119,6 +142,10 @@ void ts_server_free(ts_server *s)
     tu_rmrf(s->dir);
     free(s->dir);
     s->dir = NULL;
+    if (s->pg)
+        tu_pg_dropdb(s->pg);
+    free(s->pg);
+    s->pg = NULL;
 }
 
 int ts_run(const char *cmd, char **out)

@@ -4,7 +4,9 @@
  * in a temp dir on a loopback port. ZCL_TEST_SERVER may name another command
  * template (placeholders {addr} and {dir}; extra flags are appended), which
  * lets the same tests run against another server, e.g. Python's runzeo
- * behind a small wrapper script.
+ * behind a small wrapper script. With ZEOLITE_STORE_BACKEND=postgresql
+ * (ctest's _on_pg runs) zeolite serves a new database of the test cluster
+ * (pg, through a <postgresql> section in DIR/pg.conf), dropped at the end.
  */
 #ifndef ZEOLITE_TEST_CLIENT_SERVER_H
 #define ZEOLITE_TEST_CLIENT_SERVER_H
@@ -16,6 +18,7 @@ typedef struct ts_server {
     char *dir;         /* temp dir: database, certs, blobs */
     char addr[128];    /* 127.0.0.1:PORT or DIR/zeo.sock */
     char extra[512];   /* flags given to start, reused by restart */
+    char *pg;          /* on PostgreSQL: the database's URI */
 } ts_server;
 
 /* Start a server with extra flags (e.g. "--msgpack"), or on a Unix socket

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "testutil.h"
 
 /* ---- the server process ------------------------------------------------ */
@@ -48,6 +49,53 @@ int tc_open_rcvbuf(tc *c, int port, int rcvbuf)
     return 0;
 }
 
+int th_on_pg(void)
+{
+    const char *b = getenv("ZEOLITE_STORE_BACKEND");
+    return b && !strcmp(b, "postgresql");
+}
+
+/* The storage arguments of s: -f DIR/db, or on PostgreSQL -C DIR/pg.conf
+ * (written on the first call, with a new database). 0 or -1. */
+static int storage_args(th_server *s, const char **args, size_t *n, char *buf, size_t cap)
+{
+    if (!th_on_pg()) {
+        snprintf(buf, cap, "%s/db", s->dir);
+        args[(*n)++] = "-f";
+        args[(*n)++] = buf;
+        return 0;
+    }
+    snprintf(buf, cap, "%s/pg.conf", s->dir);
+    args[(*n)++] = "-C";
+    args[(*n)++] = buf;
+    if (s->pg)
+        return 0;
+    /* Its blob cache where an LMDB storage's blobs are, for the suites
+     * that look there. */
+    s->pg = tu_pg_newdb(NULL);
+    FILE *f = fopen(buf, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "<postgresql 1>\n  dsn %s\n  blob-cache %s/db/blobs\n</postgresql>\n", s->pg,
+            s->dir);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+int th_restart(th_server *s, const char *const *extra)
+{
+    char addr[64], storage[1100];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s->port);
+    const char *args[40] = {"-a", addr};
+    size_t n = 2;
+    if (storage_args(s, args, &n, storage, sizeof storage) < 0)
+        return -1;
+    args[n++] = "--no-sync";
+    for (size_t i = 0; extra && extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return th_spawn(s, args, NULL);
+}
+
 int th_start(th_server *s, const char *const *extra)
 {
     memset(s, 0, sizeof *s);
@@ -55,15 +103,7 @@ int th_start(th_server *s, const char *const *extra)
     s->port = tu_free_port();
     if (!s->dir || s->port < 0)
         return -1;
-    char addr[64], db[1024];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", s->port);
-    snprintf(db, sizeof db, "%s/db", s->dir);
-    const char *args[40] = {"-a", addr, "-f", db, "--no-sync"};
-    size_t n = 5;
-    for (size_t i = 0; extra && extra[i] && n < 39; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    return th_spawn(s, args, NULL);
+    return th_restart(s, extra);
 }
 
 int tc_open_unix(tc *c, const char *path)
@@ -141,6 +181,11 @@ void th_free(th_server *s)
         free(s->dir);
     }
     s->dir = NULL;
+    if (s->pg) {
+        tu_pg_dropdb(s->pg);
+        free(s->pg);
+    }
+    s->pg = NULL;
 }
 
 char *th_log(const th_server *s)

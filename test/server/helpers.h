@@ -18,11 +18,20 @@ typedef struct th_server {
     pid_t pid;
     int port;
     char *dir;          /* temp dir: database in dir/db, log in dir/log */
+    char *pg;           /* on PostgreSQL: the database's URI (dir/db unused) */
 } th_server;
 
 /* Start `zeolite serve -a 127.0.0.1:PORT -f DIR/db` plus the NULL-terminated
- * extra arguments; 0 once it accepts connections. */
+ * extra arguments; 0 once it accepts connections. With
+ * ZEOLITE_STORE_BACKEND=postgresql (ctest's _on_pg suites) the storage is a
+ * new database of the test cluster instead (s->pg, served through a
+ * <postgresql> section in DIR/pg.conf with its blob cache in DIR/db/blobs),
+ * dropped by th_free. */
 int th_start(th_server *s, const char *const *extra);
+/* Start the stopped server s again on its port and database, with extra. */
+int th_restart(th_server *s, const char *const *extra);
+/* 1 when the suites serve from PostgreSQL (ZEOLITE_STORE_BACKEND). */
+int th_on_pg(void);
 /* As th_start with a full argument list after "serve" (no -a/-f added):
  * the caller names the address; port 0 means "do not wait for a port"
  * (then wait_path, if set, is a Unix socket to wait for). */

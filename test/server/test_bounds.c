@@ -32,15 +32,7 @@ static void start(const char *const *extra)
 static void restart(const char *const *extra)
 {
     cr_assert_eq(th_stop(&srv), 0, "the server did not stop cleanly");
-    char addr[64], db[1024];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
-    snprintf(db, sizeof db, "%s/db", srv.dir);
-    const char *args[16] = {"-a", addr, "-f", db, "--no-sync"};
-    size_t n = 5;
-    for (size_t i = 0; extra && extra[i] && n < 15; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    cr_assert_eq(th_spawn(&srv, args, NULL), 0, "the server did not restart");
+    cr_assert_eq(th_restart(&srv, extra), 0, "the server did not restart");
 }
 
 static void client(tc *c)
