@@ -131,8 +131,12 @@ static void complete(zsrv_commit *cm, int failed)
     st->active_txns--;
     zsrv__mx_reply(st, "tpc_finish", cm->t0);   /* durable, or failed */
     if (failed) {
-        zsrv__log(ZSRV_LOG_CRITICAL, "commit of %016llx failed: %s",
-                 (unsigned long long)cm->tid, cm->err.msg);
+        /* A store that chooses the tid at commit never chose one. */
+        if (cm->tid)
+            zsrv__log(ZSRV_LOG_CRITICAL, "commit of %016llx failed: %s",
+                      (unsigned long long)cm->tid, cm->err.msg);
+        else
+            zsrv__log(ZSRV_LOG_ERROR, "storage %s: a commit failed: %s", st->name, cm->err.msg);
         if (c) {
             txn_finished(c);
             if (cm->msgid)

@@ -223,7 +223,16 @@ Test(server_pg, a_database_that_goes_away_fails_calls_cleanly_and_is_reconnected
     zv *r = tc_load_current(&b, 0, &flag);
     cr_assert(r && flag == 0);
 
+    /* Voted before the outage, finished during it: the tpc_finish fails
+     * with a StorageError (nothing was committed, and nothing is said to
+     * be). */
+    r = store_and_vote(&a, 3, 0, t1, "voted, never committed", &flag);
+    cr_assert(r && flag == 0, "the vote before the outage failed");
     cr_assert_eq(tu_pg_cluster("halt", dir, 0), 0);
+    r = tc_call(&a, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 3)), &flag);
+    cr_assert(r, "no answer to tpc_finish during the outage");
+    cr_expect_eq(flag, 2, "a commit was acknowledged with the database down");
+    cr_expect_str_eq(tv_error_class(r), "ZODB.POSException.StorageError");
     /* A commit during the outage fails cleanly; a load gives up after
      * retry-seconds with an error; the connections stay open. */
     r = store_and_vote(&a, 2, 0, t1, "during the outage", &flag);
@@ -262,6 +271,13 @@ Test(server_pg, a_database_that_goes_away_fails_calls_cleanly_and_is_reconnected
     r = tc_load_current(&b, 0, &flag);
     cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n >= 2);
     cr_expect_eq(tv_u64(r->u.seq.items[1]), t2);
+    int64_t hflag;
+    zv *h = tc_call(&b, "loadBefore", tv_tuple(b.a, 2, tv_oid(b.a, 0), tv_oid(b.a, t2)), &hflag);
+    cr_assert(h && hflag == 0 && zv_is_seq(h) && h->u.seq.n >= 2, "the revision before t2");
+    cr_expect_eq(tv_u64(h->u.seq.items[1]), t1, "the failed commit left a revision");
+    cr_expect(h->u.seq.items[0]->type == ZV_BYTES && h->u.seq.items[0]->u.s.len == 12 &&
+                  !memcmp(h->u.seq.items[0]->u.s.p, "acknowledged", 12),
+              "the acknowledged data changed");
     tc_close(&a);
     tc_close(&b);
     free(conf);
