@@ -9,6 +9,7 @@
 # usage: bench/compare.sh [--duration SECONDS] [--encoding Z|M|both] [--only W1,W2]
 #                         [--repeat N]  (N runs of each; the median one is shown)
 #                         [--unix]      (both servers on Unix sockets, not TCP)
+#                         [--postgresql CONNINFO]  (zeolite on PostgreSQL too)
 # env:   ZEOLITE   zeolite executable (default: build/src/tools/zeolite)
 #        LIMIT     bench/limit directory with zl_limit and zl_pingpong (default:
 #                  build/bench/limit); without them the limit block is skipped.
@@ -30,6 +31,12 @@
 # and wchar (bytes handed to write calls, replies included) over the same span.
 # With --repeat N, each workload's runs alternate between the servers (N
 # rounds), so that the fraction of the limit compares runs made side by side.
+# --postgresql CONNINFO (libpq keyword=value pairs without dbname, such as
+# 'host=/run/postgresql user=postgres', a role that may create databases)
+# adds a third server: zeolite serving a fresh database made there (dropped at
+# the end), fsync on, synchronous_commit on; its server CPU counts the
+# PostgreSQL cluster's processes too (all of them: the bench should be the
+# cluster's only user).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +47,7 @@ repeat=1
 encodings=Z
 only=""
 transport=tcp
+pg_conninfo=""
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2;;
@@ -47,7 +55,8 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift 2;;
     --repeat) repeat=$2; shift 2;;
     --unix) transport=unix; shift;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0;;
+    --postgresql) pg_conninfo=$2; shift 2;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -154,6 +163,25 @@ stop_server() { # stop_server KIND
     wait "${pid[$1]}" 2>/dev/null || true
     unset "pid[$1]"
   fi
+  if [ "$1" = pg ] && [ -n "${pg_db:-}" ]; then
+    psql -q "$pg_conninfo dbname=postgres" -c "DROP DATABASE IF EXISTS $pg_db" >/dev/null || true
+    pg_db=""
+  fi
+}
+
+# pg_database ENC: a new database for the pg server (pg_db), and the pid of
+# the cluster's postmaster (pg_root), whose processes' CPU counts as the
+# server's.
+pg_database() {
+  local backend
+  pg_db=zl_bench_$$_${1,,}   # lower case: SQL folds unquoted names
+  psql -q "$pg_conninfo dbname=postgres" -c "CREATE DATABASE $pg_db" >/dev/null || return 1
+  # The checkpointer lives as long as the cluster: its parent is the postmaster.
+  backend=$(psql -tA "$pg_conninfo dbname=$pg_db" \
+    -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'") || return 1
+  pg_root=$(awk '{print $4}' "/proc/$backend/stat" 2>/dev/null) || pg_root=""
+  [ -n "$pg_root" ] || echo "compare.sh: the cluster's processes are not on this machine:" \
+    "pg server CPU counts zeolite only" >&2
 }
 
 # start_server KIND ENC: a fresh database in $tmp/KIND-ENC; 0 once it listens.
@@ -174,6 +202,11 @@ start_server() {
   if [ "$kind" = zeolite ]; then
     [ "$enc" = M ] && mp=--msgpack
     "$ZEOLITE" serve -a "$a" -f "$dir/db" $mp >"$dir/server.log" 2>&1 &
+  elif [ "$kind" = pg ]; then
+    [ "$enc" = M ] && mp=--msgpack
+    pg_database "$enc" || { echo "compare.sh: no PostgreSQL database for the pg server" >&2; return 1; }
+    "$ZEOLITE" serve -a "$a" --postgresql "$pg_conninfo dbname=$pg_db" $mp \
+      >"$dir/server.log" 2>&1 &
   elif [ "$kind" = limit ]; then
     [ "$enc" = M ] && mp=--msgpack
     "$LIMIT/zl_limit" -a "$a" $mp >"$dir/server.log" 2>&1 &
@@ -212,16 +245,26 @@ field() { # field JSON NAME
 declare -A res runs load_start
 loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 
+# server_ticks KIND PID: the server's CPU ticks, with its PostgreSQL
+# cluster's for the pg server
+server_ticks() {
+  if [ "$1" = pg ] && [ -n "${pg_root:-}" ]; then
+    echo $(($(cpu_ticks "$2") + $(cpu_ticks "$pg_root")))
+  else
+    cpu_ticks "$2"
+  fi
+}
+
 # measured KIND ENC NAME CMD...: run CMD (which prints a JSON line last),
 # add the server's CPU per operation to it and keep it in runs[]
 measured() {
   local kind=$1 enc=$2 name=$3 out t0 t1 b0=0 b1=0 c0=0 c1=0 srv=${pid[$1]:-}
   local err=$tmp/bench-$kind-$enc-$name.err
   shift 3
-  t0=0; [ -n "$srv" ] && t0=$(cpu_ticks "$srv")
+  t0=0; [ -n "$srv" ] && t0=$(server_ticks "$kind" "$srv")
   [ -n "$srv" ] && b0=$(io_bytes "$srv" write_bytes) && c0=$(io_bytes "$srv" wchar)
   out=$("$@" 2>"$err" | tail -1) || out=""
-  t1=0; [ -n "$srv" ] && t1=$(cpu_ticks "$srv")
+  t1=0; [ -n "$srv" ] && t1=$(server_ticks "$kind" "$srv")
   [ -n "$srv" ] && b1=$(io_bytes "$srv" write_bytes) && c1=$(io_bytes "$srv" wchar)
   if [ -z "$out" ]; then
     echo "compare.sh: $kind $name failed: $(tail -1 "$err")" >&2
@@ -364,6 +407,32 @@ report() { # report ENC
   done
   report_limit "$enc"
   report_big "$enc"
+  report_pg "$enc"
+}
+
+# zeolite on PostgreSQL beside zeolite on LMDB and Python (--postgresql).
+report_pg() { # report_pg ENC
+  local enc=$1 w name g z p
+  [ -n "$pg_conninfo" ] || return 0
+  echo
+  echo "-- zeolite on PostgreSQL (pg cpu: zeolite and the cluster's processes) --"
+  printf "%-15s %14s %10s %10s %10s %10s %12s %12s\n" workload "pg" "pg/python" "pg/lmdb" \
+    "pg p50us" "pg p99us" "pg cpu us/op" "py cpu us/op"
+  for w in "${workloads[@]}"; do
+    name=${w%%|*}
+    if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then continue; fi
+    g=${res[pg,$enc,$name]:-}; z=${res[zeolite,$enc,$name]:-}; p=${res[python,$enc,$name]:-}
+    unit=ops_per_s
+    if [ "$name" = large ] || [ "$name" = blob ]; then unit=mb_per_s; fi
+    printf "%-15s %14s %10s %10s %10s %10s %12s %12s\n" "$name" "$(field "$g" $unit)" \
+      "$(ratio "$(field "$g" $unit)" "$(field "$p" $unit)")" \
+      "$(ratio "$(field "$g" $unit)" "$(field "$z" $unit)")" \
+      "$(field "$g" p50_us)" "$(field "$g" p99_us)" "$(cpu "$g")" "$(cpu "$p")"
+  done
+  g=${res[pg,$enc,load]:-}; p=${res[python,$enc,load]:-}
+  echo "goal pg load x16 >= python: $(ratio "$(field "$g" ops_per_s)" "$(field "$p" ops_per_s)")"
+  g=${res[pg,$enc,commit]:-}; p=${res[python,$enc,commit]:-}
+  echo "goal pg commit K=10 x8 >= 2x python: $(ratio "$(field "$g" ops_per_s)" "$(field "$p" ops_per_s)")"
 }
 
 num() { # num JSON FIELD: the field rounded to an integer
@@ -409,6 +478,7 @@ report_big() { # report_big ENC
 }
 
 kinds=(zeolite)
+[ -n "$pg_conninfo" ] && kinds+=(pg)
 if [ -n "$RUNZEO" ] && $RUNZEO --help >/dev/null 2>&1; then
   kinds+=(python)
 else
