@@ -9,7 +9,8 @@
 #               client suites of the Release build against a zeolite executable
 #               built with it (Criterion's own runner aborts under TSan,
 #               Criterion issue 274, so the suites themselves are not), the
-#               suites that matter again with store calls off the loop
+#               suites that matter again with store calls off the loop, and
+#               those that run on PostgreSQL against a cluster of its own
 #   fuzz        clang build, then every fuzz target within FUZZ_SECONDS in all
 #               (scripts/fuzz.sh; default 240)
 set -euo pipefail
@@ -66,6 +67,25 @@ tsan() {
     --jobs "$jobs" --filter "@(server_commit*|server_lock|server_full|server_blobdir|server_bounds|server_replay|server_order|server_offloop)/*"
   ZEOLITE_OFFLOOP=1 ZEOLITE_BIN="$PWD/build-tsan/src/tools/zeolite" build/test/client/test_client \
     --jobs "$jobs"
+  tsan_pg
+}
+
+# The server on PostgreSQL under TSan (its workers beside the store's
+# committer and connection pools): the suites ctest runs on PostgreSQL,
+# against a cluster of this stage's own, removed however the stage ends.
+tsan_pg() {
+  local dir=/tmp/zlpg-tsan-$$ rc=0
+  bash test/pg/cluster.sh start "$dir"
+  export ZEOLITE_BIN="$PWD/build-tsan/src/tools/zeolite" ZEOLITE_PG_HOST=$dir \
+    ZEOLITE_PG_SCRIPT="$PWD/test/pg/cluster.sh"
+  ZEOLITE_STORE_BACKEND=postgresql build/test/server/test_server --jobs "$jobs" --filter \
+    "!(server_blobdir|server_full|server_memory|server_process|server_config|server_tls|server_badinput)/*" \
+    && build/test/server/test_server_pg --jobs "$jobs" \
+    && ZEOLITE_STORE_BACKEND=postgresql build/test/client/test_client --jobs "$jobs" \
+      --filter "!(client_tls/*|client_storage/shared_blob_dir)" || rc=$?
+  bash test/pg/cluster.sh stop "$dir"
+  unset ZEOLITE_BIN ZEOLITE_PG_HOST ZEOLITE_PG_SCRIPT
+  return "$rc"
 }
 
 fuzz() {
