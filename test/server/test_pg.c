@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -191,6 +192,34 @@ static int log_has(const char *what)
     int has = log && strstr(log, what);
     free(log);
     return has;
+}
+
+/* kill -9 between vote and finish: the next server on the database sees
+ * none of the transaction, and no lock of it is left (its sessions ended
+ * with the process, rolling back). */
+Test(server_pg, kill_9_between_vote_and_finish_leaves_nothing_locked_or_written)
+{
+    cr_assert_eq(th_start(&srv, NULL), 0);
+    tc a;
+    client(&a, srv.port);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "committed");
+    cr_assert(t1);
+    int64_t flag;
+    zv *r = store_and_vote(&a, 2, 0, t1, "voted, then killed", &flag);
+    cr_assert(r && flag == 0, "the vote failed");
+    cr_assert_eq(kill(srv.pid, SIGKILL), 0);
+    cr_assert_eq(waitpid(srv.pid, NULL, 0), srv.pid);
+    srv.pid = 0;
+    tc_close(&a);
+
+    cr_assert_eq(th_restart(&srv, NULL), 0, "no server could start after the kill");
+    client(&a, srv.port);
+    r = tc_call(&a, "lastTransaction", zv_tuple(a.a, 0), &flag);
+    cr_expect(r && flag == 0 && tv_u64(r) == t1, "the killed transaction committed");
+    /* oid 0 is not locked: a commit against t1 goes through at once. */
+    uint64_t t2 = tc_commit_one(&a, 3, 0, t1, "after the kill");
+    cr_expect_gt(t2, t1);
+    tc_close(&a);
 }
 
 /* PostgreSQL stopped under a running server (a private cluster: the
