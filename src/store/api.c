@@ -18,7 +18,21 @@ int store_open(store **out, const char *spec, const store_options *opt, zerr *er
 {
     if (store_spec_is_postgresql(spec))
         return store__pg_open(out, spec, opt, err);
+    if (opt && opt->shared) {
+        *out = NULL;
+        return zerr_set(err, ZE_NOTSUP, "a shared store is a PostgreSQL setting: an LMDB "
+                        "folder is served by one process (serve several from PostgreSQL)");
+    }
     return store__lmdb_open(out, spec, opt, err);
+}
+
+int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err)
+{
+    const store_ops *o = STORE_OPS(s);
+    if (!o->feed_start)
+        return zerr_set(err, ZE_NOTSUP, "a change feed tells of other stores' commits: an "
+                        "LMDB folder has no other store (its commits are all its own)");
+    return o->feed_start(s, fn, ud, err);
 }
 
 int store_open_postgresql(store **out, const char *conninfo, const store_options *opt,

@@ -71,6 +71,7 @@ typedef struct store_ops {
     int (*backup_progress)(store *s, const char *dest, int compact, store_progress_fn fn,
                            void *data, zerr *err);
     void (*get_stats)(store *s, store_stats *out);
+    int (*feed_start)(store *s, store_feed_fn fn, void *ud, zerr *err);
 } store_ops;
 
 /* ---- written once for both backends (api.c) ---- */

@@ -59,8 +59,12 @@
  *     COMMIT    transaction-scoped: from choosing the tid to COMMIT, so tids
  *               commit in increasing order
  *     DATABASE  session: held by every process that writes (a server, an
- *               import) for the store's life; another gets ZE_BUSY
+ *               import) for the store's life, exclusive (another gets
+ *               ZE_BUSY) or, by stores opened shared, shared
  *     PACK      session: one pack at a time per database
+ *
+ * Shared stores NOTIFY STPG_CHANNEL with each commit's tid (16 hex digits),
+ * in the commit's own transaction; the feed (pg_feed.c) LISTENs to it.
  *
  * ---- connections ------------------------------------------------------------
  *
@@ -104,6 +108,7 @@ enum { STPG_LOCK_SCHEMA = 1, STPG_LOCK_COMMIT = 2, STPG_LOCK_DATABASE = 3, STPG_
 #define STPG_MAX_RECORD 0x3fffffffu       /* PostgreSQL's bytea limit: 1 GB - 1 */
 #define STPG_INDEX_LAST UINT32_MAX        /* "the oid's last record in that txn" */
 #define STPG_OID_END UINT64_MAX
+#define STPG_CHANNEL "zeolite_commits"
 
 typedef struct stpg_store stpg_store;
 typedef struct stpg_conn stpg_conn;
@@ -203,6 +208,7 @@ typedef enum stpg_stmt {
     Q_REC_GET,
     Q_REC_PREV,
     Q_REC_CURRENT,
+    Q_TXN_INSERT_NOTIFY,
     Q_N_STMT
 } stpg_stmt;
 
@@ -279,6 +285,7 @@ int store__pg_next_batch(int rows, const PGresult *res, int max);
 /* ---- the store -------------------------------------------------------------- */
 
 typedef struct stpg_txn stpg_txn;
+typedef struct stpg_feed stpg_feed;
 
 struct stpg_store {
     const store_ops *be;    /* &store__pg_ops: first, as backend.h asks */
@@ -338,6 +345,7 @@ struct stpg_store {
     uint64_t size_bytes;    /* pg_database_size, refreshed by commits */
     double size_at;         /* when (monotonic) */
     atomic_int packing;
+    stpg_feed *_Atomic feed;   /* the change feed once started (pg_feed.c) */
 };
 
 static inline stpg_store *stpg_of(store *s) { return (stpg_store *)(void *)s; }
@@ -357,6 +365,8 @@ void store__pg_note_tid(stpg_store *s, uint64_t tid);
 uint64_t store__pg_oid_after(uint64_t oid);
 /* A stored oid moves the in-memory oid counter past it. */
 void store__pg_oids_seen(stpg_store *s, uint64_t after);
+/* An oid another store committed: skipped when it lies in our range. */
+void store__pg_oid_foreign(stpg_store *s, uint64_t oid);
 void store__pg_log(stpg_store *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -484,6 +494,10 @@ struct stpg_txn {
     uint64_t size;          /* bytes written (the undo log's size) */
     uint32_t n_written;
 
+    uint64_t prev_tid;      /* the last tid when its tid was chosen */
+    stpg_txn *feed_next;    /* the feed's own commits in progress */
+    int feed_pending;       /* on that list */
+
     stpg_txn *next_commit;  /* committer queue */
     store_commit_cb cb;
     void *ud;
@@ -525,6 +539,18 @@ void store__pg_txn_release(stpg_txn *t, int rollback);
 void store__pg_rollback_later(stpg_store *s, stpg_conn *c);
 int store__pg_committer_start(stpg_store *s, zerr *err);
 void store__pg_committer_stop(stpg_store *s);
+
+/* ---- the change feed (pg_feed.c) ------------------------------------------------ */
+
+/* t chose its tid (the COMMIT lock is held): the feed delivers nothing
+ * after it until store__pg_feed_own_end. */
+void store__pg_feed_own_begin(stpg_store *s, stpg_txn *t);
+/* t's commit ended with rc: the commits of others before its tid are
+ * delivered first, then its callback runs (t->cb, if any), in the feed's
+ * one sequence; without a feed, only the callback. t may be freed by the
+ * callback: nothing touches it afterwards. */
+void store__pg_feed_own_end(stpg_store *s, stpg_txn *t, int rc, const zerr *err);
+void store__pg_feed_stop(stpg_store *s);
 
 /* ---- the backend's functions, one per function of store.h ----------------------- */
 
@@ -600,5 +626,6 @@ int store__pg_blob_discard(store *s, const char *path);
 
 int store__pg_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr *err);
 void store__pg_get_stats(store *s, store_stats *out);
+int store__pg_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);
 
 #endif

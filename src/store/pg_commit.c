@@ -13,6 +13,7 @@
  * or committed): the transaction committed exactly when its row exists. */
 #include "store/pg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -139,7 +140,12 @@ static int txn_row_insert(stpg_txn *t, uint64_t tid, uint64_t size, zerr *err)
     stpg_p_bytes(&p, m + t->ulen + t->dlen, t->elen);
     stpg_p_i32(&p, (int32_t)t->n_written);
     stpg_p_i64(&p, (int64_t)size);
-    PQclear(store__pg_exec(t->s, t->conn, Q_TXN_INSERT, &p, err));
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)tid);
+    if (t->s->opt.shared)
+        stpg_p_bytes(&p, hex, 16);
+    PQclear(store__pg_exec(t->s, t->conn, t->s->opt.shared ? Q_TXN_INSERT_NOTIFY : Q_TXN_INSERT,
+                           &p, err));
     return t->conn->rc;
 }
 
@@ -378,6 +384,10 @@ static int commit_steps(stpg_txn *t, zerr *err)
         rc = store__pg_fetch_last_tid(s, t->conn, &last, err);
     if (!rc)
         rc = choose_tid(t, last, err);
+    if (!rc) {
+        t->prev_tid = last;
+        store__pg_feed_own_begin(s, t);
+    }
     if (!rc)
         rc = write_rows(t, err);
     if (!rc)
@@ -450,13 +460,10 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         zerr e = {0};
         int rc = store__pg_commit_now(t, &e);
-        store_commit_cb cb = t->cb;
-        void *ud = t->ud;
-        uint64_t tid = t->tid;
         if (rc)
             t->state = PGT_ABORTED;
-        if (cb)   /* the caller may free t from here on */
-            cb((store_txn *)(void *)t, rc, rc ? 0 : tid, rc ? &e : NULL, ud);
+        /* the callback, in the feed's order; the caller may free t then */
+        store__pg_feed_own_end(s, t, rc, rc ? &e : NULL);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -518,11 +525,13 @@ int store__pg_txn_finish(store_txn *tt, uint64_t *tid, zerr *err)
     if (t->state != PGT_VOTED)
         return zerr_set(err, ZE_TXN, "commit of a transaction that has not voted");
     t->state = PGT_COMMITTING;
+    t->cb = NULL;
     int rc = store__pg_commit_now(t, err);
-    if (rc) {
+    if (rc)
         t->state = PGT_ABORTED;
+    store__pg_feed_own_end(t->s, t, rc, rc ? err : NULL);
+    if (rc)
         return rc;
-    }
     if (tid)
         *tid = t->tid;
     return 0;
@@ -701,6 +710,9 @@ int store__pg_bulk_begin(store *ss, zerr *err)
         return zerr_set(err, ZE_READONLY, "PostgreSQL (%s) is open read-only", s->shown);
     if (s->bulk)
         return zerr_set(err, ZE_TXN, "bulk mode is on already");
+    if (s->opt.shared)
+        return zerr_set(err, ZE_BUSY, "a bulk import takes PostgreSQL (%s) alone: open the "
+                        "store without shared", s->shown);
     bulk_state *bs = calloc(1, sizeof *bs);
     if (!bs)
         return nomem(err);

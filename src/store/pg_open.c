@@ -222,15 +222,21 @@ static int load_meta(stpg_store *s, stpg_conn *c, zerr *err)
 
 /* Every process that writes holds the DATABASE lock for the store's life,
  * in a session of its own: a second server, or an import into a database a
- * server holds, is refused. */
+ * server holds, is refused. Shared stores hold it shared: they refuse only
+ * an exclusive one (an import, a server not opened shared). */
 static int take_db_lock(stpg_store *s, stpg_conn *c, zerr *err)
 {
-    PGresult *r = store__pg_query(s, c, "SELECT pg_try_advisory_lock(2053467500, 3)", NULL,
-                                  err);
+    PGresult *r = store__pg_query(s, c, s->opt.shared
+                                            ? "SELECT pg_try_advisory_lock_shared(2053467500, 3)"
+                                            : "SELECT pg_try_advisory_lock(2053467500, 3)",
+                                  NULL, err);
     if (!r)
         return c->rc;
     int got = PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
+    if (!got && s->opt.shared)
+        return zerr_set(err, ZE_BUSY, "PostgreSQL (%s) is in use by a zeolite process that "
+                        "takes it alone (a server not opened shared, or an import)", s->shown);
     if (!got)
         return zerr_set(err, ZE_BUSY, "PostgreSQL (%s) is in use by another zeolite process "
                         "(a running server, or an import)", s->shown);
@@ -275,7 +281,8 @@ int store__pg_is_locked(const char *conninfo)
     stpg_conn *c;
     if (store__pg_connect(&s, STPG_OWN, &c, NULL))
         return 0;
-    PGresult *r = PQexec(c->pg, "SELECT pg_try_advisory_lock_shared(2053467500, 3)");
+    /* exclusive: a shared holder counts too */
+    PGresult *r = PQexec(c->pg, "SELECT pg_try_advisory_lock(2053467500, 3)");
     int locked = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 'f';
     PQclear(r);
     store__pg_disconnect(c);   /* the session's lock ends with it */
@@ -360,6 +367,7 @@ void store__pg_close(store *ss)
     if (!s)
         return;
     store__pg_committer_stop(s);
+    store__pg_feed_stop(s);
     pthread_mutex_lock(&s->mu);
     s->closing = 1;
     pool_drain(&s->rpool);
@@ -442,6 +450,14 @@ void store__pg_oids_seen(stpg_store *s, uint64_t after)
         s->next_oid = after;
     if (s->oid_limit < s->next_oid)
         s->oid_limit = s->next_oid;
+    pthread_mutex_unlock(&s->oid_mu);
+}
+
+void store__pg_oid_foreign(stpg_store *s, uint64_t oid)
+{
+    pthread_mutex_lock(&s->oid_mu);
+    if (oid >= s->next_oid && oid < s->oid_limit)
+        s->next_oid = oid + 1;
     pthread_mutex_unlock(&s->oid_mu);
 }
 

@@ -5,7 +5,7 @@
 
 const store_ops store__pg_ops = {
     .name = "postgresql",
-    .caps = STORE_CAP_BLOCKING | STORE_CAP_LATE_TID,
+    .caps = STORE_CAP_BLOCKING | STORE_CAP_LATE_TID | STORE_CAP_SHARED,
     .no_backup = "backup: a PostgreSQL database is backed up with PostgreSQL's own tools: pg_basebackup (or pg_dump)",
     .close = store__pg_close,
     .last_tid = store__pg_last_tid,
@@ -57,4 +57,5 @@ const store_ops store__pg_ops = {
     .blob_discard = store__pg_blob_discard,
     .pack = store__pg_pack,
     .get_stats = store__pg_get_stats,
+    .feed_start = store__pg_feed_start,
 };

@@ -101,6 +101,12 @@ const stpg_sql store__pg_sql[Q_N_STMT] = {
         "INSERT INTO zeolite.txns (tid, status, username, description, extension, nrec, size) "
         "VALUES ($1::bigint, $2::\"char\", $3::bytea, $4::bytea, $5::bytea, $6::int, $7::bigint)", 7},
     /* $1 the oid counter's floor, $2 objects added. */
+    /* A shared store's: the same row, and the commit's NOTIFY ($8: the tid in
+     * hex), sent when the transaction commits; one round trip for both. */
+    [Q_TXN_INSERT_NOTIFY] = {"txn_insert_notify",
+        "INSERT INTO zeolite.txns (tid, status, username, description, extension, nrec, size) "
+        "SELECT $1::bigint, $2::\"char\", $3::bytea, $4::bytea, $5::bytea, $6::int, $7::bigint "
+        "FROM (SELECT pg_notify('" STPG_CHANNEL "', $8::text)) n", 8},
     [Q_META_BUMP] = {"meta_bump",
         "UPDATE zeolite.meta SET value = CASE name WHEN 'next_oid' THEN greatest(value, $1::bigint) "
         "ELSE value + $2::bigint END WHERE (name = 'next_oid' AND value < $1::bigint) "

@@ -122,6 +122,10 @@ typedef struct store_options {
                              before it fails; 0 = 10 */
     int lock_timeout_ms;  /* how long a vote waits for an oid's lock held by
                              another process; 0 = 10000 */
+    int shared;           /* PostgreSQL: share the database with other stores
+                             opened shared, in this process or others (several
+                             servers on one database; STORE_CAP_SHARED, "Several
+                             stores on one database" below). LMDB: ZE_NOTSUP */
 } store_options;
 
 /* Open a database. spec is a PostgreSQL connection URI ("postgresql://..."
@@ -153,8 +157,11 @@ int store_spec_is_postgresql(const char *spec);
  *   - A conninfo libpq cannot parse gives ZE_INVAL; a database that cannot
  *     be reached, ZE_IO with libpq's message. Open does not retry.
  *   - Unless read-only, the store holds the database lock for its life (a
- *     session advisory lock, "the DATABASE lock" below): a second writer (a
- *     second server, an import into a served database) gets ZE_BUSY. When
+ *     session advisory lock, "the DATABASE lock" below): exclusive, so that
+ *     a second writer (a second server, an import into a served database)
+ *     gets ZE_BUSY; or, with opt->shared, shared with other stores opened
+ *     shared (an exclusive opener, an import say, then gets ZE_BUSY, and a
+ *     shared opener gets ZE_BUSY while an exclusive one holds it). When
  *     PostgreSQL restarts, the lock is taken again before the next commit
  *     (ZE_BUSY if another process took it meanwhile).
  *   - Connections: opt->pool_size for reads; votes and commits use others,
@@ -165,7 +172,9 @@ int store_spec_is_postgresql(const char *spec);
  * one-bigint key space, as oid XOR 2**63 (transaction-scoped, at vote);
  * zeolite's own in the two-int4 space, (2053467500, n): n = 1 schema
  * creation, 2 commit (from choosing a tid to COMMIT), 3 the DATABASE lock
- * (session), 4 pack (session, one pack at a time). */
+ * (session; shared by stores opened shared), 4 pack (session, one pack at
+ * a time). A shared store's commits NOTIFY the channel "zeolite_commits"
+ * with their tid (16 hex digits) as payload (store_feed_start). */
 int store_open_postgresql(store **out, const char *conninfo, const store_options *opt,
                           zerr *err);
 
@@ -177,8 +186,9 @@ void store_close(store *s);
 int store_exists(const char *spec);
 
 /* 1 when another process holds spec's lock (LMDB: the folder's exclusive
- * lock, a running server; PostgreSQL: the DATABASE lock, a running server
- * or an import). 0 also when spec cannot be reached. */
+ * lock, a running server; PostgreSQL: the DATABASE lock in either mode, a
+ * running server, several shared ones or an import). 0 also when spec
+ * cannot be reached. */
 int store_is_locked(const char *spec);
 
 /* ---- capabilities -------------------------------------------------------- */
@@ -211,16 +221,21 @@ int store_is_locked(const char *spec);
  * STORE_CAP_SHARED_BLOBS (LMDB): the blob folder can be shared with clients
  *   (store_txn_store_blob_shared); PostgreSQL keeps blobs in the database
  *   and its blob folder is a cache: ZE_NOTSUP.
+ * STORE_CAP_SHARED (PostgreSQL): opt->shared and store_feed_start work
+ *   (several stores on one database, below); LMDB answers ZE_NOTSUP (one
+ *   process serves a folder: every commit is its own).
  * ZE_NOTSUP ("not supported on this backend", its message saying why and
  * what to use instead) comes only from: store_backup and
  * store_backup_progress and store_txn_store_blob_shared without their
- * capability, and store_open of PostgreSQL with opt->map_size set. A server
+ * capability, store_open of PostgreSQL with opt->map_size set, store_open
+ * of LMDB with opt->shared set, and store_feed_start on LMDB. A server
  * that offers such a feature per storage checks store_caps at start and
  * refuses the configuration there, with that message. */
 #define STORE_CAP_BLOCKING 0x01
 #define STORE_CAP_LATE_TID 0x02
 #define STORE_CAP_BACKUP 0x04
 #define STORE_CAP_SHARED_BLOBS 0x08
+#define STORE_CAP_SHARED 0x10
 unsigned store_caps(store *s);
 /* "lmdb" or "postgresql". */
 const char *store_backend_name(store *s);
@@ -681,5 +696,107 @@ typedef struct store_stats {
     uint64_t transactions;
 } store_stats;
 void store_get_stats(store *s, store_stats *out);
+
+/* ---- several stores on one database (PostgreSQL: STORE_CAP_SHARED) ------ */
+
+/* Stores opened with opt->shared on one PostgreSQL database (several
+ * servers, in one process or several, on one machine or several) commit
+ * side by side, each through its own committer:
+ *   - tids are unique and increase in commit order across all of them
+ *     (each commit chooses its tid under the database's COMMIT lock, above
+ *     the last tid in the database);
+ *   - the per-oid locks a vote takes live in the database, so two
+ *     transactions writing one oid through two stores never both commit:
+ *     the second vote waits for the first to commit or abort (at most
+ *     lock_timeout_ms, then ZE_TIMEOUT) and then sees its write as a
+ *     conflict. Transactions on disjoint oids never wait for each other
+ *     between vote and commit (only the COMMIT step itself is serialised);
+ *   - new_oids of two stores never overlap (each reserves ranges in the
+ *     database); an oid another store commits inside this store's range is
+ *     skipped once the feed delivers it;
+ *   - a process that dies leaves nothing locked and nothing half-written
+ *     (its sessions end and roll back);
+ *   - one pack at a time per database: a second one, through any store,
+ *     gets ZE_BUSY while one runs; the others keep committing and loading;
+ *   - bulk mode (store_bulk_begin) is refused (ZE_BUSY): an import takes
+ *     the database alone.
+ * A store's readers see other stores' commits when refreshed (a reader is
+ * a tid bound read from the database). What a shared store does not know
+ * by itself is which oids other stores changed: the feed below tells it.
+ * Each store needs a blob cache folder of its own (opt->blob_dir or none).
+ *
+ * The change feed: every commit made through OTHER stores of the database,
+ * exactly once, in tid order, with its oids, delivered by callback on a
+ * thread of the store. Why a callback: the store already calls its commit
+ * callbacks (store_commit_cb) on its committer thread, and a server must
+ * order its own commits and the others' in one sequence (an invalidation
+ * of tid 5 from another server must reach its clients before its own
+ * tpc_finish of tid 6). The store does that ordering: the feed's callback
+ * and the store's commit callbacks run one at a time, in one sequence in
+ * tid order (a failed commit's callback, without a tid, comes in its
+ * place). A server pushes both into one FIFO and wakes its loop
+ * (uv_async_send) exactly as it does for commit callbacks, and so never
+ * polls and never runs a network call on its loop.
+ *
+ * How it learns: a connection of the feed's own LISTENs on the primary's
+ * "zeolite_commits" channel (each shared commit NOTIFYs its tid) for
+ * promptness; what it delivers comes from a catch-up query by tid (the
+ * transactions after the last tid delivered, with their oids), so a
+ * notification missed or merged never loses a commit: the feed catches up
+ * after each notification of a tid it has not delivered, after every
+ * (re)connection, and every 10 s while idle (which also checks the
+ * connection). An idle feed costs one poll() wake-up and one query per
+ * 10 s. Its session's application_name is "zeolite feed". A commit of this store whose tid follows commits of others not
+ * delivered yet runs the catch-up itself before its callback.
+ *
+ * When the feed's connection is lost it reconnects by itself (backoff from
+ * 50 ms to 2 s), LISTENs again and catches up from the last tid delivered.
+ * Events (store_feed_event.kind):
+ *   STORE_FEED_COMMIT  tid and oids (unique) of a commit by another store;
+ *                      store_last_tid(s) includes tid from then on, and a
+ *                      reader refreshed from then on sees it.
+ *   STORE_FEED_LOST    the feed cannot say what others commit: rc ZE_IO
+ *                      when it has had no connection for retry_seconds (it
+ *                      keeps trying; STORE_FEED_BACK follows when it is
+ *                      back), or a final rc (ZE_CORRUPT: the database's
+ *                      history is behind the last tid delivered, e.g. a
+ *                      standby promoted without it; ZE_IO: a commit of this
+ *                      store could not fetch the others' commits before
+ *                      it) after which nothing more is delivered. msg says
+ *                      why. A server then disconnects its clients rather
+ *                      than let them read stale data (and, on a final one,
+ *                      stops serving the storage).
+ *   STORE_FEED_BACK    the feed is connected again and has delivered every
+ *                      commit up to tid (after a STORE_FEED_LOST with ZE_IO):
+ *                      clients may connect again (their caches are then
+ *                      checked as on any connection).
+ * The event and what it points to are valid during the call only. The
+ * callback must be quick and must not call into the store. */
+typedef enum store_feed_kind {
+    STORE_FEED_COMMIT = 1,
+    STORE_FEED_LOST = 2,
+    STORE_FEED_BACK = 3,
+} store_feed_kind;
+
+typedef struct store_feed_event {
+    store_feed_kind kind;
+    uint64_t tid;            /* COMMIT: its tid; LOST/BACK: last tid delivered */
+    const uint64_t *oids;    /* COMMIT: the oids it wrote, each once */
+    size_t n_oids;
+    int rc;                  /* LOST: ZE_IO or a final code (see above) */
+    int final;               /* LOST: 1 when the feed has stopped for good */
+    const char *msg;         /* LOST: why */
+} store_feed_event;
+
+typedef void (*store_feed_fn)(const store_feed_event *ev, void *ud);
+
+/* Start s's feed: commits of other stores with tid > store_last_tid(s) as
+ * of this call, delivered to fn on a thread of the store. Call it once,
+ * after store_open and before the first store_txn_commit; it returns once
+ * the feed listens and has caught up (ZE_IO when PostgreSQL cannot be
+ * reached). It runs until store_close, after which no callback runs.
+ * ZE_INVAL unless s was opened shared and not read-only; ZE_TXN when it
+ * runs already; ZE_NOTSUP on LMDB. */
+int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);
 
 #endif
