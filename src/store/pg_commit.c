@@ -352,7 +352,9 @@ static void refresh_size(stpg_store *s, stpg_conn *c)
 static void committed(stpg_txn *t)
 {
     stpg_store *s = t->s;
-    store__pg_note_tid(s, t->tid);
+    /* with a feed, the tid is noted in its sequence (store__pg_feed_own_end) */
+    if (!atomic_load(&s->feed))
+        store__pg_note_tid(s, t->tid);
     if (t->n_written)
         store__pg_oids_seen(s, store__pg_oid_after(t->max_oid));
     pthread_mutex_lock(&s->mu);

@@ -257,6 +257,8 @@ void store__pg_feed_own_end(stpg_store *s, stpg_txn *t, int rc, const zerr *err)
     }
     if (!rc && tid > f->delivered)
         f->delivered = tid;
+    if (!rc)
+        store__pg_note_tid(s, tid);
     if (t->feed_pending)
         unlink_pending(f, t);
     if (cb)   /* the caller may free t from here on */

@@ -281,11 +281,15 @@ int store__pg_is_locked(const char *conninfo)
     stpg_conn *c;
     if (store__pg_connect(&s, STPG_OWN, &c, NULL))
         return 0;
-    /* exclusive: a shared holder counts too */
-    PGresult *r = PQexec(c->pg, "SELECT pg_try_advisory_lock(2053467500, 3)");
-    int locked = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 'f';
+    /* Read from pg_locks, not tried: trying would hold the lock for a moment
+     * and refuse a store opened meanwhile. Either mode counts. */
+    PGresult *r = PQexec(c->pg, "SELECT count(*) > 0 FROM pg_locks WHERE locktype = "
+                                "'advisory' AND granted AND classid = 2053467500 AND objid = 3 "
+                                "AND objsubid = 2 AND database = (SELECT oid FROM pg_database "
+                                "WHERE datname = current_database())");
+    int locked = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
-    store__pg_disconnect(c);   /* the session's lock ends with it */
+    store__pg_disconnect(c);
     return locked;
 }
 

@@ -12,6 +12,7 @@
  * any other failure ends the database transaction. */
 #include "store/pg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,9 +101,13 @@ int store__pg_lock_oids(stpg_txn *t, uint64_t *oids, uint8_t *writes, size_t n, 
         PGresult *r = store__pg_exec(s, t->conn, Q_LOCK_OIDS, &p, err);
         rc = t->conn->rc;
         PQclear(r);
-        if (rc == ZE_TIMEOUT)
+        if (rc == ZE_TIMEOUT && err) {
+            char why[ZERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
             zerr_set(err, ZE_TIMEOUT, "vote: an oid of the transaction stayed locked by "
-                     "another transaction for %d ms (lock_timeout)", s->lock_timeout_ms);
+                     "another transaction for %d ms (lock_timeout): %s", s->lock_timeout_ms,
+                     why);
+        }
     }
     for (size_t i = 0; i < k && !rc; i++)
         if (oidmap_put(&t->locked, v[i].oid, v[i].write ? 2 : 1))

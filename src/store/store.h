@@ -770,6 +770,11 @@ void store_get_stats(store *s, store_stats *out);
  *                      commit up to tid (after a STORE_FEED_LOST with ZE_IO):
  *                      clients may connect again (their caches are then
  *                      checked as on any connection).
+ * While the feed runs, store_last_tid(s) and the snapshot of a reader
+ * refreshed are the last tid of that one sequence (own commits' callbacks
+ * and feed events, from the moment their call begins): a read never shows
+ * a commit the caller has not been told of, and store_reader_refresh needs
+ * no round trip.
  * The event and what it points to are valid during the call only. The
  * callback must be quick and must not call into the store. */
 typedef enum store_feed_kind {

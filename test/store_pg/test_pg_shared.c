@@ -2,11 +2,12 @@
  * "Several stores on one database"): the shared DATABASE lock, tids and
  * oids across stores and processes, the per-oid locks in the database,
  * votes side by side, a process killed between vote and finish, and one
- * pack at a time. Where a second process matters, the test forks. */
+ * pack at a time. Where a second process matters, it runs pg_child. */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 #include "store/store.h"
 #include "pgtest.h"
 #include "testutil.h"
+
+extern char **environ;
 
 TestSuite(pg_shared);
 
@@ -113,6 +116,7 @@ Test(pg_shared, shared_stores_open_together_and_refuse_an_exclusive_one)
     store_close(c);
     store_close(a);
     store_close(b);
+    cr_assert_eq(store_is_locked(uri), 0);
     /* an exclusive holder refuses shared openers, and the other way round */
     cr_assert_eq(store_open(&c, uri, &excl, &e), 0, "%s", e.msg);
     store_options sh = {.shared = 1};
@@ -145,70 +149,50 @@ Test(pg_shared, lmdb_refuses_shared_and_the_feed)
 
 #define CHILD_COMMITS 25
 
-/* A child increments the counter in oid 1 CHILD_COMMITS times (retrying on
- * conflicts), and writes each tid it got to fd. */
-static void incrementer(const char *uri, int fd)
+/* Start test/store_pg/pg_child (a process of its own, spawned: see there
+ * why not forked) with mode and arg; its output in *out. */
+static pid_t spawn_child(const char *uri, const char *mode, const char *arg, FILE **out)
 {
-    store_options opt = {.shared = 1, .lock_timeout_ms = 20000};
-    store *s;
-    zerr e;
-    if (store_open(&s, uri, &opt, &e))
-        _exit(2);
-    zbuf d = ZBUF_INIT;
-    for (int done = 0; done < CHILD_COMMITS;) {
-        uint64_t serial = 0, tid;
-        long n = 0;
-        int rc = load_current(s, 1, &d, &serial);
-        if (rc == 0) {
-            char buf[32];
-            snprintf(buf, sizeof buf, "%.*s", (int)d.len, (const char *)d.data);
-            n = strtol(buf, NULL, 10);
-        } else if (rc != ZE_NOTFOUND) {
-            _exit(3);
-        }
-        char next[32];
-        snprintf(next, sizeof next, "%ld", n + 1);
-        rc = commit1(s, 1, serial, next, &tid, &e);
-        if (rc == ZE_CONFLICT)
-            continue;
-        if (rc || write(fd, &tid, sizeof tid) != sizeof tid)
-            _exit(4);
-        done++;
-    }
-    zbuf_free(&d);
-    store_close(s);
-    _exit(0);
+    static const char path[] = ZEOLITE_BINARY_DIR "/test/store_pg/pg_child";
+    int p[2];
+    pid_t pid;
+    cr_assert_eq(pipe(p), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_addclose(&fa, p[0]);
+    posix_spawn_file_actions_addclose(&fa, p[1]);
+    char *argv[] = {(char *)path, (char *)uri, (char *)mode, (char *)arg, NULL};
+    cr_assert_eq(posix_spawn(&pid, path, &fa, NULL, argv, environ), 0, "spawn %s", path);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    *out = fdopen(p[0], "r");
+    cr_assert(*out);
+    return pid;
 }
 
 Test(pg_shared, two_processes_commit_one_counter_with_unique_increasing_tids, .timeout = 240)
 {
     char *uri = tu_pg_newdb(NULL);
     store *s = open_shared(uri, 0);   /* the schema, and a third store beside them */
-    int p[2][2];
+    FILE *out[2];
     pid_t pid[2];
-    for (int k = 0; k < 2; k++) {
-        cr_assert_eq(pipe(p[k]), 0);
-        pid[k] = fork();
-        cr_assert_geq(pid[k], 0);
-        if (pid[k] == 0) {
-            close(p[k][0]);
-            incrementer(uri, p[k][1]);
-        }
-        close(p[k][1]);
-    }
+    char n[16];
+    snprintf(n, sizeof n, "%d", CHILD_COMMITS);
+    for (int k = 0; k < 2; k++)
+        pid[k] = spawn_child(uri, "increment", n, &out[k]);
     uint64_t tids[2][CHILD_COMMITS];
     for (int k = 0; k < 2; k++) {
-        size_t got = 0;
-        ssize_t n;
-        while (got < sizeof tids[k] &&
-               (n = read(p[k][0], (char *)tids[k] + got, sizeof tids[k] - got)) > 0)
-            got += (size_t)n;
+        int got = 0;
+        unsigned long long v;
+        while (got < CHILD_COMMITS && fscanf(out[k], "%llx", &v) == 1)
+            tids[k][got++] = v;
         int status;
         waitpid(pid[k], &status, 0);
+        fclose(out[k]);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %d", k,
                   status);
-        cr_assert_eq(got, sizeof tids[k]);
-        close(p[k][0]);
+        cr_assert_eq(got, CHILD_COMMITS);
         for (int i = 1; i < CHILD_COMMITS; i++)
             cr_assert_gt(tids[k][i], tids[k][i - 1], "a process's tids go back");
     }
@@ -369,41 +353,20 @@ Test(pg_shared, disjoint_oids_vote_and_finish_side_by_side)
 
 /* ---- a process killed between vote and finish -------------------------------------------- */
 
-static void voter(const char *uri, int fd)
-{
-    store_options opt = {.shared = 1};
-    store *s;
-    store_txn *t;
-    zerr e;
-    if (store_open(&s, uri, &opt, &e) || begin_store(s, 1, 0, "child", &t, &e) ||
-        store_txn_store(t, 2, 0, "child2", 6, &e) || store_txn_vote(t, NULL, &e))
-        _exit(2);
-    if (write(fd, "v", 1) != 1)
-        _exit(3);
-    for (;;)
-        pause();
-}
-
 Test(pg_shared, kill_9_between_vote_and_finish_leaves_the_other_store_nothing_locked,
      .timeout = 120)
 {
     char *uri = tu_pg_newdb(NULL);
     store *s = open_shared(uri, 30000);   /* it stays open beside the child */
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        close(p[0]);
-        voter(uri, p[1]);
-    }
-    close(p[1]);
-    char c;
-    cr_assert_eq(read(p[0], &c, 1), 1, "the child did not vote");
-    close(p[0]);
+    FILE *out;
+    pid_t pid = spawn_child(uri, "vote", NULL, &out);
+    char line[16] = "";
+    cr_assert(fgets(line, sizeof line, out), "the child did not vote");
+    cr_assert_str_eq(line, "voted\n");
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
+    fclose(out);
     /* the child's session ends and rolls back: its oid lock goes with it
      * (the vote below waits for that, up to its lock timeout) */
     zerr e;
@@ -476,6 +439,39 @@ Test(pg_shared, a_second_pack_is_refused_while_one_runs_and_commits_go_on, .time
     cr_assert_eq(load_current(a, 0, &d, &serial), 0);
     cr_assert_eq(serial, t3);
     zbuf_free(&d);
+    store_close(a);
+    store_close(b);
+    tu_pg_dropdb(uri);
+    free(uri);
+}
+
+Test(pg_shared, a_blob_committed_through_one_store_loads_through_the_other)
+{
+    char *uri = tu_pg_newdb(NULL);
+    store *a = open_shared(uri, 0), *b = open_shared(uri, 0);
+    char path[1024];
+    int fd;
+    zerr e;
+    cr_assert_eq(store_blob_tmpfile(a, path, sizeof path, &fd, &e), 0, "%s", e.msg);
+    cr_assert_eq(write(fd, "blob bytes", 10), 10);
+    close(fd);
+    store_txn_meta m = {.status = ' '};
+    store_txn *t;
+    uint64_t tid;
+    cr_assert_eq(store_txn_begin(a, &m, &t, &e), 0);
+    cr_assert_eq(store_txn_store_blob(t, 7, 0, "rec", 3, path, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_txn_vote(t, NULL, &e), 0, "%s", e.msg);
+    cr_assert_eq(store_txn_finish(t, &tid, &e), 0, "%s", e.msg);
+    store_txn_free(t);
+    cr_assert_neq(strcmp(store_blob_dir(a), store_blob_dir(b)), 0);
+    store_reader *r;
+    char got[32] = "";
+    cr_assert_eq(store_reader_new(b, &r, &e), 0);
+    cr_assert_eq(store_open_blob(r, 7, tid, path, sizeof path, &fd, &e), 0, "%s", e.msg);
+    cr_assert_eq(read(fd, got, sizeof got), 10);
+    close(fd);
+    cr_assert_eq(memcmp(got, "blob bytes", 10), 0);
+    store_reader_free(r);
     store_close(a);
     store_close(b);
     tu_pg_dropdb(uri);
