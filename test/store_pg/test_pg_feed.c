@@ -228,6 +228,78 @@ Test(pg_feed, other_stores_commits_arrive_in_tid_order_between_own_callbacks, .t
     free(uri);
 }
 
+typedef struct own_args {
+    store *s;
+    collector *c;
+    int n;
+} own_args;
+
+/* n commits through store_txn_commit, each waiting for its callback. */
+static void *own_commits(void *arg)
+{
+    own_args *o = arg;
+    for (int i = 0; i < o->n; i++) {
+        store_txn_meta m = {.status = ' '};
+        store_txn *t;
+        zerr e;
+        uint64_t none;
+        cr_assert_eq(store_txn_begin(o->s, &m, &t, &e), 0);
+        cr_assert_eq(store_txn_store(t, 5000 + (uint64_t)i, 0, "a", 1, &e), 0);
+        cr_assert_eq(store_txn_vote(t, NULL, &e), 0, "%s", e.msg);
+        pthread_mutex_lock(&o->c->mu);
+        int before = o->c->n;
+        pthread_mutex_unlock(&o->c->mu);
+        cr_assert_eq(store_txn_commit(t, &none, on_commit, o->c, &e), 0, "%s", e.msg);
+        /* wait for its callback: some event after those seen before */
+        for (int done = 0; !done;) {
+            pthread_mutex_lock(&o->c->mu);
+            for (int k = before; k < o->c->n && !done; k++)
+                done = o->c->ev[k].kind == 0;
+            if (!done)
+                pthread_cond_wait(&o->c->cond, &o->c->mu);
+            pthread_mutex_unlock(&o->c->mu);
+        }
+        store_txn_free(t);
+    }
+    return NULL;
+}
+
+Test(pg_feed, own_commits_and_others_form_one_sequence_in_tid_order, .timeout = 120)
+{
+    char *uri = tu_pg_newdb(NULL);
+    collector c;
+    col_init(&c);
+    store *a = open_with_feed(uri, 5, &c), *b = open_shared(uri, 5);
+    own_args o = {a, &c, 60};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, own_commits, &o), 0);
+    uint64_t theirs[60];
+    for (int i = 0; i < 60; i++)
+        theirs[i] = commit_oid(b, 1 + (uint64_t)i);
+    pthread_join(th, NULL);
+    cr_assert(col_wait(&c, 120), "only %d events", c.n);
+    int own = 0, other = 0;
+    for (int i = 0; i < c.n; i++) {
+        cr_assert_eq(c.ev[i].rc, 0);
+        if (i)
+            cr_assert_gt(c.ev[i].tid, c.ev[i - 1].tid, "event %d goes back", i);
+        if (c.ev[i].kind == 0) {
+            own++;
+            continue;
+        }
+        cr_assert_eq(c.ev[i].kind, STORE_FEED_COMMIT);
+        cr_assert_eq(c.ev[i].tid, theirs[other], "their commit %d", other);
+        cr_assert_eq(c.ev[i].oids[0], 1 + (uint64_t)other);
+        other++;
+    }
+    cr_assert_eq(own, 60);
+    cr_assert_eq(other, 60);
+    store_close(a);
+    store_close(b);
+    tu_pg_dropdb(uri);
+    free(uri);
+}
+
 Test(pg_feed, commits_made_while_the_feed_session_is_killed_are_caught_up, .timeout = 120)
 {
     char *uri = tu_pg_newdb(NULL);
