@@ -52,6 +52,16 @@ char *tu_pg_exec(const char *uri, const char *sql, char *err, size_t cap)
     return run(uri, sql, err, cap);
 }
 
+long long tu_pg_num(const char *uri, const char *sql)
+{
+    char err[512] = "";
+    char *v = run(uri, sql, err, sizeof err);
+    cr_assert(v, "%s: %s", sql, err);
+    long long n = *v ? strtoll(v, NULL, 10) : -1;
+    free(v);
+    return n;
+}
+
 char *tu_pg_newdb(const char *host)
 {
     static int counter;

@@ -20,6 +20,9 @@ void tu_pg_dropdb(const char *uri);
  * first row, malloc'd ("" when there is none), or NULL on error with the
  * message in err (may be NULL). */
 char *tu_pg_exec(const char *uri, const char *sql, char *err, size_t cap);
+/* tu_pg_exec's value as a number (-1 when there is none); fails the test
+ * on error. */
+long long tu_pg_num(const char *uri, const char *sql);
 /* The cluster script on a private cluster in dir: cmd is start, stop, halt
  * (stop keeping the data) or resume; fsize_kb > 0 starts it under ulimit -f.
  * 0 when it worked. */

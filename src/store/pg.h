@@ -73,7 +73,8 @@
  * of the write pool and keep it (inside its database transaction) until
  * commit or abort, so loads can never use up what commits need, nor the
  * other way round. Non-resumable iterators and pack open connections of
- * their own. A connection that breaks is closed; the next call opens a new
+ * their own, and so does a shared store's change feed (its LISTEN session,
+ * application_name "zeolite feed"). A connection that breaks is closed; the next call opens a new
  * one, waiting between failed attempts (backoff). Reads that lose their
  * connection are retried until retry_seconds have passed; writes fail.
  */

@@ -573,7 +573,8 @@ typedef void (*store_commit_cb)(store_txn *t, int rc, uint64_t tid,
  *    error cb never runs;
  *  - the callbacks of one store run one at a time, in the order of their
  *    tids (a failed commit has no tid: its callback comes in the place it
- *    was handed over in);
+ *    was handed over in); with a change feed (store_feed_start), in one
+ *    sequence with the feed's events;
  *  - when cb reports rc 0, the transaction is durable, and a reader
  *    refreshed from then on sees it (and every commit of a smaller tid);
  *    readers not refreshed do not;
@@ -798,8 +799,10 @@ typedef void (*store_feed_fn)(const store_feed_event *ev, void *ud);
 /* Start s's feed: commits of other stores with tid > store_last_tid(s) as
  * of this call, delivered to fn on a thread of the store. Call it once,
  * after store_open and before the first store_txn_commit; it returns once
- * the feed listens and has caught up (ZE_IO when PostgreSQL cannot be
- * reached). It runs until store_close, after which no callback runs.
+ * the feed listens and has caught up (what that catch-up finds is
+ * delivered on the calling thread, before it returns; ZE_IO when
+ * PostgreSQL cannot be reached). It runs until store_close, after which no
+ * callback runs.
  * ZE_INVAL unless s was opened shared and not read-only; ZE_TXN when it
  * runs already; ZE_NOTSUP on LMDB. */
 int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);

@@ -15,30 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pgs.h"
 #include "store/store.h"
 
 static int fail(const char *what, int rc, const zerr *e)
 {
     fprintf(stderr, "pg_child: %s: %s: %s\n", what, zerr_name(rc), e ? e->msg : "");
     return 1;
-}
-
-static int commit_one(store *s, uint64_t oid, uint64_t serial, const char *data,
-                      uint64_t *tid, zerr *e)
-{
-    store_txn_meta m = {.status = ' '};
-    store_txn *t = NULL;
-    int rc = store_txn_begin(s, &m, &t, e);
-    if (!rc)
-        rc = store_txn_store(t, oid, serial, data, strlen(data), e);
-    if (!rc)
-        rc = store_txn_vote(t, NULL, e);
-    if (!rc)
-        rc = store_txn_finish(t, tid, e);
-    if (rc && t)
-        store_txn_abort(t);
-    store_txn_free(t);
-    return rc;
 }
 
 static int increment(store *s, int times)
@@ -63,7 +46,7 @@ static int increment(store *s, int times)
         }
         char next[32];
         snprintf(next, sizeof next, "%ld", n + 1);
-        rc = commit_one(s, 1, serial, next, &tid, &e);
+        rc = pgs_commit(s, 1, serial, next, &tid, &e);
         if (rc == ZE_CONFLICT) {
             rc = 0;
             continue;

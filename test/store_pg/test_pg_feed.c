@@ -139,16 +139,6 @@ static void expect_commit(collector *c, int i, uint64_t tid, uint64_t oid)
     cr_assert_eq(c->ev[i].oids[0], oid);
 }
 
-static long long sql_num(const char *uri, const char *sql)
-{
-    char err[256];
-    char *v = tu_pg_exec(uri, sql, err, sizeof err);
-    cr_assert(v, "%s: %s", sql, err);
-    long long n = *v ? strtoll(v, NULL, 10) : -1;
-    free(v);
-    return n;
-}
-
 #define FEED_SESSIONS "SELECT count(*) FROM pg_stat_activity WHERE datname = " \
                       "current_database() AND application_name = 'zeolite feed'"
 
@@ -157,13 +147,13 @@ static long long sql_num(const char *uri, const char *sql)
 static void kill_feed_session(const char *uri)
 {
     char sql[256];
-    long long pid = sql_num(uri, "SELECT pid FROM pg_stat_activity WHERE datname = "
+    long long pid = tu_pg_num(uri, "SELECT pid FROM pg_stat_activity WHERE datname = "
                                  "current_database() AND application_name = 'zeolite feed'");
     cr_assert_gt(pid, 0, "no feed session");
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)::int", pid);
-    cr_assert_eq(sql_num(uri, sql), 1);
+    cr_assert_eq(tu_pg_num(uri, sql), 1);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %lld", pid);
-    for (int i = 0; i < 600 && sql_num(uri, sql) > 0; i++)
+    for (int i = 0; i < 600 && tu_pg_num(uri, sql) > 0; i++)
         usleep(50000);
 }
 
@@ -335,7 +325,7 @@ Test(pg_feed, commits_made_while_the_feed_session_is_killed_are_caught_up, .time
     pthread_cond_broadcast(&c.cond);
     pthread_mutex_unlock(&c.mu);
     cr_assert(col_wait(&c, 4), "only %d events", c.n);
-    cr_assert_eq(sql_num(uri, FEED_SESSIONS), 1, "the feed did not reconnect");
+    cr_assert_eq(tu_pg_num(uri, FEED_SESSIONS), 1, "the feed did not reconnect");
     cr_assert_eq(store_reader_refresh(r, &e), 0);
     cr_assert_eq(store_reader_last_tid(r), t[3]);
     cr_assert_eq(store_load_before(r, 2, STORE_TID_MAX, &d, &start, &end, &e), 0);

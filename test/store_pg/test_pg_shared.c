@@ -17,6 +17,7 @@
 
 #include "common/oidmap.h"
 #include "store/store.h"
+#include "pgs.h"
 #include "pgtest.h"
 #include "testutil.h"
 
@@ -44,22 +45,6 @@ static int begin_store(store *s, uint64_t oid, uint64_t serial, const char *data
     return rc;
 }
 
-/* One transaction storing oid: the rc of vote or finish, *tid on success. */
-static int commit1(store *s, uint64_t oid, uint64_t serial, const char *data, uint64_t *tid,
-                   zerr *e)
-{
-    store_txn *t = NULL;
-    int rc = begin_store(s, oid, serial, data, &t, e);
-    if (!rc)
-        rc = store_txn_vote(t, NULL, e);
-    if (!rc)
-        rc = store_txn_finish(t, tid, e);
-    if (rc && t)
-        store_txn_abort(t);
-    store_txn_free(t);
-    return rc;
-}
-
 static int load_current(store *s, uint64_t oid, zbuf *data, uint64_t *serial)
 {
     store_reader *r;
@@ -72,17 +57,6 @@ static int load_current(store *s, uint64_t oid, zbuf *data, uint64_t *serial)
     return rc;
 }
 
-/* The first value of sql on uri, as a number (-1 on error). */
-static long long sql_num(const char *uri, const char *sql)
-{
-    char err[256];
-    char *v = tu_pg_exec(uri, sql, err, sizeof err);
-    cr_assert(v, "%s: %s", sql, err);
-    long long n = *v ? strtoll(v, NULL, 10) : -1;
-    free(v);
-    return n;
-}
-
 /* Wait (up to a minute) until a session of the database waits on a lock
  * while running a query like `like`. */
 static void wait_for_lock_wait(const char *uri, const char *like)
@@ -91,7 +65,7 @@ static void wait_for_lock_wait(const char *uri, const char *like)
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
              "current_database() AND wait_event_type = 'Lock' AND query LIKE '%s'", like);
     for (int i = 0; i < 600; i++) {
-        if (sql_num(uri, sql) > 0)
+        if (tu_pg_num(uri, sql) > 0)
             return;
         usleep(100000);
     }
@@ -214,7 +188,7 @@ Test(pg_shared, two_processes_commit_one_counter_with_unique_increasing_tids, .t
     cr_assert_eq(d.len, strlen(want));
     cr_assert_eq(memcmp(d.data, want, d.len), 0, "counter %.*s, not %s", (int)d.len,
                  (const char *)d.data, want);
-    cr_assert_eq(sql_num(uri, "SELECT count(*) FROM zeolite.txns"), 2 * CHILD_COMMITS);
+    cr_assert_eq(tu_pg_num(uri, "SELECT count(*) FROM zeolite.txns"), 2 * CHILD_COMMITS);
     /* a third store sees every commit: its next tid follows all of them */
     uint64_t t3;
     zerr e;
@@ -222,7 +196,7 @@ Test(pg_shared, two_processes_commit_one_counter_with_unique_increasing_tids, .t
     cr_assert_eq(store_reader_new(s, &r, &e), 0);
     cr_assert_eq(store_reader_last_tid(r), serial);
     store_reader_free(r);
-    cr_assert_eq(commit1(s, 2, 0, "third", &t3, &e), 0, "%s", e.msg);
+    cr_assert_eq(pgs_commit(s, 2, 0, "third", &t3, &e), 0, "%s", e.msg);
     cr_assert_gt(t3, serial);
     zbuf_free(&d);
     store_close(s);
@@ -237,7 +211,7 @@ Test(pg_shared, tids_increase_across_stores_in_commit_order)
     uint64_t last = 0, tid;
     zerr e;
     for (int i = 0; i < 20; i++) {
-        cr_assert_eq(commit1(s[i % 2], 10 + (uint64_t)i, 0, "x", &tid, &e), 0, "%s", e.msg);
+        cr_assert_eq(pgs_commit(s[i % 2], 10 + (uint64_t)i, 0, "x", &tid, &e), 0, "%s", e.msg);
         cr_assert_gt(tid, last, "commit %d through store %d", i, i % 2);
         last = tid;
     }
@@ -294,7 +268,7 @@ Test(pg_shared, one_oid_written_through_two_stores_gives_one_commit_and_one_conf
     store *a = open_shared(uri, 30000), *b = open_shared(uri, 30000);
     zerr e;
     uint64_t t0, ta;
-    cr_assert_eq(commit1(a, 1, 0, "v0", &t0, &e), 0, "%s", e.msg);
+    cr_assert_eq(pgs_commit(a, 1, 0, "v0", &t0, &e), 0, "%s", e.msg);
     store_txn *ta_txn, *tb_txn;
     cr_assert_eq(begin_store(a, 1, t0, "from a", &ta_txn, &e), 0);
     cr_assert_eq(store_txn_vote(ta_txn, NULL, &e), 0, "%s", e.msg);
@@ -340,7 +314,7 @@ Test(pg_shared, disjoint_oids_vote_and_finish_side_by_side)
     cr_assert_eq(store_txn_vote(ta_txn, NULL, &e), 0, "%s", e.msg);
     /* A holds its vote open while B votes and finishes another oid */
     for (uint64_t oid = 2; oid < 5; oid++)
-        cr_assert_eq(commit1(b, oid, 0, "b", &tb, &e), 0, "oid %llu: %s",
+        cr_assert_eq(pgs_commit(b, oid, 0, "b", &tb, &e), 0, "oid %llu: %s",
                      (unsigned long long)oid, e.msg);
     cr_assert_eq(store_txn_finish(ta_txn, &ta, &e), 0, "%s", e.msg);
     cr_assert_gt(ta, tb, "A's tid is chosen at its commit, after B's");
@@ -371,16 +345,16 @@ Test(pg_shared, kill_9_between_vote_and_finish_leaves_the_other_store_nothing_lo
      * (the vote below waits for that, up to its lock timeout) */
     zerr e;
     uint64_t tid, serial;
-    cr_assert_eq(commit1(s, 1, 0, "parent", &tid, &e), 0, "oid 1 is still locked: %s",
+    cr_assert_eq(pgs_commit(s, 1, 0, "parent", &tid, &e), 0, "oid 1 is still locked: %s",
                  e.msg);
     zbuf d = ZBUF_INIT;
     cr_assert_eq(load_current(s, 1, &d, &serial), 0);
     cr_assert_eq(serial, tid);
     cr_assert_eq(d.len, 6, "the voted transaction left data behind");
     cr_assert_eq(load_current(s, 2, &d, &serial), ZE_NOTFOUND);
-    cr_assert_eq(sql_num(uri, "SELECT count(*) FROM zeolite.txns"), 1);
-    cr_assert_eq(sql_num(uri, "SELECT count(*) FROM zeolite.records"), 1);
-    cr_assert_eq(sql_num(uri, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+    cr_assert_eq(tu_pg_num(uri, "SELECT count(*) FROM zeolite.txns"), 1);
+    cr_assert_eq(tu_pg_num(uri, "SELECT count(*) FROM zeolite.records"), 1);
+    cr_assert_eq(tu_pg_num(uri, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                               "AND objsubid = 1"), 0, "an oid lock is left");
     zbuf_free(&d);
     store_close(s);
@@ -409,8 +383,8 @@ Test(pg_shared, a_second_pack_is_refused_while_one_runs_and_commits_go_on, .time
     store *a = open_shared(uri, 60000), *b = open_shared(uri, 5000);
     zerr e;
     uint64_t t1, t2, t3, serial;
-    cr_assert_eq(commit1(a, 0, 0, "root", &t1, &e), 0, "%s", e.msg);
-    cr_assert_eq(commit1(a, 0, t1, "root2", &t2, &e), 0, "%s", e.msg);
+    cr_assert_eq(pgs_commit(a, 0, 0, "root", &t1, &e), 0, "%s", e.msg);
+    cr_assert_eq(pgs_commit(a, 0, t1, "root2", &t2, &e), 0, "%s", e.msg);
     /* hold the row pack writes last, so that A's pack stays running */
     PGconn *hold = PQconnectdb(uri);
     cr_assert_eq(PQstatus(hold), CONNECTION_OK);
@@ -425,7 +399,7 @@ Test(pg_shared, a_second_pack_is_refused_while_one_runs_and_commits_go_on, .time
     /* B's pack is refused, saying why; B commits and loads meanwhile */
     cr_assert_eq(store_pack(b, (double)time(NULL) + 3600, 1, NULL, &e), ZE_BUSY);
     cr_assert(strstr(e.msg, "another pack"), "%s", e.msg);
-    cr_assert_eq(commit1(b, 0, t2, "root3", &t3, &e), 0, "%s", e.msg);
+    cr_assert_eq(pgs_commit(b, 0, t2, "root3", &t3, &e), 0, "%s", e.msg);
     zbuf d = ZBUF_INIT;
     cr_assert_eq(load_current(b, 0, &d, &serial), 0);
     cr_assert_eq(serial, t3);
