@@ -413,3 +413,26 @@ Test(pg_feed, postgresql_away_then_back_gives_lost_then_back_and_loses_nothing,
     store_close(b);
     free(uri);
 }
+
+Test(pg_feed, an_oid_another_store_commits_in_our_range_is_never_handed_out, .timeout = 60)
+{
+    char *uri = tu_pg_newdb(NULL);
+    collector c;
+    col_init(&c);
+    store *a = open_with_feed(uri, 5, &c), *b = open_shared(uri, 5);
+    uint64_t first, next[10];
+    zerr e;
+    cr_assert_eq(store_new_oids(a, 1, &first, &e), 0, "%s", e.msg);
+    /* B commits an oid of A's reserved range (a client may store any oid) */
+    uint64_t t1 = commit_oid(b, first + 5);
+    cr_assert(col_wait(&c, 1));
+    expect_commit(&c, 0, t1, first + 5);
+    cr_assert_eq(store_new_oids(a, 10, next, &e), 0, "%s", e.msg);
+    for (int i = 0; i < 10; i++)
+        cr_assert_gt(next[i], first + 5, "oid %llu was handed out after it was committed",
+                     (unsigned long long)next[i]);
+    store_close(a);
+    store_close(b);
+    tu_pg_dropdb(uri);
+    free(uri);
+}
