@@ -15,6 +15,8 @@ const char *zsrv_usage(void)
            "      --postgresql URI      serve a PostgreSQL database (a libpq URI or conninfo;\n"
            "                            the schema is made if it is empty) as the next\n"
            "                            storage: -f and --postgresql number in order\n"
+           "      --postgresql-shared URI  as --postgresql, for a database other zeolite\n"
+           "                            servers serve too (each sees the others' commits)\n"
            "  -C, --configure FILE      runzeo-style zeo.conf (with <lmdb NAME> and\n"
            "                            <postgresql NAME> storages)\n"
            "  -t, --timeout SECONDS     transaction timeout (abort a stalled voter)\n"
@@ -53,6 +55,7 @@ enum {
     OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
     OPT_MAX_ITERATORS, OPT_METRICS, OPT_VERSION, OPT_REQUEST_MEMORY, OPT_OUTPUT_MEMORY,
     OPT_MAX_CONNECTIONS, OPT_CCR, OPT_POSTGRESQL,
+    OPT_POSTGRESQL_SHARED,
 };
 
 static const struct option long_opts[] = {
@@ -86,6 +89,7 @@ static const struct option long_opts[] = {
     {"output-memory", required_argument, NULL, OPT_OUTPUT_MEMORY},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"postgresql", required_argument, NULL, OPT_POSTGRESQL},
+    {"postgresql-shared", required_argument, NULL, OPT_POSTGRESQL_SHARED},
     {NULL, 0, NULL, 0},
 };
 
@@ -96,6 +100,11 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
     case 'a': return zsrv__conf_str(&c->address, v, err);
     case 'f': return zsrv__conf_add_storage(c, NULL, v, NULL, err);
     case OPT_POSTGRESQL: return zsrv__conf_add_storage(c, NULL, NULL, v, err);
+    case OPT_POSTGRESQL_SHARED:
+        if (zsrv__conf_add_storage(c, NULL, NULL, v, err) < 0)
+            return err->code;
+        c->storages[c->n_storages - 1].shared = 1;
+        return 0;
     case 'C': return zsrv_config_file(c, v, err);
     case 't':
         if (zsrv__conf_number(v, &c->txn_timeout))

@@ -8,8 +8,8 @@
  * cannot honour is refused by name, never ignored), zeolite's own
  * <lmdb NAME> path DIR [read-only] [pack-gc] </lmdb>, <postgresql NAME> dsn
  * CONNINFO [read-only] [pack-gc] [pool-size] [retry-seconds] [lock-timeout]
- * [blob-cache] </postgresql>; <runner> is zdaemon's and is ignored; <filestorage> and
- * <blobstorage> are refused with a pointer to `zeolite import`, since a
+ * [blob-cache] [shared] </postgresql>; <runner> is zdaemon's and is ignored;
+ * <filestorage> and <blobstorage> are refused with a pointer to `zeolite import`, since a
  * runzeo user keeps the file and only swaps the storage section. */
 #define _GNU_SOURCE
 #include "server/server_int.h"
@@ -618,6 +618,7 @@ static const conf_key postgresql_keys[] = {
     KEY("retry-seconds", K_BOUND, zsrv_storage_cfg, retry_seconds),
     KEY_CALL("lock-timeout", k_lock_timeout),
     KEY("blob-cache", K_STR, zsrv_storage_cfg, blob_cache),
+    KEY("shared", K_BOOL, zsrv_storage_cfg, shared),
     KEY_CALL("shared-blob-dir", k_shared_blob_dir),
     KEY_REFUSED("path", "<postgresql> takes a dsn (a libpq URI or conninfo), not a path"),
 };

@@ -102,7 +102,16 @@ static void commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void 
     cm->cb_tid = tid;
     if (rc < 0 && err)
         cm->err = *err;
+    (void)zsrv__done_push(s, cm);   /* commits all end before the loop stops */
+}
+
+int zsrv__done_push(zsrv *s, zsrv_commit *cm)
+{
     pthread_mutex_lock(&s->done_lock);
+    if (s->done_closed) {
+        pthread_mutex_unlock(&s->done_lock);
+        return -1;
+    }
     cm->done_next = NULL;
     if (s->done_tail)
         s->done_tail->done_next = cm;
@@ -111,6 +120,7 @@ static void commit_cb(store_txn *t, int rc, uint64_t tid, const zerr *err, void 
     s->done_tail = cm;
     pthread_mutex_unlock(&s->done_lock);
     uv_async_send(&s->commit_async);
+    return 0;
 }
 
 /* The connection's transaction is over: it may begin the next one. */

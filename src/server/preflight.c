@@ -164,6 +164,11 @@ static int check_storage(const zsrv_config *c, const zsrv_storage_cfg *sc, zerr 
     struct stat st;
     char fs[PATH_MAX];
     int read_only = c->read_only || sc->read_only;
+    if (sc->dsn && sc->shared && read_only)   /* the store's feed needs a writer */
+        return zerr_set(err, ZE_INVAL, "storage %s: shared and read-only cannot go together: "
+                        "a shared server learns the others' commits through a session of "
+                        "its own that a read-only one does not open (serve it without "
+                        "shared, or not read-only)", sc->name);
     if (sc->dsn)   /* reached at start: libpq's message if it cannot be */
         return 0;
     if (stat(sc->path, &st) < 0) {

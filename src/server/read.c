@@ -43,6 +43,10 @@ int zsrv__m_register(zsrv_call *call)
                         (const char *)name.p);
     if (!read_only && (c->srv->cfg->read_only || st->read_only))
         return zerr_set(&call->err, ZE_READONLY, "read-only storage");
+    if (st->feed_state)   /* its data could be stale (feed.c) */
+        return zerr_set(&call->err, ZE_IO, "storage %s is not served %s: %s", st->name,
+                        st->feed_state == ZSRV_FEED_DEAD ? "any more" : "for now",
+                        st->feed_msg);
     c->stor = st;
     c->read_only = read_only || c->srv->cfg->read_only || st->read_only;
     c->sprev = NULL;

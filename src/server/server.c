@@ -92,7 +92,7 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     if (!sc->dsn && mkdir(sc->path, 0755) < 0 && errno != EEXIST && !st->read_only)
         return zerr_sys(err, errno, "cannot create %s", sc->path);
     store_options opt = {.read_only = st->read_only, .create = !st->read_only,
-                         .exclusive = 1, .no_sync = cfg->no_sync};
+                         .exclusive = 1, .no_sync = cfg->no_sync, .shared = sc->shared};
     storage_options(sc, &opt);
     if (!cfg->client_conflict_resolution)
         opt.resolver = zsrv__resolver(sc);
@@ -109,6 +109,10 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
         rc = open_store(&st->st, sc, &opt, err);
     }
     if (rc < 0)
+        return rc;
+    /* Before the reader: what the feed's catch-up delivers is then in its
+     * snapshot, and the events queued for it are already visible. */
+    if (sc->shared && (rc = zsrv__feed_start(st, err)) < 0)
         return rc;
     if ((rc = store_reader_new(st->st, &st->rd, err)) < 0)
         return rc;
@@ -130,7 +134,8 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     }
     /* A conninfo may hold a password: only the folder is named. */
     zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx%s", st->name,
-              sc->dsn ? "PostgreSQL" : sc->path, st->read_only ? " (read-only)" : "",
+              sc->dsn ? (sc->shared ? "PostgreSQL shared with other servers" : "PostgreSQL")
+                      : sc->path, st->read_only ? " (read-only)" : "",
               (unsigned long long)st->visible, st->offloop ? ", store calls off the loop" : "");
     warn_future_tid(st, st->visible);
     return 0;
@@ -174,8 +179,13 @@ static void on_commit_async(uv_async_t *h)
     while (list) {
         zsrv_commit *cm = list;
         list = cm->done_next;
-        zsrv__commit_done(cm);
+        if (cm->feed)
+            zsrv__feed_event(cm);
+        else
+            zsrv__commit_done(cm);
     }
+    for (size_t i = 0; i < s->n_storages; i++)
+        zsrv__feed_check(&s->storages[i]);
     zsrv__stop_progress(s);
 }
 
@@ -294,6 +304,11 @@ static void begin_stop(zsrv *s, const char *why, int status)
     s->stop_timer.data = s;
     if (!stop_check(s, 0))
         uv_timer_start(&s->stop_timer, on_stop_timer, STOP_GRACE, 0);
+}
+
+void zsrv__stop(zsrv *s, const char *why, int status)
+{
+    begin_stop(s, why, status);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -431,11 +446,17 @@ int zsrv_run(const zsrv_config *cfg, zerr *err)
     /* Close whatever start() left open (listeners and timers of a failed
      * start, the storages' timers). */
     zsrv__listen_close(s);
+    /* A feed still delivers until its store closes: from now on what it
+     * sends is dropped (done_push), and what it queued is freed below. */
+    pthread_mutex_lock(&s->done_lock);
+    s->done_closed = 1;
+    pthread_mutex_unlock(&s->done_lock);
     uv_walk(&loop, walk_close, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     zsrv__metrics_free(s);
     storages_close(s);
+    zsrv__feed_drop(s->done_head);
     zsrv__tls_ctx_free(s);
     if (s->pid_written)
         unlink(cfg->pid_file);

@@ -68,6 +68,9 @@ typedef struct zsrv_storage_cfg {
     double retry_seconds;   /* how long a read retries a lost connection */
     int lock_timeout_ms;    /* how long a vote waits for an oid another holds */
     char *blob_cache; /* the folder of the blob cache (default: the store's own) */
+    int shared;       /* other zeolite servers serve the database too (store.h:
+                         "several stores on one database"): opened shared, with
+                         the store's feed telling this one what they commit */
 } zsrv_storage_cfg;
 
 /* Everything `zeolite serve` can be told. Strings are malloc'd and owned by

@@ -103,7 +103,9 @@ typedef struct zsrv_mx {
 } zsrv_mx;
 
 /* A transaction handed to the store's writer thread, until its callback
- * has been processed on the loop. */
+ * has been processed on the loop; or (feed != 0) an event of the store's
+ * feed (feed.c), which travels the same FIFO so that both stay in the one
+ * tid order the store gives them. */
 typedef struct zsrv_commit {
     struct zsrv_commit *next;      /* the storage's in-flight list, oldest first */
     struct zsrv_commit *done_next; /* zsrv.done list (writer thread -> loop) */
@@ -122,6 +124,12 @@ typedef struct zsrv_commit {
     int rc;                        /* rc, cb_tid, err: the writer's, read once */
     uint64_t cb_tid;               /* the callback has run */
     zerr err;
+    /* a feed event: its kind (store_feed_kind), tid, oids (malloc'd),
+     * and for LOST rc, final and the message in err */
+    int feed;
+    int final;
+    uint64_t *oids;
+    size_t n_oids;
 } zsrv_commit;
 
 struct zsrv_storage {
@@ -168,6 +176,11 @@ struct zsrv_storage {
     time_t start;
     struct zsrv_pack *packing;     /* the pack running, if any */
     zsrv_mx mx;
+    /* a shared database's feed (feed.c): 0 running (or none), else why
+     * clients are refused: FEED_LOST until it is back, FEED_DEAD for good */
+    int feed_state;
+    char feed_msg[sizeof(((zerr *)0)->msg)];
+    _Atomic int feed_nomem;        /* an event could not be queued */
 };
 
 typedef struct zsrv_listener {
@@ -198,6 +211,7 @@ struct zsrv {
     uv_async_t commit_async;
     pthread_mutex_t done_lock;
     zsrv_commit *done_head, *done_tail;
+    int done_closed;               /* the loop is gone: done_push refuses */
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr2;
     uv_timer_t stop_timer;
     uv_timer_t refresh_timer;
@@ -431,6 +445,29 @@ zsrv_storage *zsrv__find_storage(zsrv *s, const char *name, size_t len);
 /* During a shutdown: stop once nothing can still finish (after commits
  * and jobs end). */
 void zsrv__stop_progress(zsrv *s);
+/* Stop as SIGTERM does, exiting with status (a supervisor restarts it). */
+void zsrv__stop(zsrv *s, const char *why, int status);
+/* Queue cm (a commit's callback or a feed event) for the loop, in the
+ * order of the calls, and wake the loop; any thread. -1 (cm not taken)
+ * once the loop has stopped. */
+int zsrv__done_push(zsrv *s, zsrv_commit *cm);
+
+/* ---- feed.c: the other servers of a shared database -------------------- */
+
+#define ZSRV_FEED_LOST 1
+#define ZSRV_FEED_DEAD 2
+/* Start st's feed (a shared PostgreSQL storage): before clients connect;
+ * its catch-up is queued before this returns. */
+int zsrv__feed_start(zsrv_storage *st, zerr *err);
+/* A feed event reached the loop, in its place among the commits: send its
+ * invalidations, or close and refuse the storage's clients while the feed
+ * is lost. Frees cm. */
+void zsrv__feed_event(zsrv_commit *cm);
+/* Queued events failed for want of memory: the storage is treated as lost
+ * for good (its clients could miss an invalidation). */
+void zsrv__feed_check(zsrv_storage *st);
+/* Free the feed events of a done list the loop never processed. */
+void zsrv__feed_drop(zsrv_commit *list);
 
 /* ---- listen.c: TCP and Unix listeners ---------------------------------- */
 
