@@ -1,0 +1,338 @@
+/* Several zeolite servers on one PostgreSQL database (issue 13): A serves
+ * it with --postgresql-shared, B with `shared true` in its zeo.conf. A
+ * commit through one reaches the other's clients as an invalidation, in
+ * order, before the new state loads there; one oid written through both
+ * gives one success and one conflict; new_oids never overlap; one pack at
+ * a time, the second refused with a clear error, zeopack's included. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "pgtest.h"
+#include "testutil.h"
+
+static th_server srv_a, srv_b;
+static char *uri;
+
+static void fini(void)
+{
+    th_free(&srv_b);
+    th_free(&srv_a);   /* drops the database (srv_a.pg) */
+    uri = NULL;
+}
+
+TestSuite(server_pg_fleet, .fini = fini, .timeout = 120);
+
+static void prepare(th_server *s)
+{
+    memset(s, 0, sizeof *s);
+    s->dir = tu_tmpdir("fleet");
+    s->port = tu_free_port();
+    cr_assert(s->dir && s->port > 0);
+}
+
+/* A on the flag, B on a zeo.conf: two servers on one new database. */
+static void start_fleet(void)
+{
+    char addr[64], conf[1024], addr_b[64];
+    prepare(&srv_a);
+    prepare(&srv_b);
+    uri = srv_a.pg = tu_pg_newdb(NULL);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", srv_a.port);
+    const char *args_a[] = {"-a", addr, "--postgresql-shared", uri, "--no-sync", NULL};
+    cr_assert_eq(th_spawn(&srv_a, args_a, NULL), 0, "A did not start");
+    snprintf(conf, sizeof conf, "%s/zeo.conf", srv_b.dir);
+    FILE *f = fopen(conf, "w");
+    cr_assert(f);
+    fprintf(f, "<postgresql 1>\n  dsn %s\n  shared true\n</postgresql>\n", uri);
+    cr_assert_eq(fclose(f), 0);
+    snprintf(addr_b, sizeof addr_b, "127.0.0.1:%d", srv_b.port);
+    const char *args_b[] = {"-a", addr_b, "-C", conf, "--no-sync", NULL};
+    cr_assert_eq(th_spawn(&srv_b, args_b, NULL), 0, "B did not start");
+}
+
+static void client(tc *c, const th_server *s, proto_enc enc)
+{
+    cr_assert_eq(tc_connect(c, s->port, enc, NULL), 0);
+    cr_assert_geq(tc_register(c), 0);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static uint64_t last_transaction(tc *c)
+{
+    int64_t flag;
+    zv *r = tc_call(c, "lastTransaction", zv_tuple(c->a, 0), &flag);
+    cr_assert(r && flag == 0);
+    return tv_u64(r);
+}
+
+/* The invalidation c expects next: tid and the one oid it names. */
+static void expect_invalidation(tc *c, uint64_t tid, uint64_t oid)
+{
+    zv *inv = tc_wait_async(c, "invalidateTransaction", TC_TIMEOUT);
+    cr_assert(inv, "no invalidation for %016llx", (unsigned long long)tid);
+    cr_assert(zv_is_seq(inv) && inv->u.seq.n == 2);
+    cr_assert_eq(tv_u64(inv->u.seq.items[0]), tid, "invalidations out of order");
+    const zv *oids = inv->u.seq.items[1];
+    cr_assert(zv_is_seq(oids) && oids->u.seq.n == 1);
+    cr_assert_eq(tv_u64(oids->u.seq.items[0]), oid);
+}
+
+static void expect_current(tc *c, uint64_t oid, const char *data, uint64_t tid)
+{
+    int64_t flag;
+    zv *r = tc_load_current(c, oid, &flag);
+    cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == 3, "the load failed");
+    const zv *d = r->u.seq.items[0];
+    cr_assert(d->type == ZV_BYTES && d->u.s.len == strlen(data) &&
+              !memcmp(d->u.s.p, data, d->u.s.len), "a stale or wrong state was loaded");
+    cr_assert_eq(tv_u64(r->u.seq.items[1]), tid);
+}
+
+#define ROUNDS 20
+
+/* Commits alternate between A and B on one oid: each reaches the other
+ * server's client as its next invalidation, that server's lastTransaction
+ * has moved to it, and the new state loads there. The lag from the
+ * committer's tpc_finish reply to the other client's invalidation is
+ * printed (indicative only: nothing here depends on timing). */
+static void commits_cross(proto_enc ea, proto_enc eb)
+{
+    start_fleet();
+    tc a, b;
+    client(&a, &srv_a, ea);
+    client(&b, &srv_b, eb);
+    uint64_t serial = 0;
+    double lag[ROUNDS];
+    for (int i = 0; i < ROUNDS; i++) {
+        tc *from = i % 2 ? &b : &a, *to = i % 2 ? &a : &b;
+        char data[32];
+        snprintf(data, sizeof data, "state %d", i);
+        uint64_t tid = tc_commit_one(from, 1 + i, 0, serial, data);
+        double t0 = now_ms();
+        cr_assert(tid > serial, "commit %d failed", i);
+        expect_invalidation(to, tid, 0);
+        lag[i] = now_ms() - t0;
+        cr_assert_eq(last_transaction(to), tid);
+        expect_current(to, 0, data, tid);
+        serial = tid;
+        tc_reset(&a);
+        tc_reset(&b);
+    }
+    qsort(lag, ROUNDS, sizeof lag[0], cmp_double);
+    fprintf(stderr, "invalidation lag across servers over %d commits: p50 %.2f ms, max %.2f ms\n",
+            ROUNDS, lag[ROUNDS / 2], lag[ROUNDS - 1]);
+    /* a client registering now gets the last tid from either server */
+    tc c;
+    cr_assert_eq(tc_connect(&c, srv_a.port, ea, NULL), 0);
+    cr_assert_eq(tc_register(&c), (int64_t)serial);
+    tc_close(&c);
+    tc_close(&a);
+    tc_close(&b);
+}
+
+Test(server_pg_fleet, a_commit_through_one_server_invalidates_and_loads_through_the_other)
+{
+    commits_cross(PROTO_PICKLE, PROTO_MSGPACK);
+}
+
+Test(server_pg_fleet, the_same_across_servers_in_the_other_encodings)
+{
+    commits_cross(PROTO_MSGPACK, PROTO_PICKLE);
+}
+
+/* Read messages until the reply to msgid id: its value, the flag in *flag
+ * (async messages are kept for tc_wait_async, as tc_call keeps them). */
+static zv *wait_reply(tc *c, int64_t id, int64_t *flag)
+{
+    for (;;) {
+        proto_msg m;
+        int64_t got;
+        cr_assert_eq(tc_recv(c, &m, 30000), 1, "no reply");
+        if (!strcmp(m.name, ".reply") && zv_get_int(m.msgid, &got) && got == id) {
+            *flag = m.flag;
+            return m.args;
+        }
+        if (c->n_async < sizeof c->asyncs / sizeof c->asyncs[0])
+            c->asyncs[c->n_async++] = m;
+    }
+}
+
+/* A session of the database waits on a lock for a query like `like`. */
+static void wait_for_lock_wait(const char *like)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+             "current_database() AND wait_event_type = 'Lock' AND query LIKE '%s'", like);
+    for (int i = 0; i < 600; i++) {
+        if (tu_pg_num(uri, sql) > 0)
+            return;
+        usleep(50000);
+    }
+    cr_assert_fail("no session waits on a lock for %s", like);
+}
+
+/* A holds oid 0 voted; B's vote on it waits for A's lock in the database,
+ * then sees A's commit as a conflict: exactly one of them commits. */
+Test(server_pg_fleet, one_oid_written_through_both_servers_commits_once)
+{
+    start_fleet();
+    tc a, b;
+    client(&a, &srv_a, PROTO_PICKLE);
+    client(&b, &srv_b, PROTO_PICKLE);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "root");
+    cr_assert(t1);
+    expect_invalidation(&b, t1, 0);
+    int64_t flag;
+    tc_begin_store(&a, 2, 0, t1, "through A");
+    zv *r = tc_call(&a, "vote", tv_tuple(a.a, 1, tv_int(a.a, 2)), &flag);
+    cr_assert(r && flag == 0, "A's vote failed");
+    tc_begin_store(&b, 3, 0, t1, "through B");
+    int64_t vote_b = tc_send(&b, NULL, 0, "vote", tv_tuple(b.a, 1, tv_int(b.a, 3)));
+    wait_for_lock_wait("%pg_advisory_xact_lock%");
+    r = tc_call(&a, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 2)), &flag);
+    cr_assert(r && flag == 0, "A's commit failed");
+    uint64_t t2 = tv_u64(r);
+    /* the vote lists the write conflict for the client to resolve: B's
+     * transaction cannot commit as it stands */
+    r = wait_reply(&b, vote_b, &flag);
+    cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == 1, "B's vote did not report "
+              "the conflict (flag %lld)", (long long)flag);
+    proto_conflict w = {.oid = 0, .current = t2, .sent = t1,
+                        .data = {(const uint8_t *)"through B", 9}};
+    zv *item = NULL;
+    cr_assert_eq(proto_conflict_item(&item, b.a, &w), 0);
+    cr_expect(tv_equal_as(&b, r->u.seq.items[0], item), "the vote's conflict is not A's commit");
+    tc_call(&b, "tpc_abort", tv_tuple(b.a, 1, tv_int(b.a, 3)), &flag);
+    expect_invalidation(&b, t2, 0);
+    expect_current(&b, 0, "through A", t2);
+    /* B's client, told of A's commit, commits against it */
+    uint64_t t3 = tc_commit_one(&b, 4, 0, t2, "then through B");
+    cr_assert_gt(t3, t2);
+    expect_invalidation(&a, t3, 0);
+    expect_current(&a, 0, "then through B", t3);
+    tc_close(&a);
+    tc_close(&b);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+Test(server_pg_fleet, new_oids_through_both_servers_never_overlap)
+{
+    start_fleet();
+    tc a, b;
+    client(&a, &srv_a, PROTO_PICKLE);
+    client(&b, &srv_b, PROTO_MSGPACK);
+    enum { CALLS = 8, PER = 100 };
+    uint64_t *all = calloc(2 * CALLS * PER, sizeof *all);
+    size_t n = 0;
+    for (int i = 0; i < 2 * CALLS; i++) {
+        tc *c = i % 2 ? &b : &a;
+        int64_t flag;
+        zv *r = tc_call(c, "new_oids", tv_tuple(c->a, 1, tv_int(c->a, PER)), &flag);
+        cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == PER);
+        for (size_t k = 0; k < PER; k++)
+            all[n++] = tv_u64(r->u.seq.items[k]);
+        tc_reset(c);
+    }
+    qsort(all, n, sizeof *all, cmp_u64);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_neq(all[i], all[i - 1], "oid %016llx handed out twice",
+                      (unsigned long long)all[i]);
+    cr_assert_neq(all[0], 0, "the root's oid was handed out");
+    free(all);
+    tc_close(&a);
+    tc_close(&b);
+}
+
+/* `zeolite pack` on server s: its exit status, its output in *out. */
+static int zeopack(const th_server *s, char **out)
+{
+    char addr[64], *log = tu_path(s->dir, "pack.out");
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s->port);
+    const char *argv[] = {tu_zeolite_bin(), "pack", addr, "-d", "0", NULL};
+    pid_t pid = tu_spawn(argv, log);
+    cr_assert_gt(pid, 0);
+    int status = -1;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    size_t len;
+    *out = (char *)tu_read_file(log, &len);
+    free(log);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A's pack is held on its last row by a session of the test, so it stays
+ * running: a pack through B is refused (to a client and to zeopack) with
+ * the reason, B commits and loads meanwhile, and once A's pack is over B
+ * may pack. */
+Test(server_pg_fleet, a_second_pack_through_the_other_server_is_refused_while_one_runs)
+{
+    start_fleet();
+    tc a, b;
+    client(&a, &srv_a, PROTO_PICKLE);
+    client(&b, &srv_b, PROTO_PICKLE);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "root");
+    uint64_t t2 = tc_commit_one(&a, 2, 0, t1, "root 2");
+    cr_assert(t1 && t2);
+    PGconn *hold = PQconnectdb(uri);
+    cr_assert_eq(PQstatus(hold), CONNECTION_OK);
+    PGresult *res = PQexec(hold, "BEGIN; SELECT 1 FROM zeolite.meta WHERE name = 'pack_tid' "
+                                 "FOR UPDATE");
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(hold));
+    PQclear(res);
+    double when = (double)time(NULL) + 3600;
+    int64_t pack_a = tc_send(&a, NULL, 0, "pack", tv_tuple(a.a, 1, zv_float(a.a, when)));
+    wait_for_lock_wait("%pack_tid%");
+
+    int64_t flag;
+    zv *r = tc_call(&b, "pack", tv_tuple(b.a, 1, zv_float(b.a, when)), &flag);
+    cr_assert(r);
+    cr_assert_eq(flag, 2, "a second pack ran");
+    const zv *args = zv_is_seq(r) && r->u.seq.n == 2 ? r->u.seq.items[1] : NULL;
+    const zv *msg = args && zv_is_seq(args) && args->u.seq.n ? args->u.seq.items[0] : NULL;
+    cr_assert(msg && msg->type == ZV_STR, "the refusal has no message");
+    cr_expect(memmem(msg->u.s.p, msg->u.s.len, "another pack", 12), "%.*s",
+              (int)msg->u.s.len, (const char *)msg->u.s.p);
+    char *out = NULL;
+    cr_expect_neq(zeopack(&srv_b, &out), 0, "zeopack through B succeeded");
+    cr_expect(out && strstr(out, "another pack"), "zeopack said: %s", out ? out : "");
+    free(out);
+    uint64_t t3 = tc_commit_one(&b, 3, 0, t2, "through B while A packs");
+    cr_assert_gt(t3, t2);
+    expect_current(&b, 0, "through B while A packs", t3);
+
+    res = PQexec(hold, "ROLLBACK");
+    PQclear(res);
+    PQfinish(hold);
+    r = wait_reply(&a, pack_a, &flag);
+    cr_assert_eq(flag, 0, "A's pack failed");
+    out = NULL;
+    cr_expect_eq(zeopack(&srv_b, &out), 0, "B could not pack after A: %s", out ? out : "");
+    free(out);
+    expect_current(&a, 0, "through B while A packs", t3);
+    tc_close(&a);
+    tc_close(&b);
+}
