@@ -20,12 +20,18 @@
 
 static th_server srv_a, srv_b;
 static char *uri;
+static char *cluster;   /* a private cluster's folder, or NULL */
 
 static void fini(void)
 {
     th_free(&srv_b);
     th_free(&srv_a);   /* drops the database (srv_a.pg) */
     uri = NULL;
+    if (cluster) {
+        tu_pg_cluster("stop", cluster, 0);
+        free(cluster);
+        cluster = NULL;
+    }
 }
 
 TestSuite(server_pg_fleet, .fini = fini, .timeout = 120);
@@ -56,6 +62,21 @@ static void start_fleet(void)
     snprintf(addr_b, sizeof addr_b, "127.0.0.1:%d", srv_b.port);
     const char *args_b[] = {"-a", addr_b, "-C", conf, "--no-sync", NULL};
     cr_assert_eq(th_spawn(&srv_b, args_b, NULL), 0, "B did not start");
+}
+
+/* Start s on a zeo.conf serving the database shared, with extra keys. */
+static void start_conf(th_server *s, const char *extra)
+{
+    char addr[64], *conf = tu_path(s->dir, "zeo.conf"), *text = NULL;
+    cr_assert(asprintf(&text, "<postgresql 1>\n  dsn %s\n  shared true\n%s</postgresql>\n",
+                       uri, extra) > 0);
+    cr_assert_eq(tu_write_file(conf, text, strlen(text)), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s->port);
+    /* durable commits: PostgreSQL is crashed under them */
+    const char *args[] = {"-a", addr, "-C", conf, NULL};
+    cr_assert_eq(th_spawn(s, args, NULL), 0, "a server did not start");
+    free(conf);
+    free(text);
 }
 
 static void client(tc *c, const th_server *s, proto_enc enc)
@@ -334,5 +355,95 @@ Test(server_pg_fleet, a_second_pack_through_the_other_server_is_refused_while_on
     free(out);
     expect_current(&a, 0, "through B while A packs", t3);
     tc_close(&a);
+    tc_close(&b);
+}
+
+/* register on c: 0 when accepted; else the error's text in why. */
+static int try_register(tc *c, const th_server *s, char *why, size_t cap)
+{
+    why[0] = 0;
+    if (tc_connect(c, s->port, PROTO_PICKLE, NULL) < 0)
+        return -1;
+    int64_t flag;
+    zv *r = tc_call(c, "register", tv_tuple(c->a, 2, tv_str(c->a, "1"), zv_bool(c->a, 0)),
+                    &flag);
+    if (r && flag == 0)
+        return 0;
+    const zv *args = r && zv_is_seq(r) && r->u.seq.n == 2 ? r->u.seq.items[1] : NULL;
+    const zv *m = args && zv_is_seq(args) && args->u.seq.n ? args->u.seq.items[0] : NULL;
+    if (m && m->type == ZV_STR)
+        snprintf(why, cap, "%.*s", (int)m->u.s.len, (const char *)m->u.s.p);
+    tc_close(c);
+    return -1;
+}
+
+static int log_has(const th_server *s, const char *what)
+{
+    char *log = th_log(s);
+    int has = log && strstr(log, what);
+    free(log);
+    return has;
+}
+
+/* PostgreSQL away for longer than retry-seconds (a private cluster): B can
+ * no longer say what A commits, so it closes its clients and refuses new
+ * ones, saying why; once PostgreSQL is back it accepts them again, and a
+ * commit through A reaches them. */
+Test(server_pg_fleet, a_lost_feed_closes_and_refuses_clients_until_it_is_back, .timeout = 180)
+{
+    char *dir = NULL;
+    cr_assert(asprintf(&dir, "/tmp/zlpgf-%d", (int)getpid()) > 0);
+    cr_assert_eq(tu_pg_cluster("start", dir, 0), 0, "the private cluster did not start");
+    cluster = dir;
+    uri = tu_pg_newdb(dir);
+    prepare(&srv_a);
+    prepare(&srv_b);
+    srv_a.pg = uri;
+    start_conf(&srv_a, "  retry-seconds 1\n");
+    start_conf(&srv_b, "  retry-seconds 1\n");
+    tc a, b;
+    client(&a, &srv_a, PROTO_PICKLE);
+    client(&b, &srv_b, PROTO_PICKLE);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "before");
+    cr_assert(t1);
+    expect_invalidation(&b, t1, 0);
+
+    cr_assert_eq(tu_pg_cluster("halt", dir, 0), 0);
+    cr_assert(tc_wait_closed(&b, 20000), "B kept a client it cannot keep up to date");
+    tc_close(&b);
+    char why[600];
+    cr_assert_neq(try_register(&b, &srv_b, why, sizeof why), 0, "B accepted a client");
+    cr_expect(strstr(why, "not served for now"), "the refusal says: %s", why);
+    cr_expect(log_has(&srv_b, "refusing new ones"), "the loss was not logged");
+
+    cr_assert_eq(tu_pg_cluster("resume", dir, 0), 0);
+    int back = 0;
+    for (int i = 0; i < 80 && !back; i++) {
+        back = try_register(&b, &srv_b, why, sizeof why) == 0;
+        if (!back)
+            usleep(250000);
+    }
+    if (!back) {
+        char *log = th_log(&srv_b);
+        fprintf(stderr, "---- B's log ----\n%s---- end ----\n", log ? log : "");
+        free(log);
+    }
+    cr_assert(back, "B never accepted clients again: %s", why);
+    cr_expect(log_has(&srv_b, "clients are accepted"), "the return was not logged");
+    expect_current(&b, 0, "before", t1);
+    /* A reconnects by itself too; its next commit reaches B's client */
+    tc_close(&a);
+    uint64_t t2 = 0;
+    for (int i = 0; i < 80 && !t2; i++) {
+        if (try_register(&a, &srv_a, why, sizeof why) == 0) {
+            t2 = tc_commit_one(&a, 10 + i, 0, t1, "after");
+            tc_close(&a);
+        }
+        if (!t2)
+            usleep(250000);
+    }
+    cr_assert_gt(t2, t1, "no commit through A after the outage");
+    expect_invalidation(&b, t2, 0);
+    expect_current(&b, 0, "after", t2);
     tc_close(&b);
 }
