@@ -3,7 +3,9 @@
  * commit through one reaches the other's clients as an invalidation, in
  * order, before the new state loads there; one oid written through both
  * gives one success and one conflict; new_oids never overlap; one pack at
- * a time, the second refused with a clear error, zeopack's included. */
+ * a time, the second refused with a clear error, zeopack's included; four
+ * processes on two servers lose no increment; a server that cannot follow
+ * the others' commits closes and refuses its clients until it can. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
@@ -445,5 +447,98 @@ Test(server_pg_fleet, a_lost_feed_closes_and_refuses_clients_until_it_is_back, .
     cr_assert_gt(t2, t1, "no commit through A after the outage");
     expect_invalidation(&b, t2, 0);
     expect_current(&b, 0, "after", t2);
+    tc_close(&b);
+}
+
+#define COUNTER_CHILDREN 4
+#define COUNTER_COMMITS 25
+
+/* A child: COUNTER_COMMITS committed increments of the counter in oid 0
+ * through the server on port, retrying each after a conflict. Exit status
+ * 0, or 1 on failure. */
+static void counter_child(int port, int index)
+{
+    tc c;
+    if (tc_connect(&c, port, index % 2 ? PROTO_MSGPACK : PROTO_PICKLE, NULL) < 0 ||
+        tc_register(&c) < 0)
+        _exit(1);
+    for (int done = 0, txn = 1; done < COUNTER_COMMITS; txn++) {
+        int64_t flag;
+        zv *r = tc_load_current(&c, 0, &flag);
+        if (!r || flag != 0 || !zv_is_seq(r) || r->u.seq.n != 3 ||
+            r->u.seq.items[0]->type != ZV_BYTES)
+            _exit(1);
+        char data[32];
+        const zv *d = r->u.seq.items[0];
+        snprintf(data, sizeof data, "%.*s", (int)d->u.s.len, (const char *)d->u.s.p);
+        uint64_t serial = tv_u64(r->u.seq.items[1]);
+        snprintf(data, sizeof data, "%ld", atol(data) + 1);
+        tc_begin_store(&c, txn, 0, serial, data);
+        zv *v = tc_call(&c, "vote", tv_tuple(c.a, 1, tv_int(c.a, txn)), &flag);
+        if (!v)
+            _exit(1);
+        if (flag != 0 || !zv_is_seq(v) || v->u.seq.n != 0) {   /* a conflict: again */
+            tc_call(&c, "tpc_abort", tv_tuple(c.a, 1, tv_int(c.a, txn)), &flag);
+        } else {
+            zv *t = tc_call(&c, "tpc_finish", tv_tuple(c.a, 1, tv_int(c.a, txn)), &flag);
+            if (!t || flag != 0)
+                _exit(1);
+            done++;
+        }
+        tc_reset(&c);
+    }
+    tc_close(&c);
+    _exit(0);
+}
+
+/* Wait (on its invalidations) until c's server has told it of tid. */
+static void wait_seen(tc *c, uint64_t tid)
+{
+    for (int i = 0; i < 1000 && last_transaction(c) < tid; i++) {
+        cr_assert(tc_wait_async(c, "invalidateTransaction", TC_TIMEOUT),
+                  "no invalidation up to %016llx", (unsigned long long)tid);
+        tc_reset(c);
+    }
+    cr_assert_geq(last_transaction(c), tid);
+}
+
+/* Four processes, two on each server, increment one counter: every
+ * committed increment is in the final value, none twice. */
+Test(server_pg_fleet, four_processes_on_two_servers_lose_no_increment)
+{
+    start_fleet();
+    tc a, b;
+    client(&a, &srv_a, PROTO_PICKLE);
+    client(&b, &srv_b, PROTO_PICKLE);
+    uint64_t t0 = tc_commit_one(&a, 1, 0, 0, "0");
+    cr_assert(t0);
+    expect_invalidation(&b, t0, 0);   /* B serves the counter from now on */
+    pid_t pids[COUNTER_CHILDREN];
+    for (int i = 0; i < COUNTER_CHILDREN; i++) {
+        pids[i] = fork();
+        cr_assert_geq(pids[i], 0);
+        if (pids[i] == 0)
+            counter_child(i < COUNTER_CHILDREN / 2 ? srv_a.port : srv_b.port, i);
+    }
+    for (int i = 0; i < COUNTER_CHILDREN; i++) {
+        int status;
+        cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed", i);
+    }
+    char want[32];
+    snprintf(want, sizeof want, "%d", COUNTER_CHILDREN * COUNTER_COMMITS);
+    /* each server has told its client of every commit, the other's too */
+    uint64_t la = last_transaction(&a), lb = last_transaction(&b);
+    wait_seen(&a, la > lb ? la : lb);
+    wait_seen(&b, la > lb ? la : lb);
+    int64_t flag;
+    zv *r = tc_load_current(&b, 0, &flag);
+    cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == 3);
+    const zv *d = r->u.seq.items[0];
+    cr_expect(d->u.s.len == strlen(want) && !memcmp(d->u.s.p, want, d->u.s.len),
+              "the counter is %.*s, not %s", (int)d->u.s.len, (const char *)d->u.s.p, want);
+    uint64_t last_b = last_transaction(&b);
+    cr_expect_eq(last_transaction(&a), last_b, "the servers disagree on the last transaction");
+    tc_close(&a);
     tc_close(&b);
 }
