@@ -111,7 +111,8 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     if (rc < 0)
         return rc;
     /* Before the reader: what the feed's catch-up delivers is then in its
-     * snapshot, and the events queued for it are already visible. */
+     * snapshot (and in the seeded invalidation queue); the events queued
+     * for it name tids already visible, which feed.c skips. */
     if (sc->shared && (rc = zsrv__feed_start(st, err)) < 0)
         return rc;
     if ((rc = store_reader_new(st->st, &st->rd, err)) < 0)
