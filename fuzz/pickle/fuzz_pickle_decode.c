@@ -12,8 +12,12 @@ static void check_round_trip(const zv *v, zv_arena *a)
     zv *back;
     size_t used;
     int rc = pickle_encode(v, &out, NULL);
+    /* The encoder writes a value reached twice (DUP, a memo GET) twice, so
+     * the encoding can cost more to decode than a message of its length may:
+     * the bound held for the input, and is not what this checks. */
     if (rc == 0) {
-        if (pickle_decode(out.data, out.len, 0, a, &back, &used, NULL) || used != out.len ||
+        if (pickle_decode_max(out.data, out.len, 0, UINT64_MAX, a, &back, &used, NULL) ||
+            used != out.len ||
             !zv_equal(back, v))
             abort();
     } else if (rc != ZE_INVAL) { /* sets are not encodable */
