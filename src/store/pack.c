@@ -89,7 +89,7 @@ typedef struct pack_ctx {
                                     of packed txns need recomputing */
     obj_vec objs;                /* current at the cutoff, in oid order */
     uint8_t *reached;            /* one per objs entry */
-    idx_vec todo;                /* objs to visit */
+    idx_vec to_visit;
     idx_vec forced;              /* objs written after the cutoff */
     u64_vec roots;               /* oids referred to by records after the cutoff */
     u64_vec refs;                /* strong references of one record */
@@ -472,7 +472,7 @@ static int reach_obj(pack_ctx *c, size_t i)
     if (c->reached[i])
         return 0;
     c->reached[i] = 1;
-    return PUSH(c, c->todo, i);
+    return PUSH(c, c->to_visit, i);
 }
 
 /* The oid has a record newer than the cutoff (in the snapshot). */
@@ -544,10 +544,10 @@ static int reach(pack_ctx *c)
     if (!(c->reached = calloc(c->objs.n ? c->objs.n : 1, 1)))
         return zerr_set(c->err, ZE_NOMEM, "pack: out of memory");
     rc = seed(c);
-    while (!rc && c->gc && c->todo.n) {
+    while (!rc && c->gc && c->to_visit.n) {
         store__map_enter(c->s);
-        for (int n = 0; !rc && c->gc && c->todo.n && n < PACK_CHUNK; n++)
-            rc = visit(c, c->todo.v[--c->todo.n]);
+        for (int n = 0; !rc && c->gc && c->to_visit.n && n < PACK_CHUNK; n++)
+            rc = visit(c, c->to_visit.v[--c->to_visit.n]);
         store__map_leave(c->s);
     }
     if (c->dangling > PACK_LOG_MAX)
@@ -997,7 +997,7 @@ static void ctx_free(pack_ctx *c)
 {
     free(c->objs.v);
     free(c->reached);
-    free(c->todo.v);
+    free(c->to_visit.v);
     free(c->forced.v);
     free(c->roots.v);
     free(c->refs.v);

@@ -56,7 +56,7 @@ typedef struct pack_ctx {
     int gc;
     obj_vec objs;                /* current at the cutoff, in oid order */
     uint8_t *reached;
-    idx_vec todo, forced;
+    idx_vec to_visit, forced;
     u64_vec roots, refs, born;   /* born: oids whose first record is after the cutoff */
     loc_vec keep, inl;
     /* scan state */
@@ -311,7 +311,7 @@ static int reach_obj(pack_ctx *c, size_t i)
     if (c->reached[i])
         return 0;
     c->reached[i] = 1;
-    return PUSH(c, c->todo, i);
+    return PUSH(c, c->to_visit, i);
 }
 
 static int reach_oid(pack_ctx *c, uint64_t oid, uint64_t from)
@@ -335,11 +335,11 @@ static const char visit_sql[] =
     "LEFT JOIN zeolite.records d ON r.kind = 2 AND d.tid = r.data_tid AND d.idx = r.data_idx "
     "ORDER BY u.n";
 
-/* Visit a batch of the objects of todo: their references reach others. */
+/* Visit a batch of the objects of to_visit: their references reach others. */
 static int visit_batch(pack_ctx *c)
 {
-    size_t n = c->todo.n < (size_t)c->visit_rows ? c->todo.n : (size_t)c->visit_rows;
-    size_t *batch = c->todo.v + c->todo.n - n;
+    size_t n = c->to_visit.n < (size_t)c->visit_rows ? c->to_visit.n : (size_t)c->visit_rows;
+    size_t *batch = c->to_visit.v + c->to_visit.n - n;
     zbuf ao = ZBUF_INIT, at = ZBUF_INIT;
     int rc = stpg_arr_begin(&ao, STPG_INT8, n) || stpg_arr_begin(&at, STPG_INT8, n);
     for (size_t i = 0; i < n && !rc; i++)
@@ -357,13 +357,13 @@ static int visit_batch(pack_ctx *c)
     }
     zbuf_free(&ao);
     zbuf_free(&at);
-    /* the batch leaves todo before its references add to it */
+    /* the batch leaves to_visit before its references add to it */
     size_t *mine = rc ? NULL : malloc(n * sizeof *mine);
     if (!rc && !mine)
         rc = zerr_set(c->err, ZE_NOMEM, "pack: out of memory");
     if (!rc) {
         memcpy(mine, batch, n * sizeof *mine);
-        c->todo.n -= n;
+        c->to_visit.n -= n;
     }
     for (int row = 0; !rc && row < PQntuples(r) && c->gc; row++) {
         size_t i = mine[stpg_get_i64(PQgetvalue(r, row, 0)) - 1];
@@ -406,7 +406,7 @@ static int reach(pack_ctx *c)
         if (i >= 0)
             rc = reach_obj(c, (size_t)i);
     }
-    while (!rc && c->gc && c->todo.n)
+    while (!rc && c->gc && c->to_visit.n)
         rc = visit_batch(c);
     if (c->dangling > LOG_MAX)
         pack_log(c, "%llu dangling references in all", (unsigned long long)c->dangling);
@@ -908,7 +908,7 @@ static void ctx_free(pack_ctx *c)
 {
     free(c->objs.v);
     free(c->reached);
-    free(c->todo.v);
+    free(c->to_visit.v);
     free(c->forced.v);
     free(c->roots.v);
     free(c->refs.v);
