@@ -50,11 +50,6 @@ static void warn_future_tid(const zsrv_storage *st, uint64_t last)
               (unsigned long long)last, ahead, st->srv->cfg->max_future_tid, then);
 }
 
-/* How long a start waits for the database lock of a PostgreSQL database
- * (ms): the sessions of a server just killed end only once PostgreSQL has
- * seen their connections close, and a restart must not find them. */
-#define PG_LOCK_WAIT_MS 2000
-
 /* The storage's database: an LMDB folder, or PostgreSQL (any libpq
  * conninfo, URI or not). */
 static int open_store(store **out, const zsrv_storage_cfg *sc, const store_options *opt,
@@ -62,13 +57,7 @@ static int open_store(store **out, const zsrv_storage_cfg *sc, const store_optio
 {
     if (!sc->dsn)
         return store_open(out, sc->path, opt, err);
-    int rc;
-    for (int waited = 0;; waited += 100) {
-        rc = store_open_postgresql(out, sc->dsn, opt, err);
-        if (rc != ZE_BUSY || waited >= PG_LOCK_WAIT_MS)
-            return rc;
-        uv_sleep(100);
-    }
+    return store_open_postgresql(out, sc->dsn, opt, err);
 }
 
 static void storage_options(const zsrv_storage_cfg *sc, store_options *opt)

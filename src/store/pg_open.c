@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define OID_RESERVE 1000
 
@@ -220,20 +221,32 @@ static int load_meta(stpg_store *s, stpg_conn *c, zerr *err)
 
 /* ---- the database lock ------------------------------------------------------------------ */
 
+/* How long an open waits for the database lock (ms), and how often it asks. */
+#define STPG_LOCK_WAIT_MS 2000
+#define STPG_LOCK_RETRY_MS 100
+
 /* Every process that writes holds the DATABASE lock for the store's life,
  * in a session of its own: a second server, or an import into a database a
  * server holds, is refused. Shared stores hold it shared: they refuse only
  * an exclusive one (an import, a server not opened shared). */
 static int take_db_lock(stpg_store *s, stpg_conn *c, zerr *err)
 {
-    PGresult *r = store__pg_query(s, c, s->opt.shared
-                                            ? "SELECT pg_try_advisory_lock_shared(2053467500, 3)"
-                                            : "SELECT pg_try_advisory_lock(2053467500, 3)",
-                                  NULL, err);
-    if (!r)
-        return c->rc;
-    int got = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
+    int got = 0;
+    /* A store just closed or killed holds the lock until PostgreSQL has seen
+     * its sessions end, a moment later: wait that long before refusing. */
+    for (int waited = 0; !got; waited += STPG_LOCK_RETRY_MS) {
+        PGresult *r = store__pg_query(s, c, s->opt.shared
+                                              ? "SELECT pg_try_advisory_lock_shared(2053467500, 3)"
+                                              : "SELECT pg_try_advisory_lock(2053467500, 3)",
+                                      NULL, err);
+        if (!r)
+            return c->rc;
+        got = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (got || waited >= STPG_LOCK_WAIT_MS)
+            break;
+        usleep(STPG_LOCK_RETRY_MS * 1000);
+    }
     if (!got && s->opt.shared)
         return zerr_set(err, ZE_BUSY, "PostgreSQL (%s) is in use by a zeolite process that "
                         "takes it alone (a server not opened shared, or an import)", s->shown);

@@ -161,7 +161,9 @@ int store_spec_is_postgresql(const char *spec);
  *     a second writer (a second server, an import into a served database)
  *     gets ZE_BUSY; or, with opt->shared, shared with other stores opened
  *     shared (an exclusive opener, an import say, then gets ZE_BUSY, and a
- *     shared opener gets ZE_BUSY while an exclusive one holds it). When
+ *     shared opener gets ZE_BUSY while an exclusive one holds it). ZE_BUSY
+ *     comes after up to 2 s of waiting: the sessions of a store just closed
+ *     or killed hold the lock until PostgreSQL sees them end. When
  *     PostgreSQL restarts, the lock is taken again before the next commit
  *     (ZE_BUSY if another process took it meanwhile).
  *   - Connections: opt->pool_size for reads; votes and commits use others,
