@@ -35,6 +35,16 @@ int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err)
     return o->feed_start(s, fn, ud, err);
 }
 
+int store_sync(store *s, uint32_t timeout_ms, uint64_t *tid, zerr *err)
+{
+    const store_ops *o = STORE_OPS(s);
+    if (!o->sync) {
+        *tid = o->last_tid(s);
+        return ZE_OK;
+    }
+    return o->sync(s, timeout_ms, tid, err);
+}
+
 int store_open_postgresql(store **out, const char *conninfo, const store_options *opt,
                           zerr *err)
 {

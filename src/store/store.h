@@ -126,6 +126,12 @@ typedef struct store_options {
                              opened shared, in this process or others (several
                              servers on one database; STORE_CAP_SHARED, "Several
                              stores on one database" below). LMDB: ZE_NOTSUP */
+    const char *read_dsn; /* PostgreSQL: a hot standby of the database
+                             (conninfo); loads, history, the undo log and
+                             iteration go there ("Reads from a standby"
+                             below). NULL: everything on the primary */
+    double read_max_lag;  /* seconds the standby may lag behind a commit
+                             before reads go to the primary; 0 = 5 */
 } store_options;
 
 /* Open a database. spec is a PostgreSQL connection URI ("postgresql://..."
@@ -697,6 +703,11 @@ typedef struct store_stats {
                               PostgreSQL: one per commit) */
     uint64_t records;
     uint64_t transactions;
+    /* PostgreSQL with opt->read_dsn (0 otherwise): */
+    uint64_t reads_standby;  /* read queries the standby answered */
+    uint64_t reads_primary;  /* read queries the primary answered */
+    int reading_primary;     /* 1 while reads are on the primary (the standby
+                                lags past read_max_lag or cannot be reached) */
 } store_stats;
 void store_get_stats(store *s, store_stats *out);
 
@@ -808,5 +819,16 @@ typedef void (*store_feed_fn)(const store_feed_event *ev, void *ud);
  * ZE_INVAL unless s was opened shared and not read-only; ZE_TXN when it
  * runs already; ZE_NOTSUP on LMDB. */
 int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);
+
+/* Wait until every commit the database held when the call began is known
+ * to s: delivered by its feed (or its own) and, with opt->read_dsn, visible
+ * on its read side; at most timeout_ms. *tid gets store_last_tid(s) then
+ * (also on failure). For a server about to tell a client the last tid
+ * (register, lastTransaction) when that client may have seen later commits
+ * through another server: B never looks behind A. ZE_TIMEOUT when not in
+ * time; ZE_IO when the primary cannot be asked. A store that is not
+ * shared, and LMDB, know every commit: *tid = store_last_tid(s) at once.
+ * May wait on the network: call it off the event loop. */
+int store_sync(store *s, uint32_t timeout_ms, uint64_t *tid, zerr *err);
 
 #endif
