@@ -5,6 +5,12 @@
 #   cluster.sh stop DIR                 stop it (immediate) and remove DIR
 #   cluster.sh halt DIR                 stop it (immediate: a crash), keeping its data
 #   cluster.sh resume DIR [--fsize KB]  start a halted cluster again
+#   cluster.sh standby DIR --from PDIR  a streaming hot standby of the running
+#                                       cluster in PDIR (pg_basebackup -R), started
+#   cluster.sh promote DIR              promote the standby in DIR to a primary
+#   cluster.sh sync PDIR on|off         synchronous replication on the primary in
+#                                       PDIR (synchronous_standby_names '*',
+#                                       synchronous_commit remote_apply) or off
 #
 # The binaries come from `pg_config --bindir` (initdb is not on Debian's PATH).
 # initdb refuses root, so as root (CI) the cluster belongs to `postgres` and
@@ -16,14 +22,20 @@
 # that needs the cluster.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop|halt|resume DIR [--fsize KB]" >&2; exit 2; }
+usage() {
+  echo "usage: $0 start|stop|halt|resume DIR [--fsize KB] | standby DIR --from PDIR |" \
+    "promote DIR | sync PDIR on|off" >&2
+  exit 2
+}
 [ $# -ge 2 ] || usage
 cmd=$1 dir=$2
 shift 2
-fsize=""
+fsize="" from="" mode=""
 while [ $# -gt 0 ]; do
   case $1 in
     --fsize) fsize=$2; shift 2 ;;
+    --from) from=$2; shift 2 ;;
+    on|off) [ "$cmd" = sync ] || usage; mode=$1; shift ;;
     *) usage ;;
   esac
 done
@@ -33,7 +45,7 @@ if ! command -v pg_config >/dev/null; then
   exit 1
 fi
 bindir=$(pg_config --bindir)
-for b in initdb pg_ctl postgres; do
+for b in initdb pg_ctl postgres pg_basebackup psql; do
   if [ ! -x "$bindir/$b" ]; then
     echo "$0: $bindir/$b is missing: install the postgresql package (scripts/deps.sh)" >&2
     exit 1
@@ -52,8 +64,13 @@ as_pg() {
   fi
 }
 
+# A standby must allow at least the primary's max_connections and
+# max_locks_per_transaction, so both get the same options.
+# hot_standby_feedback keeps the primary from vacuuming rows a standby query
+# still reads (fewer recovery conflicts; the README's standby setup has it).
 server_opts="-k $dir -c listen_addresses='' -c fsync=off -c full_page_writes=off \
  -c max_connections=400 -c shared_buffers=128MB -c max_locks_per_transaction=256 \
+ -c hot_standby_feedback=on -c max_wal_senders=10 -c wal_level=replica \
  -c log_min_messages=warning -c log_line_prefix='%m [%p] '"
 
 do_start() {
@@ -97,6 +114,44 @@ case $cmd in
   stop)
     do_stop
     rm -rf "$dir"
+    ;;
+  standby)
+    # pg_basebackup -R writes standby.signal and primary_conninfo (the
+    # primary's socket folder); initdb's pg_hba trusts local replication.
+    [ -n "$from" ] || usage
+    do_stop
+    rm -rf "$dir"
+    mkdir -m 700 "$dir"
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$dir"
+    as_pg "$bindir/pg_basebackup" -h "$from" -U postgres -D "$dir/data" -R -X stream \
+      -c fast --no-sync >"$dir/basebackup.log" 2>&1 || {
+      echo "$0: pg_basebackup from $from failed:" >&2
+      cat "$dir/basebackup.log" >&2
+      exit 1
+    }
+    do_start
+    ;;
+  promote)
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -w -t 60 promote >"$dir/promote.log" 2>&1 || {
+      echo "$0: promoting $dir failed:" >&2
+      cat "$dir/promote.log" >&2
+      exit 1
+    }
+    ;;
+  sync)
+    [ -n "$mode" ] || usage
+    if [ "$mode" = on ]; then
+      sql="ALTER SYSTEM SET synchronous_standby_names = '*';
+           ALTER SYSTEM SET synchronous_commit = 'remote_apply';"
+    else
+      sql="ALTER SYSTEM RESET synchronous_standby_names;
+           ALTER SYSTEM RESET synchronous_commit;"
+    fi
+    as_pg "$bindir/psql" -h "$dir" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
+      -c "${sql%%;*};" -c "${sql#*;}" -c "SELECT pg_reload_conf();" >/dev/null || {
+      echo "$0: setting synchronous replication $mode on $dir failed" >&2
+      exit 1
+    }
     ;;
   *) usage ;;
 esac
