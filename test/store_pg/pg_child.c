@@ -1,13 +1,12 @@
-/* pg_child.c: a second process on a shared PostgreSQL store, for
- * test_pg_shared. The suite starts it with posix_spawn rather than fork:
- * a forked copy of a process with threads (the suite's own store, the test
- * runner's) may inherit a lock another thread held, the sanitizers'
- * allocator's say, and hang.
+/* pg_child.c: a second process on a PostgreSQL store, for test_pg_shared
+ * and test_pg_faults, started with pg_child_spawn (child.h: why not fork).
  *
  *   pg_child URI increment N   add 1 to the counter in oid 1, N times
  *                              (retrying on conflicts); print each tid
- *   pg_child URI vote          vote a transaction on oids 1 and 2, print
- *                              "voted", then wait to be killed
+ *   pg_child URI vote [alone]  vote a transaction on oids 1 and 2, print
+ *                              "voted", then wait to be killed; alone: on
+ *                              a store opened not shared (the database lock
+ *                              exclusive)
  * Tids are printed as 16 hex digits, one a line. Exit 0, or 1 with the
  * error on stderr. */
 #include <stdio.h>
@@ -83,12 +82,14 @@ static int vote_and_wait(store *s)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[2], "increment") && strcmp(argv[2], "vote")) ||
-        (!strcmp(argv[2], "increment") && argc != 4)) {
-        fprintf(stderr, "usage: pg_child URI increment N | pg_child URI vote\n");
+    int vote = argc >= 3 && !strcmp(argv[2], "vote");
+    int alone = vote && argc == 4 && !strcmp(argv[3], "alone");
+    if (argc < 3 || (!vote && strcmp(argv[2], "increment")) ||
+        (!vote && argc != 4) || (vote && argc == 4 && !alone) || argc > 4) {
+        fprintf(stderr, "usage: pg_child URI increment N | pg_child URI vote [alone]\n");
         return 2;
     }
-    store_options opt = {.shared = 1, .lock_timeout_ms = 30000};
+    store_options opt = {.shared = !alone, .lock_timeout_ms = 30000};
     store *s;
     zerr e;
     int rc = store_open(&s, argv[1], &opt, &e);

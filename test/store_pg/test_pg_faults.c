@@ -1,6 +1,6 @@
 /* test_pg_faults.c: the PostgreSQL backend when things go wrong: the server
  * stopped under an open store and started again, a committing process
- * killed between vote and finish, a full disk. The first and the last run
+ * killed between vote and finish (a spawned pg_child), a full disk. The first and the last run
  * clusters of their own (test/pg/cluster.sh), so the shared one stays up. */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "child.h"
 #include "pgtest.h"
 #include "testutil.h"
 
@@ -110,44 +111,21 @@ Test(pg_faults, a_stopped_server_fails_commits_cleanly_and_the_store_reconnects,
     free(uri);
 }
 
-/* The child votes a transaction on oid 1, reports it, and waits to die. */
-static void voter(const char *uri, int fd)
-{
-    store_options opt = {0};
-    store *s;
-    store_txn *t;
-    zerr e;
-    store_txn_meta m = {.status = ' '};
-    if (store_open(&s, uri, &opt, &e) || store_txn_begin(s, &m, &t, &e) ||
-        store_txn_store(t, 1, 0, "child", 5, &e) || store_txn_vote(t, NULL, &e))
-        _exit(2);
-    if (write(fd, "v", 1) != 1)
-        _exit(3);
-    for (;;)
-        pause();
-}
-
 Test(pg_faults, kill_9_between_vote_and_finish_leaves_no_lock_and_nothing_written,
      .timeout = 120)
 {
     char *uri = tu_pg_newdb(NULL);
     store *s = open_store(uri, 2.0, 2000);
     store_close(s);   /* the schema is made; the child takes the database lock */
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        close(p[0]);
-        voter(uri, p[1]);
-    }
-    close(p[1]);
-    char c;
-    cr_assert_eq(read(p[0], &c, 1), 1, "the child did not vote");
+    FILE *out;
+    pid_t pid = pg_child_spawn(uri, "vote", "alone", &out);
+    char line[16] = "";
+    cr_assert(fgets(line, sizeof line, out) && !strcmp(line, "voted\n"),
+              "the child did not vote");
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
-    close(p[0]);
+    fclose(out);
     /* its sessions end with it: the database lock goes, then the oid's */
     zerr e;
     store_options opt = {.lock_timeout_ms = 5000};

@@ -7,7 +7,6 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +16,10 @@
 
 #include "common/oidmap.h"
 #include "store/store.h"
+#include "child.h"
 #include "pgs.h"
 #include "pgtest.h"
 #include "testutil.h"
-
-extern char **environ;
 
 TestSuite(pg_shared);
 
@@ -123,28 +121,6 @@ Test(pg_shared, lmdb_refuses_shared_and_the_feed)
 
 #define CHILD_COMMITS 25
 
-/* Start test/store_pg/pg_child (a process of its own, spawned: see there
- * why not forked) with mode and arg; its output in *out. */
-static pid_t spawn_child(const char *uri, const char *mode, const char *arg, FILE **out)
-{
-    static const char path[] = ZEOLITE_BINARY_DIR "/test/store_pg/pg_child";
-    int p[2];
-    pid_t pid;
-    cr_assert_eq(pipe(p), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    posix_spawn_file_actions_addclose(&fa, p[0]);
-    posix_spawn_file_actions_addclose(&fa, p[1]);
-    char *argv[] = {(char *)path, (char *)uri, (char *)mode, (char *)arg, NULL};
-    cr_assert_eq(posix_spawn(&pid, path, &fa, NULL, argv, environ), 0, "spawn %s", path);
-    posix_spawn_file_actions_destroy(&fa);
-    close(p[1]);
-    *out = fdopen(p[0], "r");
-    cr_assert(*out);
-    return pid;
-}
-
 Test(pg_shared, two_processes_commit_one_counter_with_unique_increasing_tids, .timeout = 240)
 {
     char *uri = tu_pg_newdb(NULL);
@@ -154,7 +130,7 @@ Test(pg_shared, two_processes_commit_one_counter_with_unique_increasing_tids, .t
     char n[16];
     snprintf(n, sizeof n, "%d", CHILD_COMMITS);
     for (int k = 0; k < 2; k++)
-        pid[k] = spawn_child(uri, "increment", n, &out[k]);
+        pid[k] = pg_child_spawn(uri, "increment", n, &out[k]);
     uint64_t tids[2][CHILD_COMMITS];
     for (int k = 0; k < 2; k++) {
         int got = 0;
@@ -333,7 +309,7 @@ Test(pg_shared, kill_9_between_vote_and_finish_leaves_the_other_store_nothing_lo
     char *uri = tu_pg_newdb(NULL);
     store *s = open_shared(uri, 30000);   /* it stays open beside the child */
     FILE *out;
-    pid_t pid = spawn_child(uri, "vote", NULL, &out);
+    pid_t pid = pg_child_spawn(uri, "vote", NULL, &out);
     char line[16] = "";
     cr_assert(fgets(line, sizeof line, out), "the child did not vote");
     cr_assert_str_eq(line, "voted\n");
