@@ -19,8 +19,8 @@ typedef struct apply_ctx {
  * to them (the LMDB commit comes after). */
 static int install_blobs(store *s, store_txn *t, zerr *err)
 {
-    for (size_t i = 0; i < t->n_ops; i++) {
-        txn_op *op = &t->ops[i];
+    for (size_t i = 0; i < t->q.n_ops; i++) {
+        txn_op *op = &t->q.ops[i];
         if (op->blob && !(op->state & OPF_DROPPED)) {
             int rc = store__blob_place(s, op->blob, !!(op->state & OPF_BLOB_LINKED), op->oid,
                                        t->tid, err);
@@ -30,9 +30,9 @@ static int install_blobs(store *s, store_txn *t, zerr *err)
             op->blob = NULL;
         }
     }
-    for (size_t i = 0; i < t->n_gen; i++)
-        if (t->gen[i].blob_src) {
-            int rc = store__blob_copy(s, t->gen[i].oid, t->gen[i].blob_src, t->tid, err);
+    for (size_t i = 0; i < t->q.n_gen; i++)
+        if (t->q.gen[i].blob_src) {
+            int rc = store__blob_copy(s, t->q.gen[i].oid, t->q.gen[i].blob_src, t->tid, err);
             if (rc)
                 return rc;
         }
@@ -89,7 +89,7 @@ static int write_record(apply_ctx *c, const txn_op *op, uint32_t index, uint64_t
     if (op->kind == STORE_REC_BACKPTR)
         st_val_put_backptr(p, r.back_tid, r.back_index, r.data_tid, r.data_index);
     else if (op->kind == STORE_REC_DATA &&
-             (rc = txnbuf_read(&c->t->buf, op->off, op->len, p + ST_VAL_HDR, err)))
+             (rc = txnbuf_read(&c->t->q.buf, op->off, op->len, p + ST_VAL_HDR, err)))
         return rc;
     st_ent e = st_ent_of(&r, c->t->tid);
     if (op->type == OP_STORE || op->type == OP_DELETE)
@@ -107,11 +107,11 @@ static int write_txn_value(apply_ctx *c, const zbuf *oids, uint32_t nrec, uint64
                            zerr *err)
 {
     store_txn *t = c->t;
-    zslice user = {t->meta.data, t->ulen};
-    zslice desc = {t->meta.data + t->ulen, t->dlen};
-    zslice ext = {t->meta.data + t->ulen + t->dlen, t->elen};
+    zslice user = {t->q.meta.data, t->q.ulen};
+    zslice desc = {t->q.meta.data + t->q.ulen, t->q.dlen};
+    zslice ext = {t->q.meta.data + t->q.ulen + t->q.dlen, t->q.elen};
     zbuf val = ZBUF_INIT;
-    if (store__txnval_encode(&val, t->status, user, desc, ext, size, oids->data, nrec))
+    if (store__txnval_encode(&val, t->q.status, user, desc, ext, size, oids->data, nrec))
         return zerr_set(err, ZE_NOMEM, "out of memory");
     uint8_t key[8];
     zbe64_put(key, t->tid);
@@ -160,7 +160,7 @@ int store__apply_txn(store *s, MDB_txn *txn, store_txn *t, zerr *err)
     uint32_t index = 0;
     uint64_t size = 0;
     txn_rec_it it = {0, 0};
-    for (const txn_op *op; !rc && (op = store__txn_next_rec(t, &it)); index++) {
+    for (const txn_op *op; !rc && (op = store__txnq_next_rec(&t->q, &it)); index++) {
         uint8_t o[8];
         zbe64_put(o, op->oid);
         rc = write_record(&c, op, index, &size, err);

@@ -2,6 +2,7 @@
 #include "store/backend.h"
 
 #include "store/lmdb_api.h"
+#include "store/txnq.h"
 
 const store_ops store__lmdb_ops = {
     .name = "lmdb",
@@ -32,16 +33,16 @@ const store_ops store__lmdb_ops = {
     .iter_next_record = store__lmdb_iter_next_record,
     .iter_close = store__lmdb_iter_close,
     .txn_begin = store__lmdb_txn_begin,
-    .txn_store = store__lmdb_txn_store,
-    .txn_store_blob = store__lmdb_txn_store_blob,
+    .txn_store = store__txnq_store,
+    .txn_store_blob = store__txnq_store_blob,
     .txn_store_blob_shared = store__lmdb_txn_store_blob_shared,
-    .txn_check_current = store__lmdb_txn_check_current,
-    .txn_delete = store__lmdb_txn_delete,
-    .txn_undo = store__lmdb_txn_undo,
-    .txn_restore_record = store__lmdb_txn_restore_record,
+    .txn_check_current = store__txnq_check_current,
+    .txn_delete = store__txnq_delete,
+    .txn_undo = store__txnq_undo,
+    .txn_restore_record = store__txnq_restore_record,
     .txn_vote = store__lmdb_txn_vote,
-    .txn_each_oid = store__lmdb_txn_each_oid,
-    .txn_exclusive = store__lmdb_txn_exclusive,
+    .txn_each_oid = store__txnq_each_oid,
+    .txn_exclusive = store__txnq_exclusive,
     .txn_commit = store__lmdb_txn_commit,
     .txn_finish = store__lmdb_txn_finish,
     .bulk_begin = store__lmdb_bulk_begin,
@@ -49,7 +50,7 @@ const store_ops store__lmdb_ops = {
     .bulk_abort = store__lmdb_bulk_end,
     .txn_abort = store__lmdb_txn_abort,
     .txn_free = store__lmdb_txn_free,
-    .txn_oids = store__lmdb_txn_oids,
+    .txn_oids = store__txnq_oids,
     .blob_path = store__lmdb_blob_path,
     .open_blob = store__lmdb_open_blob,
     .blob_file_open = store__lmdb_blob_file_open,

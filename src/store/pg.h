@@ -92,6 +92,7 @@
 #include "store/backend.h"
 #include "store/store.h"
 #include "store/txnbuf.h"
+#include "store/txnq.h"
 
 #define STPG_SCHEMA_VERSION 1
 #define STPG_LOCK_CLASS 0x7a656f6c   /* "zeol" */
@@ -424,73 +425,18 @@ void store__pg_blob_cache_drop(stpg_store *s, uint64_t oid, uint64_t tid);
 
 /* ---- transactions (pg_txn.c) ----------------------------------------------------- */
 
-enum stpg_op_type {
-    PGOP_STORE = 1,   /* store / store_blob: a DATA record, serial checked */
-    PGOP_CHECK,       /* check_current: no record */
-    PGOP_DELETE,      /* delete: a DELETE record, serial checked */
-    PGOP_RECORD,      /* restore / restore_record / undo output: written as given */
-    PGOP_UNDO,        /* undo: expanded at vote into t->gen */
-};
-
-#define PGOPF_CONFLICT 0x01    /* reported as a write conflict by the last vote */
-#define PGOPF_DROPPED 0x02     /* replaced by a later store after that conflict */
-#define PGOPF_BLOB_LINKED 0x04 /* the caller vouches for the blob file's other links */
-#define PGOPF_RESOLVED 0x08    /* the store's resolver resolved it (its data replaced) */
-
-typedef struct stpg_op {
-    uint8_t type, kind, rflags, state;
-    uint32_t len;           /* DATA: length in t->buf */
-    uint64_t off;           /* DATA: offset in t->buf */
-    uint64_t oid;
-    uint64_t serial;        /* STORE/CHECK/DELETE: expected serial; UNDO: tid undone */
-    uint64_t back_tid;      /* BACKPTR: target transaction */
-    uint32_t back_index;    /* BACKPTR: target index or STPG_INDEX_LAST */
-    uint32_t data_index;    /* BACKPTR: resolved at vote (with back_index) */
-    uint64_t data_tid;
-    int resolved;           /* BACKPTR: back_index, data_* and blob_id are final */
-    int64_t blob_id;        /* the blob's chunks (upload, or shared with a target) */
-    uint32_t gen_start, gen_count;   /* UNDO: its records in t->gen */
-    char *blob;             /* blob file to upload at commit (owned), or NULL */
-} stpg_op;
-
-enum { PGT_OPEN, PGT_VOTED, PGT_COMMITTING, PGT_DONE, PGT_ABORTED };
+/* The same bits, so that rows carry an op's rflags as they are. */
+_Static_assert(TXN_RF_PREV_ZERO == STPG_RF_PREV_ZERO && TXN_RF_BLOB == STPG_RF_BLOB,
+               "txnq.h's record flags are the PostgreSQL store's");
 
 struct stpg_txn {
-    const store_ops *be;
+    txnq q;                 /* first: the queue and the vote's results (txnq.h) */
     stpg_store *s;
-    int state;
-    char status;
-    int explicit_tid;
     uint64_t tid;
-    zbuf meta;              /* user || description || extension */
-    size_t ulen, dlen, elen;
-    txnbuf buf;
-
-    stpg_op *ops;
-    size_t n_ops, cap_ops;
-    stpg_op *gen;           /* records produced by undo at vote */
-    size_t n_gen, cap_gen;
-    oidmap last_store;      /* oid -> 1 + index of its last PGOP_STORE */
-    int has_undo;
-
-    uint64_t *oids;         /* store_txn_oids */
-    size_t n_oids;
-    oidmap seen;
-    store_conflict *conflicts;
-    size_t n_conflicts, cap_conflicts;
-    zbuf conflict_data;
-    uint64_t *changed;
-    size_t n_changed, cap_changed;
-    store_undo_failure *undo_failures;
-    size_t n_undo_failures;
-    uint64_t *resolved;     /* oids the store's resolver resolved (vote) */
-    size_t n_resolved, cap_resolved;
-    size_t n_undo_resolved;
 
     stpg_conn *conn;        /* from the first vote to commit or abort, in a
                                database transaction holding the oid locks */
     oidmap locked;          /* oid -> 1 shared, 2 exclusive: locks held */
-    uint64_t new_objects;   /* stores of oids without a record (vote) */
     uint64_t max_oid;       /* largest oid written */
     uint64_t size;          /* bytes written (the undo log's size) */
     uint32_t n_written;
@@ -507,27 +453,17 @@ struct stpg_txn {
     int done;
 };
 
-typedef struct stpg_rec_it {
-    size_t op, gen;
-} stpg_rec_it;
-/* The records a transaction writes, in order (store__txn_next_rec's rule). */
-stpg_op *store__pg_next_rec(stpg_txn *t, stpg_rec_it *it);
 /* Begin the database transaction of t's vote (once) and take the locks of
  * the oids given (sorted, deduplicated here): writes[i] 1 exclusive. */
 int store__pg_lock_oids(stpg_txn *t, uint64_t *oids, uint8_t *writes, size_t n, zerr *err);
 /* A back-pointer of t whose target is not resolved yet. */
-int store__pg_backptr_pending(const stpg_op *op);
+int store__pg_backptr_pending(const txn_op *op);
 /* Resolve t's pending back-pointers with c (ZE_NOTFOUND: a target is
  * missing): their index, the end of their chain, the blob they share. */
 int store__pg_resolve_backptrs(stpg_txn *t, stpg_conn *c, zerr *err);
-/* The store's resolver (pg_resolve.c): offered the stores whose serial is
- * not cur[i], the current tid of op i's oid; a revert of undo whose data a
- * later change made differ (1 with the resolved record in t->buf at *off,
- * *len); resolve_end lists the resolved oids. */
-void store__pg_resolve_stores(stpg_txn *t, const uint64_t *cur);
-int store__pg_resolve_undo(stpg_txn *t, uint64_t oid, zslice undone, zslice current,
-                           zslice pre, uint64_t *off, uint32_t *len);
-int store__pg_resolve_end(stpg_txn *t, zerr *err);
+/* For the store's resolver (pg_resolve.c; txnq_hooks.revision): a
+ * revision's pickle, read in the vote's database transaction. */
+int store__pg_revision(txnq *q, uint64_t oid, uint64_t serial, int committed, zbuf *out);
 /* Expand t's UNDO operations into records (vote). */
 int store__pg_undo_expand(stpg_txn *t, zerr *err);
 /* Write t's rows in its connection's transaction and commit (tid chosen
@@ -593,21 +529,10 @@ int store__pg_iter_next_record(store_iter *it, store_record *rec, zerr *err);
 void store__pg_iter_close(store_iter *it);
 
 int store__pg_txn_begin(store *s, const store_txn_meta *meta, store_txn **out, zerr *err);
-int store__pg_txn_store(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
-                        size_t len, zerr *err);
-int store__pg_txn_store_blob(store_txn *t, uint64_t oid, uint64_t serial, const void *data,
-                             size_t len, const char *blob_path, zerr *err);
 int store__pg_txn_store_blob_shared(store_txn *t, uint64_t oid, uint64_t serial,
                                     const void *data, size_t len, const char *name,
                                     zerr *err);
-int store__pg_txn_check_current(store_txn *t, uint64_t oid, uint64_t serial, zerr *err);
-int store__pg_txn_delete(store_txn *t, uint64_t oid, uint64_t serial, zerr *err);
-int store__pg_txn_undo(store_txn *t, uint64_t undo_tid, zerr *err);
-int store__pg_txn_restore_record(store_txn *t, const store_record *rec,
-                                 const char *blob_path, zerr *err);
 int store__pg_txn_vote(store_txn *t, store_vote_result *res, zerr *err);
-int store__pg_txn_each_oid(store_txn *t, store_lock_cb cb, void *ud);
-int store__pg_txn_exclusive(store_txn *t);
 int store__pg_txn_commit(store_txn *t, uint64_t *tid, store_commit_cb cb, void *ud,
                          zerr *err);
 int store__pg_txn_finish(store_txn *t, uint64_t *tid, zerr *err);
@@ -616,7 +541,6 @@ int store__pg_bulk_end(store *s, zerr *err);
 int store__pg_bulk_abort(store *s, zerr *err);
 void store__pg_txn_abort(store_txn *t);
 void store__pg_txn_free(store_txn *t);
-const uint64_t *store__pg_txn_oids(store_txn *t, size_t *n);
 
 int store__pg_blob_path(store *s, uint64_t oid, uint64_t tid, char *buf, size_t cap);
 int store__pg_open_blob(store_reader *r, uint64_t oid, uint64_t serial, char *buf,

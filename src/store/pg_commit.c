@@ -41,7 +41,7 @@ static int nomem(zerr *err) { return zerr_set(err, ZE_NOMEM, "out of memory"); }
 
 /* What the undo log shows as a transaction's size: the records' lengths as
  * the LMDB store counts them, so both backends show the same. */
-static uint64_t rec_size(const stpg_op *op)
+static uint64_t rec_size(const txn_op *op)
 {
     return op->kind == STORE_REC_DATA ? 8u + op->len : op->kind == STORE_REC_BACKPTR ? 32u : 8u;
 }
@@ -63,19 +63,18 @@ static int flush(copier *cp, size_t at_least)
     return rc;
 }
 
-static int copy_row(copier *cp, stpg_txn *t, const stpg_op *op, uint64_t tid, uint32_t idx)
+static int copy_row(copier *cp, stpg_txn *t, const txn_op *op, uint64_t tid, uint32_t idx)
 {
     zbuf *b = cp->b;
-    int bp = op->kind == STORE_REC_BACKPTR;
+    int bp = op->kind == STORE_REC_BACKPTR, target = !!(op->state & OPF_TARGET);
     int32_t back_idx = op->back_index == STPG_INDEX_LAST ? -1 : (int32_t)op->back_index;
     int rc = stpg_copy_row(b, 11) || stpg_copy_id(b, tid) || stpg_copy_i32(b, (int32_t)idx) ||
              stpg_copy_id(b, op->oid) || stpg_copy_i16(b, op->kind) ||
              stpg_copy_i16(b, op->rflags) ||
              (bp ? stpg_copy_id(b, op->back_tid) : stpg_copy_null(b)) ||
              (bp ? stpg_copy_i32(b, back_idx) : stpg_copy_null(b)) ||
-             (bp && op->resolved ? stpg_copy_id(b, op->data_tid) : stpg_copy_null(b)) ||
-             (bp && op->resolved ? stpg_copy_i32(b, (int32_t)op->data_index)
-                                 : stpg_copy_null(b)) ||
+             (bp && target ? stpg_copy_id(b, op->data_tid) : stpg_copy_null(b)) ||
+             (bp && target ? stpg_copy_i32(b, (int32_t)op->data_index) : stpg_copy_null(b)) ||
              (op->blob_id ? stpg_copy_i64(b, op->blob_id) : stpg_copy_null(b));
     if (!rc && op->kind != STORE_REC_DATA)
         rc = stpg_copy_null(b);
@@ -86,7 +85,7 @@ static int copy_row(copier *cp, stpg_txn *t, const stpg_op *op, uint64_t tid, ui
     if (op->kind != STORE_REC_DATA)
         return flush(cp, COPY_FLUSH);
     const uint8_t *p;
-    if ((rc = txnbuf_view(&t->buf, op->off, op->len, &cp->scratch, &p, cp->err)))
+    if ((rc = txnbuf_view(&t->q.buf, op->off, op->len, &cp->scratch, &p, cp->err)))
         return rc;
     if (op->len >= BIG_FIELD) {
         if ((rc = flush(cp, 0)))
@@ -101,12 +100,12 @@ static int copy_row(copier *cp, stpg_txn *t, const stpg_op *op, uint64_t tid, ui
 /* Every record of t as COPY rows; *size and t->n_written, t->max_oid set. */
 static int copy_records(copier *cp, stpg_txn *t, uint64_t tid, uint64_t *size)
 {
-    stpg_rec_it it = {0, 0};
+    txn_rec_it it = {0, 0};
     uint32_t idx = 0;
     int rc = 0;
     *size = 0;
     t->max_oid = 0;
-    for (stpg_op *op; !rc && (op = store__pg_next_rec(t, &it)); idx++) {
+    for (const txn_op *op; !rc && (op = store__txnq_next_rec(&t->q, &it)); idx++) {
         rc = copy_row(cp, t, op, tid, idx);
         *size += rec_size(op);
         if (op->oid > t->max_oid)
@@ -119,25 +118,25 @@ static int copy_records(copier *cp, stpg_txn *t, uint64_t tid, uint64_t *size)
 /* The transaction's row, as COPY data (bulk) or an INSERT. */
 static int txn_row_copy(zbuf *b, stpg_txn *t, uint64_t tid, uint64_t size)
 {
-    const uint8_t *m = t->meta.data;
+    const uint8_t *m = t->q.meta.data;
     return stpg_copy_row(b, 7) || stpg_copy_id(b, tid) || stpg_copy_bytes_head(b, 1) ||
-           zbuf_append_byte(b, (uint8_t)t->status) || stpg_copy_bytes_head(b, t->ulen) ||
-           zbuf_append(b, m, t->ulen) || stpg_copy_bytes_head(b, t->dlen) ||
-           zbuf_append(b, m + t->ulen, t->dlen) || stpg_copy_bytes_head(b, t->elen) ||
-           zbuf_append(b, m + t->ulen + t->dlen, t->elen) ||
+           zbuf_append_byte(b, (uint8_t)t->q.status) || stpg_copy_bytes_head(b, t->q.ulen) ||
+           zbuf_append(b, m, t->q.ulen) || stpg_copy_bytes_head(b, t->q.dlen) ||
+           zbuf_append(b, m + t->q.ulen, t->q.dlen) || stpg_copy_bytes_head(b, t->q.elen) ||
+           zbuf_append(b, m + t->q.ulen + t->q.dlen, t->q.elen) ||
            stpg_copy_i32(b, (int32_t)t->n_written) || stpg_copy_i64(b, (int64_t)size);
 }
 
 static int txn_row_insert(stpg_txn *t, uint64_t tid, uint64_t size, zerr *err)
 {
     stpg_params p = {0};
-    char status = t->status;
-    const uint8_t *m = t->meta.data;
+    char status = t->q.status;
+    const uint8_t *m = t->q.meta.data;
     stpg_p_id(&p, tid);
     stpg_p_bytes(&p, &status, 1);
-    stpg_p_bytes(&p, m, t->ulen);
-    stpg_p_bytes(&p, m + t->ulen, t->dlen);
-    stpg_p_bytes(&p, m + t->ulen + t->dlen, t->elen);
+    stpg_p_bytes(&p, m, t->q.ulen);
+    stpg_p_bytes(&p, m + t->q.ulen, t->q.dlen);
+    stpg_p_bytes(&p, m + t->q.ulen + t->q.dlen, t->q.elen);
     stpg_p_i32(&p, (int32_t)t->n_written);
     stpg_p_i64(&p, (int64_t)size);
     char hex[17];
@@ -153,11 +152,11 @@ static int txn_row_insert(stpg_txn *t, uint64_t tid, uint64_t size, zerr *err)
 
 static int upload_blobs(stpg_txn *t, stpg_conn *c, zerr *err)
 {
-    for (size_t i = 0; i < t->n_ops; i++) {
-        stpg_op *op = &t->ops[i];
-        if (!op->blob || (op->state & PGOPF_DROPPED) || op->blob_id)
+    for (size_t i = 0; i < t->q.n_ops; i++) {
+        txn_op *op = &t->q.ops[i];
+        if (!op->blob || (op->state & OPF_DROPPED) || op->blob_id)
             continue;
-        int rc = store__pg_blob_upload(t->s, c, op->blob, !!(op->state & PGOPF_BLOB_LINKED),
+        int rc = store__pg_blob_upload(t->s, c, op->blob, !!(op->state & OPF_BLOB_LINKED),
                                        &op->blob_id, err);
         if (rc)
             return rc;
@@ -170,15 +169,15 @@ static int upload_blobs(stpg_txn *t, stpg_conn *c, zerr *err)
  * first file it gets for a name). */
 static void cache_blobs(stpg_txn *t)
 {
-    for (size_t i = t->n_ops; i-- > 0;) {
-        stpg_op *op = &t->ops[i];
+    for (size_t i = t->q.n_ops; i-- > 0;) {
+        txn_op *op = &t->q.ops[i];
         if (!op->blob)
             continue;
-        if (!(op->state & PGOPF_DROPPED))
-            store__pg_blob_cache_put(t->s, op->blob, !!(op->state & PGOPF_BLOB_LINKED),
+        if (!(op->state & OPF_DROPPED))
+            store__pg_blob_cache_put(t->s, op->blob, !!(op->state & OPF_BLOB_LINKED),
                                      op->oid, t->tid);
         else
-            store__pg_blob_discard_queued(t->s, op->blob, !!(op->state & PGOPF_BLOB_LINKED));
+            store__pg_blob_discard_queued(t->s, op->blob, !!(op->state & OPF_BLOB_LINKED));
         free(op->blob);
         op->blob = NULL;
     }
@@ -263,7 +262,7 @@ static int send_commit(stpg_txn *t, uint64_t tid, zerr *err)
 
 static int choose_tid(stpg_txn *t, uint64_t last, zerr *err)
 {
-    if (t->explicit_tid)
+    if (t->q.explicit_tid)
         return t->tid > last ? 0 : zerr_set(err, ZE_INVAL, "tid %016llx is not after the last "
                                             "tid %016llx", (unsigned long long)t->tid,
                                             (unsigned long long)last);
@@ -310,8 +309,8 @@ static int write_rows(stpg_txn *t, zerr *err)
 static int after_rows(stpg_txn *t, zerr *err)
 {
     stpg_store *s = t->s;
-    stpg_rec_it it = {0, 0};
-    for (stpg_op *op; (op = store__pg_next_rec(t, &it));) {
+    txn_rec_it it = {0, 0};
+    for (const txn_op *op; (op = store__txnq_next_rec(&t->q, &it));) {
         if (!(op->rflags & STPG_RF_PREV_ZERO))
             continue;
         stpg_params p = {0};
@@ -325,11 +324,11 @@ static int after_rows(stpg_txn *t, zerr *err)
     pthread_mutex_lock(&s->oid_mu);
     int bump = t->n_written && after > s->oid_limit;
     pthread_mutex_unlock(&s->oid_mu);
-    if (!bump && !t->new_objects)
+    if (!bump && !t->q.new_objects)
         return 0;
     stpg_params p = {0};
     stpg_p_id(&p, bump ? after : 0);
-    stpg_p_i64(&p, (int64_t)t->new_objects);
+    stpg_p_i64(&p, (int64_t)t->q.new_objects);
     PQclear(store__pg_exec(s, t->conn, Q_META_BUMP, &p, err));
     return t->conn->rc;
 }
@@ -362,11 +361,11 @@ static void committed(stpg_txn *t)
     s->stats.syncs++;
     s->stats.transactions++;
     s->stats.records += t->n_written;
-    s->stats_objects += t->new_objects;
+    s->stats_objects += t->q.new_objects;
     s->size_bytes += t->size;   /* until the next pg_database_size */
     pthread_mutex_unlock(&s->mu);
     cache_blobs(t);
-    t->state = PGT_DONE;
+    t->q.state = TXN_DONE;
 }
 
 static int commit_steps(stpg_txn *t, zerr *err)
@@ -463,7 +462,7 @@ static void *committer_main(void *arg)
         zerr e = {0};
         int rc = store__pg_commit_now(t, &e);
         if (rc)
-            t->state = PGT_ABORTED;
+            t->q.state = TXN_ABORTED;
         /* the callback, in the feed's order; the caller may free t then */
         store__pg_feed_own_end(s, t, rc, rc ? &e : NULL);
         pthread_mutex_lock(&s->mu);
@@ -499,14 +498,14 @@ int store__pg_txn_commit(store_txn *tt, uint64_t *tid, store_commit_cb cb, void 
 {
     stpg_txn *t = tx(tt);
     stpg_store *s = t->s;
-    if (t->state != PGT_VOTED)
+    if (t->q.state != TXN_VOTED)
         return zerr_set(err, ZE_TXN, "commit of a transaction that has not voted");
     if (!s->committer_running)
         return zerr_set(err, ZE_READONLY, "PostgreSQL (%s) is open read-only", s->shown);
     /* the tid is chosen when the commit runs: cb gives it */
     if (tid)
-        *tid = t->explicit_tid ? t->tid : 0;
-    t->state = PGT_COMMITTING;
+        *tid = t->q.explicit_tid ? t->tid : 0;
+    t->q.state = TXN_COMMITTING;
     t->cb = cb;
     t->ud = ud;
     t->next_commit = NULL;
@@ -524,13 +523,13 @@ int store__pg_txn_commit(store_txn *tt, uint64_t *tid, store_commit_cb cb, void 
 int store__pg_txn_finish(store_txn *tt, uint64_t *tid, zerr *err)
 {
     stpg_txn *t = tx(tt);
-    if (t->state != PGT_VOTED)
+    if (t->q.state != TXN_VOTED)
         return zerr_set(err, ZE_TXN, "commit of a transaction that has not voted");
-    t->state = PGT_COMMITTING;
+    t->q.state = TXN_COMMITTING;
     t->cb = NULL;
     int rc = store__pg_commit_now(t, err);
     if (rc)
-        t->state = PGT_ABORTED;
+        t->q.state = TXN_ABORTED;
     store__pg_feed_own_end(t->s, t, rc, rc ? err : NULL);
     if (rc)
         return rc;
@@ -604,16 +603,16 @@ static int bulk_flush_txns(stpg_store *s, zerr *err)
 
 static int has_blob_files(const stpg_txn *t)
 {
-    for (size_t i = 0; i < t->n_ops; i++)
-        if (t->ops[i].blob && !(t->ops[i].state & PGOPF_DROPPED))
+    for (size_t i = 0; i < t->q.n_ops; i++)
+        if (t->q.ops[i].blob && !(t->q.ops[i].state & OPF_DROPPED))
             return 1;
     return 0;
 }
 
 static int has_pending_backptrs(const stpg_txn *t)
 {
-    for (size_t i = 0; i < t->n_ops; i++)
-        if (store__pg_backptr_pending(&t->ops[i]))
+    for (size_t i = 0; i < t->q.n_ops; i++)
+        if (store__pg_backptr_pending(&t->q.ops[i]))
             return 1;
     return 0;
 }
@@ -665,8 +664,8 @@ static int bulk_txn(stpg_txn *t, zerr *err)
     if (rc)
         return rc;
     s->bulk_failed = 0;
-    stpg_rec_it it = {0, 0};
-    for (stpg_op *op; (op = store__pg_next_rec(t, &it));)
+    txn_rec_it it = {0, 0};
+    for (const txn_op *op; (op = store__txnq_next_rec(&t->q, &it));)
         bs->hides |= !!(op->rflags & STPG_RF_PREV_ZERO);
     s->bulk_last_tid = t->tid;
     if (t->n_written && t->max_oid > s->bulk_max_oid)
@@ -694,14 +693,14 @@ int store__pg_bulk_write(stpg_txn *t, zerr *err)
         return rc;
     }
     /* a staged file is uploaded: the cache gets it only once committed */
-    for (size_t i = 0; i < t->n_ops; i++)
-        if (t->ops[i].blob) {
-            store__pg_blob_discard_queued(s, t->ops[i].blob,
-                                          !!(t->ops[i].state & PGOPF_BLOB_LINKED));
-            free(t->ops[i].blob);
-            t->ops[i].blob = NULL;
+    for (size_t i = 0; i < t->q.n_ops; i++)
+        if (t->q.ops[i].blob) {
+            store__pg_blob_discard_queued(s, t->q.ops[i].blob,
+                                          !!(t->q.ops[i].state & OPF_BLOB_LINKED));
+            free(t->q.ops[i].blob);
+            t->q.ops[i].blob = NULL;
         }
-    t->state = PGT_DONE;
+    t->q.state = TXN_DONE;
     return 0;
 }
 

@@ -30,7 +30,7 @@ typedef struct undo_ctx {
     stpg_txn *t;
     stpg_store *s;
     stpg_conn *c;
-    oidmap last_gen;       /* oid -> 1 + index in t->gen of its newest record */
+    oidmap last_gen;       /* oid -> 1 + index in t->q.gen of its newest record */
     oidmap failed;         /* oid -> 1 + index in fails, for T */
     undo_fail *fails;
     size_t n_fails, cap_fails;
@@ -83,7 +83,7 @@ static int current_link(undo_ctx *c, uint64_t oid, rec_pos r, int *is_r, rec_pos
     uint64_t g;
     *is_r = 0;
     if (oidmap_get(&c->last_gen, oid, &g)) {
-        const stpg_op *op = &c->t->gen[g - 1];
+        const txn_op *op = &c->t->q.gen[g - 1];
         *link = op->kind == STORE_REC_BACKPTR ? (rec_pos){0, op->back_tid, op->back_index}
                                               : (rec_pos){1, 0, 0};
         return 0;
@@ -141,7 +141,7 @@ static const char *later_change(int has_pre)
 /* Data that differ from the record undone: the store's resolver may merge
  * the record before it (pre) into the current data (pg_resolve.c), as
  * FileStorage calls conflict resolution; *off, *len then hold the revert's
- * record in t->buf (*resolved 1). Records with blobs are not offered. */
+ * record in t->q.buf (*resolved 1). Records with blobs are not offered. */
 static int resolve_revert(undo_ctx *c, uint64_t oid, const stpg_rec *rd, const stpg_rec *cd,
                           rec_pos pre, int *resolved, uint64_t *off, uint32_t *len)
 {
@@ -151,16 +151,16 @@ static int resolve_revert(undo_ctx *c, uint64_t oid, const stpg_rec *rd, const s
         return 0;
     int rc = load_back(c, oid, pre, &pd, &found);
     if (!rc && found && !((rd->flags | cd->flags | pd.r.flags) & STPG_RF_BLOB))
-        *resolved = store__pg_resolve_undo(c->t, oid, (zslice){rd->data, rd->len},
-                                           (zslice){cd->data, cd->len},
-                                           (zslice){pd.r.data, pd.r.len}, off, len);
+        *resolved = store__txnq_resolve_undo(&c->t->q, oid, (zslice){rd->data, rd->len},
+                                             (zslice){cd->data, cd->len},
+                                             (zslice){pd.r.data, pd.r.len}, off, len);
     rec_done(&pd);
     return rc;
 }
 
 /* Whether R (at r, oid) can be reverted: *why NULL, or FileStorage's reason.
  * A revert that only the resolver makes possible comes back as *resolved 1,
- * its record in t->buf at *off, *len. */
+ * its record in t->q.buf at *off, *len. */
 static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, rec_pos pre, const char **why,
                         int *resolved, uint64_t *off, uint32_t *len)
 {
@@ -174,7 +174,7 @@ static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, rec_pos pre, const
     if (rc || is_r || same_pos(link, r))
         return rc;
     uint64_t g;
-    if (oidmap_get(&c->last_gen, oid, &g) && c->t->gen[g - 1].kind == STORE_REC_DATA) {
+    if (oidmap_get(&c->last_gen, oid, &g) && c->t->q.gen[g - 1].kind == STORE_REC_DATA) {
         /* An earlier undo's resolved record: not merged again. */
         *why = later_change(has_pre);
         return 0;
@@ -196,16 +196,16 @@ static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, rec_pos pre, const
     return rc;
 }
 
-static stpg_op *push_gen(undo_ctx *c)
+static txn_op *push_gen(undo_ctx *c)
 {
     stpg_txn *t = c->t;
-    stpg_op *gen = zarray_room(t->gen, t->n_gen, &t->cap_gen, sizeof *gen, 16);
+    txn_op *gen = zarray_room(t->q.gen, t->q.n_gen, &t->q.cap_gen, sizeof *gen, 16);
     if (!gen)
         return NULL;
-    t->gen = gen;
-    stpg_op *op = &t->gen[t->n_gen++];
+    t->q.gen = gen;
+    txn_op *op = &t->q.gen[t->q.n_gen++];
     memset(op, 0, sizeof *op);
-    op->type = PGOP_RECORD;
+    op->type = OP_RECORD;
     return op;
 }
 
@@ -214,12 +214,12 @@ static stpg_op *push_gen(undo_ctx *c)
  * (the LMDB store copies the file; here the chunks are the same). */
 static int push_revert(undo_ctx *c, uint64_t oid, uint64_t pre_tid, const stpg_rec *pre)
 {
-    stpg_op *op = push_gen(c);
+    txn_op *op = push_gen(c);
     if (!op)
         return nomem(c);
     op->oid = oid;
     op->kind = pre_tid ? STORE_REC_BACKPTR : STORE_REC_DELETE;
-    op->resolved = 1;
+    op->state |= OPF_TARGET;
     if (!pre_tid)
         return 0;
     op->back_tid = pre_tid;
@@ -237,17 +237,17 @@ static int push_revert(undo_ctx *c, uint64_t oid, uint64_t pre_tid, const stpg_r
     return rc;
 }
 
-/* The revert the resolver made: a DATA record, its pickle in t->buf. */
+/* The revert the resolver made: a DATA record, its pickle in t->q.buf. */
 static int push_resolved(undo_ctx *c, uint64_t oid, uint64_t off, uint32_t len)
 {
-    stpg_op *op = push_gen(c);
+    txn_op *op = push_gen(c);
     if (!op)
         return nomem(c);
     op->oid = oid;
     op->kind = STORE_REC_DATA;
     op->off = off;
     op->len = len;
-    op->resolved = 1;
+    op->state |= OPF_TARGET;
     return 0;
 }
 
@@ -312,14 +312,14 @@ static int report_failures(undo_ctx *c, uint64_t T)
     if (!first)
         return 0;
     stpg_txn *t = c->t;
-    free(t->undo_failures);
-    if (!(t->undo_failures = malloc(n * sizeof *t->undo_failures)))
+    free(t->q.undo_failures);
+    if (!(t->q.undo_failures = malloc(n * sizeof *t->q.undo_failures)))
         return nomem(c);
-    t->n_undo_failures = 0;
+    t->q.n_undo_failures = 0;
     for (size_t i = 0; i < c->n_fails; i++)
         if (c->fails[i].why)
-            t->undo_failures[t->n_undo_failures++] = (store_undo_failure){c->fails[i].oid,
-                                                                          c->fails[i].why};
+            t->q.undo_failures[t->q.n_undo_failures++] =
+                (store_undo_failure){c->fails[i].oid, c->fails[i].why};
     return zerr_set(c->err, ZE_UNDO, "cannot undo %016llx: oid %016llx: %s (%zu oid%s failed)",
                     (unsigned long long)T, (unsigned long long)first->oid, first->why, n,
                     n == 1 ? "" : "s");
@@ -328,17 +328,18 @@ static int report_failures(undo_ctx *c, uint64_t T)
 static int note_records(undo_ctx *c, size_t from)
 {
     stpg_txn *t = c->t;
-    for (size_t i = from; i < t->n_gen; i++) {
-        uint64_t oid = t->gen[i].oid, seen;
+    for (size_t i = from; i < t->q.n_gen; i++) {
+        uint64_t oid = t->q.gen[i].oid, seen;
         int is_new = !oidmap_get(&c->last_gen, oid, &seen);
         if (oidmap_put(&c->last_gen, oid, i + 1))
             return nomem(c);
         if (is_new) {
-            uint64_t *ch = zarray_room(t->changed, t->n_changed, &t->cap_changed, sizeof *ch, 16);
+            uint64_t *ch =
+                zarray_room(t->q.changed, t->q.n_changed, &t->q.cap_changed, sizeof *ch, 16);
             if (!ch)
                 return nomem(c);
-            t->changed = ch;
-            t->changed[t->n_changed++] = oid;
+            t->q.changed = ch;
+            t->q.changed[t->q.n_changed++] = oid;
         }
     }
     return 0;
@@ -366,14 +367,14 @@ static int undone_records(undo_ctx *c, uint64_t T, PGresult **res)
     return *res ? 0 : c->c->rc;
 }
 
-static int undo_txn(undo_ctx *c, stpg_op *uop)
+static int undo_txn(undo_ctx *c, txn_op *uop)
 {
     uint64_t T = uop->serial;
     PGresult *recs = NULL;
     int rc = undone_records(c, T, &recs);
     if (rc)
         return rc;
-    uop->gen_start = (uint32_t)c->t->n_gen;
+    uop->gen_start = (uint32_t)c->t->q.n_gen;
     c->n_fails = 0;
     oidmap_clear(&c->failed);
     for (int i = 0; i < PQntuples(recs) && !rc; i++) {
@@ -387,7 +388,7 @@ static int undo_txn(undo_ctx *c, stpg_op *uop)
     PQclear(recs);
     if (rc || (rc = report_failures(c, T)) || (rc = note_records(c, uop->gen_start)))
         return rc;
-    uop->gen_count = (uint32_t)(c->t->n_gen - uop->gen_start);
+    uop->gen_count = (uint32_t)(c->t->q.n_gen - uop->gen_start);
     return 0;
 }
 
@@ -395,9 +396,9 @@ static int undo_txn(undo_ctx *c, stpg_op *uop)
 static void one_blob_per_oid(undo_ctx *c)
 {
     stpg_txn *t = c->t;
-    for (size_t i = 0; i < t->n_gen; i++) {
+    for (size_t i = 0; i < t->q.n_gen; i++) {
         uint64_t last = 0;
-        stpg_op *op = &t->gen[i];
+        txn_op *op = &t->q.gen[i];
         if ((op->rflags & STPG_RF_BLOB) && oidmap_get(&c->last_gen, op->oid, &last) &&
             last != i + 1) {
             op->rflags &= (uint8_t)~STPG_RF_BLOB;
@@ -411,12 +412,12 @@ int store__pg_undo_expand(stpg_txn *t, zerr *err)
     undo_ctx c = {.t = t, .s = t->s, .c = t->conn, .last_gen = OIDMAP_INIT,
                   .failed = OIDMAP_INIT, .err = err};
     int rc = 0;
-    t->n_gen = 0;
-    for (size_t i = 0; i < t->n_ops; i++)
-        t->ops[i].gen_start = t->ops[i].gen_count = 0;
-    for (size_t i = 0; !rc && i < t->n_ops; i++)
-        if (t->ops[i].type == PGOP_UNDO)
-            rc = undo_txn(&c, &t->ops[i]);
+    t->q.n_gen = 0;
+    for (size_t i = 0; i < t->q.n_ops; i++)
+        t->q.ops[i].gen_start = t->q.ops[i].gen_count = 0;
+    for (size_t i = 0; !rc && i < t->q.n_ops; i++)
+        if (t->q.ops[i].type == OP_UNDO)
+            rc = undo_txn(&c, &t->q.ops[i]);
     if (!rc)
         one_blob_per_oid(&c);
     oidmap_free(&c.last_gen);

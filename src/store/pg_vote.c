@@ -20,11 +20,7 @@
 
 static stpg_txn *tx(store_txn *t) { return (stpg_txn *)(void *)t; }
 
-static int checked(const stpg_op *op)
-{
-    return (op->type == PGOP_STORE || op->type == PGOP_CHECK || op->type == PGOP_DELETE) &&
-           !(op->state & PGOPF_DROPPED);
-}
+static int checked(const txn_op *op) { return store__txnq_checked(op); }
 
 /* ---- the database transaction and its locks ------------------------------------ */
 
@@ -122,11 +118,11 @@ int store__pg_lock_oids(stpg_txn *t, uint64_t *oids, uint8_t *writes, size_t n, 
 static int undo_oids(stpg_txn *t, uint64_t **oids, uint8_t **writes, size_t *n, size_t *cap,
                      zerr *err)
 {
-    for (size_t i = 0; i < t->n_ops; i++) {
-        if (t->ops[i].type != PGOP_UNDO)
+    for (size_t i = 0; i < t->q.n_ops; i++) {
+        if (t->q.ops[i].type != OP_UNDO)
             continue;
         stpg_params p = {0};
-        stpg_p_id(&p, t->ops[i].serial);
+        stpg_p_id(&p, t->q.ops[i].serial);
         PGresult *r = store__pg_query(t->s, t->conn, "SELECT DISTINCT oid FROM zeolite.records "
                                       "WHERE tid = $1::bigint", &p, err);
         if (!r)
@@ -151,18 +147,18 @@ static int undo_oids(stpg_txn *t, uint64_t **oids, uint8_t **writes, size_t *n, 
 
 static int lock_all(stpg_txn *t, zerr *err)
 {
-    size_t n = 0, cap = t->n_ops + 1;
+    size_t n = 0, cap = t->q.n_ops + 1;
     uint64_t *oids = malloc(cap * sizeof *oids);
     uint8_t *writes = malloc(cap);
     int rc = oids && writes ? 0 : zerr_set(err, ZE_NOMEM, "out of memory");
-    for (size_t i = 0; i < t->n_ops && !rc; i++)
-        if (t->ops[i].type != PGOP_UNDO && !(t->ops[i].state & PGOPF_DROPPED)) {
-            oids[n] = t->ops[i].oid;
-            writes[n++] = t->ops[i].type != PGOP_CHECK;
+    for (size_t i = 0; i < t->q.n_ops && !rc; i++)
+        if (t->q.ops[i].type != OP_UNDO && !(t->q.ops[i].state & OPF_DROPPED)) {
+            oids[n] = t->q.ops[i].oid;
+            writes[n++] = t->q.ops[i].type != OP_CHECK;
         }
     if (!rc && !t->conn)
         rc = begin_db_txn(t, err);
-    if (!rc && t->has_undo)
+    if (!rc && t->q.has_undo)
         rc = undo_oids(t, &oids, &writes, &n, &cap, err);
     if (!rc)
         rc = store__pg_lock_oids(t, oids, writes, n, err);
@@ -177,15 +173,15 @@ static int lock_all(stpg_txn *t, zerr *err)
 static int current_tids(stpg_txn *t, uint64_t *cur, zerr *err)
 {
     size_t n = 0;
-    for (size_t i = 0; i < t->n_ops; i++)
-        n += checked(&t->ops[i]);
+    for (size_t i = 0; i < t->q.n_ops; i++)
+        n += checked(&t->q.ops[i]);
     if (!n)
         return 0;
     zbuf a = ZBUF_INIT;
     int rc = stpg_arr_begin(&a, STPG_INT8, n);
-    for (size_t i = 0; i < t->n_ops && !rc; i++)
-        if (checked(&t->ops[i]))
-            rc = stpg_arr_id(&a, t->ops[i].oid);
+    for (size_t i = 0; i < t->q.n_ops && !rc; i++)
+        if (checked(&t->q.ops[i]))
+            rc = stpg_arr_id(&a, t->q.ops[i].oid);
     if (rc) {
         zbuf_free(&a);
         return zerr_set(err, ZE_NOMEM, "out of memory");
@@ -200,8 +196,8 @@ static int current_tids(stpg_txn *t, uint64_t *cur, zerr *err)
         PQclear(r);
         return zerr_set(err, ZE_CORRUPT, "vote: %d current tids for %zu oids", PQntuples(r), n);
     }
-    for (size_t i = 0, j = 0; i < t->n_ops; i++)
-        if (checked(&t->ops[i])) {
+    for (size_t i = 0, j = 0; i < t->q.n_ops; i++)
+        if (checked(&t->q.ops[i])) {
             cur[i] = PQgetisnull(r, (int)j, 0) ? 0 : stpg_get_id(PQgetvalue(r, (int)j, 0));
             j++;
         }
@@ -209,9 +205,9 @@ static int current_tids(stpg_txn *t, uint64_t *cur, zerr *err)
     return 0;
 }
 
-int store__pg_backptr_pending(const stpg_op *op)
+int store__pg_backptr_pending(const txn_op *op)
 {
-    return op->type == PGOP_RECORD && op->kind == STORE_REC_BACKPTR && !op->resolved;
+    return op->type == OP_RECORD && op->kind == STORE_REC_BACKPTR && !(op->state & OPF_TARGET);
 }
 
 /* Each back-pointer's target must exist (then commit cannot fail on it):
@@ -221,15 +217,15 @@ int store__pg_backptr_pending(const stpg_op *op)
 int store__pg_resolve_backptrs(stpg_txn *t, stpg_conn *c, zerr *err)
 {
     size_t n = 0;
-    for (size_t i = 0; i < t->n_ops; i++)
-        n += store__pg_backptr_pending(&t->ops[i]);
+    for (size_t i = 0; i < t->q.n_ops; i++)
+        n += store__pg_backptr_pending(&t->q.ops[i]);
     if (!n)
         return 0;
     zbuf ao = ZBUF_INIT, at = ZBUF_INIT, ai = ZBUF_INIT;
     int rc = stpg_arr_begin(&ao, STPG_INT8, n) || stpg_arr_begin(&at, STPG_INT8, n) ||
              stpg_arr_begin(&ai, STPG_INT4, n);
-    for (size_t i = 0; i < t->n_ops && !rc; i++) {
-        const stpg_op *op = &t->ops[i];
+    for (size_t i = 0; i < t->q.n_ops && !rc; i++) {
+        const txn_op *op = &t->q.ops[i];
         if (store__pg_backptr_pending(op))
             rc = stpg_arr_id(&ao, op->oid) || stpg_arr_id(&at, op->back_tid) ||
                  stpg_arr_i32(&ai, op->back_index == STPG_INDEX_LAST ? -1
@@ -246,8 +242,8 @@ int store__pg_resolve_backptrs(stpg_txn *t, stpg_conn *c, zerr *err)
         r = store__pg_exec(t->s, c, Q_BACKPTR_TARGETS, &p, err);
         rc = c->rc;
     }
-    for (size_t i = 0, j = 0; i < t->n_ops && !rc; i++) {
-        stpg_op *op = &t->ops[i];
+    for (size_t i = 0, j = 0; i < t->q.n_ops && !rc; i++) {
+        txn_op *op = &t->q.ops[i];
         if (!store__pg_backptr_pending(op))
             continue;
         int row = (int)j++;
@@ -267,7 +263,7 @@ int store__pg_resolve_backptrs(stpg_txn *t, stpg_conn *c, zerr *err)
                              ? (uint32_t)stpg_get_i32(PQgetvalue(r, row, 3)) : 0;
         if ((op->rflags & STPG_RF_BLOB) && !op->blob && !PQgetisnull(r, row, 4))
             op->blob_id = stpg_get_i64(PQgetvalue(r, row, 4));
-        op->resolved = 1;
+        op->state |= OPF_TARGET;
     }
     PQclear(r);
     zbuf_free(&ao);
@@ -276,101 +272,13 @@ int store__pg_resolve_backptrs(stpg_txn *t, stpg_conn *c, zerr *err)
     return rc;
 }
 
-/* ---- judging --------------------------------------------------------------------------------- */
-
-static int add_conflict(stpg_txn *t, const stpg_op *op, uint64_t committed, zerr *err)
-{
-    store_conflict *c =
-        zarray_room(t->conflicts, t->n_conflicts, &t->cap_conflicts, sizeof *c, 8);
-    if (!c)
-        return zerr_set(err, ZE_NOMEM, "out of memory");
-    t->conflicts = c;
-    c = &t->conflicts[t->n_conflicts++];
-    *c = (store_conflict){.oid = op->oid, .committed = committed, .expected = op->serial,
-                          .read_conflict = op->type == PGOP_CHECK,
-                          .delete_conflict = op->type == PGOP_DELETE};
-    /* the data's offset for now; slices are set once conflict_data stops moving */
-    c->data.len = op->len;
-    c->data.p = (const uint8_t *)(uintptr_t)t->conflict_data.len;
-    if (op->type != PGOP_STORE)
-        return 0;
-    if (zbuf_reserve(&t->conflict_data, op->len))
-        return zerr_set(err, ZE_NOMEM, "out of memory");
-    int rc = txnbuf_read(&t->buf, op->off, op->len,
-                         t->conflict_data.data + t->conflict_data.len, err);
-    if (!rc)
-        t->conflict_data.len += op->len;
-    return rc;
-}
-
-static void fix_conflict_slices(stpg_txn *t)
-{
-    for (size_t i = 0; i < t->n_conflicts; i++) {
-        store_conflict *c = &t->conflicts[i];
-        size_t off = (size_t)(uintptr_t)c->data.p;
-        c->data.p = c->data.len ? t->conflict_data.data + off : NULL;
-    }
-}
-
-/* Unresolvable conflicts win over resolvable ones. */
-static int judge(stpg_txn *t, const uint64_t *cur, zerr *err)
-{
-    int hard = 0, rc = 0;
-    oidmap fresh = OIDMAP_INIT;
-    t->new_objects = 0;
-    for (size_t i = 0; i < t->n_ops && !rc; i++) {
-        stpg_op *op = &t->ops[i];
-        op->state &= (uint8_t)~PGOPF_CONFLICT;
-        if (!checked(op))
-            continue;
-        if (op->type == PGOP_DELETE && !cur[i]) {
-            rc = zerr_set(err, ZE_NOTFOUND, "delete of oid %016llx, which does not exist",
-                          (unsigned long long)op->oid);
-            break;
-        }
-        uint64_t one;
-        if (op->type == PGOP_STORE && !cur[i] && !oidmap_get(&fresh, op->oid, &one)) {
-            if (oidmap_put(&fresh, op->oid, 1))
-                rc = zerr_set(err, ZE_NOMEM, "out of memory");
-            t->new_objects++;
-        }
-        if (op->serial == cur[i])
-            continue;
-        if (op->type == PGOP_STORE)
-            op->state |= PGOPF_CONFLICT;
-        if ((rc = add_conflict(t, op, cur[i], err)))
-            break;
-        if (op->type == PGOP_STORE || hard)
-            continue;
-        hard = op->type == PGOP_CHECK ? ZE_READCONFLICT : ZE_CONFLICT;
-        zerr_set(err, hard, "%s conflict on oid %016llx: committed serial %016llx, "
-                 "transaction read %016llx", op->type == PGOP_CHECK ? "read" : "delete",
-                 (unsigned long long)op->oid, (unsigned long long)cur[i],
-                 (unsigned long long)op->serial);
-    }
-    oidmap_free(&fresh);
-    fix_conflict_slices(t);
-    if (rc)
-        return rc;
-    if (hard)
-        return hard;
-    if (t->n_conflicts) {
-        const store_conflict *c = &t->conflicts[0];
-        return zerr_set(err, ZE_CONFLICT, "%zu write conflict(s), first on oid %016llx: "
-                        "committed serial %016llx, transaction had %016llx",
-                        t->n_conflicts, (unsigned long long)c->oid,
-                        (unsigned long long)c->committed, (unsigned long long)c->expected);
-    }
-    return 0;
-}
-
 /* ---- the vote --------------------------------------------------------------------------------- */
 
 /* Bulk mode (an import) writes restores only, checked when the import ends. */
 static int bulk_vote(stpg_txn *t, zerr *err)
 {
-    for (size_t i = 0; i < t->n_ops; i++)
-        if (t->ops[i].type != PGOP_RECORD)
+    for (size_t i = 0; i < t->q.n_ops; i++)
+        if (t->q.ops[i].type != OP_RECORD)
             return zerr_set(err, ZE_TXN, "a bulk import writes restored records only");
     return 0;
 }
@@ -382,54 +290,32 @@ static int vote(stpg_txn *t, uint64_t *cur, zerr *err)
         rc = current_tids(t, cur, err);
     if (!rc)
         rc = store__pg_resolve_backptrs(t, t->conn, err);
-    if (!rc && t->has_undo)
+    if (!rc && t->q.has_undo)
         rc = store__pg_undo_expand(t, err);
     if (!rc)
-        store__pg_resolve_stores(t, cur);
+        store__txnq_resolve_stores(&t->q, cur);
     if (!rc)
-        rc = judge(t, cur, err);
-    int lrc = store__pg_resolve_end(t, err);
-    return rc ? rc : lrc;
+        rc = store__txnq_judge(&t->q, cur, err);
+    return rc;
 }
 
 int store__pg_txn_vote(store_txn *tt, store_vote_result *res, zerr *err)
 {
     stpg_txn *t = tx(tt);
-    store_vote_result none;
-    if (!res)
-        res = &none;
-    memset(res, 0, sizeof *res);
-    if (t->state != PGT_OPEN)
-        return zerr_set(err, ZE_TXN, "vote of a transaction that is not open");
-    t->n_conflicts = 0;
-    zbuf_reset(&t->conflict_data);
-    t->n_changed = 0;
-    t->n_undo_failures = 0;
-    t->n_undo_resolved = 0;
-    int rc;
-    if (t->s->bulk) {
-        rc = bulk_vote(t, err);
-    } else {
-        uint64_t *cur = calloc(t->n_ops ? t->n_ops : 1, sizeof *cur);
-        rc = cur ? vote(t, cur, err) : zerr_set(err, ZE_NOMEM, "out of memory");
-        free(cur);
-        /* a resolvable conflict keeps the locks; anything else ends them */
-        int resolvable = rc == ZE_CONFLICT && t->n_conflicts;
-        for (size_t i = 0; resolvable && i < t->n_conflicts; i++)
-            resolvable = !t->conflicts[i].read_conflict && !t->conflicts[i].delete_conflict;
-        if (rc && !resolvable)
-            store__pg_txn_release(t, 1);
-    }
-    res->conflicts = t->conflicts;
-    res->n_conflicts = t->n_conflicts;
-    res->changed = t->changed;
-    res->n_changed = t->n_changed;
-    res->undo_failures = t->undo_failures;
-    res->n_undo_failures = t->n_undo_failures;
-    res->resolved = t->resolved;
-    res->n_resolved = t->n_resolved;
-    res->n_undo_resolved = t->n_undo_resolved;
-    if (!rc)
-        t->state = PGT_VOTED;
+    int rc = store__txnq_vote_start(&t->q, res, err);
+    if (rc)
+        return rc;
+    if (t->s->bulk)
+        return store__txnq_vote_end(&t->q, bulk_vote(t, err), res, err);
+    uint64_t *cur = calloc(t->q.n_ops ? t->q.n_ops : 1, sizeof *cur);
+    rc = cur ? vote(t, cur, err) : zerr_set(err, ZE_NOMEM, "out of memory");
+    free(cur);
+    rc = store__txnq_vote_end(&t->q, rc, res, err);
+    /* a resolvable conflict keeps the locks; anything else ends them */
+    int resolvable = rc == ZE_CONFLICT && t->q.n_conflicts;
+    for (size_t i = 0; resolvable && i < t->q.n_conflicts; i++)
+        resolvable = !t->q.conflicts[i].read_conflict && !t->q.conflicts[i].delete_conflict;
+    if (rc && !resolvable)
+        store__pg_txn_release(t, 1);
     return rc;
 }

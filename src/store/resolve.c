@@ -1,5 +1,5 @@
-/* resolve.c: write conflicts offered to the store's resolver at vote
- * (store_options.resolver; store.h says when).
+/* resolve.c: what the store's resolver reads at vote (store_options.resolver;
+ * store.h says when; txnq.c offers the conflicts), on LMDB.
  *
  * The committed revision is often not durable yet: the transaction that
  * wrote it was handed to the writer a moment ago, and its oid lock released
@@ -18,8 +18,6 @@
 #include "store/txn.h"
 
 #include <stdlib.h>
-
-#include "common/zarray.h"
 
 void store__handed_add(store *s, store_txn *t)
 {
@@ -49,14 +47,15 @@ static int handed_data(const store_txn *h, uint64_t oid, zbuf *out)
 {
     const txn_op *last = NULL;
     txn_rec_it it = {0, 0};
-    for (const txn_op *op; (op = store__txn_next_rec(h, &it));)
+    for (const txn_op *op; (op = store__txnq_next_rec(&h->q, &it));)
         if (op->oid == oid)
             last = op;
     /* rflags, not blob: the writer clears blob as it installs the file. */
     if (!last || last->kind != STORE_REC_DATA || (last->rflags & ST_RF_BLOB))
         return 0;
     zbuf_reset(out);
-    if (zbuf_reserve(out, last->len) || txnbuf_read(&h->buf, last->off, last->len, out->data, NULL))
+    if (zbuf_reserve(out, last->len) ||
+        txnbuf_read(&h->q.buf, last->off, last->len, out->data, NULL))
         return 0;
     out->len = last->len;
     return 1;
@@ -99,64 +98,17 @@ static int committed_data(store_txn *t, uint64_t oid, uint64_t tid, zbuf *out)
     return p ? p > 0 : durable_data(t, oid, tid, out);
 }
 
-/* Run the resolver; 1 with the resolved record appended to t->buf at
- * *off, *len. */
-static int run_resolver(store_txn *t, uint64_t oid, zslice old, zslice committed, zslice new_rec,
-                        uint64_t *off, uint32_t *len)
+int store__resolve_revision(txnq *q, uint64_t oid, uint64_t serial, int committed, zbuf *out)
 {
-    uint32_t max = t->s->opt.max_record ? t->s->opt.max_record : 0x7fffffffu;
-    return store__resolver_run(&t->s->opt.resolver, max, &t->buf, oid, old, committed, new_rec,
-                               off, len);
+    store_txn *t = (store_txn *)(void *)q;
+    return committed ? committed_data(t, oid, serial, out) : durable_data(t, oid, serial, out);
 }
 
-int store__resolve_end(store_txn *t, zerr *err)
+void store__resolve_end(store_txn *t)
 {
     /* A reader kept open would pin LMDB's pages while the client resolves. */
     store_reader_free(t->rd);
     t->rd = NULL;
-    zbuf_free(&t->scratch);
-    t->n_resolved = 0;
-    for (size_t i = 0; i < t->n_ops; i++) {
-        if (!(t->ops[i].state & OPF_RESOLVED))
-            continue;
-        uint64_t *r = zarray_room(t->resolved, t->n_resolved, &t->cap_resolved, sizeof *r, 8);
-        if (!r)
-            return zerr_set(err, ZE_NOMEM, "out of memory");
-        t->resolved = r;
-        t->resolved[t->n_resolved++] = t->ops[i].oid;
-    }
-    return 0;
-}
-
-int store__resolve_store(store_txn *t, txn_op *op, uint64_t committed)
-{
-    const store_resolver *rv = &t->s->opt.resolver;
-    uint64_t last = 0;
-    if (!rv->resolve || op->type != OP_STORE || op->blob || !committed || !op->serial ||
-        !oidmap_get(&t->last_store, op->oid, &last) || last != (uint64_t)(op - t->ops) + 1)
-        return 0;
-    zbuf new_rec = ZBUF_INIT, cur = ZBUF_INIT;
-    const uint8_t *p;
-    uint64_t off;
-    uint32_t len;
-    int ok = txnbuf_view(&t->buf, op->off, op->len, &new_rec, &p, NULL) == 0 &&
-             (!rv->known || rv->known(rv->data, p, op->len) == 1);
-    /* The view may live in new_rec: keep a copy before t->buf grows. */
-    if (ok && p != new_rec.data)
-        ok = zbuf_set(&new_rec, p, op->len) == 0;
-    ok = ok && committed_data(t, op->oid, committed, &cur) &&
-         durable_data(t, op->oid, op->serial, &t->scratch) &&
-         run_resolver(t, op->oid, (zslice){t->scratch.data, t->scratch.len},
-                      (zslice){cur.data, cur.len}, (zslice){new_rec.data, new_rec.len}, &off, &len);
-    zbuf_free(&new_rec);
-    zbuf_free(&cur);
-    if (!ok)
-        return 0;
-    op->off = off;
-    op->len = len;
-    op->serial = committed;
-    op->state |= OPF_RESOLVED;
-    return 1;
 }
 
 int store__resolve_base_check(store *s, MDB_txn *txn, const store_txn *t, zerr *err)
@@ -169,15 +121,4 @@ int store__resolve_base_check(store *s, MDB_txn *txn, const store_txn *t, zerr *
         return zerr_set(err, ZE_IO, "conflicts were resolved against transaction %016llx, "
                         "which did not commit", (unsigned long long)t->resolved_on);
     return rc ? store__mdb_err(err, rc, "read transaction") : 0;
-}
-
-int store__resolve_undo(store_txn *t, uint64_t oid, zslice undone, zslice current, zslice pre,
-                        uint64_t *off, uint32_t *len)
-{
-    const store_resolver *rv = &t->s->opt.resolver;
-    if (!rv->resolve || (rv->known && rv->known(rv->data, pre.p, pre.len) != 1) ||
-        !run_resolver(t, oid, undone, current, pre, off, len))
-        return 0;
-    t->n_undo_resolved++;
-    return 1;
 }

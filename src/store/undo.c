@@ -42,7 +42,7 @@ typedef struct undo_fail {
 typedef struct undo_ctx {
     store_txn *t;
     st_view *v;
-    oidmap last_gen;       /* oid -> 1 + index in t->gen of its newest record
+    oidmap last_gen;       /* oid -> 1 + index in t->q.gen of its newest record
                               from the transactions undone before T */
     oidmap failed;         /* oid -> 1 + index in fails, for T */
     undo_fail *fails;
@@ -70,7 +70,7 @@ static int current_link(undo_ctx *c, uint64_t oid, rec_pos r, int *is_r, rec_pos
     st_rec cur;
     *is_r = 0;
     if (oidmap_get(&c->last_gen, oid, &g)) {
-        const txn_op *op = &c->t->gen[g - 1];
+        const txn_op *op = &c->t->q.gen[g - 1];
         *link = op->kind == STORE_REC_BACKPTR ? (rec_pos){0, op->back_tid, op->back_index}
                                               : (rec_pos){1, 0, 0};
         return 0;
@@ -130,15 +130,16 @@ static int resolve_revert(undo_ctx *c, uint64_t oid, const st_rec *rd, const st_
     int rc = load_back(c, oid, pre, &pd, &found);
     if (rc || !found || ((rd->flags | cd->flags | pd.flags) & ST_RF_BLOB))
         return rc;
-    if (store__resolve_undo(c->t, oid, (zslice){rd->data, rd->len}, (zslice){cd->data, cd->len},
-                            (zslice){pd.data, pd.len}, &data->off, &data->len))
+    if (store__txnq_resolve_undo(&c->t->q, oid, (zslice){rd->data, rd->len},
+                                 (zslice){cd->data, cd->len}, (zslice){pd.data, pd.len},
+                                 &data->off, &data->len))
         data->kind = STORE_REC_DATA;
     return 0;
 }
 
 /* Whether R (at r, oid) can be reverted: *why NULL, or FileStorage's reason.
  * A revert that only the resolver makes possible comes back in *data
- * (kind STORE_REC_DATA, the record in t->buf). */
+ * (kind STORE_REC_DATA, the record in t->q.buf). */
 static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, rec_pos pre, const char **why,
                         txn_op *data)
 {
@@ -151,7 +152,7 @@ static int check_revert(undo_ctx *c, uint64_t oid, rec_pos r, rec_pos pre, const
     if (rc || is_r || same_pos(link, r))
         return rc;
     uint64_t g;
-    if (oidmap_get(&c->last_gen, oid, &g) && c->t->gen[g - 1].kind == STORE_REC_DATA) {
+    if (oidmap_get(&c->last_gen, oid, &g) && c->t->q.gen[g - 1].kind == STORE_REC_DATA) {
         /* An earlier undo's resolved record: not merged again. */
         *why = later_change(has_pre);
         return 0;
@@ -195,11 +196,11 @@ static int prev_record(undo_ctx *c, uint64_t oid, uint64_t T, const st_rec *r,
 static txn_op *push_gen(undo_ctx *c)
 {
     store_txn *t = c->t;
-    txn_op *gen = zarray_room(t->gen, t->n_gen, &t->cap_gen, sizeof *gen, 16);
+    txn_op *gen = zarray_room(t->q.gen, t->q.n_gen, &t->q.cap_gen, sizeof *gen, 16);
     if (!gen)
         return NULL;
-    t->gen = gen;
-    txn_op *op = &t->gen[t->n_gen++];
+    t->q.gen = gen;
+    txn_op *op = &t->q.gen[t->q.n_gen++];
     memset(op, 0, sizeof *op);
     op->type = OP_RECORD;
     return op;
@@ -297,14 +298,14 @@ static int report_failures(undo_ctx *c, uint64_t T)
     if (!first)
         return 0;
     store_txn *t = c->t;
-    free(t->undo_failures);
-    if (!(t->undo_failures = malloc(n * sizeof *t->undo_failures)))
+    free(t->q.undo_failures);
+    if (!(t->q.undo_failures = malloc(n * sizeof *t->q.undo_failures)))
         return nomem(c);
-    t->n_undo_failures = 0;
+    t->q.n_undo_failures = 0;
     for (size_t i = 0; i < c->n_fails; i++)
         if (c->fails[i].why)
-            t->undo_failures[t->n_undo_failures++] = (store_undo_failure){c->fails[i].oid,
-                                                                          c->fails[i].why};
+            t->q.undo_failures[t->q.n_undo_failures++] =
+                (store_undo_failure){c->fails[i].oid, c->fails[i].why};
     return zerr_set(c->err, ZE_UNDO, "cannot undo %016llx: oid %016llx: %s (%zu oid%s failed)",
                     (unsigned long long)T, (unsigned long long)first->oid, first->why, n,
                     n == 1 ? "" : "s");
@@ -314,17 +315,18 @@ static int report_failures(undo_ctx *c, uint64_t T)
 static int note_records(undo_ctx *c, size_t from)
 {
     store_txn *t = c->t;
-    for (size_t i = from; i < t->n_gen; i++) {
-        uint64_t oid = t->gen[i].oid, seen;
+    for (size_t i = from; i < t->q.n_gen; i++) {
+        uint64_t oid = t->q.gen[i].oid, seen;
         int is_new = !oidmap_get(&c->last_gen, oid, &seen);
         if (oidmap_put(&c->last_gen, oid, i + 1))
             return nomem(c);
         if (is_new) {
-            uint64_t *ch = zarray_room(t->changed, t->n_changed, &t->cap_changed, sizeof *ch, 16);
+            uint64_t *ch =
+                zarray_room(t->q.changed, t->q.n_changed, &t->q.cap_changed, sizeof *ch, 16);
             if (!ch)
                 return nomem(c);
-            t->changed = ch;
-            t->changed[t->n_changed++] = oid;
+            t->q.changed = ch;
+            t->q.changed[t->q.n_changed++] = oid;
         }
     }
     return 0;
@@ -348,7 +350,7 @@ static int undo_txn(undo_ctx *c, txn_op *uop)
     if (tv.status != ' ')
         return zerr_set(c->err, ZE_UNDO, "transaction %016llx is not undoable (status '%c')",
                         (unsigned long long)T, tv.status);
-    uop->gen_start = (uint32_t)c->t->n_gen;
+    uop->gen_start = (uint32_t)c->t->q.n_gen;
     c->n_fails = 0;
     oidmap_clear(&c->failed);
     /* tv points into the map: nothing writes in this read txn, so it stays
@@ -358,7 +360,7 @@ static int undo_txn(undo_ctx *c, txn_op *uop)
             return rc;
     if ((rc = report_failures(c, T)) || (rc = note_records(c, uop->gen_start)))
         return rc;
-    uop->gen_count = (uint32_t)(c->t->n_gen - uop->gen_start);
+    uop->gen_count = (uint32_t)(c->t->q.n_gen - uop->gen_start);
     return 0;
 }
 
@@ -368,9 +370,9 @@ static int undo_txn(undo_ctx *c, txn_op *uop)
 static void one_blob_per_oid(undo_ctx *c)
 {
     store_txn *t = c->t;
-    for (size_t i = 0; i < t->n_gen; i++) {
+    for (size_t i = 0; i < t->q.n_gen; i++) {
         uint64_t last = 0;
-        txn_op *op = &t->gen[i];
+        txn_op *op = &t->q.gen[i];
         if ((op->rflags & ST_RF_BLOB) && oidmap_get(&c->last_gen, op->oid, &last) &&
             last != i + 1) {
             op->rflags &= (uint8_t)~ST_RF_BLOB;
@@ -384,12 +386,12 @@ int store__undo_expand(store_txn *t, st_view *v, zerr *err)
     undo_ctx c = {.t = t, .v = v, .last_gen = OIDMAP_INIT, .failed = OIDMAP_INIT,
                   .err = err};
     int rc = 0;
-    t->n_gen = 0;
-    for (size_t i = 0; i < t->n_ops; i++)
-        t->ops[i].gen_start = t->ops[i].gen_count = 0;
-    for (size_t i = 0; !rc && i < t->n_ops; i++)
-        if (t->ops[i].type == OP_UNDO)
-            rc = undo_txn(&c, &t->ops[i]);
+    t->q.n_gen = 0;
+    for (size_t i = 0; i < t->q.n_ops; i++)
+        t->q.ops[i].gen_start = t->q.ops[i].gen_count = 0;
+    for (size_t i = 0; !rc && i < t->q.n_ops; i++)
+        if (t->q.ops[i].type == OP_UNDO)
+            rc = undo_txn(&c, &t->q.ops[i]);
     if (!rc)
         one_blob_per_oid(&c);
     oidmap_free(&c.last_gen);

@@ -120,7 +120,7 @@ static int run_job(store *s, MDB_txn *outer, st_job *job)
         return store__mdb_err(&job->err, rc, "commit nested transaction");
     }
     if (job->txn)
-        s->bulk_bytes += job->txn->buf.size + 64 * job->txn->n_ops;
+        s->bulk_bytes += job->txn->q.buf.size + 64 * job->txn->q.n_ops;
     return 0;
 }
 
@@ -257,7 +257,7 @@ static void run_group(store *s, st_job *jobs)
 static void drop_installed_blobs(store *s, store_txn *t)
 {
     txn_rec_it it = {0, 0};
-    for (const txn_op *op; (op = store__txn_next_rec(t, &it));)
+    for (const txn_op *op; (op = store__txnq_next_rec(&t->q, &it));)
         if (op->rflags & ST_RF_BLOB)
             store__blob_remove(s, op->oid, t->tid, NULL);
 }
@@ -277,9 +277,9 @@ static void complete(store *s, st_job *jobs)
                 s->stats.commits++;
                 s->stats.transactions++;
                 s->stats.records += t->n_written;
-                s->objects += t->new_objects;
+                s->objects += t->q.new_objects;
             }
-            t->state = TXN_DONE;
+            t->q.state = TXN_DONE;
         }
         if (t && t->cb) {
             pthread_cond_broadcast(&s->done);   /* pending drained for undo votes */
