@@ -4,17 +4,19 @@
  * Until its commit, a transaction of store.h is the same on LMDB and on
  * PostgreSQL: operations queued in call order (ops), the bytes they store (a
  * txnbuf that spills to a file), the oids it writes, and at vote the
- * decisions that need only each oid's current tid: conflicts, objects
- * created, stores offered to the store's resolver. That is this module.
- * What differs stays in the backend: reading what is committed (LMDB:
- * overlay and snapshot; PostgreSQL: SQL under the oids' locks), expanding
- * undo, and the commit itself.
+ * decisions that need only each oid's current tid (conflicts, objects
+ * created, stores offered to the store's resolver) or a few reads of
+ * committed records (which records an undo writes, txnq_undo.c). That is
+ * this module. What differs stays in the backend: reading what is committed
+ * (LMDB: overlay and snapshot; PostgreSQL: SQL under the oids' locks), and
+ * the commit itself.
  *
  * A backend's transaction struct begins with a txnq, so a store_txn * is a
  * txnq * (store__txnq_of), and txnq begins with the backend's table, as
  * backend.h asks. Both tables point at the store__txnq_* functions below
  * that take a store_txn *: they only queue, and behave alike on both.
- * The few things the queue needs from the backend come through txnq_hooks.
+ * The few things the queue needs from the backend come through txnq_hooks
+ * (and, for undo, txnq_undo_hooks).
  *
  * Ownership: everything a txnq holds is its own and freed by
  * store__txnq_deinit; the vote's results (store_vote_result) point into it
@@ -38,7 +40,7 @@ enum txn_op_type {
     OP_CHECK,       /* check_current: no record */
     OP_DELETE,      /* delete: a DELETE record, serial checked */
     OP_RECORD,      /* restore / restore_record / undo output: written as given */
-    OP_UNDO,        /* undo: expanded at vote into q->gen (by the backend) */
+    OP_UNDO,        /* undo: expanded at vote into q->gen (store__txnq_undo_expand) */
 };
 
 #define OPF_CONFLICT 0x01    /* reported as a write conflict by the last vote */
@@ -107,7 +109,7 @@ struct txnq {
 
     txn_op *ops;
     size_t n_ops, cap_ops;
-    txn_op *gen;           /* records produced by undo at vote (the backend's) */
+    txn_op *gen;           /* records produced by undo at vote */
     size_t n_gen, cap_gen;
     oidmap last_store;     /* oid -> 1 + index of its last OP_STORE */
     int has_undo;
@@ -205,5 +207,56 @@ int store__txnq_judge(txnq *q, const uint64_t *cur, zerr *err);
  * be NULL) lists the results, and q is TXN_VOTED when the vote succeeded.
  * Returns the vote's result. */
 int store__txnq_vote_end(txnq *q, int rc, store_vote_result *res, zerr *err);
+
+/* ---- undo (txnq_undo.c) ------------------------------------------------------ */
+
+/* A committed record as the undo reads it through its hooks. data points
+ * into what the backend read, valid until done() is called on it. */
+typedef struct txnq_rec {
+    uint64_t tid;
+    uint32_t index;        /* its position in its transaction */
+    uint8_t kind;          /* STORE_REC_*; 0 when there is none */
+    uint8_t flags;         /* TXN_RF_* (and the backend's own bits) */
+    uint64_t back_tid;     /* BACKPTR: one link, as written */
+    uint32_t back_index;
+    uint64_t data_tid;     /* BACKPTR: the DATA record at the end of the chain */
+    uint32_t data_index;   /*   (data_tid 0: the chain ends in a deletion) */
+    int64_t blob_id;       /* PostgreSQL: its blob's chunks, 0: none */
+    const uint8_t *data;   /* DATA: the pickle (NULL where not read) */
+    size_t len;
+    void *hold;            /* the backend's, for done() */
+} txnq_rec;
+
+/* What the undo reads, from the vote's view of committed data (nothing in
+ * it may change during the vote). Each function that fills a txnq_rec
+ * (zeroed by the caller) may set its hold, whatever it returns; the undo
+ * calls done() once on every such record. ud is store__txnq_undo_expand's.
+ * Errors other than ZE_NOTFOUND fill err and are the vote's. */
+typedef struct txnq_undo_hooks {
+    /* Transaction T's status: 0; ZE_NOTFOUND when there is none. */
+    int (*undone)(void *ud, uint64_t T, char *status, zerr *err);
+    /* T's records are read next, *n of them, by record(), then records_end(). */
+    int (*records)(void *ud, uint64_t T, uint32_t *n, zerr *err);
+    int (*record)(void *ud, uint64_t T, uint32_t i, uint64_t *oid, txnq_rec *out, zerr *err);
+    void (*records_end)(void *ud);
+    /* oid's current record (the newest that loads see); ZE_NOTFOUND: none. */
+    int (*current)(void *ud, uint64_t oid, txnq_rec *out, zerr *err);
+    /* oid's newest record before T that loads see; ZE_NOTFOUND: none. */
+    int (*prev)(void *ud, uint64_t oid, uint64_t T, txnq_rec *out, zerr *err);
+    /* The record that record index of tid (oid's) stands for, back-pointers
+     * followed: kind STORE_REC_DATA with its pickle, or another kind when
+     * the chain ends in a deletion. ZE_NOTFOUND: no record (tid, index). */
+    int (*data)(void *ud, uint64_t oid, uint64_t tid, uint32_t index, txnq_rec *out, zerr *err);
+    void (*done)(void *ud, txnq_rec *r);
+    /* A revert record op (a back-pointer) of a record whose data, data,
+     * have a blob: give op the blob as the backend shares it. */
+    void (*revert_blob)(void *ud, txn_op *op, const txnq_rec *data);
+} txnq_undo_hooks;
+
+/* Expand q's UNDO operations into records in q->gen (vote), FileStorage's
+ * way (txnq_undo.c says how): 0; ZE_UNDO with q->undo_failures when an
+ * undo cannot be done; ZE_CORRUPT or the hooks' errors. q->changed lists
+ * the oids the records change. */
+int store__txnq_undo_expand(txnq *q, const txnq_undo_hooks *h, void *ud, zerr *err);
 
 #endif
