@@ -46,9 +46,7 @@ static int backptr_target(apply_ctx *c, const txn_op *op, st_rec *r, zerr *err)
     st_rec target;
     int rc = store__rec_get(&c->view, op->oid, op->back_tid, op->back_index, &target, err);
     if (rc == ZE_NOTFOUND)
-        return zerr_set(err, ZE_NOTFOUND, "back-pointer of oid %016llx to transaction "
-                        "%016llx, which has no record of it", (unsigned long long)op->oid,
-                        (unsigned long long)op->back_tid);
+        return store__txnq_no_target(op, err);
     if (rc)
         return rc;
     r->back_tid = op->back_tid;

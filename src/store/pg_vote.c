@@ -248,9 +248,7 @@ int store__pg_resolve_backptrs(stpg_txn *t, stpg_conn *c, zerr *err)
             continue;
         int row = (int)j++;
         if (PQgetisnull(r, row, 0)) {
-            rc = zerr_set(err, ZE_NOTFOUND, "back-pointer of oid %016llx to transaction "
-                          "%016llx, which has no such record", (unsigned long long)op->oid,
-                          (unsigned long long)op->back_tid);
+            rc = store__txnq_no_target(op, err);
             break;
         }
         int kind = stpg_get_i16(PQgetvalue(r, row, 1));

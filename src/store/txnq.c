@@ -327,6 +327,13 @@ int store__txnq_checked(const txn_op *op)
            !(op->state & OPF_DROPPED);
 }
 
+int store__txnq_no_target(const txn_op *op, zerr *err)
+{
+    return zerr_set(err, ZE_NOTFOUND, "back-pointer of oid %016llx to transaction %016llx, "
+                    "which has no such record", (unsigned long long)op->oid,
+                    (unsigned long long)op->back_tid);
+}
+
 int store__txnq_vote_start(txnq *q, store_vote_result *res, zerr *err)
 {
     if (res)

@@ -179,6 +179,9 @@ const txn_op *store__txnq_next_rec(const txnq *q, txn_rec_it *it);
 
 /* ---- the vote's decisions --------------------------------------------------- */
 
+/* A back-pointer op whose target (back_tid, back_index) does not exist, at
+ * vote or when it is written: ZE_NOTFOUND, saying so. */
+int store__txnq_no_target(const txn_op *op, zerr *err);
 /* 1 for an op the vote checks against the oid's current tid: a store, a
  * check or a delete, not dropped. */
 int store__txnq_checked(const txn_op *op);

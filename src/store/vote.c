@@ -39,9 +39,7 @@ static int check_backptrs(store_txn *t, st_view *v, zerr *err)
             continue;
         rc = store__rec_get(v, op->oid, op->back_tid, op->back_index, &rec, err);
         if (rc == ZE_NOTFOUND)
-            return zerr_set(err, ZE_NOTFOUND, "back-pointer of oid %016llx to transaction "
-                            "%016llx, which has no such record", (unsigned long long)op->oid,
-                            (unsigned long long)op->back_tid);
+            return store__txnq_no_target(op, err);
         if (rc)
             return rc;
     }
