@@ -85,20 +85,31 @@ int ts_server_start(ts_server *s, const char *extra)
 {
     memset(s, 0, sizeof *s);
     s->dir = tu_tmpdir("client");
-    int port = tu_free_port();
-    if (!s->dir || port < 0)
+    if (!s->dir)
         return -1;
-    if (extra && !strcmp(extra, "unix")) {
+    int is_unix = extra && !strcmp(extra, "unix");
+    if (is_unix) {
         snprintf(s->addr, sizeof s->addr, "%s/zeo.sock", s->dir);
         extra = "";
-    } else {
-        snprintf(s->addr, sizeof s->addr, "127.0.0.1:%d", port);
     }
     snprintf(s->extra, sizeof s->extra, "%s", extra ? extra : "");
     const char *backend = getenv("ZEOLITE_STORE_BACKEND");
     if (backend && !strcmp(backend, "postgresql") && pg_conf(s) < 0)
         return -1;
-    return spawn(s);
+    /* A free port can be taken by another process (a parallel suite) before
+     * the server binds it: then the server exits, and a fresh port is tried. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int port = tu_free_port();
+        if (port < 0)
+            return -1;
+        if (!is_unix)
+            snprintf(s->addr, sizeof s->addr, "127.0.0.1:%d", port);
+        if (spawn(s) == 0)
+            return 0;
+        if (is_unix)
+            break;
+    }
+    return -1;
 }
 
 /* A sanitizer report in the server's log fails the test, whether the server
