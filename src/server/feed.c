@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void feed_free(zsrv_commit *cm)
 {
@@ -51,12 +52,21 @@ static void on_feed(const store_feed_event *ev, void *ud)
     }
     if (ev->kind == STORE_FEED_LOST)
         zerr_set(&cm->err, ev->rc, "%s", ev->msg ? ev->msg : "the change feed is lost");
+    if (ev->kind == STORE_FEED_COMMIT && st->feed_hold_ms) {   /* a test hook */
+        zsrv__log(ZSRV_LOG_INFO, "storage %s: holding the commit %016llx of another server "
+                  "for %u ms (ZEOLITE_FEED_HOLD_MS)", st->name, (unsigned long long)ev->tid,
+                  st->feed_hold_ms);
+        struct timespec ts = {st->feed_hold_ms / 1000, (long)(st->feed_hold_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
     if (zsrv__done_push(st->srv, cm) < 0)
         feed_free(cm);
 }
 
 int zsrv__feed_start(zsrv_storage *st, zerr *err)
 {
+    const char *hold = getenv("ZEOLITE_FEED_HOLD_MS");
+    st->feed_hold_ms = hold ? (unsigned)strtoul(hold, NULL, 10) : 0;
     int rc = store_feed_start(st->st, on_feed, st, err);
     if (rc < 0)
         return zerr_set(err, rc, "storage %s: cannot follow the other servers' commits: %s",
@@ -98,6 +108,7 @@ static void feed_commit(zsrv_storage *st, const zsrv_commit *cm)
     zsrv__invalidate(st, NULL, cm->tid, cm->oids, cm->n_oids);
     zsrv__invq_push(st, cm->tid);
     st->visible = cm->tid;
+    atomic_fetch_add(&st->completed, 1);
     zsrv__release_deferred(st);
 }
 

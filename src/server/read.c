@@ -59,6 +59,9 @@ int zsrv__m_register(zsrv_call *call)
     c->loop_reads = !st->offloop;
     zsrv__log(ZSRV_LOG_DEBUG, "%s: registered on storage %s%s", c->peer, st->name,
              c->read_only ? " (read-only)" : "");
+    /* Registered first: every commit after the tid answered is invalidated. */
+    if (zsrv__sync_needed(st, call))
+        return zsrv__sync_reply(call);
     zv *tid = tid_value(call->a, st->visible);
     return tid ? zsrv__reply(call, tid) : nomem(call);
 }
@@ -117,6 +120,8 @@ int zsrv__m_get_info(zsrv_call *call)
 
 int zsrv__m_last_transaction(zsrv_call *call)
 {
+    if (zsrv__sync_needed(call->st, call))
+        return zsrv__sync_reply(call);
     zv *tid = tid_value(call->a, call->st->visible);
     return tid ? zsrv__reply(call, tid) : nomem(call);
 }

@@ -77,6 +77,7 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
     st->name = sc->name;
     st->read_only = cfg->read_only || sc->read_only;
     st->pack_gc = sc->pack_gc;
+    st->shared = sc->shared;
     st->start = time(NULL);
     if (!sc->dsn && mkdir(sc->path, 0755) < 0 && errno != EEXIST && !st->read_only)
         return zerr_sys(err, errno, "cannot create %s", sc->path);

@@ -32,7 +32,12 @@
  *                           milliseconds at most, so that invalidations
  *                           meet the replies they must not overtake;
  *   ZEOLITE_OFFLOOP_HOLD_WRITES=1  votes and new_oids wait so too, so that a
- *                           client can abort or go while its vote runs.
+ *                           client can abort or go while its vote runs;
+ *   ZEOLITE_FEED_HOLD_MS=N  each commit of another server that a shared
+ *                           storage's feed delivers reaches the loop N
+ *                           milliseconds late (the store knows it at once,
+ *                           and the log says so), as a server whose feed
+ *                           lags would (sync.c).
  *
  * The data structures come first, then the functions each file shares, one
  * section a file ("conn.c --"), as Redis's server.h lists them. Cross-file
@@ -160,14 +165,15 @@ struct zsrv_storage {
     uint64_t visible;              /* newest tid invalidated everywhere (top) */
     uint64_t seq_handed;           /* commits handed to the writer so far */
     uint64_t seq_done;             /* ... and completed (in that order) */
-    size_t n_deferred;             /* connections holding a deferred vote reply */
+    size_t n_deferred;             /* connections holding a deferred reply (vote, sync.c) */
     /* off the loop (job.c) */
     int offloop;                   /* store calls run on worker threads */
     struct zsrv_pool *pool;        /* the workers, or NULL */
     size_t n_readers;              /* its read workers (a PostgreSQL pool-size) */
     uv_async_t job_async;          /* jobs ended (job.c) */
     size_t jobs;                   /* jobs submitted whose end has not run */
-    _Atomic uint64_t completed;    /* commits completed (the hold test hook) */
+    _Atomic uint64_t completed;    /* commits completed, ours and the feed's (the hold
+                                      test hook) */
     /* invalidation queue: the newest invq_cap tids, oldest first (a ring) */
     uint64_t *invq;
     size_t invq_cap, invq_len, invq_head;
@@ -181,6 +187,13 @@ struct zsrv_storage {
     int feed_state;
     char feed_msg[sizeof(((zerr *)0)->msg)];
     _Atomic int feed_nomem;        /* an event could not be queued */
+    unsigned feed_hold_ms;         /* ZEOLITE_FEED_HOLD_MS (test hook) */
+    int shared;                    /* other servers commit to its database */
+    /* calls answered after a store_sync (sync.c): the round running, and
+     * those that came after it began, oldest first */
+    struct zsrv_syncwait *sync_round;
+    struct zsrv_syncwait *sync_next, *sync_next_tail;
+    int sync_running;
 };
 
 typedef struct zsrv_listener {
@@ -343,7 +356,7 @@ struct zsrv_conn {
     int loop_reads;                /* registered on a storage read on the loop */
     /* transaction */
     zsrv_txn txn;
-    zbuf deferred;                 /* vote replies held back until the commits
+    zbuf deferred;                 /* replies held back (votes, sync.c) until the commits
                                       handed off before them are complete
                                       (deferred_seq) and deferred_tid is visible */
     uint64_t deferred_seq, deferred_tid;
@@ -468,6 +481,19 @@ void zsrv__feed_event(zsrv_commit *cm);
 void zsrv__feed_check(zsrv_storage *st);
 /* Free the feed events of a done list the loop never processed. */
 void zsrv__feed_drop(zsrv_commit *list);
+
+/* ---- sync.c: the last tid of a shared database, never behind ---------- */
+
+/* How long a store_sync may wait before the server answers what it has. */
+#define ZSRV_SYNC_MS 10000
+/* 1 when the call's answer on st names the database's last tid only after
+ * a store_sync (a shared storage whose store calls run off the loop). */
+int zsrv__sync_needed(const zsrv_storage *st, const zsrv_call *call);
+/* Answer the call (register, lastTransaction) with the last tid once the
+ * storage knows every commit the database held when the call came, and
+ * each one's invalidation has been queued to c: after a store_sync on a
+ * worker. 0 (the reply will come), or a ZE_* with call->err set. */
+int zsrv__sync_reply(zsrv_call *call);
 
 /* ---- listen.c: TCP and Unix listeners ---------------------------------- */
 
@@ -791,7 +817,15 @@ int zsrv__m_vote(zsrv_call *call);
 /* Run the vote of the lock holder c and answer its pending vote call: now,
  * or on a worker (ZSRV_VOTE_RUNNING until it is back). */
 void zsrv__vote_run(zsrv_conn *c);
-/* A connection's deferred vote replies whose commits are complete go out. */
+/* Queue the reply to msgid (value, or the exception e when not NULL) on c,
+ * registered; or, when it names a tid (reveals), hold it back in
+ * c->deferred (vote.c's top) until every commit handed off before it has
+ * completed and names, the newest tid it names, is visible, so that it
+ * never reaches the client before that tid's invalidation. Replies held
+ * back keep their order, and later ones queue behind them. */
+void zsrv__reply_ordered(zsrv_conn *c, const zv *msgid, const proto_exc *e, const zv *value,
+                         int reveals, uint64_t names);
+/* A connection's deferred replies whose commits are complete go out. */
 void zsrv__release_deferred(zsrv_storage *st);
 /* c's transaction goes while its vote runs on a worker: the vote's job
  * aborts and frees the store transaction when it is back. */

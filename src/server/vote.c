@@ -23,13 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Queue the vote reply (value, or the exception e when not NULL), or hold
- * it back (see the top) when it names a tid (reveals); names: the newest
- * tid it names, or 0. A passed vote's list of oids names none: a conflict
- * resolved in the server against a commit not yet durable is answered at
- * once, so commits of a hot object share the writer's syncs. */
-static void vote_answer(zsrv_conn *c, const zv *msgid, const proto_exc *e, const zv *value,
-                        int reveals, uint64_t names)
+/* A vote's reply: a passed vote's list of oids names no tid (reveals 0):
+ * a conflict resolved in the server against a commit not yet durable is
+ * answered at once, so commits of a hot object share the writer's syncs. */
+void zsrv__reply_ordered(zsrv_conn *c, const zv *msgid, const proto_exc *e, const zv *value,
+                         int reveals, uint64_t names)
 {
     zsrv_storage *st = c->stor;
     int ready = st->seq_done >= st->seq_handed && names <= st->visible;
@@ -124,7 +122,7 @@ static void vote_ok(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, x->vote_msgid, NULL, l, 0, 0);
+    zsrv__reply_ordered(c, x->vote_msgid, NULL, l, 0, 0);
 }
 
 static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *res)
@@ -144,7 +142,7 @@ static void vote_conflicts(zsrv_conn *c, zv_arena *a, const store_vote_result *r
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, x->vote_msgid, NULL, l, 1, names_of(res));
+    zsrv__reply_ordered(c, x->vote_msgid, NULL, l, 1, names_of(res));
 }
 
 /* The conflict the error reports: the client drops that oid from its cache,
@@ -205,7 +203,7 @@ static void vote_failed(zsrv_conn *c, zv_arena *a, int rc, const store_vote_resu
         zsrv__conn_close(c, ZSRV_LOG_ERROR, "out of memory");
         return;
     }
-    vote_answer(c, msgid, &e, NULL, 1, names);
+    zsrv__reply_ordered(c, msgid, &e, NULL, 1, names);
 }
 
 /* Answer the vote the store has made (on the loop). */
