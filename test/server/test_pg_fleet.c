@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,5 +662,480 @@ Test(server_pg_fleet, a_lagging_server_answers_the_last_tid_only_once_caught_up)
     }
     cr_expect(!log_has(&srv_b, "may be behind"), "a sync failed");
     tc_close(&a);
+    tc_close(&b);
+}
+
+/* ---- undo and blobs across servers ------------------------------------------- */
+
+/* The vote and tpc_finish of txn on c: the vote's list in *voted, the tid. */
+static uint64_t vote_finish(tc *c, int64_t txn, zv **voted)
+{
+    int64_t flag;
+    zv *r = tc_call(c, "vote", tv_tuple(c->a, 1, tv_int(c->a, txn)), &flag);
+    cr_assert(r && flag == 0, "the vote failed: %s", r ? tv_error_class(r) : "no answer");
+    if (voted)
+        *voted = r;
+    r = tc_call(c, "tpc_finish", tv_tuple(c->a, 1, tv_int(c->a, txn)), &flag);
+    cr_assert(r && flag == 0, "tpc_finish failed");
+    return tv_u64(r);
+}
+
+/* Two commits through A; B's client undoes the second: A's client is sent
+ * the undo's invalidation and loads the first state back, at the undo's
+ * tid. */
+static void undo_across(proto_enc ea, proto_enc eb)
+{
+    start_fleet();
+    tc a, b;
+    client(&a, &srv_a, ea);
+    client(&b, &srv_b, eb);
+    uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "first");
+    uint64_t t2 = tc_commit_one(&a, 2, 0, t1, "second");
+    cr_assert(t1 && t2);
+    expect_invalidation(&b, t1, 0);
+    expect_invalidation(&b, t2, 0);
+    tc_reset(&a);
+    tc_reset(&b);
+    tc_send(&b, NULL, 1, "tpc_begin",
+            tv_tuple(b.a, 4, tv_int(b.a, 3), tv_bytes(b.a, "u"), tv_bytes(b.a, "undo"),
+                     tv_dict0(b.a)));
+    tc_send(&b, NULL, 1, "undoa", tv_tuple(b.a, 2, tv_oid(b.a, t2), tv_int(b.a, 3)));
+    zv *voted = NULL;
+    uint64_t t3 = vote_finish(&b, 3, &voted);
+    cr_assert(zv_is_seq(voted) && voted->u.seq.n == 1 && tv_u64(voted->u.seq.items[0]) == 0,
+              "the undo's vote does not name oid 0");
+    cr_assert_gt(t3, t2);
+    expect_invalidation(&a, t3, 0);
+    expect_current(&a, 0, "first", t3);
+    expect_current(&b, 0, "first", t3);
+    tc_close(&a);
+    tc_close(&b);
+}
+
+Test(server_pg_fleet, an_undo_through_one_server_invalidates_the_other_servers_clients)
+{
+    undo_across(PROTO_PICKLE, PROTO_MSGPACK);
+}
+
+Test(server_pg_fleet, the_undo_across_servers_in_the_other_encodings)
+{
+    undo_across(PROTO_MSGPACK, PROTO_PICKLE);
+}
+
+/* sendBlob(oid, tid) on c: the bytes streamed (malloc'd, NUL-terminated). */
+static char *send_blob(tc *c, uint64_t oid, uint64_t tid)
+{
+    int64_t flag;
+    zv *r = tc_call(c, "sendBlob", tv_tuple(c->a, 2, tv_oid(c->a, oid), tv_oid(c->a, tid)),
+                    &flag);
+    cr_assert(r && flag == 0, "sendBlob failed: %s", r ? tv_error_class(r) : "no answer");
+    char *got = calloc(1, 1);
+    size_t len = 0;
+    int stopped = 0;
+    /* the chunks and the stop, whether they came before the reply or after */
+    for (size_t i = 0; !stopped; i++) {
+        proto_msg m;
+        if (i < c->n_async)
+            m = c->asyncs[i];
+        else
+            cr_assert_eq(tc_recv(c, &m, TC_TIMEOUT), 1, "the blob's stream stopped short");
+        stopped = !strcmp(m.name, "receiveBlobStop");
+        if (strcmp(m.name, "receiveBlobChunk"))
+            continue;
+        const zv *chunk = m.args->u.seq.items[2];
+        got = realloc(got, len + chunk->u.s.len + 1);
+        memcpy(got + len, chunk->u.s.p, chunk->u.s.len);
+        len += chunk->u.s.len;
+        got[len] = 0;
+    }
+    tc_reset(c);
+    return got;
+}
+
+/* A blob uploaded through A (storeBlobStart/Chunk/End) streams through B
+ * to clients of either encoding, from the database: B's blob cache is its
+ * own. */
+Test(server_pg_fleet, a_blob_committed_through_one_server_loads_through_the_other)
+{
+    start_fleet();
+    tc a, b1, b2;
+    client(&a, &srv_a, PROTO_PICKLE);
+    client(&b1, &srv_b, PROTO_PICKLE);
+    client(&b2, &srv_b, PROTO_MSGPACK);
+    enum { BODY = 300000 };
+    char *body = malloc(BODY + 1);
+    for (size_t i = 0; i < BODY; i++)
+        body[i] = (char)('a' + (i * 7 + i / 1000) % 26);
+    body[BODY] = 0;
+    zv_arena *ar = a.a;
+    tc_send(&a, NULL, 1, "tpc_begin",
+            tv_tuple(ar, 4, tv_int(ar, 1), tv_bytes(ar, "u"), tv_bytes(ar, "blob"),
+                     tv_dict0(ar)));
+    tc_send(&a, NULL, 1, "storeBlobStart", zv_tuple(ar, 0));
+    for (size_t off = 0; off < BODY; off += 65536) {
+        size_t n = BODY - off < 65536 ? BODY - off : 65536;
+        tc_send(&a, NULL, 1, "storeBlobChunk",
+                tv_tuple(ar, 1, zv_bytes(ar, (const uint8_t *)body + off, n)));
+    }
+    tc_send(&a, NULL, 1, "storeBlobEnd",
+            tv_tuple(ar, 4, tv_oid(ar, 5), tv_oid(ar, 0), tv_bytes(ar, "blob record"),
+                     tv_int(ar, 1)));
+    uint64_t t = vote_finish(&a, 1, NULL);
+    cr_assert_gt(t, 0);
+    tc *bs[2] = {&b1, &b2};
+    for (int i = 0; i < 2; i++) {
+        expect_invalidation(bs[i], t, 5);
+        expect_current(bs[i], 5, "blob record", t);
+        char *got = send_blob(bs[i], 5, t);
+        cr_assert_eq(strlen(got), BODY, "B streamed %zu bytes of %d", strlen(got), BODY);
+        cr_assert(!memcmp(got, body, BODY), "B streamed other bytes");
+        free(got);
+    }
+    free(body);
+    tc_close(&a);
+    tc_close(&b1);
+    tc_close(&b2);
+}
+
+/* ---- order under a stream of commits ------------------------------------------- */
+
+#define ORDER_OIDS 8
+#define ORDER_TXNS 150
+#define ORDER_LOADS 4   /* loads in flight on each client of B */
+
+/* Transaction i (0: all of them) writes the decimal i to these oids. */
+static int order_writes(int i, uint64_t oid)
+{
+    return i == 0 || oid == 1 + (uint64_t)(i % ORDER_OIDS) ||
+           oid == 1 + (uint64_t)((i + 3) % ORDER_OIDS);
+}
+
+/* What a client of B has been told and has loaded, per oid. */
+typedef struct watcher {
+    tc c;
+    int n_inv;                         /* invalidations received: the next is txn n_inv */
+    uint64_t last_tid;
+    uint64_t inv_tid[ORDER_OIDS + 1];  /* the last invalidation naming the oid */
+    int inv_txn[ORDER_OIDS + 1];       /* ... and its transaction */
+    int loaded[ORDER_OIDS + 1];        /* the newest value loaded */
+    uint64_t sent[ORDER_LOADS];        /* the oids of the loads in flight, by msgid % */
+    int64_t first_id;
+    size_t loads;
+} watcher;
+
+static void watch_invalidation(watcher *w, const zv *args)
+{
+    cr_assert(zv_is_seq(args) && args->u.seq.n == 2);
+    uint64_t tid = tv_u64(args->u.seq.items[0]);
+    cr_assert_gt(tid, w->last_tid, "invalidations out of order");
+    w->last_tid = tid;
+    int txn = w->n_inv++;
+    const zv *oids = args->u.seq.items[1];
+    for (size_t k = 0; k < oids->u.seq.n; k++) {
+        uint64_t oid = tv_u64(oids->u.seq.items[k]);
+        cr_assert(oid >= 1 && oid <= ORDER_OIDS && order_writes(txn, oid),
+                  "invalidation %d names oid %016llx", txn, (unsigned long long)oid);
+        w->inv_tid[oid] = tid;
+        w->inv_txn[oid] = txn;
+    }
+}
+
+/* A load's reply: never older than an invalidation received before it. */
+static void watch_load(watcher *w, uint64_t oid, const zv *r, int64_t flag)
+{
+    cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == 3, "loading oid %llu through B "
+              "failed (%s) after the invalidation of transaction %d",
+              (unsigned long long)oid, r ? tv_error_class(r) : "no answer", w->inv_txn[oid]);
+    const zv *d = r->u.seq.items[0];
+    char text[32];
+    snprintf(text, sizeof text, "%.*s", (int)d->u.s.len, (const char *)d->u.s.p);
+    int value = atoi(text);
+    uint64_t start = tv_u64(r->u.seq.items[1]);
+    cr_assert_geq(start, w->inv_tid[oid], "oid %llu loaded at %016llx after its invalidation "
+                  "%016llx", (unsigned long long)oid, (unsigned long long)start,
+                  (unsigned long long)w->inv_tid[oid]);
+    cr_assert_geq(value, w->inv_txn[oid], "oid %llu: state %d loaded after the invalidation "
+                  "of transaction %d", (unsigned long long)oid, value, w->inv_txn[oid]);
+    cr_assert_geq(value, w->loaded[oid], "oid %llu went back from %d to %d",
+                  (unsigned long long)oid, w->loaded[oid], value);
+    cr_assert(order_writes(value, oid), "oid %llu holds %d", (unsigned long long)oid, value);
+    cr_assert_eq(r->u.seq.items[2]->type, ZV_NONE, "a current load has an end tid");
+    w->loaded[oid] = value;
+    w->loads++;
+}
+
+/* Send ORDER_LOADS loads, the oids last invalidated first. */
+static void watch_send(watcher *w, int round)
+{
+    w->first_id = w->c.next_msgid;
+    for (int k = 0; k < ORDER_LOADS; k++) {
+        uint64_t oid = k < 2 && w->n_inv > 0
+                           ? 1 + (uint64_t)((w->n_inv - 1 + 3 * k) % ORDER_OIDS)
+                           : 1 + (uint64_t)((round + k) % ORDER_OIDS);
+        w->sent[k] = oid;
+        tc_send(&w->c, NULL, 0, "loadBefore",
+                tv_tuple(w->c.a, 2, tv_oid(w->c.a, oid), tv_oid(w->c.a, 0x7fffffffffffffffULL)));
+    }
+}
+
+/* Read until every load sent has its reply, in the order they come. */
+static void watch_drain(watcher *w)
+{
+    for (int got = 0; got < ORDER_LOADS;) {
+        proto_msg m;
+        cr_assert_eq(tc_recv(&w->c, &m, TC_TIMEOUT), 1, "B did not answer");
+        int64_t id;
+        if (!strcmp(m.name, "invalidateTransaction")) {
+            watch_invalidation(w, m.args);
+        } else if (!strcmp(m.name, ".reply") && zv_get_int(m.msgid, &id)) {
+            cr_assert(id >= w->first_id && id < w->first_id + ORDER_LOADS);
+            watch_load(w, w->sent[id - w->first_id], m.args, m.flag);
+            got++;
+        }
+    }
+    tc_reset(&w->c);
+}
+
+/* A commits ORDER_TXNS transactions in a tight loop (two oids of eight
+ * each) while two clients of B, one in each encoding, keep loads in
+ * flight, those oids it was just told of first; B's reads wait for a
+ * commit after their dispatch (ZEOLITE_OFFLOOP_HOLD_MS) so that its
+ * workers read newer snapshots than the calls' own. Every load is at least
+ * as new as the last invalidation of its oid received before it, no value
+ * goes back, and both clients end on the last state. */
+Test(server_pg_fleet, a_client_of_B_never_loads_a_state_older_than_its_invalidations)
+{
+    cr_assert_eq(setenv("ZEOLITE_OFFLOOP_HOLD_MS", "20", 1), 0);
+    start_fleet();
+    unsetenv("ZEOLITE_OFFLOOP_HOLD_MS");
+    tc a;
+    client(&a, &srv_a, PROTO_PICKLE);
+    static watcher ws[2];
+    memset(ws, 0, sizeof ws);
+    client(&ws[0].c, &srv_b, PROTO_PICKLE);
+    client(&ws[1].c, &srv_b, PROTO_MSGPACK);
+    uint64_t serial[ORDER_OIDS + 1] = {0};
+    for (int i = 0; i <= ORDER_TXNS; i++) {
+        if (i > 0)
+            for (int k = 0; k < 2; k++)
+                watch_send(&ws[k], i);
+        zv_arena *ar = a.a;
+        tc_send(&a, NULL, 1, "tpc_begin",
+                tv_tuple(ar, 4, tv_int(ar, i + 1), tv_bytes(ar, "u"), tv_bytes(ar, "d"),
+                         tv_dict0(ar)));
+        char data[16];
+        snprintf(data, sizeof data, "%d", i);
+        for (uint64_t oid = 1; oid <= ORDER_OIDS; oid++)
+            if (order_writes(i, oid))
+                tc_store(&a, i + 1, oid, serial[oid], data);
+        uint64_t tid = vote_finish(&a, i + 1, NULL);
+        for (uint64_t oid = 1; oid <= ORDER_OIDS; oid++)
+            if (order_writes(i, oid))
+                serial[oid] = tid;
+        tc_reset(&a);
+        for (int k = 0; k < 2; k++) {
+            if (i > 0) {
+                watch_drain(&ws[k]);
+                continue;
+            }
+            /* the oids exist for B's clients from here on */
+            zv *inv = tc_wait_async(&ws[k].c, "invalidateTransaction", TC_TIMEOUT);
+            cr_assert(inv, "B did not tell of A's first transaction");
+            watch_invalidation(&ws[k], inv);
+            tc_reset(&ws[k].c);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        watcher *w = &ws[k];
+        while (w->n_inv <= ORDER_TXNS) {
+            zv *inv = tc_wait_async(&w->c, "invalidateTransaction", TC_TIMEOUT);
+            cr_assert(inv, "client %d was told of %d transactions of %d", k, w->n_inv,
+                      ORDER_TXNS + 1);
+            watch_invalidation(w, inv);
+        }
+        tc_reset(&w->c);
+        for (uint64_t oid = 1; oid <= ORDER_OIDS; oid++) {
+            int64_t flag;
+            zv *r = tc_load_current(&w->c, oid, &flag);
+            watch_load(w, oid, r, flag);
+            cr_assert_eq(tv_u64(r->u.seq.items[1]), serial[oid], "not the last state");
+            tc_reset(&w->c);
+        }
+        cr_log_info("client %d: %zu loads checked", k, w->loads);
+        tc_close(&w->c);
+    }
+    tc_close(&a);
+}
+
+/* ---- side by side, and a server killed ----------------------------------------- */
+
+/* Advisory locks granted in the database: votes holding their oids. */
+static long long vote_locks(void)
+{
+    return tu_pg_num(uri, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                          "granted AND database = (SELECT oid FROM pg_database WHERE "
+                          "datname = current_database())");
+}
+
+/* One server's client holds its vote on oid 1 (voted, not finished) while
+ * the other server's client commits oid 2 from begin to finish: no lock
+ * spans a whole vote-to-finish across servers. Then the held one finishes
+ * after it, and each client is told of the other's commit. Both ways. */
+Test(server_pg_fleet, disjoint_oids_vote_and_finish_side_by_side_across_servers)
+{
+    start_fleet();
+    tc a, b;
+    client(&a, &srv_a, PROTO_PICKLE);
+    client(&b, &srv_b, PROTO_MSGPACK);
+    tc_begin_store(&a, 1, 1, 0, "one");
+    tc_store(&a, 1, 2, 0, "two");
+    uint64_t s1 = vote_finish(&a, 1, NULL), s2 = s1;
+    zv *inv = tc_wait_async(&b, "invalidateTransaction", TC_TIMEOUT);
+    cr_assert(inv && tv_u64(inv->u.seq.items[0]) == s1);
+    tc_reset(&a);
+    tc_reset(&b);
+    for (int round = 0; round < 2; round++) {
+        tc *holder = round ? &b : &a, *other = round ? &a : &b;
+        int64_t txn = 10 + 2 * round, flag;
+        tc_begin_store(holder, txn, 1, s1, "held");
+        zv *r = tc_call(holder, "vote", tv_tuple(holder->a, 1, tv_int(holder->a, txn)), &flag);
+        cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == 0, "the held vote failed");
+        cr_assert_gt(vote_locks(), 0, "the held vote holds no lock in the database");
+        uint64_t t2 = tc_commit_one(other, txn + 1, 2, s2, "passed");
+        cr_assert_gt(t2, s2, "a commit on another oid did not pass the held vote");
+        cr_assert_gt(vote_locks(), 0, "the held vote lost its lock");
+        r = tc_call(holder, "tpc_finish", tv_tuple(holder->a, 1, tv_int(holder->a, txn)), &flag);
+        cr_assert(r && flag == 0, "the held transaction could not finish");
+        uint64_t t1 = tv_u64(r);
+        cr_assert_gt(t1, t2, "tids out of commit order");
+        expect_invalidation(holder, t2, 2);
+        expect_invalidation(other, t1, 1);
+        expect_current(other, 1, "held", t1);
+        expect_current(holder, 2, "passed", t2);
+        s1 = t1;
+        s2 = t2;
+        tc_reset(&a);
+        tc_reset(&b);
+    }
+    tc_close(&a);
+    tc_close(&b);
+}
+
+/* `zeolite bench` committing through s until killed: its pid. */
+static pid_t bench_commits(const th_server *s)
+{
+    char *log = tu_path(s->dir, "bench.out");
+    const char *argv[] = {tu_zeolite_bin(), "bench", sock_of(s), "--workload", "commit",
+                          "--clients", "2", "--objects-per-txn", "3", "--duration", "60",
+                          NULL};
+    pid_t pid = tu_spawn(argv, log);
+    free(log);
+    cr_assert_gt(pid, 0);
+    return pid;
+}
+
+/* oids first..first+n-1 through c: 1 when each holds `state` at one tid
+ * (in *tid), 0 when each holds something else at one tid; fails on a mix. */
+static int all_or_nothing(tc *c, uint64_t first, int n, const char *state, uint64_t *tid)
+{
+    int news = 0;
+    uint64_t tids[8];
+    for (int i = 0; i < n; i++) {
+        int64_t flag;
+        zv *r = tc_load_current(c, first + (uint64_t)i, &flag);
+        cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == 3, "a load through B failed");
+        const zv *d = r->u.seq.items[0];
+        news += d->u.s.len == strlen(state) && !memcmp(d->u.s.p, state, d->u.s.len);
+        tids[i] = tv_u64(r->u.seq.items[1]);
+        cr_assert_eq(tids[i], tids[0], "oids %llu..%llu are of several transactions",
+                     (unsigned long long)first, (unsigned long long)first + n - 1);
+        tc_reset(c);
+    }
+    cr_assert(news == 0 || news == n, "a transaction is half there: %d of %d oids", news, n);
+    *tid = tids[0];
+    return news == n;
+}
+
+/* A is killed (SIGKILL) while `zeolite bench` commits through it, one of
+ * its clients holds a vote on oids 1-3 and another has just sent
+ * tpc_finish for oids 4-6. B keeps serving its client; the held
+ * transaction is not there at all, the finishing one all or nothing; the
+ * dead server's locks are gone: one transaction through B on all six oids
+ * commits at once (a lock left would hold its vote for the lock timeout
+ * and fail it). */
+Test(server_pg_fleet, kill_9_of_one_server_under_load_leaves_the_other_serving_and_no_lock)
+{
+    start_fleet();
+    tc a1, a2, b;
+    client(&a1, &srv_a, PROTO_PICKLE);
+    client(&a2, &srv_a, PROTO_MSGPACK);
+    client(&b, &srv_b, PROTO_PICKLE);
+    tc_send(&a1, NULL, 1, "tpc_begin",
+            tv_tuple(a1.a, 4, tv_int(a1.a, 1), tv_bytes(a1.a, "u"), tv_bytes(a1.a, "d"),
+                     tv_dict0(a1.a)));
+    for (uint64_t oid = 1; oid <= 6; oid++)
+        tc_store(&a1, 1, oid, 0, "old");
+    uint64_t t0 = vote_finish(&a1, 1, NULL);
+    tc_reset(&a1);
+    pid_t bench = bench_commits(&srv_a);
+    /* B's client is told of the bench's commits: A is under load */
+    int seen = 0;
+    for (int i = 0; i < 400 && seen < 5; i++) {
+        zv *inv = tc_wait_async(&b, "invalidateTransaction", TC_TIMEOUT);
+        cr_assert(inv, "B was told of no commit through A");
+        seen += tv_u64(inv->u.seq.items[0]) > t0;
+        tc_reset(&b);
+    }
+    int64_t flag;
+    /* held: voted on 1-3, never finished */
+    tc_send(&a1, NULL, 1, "tpc_begin",
+            tv_tuple(a1.a, 4, tv_int(a1.a, 2), tv_bytes(a1.a, "u"), tv_bytes(a1.a, "d"),
+                     tv_dict0(a1.a)));
+    for (uint64_t oid = 1; oid <= 3; oid++)
+        tc_store(&a1, 2, oid, t0, "new");
+    zv *r = tc_call(&a1, "vote", tv_tuple(a1.a, 1, tv_int(a1.a, 2)), &flag);
+    cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == 0, "the held vote failed");
+    /* finishing: tpc_finish on its way as A dies */
+    tc_send(&a2, NULL, 1, "tpc_begin",
+            tv_tuple(a2.a, 4, tv_int(a2.a, 3), tv_bytes(a2.a, "u"), tv_bytes(a2.a, "d"),
+                     tv_dict0(a2.a)));
+    for (uint64_t oid = 4; oid <= 6; oid++)
+        tc_store(&a2, 3, oid, t0, "new");
+    r = tc_call(&a2, "vote", tv_tuple(a2.a, 1, tv_int(a2.a, 3)), &flag);
+    cr_assert(r && flag == 0 && zv_is_seq(r) && r->u.seq.n == 0, "the second vote failed");
+    tc_send(&a2, NULL, 0, "tpc_finish", tv_tuple(a2.a, 1, tv_int(a2.a, 3)));
+    cr_assert_eq(kill(srv_a.pid, SIGKILL), 0);
+    int status;
+    cr_assert_eq(waitpid(srv_a.pid, &status, 0), srv_a.pid);
+    srv_a.pid = 0;
+    kill(bench, SIGKILL);
+    waitpid(bench, &status, 0);
+    tc_close(&a1);
+    tc_close(&a2);
+
+    /* B serves on: its client, and a new one */
+    uint64_t last = last_transaction(&b);
+    cr_assert_geq(last, t0);
+    tc_reset(&b);
+    tc c;
+    client(&c, &srv_b, PROTO_MSGPACK);
+    uint64_t held_tid, fin_tid;
+    cr_assert(!all_or_nothing(&c, 1, 3, "new", &held_tid), "an unfinished transaction is there");
+    cr_assert_eq(held_tid, t0);
+    int finished = all_or_nothing(&c, 4, 3, "new", &fin_tid);
+    cr_assert(finished ? fin_tid > t0 : fin_tid == t0);
+    cr_log_info("the transaction finishing as A died: %s", finished ? "committed" : "not there");
+
+    tc_send(&c, NULL, 1, "tpc_begin",
+            tv_tuple(c.a, 4, tv_int(c.a, 4), tv_bytes(c.a, "u"), tv_bytes(c.a, "d"),
+                     tv_dict0(c.a)));
+    for (uint64_t oid = 1; oid <= 6; oid++)
+        tc_store(&c, 4, oid, oid <= 3 ? held_tid : fin_tid, "after");
+    uint64_t t = vote_finish(&c, 4, NULL);
+    cr_assert_gt(t, last);
+    expect_current(&c, 1, "after", t);
+    expect_current(&c, 6, "after", t);
+    cr_expect(!log_has(&srv_b, "cannot be followed"), "B lost its feed");
+    tc_close(&c);
     tc_close(&b);
 }
