@@ -386,6 +386,14 @@ static void *listener_main(void *arg)
             pthread_mutex_lock(&f->mu);
             tell_back(f);
             pthread_mutex_unlock(&f->mu);
+            /* A notification that came while the catch-up's query ran was
+             * read with its result into libpq's queue: the socket will not
+             * say so again. */
+            int r = read_notifies(f);
+            if (r < 0)
+                drop_conn(f);
+            need = r > 0;
+            continue;
         }
         if (!wait_input(f, FEED_IDLE_CHECK)) {
             /* nothing heard for a while: catch up anyway, which also checks
