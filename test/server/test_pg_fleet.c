@@ -135,6 +135,17 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The servers' logs to stderr, for a failure that depends on what they did. */
+static void dump_logs(void)
+{
+    const th_server *all[2] = {&srv_a, &srv_b};
+    for (int i = 0; i < 2; i++) {
+        char *log = all[i]->dir ? th_log(all[i]) : NULL;
+        fprintf(stderr, "---- %s's log ----\n%s---- end ----\n", i ? "B" : "A", log ? log : "");
+        free(log);
+    }
+}
+
 static uint64_t last_transaction(tc *c)
 {
     int64_t flag;
@@ -147,6 +158,8 @@ static uint64_t last_transaction(tc *c)
 static void expect_invalidation(tc *c, uint64_t tid, uint64_t oid)
 {
     zv *inv = tc_wait_async(c, "invalidateTransaction", TC_TIMEOUT);
+    if (!inv)
+        dump_logs();
     cr_assert(inv, "no invalidation for %016llx", (unsigned long long)tid);
     cr_assert(zv_is_seq(inv) && inv->u.seq.n == 2);
     cr_assert_eq(tv_u64(inv->u.seq.items[0]), tid, "invalidations out of order");
