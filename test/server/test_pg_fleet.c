@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/client.h"
 #include "helpers.h"
 #include "pgtest.h"
 #include "testutil.h"
@@ -1151,4 +1152,110 @@ Test(server_pg_fleet, kill_9_of_one_server_under_load_leaves_the_other_serving_a
     cr_expect(!log_has(&srv_b, "cannot be followed"), "B lost its feed");
     tc_close(&c);
     tc_close(&b);
+}
+
+/* ---- the C client's cache across servers ------------------------------------------ */
+
+typedef struct seen_inval {
+    uint64_t tid, oid;
+} seen_inval;
+
+static void on_inval(zcl_client *c, uint64_t tid, const uint64_t *oids, size_t n, void *data)
+{
+    (void)c;
+    seen_inval *s = data;
+    for (size_t i = 0; i < n; i++) {
+        s->tid = tid;
+        s->oid = oids[i];
+    }
+}
+
+static zcl_client *zclient(const th_server *s, proto_enc enc, seen_inval *seen)
+{
+    zcl_opts o;
+    zcl_opts_init(&o);
+    o.encoding = (int)enc;
+    o.cache_size = 1 << 20;
+    o.on_invalidate = on_inval;
+    o.cb_data = seen;
+    zcl_client *c = NULL;
+    zerr err = {0};
+    cr_assert_eq(zcl_open_sync(sock_of(s), &o, &c, &err), 0, "%s", err.msg);
+    return c;
+}
+
+/* Commit data to oid through c: its tid. */
+static uint64_t zcommit(zcl_client *c, uint64_t oid, uint64_t serial, const char *data)
+{
+    zerr err = {0};
+    uint64_t tid = 0;
+    cr_assert_eq(zcl_tpc_begin(c, "u", "d", NULL), 0);
+    cr_assert_eq(zcl_store(c, oid, serial, data, strlen(data)), 0);
+    cr_assert_eq(zcl_tpc_vote_sync(c, NULL, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(zcl_tpc_finish_sync(c, &tid, &err), 0, "%s", err.msg);
+    return tid;
+}
+
+/* c's load of oid from its cache or its server: the data, at tid. */
+static void zexpect(zcl_client *c, uint64_t oid, const char *data, uint64_t tid)
+{
+    zbuf b = ZBUF_INIT;
+    uint64_t start, end;
+    zerr err = {0};
+    cr_assert_eq(zcl_load_before_sync(c, oid, ZCL_MAXTID, &b, &start, &end, &err), 0, "%s",
+                 err.msg);
+    cr_assert(b.len == strlen(data) && !memcmp(b.data, data, b.len),
+              "the C client loaded '%.*s', not '%s'", (int)b.len, (const char *)b.data, data);
+    cr_assert_eq(start, tid);
+    zbuf_free(&b);
+}
+
+/* B's lastTransaction to c, once it has reached tid (B's feed hears of
+ * A's commit a moment later: store_sync asks the primary only where the
+ * store implements it). */
+static uint64_t z_last_reaching(zcl_client *c, uint64_t tid)
+{
+    uint64_t last = 0;
+    zerr err = {0};
+    for (int i = 0; i < 250; i++) {
+        cr_assert_eq(zcl_last_transaction_sync(c, &last, &err), 0, "%s", err.msg);
+        if (last >= tid)
+            break;
+        usleep(20000);
+    }
+    return last;
+}
+
+/* zeolite's C client (src/client) with its cache on B, in each encoding,
+ * while another on A commits: each commit through A reaches B's client as
+ * an invalidation, which ends the cached state, and the next load brings
+ * the new one, once B's lastTransaction has reached A's commit. */
+Test(server_pg_fleet, the_c_clients_cache_on_one_server_follows_commits_through_the_other)
+{
+    start_fleet();
+    for (int round = 0; round < 2; round++) {
+        proto_enc ea = round ? PROTO_MSGPACK : PROTO_PICKLE;
+        proto_enc eb = round ? PROTO_PICKLE : PROTO_MSGPACK;
+        seen_inval sa = {0}, sb = {0};
+        zcl_client *a = zclient(&srv_a, ea, &sa), *b = zclient(&srv_b, eb, &sb);
+        cr_assert_eq(zcl_encoding(b), eb);
+        uint64_t oid;
+        size_t got;
+        zerr err = {0};
+        cr_assert_eq(zcl_new_oids_sync(a, 1, &oid, &got, &err), 0, "%s", err.msg);
+        uint64_t t1 = zcommit(a, oid, 0, "first");
+        cr_assert_geq(z_last_reaching(b, t1), t1, "B never caught up with A's commit");
+        zexpect(b, oid, "first", t1);
+        zexpect(b, oid, "first", t1);
+        zcl_cache_stats st;
+        zcl_cache_stats_get(b, &st);
+        cr_assert_geq(st.hits, 1, "the second load did not come from the cache");
+        uint64_t t2 = zcommit(a, oid, t1, "second");
+        cr_assert_geq(z_last_reaching(b, t2), t2, "B never caught up with A's commit");
+        cr_assert_eq(sb.tid, t2, "B's client was not told of A's commit");
+        cr_assert_eq(sb.oid, oid);
+        zexpect(b, oid, "second", t2);
+        zcl_free(a);
+        zcl_free(b);
+    }
 }
