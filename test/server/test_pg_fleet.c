@@ -265,12 +265,12 @@ static void wait_for_lock_wait(const char *like)
 
 /* A holds oid 0 voted; B's vote on it waits for A's lock in the database,
  * then sees A's commit as a conflict: exactly one of them commits. */
-Test(server_pg_fleet, one_oid_written_through_both_servers_commits_once)
+static void one_oid_through_both(proto_enc ea, proto_enc eb)
 {
     start_fleet();
     tc a, b;
-    client(&a, &srv_a, PROTO_PICKLE);
-    client(&b, &srv_b, PROTO_PICKLE);
+    client(&a, &srv_a, ea);
+    client(&b, &srv_b, eb);
     uint64_t t1 = tc_commit_one(&a, 1, 0, 0, "root");
     cr_assert(t1);
     expect_invalidation(&b, t1, 0);
@@ -304,6 +304,16 @@ Test(server_pg_fleet, one_oid_written_through_both_servers_commits_once)
     expect_current(&a, 0, "then through B", t3);
     tc_close(&a);
     tc_close(&b);
+}
+
+Test(server_pg_fleet, one_oid_written_through_both_servers_commits_once)
+{
+    one_oid_through_both(PROTO_PICKLE, PROTO_PICKLE);
+}
+
+Test(server_pg_fleet, one_oid_through_both_servers_in_msgpack)
+{
+    one_oid_through_both(PROTO_MSGPACK, PROTO_MSGPACK);
 }
 
 static int cmp_u64(const void *x, const void *y)
