@@ -113,3 +113,48 @@ int tu_pg_cluster(const char *cmd, const char *dir, long fsize_kb)
         snprintf(line, sizeof line, "bash '%s' %s '%s'", script, cmd, dir);
     return system(line) == 0 ? 0 : -1;
 }
+
+int tu_pg_pair(const char *pdir, const char *sdir)
+{
+    const char *script = getenv("ZEOLITE_PG_SCRIPT");
+    cr_assert(script && *script, "ZEOLITE_PG_SCRIPT is not set: run the suite through ctest");
+    char line[1024];
+    snprintf(line, sizeof line, "bash '%s' start '%s' && bash '%s' standby '%s' --from '%s'",
+             script, pdir, script, sdir, pdir);
+    return system(line) == 0 ? 0 : -1;
+}
+
+char *tu_pg_uri_on(const char *uri, const char *host)
+{
+    char db[64];
+    tu_pg_dbname(uri, db, sizeof db);
+    return admin_uri(host, db);
+}
+
+void tu_pg_dbname(const char *uri, char *buf, size_t cap)
+{
+    const char *p = strstr(uri, ":///"), *q = p ? strchr(p + 4, '?') : NULL;
+    cr_assert(p && q && (size_t)(q - p - 4) < cap, "no database name in %s", uri);
+    memcpy(buf, p + 4, (size_t)(q - p - 4));
+    buf[q - p - 4] = '\0';
+}
+
+void tu_pg_wait_replay(const char *uri, const char *standby_host)
+{
+    char err[512] = "", sql[256];
+    char *lsn = run(uri, "SELECT pg_current_wal_lsn()", err, sizeof err);
+    cr_assert(lsn, "the primary's WAL position: %s", err);
+    char *admin = admin_uri(standby_host, "postgres");
+    snprintf(sql, sizeof sql, "SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn", lsn);
+    int done = 0;
+    for (int i = 0; i < 6000 && !done; i++) {
+        char *v = run(admin, sql, NULL, 0);
+        done = v && !strcmp(v, "t");
+        free(v);
+        if (!done)
+            usleep(10000);
+    }
+    free(admin);
+    cr_assert(done, "the standby in %s has not replayed %s after 60 s", standby_host, lsn);
+    free(lsn);
+}

@@ -27,5 +27,16 @@ long long tu_pg_num(const char *uri, const char *sql);
  * (stop keeping the data) or resume; fsize_kb > 0 starts it under ulimit -f.
  * 0 when it worked. */
 int tu_pg_cluster(const char *cmd, const char *dir, long fsize_kb);
+/* A private primary in pdir and its streaming hot standby in sdir
+ * (cluster.sh start, then standby --from); 0 when both run. Stop each
+ * with tu_pg_cluster("stop", ...). */
+int tu_pg_pair(const char *pdir, const char *sdir);
+/* uri's database on the cluster whose socket folder is host, malloc'd. */
+char *tu_pg_uri_on(const char *uri, const char *host);
+/* The database name of uri in buf. */
+void tu_pg_dbname(const char *uri, char *buf, size_t cap);
+/* Wait (up to 60 s, failing the test then) until the standby of host has
+ * replayed everything the primary of uri has written so far. */
+void tu_pg_wait_replay(const char *uri, const char *standby_host);
 
 #endif

@@ -77,6 +77,8 @@
  * application_name "zeolite feed"). A connection that breaks is closed; the next call opens a new
  * one, waiting between failed attempts (backoff). Reads that lose their
  * connection are retried until retry_seconds have passed; writes fail.
+ * With a standby (opt.read_dsn, pg_standby.c) what the read pool does
+ * goes to a pool of the standby's instead, while reads are there.
  */
 #ifndef ZEOLITE_STORE_PG_H
 #define ZEOLITE_STORE_PG_H
@@ -224,7 +226,7 @@ extern const stpg_sql store__pg_sql[Q_N_STMT];
 
 /* ---- connections ---------------------------------------------------------- */
 
-enum { STPG_POOL_READ, STPG_POOL_WRITE, STPG_OWN };
+enum { STPG_POOL_READ, STPG_POOL_WRITE, STPG_OWN, STPG_STANDBY };
 
 struct stpg_conn {
     PGconn *pg;
@@ -233,6 +235,9 @@ struct stpg_conn {
     int rc;                 /* the last statement's ZE_* code (0: it worked) */
     uint64_t prepared;      /* bit per stpg_stmt prepared in this session */
     stpg_conn *next;        /* free list */
+    char state[6];          /* the last error's SQLSTATE, "" when it had none */
+    const char *shown;      /* the server it reaches, for messages (NULL: the
+                               primary, s->shown) */
 };
 
 typedef struct stpg_pool {
@@ -244,6 +249,10 @@ typedef struct stpg_pool {
 /* Open a connection of pool kind (for own connections: not counted in a
  * pool) with the session settings; ZE_IO with libpq's message. */
 int store__pg_connect(stpg_store *s, int kind, stpg_conn **out, zerr *err);
+/* The same, to another server than the primary (a standby): conninfo and
+ * how messages name it. */
+int store__pg_connect_to(stpg_store *s, const char *conninfo, const char *shown, int kind,
+                         stpg_conn **out, zerr *err);
 void store__pg_disconnect(stpg_conn *c);
 /* 1 while an idle session is still open (what the server sent meanwhile
  * is read first: the end of a session is noticed here). */
@@ -272,9 +281,14 @@ int store__pg_error(stpg_store *s, stpg_conn *c, const PGresult *res, const char
                     zerr *err);
 
 /* A read: fn runs with a read connection; when that connection is lost the
- * call runs again on a new one, until retry_seconds have passed. */
+ * call runs again on a new one, until retry_seconds have passed. On the
+ * read side (pg_standby.c: the standby when there is one and it is in use,
+ * else the primary). fn may run more than once. */
 typedef int (*stpg_read_fn)(stpg_store *s, stpg_conn *c, void *ud, zerr *err);
 int store__pg_read(stpg_store *s, stpg_read_fn fn, void *ud, zerr *err);
+/* store__pg_read on the primary, whatever the read side (what must see
+ * every commit: the feed's catch-up before an own commit). */
+int store__pg_read_primary(stpg_store *s, stpg_read_fn fn, void *ud, zerr *err);
 
 double store__pg_now(void);   /* monotonic seconds */
 
@@ -288,6 +302,7 @@ int store__pg_next_batch(int rows, const PGresult *res, int max);
 
 typedef struct stpg_txn stpg_txn;
 typedef struct stpg_feed stpg_feed;
+typedef struct stpg_standby stpg_standby;
 
 struct stpg_store {
     const store_ops *be;    /* &store__pg_ops: first, as backend.h asks */
@@ -307,6 +322,8 @@ struct stpg_store {
     int closing;
 
     uint64_t last_tid;      /* newest tid known committed */
+    uint64_t told_tid;      /* with a feed: the last tid whose event or
+                               callback has returned */
     uint64_t pack_tid;
 
     pthread_mutex_t oid_mu; /* guards next_oid and oid_limit */
@@ -348,6 +365,7 @@ struct stpg_store {
     double size_at;         /* when (monotonic) */
     atomic_int packing;
     stpg_feed *_Atomic feed;   /* the change feed once started (pg_feed.c) */
+    stpg_standby *standby;     /* the read side with opt.read_dsn (pg_standby.c) */
 };
 
 static inline stpg_store *stpg_of(store *s) { return (stpg_store *)(void *)s; }
@@ -361,8 +379,12 @@ int store__pg_fetch(stpg_store *s, stpg_stmt q, const stpg_params *p, PGresult *
 
 /* Last committed tid in the database (max of txns and meta last_tid). */
 int store__pg_fetch_last_tid(stpg_store *s, stpg_conn *c, uint64_t *tid, zerr *err);
-/* Note tid as committed (the store's last tid only grows). */
+/* Note tid as committed (the store's last tid only grows; waiters of
+ * s->cond are woken when it moves). */
 void store__pg_note_tid(stpg_store *s, uint64_t tid);
+/* "dbname=zodb host=...": what messages show of conninfo (no password),
+ * malloc'd in *out; ZE_INVAL when libpq cannot parse it. */
+int store__pg_describe(const char *conninfo, char **out, zerr *err);
 /* The counter after oid: oid + 1, saturating at STPG_OID_END. */
 uint64_t store__pg_oid_after(uint64_t oid);
 /* A stored oid moves the in-memory oid counter past it. */
@@ -488,6 +510,28 @@ void store__pg_feed_own_begin(stpg_store *s, stpg_txn *t);
  * callback: nothing touches it afterwards. */
 void store__pg_feed_own_end(stpg_store *s, stpg_txn *t, int rc, const zerr *err);
 void store__pg_feed_stop(stpg_store *s);
+/* Make the feed catch up now (store_sync): nothing when it is not running. */
+void store__pg_feed_kick(stpg_store *s);
+
+
+/* ---- reads from a standby (pg_standby.c) ----------------------------------------- */
+
+/* With opt.read_dsn: the standby's pool, its prober, and the first wait
+ * for the store's last tid there (a standby that cannot be reached or lags
+ * sends reads to the primary: the open does not fail for it). Nothing
+ * without read_dsn. */
+int store__pg_standby_open(stpg_store *s, zerr *err);
+void store__pg_standby_close(stpg_store *s);
+/* tid is about to be told (a commit callback, a feed event, the store's
+ * last tid): returns once the read side shows it, or once reads have moved
+ * to the primary (the standby lags past read_max_lag or cannot be
+ * reached). At once without a standby. */
+void store__pg_standby_wait(stpg_store *s, uint64_t tid);
+/* A snapshot bound read from the read side (a reader's refresh, a
+ * resumable iterator's end): the standby's last tid, or the primary's while
+ * reads are there (then the standby must reach it before reads go back). */
+int store__pg_read_last_tid(stpg_store *s, uint64_t *tid, zerr *err);
+int store__pg_sync(store *s, uint32_t timeout_ms, uint64_t *tid, zerr *err);
 
 /* ---- the backend's functions, one per function of store.h ----------------------- */
 

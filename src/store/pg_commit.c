@@ -351,9 +351,8 @@ static void refresh_size(stpg_store *s, stpg_conn *c)
 static void committed(stpg_txn *t)
 {
     stpg_store *s = t->s;
-    /* with a feed, the tid is noted in its sequence (store__pg_feed_own_end) */
-    if (!atomic_load(&s->feed))
-        store__pg_note_tid(s, t->tid);
+    /* the tid is noted when it is told (store__pg_feed_own_end), once the
+     * read side shows it */
     if (t->n_written)
         store__pg_oids_seen(s, store__pg_oid_after(t->max_oid));
     pthread_mutex_lock(&s->mu);
@@ -797,6 +796,7 @@ static int bulk_stop(stpg_store *s, int commit, zerr *err)
         store__pg_command(s, s->bulk_conn, "ROLLBACK", NULL);
     }
     if (!rc) {
+        store__pg_standby_wait(s, s->bulk_last_tid);
         store__pg_note_tid(s, s->bulk_last_tid);
         if (s->bulk_max_oid)
             store__pg_oids_seen(s, store__pg_oid_after(s->bulk_max_oid));

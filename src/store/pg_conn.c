@@ -279,18 +279,20 @@ int store__pg_error(stpg_store *s, stpg_conn *c, const PGresult *res, const char
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    const char *shown = c->shown ? c->shown : s->shown;
     if (!msg)
         msg = conn_message(c->pg, buf, sizeof buf);
+    snprintf(c->state, sizeof c->state, "%s", state ? state : "");
     if (is_lost(c->pg, state)) {
         c->broken = 1;
         return zerr_set(err, ZE_IO, "%s: lost the connection to PostgreSQL (%s): %s", what,
-                        s->shown, msg);
+                        shown, msg);
     }
     int code = code_of(state, hint);
     if (code == ZE_FULL)
-        return zerr_set(err, code, "%s: PostgreSQL (%s) has no room: %s%s%s", what, s->shown,
+        return zerr_set(err, code, "%s: PostgreSQL (%s) has no room: %s%s%s", what, shown,
                         msg, hint ? ". " : "", hint ? hint : "");
-    return zerr_set(err, code, "%s: PostgreSQL (%s): %s%s%s%s", what, s->shown, msg,
+    return zerr_set(err, code, "%s: PostgreSQL (%s): %s%s%s%s", what, shown, msg,
                     state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
 }
 
@@ -365,18 +367,26 @@ static void on_notice(void *arg, const char *msg)
 
 int store__pg_connect(stpg_store *s, int kind, stpg_conn **out, zerr *err)
 {
+    return store__pg_connect_to(s, s->conninfo, NULL, kind, out, err);
+}
+
+int store__pg_connect_to(stpg_store *s, const char *conninfo, const char *shown, int kind,
+                         stpg_conn **out, zerr *err)
+{
     char buf[ZERR_MSG_MAX], set[256];
     /* The caller's connect_timeout, given in the conninfo, overrides ours. */
     const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *vals[] = {"10", "zeolite", s->conninfo, NULL};
+    const char *vals[] = {"10", "zeolite", conninfo, NULL};
     *out = NULL;
     stpg_conn *c = calloc(1, sizeof *c);
     if (!c)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     c->pool = kind;
+    c->shown = shown;
     c->pg = PQconnectdbParams(keys, vals, 1);
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
-        int rc = zerr_set(err, ZE_IO, "cannot connect to PostgreSQL (%s): %s", s->shown,
+        int rc = zerr_set(err, ZE_IO, "cannot connect to PostgreSQL (%s): %s",
+                          shown ? shown : s->shown,
                           conn_message(c->pg, buf, sizeof buf));
         store__pg_disconnect(c);
         return rc;
@@ -534,7 +544,7 @@ void store__pg_release(stpg_store *s, stpg_conn *c)
     pthread_mutex_unlock(&s->mu);
 }
 
-int store__pg_read(stpg_store *s, stpg_read_fn fn, void *ud, zerr *err)
+int store__pg_read_primary(stpg_store *s, stpg_read_fn fn, void *ud, zerr *err)
 {
     double until = store__pg_now() + s->retry_seconds;
     for (;;) {

@@ -53,14 +53,27 @@ struct stpg_feed {
 
 /* ---- telling the caller (f->mu held) ------------------------------------------------ */
 
+/* tid's event or callback has returned (store_sync waits for it on s->cond:
+ * f->mu may stay held by the next delivery meanwhile). */
+static void told(stpg_store *s, uint64_t tid)
+{
+    pthread_mutex_lock(&s->mu);
+    if (tid > s->told_tid)
+        s->told_tid = tid;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void tell_commit(stpg_feed *f, uint64_t tid, const uint64_t *oids, size_t n)
 {
+    store__pg_standby_wait(f->s, tid);   /* told only once the read side shows it */
     store__pg_note_tid(f->s, tid);
     for (size_t i = 0; i < n; i++)
         store__pg_oid_foreign(f->s, oids[i]);
     f->delivered = tid;
     store_feed_event ev = {.kind = STORE_FEED_COMMIT, .tid = tid, .oids = oids, .n_oids = n};
     f->fn(&ev, f->ud);
+    told(f->s, tid);
 }
 
 static void tell_lost(stpg_feed *f, int rc, int final, const char *msg)
@@ -119,6 +132,15 @@ static int deliver(stpg_feed *f, PGresult *res, uint64_t below, batch *b, zerr *
     int rows = PQntuples(res), rc = 0;
     b->txns = 0;
     b->stopped = 0;
+    /* the read side is asked once for the whole batch to be told */
+    uint64_t last = 0;
+    for (int i = 0; i < rows; i++) {
+        uint64_t tid = stpg_get_id(PQgetvalue(res, i, 0));
+        if (tid > f->delivered && tid < below)
+            last = tid;
+    }
+    if (last && !f->dead)
+        store__pg_standby_wait(f->s, last);
     for (int i = 0; i < rows && !rc && !b->stopped && !f->dead;) {
         uint64_t tid = stpg_get_id(PQgetvalue(res, i, 0));
         b->txns++;
@@ -198,7 +220,7 @@ static int catch_up_before(stpg_feed *f, uint64_t tid, zerr *err)
     before_args a = {f, tid, {0, 0}};
     int rc;
     do
-        rc = store__pg_read(f->s, before_run, &a, err);
+        rc = store__pg_read_primary(f->s, before_run, &a, err);
     while (!rc && a.b.txns == FEED_BATCH);
     return rc;
 }
@@ -239,6 +261,10 @@ void store__pg_feed_own_end(stpg_store *s, stpg_txn *t, int rc, const zerr *err)
     uint64_t tid = t->tid;
     store_txn *st = (store_txn *)(void *)t;
     if (!f) {
+        if (!rc && !s->bulk) {
+            store__pg_standby_wait(s, tid);
+            store__pg_note_tid(s, tid);
+        }
         if (cb)
             cb(st, rc, rc ? 0 : tid, rc ? err : NULL, ud);
         return;
@@ -255,6 +281,8 @@ void store__pg_feed_own_end(stpg_store *s, stpg_txn *t, int rc, const zerr *err)
             tell_lost(f, ZE_IO, 1, msg);
         }
     }
+    if (!rc)
+        store__pg_standby_wait(s, tid);
     if (!rc && tid > f->delivered)
         f->delivered = tid;
     if (!rc)
@@ -263,6 +291,8 @@ void store__pg_feed_own_end(stpg_store *s, stpg_txn *t, int rc, const zerr *err)
         unlink_pending(f, t);
     if (cb)   /* the caller may free t from here on */
         cb(st, rc, rc ? 0 : tid, rc ? err : NULL, ud);
+    if (!rc)
+        told(s, tid);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -443,6 +473,7 @@ int store__pg_feed_start(store *ss, store_feed_fn fn, void *ud, zerr *err)
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cond, NULL);
     f->delivered = store__pg_last_tid(ss);
+    told(s, f->delivered);
     int rc = pipe2(f->wake, O_CLOEXEC | O_NONBLOCK)
                  ? zerr_set(err, ZE_IO, "change feed: cannot make a pipe") : 0;
     /* LISTEN, then catch up: nothing committed in between is missed */
@@ -464,6 +495,15 @@ int store__pg_feed_start(store *ss, store_feed_fn fn, void *ud, zerr *err)
     f->running = 1;
     return 0;
 }
+
+void store__pg_feed_kick(stpg_store *s)
+{
+    stpg_feed *f = atomic_load(&s->feed);
+    if (f && write(f->wake[1], "k", 1) < 0) {
+        /* the pipe is full: the listener wakes anyway */
+    }
+}
+
 
 void store__pg_feed_stop(stpg_store *s)
 {

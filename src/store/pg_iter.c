@@ -84,15 +84,6 @@ static int open_snapshot(stpg_iter *it, uint64_t start, uint64_t stop, zerr *err
     return rc ? rc : it->c->rc;
 }
 
-typedef struct last_args {
-    uint64_t tid;
-} last_args;
-
-static int last_run(stpg_store *s, stpg_conn *c, void *ud, zerr *err)
-{
-    return store__pg_fetch_last_tid(s, c, &((last_args *)ud)->tid, err);
-}
-
 static int iter_open(store *ss, uint64_t start, uint64_t stop, int resumable, store_iter **out,
                      zerr *err)
 {
@@ -110,11 +101,11 @@ static int iter_open(store *ss, uint64_t start, uint64_t stop, int resumable, st
     int rc;
     if (resumable) {
         /* what was committed when it was opened */
-        last_args a = {0};
-        rc = store__pg_read(s, last_run, &a, err);
-        if (!it->stop || it->stop > a.tid)
-            it->stop = a.tid;
-        it->done = !a.tid;
+        uint64_t last = 0;
+        rc = store__pg_read_last_tid(s, &last, err);
+        if (!it->stop || it->stop > last)
+            it->stop = last;
+        it->done = !last;
     } else {
         rc = open_snapshot(it, start, stop, err);
     }

@@ -14,7 +14,7 @@
 
 /* "dbname=zodb host=/run/postgresql user=zope": the conninfo's parts that
  * name the database, never its password. */
-static int describe(const char *conninfo, char **out, zerr *err)
+int store__pg_describe(const char *conninfo, char **out, zerr *err)
 {
     static const char *const shown[] = {"dbname", "host", "hostaddr", "port", "user",
                                         "service", NULL};
@@ -189,8 +189,10 @@ int store__pg_fetch_last_tid(stpg_store *s, stpg_conn *c, uint64_t *tid, zerr *e
 void store__pg_note_tid(stpg_store *s, uint64_t tid)
 {
     pthread_mutex_lock(&s->mu);
-    if (tid > s->last_tid)
+    if (tid > s->last_tid) {
         s->last_tid = tid;
+        pthread_cond_broadcast(&s->cond);   /* store_sync waits on it */
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -330,7 +332,7 @@ static int store_init(stpg_store *s, const char *conninfo, const store_options *
         s->opt_blob_dir = strdup(opt->blob_dir);
     if (!s->conninfo || (opt->blob_dir && !s->opt_blob_dir))
         return zerr_set(err, ZE_NOMEM, "out of memory");
-    return describe(conninfo, &s->shown, err);
+    return store__pg_describe(conninfo, &s->shown, err);
 }
 
 int store__pg_open(store **out, const char *conninfo, const store_options *opt, zerr *err)
@@ -356,6 +358,8 @@ int store__pg_open(store **out, const char *conninfo, const store_options *opt, 
         c = NULL;
     }
     store__pg_disconnect(c);
+    if (!rc)
+        rc = store__pg_standby_open(s, err);
     if (!rc)
         rc = store__pg_blob_init(s, err);
     if (!rc && !s->opt.read_only)
@@ -385,6 +389,7 @@ void store__pg_close(store *ss)
         return;
     store__pg_committer_stop(s);
     store__pg_feed_stop(s);
+    store__pg_standby_close(s);
     pthread_mutex_lock(&s->mu);
     s->closing = 1;
     pool_drain(&s->rpool);

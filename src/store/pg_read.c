@@ -13,15 +13,6 @@
 
 static stpg_reader *rd(store_reader *r) { return stpg_rd(r); }
 
-typedef struct last_args {
-    uint64_t tid;
-} last_args;
-
-static int last_run(stpg_store *s, stpg_conn *c, void *ud, zerr *err)
-{
-    return store__pg_fetch_last_tid(s, c, &((last_args *)ud)->tid, err);
-}
-
 int store__pg_reader_new(store *ss, store_reader **out, zerr *err)
 {
     stpg_store *s = stpg_of(ss);
@@ -57,12 +48,12 @@ int store__pg_reader_refresh(store_reader *rr, zerr *err)
         r->last_tid = store__pg_last_tid((store *)(void *)r->s);
         return 0;
     }
-    last_args a = {0};
-    int rc = store__pg_read(r->s, last_run, &a, err);
+    uint64_t tid;
+    int rc = store__pg_read_last_tid(r->s, &tid, err);
     if (rc)
         return rc;
-    r->last_tid = a.tid;
-    store__pg_note_tid(r->s, a.tid);
+    r->last_tid = tid;
+    store__pg_note_tid(r->s, tid);
     return 0;
 }
 

@@ -127,9 +127,10 @@ typedef struct store_options {
                              servers on one database; STORE_CAP_SHARED, "Several
                              stores on one database" below). LMDB: ZE_NOTSUP */
     const char *read_dsn; /* PostgreSQL: a hot standby of the database
-                             (conninfo); loads, history, the undo log and
-                             iteration go there ("Reads from a standby"
-                             below). NULL: everything on the primary */
+                             (conninfo); a reader's reads, blob loads and
+                             resumable iterators go there ("Reads from a
+                             standby" below). NULL: everything on the
+                             primary */
     double read_max_lag;  /* seconds the standby may lag behind a commit
                              before reads go to the primary; 0 = 5 */
 } store_options;
@@ -820,9 +821,48 @@ typedef void (*store_feed_fn)(const store_feed_event *ev, void *ud);
  * runs already; ZE_NOTSUP on LMDB. */
 int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);
 
+/* ---- reads from a standby (PostgreSQL: opt->read_dsn) --------------------- */
+
+/* With opt->read_dsn naming a streaming hot standby of the database
+ * (pg_basebackup -R; hot_standby_feedback on, so that the primary keeps
+ * rows the standby still reads):
+ *   - what goes there: every read of a store_reader (load_before,
+ *     load_serial, current_tid, history, undo_log, record_iternext,
+ *     changes_since, open_blob and load_blob's fetch), store_reader_new and
+ *     refresh without a feed, store_blob_file_open and resumable iterators,
+ *     on a pool of pool_size connections of its own;
+ *   - what stays on the primary: votes, commits, new_oids, pack, bulk mode,
+ *     the change feed (a standby refuses LISTEN), store_sync's question,
+ *     and store_iter_open's snapshot (the converter's: a cursor cannot be
+ *     resumed where a standby cancelled it);
+ *   - never older than told: a tid is told (an own commit's callback, a
+ *     feed event, and with them store_last_tid and the snapshot of a reader
+ *     refreshed) only once the standby shows it (its last tid has reached
+ *     it: it replays commits in tid order). With synchronous_commit
+ *     remote_apply on the primary (synchronous replication) that holds at
+ *     once; otherwise a commit's callback waits for the standby's replay,
+ *     asked after 1 ms, then every 2, 4... up to 50 ms while it waits
+ *     (nothing is asked while nothing waits), and the commits behind it
+ *     wait with it;
+ *   - falling back: when the standby has not shown a waiting tid after
+ *     read_max_lag seconds, or cannot be reached or read, reads go to the
+ *     primary (one WARNING saying why and how far behind it is) and tids
+ *     are told without waiting; the store then asks the standby every
+ *     0.2 s and sends reads back once it shows every tid told (INFO).
+ *     store_stats counts the reads each side answered and says where
+ *     reads are (reading_primary);
+ *   - recovery conflicts: a read the standby cancels because replay needed
+ *     what it held (SQLSTATE 40001, or 40P01; its session may end with
+ *     it) runs again, and is never seen by the caller (an INFO line, at
+ *     most one a minute, counts them); one cancelled again and again for
+ *     retry_seconds sends reads to the primary.
+ * A standby that does not exist yet, or lacks the database, is a standby
+ * that cannot be reached: the open succeeds, reads on the primary. */
+
 /* Wait until every commit the database held when the call began is known
- * to s: delivered by its feed (or its own) and, with opt->read_dsn, visible
- * on its read side; at most timeout_ms. *tid gets store_last_tid(s) then
+ * to s: delivered by its feed (or its own), its event or callback returned,
+ * and, with opt->read_dsn, visible on its read side; at most timeout_ms.
+ * A shared store without a feed knows it once its read side shows it. *tid gets store_last_tid(s) then
  * (also on failure). For a server about to tell a client the last tid
  * (register, lastTransaction) when that client may have seen later commits
  * through another server: B never looks behind A. ZE_TIMEOUT when not in
