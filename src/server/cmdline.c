@@ -17,6 +17,10 @@ const char *zsrv_usage(void)
            "                            storage: -f and --postgresql number in order\n"
            "      --postgresql-shared URI  as --postgresql, for a database other zeolite\n"
            "                            servers serve too (each sees the others' commits)\n"
+           "      --postgresql-read URI  a hot standby of the last --postgresql storage:\n"
+           "                            loads, history and iteration go there\n"
+           "      --read-max-lag SECONDS  how far that standby may lag behind a commit\n"
+           "                            before reads go to the primary (default 5)\n"
            "  -C, --configure FILE      runzeo-style zeo.conf (with <lmdb NAME> and\n"
            "                            <postgresql NAME> storages)\n"
            "  -t, --timeout SECONDS     transaction timeout (abort a stalled voter)\n"
@@ -55,7 +59,7 @@ enum {
     OPT_NO_SYNC, OPT_TEST, OPT_HANDSHAKE, OPT_FUTURE_TID, OPT_CONFLICT_TIMEOUT,
     OPT_MAX_ITERATORS, OPT_METRICS, OPT_VERSION, OPT_REQUEST_MEMORY, OPT_OUTPUT_MEMORY,
     OPT_MAX_CONNECTIONS, OPT_CCR, OPT_POSTGRESQL,
-    OPT_POSTGRESQL_SHARED,
+    OPT_POSTGRESQL_SHARED, OPT_POSTGRESQL_READ, OPT_READ_MAX_LAG,
 };
 
 static const struct option long_opts[] = {
@@ -90,11 +94,25 @@ static const struct option long_opts[] = {
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"postgresql", required_argument, NULL, OPT_POSTGRESQL},
     {"postgresql-shared", required_argument, NULL, OPT_POSTGRESQL_SHARED},
+    {"postgresql-read", required_argument, NULL, OPT_POSTGRESQL_READ},
+    {"read-max-lag", required_argument, NULL, OPT_READ_MAX_LAG},
     {NULL, 0, NULL, 0},
 };
 
+/* The storage a standby flag is for: the last one, on PostgreSQL. */
+static zsrv_storage_cfg *last_postgresql(zsrv_config *c, const char *flag, zerr *err)
+{
+    if (!c->n_storages || !c->storages[c->n_storages - 1].dsn) {
+        zerr_set(err, ZE_INVAL, "%s follows the --postgresql (or --postgresql-shared) of "
+                 "the database it is for", flag);
+        return NULL;
+    }
+    return &c->storages[c->n_storages - 1];
+}
+
 static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *err)
 {
+    zsrv_storage_cfg *sc;
     long long n;
     switch (opt) {
     case 'a': return zsrv__conf_str(&c->address, v, err);
@@ -104,6 +122,16 @@ static int apply_opt(zsrv_config *c, int opt, const char *v, int *no_gc, zerr *e
         if (zsrv__conf_add_storage(c, NULL, NULL, v, err) < 0)
             return err->code;
         c->storages[c->n_storages - 1].shared = 1;
+        return 0;
+    case OPT_POSTGRESQL_READ:
+        if (!(sc = last_postgresql(c, "--postgresql-read", err)))
+            return err->code;
+        return zsrv__conf_str(&sc->read_dsn, v, err);
+    case OPT_READ_MAX_LAG:
+        if (!(sc = last_postgresql(c, "--read-max-lag", err)))
+            return err->code;
+        if (zsrv__conf_bound(v, &sc->read_max_lag))
+            return zerr_set(err, ZE_INVAL, "bad --read-max-lag '%s' (seconds, more than 0)", v);
         return 0;
     case 'C': return zsrv_config_file(c, v, err);
     case 't':

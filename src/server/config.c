@@ -8,7 +8,7 @@
  * cannot honour is refused by name, never ignored), zeolite's own
  * <lmdb NAME> path DIR [read-only] [pack-gc] </lmdb>, <postgresql NAME> dsn
  * CONNINFO [read-only] [pack-gc] [pool-size] [retry-seconds] [lock-timeout]
- * [blob-cache] [shared] </postgresql>; <runner> is zdaemon's and is ignored;
+ * [blob-cache] [shared] [read-dsn] [read-max-lag] </postgresql>; <runner> is zdaemon's and is ignored;
  * <filestorage> and <blobstorage> are refused with a pointer to `zeolite import`, since a
  * runzeo user keeps the file and only swaps the storage section. */
 #define _GNU_SOURCE
@@ -68,6 +68,7 @@ void zsrv_config_free(zsrv_config *c)
         free(c->storages[i].path);
         free(c->storages[i].dsn);
         free(c->storages[i].blob_cache);
+        free(c->storages[i].read_dsn);
     }
     free(c->storages);
     free(c->address);
@@ -619,6 +620,8 @@ static const conf_key postgresql_keys[] = {
     KEY_CALL("lock-timeout", k_lock_timeout),
     KEY("blob-cache", K_STR, zsrv_storage_cfg, blob_cache),
     KEY("shared", K_BOOL, zsrv_storage_cfg, shared),
+    KEY("read-dsn", K_STR, zsrv_storage_cfg, read_dsn),
+    KEY("read-max-lag", K_BOUND, zsrv_storage_cfg, read_max_lag),
     KEY_CALL("shared-blob-dir", k_shared_blob_dir),
     KEY_REFUSED("path", "<postgresql> takes a dsn (a libpq URI or conninfo), not a path"),
 };

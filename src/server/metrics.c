@@ -156,6 +156,18 @@ static uint64_t v_active(zsrv_storage *st) { return st->active_txns; }
 static uint64_t v_waiting(zsrv_storage *st) { return st->n_waiting; }
 static uint64_t v_objects(zsrv_storage *st) { return store_object_count(st->st); }
 
+static store_stats store_stats_of(zsrv_storage *st)
+{
+    store_stats ss;
+    store_get_stats(st->st, &ss);   /* never waits (store.h) */
+    return ss;
+}
+
+static uint64_t v_reading_primary(zsrv_storage *st)
+{
+    return (uint64_t)store_stats_of(st).reading_primary;
+}
+
 static uint64_t v_map_used(zsrv_storage *st)
 {
     uint64_t used, size;
@@ -202,6 +214,17 @@ static void counters(text *t, zsrv *s)
         add(t, "zeolite_lock_expirations_total{storage=\"%s\",bound=\"conflict-timeout\"} "
                "%llu\n", lv, (unsigned long long)s->storages[i].mx.resolve_expired);
     }
+    family(t, "zeolite_store_reads_total", "counter",
+           "Read queries a PostgreSQL storage with a standby ran on each side (0 without).");
+    for (size_t i = 0; i < s->n_storages; i++) {
+        char lv[256];
+        label_value(s->storages[i].name, lv, sizeof lv);
+        store_stats ss = store_stats_of(&s->storages[i]);
+        add(t, "zeolite_store_reads_total{storage=\"%s\",side=\"standby\"} %llu\n", lv,
+            (unsigned long long)ss.reads_standby);
+        add(t, "zeolite_store_reads_total{storage=\"%s\",side=\"primary\"} %llu\n", lv,
+            (unsigned long long)ss.reads_primary);
+    }
 }
 
 static void gauges(text *t, zsrv *s)
@@ -212,6 +235,9 @@ static void gauges(text *t, zsrv *s)
     per_storage(t, s, "zeolite_waiting_transactions", "gauge",
                 "Votes waiting for commit locks.", v_waiting);
     per_storage(t, s, "zeolite_objects", "gauge", "Objects in the database.", v_objects);
+    per_storage(t, s, "zeolite_store_reading_primary", "gauge",
+                "1 while a storage's reads are on the primary instead of its standby (it "
+                "lags past read-max-lag or cannot be reached).", v_reading_primary);
     per_storage(t, s, "zeolite_lmdb_map_used_bytes", "gauge", "LMDB map in use.", v_map_used);
     per_storage(t, s, "zeolite_lmdb_map_size_bytes", "gauge", "LMDB map size.", v_map_size);
     struct timespec ts;   /* lock.c's clock: the wall clock, to the microsecond */

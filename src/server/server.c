@@ -66,6 +66,8 @@ static void storage_options(const zsrv_storage_cfg *sc, store_options *opt)
     opt->retry_seconds = sc->retry_seconds;
     opt->lock_timeout_ms = sc->lock_timeout_ms;
     opt->blob_dir = sc->blob_cache;
+    opt->read_dsn = sc->read_dsn;
+    opt->read_max_lag = sc->read_max_lag;
     opt->log = zsrv__log_store;
     opt->log_data = sc->name;
 }
@@ -124,9 +126,10 @@ static int storage_open(zsrv *s, zsrv_storage *st, const zsrv_storage_cfg *sc, z
         st->rd = NULL;
     }
     /* A conninfo may hold a password: only the folder is named. */
-    zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s, last transaction %016llx%s", st->name,
+    zsrv__log(ZSRV_LOG_INFO, "storage %s: %s%s%s, last transaction %016llx%s", st->name,
               sc->dsn ? (sc->shared ? "PostgreSQL shared with other servers" : "PostgreSQL")
-                      : sc->path, st->read_only ? " (read-only)" : "",
+                      : sc->path, sc->dsn && sc->read_dsn ? ", reads from a standby" : "",
+              st->read_only ? " (read-only)" : "",
               (unsigned long long)st->visible, st->offloop ? ", store calls off the loop" : "");
     warn_future_tid(st, st->visible);
     return 0;

@@ -71,6 +71,9 @@ typedef struct zsrv_storage_cfg {
     int shared;       /* other zeolite servers serve the database too (store.h:
                          "several stores on one database"): opened shared, with
                          the store's feed telling this one what they commit */
+    char *read_dsn;   /* a hot standby for reads (store.h: "reads from a
+                         standby"); NULL: reads on the primary */
+    double read_max_lag;    /* seconds the standby may lag (0: the store's 5) */
 } zsrv_storage_cfg;
 
 /* Everything `zeolite serve` can be told. Strings are malloc'd and owned by

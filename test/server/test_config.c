@@ -342,3 +342,48 @@ Test(server_config, postgresql_sections_are_checked)
         cr_expect(strstr(err.msg, bad[i].says), "'%s' for %s", err.msg, bad[i].text);
     }
 }
+
+/* A standby for reads: read-dsn and read-max-lag in <postgresql>, or
+ * --postgresql-read and --read-max-lag after the --postgresql they are for. */
+Test(server_config, a_standby_for_reads_in_zeo_conf_and_flags)
+{
+    zerr err = {0};
+    int rc = parse("<postgresql main>\n  dsn dbname=zodb host=primary\n  shared true\n"
+                   "  read-dsn dbname=zodb host=standby\n  read-max-lag 2.5\n</postgresql>\n",
+                   &err);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_expect_str_eq(cfg.storages[0].read_dsn, "dbname=zodb host=standby");
+    cr_expect_float_eq(cfg.storages[0].read_max_lag, 2.5, 1e-9);
+    zsrv_config_free(&cfg);
+    zsrv_config_init(&cfg);
+    char *argv[] = {"serve", "-f", "/d1", "--postgresql", "dbname=a", "--postgresql-read",
+                    "dbname=a host=standby", "--read-max-lag", "0.5", NULL};
+    cr_assert_eq(zsrv_config_args(&cfg, 9, argv, &err), 0, "%s", err.msg);
+    cr_expect_null(cfg.storages[0].read_dsn);
+    cr_expect_str_eq(cfg.storages[1].read_dsn, "dbname=a host=standby");
+    cr_expect_float_eq(cfg.storages[1].read_max_lag, 0.5, 1e-9);
+    static struct {
+        char *argv[6];
+        const char *says;
+    } bad[] = {
+        {{"serve", "--postgresql-read", "dbname=a", NULL}, "follows the --postgresql"},
+        {{"serve", "-f", "/d", "--read-max-lag", "1"}, "follows the --postgresql"},
+        {{"serve", "--postgresql", "dbname=a", "--read-max-lag", "0"}, "bad --read-max-lag"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        zsrv_config_free(&cfg);
+        zsrv_config_init(&cfg);
+        int argc = 0;
+        while (bad[i].argv[argc])
+            argc++;
+        cr_expect_lt(zsrv_config_args(&cfg, argc, bad[i].argv, &err), 0, "accepted %s",
+                     bad[i].says);
+        cr_expect(strstr(err.msg, bad[i].says), "'%s'", err.msg);
+    }
+    zsrv_config_free(&cfg);
+    zsrv_config_init(&cfg);
+    cr_expect_lt(parse("<lmdb 1>\n  path /a\n  read-dsn dbname=x\n</lmdb>\n", &err), 0);
+    cr_expect(strstr(err.msg, "unknown key 'read-dsn' in <lmdb>"), "'%s'", err.msg);
+    cr_expect_lt(parse("<postgresql 2>\n  dsn dbname=x\n  read-max-lag -1\n</postgresql>\n",
+                       &err), 0);
+}
