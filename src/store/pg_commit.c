@@ -6,7 +6,7 @@
  * the last tid and chooses its tid (with the clock, ztid_now: never in SQL),
  * writes its rows with COPY and commits. The COMMIT lock is held until that
  * COMMIT, so tids commit in increasing order and a reader that sees a tid
- * sees every earlier one. synchronous_commit is on in every session, so a
+ * sees every earlier one. synchronous_commit is on (or stronger) in every session, so a
  * COMMIT that answers is durable. When the connection breaks after COMMIT
  * was sent and before its answer, the outcome is asked of the database, on
  * a new connection, once the COMMIT lock is free (the old session has ended

@@ -373,7 +373,7 @@ int store__pg_connect(stpg_store *s, int kind, stpg_conn **out, zerr *err)
 int store__pg_connect_to(stpg_store *s, const char *conninfo, const char *shown, int kind,
                          stpg_conn **out, zerr *err)
 {
-    char buf[ZERR_MSG_MAX], set[256];
+    char buf[ZERR_MSG_MAX], set[384];
     /* The caller's connect_timeout, given in the conninfo, overrides ours. */
     const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
     const char *vals[] = {"10", "zeolite", conninfo, NULL};
@@ -393,10 +393,15 @@ int store__pg_connect_to(stpg_store *s, const char *conninfo, const char *shown,
     }
     PQsetNoticeProcessor(c->pg, on_notice, s);
     /* A commit is acknowledged once durable, whatever the database's
-     * default; a vote waits for an oid's lock only so long. */
-    snprintf(set, sizeof set, "SET synchronous_commit = %s; SET lock_timeout = %d; "
+     * default (a stronger one is kept: remote_apply makes a commit visible
+     * on a synchronous standby before it answers); a vote waits for an
+     * oid's lock only so long. */
+    snprintf(set, sizeof set, "%s; SET lock_timeout = %d; "
              "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0",
-             s->opt.no_sync ? "off" : "on", s->lock_timeout_ms);
+             s->opt.no_sync ? "SET synchronous_commit = off"
+                            : "SELECT set_config('synchronous_commit', 'on', false) "
+                              "WHERE current_setting('synchronous_commit') = 'off'",
+             s->lock_timeout_ms);
     int rc = store__pg_command(s, c, set, err);
     if (rc) {
         store__pg_disconnect(c);

@@ -13,7 +13,9 @@
  * tids commit in increasing order under the COMMIT lock and a standby
  * replays commits in the primary's order, so a standby whose last tid is
  * T shows every tid up to T, and one query answers for every tid waiting
- * (the highest seen is kept: later tids up to it pass without a query).
+ * (the highest seen is kept: later tids up to it pass without a query),
+ * asked on a session of its own so that a commit never queues behind
+ * reads for a connection.
  * LSNs would say the same one step removed (the commit's LSN must first be
  * read on the primary); the tid is what a reader is bounded by anyway.
  * A commit that is not shown yet is asked again after 1 ms, doubling to
@@ -51,7 +53,7 @@
 #include "common/ztid.h"
 
 #define PROBE_EVERY 0.2          /* seconds between the prober's questions */
-#define WAIT_FIRST 0.001         /* a waiting tid is asked again after this */
+#define WAIT_FIRST 0.0002        /* a waiting tid is asked again after this */
 #define WAIT_MAX 0.05
 #define CONFLICT_PAUSE 0.01      /* before a cancelled query runs again */
 #define CONFLICT_LOG_EVERY 60.0
@@ -74,6 +76,10 @@ struct stpg_standby {
     int stopping;
     pthread_t prober;
     int prober_running;
+    /* what a waiting tid asks through: a session of its own, so that a
+     * commit never waits for a read pool busy with long reads */
+    pthread_mutex_t ask_mu;
+    stpg_conn *ask;
 };
 
 static void sleep_for(double d)
@@ -276,17 +282,22 @@ static int last_run(stpg_store *s, stpg_conn *c, void *ud, zerr *err)
     return store__pg_fetch_last_tid(s, c, ud, err);
 }
 
-/* The standby's last tid, conflicts retried: 0, or why it cannot say. */
-static int standby_last(stpg_store *s, uint64_t *tid, zerr *err)
+/* The standby's last tid, on *c (opened when NULL, closed when it broke),
+ * a lost session or a conflict retried: 0, or why it cannot say. */
+static int standby_last(stpg_store *s, stpg_conn **c, uint64_t *tid, zerr *err)
 {
+    stpg_standby *sb = s->standby;
     for (int tries = 0;; tries++) {
-        stpg_conn *c;
-        int rc = sb_acquire(s, &c, err);
+        int rc = *c ? 0 : store__pg_connect_to(s, sb->dsn, sb->shown, STPG_OWN, c, err);
         if (rc)
             return rc;
-        rc = store__pg_fetch_last_tid(s, c, tid, err);
-        int again = c->broken || recovery_conflict(c);
-        sb_release(s, c);
+        (*c)->state[0] = '\0';
+        rc = store__pg_fetch_last_tid(s, *c, tid, err);
+        int again = (*c)->broken || recovery_conflict(*c);
+        if (rc && (*c)->broken) {
+            store__pg_disconnect(*c);
+            *c = NULL;
+        }
         if (!rc || !again || tries >= 3)
             return rc;
     }
@@ -324,7 +335,10 @@ static int wait_shown(stpg_store *s, uint64_t tid, double until)
     for (;;) {
         uint64_t have = 0;
         zerr e = {0};
-        if (standby_last(s, &have, &e)) {
+        pthread_mutex_lock(&sb->ask_mu);
+        int rc = standby_last(s, &sb->ask, &have, &e);
+        pthread_mutex_unlock(&sb->ask_mu);
+        if (rc) {
             fall_back(s, tid, "cannot be read: %s", e.msg);
             return 0;
         }
@@ -382,16 +396,8 @@ static void probe(stpg_store *s, stpg_conn **c)
     stpg_standby *sb = s->standby;
     zerr e = {0};
     uint64_t have = 0;
-    int rc = *c ? 0 : store__pg_connect_to(s, sb->dsn, sb->shown, STPG_OWN, c, &e);
-    if (!rc)
-        rc = store__pg_fetch_last_tid(s, *c, &have, &e);
-    if (rc) {
-        if (*c && (*c)->broken) {
-            store__pg_disconnect(*c);
-            *c = NULL;
-        }
+    if (standby_last(s, c, &have, &e))
         return;
-    }
     pthread_mutex_lock(&sb->mu);
     int back = sb->primary && have >= sb->told;
     if (have > sb->seen)
@@ -453,6 +459,7 @@ int store__pg_standby_open(stpg_store *s, zerr *err)
     if (!sb)
         return zerr_set(err, ZE_NOMEM, "out of memory");
     pthread_mutex_init(&sb->mu, NULL);
+    pthread_mutex_init(&sb->ask_mu, NULL);
     pthread_cond_init(&sb->cond, NULL);
     sb->max_lag = s->opt.read_max_lag > 0 ? s->opt.read_max_lag : LAG_DEFAULT;
     sb->max = s->rpool.max;
@@ -490,7 +497,9 @@ void store__pg_standby_close(stpg_store *s)
         sb->free = c->next;
         store__pg_disconnect(c);
     }
+    store__pg_disconnect(sb->ask);
     pthread_cond_destroy(&sb->cond);
+    pthread_mutex_destroy(&sb->ask_mu);
     pthread_mutex_destroy(&sb->mu);
     free(sb->dsn);
     free(sb->shown);

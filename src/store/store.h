@@ -101,8 +101,9 @@ typedef struct store_options {
                              database lock, exclusive or not (below) */
     int no_sync;          /* skip fsync on commit (tests, bulk import); NOT
                              durable. PostgreSQL: synchronous_commit off in
-                             the store's sessions (it is on otherwise,
-                             whatever the database's default) */
+                             the store's sessions (otherwise on when the
+                             database's default is off, else that default:
+                             remote_apply, with a synchronous standby) */
     uint64_t map_size;    /* LMDB map size in bytes; 0 = a large default.
                              PostgreSQL has none: not 0 gives ZE_NOTSUP */
     uint32_t max_record;  /* largest accepted record; 0 = default (LMDB
