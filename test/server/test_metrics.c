@@ -206,6 +206,10 @@ Test(server_metrics, scripted_traffic_moves_each_metric_by_exactly_that)
     cr_expect_eq(st_value(&after, "zeolite_active_transactions", NULL), 0);
     cr_expect_eq(st_value(&after, "zeolite_waiting_transactions", NULL), 0);
     cr_expect_eq(st_value(&after, "zeolite_objects", NULL), 1);
+    /* no standby here (test_pg_standby counts one's reads in the store) */
+    cr_expect_eq(st_value(&after, "zeolite_store_reads_total", "side=\"standby\""), 0);
+    cr_expect_eq(st_value(&after, "zeolite_store_reads_total", "side=\"primary\""), 0);
+    cr_expect_eq(st_value(&after, "zeolite_store_reading_primary", NULL), 0);
     cr_expect_eq(value(&after, "zeolite_iterators_open{}"), 1);
     cr_expect_eq(value(&after, "zeolite_iterators_max{}"), 256);
     cr_expect_eq(value(&after, "zeolite_output_buffered_bytes{}"), 0);

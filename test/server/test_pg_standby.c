@@ -131,6 +131,29 @@ static void loads(tc *c, uint64_t oid, const char *data, int n)
     }
 }
 
+/* The sample `name{storage="1"...more}` of the server's /metrics at port
+ * (fetched with python3's urllib), or -1 when absent. */
+static double metric(int port, const char *name, const char *more)
+{
+    char cmd[512], key[256], *text = NULL;
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"import urllib.request; print(urllib."
+             "request.urlopen('http://127.0.0.1:%d/metrics').read().decode())\"", port);
+    snprintf(key, sizeof key, "\n%s{storage=\"1\"%s} ", name, more);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p, "%s", cmd);
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    char buf[4096];
+    for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;)
+        fwrite(buf, 1, got, m);
+    fclose(m);
+    cr_assert_eq(pclose(p), 0, "%s", cmd);
+    const char *at = strstr(text, key);
+    double v = at ? strtod(at + strlen(key), NULL) : -1;
+    free(text);
+    return v;
+}
+
 static int log_has(const th_server *s, const char *needle)
 {
     char *log = th_log(s);
@@ -159,8 +182,11 @@ Test(server_pg_standby, a_commit_through_a_is_seen_through_b_which_loads_from_th
     snprintf(conf, sizeof conf, "%s/zeo.conf", srv_b.dir);
     FILE *f = fopen(conf, "w");
     cr_assert(f);
-    fprintf(f, "<zeo>\n  address %s\n</zeo>\n<postgresql 1>\n  dsn %s\n  shared true\n"
-               "  read-dsn %s\n  read-max-lag 10\n</postgresql>\n", sock_b, uri, suri);
+    int mport = tu_free_port();
+    cr_assert_gt(mport, 0);
+    fprintf(f, "<zeo>\n  address %s\n  metrics 127.0.0.1:%d\n</zeo>\n<postgresql 1>\n"
+               "  dsn %s\n  shared true\n  read-dsn %s\n  read-max-lag 10\n</postgresql>\n",
+            sock_b, mport, uri, suri);
     cr_assert_eq(fclose(f), 0);
     const char *args_b[] = {"-C", conf, "--no-sync", NULL};
     start(&srv_b, args_b, sock_b);
@@ -180,6 +206,10 @@ Test(server_pg_standby, a_commit_through_a_is_seen_through_b_which_loads_from_th
         serial = tid;
     }
     loads(&b, 0, data, 100);
+    /* the server's own count */
+    cr_assert_geq(metric(mport, "zeolite_store_reads_total", ",side=\"standby\""), 110);
+    cr_assert_eq(metric(mport, "zeolite_store_reads_total", ",side=\"primary\""), 0);
+    cr_assert_eq(metric(mport, "zeolite_store_reading_primary", ""), 0);
     tc_close(&a);
     tc_close(&b);
     cr_assert_eq(log_has(&srv_b, "reads go to the primary"), 0, "%s", th_log(&srv_b));
