@@ -81,6 +81,7 @@ tsan_pg() {
   ZEOLITE_STORE_BACKEND=postgresql build/test/server/test_server --jobs "$jobs" --filter \
     "!(server_blobdir|server_full|server_memory|server_process|server_config|server_tls|server_badinput)/*" \
     && build/test/server/test_server_pg --jobs "$jobs" \
+    && build/test/server/test_server_pg_standby --jobs "$jobs" \
     && ZEOLITE_STORE_BACKEND=postgresql build/test/client/test_client --jobs "$jobs" \
       --filter "!(client_tls/*|client_storage/shared_blob_dir)" || rc=$?
   bash test/pg/cluster.sh stop "$dir"

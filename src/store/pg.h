@@ -531,6 +531,12 @@ void store__pg_standby_wait(stpg_store *s, uint64_t tid);
  * resumable iterator's end): the standby's last tid, or the primary's while
  * reads are there (then the standby must reach it before reads go back). */
 int store__pg_read_last_tid(stpg_store *s, uint64_t *tid, zerr *err);
+/* The committer's finished commit t (rc, err): its callback in order
+ * (store__pg_feed_own_end), with a standby on the publisher's thread, the
+ * committer going on meanwhile; at once without one. */
+void store__pg_standby_publish(stpg_store *s, stpg_txn *t, int rc, const zerr *err);
+/* Returns once every commit handed to the publisher has been told. */
+void store__pg_standby_drain(stpg_store *s);
 int store__pg_sync(store *s, uint32_t timeout_ms, uint64_t *tid, zerr *err);
 
 /* ---- the backend's functions, one per function of store.h ----------------------- */

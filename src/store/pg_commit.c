@@ -462,8 +462,9 @@ static void *committer_main(void *arg)
         int rc = store__pg_commit_now(t, &e);
         if (rc)
             t->q.state = TXN_ABORTED;
-        /* the callback, in the feed's order; the caller may free t then */
-        store__pg_feed_own_end(s, t, rc, rc ? &e : NULL);
+        /* the callback, in the feed's order (with a standby, once it shows
+         * the commit, on another thread); the caller may free t then */
+        store__pg_standby_publish(s, t, rc, rc ? &e : NULL);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -487,6 +488,7 @@ void store__pg_committer_stop(stpg_store *s)
     pthread_cond_broadcast(&s->commit_wake);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->committer, NULL);
+    store__pg_standby_drain(s);   /* every callback has run */
     pthread_mutex_lock(&s->mu);
     s->committer_running = 0;
     rollbacks(s);

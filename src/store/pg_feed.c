@@ -66,7 +66,9 @@ static void told(stpg_store *s, uint64_t tid)
 
 static void tell_commit(stpg_feed *f, uint64_t tid, const uint64_t *oids, size_t n)
 {
-    store__pg_standby_wait(f->s, tid);   /* told only once the read side shows it */
+    /* told only once the read side shows it (already asked without f->mu:
+     * this passes at once but where that asking gave up) */
+    store__pg_standby_wait(f->s, tid);
     store__pg_note_tid(f->s, tid);
     for (size_t i = 0; i < n; i++)
         store__pg_oid_foreign(f->s, oids[i]);
@@ -132,15 +134,6 @@ static int deliver(stpg_feed *f, PGresult *res, uint64_t below, batch *b, zerr *
     int rows = PQntuples(res), rc = 0;
     b->txns = 0;
     b->stopped = 0;
-    /* the read side is asked once for the whole batch to be told */
-    uint64_t last = 0;
-    for (int i = 0; i < rows; i++) {
-        uint64_t tid = stpg_get_id(PQgetvalue(res, i, 0));
-        if (tid > f->delivered && tid < below)
-            last = tid;
-    }
-    if (last && !f->dead)
-        store__pg_standby_wait(f->s, last);
     for (int i = 0; i < rows && !rc && !b->stopped && !f->dead;) {
         uint64_t tid = stpg_get_id(PQgetvalue(res, i, 0));
         b->txns++;
@@ -183,6 +176,11 @@ static int catch_up(stpg_feed *f, zerr *err)
         PGresult *r = fetch(f->s, f->conn, after, UINT64_MAX, err);
         if (!r)
             return f->conn->rc;
+        /* the read side is asked for the whole batch at once, and without
+         * f->mu: a commit of ours, which takes it under the COMMIT lock,
+         * never waits for a standby */
+        if (PQntuples(r))
+            store__pg_standby_wait(f->s, stpg_get_id(PQgetvalue(r, PQntuples(r) - 1, 0)));
         batch b;
         pthread_mutex_lock(&f->mu);
         int rc = deliver(f, r, first_pending(f), &b, err);
@@ -260,11 +258,13 @@ void store__pg_feed_own_end(stpg_store *s, stpg_txn *t, int rc, const zerr *err)
     void *ud = t->ud;
     uint64_t tid = t->tid;
     store_txn *st = (store_txn *)(void *)t;
+    /* told once the read side shows it (and so every tid before it); asked
+     * before f->mu is taken, as catch_up does */
+    if (!rc && !s->bulk)
+        store__pg_standby_wait(s, tid);
     if (!f) {
-        if (!rc && !s->bulk) {
-            store__pg_standby_wait(s, tid);
+        if (!rc && !s->bulk)
             store__pg_note_tid(s, tid);
-        }
         if (cb)
             cb(st, rc, rc ? 0 : tid, rc ? err : NULL, ud);
         return;
@@ -281,8 +281,6 @@ void store__pg_feed_own_end(stpg_store *s, stpg_txn *t, int rc, const zerr *err)
             tell_lost(f, ZE_IO, 1, msg);
         }
     }
-    if (!rc)
-        store__pg_standby_wait(s, tid);
     if (!rc && tid > f->delivered)
         f->delivered = tid;
     if (!rc)

@@ -18,7 +18,7 @@
  * reads for a connection.
  * LSNs would say the same one step removed (the commit's LSN must first be
  * read on the primary); the tid is what a reader is bounded by anyway.
- * A commit that is not shown yet is asked again after 1 ms, doubling to
+ * A commit that is not shown yet is asked again after 0.2 ms, doubling to
  * 50 ms: that poll runs only while a tid waits. With synchronous_commit
  * remote_apply the first answer shows it.
  *
@@ -33,6 +33,13 @@
  * under sb->mu, and a tid told while reads are on the primary raises it
  * under that lock, so reads never go back to a standby behind what a
  * reader may already be bounded by.
+ *
+ * The committer does not wait: it hands each finished commit to the
+ * publisher thread (a FIFO, so callbacks keep the tid order) and goes on
+ * with the next, so that commits are not spaced by the standby's replay.
+ * The standby is asked without the feed's lock held: a commit takes that
+ * lock under the database's COMMIT lock, which must never wait for a
+ * standby.
  *
  * Recovery conflicts: a standby query cancelled because replay needed what
  * it held (SQLSTATE 40001, or 40P01 for a deadlock with the startup
@@ -80,7 +87,21 @@ struct stpg_standby {
      * commit never waits for a read pool busy with long reads */
     pthread_mutex_t ask_mu;
     stpg_conn *ask;
+    /* the publisher: finished commits waiting to be told, in order */
+    pthread_cond_t pub_cond;    /* one was queued, or told; stopping */
+    struct pub *pub_head, *pub_tail;
+    int pub_busy, pub_stopping;
+    pthread_t publisher;
+    int publisher_running;
 };
+
+/* A commit the committer finished, for the publisher to tell. */
+typedef struct pub {
+    stpg_txn *t;
+    int rc;
+    zerr err;
+    struct pub *next;
+} pub;
 
 static void sleep_for(double d)
 {
@@ -447,6 +468,70 @@ static void *prober_main(void *arg)
     return NULL;
 }
 
+/* ---- the publisher ------------------------------------------------------------------------ */
+
+/* With a standby a commit's callback waits for its replay; the committer
+ * hands the finished commit to this thread and goes on with the next one,
+ * so that commits are not spaced by the standby's replay. One thread, a
+ * FIFO: callbacks keep the committer's order (tid order). */
+static void *publisher_main(void *arg)
+{
+    stpg_store *s = arg;
+    stpg_standby *sb = s->standby;
+    pthread_mutex_lock(&sb->mu);
+    for (;;) {
+        while (!sb->pub_head && !sb->pub_stopping)
+            pthread_cond_wait(&sb->pub_cond, &sb->mu);
+        pub *p = sb->pub_head;
+        if (!p)
+            break;
+        sb->pub_head = p->next;
+        if (!sb->pub_head)
+            sb->pub_tail = NULL;
+        sb->pub_busy = 1;
+        pthread_mutex_unlock(&sb->mu);
+        store__pg_feed_own_end(s, p->t, p->rc, p->rc ? &p->err : NULL);
+        free(p);
+        pthread_mutex_lock(&sb->mu);
+        sb->pub_busy = 0;
+        pthread_cond_broadcast(&sb->pub_cond);
+    }
+    pthread_mutex_unlock(&sb->mu);
+    return NULL;
+}
+
+void store__pg_standby_drain(stpg_store *s)
+{
+    stpg_standby *sb = s->standby;
+    if (!sb)
+        return;
+    pthread_mutex_lock(&sb->mu);
+    while (sb->pub_head || sb->pub_busy)
+        pthread_cond_wait(&sb->pub_cond, &sb->mu);
+    pthread_mutex_unlock(&sb->mu);
+}
+
+void store__pg_standby_publish(stpg_store *s, stpg_txn *t, int rc, const zerr *err)
+{
+    stpg_standby *sb = s->standby;
+    pub *p = sb && sb->publisher_running ? malloc(sizeof *p) : NULL;
+    if (!p) {
+        /* no publisher (or no memory for its queue): told here, in order */
+        store__pg_standby_drain(s);
+        store__pg_feed_own_end(s, t, rc, err);
+        return;
+    }
+    *p = (pub){.t = t, .rc = rc, .err = err ? *err : (zerr){0}};
+    pthread_mutex_lock(&sb->mu);
+    if (sb->pub_tail)
+        sb->pub_tail->next = p;
+    else
+        sb->pub_head = p;
+    sb->pub_tail = p;
+    pthread_cond_broadcast(&sb->pub_cond);
+    pthread_mutex_unlock(&sb->mu);
+}
+
 /* ---- open and close -------------------------------------------------------------------- */
 
 int store__pg_standby_open(stpg_store *s, zerr *err)
@@ -461,6 +546,7 @@ int store__pg_standby_open(stpg_store *s, zerr *err)
     pthread_mutex_init(&sb->mu, NULL);
     pthread_mutex_init(&sb->ask_mu, NULL);
     pthread_cond_init(&sb->cond, NULL);
+    pthread_cond_init(&sb->pub_cond, NULL);
     sb->max_lag = s->opt.read_max_lag > 0 ? s->opt.read_max_lag : LAG_DEFAULT;
     sb->max = s->rpool.max;
     s->standby = sb;
@@ -474,6 +560,11 @@ int store__pg_standby_open(stpg_store *s, zerr *err)
     if (pthread_create(&sb->prober, NULL, prober_main, s))
         return zerr_set(err, ZE_NOMEM, "cannot start the standby's prober thread");
     sb->prober_running = 1;
+    if (!s->opt.read_only) {
+        if (pthread_create(&sb->publisher, NULL, publisher_main, s))
+            return zerr_set(err, ZE_NOMEM, "cannot start the standby's publisher thread");
+        sb->publisher_running = 1;
+    }
     /* readers made from now on are bounded by the last tid read at open */
     store__pg_standby_wait(s, store__pg_last_tid((store *)(void *)s));
     if (!on_primary(sb))
@@ -488,10 +579,14 @@ void store__pg_standby_close(stpg_store *s)
         return;
     pthread_mutex_lock(&sb->mu);
     sb->stopping = 1;
+    sb->pub_stopping = 1;   /* its queue is empty: store__pg_committer_stop drained it */
     pthread_cond_broadcast(&sb->cond);
+    pthread_cond_broadcast(&sb->pub_cond);
     pthread_mutex_unlock(&sb->mu);
     if (sb->prober_running)
         pthread_join(sb->prober, NULL);
+    if (sb->publisher_running)
+        pthread_join(sb->publisher, NULL);
     while (sb->free) {
         stpg_conn *c = sb->free;
         sb->free = c->next;
@@ -499,6 +594,7 @@ void store__pg_standby_close(stpg_store *s)
     }
     store__pg_disconnect(sb->ask);
     pthread_cond_destroy(&sb->cond);
+    pthread_cond_destroy(&sb->pub_cond);
     pthread_mutex_destroy(&sb->ask_mu);
     pthread_mutex_destroy(&sb->mu);
     free(sb->dsn);

@@ -842,9 +842,9 @@ int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);
  *     it: it replays commits in tid order). With synchronous_commit
  *     remote_apply on the primary (synchronous replication) that holds at
  *     once; otherwise a commit's callback waits for the standby's replay,
- *     asked after 1 ms, then every 2, 4... up to 50 ms while it waits
- *     (nothing is asked while nothing waits), and the commits behind it
- *     wait with it;
+ *     asked at once, then after 0.2 ms, 0.4... up to 50 ms while it waits
+ *     (nothing is asked while nothing waits); the committer goes on with
+ *     the next commits meanwhile, and their callbacks follow in order;
  *   - falling back: when the standby has not shown a waiting tid after
  *     read_max_lag seconds, or cannot be reached or read, reads go to the
  *     primary (one WARNING saying why and how far behind it is) and tids
