@@ -436,10 +436,19 @@ Test(pg_standby, a_paused_or_stopped_standby_sends_reads_to_the_primary_and_back
     cr_assert_eq(logged('W', "reads go to the primary"), 2);
     uint64_t t4 = commit1(s, 1, t3, "v4");
     cr_assert_str_eq(load_str(r, 1), "v4");
-    /* started again: it replays v4, and reads come back */
+    /* a store opened meanwhile (read-only: s holds the database) opens,
+     * reading from the primary */
+    store *late;
+    store_options ro = {.read_only = 1, .read_dsn = suri, .log = log_fn, .log_data = &logs};
+    cr_assert_eq(store_open(&late, uri, &ro, &e), 0, "open: %s", e.msg);
+    cr_assert_eq(stats(late).reading_primary, 1);
+    cr_assert_eq(logged('W', "cannot be"), 2);
+    /* started again: it replays v4, and reads come back, for both */
     cr_assert_eq(tu_pg_cluster("resume", sdir, 0), 0);
     cr_assert(wait_reading(s, 1, 60), "reads did not come back after the standby started");
-    cr_assert_eq(logged('I', "reads are back on the standby"), 2);
+    cr_assert(wait_reading(late, 1, 60), "nor for the store opened while it was down");
+    store_close(late);
+    cr_assert_eq(logged('I', "reads are back on the standby"), 3);
     sb = stats(s).reads_standby;
     on_primary = stats(s).reads_primary;
     cr_assert_str_eq(load_str(r, 1), "v4");
