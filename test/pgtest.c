@@ -2,10 +2,12 @@
 #include "pgtest.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,14 +116,88 @@ int tu_pg_cluster(const char *cmd, const char *dir, long fsize_kb)
     return system(line) == 0 ? 0 : -1;
 }
 
-int tu_pg_pair(const char *pdir, const char *sdir)
+#define PAIR_P "ZEOLITE_TEST_PRIMARY"
+#define PAIR_S "ZEOLITE_TEST_STANDBY"
+
+/* Run a shell line of the cluster script (script is its path): 0 when it
+ * worked. */
+static int shell(const char *line) { return system(line) == 0 ? 0 : -1; }
+
+void tu_pg_pair_begin(void)
 {
     const char *script = getenv("ZEOLITE_PG_SCRIPT");
-    cr_assert(script && *script, "ZEOLITE_PG_SCRIPT is not set: run the suite through ctest");
-    char line[1024];
+    char p[64], s[64], line[1024];
+    if (!script)
+        return;
+    snprintf(p, sizeof p, "/tmp/zlsp-%d", (int)getpid());
+    snprintf(s, sizeof s, "/tmp/zlss-%d", (int)getpid());
     snprintf(line, sizeof line, "bash '%s' start '%s' && bash '%s' standby '%s' --from '%s'",
-             script, pdir, script, sdir, pdir);
-    return system(line) == 0 ? 0 : -1;
+             script, p, script, s, p);
+    if (shell(line) == 0) {
+        setenv(PAIR_P, p, 1);
+        setenv(PAIR_S, s, 1);
+    }
+}
+
+void tu_pg_pair_end(void)
+{
+    const char *script = getenv("ZEOLITE_PG_SCRIPT"), *p = getenv(PAIR_P), *s = getenv(PAIR_S);
+    char line[1024];
+    if (!script || !p || !s)
+        return;
+    snprintf(line, sizeof line, "bash '%s' stop '%s'; bash '%s' stop '%s'; rm -f '%s.lock'",
+             script, s, script, p, p);
+    if (shell(line))
+        fprintf(stderr, "could not remove the clusters in %s and %s\n", p, s);
+}
+
+static int answers(const char *host)
+{
+    char *uri = admin_uri(host, "postgres");
+    char *v = run(uri, "SELECT 1", NULL, 0);
+    free(uri);
+    free(v);
+    return v != NULL;
+}
+
+void tu_pg_pair_take(char *pdir, char *sdir, size_t cap)
+{
+    const char *p = getenv(PAIR_P), *s = getenv(PAIR_S);
+    cr_assert(p && s, "the suite's primary and standby did not start (cluster.sh's message is "
+              "above the first test)");
+    snprintf(pdir, cap, "%s", p);
+    snprintf(sdir, cap, "%s", s);
+    char lock[128];
+    snprintf(lock, sizeof lock, "%s.lock", p);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);   /* held until the test ends */
+    cr_assert(fd >= 0 && flock(fd, LOCK_EX) == 0, "lock %s", lock);
+    if (!answers(p))
+        cr_assert_eq(tu_pg_cluster("resume", p, 0), 0, "start %s again", p);
+    if (!answers(s))
+        cr_assert_eq(tu_pg_cluster("resume", s, 0), 0, "start %s again", s);
+    char *admin = admin_uri(s, "postgres"), err[512] = "";
+    static const char *const reset[] = {
+        "SELECT 1 FROM pg_wal_replay_resume()",
+        "ALTER SYSTEM RESET recovery_min_apply_delay",
+        "ALTER SYSTEM RESET max_standby_streaming_delay",
+        "SELECT pg_reload_conf()",
+    };
+    for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++) {
+        char *v = run(admin, reset[i], err, sizeof err);
+        cr_assert(v, "%s on %s: %s", reset[i], s, err);
+        free(v);
+    }
+    int ok = 0;
+    for (int i = 0; i < 1000 && !ok; i++) {
+        char *v = run(admin, "SELECT current_setting('recovery_min_apply_delay') = '0' AND "
+                             "current_setting('max_standby_streaming_delay') = '30s'", NULL, 0);
+        ok = v && !strcmp(v, "t");
+        free(v);
+        if (!ok)
+            usleep(10000);
+    }
+    free(admin);
+    cr_assert(ok, "the standby in %s keeps the settings of an earlier test", s);
 }
 
 char *tu_pg_uri_on(const char *uri, const char *host)

@@ -27,10 +27,19 @@ long long tu_pg_num(const char *uri, const char *sql);
  * (stop keeping the data) or resume; fsize_kb > 0 starts it under ulimit -f.
  * 0 when it worked. */
 int tu_pg_cluster(const char *cmd, const char *dir, long fsize_kb);
-/* A private primary in pdir and its streaming hot standby in sdir
- * (cluster.sh start, then standby --from); 0 when both run. Stop each
- * with tu_pg_cluster("stop", ...). */
-int tu_pg_pair(const char *pdir, const char *sdir);
+/* A primary and its streaming hot standby (cluster.sh start, then standby
+ * --from) shared by the tests of a suite: made by its runner before the
+ * first test (call it from ReportHook(PRE_ALL)), its folders passed to the
+ * tests in the environment, and removed after the last (POST_ALL). These
+ * two assert nothing: they run outside any test. */
+void tu_pg_pair_begin(void);
+void tu_pg_pair_end(void);
+/* In a test: the shared pair's folders in pdir and sdir (cap bytes each),
+ * the pair taken alone until the test ends (a lock file, so that suites
+ * run with --jobs N too), both running, the standby replaying, and the
+ * settings tests change (recovery_min_apply_delay,
+ * max_standby_streaming_delay) back at their defaults. */
+void tu_pg_pair_take(char *pdir, char *sdir, size_t cap);
 /* uri's database on the cluster whose socket folder is host, malloc'd. */
 char *tu_pg_uri_on(const char *uri, const char *host);
 /* The database name of uri in buf. */

@@ -21,12 +21,22 @@ static char pdir[64], sdir[64];
 static th_server srv_a, srv_b;
 static char *uri, *suri, db[64];
 
+/* One primary and standby for the whole suite (pgtest.h). */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    (void)set;
+    tu_pg_pair_begin();
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    (void)stats;
+    tu_pg_pair_end();
+}
+
 static void pair_up(void)
 {
-    snprintf(pdir, sizeof pdir, "/tmp/zlsp-%d", (int)getpid());
-    snprintf(sdir, sizeof sdir, "/tmp/zlss-%d", (int)getpid());
-    cr_assert_eq(tu_pg_pair(pdir, sdir), 0, "a primary in %s and its standby in %s", pdir,
-                 sdir);
+    tu_pg_pair_take(pdir, sdir, sizeof pdir);
     uri = tu_pg_newdb(pdir);
     suri = tu_pg_uri_on(uri, sdir);
     tu_pg_dbname(uri, db, sizeof db);
@@ -36,8 +46,6 @@ static void pair_down(void)
 {
     th_free(&srv_b);
     th_free(&srv_a);
-    tu_pg_cluster("stop", sdir, 0);
-    tu_pg_cluster("stop", pdir, 0);
     free(suri);
     free(uri);
 }

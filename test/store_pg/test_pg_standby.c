@@ -24,12 +24,22 @@
 
 static char pdir[64], sdir[64];
 
+/* One primary and standby for the whole suite (pgtest.h). */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    (void)set;
+    tu_pg_pair_begin();
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    (void)stats;
+    tu_pg_pair_end();
+}
+
 static void pair_up(void)
 {
-    snprintf(pdir, sizeof pdir, "/tmp/zlsp-%d", (int)getpid());
-    snprintf(sdir, sizeof sdir, "/tmp/zlss-%d", (int)getpid());
-    cr_assert_eq(tu_pg_pair(pdir, sdir), 0, "a primary in %s and its standby in %s", pdir,
-                 sdir);
+    tu_pg_pair_take(pdir, sdir, sizeof pdir);
 }
 
 static void dump_logs(void);
@@ -37,11 +47,6 @@ static void dump_logs(void);
 static void pair_down(void)
 {
     dump_logs();
-    if (*sdir)
-        tu_pg_cluster("stop", sdir, 0);
-    if (*pdir)
-        tu_pg_cluster("stop", pdir, 0);
-    *sdir = *pdir = '\0';
 }
 
 TestSuite(pg_standby, .init = pair_up, .fini = pair_down);
