@@ -554,9 +554,9 @@ int store__pg_standby_open(stpg_store *s, zerr *err)
     s->opt.read_dsn = sb->dsn;   /* the caller's string is not kept */
     if (!sb->dsn)
         return zerr_set(err, ZE_NOMEM, "out of memory");
-    int rc = store__pg_describe(sb->dsn, &sb->shown, err);
-    if (rc)
-        return rc;
+    zerr e = {0};
+    if (store__pg_describe(sb->dsn, &sb->shown, &e))
+        return zerr_set(err, e.code, "the standby for reads (read_dsn): %s", e.msg);
     if (pthread_create(&sb->prober, NULL, prober_main, s))
         return zerr_set(err, ZE_NOMEM, "cannot start the standby's prober thread");
     sb->prober_running = 1;

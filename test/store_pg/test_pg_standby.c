@@ -219,11 +219,17 @@ Test(pg_standby, reads_go_to_the_standby_and_the_primary_serves_none, .timeout =
     }
     store_close(w);
     tu_pg_wait_replay(uri, sdir);
+    /* a standby's conninfo libpq cannot parse is refused at open */
+    store *s;
+    zerr e;
+    store_options bad = {.read_dsn = "host='unterminated"};
+    cr_assert_eq(store_open(&s, uri, &bad, &e), ZE_INVAL);
+    cr_assert(strstr(e.msg, "read_dsn"), "%s", e.msg);
+
     long long p0 = db_stat(pdir, db, "xact_commit"), s0 = db_stat(sdir, db, "xact_commit");
 
-    store *s = open_store(uri, suri, 0, 0);
+    s = open_store(uri, suri, 0, 0);
     store_reader *r;
-    zerr e;
     cr_assert_eq(store_reader_new(s, &r, &e), 0, "%s", e.msg);
     cr_assert_eq(store_reader_last_tid(r), tids[9]);
     for (int i = 0; i < 200; i++) {
