@@ -840,8 +840,8 @@ int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);
  *     feed event, and with them store_last_tid and the snapshot of a reader
  *     refreshed) only once the standby shows it (its last tid has reached
  *     it: it replays commits in tid order). With synchronous_commit
- *     remote_apply on the primary (synchronous replication) that holds at
- *     once; otherwise a commit's callback waits for the standby's replay,
+ *     remote_apply as the database's default (synchronous replication;
+ *     the store keeps it) that holds at once; otherwise a commit's callback waits for the standby's replay,
  *     asked at once, then after 0.2 ms, 0.4... up to 50 ms while it waits
  *     (nothing is asked while nothing waits); the committer goes on with
  *     the next commits meanwhile, and their callbacks follow in order;
@@ -858,13 +858,14 @@ int store_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);
  *     most one a minute, counts them); one cancelled again and again for
  *     retry_seconds sends reads to the primary.
  * A standby that does not exist yet, or lacks the database, is a standby
- * that cannot be reached: the open succeeds, reads on the primary. */
+ * that cannot be reached: the open succeeds, reads on the primary. A
+ * read_dsn libpq cannot parse gives ZE_INVAL at open. */
 
 /* Wait until every commit the database held when the call began is known
  * to s: delivered by its feed (or its own), its event or callback returned,
- * and, with opt->read_dsn, visible on its read side; at most timeout_ms.
- * A shared store without a feed knows it once its read side shows it. *tid gets store_last_tid(s) then
- * (also on failure). For a server about to tell a client the last tid
+ * and, with opt->read_dsn, visible on its read side; at most timeout_ms
+ * (a shared store without a feed knows it once its read side shows it).
+ * *tid gets store_last_tid(s) then (also on failure). For a server about to tell a client the last tid
  * (register, lastTransaction) when that client may have seen later commits
  * through another server: B never looks behind A. ZE_TIMEOUT when not in
  * time; ZE_IO when the primary cannot be asked. A store that is not
