@@ -22,17 +22,8 @@ static th_server srv_a, srv_b;
 static char *uri, *suri, db[64];
 
 /* One primary and standby for the whole suite (pgtest.h). */
-ReportHook(PRE_ALL)(struct criterion_test_set *set)
-{
-    (void)set;
-    tu_pg_pair_begin();
-}
-
-ReportHook(POST_ALL)(struct criterion_global_stats *stats)
-{
-    (void)stats;
-    tu_pg_pair_end();
-}
+ReportHook(PRE_ALL)(struct criterion_test_set *set) { (void)set; tu_pg_pair_begin(); }
+ReportHook(POST_ALL)(struct criterion_global_stats *stats) { (void)stats; tu_pg_pair_end(); }
 
 static void pair_up(void)
 {

@@ -25,17 +25,8 @@
 static char pdir[64], sdir[64];
 
 /* One primary and standby for the whole suite (pgtest.h). */
-ReportHook(PRE_ALL)(struct criterion_test_set *set)
-{
-    (void)set;
-    tu_pg_pair_begin();
-}
-
-ReportHook(POST_ALL)(struct criterion_global_stats *stats)
-{
-    (void)stats;
-    tu_pg_pair_end();
-}
+ReportHook(PRE_ALL)(struct criterion_test_set *set) { (void)set; tu_pg_pair_begin(); }
+ReportHook(POST_ALL)(struct criterion_global_stats *stats) { (void)stats; tu_pg_pair_end(); }
 
 static void pair_up(void)
 {
@@ -204,6 +195,20 @@ static int count_oid(uint64_t oid, void *ud)
     return 0;
 }
 
+/* A new database with the schema (and oid 1 committed as first, unless
+ * NULL), replayed on the standby: its URI, and the standby's in *suri. */
+static char *fresh_db(const char *first, char **suri)
+{
+    char *uri = tu_pg_newdb(pdir);
+    *suri = tu_pg_uri_on(uri, sdir);
+    store *w = open_store(uri, NULL, 0, 0);
+    if (first)
+        commit1(w, 1, 0, first);
+    store_close(w);
+    tu_pg_wait_replay(uri, sdir);
+    return uri;
+}
+
 /* ---- reads go to the standby ------------------------------------------------------ */
 
 Test(pg_standby, reads_go_to_the_standby_and_the_primary_serves_none, .timeout = 120)
@@ -308,14 +313,9 @@ static void on_commit(store_txn *t, int rc, uint64_t tid, const zerr *err, void 
 
 Test(pg_standby, a_commit_is_told_once_the_standby_shows_it, .timeout = 120)
 {
-    char *uri = tu_pg_newdb(pdir), *suri = tu_pg_uri_on(uri, sdir);
     /* the standby applies each commit 300 ms after the primary made it */
     standby_set("recovery_min_apply_delay", "300ms", "300ms");
-    tu_pg_wait_replay(uri, sdir);
-    store *first = open_store(uri, NULL, 0, 0);
-    commit1(first, 1, 0, "v0");
-    store_close(first);
-    tu_pg_wait_replay(uri, sdir);
+    char *suri, *uri = fresh_db("v0", &suri);
     store *s = open_store(uri, suri, 30, 0);
     store_reader *r;
     zerr e;
@@ -398,10 +398,7 @@ Test(pg_standby, a_commit_is_told_once_the_standby_shows_it, .timeout = 120)
 Test(pg_standby, a_paused_or_stopped_standby_sends_reads_to_the_primary_and_back,
      .timeout = 180)
 {
-    char *uri = tu_pg_newdb(pdir), *suri = tu_pg_uri_on(uri, sdir);
-    store *w = open_store(uri, NULL, 0, 0);   /* the schema */
-    store_close(w);
-    tu_pg_wait_replay(uri, sdir);
+    char *suri, *uri = fresh_db(NULL, &suri);
     store *s = open_store(uri, suri, 0.5, 0);
     store_reader *r;
     zerr e;
@@ -518,13 +515,9 @@ static void wait_for(const char *uri, const char *sql, long long want)
 
 Test(pg_standby, a_read_cancelled_by_a_recovery_conflict_runs_again, .timeout = 180)
 {
-    char *uri = tu_pg_newdb(pdir), *suri = tu_pg_uri_on(uri, sdir);
     /* replay cancels a conflicting standby query at once */
     standby_set("max_standby_streaming_delay", "0", "0");
-    store *w = open_store(uri, NULL, 0, 0);
-    uint64_t t1 = commit1(w, 1, 0, "v1");
-    store_close(w);
-    tu_pg_wait_replay(uri, sdir);
+    char *suri, *uri = fresh_db("v1", &suri);
     store *s = open_store(uri, suri, 30, 0);
     tu_pg_wait_replay(uri, sdir);
     store_reader *r;
@@ -577,7 +570,6 @@ Test(pg_standby, a_read_cancelled_by_a_recovery_conflict_runs_again, .timeout = 
     cr_assert_eq(st.reads_primary, 0);
     PQfinish(p1);
     PQfinish(p2);
-    (void)t1;
     store_reader_free(r);
     store_close(s);
     free(suri);
@@ -594,11 +586,9 @@ static void count_feed(const store_feed_event *ev, void *ud)
 
 Test(pg_standby, store_sync_waits_for_the_feed_and_the_standby, .timeout = 120)
 {
-    char *uri = tu_pg_newdb(pdir), *suri = tu_pg_uri_on(uri, sdir);
     standby_set("recovery_min_apply_delay", "300ms", "300ms");
-    tu_pg_wait_replay(uri, sdir);
+    char *suri, *uri = fresh_db(NULL, &suri);
     store *a = open_store(uri, NULL, 0, 1);
-    tu_pg_wait_replay(uri, sdir);   /* the schema a made */
     store *b = open_store(uri, suri, 30, 1);
     _Atomic int events = 0;
     zerr e;
