@@ -225,6 +225,7 @@ Test(client_tools, bench_workloads_report_json)
         "load --clients 2 --in-flight 4", "cold --clients 2", "commit --clients 2",
         "mixed --clients 2", "conflict --clients 3 --objects-per-txn 2",
         "large --object-size 100000", "blob --object-size 100000", "counter --clients 4",
+        "lag --clients 2",
     };
     for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
         char *out = NULL;
@@ -245,6 +246,16 @@ Test(client_tools, bench_workloads_report_json)
         /* the server resolves the counter's conflicts: none comes back */
         if (!strcmp(name, "counter"))
             cr_expect(strstr(last, "\"conflicts\": 0}") != NULL, "%s", last);
+        /* every commit's invalidation reached both watchers */
+        unsigned long long ops = 0, lags = 0;
+        if (!strcmp(name, "lag")) {
+            const char *o = strstr(last, "\"ops\": "), *l = strstr(last, "\"lag_count\": ");
+            cr_assert(o && l && sscanf(o, "\"ops\": %llu", &ops) == 1 &&
+                      sscanf(l, "\"lag_count\": %llu", &lags) == 1, "%s", last);
+            cr_expect_eq(lags, 2 * ops, "%s", last);
+            cr_expect(strstr(last, "\"lag_missing\": 0,") != NULL, "%s", last);
+            cr_expect(strstr(last, "\"lag_p99_us\": ") != NULL, "%s", last);
+        }
         free(out);
     }
 }
