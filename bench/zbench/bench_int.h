@@ -75,6 +75,8 @@ typedef struct zb_lag {
     int finishing;    /* a tpc_finish is out, its tid not known yet */
     int waiting;      /* the run is over: waiting for the last invalidations */
     uint64_t floor;   /* the setup's last tid: older invalidations are not ours */
+    uv_timer_t pace;  /* with o->rate: when the committer begins again */
+    uint64_t next_ns; /* the next commit's start, paced */
     zb_hist hist;
     uint64_t early, missing, unmatched;
 } zb_lag;
@@ -113,6 +115,9 @@ void zb_lag_on_invalidate(zcl_client *c, uint64_t tid, const uint64_t *oids, siz
 /* The committer sent tpc_finish; then its reply came (status, tid). */
 void zb_lag_finishing(bench *b);
 void zb_lag_finished(bench *b, int status, uint64_t tid);
+/* With o->rate: 1 when the committer has to wait for its next start (a
+ * timer then starts it again through zb_client_start), 0 to begin now. */
+int zb_lag_pace(bclient *bc);
 /* The timed run is over and the committer idle: close now if every watcher
  * has every invalidation, else once they have, or after a grace period. */
 void zb_lag_drain(bench *b);

@@ -1,12 +1,12 @@
 /* lag.c: the lag workload's bookkeeping. The committer (cl[0]) commits one
- * transaction after the other; every reply it gets before the deadline adds
- * a record (tid, time) here. Each watcher (cl[1..]) walks those records in
- * tid order as its invalidations arrive, which is the order a ZEO server
- * sends them in, so a matching is one comparison and a skipped record is an
- * invalidation lost. The committer's reply and a watcher's invalidation
- * come in on different sockets of one loop, in either order: an
- * invalidation that beats the reply waits in the watcher (early_tid) until
- * the reply names its tid. */
+ * transaction after the other (paced by o->rate, zb_lag_pace); every reply
+ * it gets before the deadline adds a record (tid, time) here. Each watcher
+ * (cl[1..]) walks those records in tid order as its invalidations arrive,
+ * which is the order a ZEO server sends them in, so a matching is one
+ * comparison and a skipped record is an invalidation lost. The committer's
+ * reply and a watcher's invalidation come in on different sockets of one
+ * loop, in either order: an invalidation that beats the reply waits in the
+ * watcher (early_tid) until the reply names its tid. */
 #include "bench_int.h"
 
 #include <stdlib.h>
@@ -63,8 +63,7 @@ void zb_lag_on_invalidate(zcl_client *c, uint64_t tid, const uint64_t *oids, siz
             l->unmatched++; /* two before one reply: the first was not ours */
         w->early_tid = tid;
     } else if (!b->stopping || (l->n && tid < l->recs[l->n - 1].tid)) {
-        /* (past the deadline, newer tids are the uncounted last commit's) */
-        l->unmatched++;
+        l->unmatched++; /* (past the deadline, a newer tid is the uncounted last commit's) */
     }
     check_done(b);
 }
@@ -108,6 +107,30 @@ void zb_lag_finished(bench *b, int status, uint64_t tid)
         }
         w->early_tid = 0;
     }
+}
+
+static void on_pace(uv_timer_t *t)
+{
+    bclient *bc = t->data;
+    zb_client_start(bc);
+}
+
+int zb_lag_pace(bclient *bc)
+{
+    bench *b = bc->b;
+    if (!(b->o->rate > 0))
+        return 0;
+    uint64_t now = uv_hrtime(), step = (uint64_t)(1e9 / b->o->rate);
+    if (!b->lag.next_ns || b->lag.next_ns + step < now)
+        b->lag.next_ns = now; /* first, or behind by a whole step: no burst */
+    if (b->lag.next_ns <= now) {
+        b->lag.next_ns += step;
+        return 0;
+    }
+    /* libuv's timers count milliseconds: round up, never start early */
+    b->lag.pace.data = bc;
+    uv_timer_start(&b->lag.pace, on_pace, (b->lag.next_ns - now + 999999) / 1000000, 0);
+    return 1;
 }
 
 static void on_grace_over(uv_timer_t *t)

@@ -260,7 +260,7 @@ static void next_op(bclient *bc, bslot *s)
         issue_commit(bc, s);
         break;
     case ZB_LAG:
-        if (bc->id == 0) /* the others watch */
+        if (bc->id == 0 && !zb_lag_pace(bc)) /* the others watch */
             issue_commit(bc, s);
         break;
     case ZB_COUNTER:

@@ -10,11 +10,11 @@ static double per_second(double v, double elapsed)
 static void lag_json(const zbench_opts *o, const zbench_lag *l, FILE *f)
 {
     fprintf(f,
-            ", \"watchers\": %d, \"lag_count\": %llu, \"lag_p50_us\": %.0f, "
+            ", \"watchers\": %d, \"rate\": %.1f, \"lag_count\": %llu, \"lag_p50_us\": %.0f, "
             "\"lag_p90_us\": %.0f, \"lag_p99_us\": %.0f, \"lag_max_us\": %.0f, "
             "\"lag_mean_us\": %.1f, \"lag_early\": %llu, \"lag_missing\": %llu, "
             "\"lag_unmatched\": %llu",
-            o->clients, (unsigned long long)l->count, l->p50_us, l->p90_us, l->p99_us,
+            o->clients, o->rate, (unsigned long long)l->count, l->p50_us, l->p90_us, l->p99_us,
             l->max_us, l->mean_us, (unsigned long long)l->early,
             (unsigned long long)l->missing, (unsigned long long)l->unmatched);
 }

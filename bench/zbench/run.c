@@ -60,6 +60,7 @@ void zb_close_all(bench *b)
     for (int i = 0; i < b->nclients; i++)
         zcl_free(b->cl[i].c);
     uv_close((uv_handle_t *)&b->timer, NULL);
+    uv_close((uv_handle_t *)&b->lag.pace, NULL);
 }
 
 /* The deadline has passed and no operation is outstanding. */
@@ -354,6 +355,8 @@ int zbench_check(const zbench_opts *o, zerr *err)
         return zerr_set(err, ZE_INVAL, "--watch is for the lag workload");
     if (o->split_addr && o->workload == ZB_LAG)
         return zerr_set(err, ZE_INVAL, "the lag workload takes --watch, not --split");
+    if (o->rate < 0 || (o->rate > 0 && o->workload != ZB_LAG))
+        return zerr_set(err, ZE_INVAL, "--rate is for the lag workload, commits a second");
     return 0;
 }
 
@@ -422,6 +425,7 @@ int zbench_run(const zbench_opts *o, zbench_result *r, zerr *err)
     if (rc == 0) {
         r->encoding = (char)zcl_encoding(b.cl[0].c);
         uv_timer_init(&b.loop, &b.timer);
+        uv_timer_init(&b.loop, &b.lag.pace);
         b.timer.data = &b;
         b.start_ns = uv_hrtime();
         uv_timer_start(&b.timer, on_deadline, (uint64_t)(o->duration * 1000), 0);

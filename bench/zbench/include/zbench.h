@@ -35,7 +35,9 @@
  *            invalidateTransaction of its tid: one process, one loop, one
  *            monotonic clock. An invalidation that arrives before the reply
  *            counts as lag 0 (and as early). ops and the latency
- *            percentiles are the committer's; the lag is in r->lag
+ *            percentiles are the committer's; the lag is in r->lag. With
+ *            rate, the commits are paced (a lag on a server that is not
+ *            kept busy by the bench itself)
  */
 #ifndef ZEOLITE_ZBENCH_H
 #define ZEOLITE_ZBENCH_H
@@ -55,6 +57,8 @@ typedef struct zbench_opts {
     const char *split_addr; /* another server on the same database: every
                              * other client connects there; NULL: none */
     const char *watch_addr; /* lag: where the watchers connect; NULL: addr */
+    double rate;            /* lag: commits begun a second at most; 0: each
+                             * as soon as the one before has finished */
     zbench_workload workload;
     int clients;            /* connections (default 1); lag: the watchers */
     int in_flight;          /* outstanding loads per client (default 1) */
