@@ -46,18 +46,22 @@ static double num(const zv *run, const char *key)
 }
 
 /* One run of the JSON: a number in each field the table shows. */
-static void check_run(const zv *run, const char *setup, const char *workload)
+static void check_run(const zv *run, const char *setup, const char *name)
 {
-    cr_expect_gt(num(run, "ops"), 0, "%s %s: no operations", setup, workload);
-    cr_expect_eq(num(run, "errors"), 0, "%s %s: errors", setup, workload);
-    cr_expect_gt(num(run, "ops_per_s"), 0, "%s %s", setup, workload);
-    cr_expect_geq(num(run, "p99_us"), num(run, "p50_us"), "%s %s", setup, workload);
-    cr_expect_eq(num(run, "servers"), strcmp(setup, "two") ? 1 : 2, "%s %s", setup, workload);
-    cr_expect_geq(num(run, "zeolite_cpu_us_per_op"), 0, "%s %s", setup, workload);
-    cr_expect_geq(num(run, "pg_cpu_us_per_op"), 0, "%s %s", setup, workload);
-    if (strcmp(workload, "lag"))
+    cr_expect_gt(num(run, "ops"), 0, "%s %s: no operations", setup, name);
+    cr_expect_eq(num(run, "errors"), 0, "%s %s: errors", setup, name);
+    cr_expect_gt(num(run, "ops_per_s"), 0, "%s %s", setup, name);
+    cr_expect_geq(num(run, "p99_us"), num(run, "p50_us"), "%s %s", setup, name);
+    cr_expect_eq(num(run, "servers"), strcmp(setup, "two") ? 1 : 2, "%s %s", setup, name);
+    cr_expect_geq(num(run, "zeolite_cpu_us_per_op"), 0, "%s %s", setup, name);
+    cr_expect_geq(num(run, "pg_cpu_us_per_op"), 0, "%s %s", setup, name);
+    const char *workload = json_str(run, "workload");
+    cr_assert(workload);
+    cr_expect_str_eq(workload, strncmp(name, "lag", 3) ? name : "lag");
+    if (strncmp(name, "lag", 3))
         return;
     cr_expect_eq(num(run, "watchers"), 2);
+    cr_expect_eq(num(run, "rate"), strcmp(name, "lag-paced") ? 0 : 50);
     /* every commit counted reached both watchers, none went missing */
     cr_expect_eq(num(run, "lag_count"), 2 * num(run, "ops"), "%s lag", setup);
     cr_expect_eq(num(run, "lag_missing"), 0, "%s lag", setup);
@@ -69,7 +73,8 @@ Test(bench_fleet, one_and_two_servers_report_every_run)
 {
     char *dir = tu_tmpdir("fleet"), *json = tu_path(dir, "out.json"), *args = NULL, *out;
     cr_assert(asprintf(&args, "--pg-host '%s' --no-python --duration 0.5 --clients 4 "
-                       "--committers 2 --watchers 2 --json '%s'", tu_pg_host(), json) > 0);
+                       "--committers 2 --watchers 2 --lag-rate 50 --json '%s'", tu_pg_host(),
+                       json) > 0);
     int status = run_fleet(args, &out);
     cr_assert_eq(status, 0, "fleet.sh failed:\n%s", out);
     const char *rows[] = {"one zeolite, pg ", "two zeolite, pg shared ", "invalidation lag",
@@ -88,13 +93,13 @@ Test(bench_fleet, one_and_two_servers_report_every_run)
     const zv *setups = json_get(root, "setups"), *runs = json_get(root, "runs");
     cr_assert(setups && setups->type == ZV_LIST && setups->u.seq.n == 2, "%s", text);
     cr_assert(runs && runs->type == ZV_LIST, "%s", text);
-    const char *want_s[] = {"one", "two"}, *want_w[] = {"load", "commit", "lag"};
-    for (size_t w = 0; w < 3; w++)
+    const char *want_s[] = {"one", "two"}, *want_w[] = {"load", "commit", "lag", "lag-paced"};
+    for (size_t w = 0; w < 4; w++)
         for (size_t s = 0; s < 2; s++) {
             int found = 0;
             for (size_t i = 0; i < runs->u.seq.n; i++) {
                 const zv *r = runs->u.seq.items[i];
-                const char *rs = json_str(r, "setup"), *rw = json_str(r, "workload");
+                const char *rs = json_str(r, "setup"), *rw = json_str(r, "run");
                 if (!rs || !rw || strcmp(rs, want_s[s]) || strcmp(rw, want_w[w]))
                     continue;
                 found++;
