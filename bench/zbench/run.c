@@ -192,6 +192,34 @@ static int write_blob_source(bench *b, zerr *err)
     return rc;
 }
 
+/* The second server of split_addr learns the setup's commits from the
+ * database, a little later: wait until it answers lastTransaction with
+ * tid at least, so that its clients find the objects (and an address of
+ * another database says so instead of timing loads that all fail). */
+static int wait_split(const bench *b, uint64_t tid, zerr *err)
+{
+    zcl_opts co = b->o->conn;
+    co.cache_size = 0;
+    zcl_client *c;
+    int rc = zcl_open_sync(b->o->split_addr, &co, &c, err);
+    if (rc < 0)
+        return rc;
+    uint64_t seen = 0;
+    for (int waited = 0; rc == 0; waited += 10) {
+        rc = zcl_last_transaction_sync(c, &seen, err);
+        if (rc < 0 || seen >= tid)
+            break;
+        if (waited >= 30000)
+            rc = zerr_set(err, ZE_TIMEOUT, "%s has not seen the setup's commit %016llx after "
+                          "30 s (its last is %016llx): is it a server of the same database?",
+                          b->o->split_addr, (unsigned long long)tid, (unsigned long long)seen);
+        else
+            uv_sleep(10);
+    }
+    zcl_free(c);
+    return rc;
+}
+
 /* Everything untimed that needs the server: the pool, the committers'
  * objects, the blob file. */
 static int setup(bench *b, zerr *err)
@@ -214,6 +242,8 @@ static int setup(bench *b, zerr *err)
         rc = assign_objects(b, c, err);
     b->lag.floor = zcl_last_tid(c);
     zcl_free(c);
+    if (rc == 0 && o->split_addr)
+        rc = wait_split(b, b->lag.floor, err);
     if (rc == 0 && w == ZB_BLOB)
         rc = write_blob_source(b, err);
     return rc;

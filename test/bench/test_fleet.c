@@ -72,7 +72,8 @@ static void check_run(const zv *run, const char *setup, const char *name)
 Test(bench_fleet, one_and_two_servers_report_every_run)
 {
     char *dir = tu_tmpdir("fleet"), *json = tu_path(dir, "out.json"), *args = NULL, *out;
-    cr_assert(asprintf(&args, "--pg-host '%s' --no-python --duration 0.5 --clients 4 "
+    /* Unix sockets: no TCP port to race another run for */
+    cr_assert(asprintf(&args, "--pg-host '%s' --unix --no-python --duration 0.5 --clients 4 "
                        "--committers 2 --watchers 2 --lag-rate 50 --json '%s'", tu_pg_host(),
                        json) > 0);
     int status = run_fleet(args, &out);

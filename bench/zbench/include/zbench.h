@@ -55,7 +55,8 @@ typedef enum zbench_workload {
 typedef struct zbench_opts {
     const char *addr;
     const char *split_addr; /* another server on the same database: every
-                             * other client connects there; NULL: none */
+                             * other client connects there, once it has
+                             * seen the setup's commits; NULL: none */
     const char *watch_addr; /* lag: where the watchers connect; NULL: addr */
     double rate;            /* lag: commits begun a second at most; 0: each
                              * as soon as the one before has finished */
