@@ -60,7 +60,7 @@ struct bclient {
     /* lag watcher: the next of b->lag.recs it waits for, and an
      * invalidation that came before the committer's reply */
     size_t cursor;
-    uint64_t early_tid;
+    uint64_t early_tid, early_ns;
 };
 
 /* lag.c's state: the commits finished before the deadline, in tid order. */
@@ -76,6 +76,7 @@ typedef struct zb_lag {
     int waiting;      /* the run is over: waiting for the last invalidations */
     uint64_t floor;   /* the setup's last tid: older invalidations are not ours */
     uv_timer_t pace;  /* with o->rate: when the committer begins again */
+    FILE *log;        /* o->lag_log, open */
     uint64_t next_ns; /* the next commit's start, paced */
     zb_hist hist;
     uint64_t early, missing, unmatched;
@@ -108,6 +109,8 @@ void zb_close_all(bench *b);
 
 /* lag.c: the lag workload's bookkeeping. */
 int zb_lag_init(zb_lag *l);
+/* Open path for the samples (zbench_opts.lag_log): 0 or ZE_IO. */
+int zb_lag_open_log(zb_lag *l, const char *path, zerr *err);
 void zb_lag_free(zb_lag *l);
 /* The watchers' invalidation hook (zcl_opts.on_invalidate, data the bclient). */
 void zb_lag_on_invalidate(zcl_client *c, uint64_t tid, const uint64_t *oids, size_t n,

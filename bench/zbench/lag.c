@@ -9,6 +9,7 @@
  * watcher (early_tid) until the reply names its tid. */
 #include "bench_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 /* How long the end of a run waits for invalidations still on their way. */
@@ -19,8 +20,18 @@ int zb_lag_init(zb_lag *l)
     return zb_hist_init(&l->hist);
 }
 
+int zb_lag_open_log(zb_lag *l, const char *path, zerr *err)
+{
+    if (!(l->log = fopen(path, "w")))
+        return zerr_sys(err, errno, "cannot write %s", path);
+    return 0;
+}
+
 void zb_lag_free(zb_lag *l)
 {
+    if (l->log && fclose(l->log) != 0)
+        fprintf(stderr, "zeolite bench: the lag log could not be written in full\n");
+    l->log = NULL;
     zb_hist_free(&l->hist);
     free(l->recs);
     l->recs = NULL;
@@ -32,6 +43,17 @@ static int settled(const bench *b)
         if (b->cl[i].cursor < b->lag.n)
             return 0;
     return 1;
+}
+
+/* One sample: inval_ns before finish_ns for an early one (counted as 0). */
+static void sample(zb_lag *l, const bclient *w, uint64_t tid, uint64_t finish_ns,
+                   uint64_t inval_ns)
+{
+    zb_hist_add(&l->hist, inval_ns > finish_ns ? inval_ns - finish_ns : 0);
+    if (l->log)
+        fprintf(l->log, "%016llx %d %.6f %.6f %.0f\n", (unsigned long long)tid, w->id,
+                (double)finish_ns / 1e9, (double)inval_ns / 1e9,
+                ((double)inval_ns - (double)finish_ns) / 1e3);
 }
 
 static void check_done(bench *b)
@@ -55,13 +77,14 @@ void zb_lag_on_invalidate(zcl_client *c, uint64_t tid, const uint64_t *oids, siz
         w->cursor++;
     }
     if (w->cursor < l->n && l->recs[w->cursor].tid == tid) {
-        zb_hist_add(&l->hist, now - l->recs[w->cursor].t_ns);
+        sample(l, w, tid, l->recs[w->cursor].t_ns, now);
         w->cursor++;
     } else if (w->cursor == l->n && l->finishing &&
                (l->n == 0 || tid > l->recs[l->n - 1].tid)) {
         if (w->early_tid)
             l->unmatched++; /* two before one reply: the first was not ours */
         w->early_tid = tid;
+        w->early_ns = now;
     } else if (!b->stopping || (l->n && tid < l->recs[l->n - 1].tid)) {
         l->unmatched++; /* (past the deadline, a newer tid is the uncounted last commit's) */
     }
@@ -99,7 +122,7 @@ void zb_lag_finished(bench *b, int status, uint64_t tid)
         if (!w->early_tid)
             continue;
         if (keep && w->early_tid == tid && w->cursor == l->n - 1) {
-            zb_hist_add(&l->hist, 0);
+            sample(l, w, tid, l->recs[l->n - 1].t_ns, w->early_ns);
             l->early++;
             w->cursor++;
         } else if (keep) {

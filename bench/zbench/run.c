@@ -387,6 +387,8 @@ int zbench_check(const zbench_opts *o, zerr *err)
         return zerr_set(err, ZE_INVAL, "the lag workload takes --watch, not --split");
     if (o->rate < 0 || (o->rate > 0 && o->workload != ZB_LAG))
         return zerr_set(err, ZE_INVAL, "--rate is for the lag workload, commits a second");
+    if (o->lag_log && o->workload != ZB_LAG)
+        return zerr_set(err, ZE_INVAL, "--lag-log is for the lag workload");
     return 0;
 }
 
@@ -448,6 +450,8 @@ int zbench_run(const zbench_opts *o, zbench_result *r, zerr *err)
         rc = zerr_set(err, ZE_NOMEM, "out of memory");
     if (rc == 0 && o->workload == ZB_BLOB)
         rc = make_tmp(&b, err);
+    if (rc == 0 && o->lag_log)
+        rc = zb_lag_open_log(&b.lag, o->lag_log, err);
     if (rc == 0)
         rc = setup(&b, err);
     if (rc == 0)

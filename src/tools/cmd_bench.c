@@ -31,6 +31,8 @@ static void usage(FILE *f)
             "  --watch ADDR2          lag: where the watchers connect (default ADDR)\n"
             "  --rate N               lag: N commits a second at most (default: each as\n"
             "                         soon as the one before has finished)\n"
+            "  --lag-log FILE         lag: every sample into FILE, a line each:\n"
+            "                         TID WATCHER FINISH INVAL LAG_US (CLOCK_MONOTONIC s)\n"
             "  --json                 print one JSON object on the last line\n"
             "  --timeout SECONDS      for each request (default: the client's 30)\n"
             "%s",
@@ -61,6 +63,7 @@ static int parse(int argc, char **argv, zbench_opts *o, int *status)
         CLI_STR_OPT("split", 0, &o->split_addr),
         CLI_STR_OPT("watch", 0, &o->watch_addr),
         CLI_NUM_OPT("rate", 0, &o->rate, 0, 1e6),
+        CLI_STR_OPT("lag-log", 0, &o->lag_log),
         CLI_FLAG_OPT("json", 0, &o->json),
     };
     const cli_spec spec = {.cmd = "bench", .opts = opts, .nopts = sizeof opts / sizeof *opts,

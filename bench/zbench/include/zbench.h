@@ -60,6 +60,11 @@ typedef struct zbench_opts {
     const char *watch_addr; /* lag: where the watchers connect; NULL: addr */
     double rate;            /* lag: commits begun a second at most; 0: each
                              * as soon as the one before has finished */
+    const char *lag_log;    /* lag: every sample also into this file, a line
+                             * "TID WATCHER FINISH INVAL LAG_US" (times in
+                             * seconds of CLOCK_MONOTONIC, as `perf record -k
+                             * CLOCK_MONOTONIC` stamps events; LAG_US < 0: the
+                             * invalidation came first); NULL: none */
     zbench_workload workload;
     int clients;            /* connections (default 1); lag: the watchers */
     int in_flight;          /* outstanding loads per client (default 1) */
