@@ -45,20 +45,23 @@ wait_accepting() { # wait_accepting ADDR PID
 
 # cpu_ticks PID...: user+system clock ticks of these processes and every
 # process under them (a runzeo wrapper's child does the work, a PostgreSQL
-# postmaster's backends do), each counted once; /proc/PID/stat sums all
-# threads. Only /proc is read (no procps in a minimal system).
+# postmaster's backends do), each counted once, with those of the children
+# they have reaped (a backend that ended between two readings still
+# counts: the sum never goes down); /proc/PID/stat sums all threads. Only
+# /proc is read (no procps in a minimal system).
 cpu_ticks() {
   local f s pid p total=0 roots=" $* "
   local -A parent ticks
   for f in /proc/[0-9]*/stat; do
     read -r s 2>/dev/null <"$f" || continue
     pid=${s%% *}
-    # The command name (field 2) may hold spaces: fields 4 (ppid), 14 and 15
-    # (utime, stime) are the 2nd, 12th and 13th after its closing parenthesis.
+    # The command name (field 2) may hold spaces: fields 4 (ppid), 14 to 17
+    # (utime, stime, cutime, cstime) are the 2nd and 12th to 15th after its
+    # closing parenthesis.
     # shellcheck disable=SC2086 # split on purpose: numbers and a state letter
     set -- ${s##*) }
     parent[$pid]=$2
-    ticks[$pid]=$((${12} + ${13}))
+    ticks[$pid]=$((${12} + ${13} + ${14} + ${15}))
   done
   for pid in "${!ticks[@]}"; do
     p=$pid
