@@ -58,4 +58,5 @@ const store_ops store__pg_ops = {
     .pack = store__pg_pack,
     .get_stats = store__pg_get_stats,
     .feed_start = store__pg_feed_start,
+    .refused = store__pg_refused,
 };
