@@ -41,6 +41,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 ZEOLITE=${ZEOLITE:-$here/../build/src/tools/zeolite}
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 LIMIT=${LIMIT:-$here/../build/bench/limit}
 duration=10
 repeat=1
@@ -61,15 +63,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ ! -x "$ZEOLITE" ]; then
-  echo "compare.sh: no zeolite executable at $ZEOLITE (set ZEOLITE=...)" >&2
-  exit 2
-fi
-if [ -z "${RUNZEO:-}" ]; then
-  if [ -n "${ZEO_PY:-}" ]; then RUNZEO="$ZEO_PY -m ZEO.runzeo"
-  elif [ -x /work/venv/bin/runzeo ]; then RUNZEO=/work/venv/bin/runzeo
-  else RUNZEO=""; fi
-fi
+need_zeolite compare.sh
+default_runzeo
 
 # label|workload and flags: the goals are judged on load at 16 clients and
 # commit of 10 objects by 8 and by 16 committers; load-pipelined shows loads with 8
@@ -101,50 +96,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-free_port() {
-  local p
-  for p in $(seq 18400 18499 | shuf); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  return 1
-}
-
-accepting() { # accepting ADDR: 0 when a server answers at ADDR
-  if [[ $1 == */* ]]; then
-    [ -S "$1" ] && "$ZEOLITE" last-tid --timeout 1 "$1" >/dev/null 2>&1
-  else
-    (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
-  fi
-}
-
-wait_accepting() { # wait_accepting ADDR PID
-  for _ in $(seq 1 200); do
-    accepting "$1" && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
-# cpu_ticks PID: user+system clock ticks of PID and every process under it
-# (a runzeo wrapper's child does the work); /proc/PID/stat sums all threads.
-cpu_ticks() {
-  local p s total=0 f
-  for p in $(ps -e -o pid= -o ppid= | awk -v root="$1" '
-      { parent[$1] = $2 }
-      END { for (p in parent) { q = p
-              while (q != root && q in parent) q = parent[q]
-              if (q == root) print p } }'); do
-    s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-    # The command name (field 2) may hold spaces: fields 14 and 15 (utime,
-    # stime) are the 12th and 13th after its closing parenthesis.
-    read -r -a f <<<"${s##*) }"
-    total=$((total + f[11] + f[12]))
-  done
-  echo "$total"
-}
-hz=$(getconf CLK_TCK)
 
 # io_bytes PID FIELD: /proc/PID/io FIELD (write_bytes, wchar) summed over PID
 # and every process under it.
@@ -243,7 +194,6 @@ field() { # field JSON NAME
 }
 
 declare -A res runs load_start
-loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 
 # server_ticks KIND PID: the server's CPU ticks, with its PostgreSQL
 # cluster's for the pg server

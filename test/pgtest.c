@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,4 +234,55 @@ void tu_pg_wait_replay(const char *uri, const char *standby_host)
     free(admin);
     cr_assert(done, "the standby in %s has not replayed %s after 60 s", standby_host, lsn);
     free(lsn);
+}
+
+int tu_pg_script(const char *fmt, ...)
+{
+    const char *script = getenv("ZEOLITE_PG_SCRIPT");
+    cr_assert(script && *script, "ZEOLITE_PG_SCRIPT is not set: run the suite through ctest");
+    char args[512], line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "bash '%s' %s", script, args);
+    return system(line) == 0 ? 0 : -1;
+}
+
+void tu_pg_pair_up(tu_pg_pair *p, int sync)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->pdir, sizeof p->pdir, "/tmp/zpp%d", (int)getpid());
+    cr_assert_eq(tu_pg_script("start %s", p->pdir), 0, "start %s", p->pdir);
+    char *uri = tu_pg_newdb(p->pdir);
+    const char *name = strstr(uri, ":///") + 4;
+    p->db = strndup(name, strcspn(name, "?"));
+    free(uri);
+    snprintf(p->sdir, sizeof p->sdir, "/tmp/zps%d", (int)getpid());
+    cr_assert_eq(tu_pg_script("standby %s --from %s", p->sdir, p->pdir), 0, "standby %s",
+                 p->sdir);
+    if (sync)
+        cr_assert_eq(tu_pg_script("sync %s on", p->pdir), 0);
+    cr_assert(asprintf(&p->primary, "postgresql:///%s?host=%s&user=postgres", p->db,
+                       p->pdir) > 0);
+    cr_assert(asprintf(&p->standby, "postgresql:///%s?host=%s&user=postgres", p->db,
+                       p->sdir) > 0);
+    cr_assert(asprintf(&p->both, "postgresql:///%s?host=%s,%s&user=postgres&"
+                       "target_session_attrs=read-write", p->db, p->pdir, p->sdir) > 0);
+    cr_assert(asprintf(&p->both_kv, "host=%s,%s target_session_attrs=read-write dbname=%s "
+                       "user=postgres", p->pdir, p->sdir, p->db) > 0);
+}
+
+void tu_pg_pair_down(tu_pg_pair *p)
+{
+    if (*p->sdir)
+        tu_pg_script("stop %s", p->sdir);
+    if (*p->pdir)
+        tu_pg_script("stop %s", p->pdir);
+    free(p->db);
+    free(p->primary);
+    free(p->standby);
+    free(p->both);
+    free(p->both_kv);
+    memset(p, 0, sizeof *p);
 }

@@ -48,4 +48,24 @@ void tu_pg_dbname(const char *uri, char *buf, size_t cap);
  * replayed everything the primary of uri has written so far. */
 void tu_pg_wait_replay(const char *uri, const char *standby_host);
 
+/* The cluster script with any arguments (printf-style): 0 when it worked. */
+int tu_pg_script(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A private primary and a streaming hot standby of it (the failover tests,
+ * which promote the standby, so each test has a pair of its own; the pair
+ * above is one per suite, for tests that keep it as it is):
+ * a new database made on the primary, then the standby copied from it. */
+typedef struct tu_pg_pair {
+    char pdir[32], sdir[32];   /* their socket folders (short: /tmp/zpp<pid>) */
+    char *db;                  /* the database's name */
+    char *primary, *standby;   /* URIs of each alone (as the superuser) */
+    char *both;                /* URI of both hosts, target_session_attrs=read-write */
+    char *both_kv;             /* the same in keyword=value form */
+} tu_pg_pair;
+/* Start both (sync: synchronous replication on, remote_apply); fails the
+ * test on error. */
+void tu_pg_pair_up(tu_pg_pair *p, int sync);
+/* Stop and remove both clusters (those started), free the strings. */
+void tu_pg_pair_down(tu_pg_pair *p);
+
 #endif

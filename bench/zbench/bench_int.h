@@ -57,7 +57,30 @@ struct bclient {
     uint64_t seq;     /* commits so far: names its next key */
     zbuf loaded[2], recs[2];
     zv_arena *arena;
+    /* lag watcher: the next of b->lag.recs it waits for, and an
+     * invalidation that came before the committer's reply */
+    size_t cursor;
+    uint64_t early_tid, early_ns;
 };
+
+/* lag.c's state: the commits finished before the deadline, in tid order. */
+typedef struct zb_lag_rec {
+    uint64_t tid;
+    uint64_t t_ns;    /* when the tpc_finish reply reached the committer */
+} zb_lag_rec;
+
+typedef struct zb_lag {
+    zb_lag_rec *recs;
+    size_t n, cap;
+    int finishing;    /* a tpc_finish is out, its tid not known yet */
+    int waiting;      /* the run is over: waiting for the last invalidations */
+    uint64_t floor;   /* the setup's last tid: older invalidations are not ours */
+    uv_timer_t pace;  /* with o->rate: when the committer begins again */
+    FILE *log;        /* o->lag_log, open */
+    uint64_t next_ns; /* the next commit's start, paced */
+    zb_hist hist;
+    uint64_t early, missing, unmatched;
+} zb_lag;
 
 struct bench {
     const zbench_opts *o;
@@ -78,7 +101,31 @@ struct bench {
     zbench_result *r;
     char *tmp;        /* temp dir: blob source and download dirs */
     char *blob_src;   /* the file uploaded by the blob workload */
+    zb_lag lag;       /* lag: cl[0] commits, cl[1..] watch */
 };
+
+/* run.c: close every client and the timer; the run's loop then ends. */
+void zb_close_all(bench *b);
+
+/* lag.c: the lag workload's bookkeeping. */
+int zb_lag_init(zb_lag *l);
+/* Open path for the samples (zbench_opts.lag_log): 0 or ZE_IO. */
+int zb_lag_open_log(zb_lag *l, const char *path, zerr *err);
+void zb_lag_free(zb_lag *l);
+/* The watchers' invalidation hook (zcl_opts.on_invalidate, data the bclient). */
+void zb_lag_on_invalidate(zcl_client *c, uint64_t tid, const uint64_t *oids, size_t n,
+                          void *data);
+/* The committer sent tpc_finish; then its reply came (status, tid). */
+void zb_lag_finishing(bench *b);
+void zb_lag_finished(bench *b, int status, uint64_t tid);
+/* With o->rate: 1 when the committer has to wait for its next start (a
+ * timer then starts it again through zb_client_start), 0 to begin now. */
+int zb_lag_pace(bclient *bc);
+/* The timed run is over and the committer idle: close now if every watcher
+ * has every invalidation, else once they have, or after a grace period. */
+void zb_lag_drain(bench *b);
+/* The lag figures into b->r->lag. */
+void zb_lag_summarize(bench *b);
 
 /* counter.c: create the shared Length and OOBucket (oids, serials: two
  * each), untimed. */

@@ -84,6 +84,8 @@ static void on_finish(zcl_client *c, int status, uint64_t tid, const zerr *err, 
 {
     bslot *s = data;
     bclient *bc = s->bc;
+    if (bc->b->o->workload == ZB_LAG)
+        zb_lag_finished(bc->b, status, tid);
     if (status == 0) {
         for (size_t i = 0; i < bc->nobj; i++)
             bc->serials[i] = tid;
@@ -118,9 +120,14 @@ static void on_vote(zcl_client *c, int status, const zcl_vote_result *res, const
     bslot *s = data;
     bclient *bc = s->bc;
     if (status == 0) {
+        int lag = bc->b->o->workload == ZB_LAG;
+        if (lag)
+            zb_lag_finishing(bc->b);
         status = zcl_tpc_finish(c, on_finish, s);
         if (status == 0)
             return;
+        if (lag)
+            zb_lag_finished(bc->b, status, 0);
     }
     if (status == ZE_CONFLICT)
         learn_serials(bc, res);
@@ -251,6 +258,10 @@ static void next_op(bclient *bc, bslot *s)
     case ZB_COMMIT:
     case ZB_CONFLICT:
         issue_commit(bc, s);
+        break;
+    case ZB_LAG:
+        if (bc->id == 0 && !zb_lag_pace(bc)) /* the others watch */
+            issue_commit(bc, s);
         break;
     case ZB_COUNTER:
         issue_counter(bc, s);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 static const char *const names[] = {"load", "cold", "commit", "mixed", "conflict", "large",
-                                    "blob", "counter"};
+                                    "blob", "counter", "lag"};
 
 void zbench_opts_init(zbench_opts *o)
 {
@@ -52,7 +52,7 @@ void zb_op_begin(bclient *bc)
 
 /* The clients stay allocated until their handles close, so callbacks still
  * on the stack may touch them (their calls then fail with ZE_CLOSED). */
-static void close_all(bench *b)
+void zb_close_all(bench *b)
 {
     if (b->closed)
         return;
@@ -60,6 +60,16 @@ static void close_all(bench *b)
     for (int i = 0; i < b->nclients; i++)
         zcl_free(b->cl[i].c);
     uv_close((uv_handle_t *)&b->timer, NULL);
+    uv_close((uv_handle_t *)&b->lag.pace, NULL);
+}
+
+/* The deadline has passed and no operation is outstanding. */
+static void run_over(bench *b)
+{
+    if (b->o->workload == ZB_LAG)
+        zb_lag_drain(b);
+    else
+        zb_close_all(b);
 }
 
 void zb_op_end(bclient *bc, int status, uint64_t t0, uint64_t bytes)
@@ -81,14 +91,14 @@ void zb_op_end(bclient *bc, int status, uint64_t t0, uint64_t bytes)
         }
     }
     if (b->stopping && b->outstanding == 0)
-        close_all(b);
+        run_over(b);
 }
 
 void zb_op_cancel(bclient *bc)
 {
     bench *b = bc->b;
     if (--b->outstanding == 0 && b->stopping)
-        close_all(b);
+        run_over(b);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -97,7 +107,7 @@ static void on_deadline(uv_timer_t *t)
     b->stopping = 1;
     b->end_ns = uv_hrtime();
     if (b->outstanding == 0)
-        close_all(b);
+        run_over(b);
 }
 
 /* ---- setup ------------------------------------------------------------------- */
@@ -127,7 +137,8 @@ static int assign_objects(bench *b, zcl_client *setup, zerr *err)
                  : w == ZB_COUNTER             ? 2
                                                : (size_t)o->objects_per_txn;
     int shared = w == ZB_CONFLICT || w == ZB_COUNTER;
-    size_t total = shared ? per : per * (size_t)b->nclients;
+    int committers = w == ZB_LAG ? 1 : b->nclients; /* lag: cl[0] */
+    size_t total = shared ? per : per * (size_t)committers;
     uint64_t *oids = NULL, *serials = NULL;
     int rc;
     if (w == ZB_BLOB) {
@@ -146,7 +157,7 @@ static int assign_objects(bench *b, zcl_client *setup, zerr *err)
     } else {
         rc = zb_make_objects(setup, total, b->object_size, &oids, &serials, err);
     }
-    for (int i = 0; rc == 0 && i < b->nclients; i++) {
+    for (int i = 0; rc == 0 && i < committers; i++) {
         bclient *bc = &b->cl[i];
         size_t first = shared ? 0 : per * (size_t)i;
         bc->nobj = per;
@@ -181,6 +192,34 @@ static int write_blob_source(bench *b, zerr *err)
     return rc;
 }
 
+/* The second server of split_addr learns the setup's commits from the
+ * database, a little later: wait until it answers lastTransaction with
+ * tid at least, so that its clients find the objects (and an address of
+ * another database says so instead of timing loads that all fail). */
+static int wait_split(const bench *b, uint64_t tid, zerr *err)
+{
+    zcl_opts co = b->o->conn;
+    co.cache_size = 0;
+    zcl_client *c;
+    int rc = zcl_open_sync(b->o->split_addr, &co, &c, err);
+    if (rc < 0)
+        return rc;
+    uint64_t seen = 0;
+    for (int waited = 0; rc == 0; waited += 10) {
+        rc = zcl_last_transaction_sync(c, &seen, err);
+        if (rc < 0 || seen >= tid)
+            break;
+        if (waited >= 30000)
+            rc = zerr_set(err, ZE_TIMEOUT, "%s has not seen the setup's commit %016llx after "
+                          "30 s (its last is %016llx): is it a server of the same database?",
+                          b->o->split_addr, (unsigned long long)tid, (unsigned long long)seen);
+        else
+            uv_sleep(10);
+    }
+    zcl_free(c);
+    return rc;
+}
+
 /* Everything untimed that needs the server: the pool, the committers'
  * objects, the blob file. */
 static int setup(bench *b, zerr *err)
@@ -201,7 +240,10 @@ static int setup(bench *b, zerr *err)
     }
     if (rc == 0)
         rc = assign_objects(b, c, err);
+    b->lag.floor = zcl_last_tid(c);
     zcl_free(c);
+    if (rc == 0 && o->split_addr)
+        rc = wait_split(b, b->lag.floor, err);
     if (rc == 0 && w == ZB_BLOB)
         rc = write_blob_source(b, err);
     return rc;
@@ -255,12 +297,19 @@ static int client_init(bench *b, bclient *bc, int id, zerr *err)
         co.cache_size = 1u << 20;
         if (!(bc->arena = zv_arena_new()))
             return zerr_set(err, ZE_NOMEM, "out of memory");
+    } else if (o->workload == ZB_LAG && id > 0) {
+        /* a watcher: it only waits for invalidations */
+        co.on_invalidate = zb_lag_on_invalidate;
+        co.cb_data = bc;
     } else if (o->workload != ZB_LOAD && o->workload != ZB_COLD &&
                zbench_record(&bc->rec, record_size(b), (uint32_t)id) < 0) {
         return zerr_set(err, ZE_NOMEM, "out of memory");
     }
+    const char *where = o->workload == ZB_LAG && id > 0 && o->watch_addr ? o->watch_addr
+                        : o->split_addr && id % 2                         ? o->split_addr
+                                                                          : o->addr;
     zcl_addr a;
-    int rc = zcl_addr_parse(o->addr, 1, &a, err);
+    int rc = zcl_addr_parse(where, 1, &a, err);
     if (rc == 0 && a.storage[0])
         co.storage = a.storage;
     if (rc == 0)
@@ -316,9 +365,11 @@ static void summarize(bench *b)
     r->p99_us = zb_hist_quantile(&b->hist, 0.99);
     r->max_us = b->hist.max_us;
     r->mean_us = b->hist.n ? b->hist.sum_us / (double)b->hist.n : 0;
+    if (b->o->workload == ZB_LAG)
+        zb_lag_summarize(b);
 }
 
-static int check_opts(const zbench_opts *o, zerr *err)
+int zbench_check(const zbench_opts *o, zerr *err)
 {
     if (!o->addr)
         return zerr_set(err, ZE_INVAL, "no server address");
@@ -330,6 +381,14 @@ static int check_opts(const zbench_opts *o, zerr *err)
         return zerr_set(err, ZE_INVAL, "--objects-per-txn must be 1..100000");
     if (o->objects < 1 || !(o->duration > 0))
         return zerr_set(err, ZE_INVAL, "--objects and --duration must be positive");
+    if (o->watch_addr && o->workload != ZB_LAG)
+        return zerr_set(err, ZE_INVAL, "--watch is for the lag workload");
+    if (o->split_addr && o->workload == ZB_LAG)
+        return zerr_set(err, ZE_INVAL, "the lag workload takes --watch, not --split");
+    if (o->rate < 0 || (o->rate > 0 && o->workload != ZB_LAG))
+        return zerr_set(err, ZE_INVAL, "--rate is for the lag workload, commits a second");
+    if (o->lag_log && o->workload != ZB_LAG)
+        return zerr_set(err, ZE_INVAL, "--lag-log is for the lag workload");
     return 0;
 }
 
@@ -345,6 +404,7 @@ static void bench_free(bench *b)
     free(b->pool);
     free(b->pool_serials);
     zb_hist_free(&b->hist);
+    zb_lag_free(&b->lag);
     if (b->blob_src)
         unlink(b->blob_src);
     free(b->blob_src);
@@ -375,20 +435,23 @@ static int make_tmp(bench *b, zerr *err)
 
 int zbench_run(const zbench_opts *o, zbench_result *r, zerr *err)
 {
-    int rc = check_opts(o, err);
+    int rc = zbench_check(o, err);
     if (rc < 0)
         return rc;
-    bench b = {.o = o, .r = r, .nclients = o->clients};
+    /* lag: one committer, then the watchers */
+    bench b = {.o = o, .r = r, .nclients = o->clients + (o->workload == ZB_LAG)};
     memset(r, 0, sizeof *r);
     b.object_size = o->object_size ? o->object_size : default_size(o->workload);
     r->object_size = b.object_size;
     if (uv_loop_init(&b.loop) < 0)
         return zerr_set(err, ZE_IO, "cannot create an event loop");
-    b.cl = calloc((size_t)o->clients, sizeof *b.cl);
-    if (!b.cl || zb_hist_init(&b.hist) < 0)
+    b.cl = calloc((size_t)b.nclients, sizeof *b.cl);
+    if (!b.cl || zb_hist_init(&b.hist) < 0 || zb_lag_init(&b.lag) < 0)
         rc = zerr_set(err, ZE_NOMEM, "out of memory");
     if (rc == 0 && o->workload == ZB_BLOB)
         rc = make_tmp(&b, err);
+    if (rc == 0 && o->lag_log)
+        rc = zb_lag_open_log(&b.lag, o->lag_log, err);
     if (rc == 0)
         rc = setup(&b, err);
     if (rc == 0)
@@ -396,6 +459,7 @@ int zbench_run(const zbench_opts *o, zbench_result *r, zerr *err)
     if (rc == 0) {
         r->encoding = (char)zcl_encoding(b.cl[0].c);
         uv_timer_init(&b.loop, &b.timer);
+        uv_timer_init(&b.loop, &b.lag.pace);
         b.timer.data = &b;
         b.start_ns = uv_hrtime();
         uv_timer_start(&b.timer, on_deadline, (uint64_t)(o->duration * 1000), 0);

@@ -12,7 +12,9 @@
  * stale data: the storage's clients are closed and new ones refused until
  * it is back, or for good when the feed has stopped (the server then stops
  * once none of its storages can be served, for a supervisor to restart
- * it). */
+ * it). A store that refuses its database (store_refused: a standby
+ * promoted behind what it served), shared or not, ends its storage the
+ * same way. */
 #include "server/server_int.h"
 
 #include <stdio.h>
@@ -82,23 +84,28 @@ static void close_clients(zsrv_storage *st, const char *why)
     }
 }
 
-/* The storage can no longer be served: close it, and stop the server when
- * none of its storages can be. */
-static void feed_dead(zsrv_storage *st, const char *why)
+/* The storage can no longer be served (cause: what went wrong, why: the
+ * store's message): close it, and stop the server when none of its
+ * storages can be. */
+static void storage_dead(zsrv_storage *st, const char *cause, const char *why)
 {
     int was = st->feed_state;
     st->feed_state = ZSRV_FEED_DEAD;
     snprintf(st->feed_msg, sizeof st->feed_msg, "%s", why);
     if (was != ZSRV_FEED_DEAD)
-        zsrv__log(ZSRV_LOG_CRITICAL, "storage %s: no longer served (the other servers' commits "
-                  "cannot be followed: %s); restart the server once the database is sound",
-                  st->name, why);
+        zsrv__log(ZSRV_LOG_CRITICAL, "storage %s: no longer served (%s: %s); restart the "
+                  "server once the database is sound", st->name, cause, why);
     close_clients(st, "storage no longer served");
     zsrv *s = st->srv;
     for (size_t i = 0; i < s->n_storages; i++)
         if (s->storages[i].feed_state != ZSRV_FEED_DEAD)
             return;
     zsrv__stop(s, "stopping: no storage can be served", 1);
+}
+
+static void feed_dead(zsrv_storage *st, const char *why)
+{
+    storage_dead(st, "the other servers' commits cannot be followed", why);
 }
 
 static void feed_commit(zsrv_storage *st, const zsrv_commit *cm)
@@ -151,8 +158,13 @@ void zsrv__feed_event(zsrv_commit *cm)
 
 void zsrv__feed_check(zsrv_storage *st)
 {
-    if (atomic_load(&st->feed_nomem) && st->feed_state != ZSRV_FEED_DEAD)
+    zerr why;
+    if (st->feed_state == ZSRV_FEED_DEAD)
+        return;
+    if (atomic_load(&st->feed_nomem))
         feed_dead(st, "out of memory queueing a commit of another server");
+    else if (store_refused(st->st, &why))   /* e.g. a standby promoted behind it */
+        storage_dead(st, "its database is not the one it served", why.msg);
 }
 
 void zsrv__feed_drop(zsrv_commit *list)

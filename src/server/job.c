@@ -177,6 +177,8 @@ static void jobs_ended(uv_async_t *h)
         st->jobs--;
         j->end(j);
     }
+    /* a call may have found the store refusing its database (feed.c) */
+    zsrv__feed_check(st);
     zsrv__stop_progress(st->srv);
 }
 

@@ -477,7 +477,10 @@ int zsrv__feed_start(zsrv_storage *st, zerr *err);
  * is lost. Frees cm. */
 void zsrv__feed_event(zsrv_commit *cm);
 /* Queued events failed for want of memory: the storage is treated as lost
- * for good (its clients could miss an invalidation). */
+ * for good (its clients could miss an invalidation); so is a store that
+ * refuses its database (store_refused: a standby promoted behind what it
+ * served). Called after each batch of commits and of calls run off the
+ * loop. */
 void zsrv__feed_check(zsrv_storage *st);
 /* Free the feed events of a done list the loop never processed. */
 void zsrv__feed_drop(zsrv_commit *list);

@@ -45,6 +45,12 @@ int store_sync(store *s, uint32_t timeout_ms, uint64_t *tid, zerr *err)
     return o->sync(s, timeout_ms, tid, err);
 }
 
+int store_refused(store *s, zerr *why)
+{
+    const store_ops *o = STORE_OPS(s);
+    return o->refused ? o->refused(s, why) : 0;
+}
+
 int store_open_postgresql(store **out, const char *conninfo, const store_options *opt,
                           zerr *err)
 {

@@ -73,6 +73,7 @@ typedef struct store_ops {
     void (*get_stats)(store *s, store_stats *out);
     int (*feed_start)(store *s, store_feed_fn fn, void *ud, zerr *err);
     int (*sync)(store *s, uint32_t timeout_ms, uint64_t *tid, zerr *err); /* NULL: knows every commit */
+    int (*refused)(store *s, zerr *why); /* NULL: never refuses its database */
 } store_ops;
 
 /* ---- written once for both backends (api.c) ---- */

@@ -79,6 +79,10 @@
  * connection are retried until retry_seconds have passed; writes fail.
  * With a standby (opt.read_dsn, pg_standby.c) what the read pool does
  * goes to a pool of the standby's instead, while reads are there.
+ * A new connection may reach another server (a conninfo listing a primary
+ * and its standbys: a promoted standby): each is checked against the
+ * store's last tid before use (pg_history.c), and the DATABASE lock's
+ * session is opened again before the next commit.
  */
 #ifndef ZEOLITE_STORE_PG_H
 #define ZEOLITE_STORE_PG_H
@@ -259,7 +263,11 @@ void store__pg_disconnect(stpg_conn *c);
 int store__pg_alive(stpg_conn *c);
 /* Take a connection of pool kind, waiting for one while the pool is at its
  * size; a new one is opened when none is idle, honouring the backoff.
- * until: a monotonic deadline for waiting on the backoff (0: fail at once). */
+ * until: a monotonic deadline for waiting on the backoff (0: wait out the
+ * backoff once, at most BACKOFF_MAX, so that a vote right after the
+ * database came back, or a standby was promoted, does not fail on the
+ * backoff of attempts made while it was away). A connection opened after
+ * the store's first reaches a database checked by store__pg_check_history. */
 int store__pg_acquire(stpg_store *s, int kind, double until, stpg_conn **out, zerr *err);
 /* Give c back (closing it when broken or not idle). */
 void store__pg_release(stpg_store *s, stpg_conn *c);
@@ -319,6 +327,8 @@ struct stpg_store {
     int failures;           /* connection attempts failed in a row */
     double next_attempt;    /* monotonic time before which none is tried */
     zerr down;              /* why the last attempt failed */
+    zerr refused;           /* set once the database is behind the store
+                               (pg_history.c): every call fails with it */
     int closing;
 
     uint64_t last_tid;      /* newest tid known committed */
@@ -539,6 +549,19 @@ void store__pg_standby_publish(stpg_store *s, stpg_txn *t, int rc, const zerr *e
 void store__pg_standby_drain(stpg_store *s);
 int store__pg_sync(store *s, uint32_t timeout_ms, uint64_t *tid, zerr *err);
 
+/* ---- history (pg_history.c) ---------------------------------------------------------- */
+
+/* The store's refusal of its database (0 while there is none; sticky). */
+int store__pg_refusal(stpg_store *s, zerr *err);
+/* Check the database of a connection the store just opened against the
+ * store's last tid: 0, or ZE_CORRUPT (the refusal, from then on for
+ * every call) when its history is behind it or lacks it. */
+int store__pg_check_history(stpg_store *s, stpg_conn *c, zerr *err);
+/* The same for what a caller read itself: known the store's last tid
+ * read before db_last was, has_known whether the database holds it. */
+int store__pg_history_behind(stpg_store *s, uint64_t known, uint64_t db_last, int has_known,
+                             zerr *err);
+
 /* ---- the backend's functions, one per function of store.h ----------------------- */
 
 int store__pg_open(store **out, const char *conninfo, const store_options *opt, zerr *err);
@@ -602,5 +625,6 @@ int store__pg_blob_discard(store *s, const char *path);
 int store__pg_pack(store *s, double pack_time, int gc, store_pack_stats *stats, zerr *err);
 void store__pg_get_stats(store *s, store_stats *out);
 int store__pg_feed_start(store *s, store_feed_fn fn, void *ud, zerr *err);
+int store__pg_refused(store *s, zerr *why);
 
 #endif

@@ -215,6 +215,8 @@ static int lost_commit(stpg_store *s, uint64_t tid, zerr *err)
     for (;;) {
         zerr e = {0};
         int committed = 0;
+        if (store__pg_refusal(s, err))
+            return ZE_CORRUPT;
         if (!ask_outcome(s, tid, &committed, &e)) {
             store__pg_log(s, STORE_LOG_WARNING, "PostgreSQL (%s): the answer to the COMMIT of "
                           "%016llx was lost; the transaction %s", s->shown,
@@ -370,8 +372,10 @@ static void committed(stpg_txn *t)
 static int commit_steps(stpg_txn *t, zerr *err)
 {
     stpg_store *s = t->s;
-    uint64_t last;
-    int rc = store__pg_check_lock(s, err);
+    uint64_t last, known = store__pg_last_tid((store *)(void *)s);
+    int rc = store__pg_refusal(s, err);
+    if (!rc)
+        rc = store__pg_check_lock(s, err);
     if (!rc && !t->conn)
         rc = store__pg_lock_oids(t, NULL, NULL, 0, err);
     if (!rc)
@@ -382,6 +386,10 @@ static int commit_steps(stpg_txn *t, zerr *err)
     }
     if (!rc)
         rc = store__pg_fetch_last_tid(s, t->conn, &last, err);
+    /* never a tid at or before one acknowledged: a database behind the
+     * store is refused (pg_history.c) */
+    if (!rc && last < known)
+        rc = store__pg_history_behind(s, known, last, 1, err);
     if (!rc)
         rc = choose_tid(t, last, err);
     if (!rc) {

@@ -262,13 +262,27 @@ static int code_of(const char *state, const char *hint)
     return ZE_IO;
 }
 
-/* libpq's message without its trailing newline, in buf. */
+/* libpq's message on one line, in buf: its lines (one per host tried, with
+ * a conninfo listing several) joined by "; ". */
 static const char *conn_message(PGconn *pg, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s", pg ? PQerrorMessage(pg) : "out of memory");
-    size_t n = strlen(buf);
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
+    const char *m = pg ? PQerrorMessage(pg) : "out of memory";
+    size_t n = 0;
+    while (*m && n + 3 < cap) {
+        if (*m != '\n') {
+            buf[n++] = *m++;
+            continue;
+        }
+        while (*m == '\n' || *m == '\t' || *m == ' ')
+            m++;
+        if (*m) {
+            buf[n++] = ';';
+            buf[n++] = ' ';
+        }
+    }
+    while (n && buf[n - 1] == ' ')
+        n--;
+    buf[n] = '\0';
     return buf;
 }
 
@@ -373,10 +387,16 @@ int store__pg_connect(stpg_store *s, int kind, stpg_conn **out, zerr *err)
 int store__pg_connect_to(stpg_store *s, const char *conninfo, const char *shown, int kind,
                          stpg_conn **out, zerr *err)
 {
-    char buf[ZERR_MSG_MAX], set[384];
-    /* The caller's connect_timeout, given in the conninfo, overrides ours. */
-    const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *vals[] = {"10", "zeolite", conninfo, NULL};
+    char buf[ZERR_MSG_MAX], set[512];
+    /* The caller's settings, given in the conninfo, override ours. A host
+     * that vanishes (a primary's machine down, before its standby is
+     * promoted) is given up on in seconds, not after TCP's own minutes: an
+     * idle session is probed after 10 s, a request unanswered at the TCP
+     * level fails after 15 s (both for TCP only, as libpq applies them). */
+    const char *keys[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout", "fallback_application_name",
+                          "dbname", NULL};
+    const char *vals[] = {"10", "10", "5", "3", "15000", "zeolite", conninfo, NULL};
     *out = NULL;
     stpg_conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -393,14 +413,14 @@ int store__pg_connect_to(stpg_store *s, const char *conninfo, const char *shown,
     }
     PQsetNoticeProcessor(c->pg, on_notice, s);
     /* A commit is acknowledged once durable, whatever the database's
-     * default (a stronger one is kept: remote_apply makes a commit visible
-     * on a synchronous standby before it answers); a vote waits for an
+     * default: on, or remote_apply when the database asks for it (its
+     * synchronous standbys have then applied it too); a vote waits for an
      * oid's lock only so long. */
-    snprintf(set, sizeof set, "%s; SET lock_timeout = %d; "
-             "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0",
-             s->opt.no_sync ? "SET synchronous_commit = off"
-                            : "SELECT set_config('synchronous_commit', 'on', false) "
-                              "WHERE current_setting('synchronous_commit') = 'off'",
+    snprintf(set, sizeof set, "SELECT set_config('synchronous_commit', %s, false); "
+             "SET lock_timeout = %d; SET statement_timeout = 0; "
+             "SET idle_in_transaction_session_timeout = 0",
+             s->opt.no_sync ? "'off'" : "CASE current_setting('synchronous_commit') WHEN "
+                                        "'remote_apply' THEN 'remote_apply' ELSE 'on' END",
              s->lock_timeout_ms);
     int rc = store__pg_command(s, c, set, err);
     if (rc) {
@@ -458,7 +478,7 @@ static int open_slot(stpg_store *s, int kind, double until, stpg_conn **out, zer
     zerr down = s->down;
     pthread_mutex_unlock(&s->mu);
     if (at > store__pg_now()) {
-        if (at > until) {
+        if (at > (until ? until : store__pg_now() + BACKOFF_MAX)) {
             if (err)
                 *err = down;
             return down.code ? down.code : ZE_IO;
@@ -466,6 +486,14 @@ static int open_slot(stpg_store *s, int kind, double until, stpg_conn **out, zer
         sleep_until(at);
     }
     int rc = store__pg_connect(s, kind, out, err);
+    /* A new session may reach another database (a promoted standby): it is
+     * used only when its history has all the store has served. */
+    if (!rc && (rc = store__pg_check_history(s, *out, err))) {
+        store__pg_disconnect(*out);
+        *out = NULL;
+        if (rc == ZE_CORRUPT)
+            return rc;
+    }
     pthread_mutex_lock(&s->mu);
     if (rc) {
         double wait = BACKOFF_FIRST * (double)(1u << (s->failures < 6 ? s->failures : 6));
@@ -487,6 +515,9 @@ static int open_slot(stpg_store *s, int kind, double until, stpg_conn **out, zer
 int store__pg_acquire(stpg_store *s, int kind, double until, stpg_conn **out, zerr *err)
 {
     *out = NULL;
+    int rc = store__pg_refusal(s, err);
+    if (rc)
+        return rc;
     if (kind == STPG_OWN)
         return open_slot(s, kind, until, out, err);
     stpg_pool *p = pool_of(s, kind);
@@ -495,6 +526,13 @@ int store__pg_acquire(stpg_store *s, int kind, double until, stpg_conn **out, ze
         if (s->closing) {
             pthread_mutex_unlock(&s->mu);
             return zerr_set(err, ZE_CLOSED, "the store %s is closing", s->shown);
+        }
+        if (s->refused.code) {
+            rc = s->refused.code;
+            if (err)
+                *err = s->refused;
+            pthread_mutex_unlock(&s->mu);
+            return rc;
         }
         if (p->free) {
             stpg_conn *c = p->free;
@@ -514,7 +552,7 @@ int store__pg_acquire(stpg_store *s, int kind, double until, stpg_conn **out, ze
     }
     p->n_out++;
     pthread_mutex_unlock(&s->mu);
-    int rc = open_slot(s, kind, until, out, err);
+    rc = open_slot(s, kind, until, out, err);
     if (rc) {
         pthread_mutex_lock(&s->mu);
         p->n_out--;

@@ -303,26 +303,26 @@ static int listen_on(stpg_feed *f, zerr *err)
     if (!rc)
         rc = store__pg_command(f->s, c, "SET application_name = 'zeolite feed'; "
                                "LISTEN " STPG_CHANNEL, err);
-    uint64_t last = 0;
-    if (!rc)
-        rc = store__pg_fetch_last_tid(f->s, c, &last, err);
+    /* a database behind what was delivered (a standby promoted before it
+     * had replayed it) stops the feed for good (pg_history.c) */
+    zerr why = {0};
+    int behind = 0;
+    if (!rc && (rc = store__pg_check_history(f->s, c, &why))) {
+        behind = rc == ZE_CORRUPT;
+        if (err)
+            *err = why;
+    }
     if (rc) {
         store__pg_disconnect(c);
+        if (behind) {
+            pthread_mutex_lock(&f->mu);
+            tell_lost(f, ZE_CORRUPT, 1, why.msg);
+            pthread_mutex_unlock(&f->mu);
+        }
         return rc;
     }
     f->conn = c;
-    pthread_mutex_lock(&f->mu);
-    if (last < f->delivered) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "its history ends at %016llx, before %016llx, which this "
-                 "store has seen: it is not the database served until now (a standby "
-                 "promoted before it had replayed it?)", (unsigned long long)last,
-                 (unsigned long long)f->delivered);
-        tell_lost(f, ZE_CORRUPT, 1, msg);
-        rc = zerr_set(err, ZE_CORRUPT, "%s", msg);
-    }
-    pthread_mutex_unlock(&f->mu);
-    return rc;
+    return 0;
 }
 
 static void drop_conn(stpg_feed *f)

@@ -59,4 +59,5 @@ const store_ops store__pg_ops = {
     .get_stats = store__pg_get_stats,
     .feed_start = store__pg_feed_start,
     .sync = store__pg_sync,
+    .refused = store__pg_refused,
 };

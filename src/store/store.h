@@ -101,9 +101,9 @@ typedef struct store_options {
                              database lock, exclusive or not (below) */
     int no_sync;          /* skip fsync on commit (tests, bulk import); NOT
                              durable. PostgreSQL: synchronous_commit off in
-                             the store's sessions (otherwise on when the
-                             database's default is off, else that default:
-                             remote_apply, with a synchronous standby) */
+                             the store's sessions (it is on otherwise,
+                             whatever the database's default, or
+                             remote_apply when that is the default) */
     uint64_t map_size;    /* LMDB map size in bytes; 0 = a large default.
                              PostgreSQL has none: not 0 gives ZE_NOTSUP */
     uint32_t max_record;  /* largest accepted record; 0 = default (LMDB
@@ -177,7 +177,50 @@ int store_spec_is_postgresql(const char *spec);
  *   - Connections: opt->pool_size for reads; votes and commits use others,
  *     which reads cannot use up, and reads cannot be starved by them.
  *     A broken connection is replaced on the next call, with a backoff of
- *     50 ms doubling to 2 s between failed attempts.
+ *     50 ms doubling to 2 s between failed attempts (a vote waits out what
+ *     is left of it, at most 2 s, rather than fail while the database is
+ *     back).
+ *   - Failover: conninfo may list several hosts, the primary and its
+ *     standbys, with target_session_attrs=read-write ("host=/a,/b
+ *     target_session_attrs=read-write dbname=zodb", or the URI
+ *     "postgresql:///zodb?host=/a,/b&target_session_attrs=read-write"):
+ *     libpq then connects to whichever accepts writes. When the primary
+ *     goes away and a standby is promoted, every connection of the store
+ *     (the read pool, votes and commits, the DATABASE lock's session, the
+ *     feed's LISTEN, iterators and pack) is replaced by one to the new
+ *     primary on its next use, and the DATABASE lock is taken again there,
+ *     in the mode it was opened with, before the next commit: the store
+ *     goes on without being reopened. libpq tries the hosts in order, each
+ *     for up to connect_timeout (the store's default 10 s). Over TCP the
+ *     store's sessions give up on a host that vanishes (its machine down)
+ *     in seconds: keepalives probe an idle session after 10 s (every 5 s,
+ *     3 times), and tcp_user_timeout fails a request unacknowledged for
+ *     15 s; a conninfo may set each of these otherwise. While
+ *     no host accepts writes, reads retry for retry_seconds and votes and
+ *     commits fail with ZE_IO; a commit whose database goes away before
+ *     its COMMIT fails with ZE_IO and leaves nothing, and one whose COMMIT
+ *     answer is lost is asked of the database that answers next (the new
+ *     primary), so its callback tells what that database holds. A commit
+ *     is acknowledged once the primary says it is durable: whether a
+ *     promoted standby has it depends on PostgreSQL's replication
+ *     settings, not on the store; with synchronous_standby_names naming
+ *     the standby and synchronous_commit on (flushed on the standby) or
+ *     remote_apply (also visible there), every acknowledged commit
+ *     survives a promotion (the store's sessions use on, or remote_apply
+ *     when that is the database's setting; opt->no_sync turns it off and
+ *     with it this guarantee). Asynchronous replication may lose the last
+ *     ones; then see the next point.
+ *   - A database behind the store: every connection the store opens is
+ *     checked before use, and every commit before it chooses its tid,
+ *     against the last tid the store has served (acknowledged, delivered
+ *     by its feed, or found at open): a database whose history ends before
+ *     it, or lacks that transaction (unless pack may have removed it), is
+ *     not the one served (a standby promoted before it had replayed
+ *     everything). The store then refuses it for good: every call that needs the database
+ *     fails with ZE_CORRUPT and a message naming both tids, a commit never
+ *     reuses a tid, a read never shows an older state, the feed ends with
+ *     a final STORE_FEED_LOST, and store_refused says so. Reopening the
+ *     store (a restart) takes the database as it is.
  * Advisory lock keys (of the database, across processes): each oid, in the
  * one-bigint key space, as oid XOR 2**63 (transaction-scoped, at vote);
  * zeolite's own in the two-int4 space, (2053467500, n): n = 1 schema
@@ -189,6 +232,12 @@ int store_open_postgresql(store **out, const char *conninfo, const store_options
                           zerr *err);
 
 void store_close(store *s);
+
+/* 1 when s refuses its database for good (PostgreSQL: it turned out to be
+ * behind what s has served, "A database behind the store" above), with why
+ * (the message its calls fail with, ZE_CORRUPT); else 0. Never waits. A
+ * server stops serving the storage then. LMDB: always 0. */
+int store_refused(store *s, zerr *why);
 
 /* 1 when spec holds a zeolite database (whether or not it opens), else 0.
  * Opens nothing and creates nothing (PostgreSQL: a connection that finds

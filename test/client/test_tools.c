@@ -2,6 +2,7 @@
  * codes), pack (zeopack's), last-tid, info. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,7 @@ Test(client_tools, bench_workloads_report_json)
         "load --clients 2 --in-flight 4", "cold --clients 2", "commit --clients 2",
         "mixed --clients 2", "conflict --clients 3 --objects-per-txn 2",
         "large --object-size 100000", "blob --object-size 100000", "counter --clients 4",
+        "lag --clients 2",
     };
     for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
         char *out = NULL;
@@ -245,6 +247,48 @@ Test(client_tools, bench_workloads_report_json)
         /* the server resolves the counter's conflicts: none comes back */
         if (!strcmp(name, "counter"))
             cr_expect(strstr(last, "\"conflicts\": 0}") != NULL, "%s", last);
+        /* every commit's invalidation reached both watchers */
+        unsigned long long ops = 0, lags = 0;
+        if (!strcmp(name, "lag")) {
+            const char *o = strstr(last, "\"ops\": "), *l = strstr(last, "\"lag_count\": ");
+            cr_assert(o && l && sscanf(o, "\"ops\": %llu", &ops) == 1 &&
+                      sscanf(l, "\"lag_count\": %llu", &lags) == 1, "%s", last);
+            cr_expect_eq(lags, 2 * ops, "%s", last);
+            cr_expect(strstr(last, "\"lag_missing\": 0,") != NULL, "%s", last);
+            cr_expect(strstr(last, "\"lag_p99_us\": ") != NULL, "%s", last);
+        }
         free(out);
     }
+}
+
+/* The lag workload's --lag-log: a line for every sample the report counts,
+ * each with its tid, a watcher, and a lag that is the difference of its two
+ * times. */
+Test(client_tools, bench_lag_log_has_every_sample)
+{
+    char *dir = tu_tmpdir("laglog"), *log = tu_path(dir, "lag.log"), *out = NULL;
+    cr_assert_eq(zeolite(&out, "bench %s --workload lag --clients 2 --duration 0.5 --json "
+                         "--lag-log %s", th_srv.addr, log), 0);
+    unsigned long long count = 0;
+    const char *c = strstr(out, "\"lag_count\": ");
+    cr_assert(c && sscanf(c, "\"lag_count\": %llu", &count) == 1 && count > 0, "%s", out);
+    FILE *f = fopen(log, "r");
+    cr_assert_not_null(f);
+    unsigned long long tid, lines = 0;
+    int watcher;
+    double finish, inval, lag;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        cr_assert_eq(sscanf(line, "%16llx %d %lf %lf %lf", &tid, &watcher, &finish, &inval,
+                            &lag), 5, "%s", line);
+        cr_expect(tid > 0 && (watcher == 1 || watcher == 2) && finish > 0, "%s", line);
+        cr_expect_lt(fabs((inval - finish) * 1e6 - lag), 2.0, "%s", line);
+        lines++;
+    }
+    fclose(f);
+    cr_expect_eq(lines, count, "%llu lines, %llu samples", lines, count);
+    free(out);
+    free(log);
+    tu_rmrf(dir);
+    free(dir);
 }
