@@ -182,8 +182,13 @@ int tu_wait_accepting(pid_t *pid, const char *unix_path, int port, int timeout_m
 
 int tu_stop_process(pid_t pid, int grace_ms)
 {
-    int status = 0;
     kill(pid, SIGTERM);
+    return tu_wait_process(pid, grace_ms);
+}
+
+int tu_wait_process(pid_t pid, int grace_ms)
+{
+    int status = 0;
     for (int waited = 0; waited < grace_ms; waited += 10) {
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -66,5 +66,10 @@ int tu_wait_accepting(pid_t *pid, const char *unix_path, int port, int timeout_m
 /* SIGTERM, then SIGKILL after grace_ms; reaps the process. Returns its exit
  * status, or -1 if it died of a signal or had to be killed. */
 int tu_stop_process(pid_t pid, int grace_ms);
+/* Wait up to timeout_ms for a process already told to stop to exit, sending
+ * it nothing (a second SIGTERM could land where the server has put back the
+ * default action, on its way out, and kill it); SIGKILL after that. Reaps
+ * it. Returns its exit status, or -1 as tu_stop_process does. */
+int tu_wait_process(pid_t pid, int timeout_ms);
 
 #endif

@@ -214,6 +214,17 @@ static void walk_close(uv_handle_t *h, void *arg)
  * queued still go out) and close what keeps the loop alive. */
 static void finish_stop(zsrv *s)
 {
+    /* Closing the watchers restores the default actions: a second SIGTERM
+     * must not kill the process while it writes its last replies. Done
+     * before any connection closes, so that no client (a supervisor's
+     * check, a test) can see the close and signal into that moment. */
+    close_handle((uv_handle_t *)&s->sig_term);
+    close_handle((uv_handle_t *)&s->sig_int);
+    close_handle((uv_handle_t *)&s->sig_hup);
+    close_handle((uv_handle_t *)&s->sig_usr2);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     for (zsrv_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->out.len || c->writing) {
@@ -229,15 +240,6 @@ static void finish_stop(zsrv *s)
     close_handle((uv_handle_t *)&s->commit_async);
     close_handle((uv_handle_t *)&s->refresh_timer);
     close_handle((uv_handle_t *)&s->stop_timer);
-    close_handle((uv_handle_t *)&s->sig_term);
-    close_handle((uv_handle_t *)&s->sig_int);
-    close_handle((uv_handle_t *)&s->sig_hup);
-    close_handle((uv_handle_t *)&s->sig_usr2);
-    /* Closing the watchers restored the default actions: a second SIGTERM
-     * must not kill the process while it writes its last replies. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
     for (size_t i = 0; i < s->n_storages; i++) {
         close_handle((uv_handle_t *)&s->storages[i].timeout_timer);
         close_handle((uv_handle_t *)&s->storages[i].job_async);

@@ -158,14 +158,24 @@ static void expect_clean_log(const th_server *s)
     free(report);
 }
 
-int th_stop(th_server *s)
+static int reap(th_server *s, int (*how)(pid_t, int))
 {
     if (s->pid <= 0)
         return -1;
-    int status = tu_stop_process(s->pid, 5000);
+    int status = how(s->pid, 5000);
     s->pid = 0;
     expect_clean_log(s);
     return status;
+}
+
+int th_stop(th_server *s)
+{
+    return reap(s, tu_stop_process);
+}
+
+int th_wait_exit(th_server *s)
+{
+    return reap(s, tu_wait_process);
 }
 
 void th_free(th_server *s)

@@ -41,6 +41,9 @@ int tc_open_unix(tc *c, const char *path);
 /* SIGTERM and wait; returns the exit status (or -1 if it had to be killed).
  * A sanitizer report in the server's log fails the test. */
 int th_stop(th_server *s);
+/* th_stop for a server already told to stop (tu_wait_process): waits for
+ * it to exit by itself. */
+int th_wait_exit(th_server *s);
 /* Stop (if running: an exit status other than 0 fails the test; so does a
  * sanitizer report in the log) and remove the temp dir. */
 void th_free(th_server *s);
