@@ -286,3 +286,16 @@ void tu_pg_pair_down(tu_pg_pair *p)
     free(p->both_kv);
     memset(p, 0, sizeof *p);
 }
+
+void tu_pg_wait_lock(const char *uri, const char *like)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+             "current_database() AND wait_event_type = 'Lock' AND query LIKE '%s'", like);
+    for (int i = 0; i < 600; i++) {
+        if (tu_pg_num(uri, sql) > 0)
+            return;
+        usleep(100000);
+    }
+    cr_assert_fail("no session waits on a lock for %s", like);
+}

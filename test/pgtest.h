@@ -23,6 +23,9 @@ char *tu_pg_exec(const char *uri, const char *sql, char *err, size_t cap);
 /* tu_pg_exec's value as a number (-1 when there is none); fails the test
  * on error. */
 long long tu_pg_num(const char *uri, const char *sql);
+/* Wait (up to a minute, failing the test then) until a session of uri's
+ * database waits on a lock while running a query LIKE like. */
+void tu_pg_wait_lock(const char *uri, const char *like);
 /* The cluster script on a private cluster in dir: cmd is start, stop, halt
  * (stop keeping the data) or resume; fsize_kb > 0 starts it under ulimit -f.
  * 0 when it worked. */

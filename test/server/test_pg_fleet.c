@@ -249,20 +249,6 @@ static zv *wait_reply(tc *c, int64_t id, int64_t *flag)
     }
 }
 
-/* A session of the database waits on a lock for a query like `like`. */
-static void wait_for_lock_wait(const char *like)
-{
-    char sql[512];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-             "current_database() AND wait_event_type = 'Lock' AND query LIKE '%s'", like);
-    for (int i = 0; i < 600; i++) {
-        if (tu_pg_num(uri, sql) > 0)
-            return;
-        usleep(50000);
-    }
-    cr_assert_fail("no session waits on a lock for %s", like);
-}
-
 /* A holds oid 0 voted; B's vote on it waits for A's lock in the database,
  * then sees A's commit as a conflict: exactly one of them commits. */
 static void one_oid_through_both(proto_enc ea, proto_enc eb)
@@ -280,7 +266,7 @@ static void one_oid_through_both(proto_enc ea, proto_enc eb)
     cr_assert(r && flag == 0, "A's vote failed");
     tc_begin_store(&b, 3, 0, t1, "through B");
     int64_t vote_b = tc_send(&b, NULL, 0, "vote", tv_tuple(b.a, 1, tv_int(b.a, 3)));
-    wait_for_lock_wait("%pg_advisory_xact_lock%");
+    tu_pg_wait_lock(uri, "%pg_advisory_xact_lock%");
     r = tc_call(&a, "tpc_finish", tv_tuple(a.a, 1, tv_int(a.a, 2)), &flag);
     cr_assert(r && flag == 0, "A's commit failed");
     uint64_t t2 = tv_u64(r);
@@ -386,7 +372,7 @@ Test(server_pg_fleet, a_second_pack_through_the_other_server_is_refused_while_on
     PQclear(res);
     double when = (double)time(NULL) + 3600;
     int64_t pack_a = tc_send(&a, NULL, 0, "pack", tv_tuple(a.a, 1, zv_float(a.a, when)));
-    wait_for_lock_wait("%pack_tid%");
+    tu_pg_wait_lock(uri, "%pack_tid%");
 
     int64_t flag;
     zv *r = tc_call(&b, "pack", tv_tuple(b.a, 1, zv_float(b.a, when)), &flag);

@@ -55,21 +55,6 @@ static int load_current(store *s, uint64_t oid, zbuf *data, uint64_t *serial)
     return rc;
 }
 
-/* Wait (up to a minute) until a session of the database waits on a lock
- * while running a query like `like`. */
-static void wait_for_lock_wait(const char *uri, const char *like)
-{
-    char sql[512];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-             "current_database() AND wait_event_type = 'Lock' AND query LIKE '%s'", like);
-    for (int i = 0; i < 600; i++) {
-        if (tu_pg_num(uri, sql) > 0)
-            return;
-        usleep(100000);
-    }
-    cr_assert_fail("no session waits on a lock for %s", like);
-}
-
 Test(pg_shared, shared_stores_open_together_and_refuse_an_exclusive_one)
 {
     char *uri = tu_pg_newdb(NULL);
@@ -253,7 +238,7 @@ Test(pg_shared, one_oid_written_through_two_stores_gives_one_commit_and_one_conf
     voter_args v = {.t = tb_txn};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, vote_thread, &v), 0);
-    wait_for_lock_wait(uri, "%pg_advisory_xact_lock%");
+    tu_pg_wait_lock(uri, "%pg_advisory_xact_lock%");
     cr_assert_eq(store_txn_finish(ta_txn, &ta, &e), 0, "%s", e.msg);
     pthread_join(th, NULL);
     /* ... and then sees A's commit: a conflict, never a second success */
@@ -371,7 +356,7 @@ Test(pg_shared, a_second_pack_is_refused_while_one_runs_and_commits_go_on, .time
     pack_args pa = {.s = a};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, pack_thread, &pa), 0);
-    wait_for_lock_wait(uri, "%pack_tid%");
+    tu_pg_wait_lock(uri, "%pack_tid%");
     /* B's pack is refused, saying why; B commits and loads meanwhile */
     cr_assert_eq(store_pack(b, (double)time(NULL) + 3600, 1, NULL, &e), ZE_BUSY);
     cr_assert(strstr(e.msg, "another pack"), "%s", e.msg);
